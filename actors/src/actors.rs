@@ -1,0 +1,83 @@
+//! The actor tree of an agent (ractor):
+//!
+//! ```text
+//! AgentRoot
+//! └── ShardSupervisor (one per assigned shard; restarts its shard from its checkpoint)
+//!     └── CampaignShard (schedules sessions, checkpoints, fenced by its assignment)
+//!         └── SessionActor × live sessions (a failed session is recorded, not restarted)
+//! ```
+//!
+//! Each actor is a thin shell; the logic is in [`crate::shard`],
+//! [`crate::session`] and [`crate::telemetry`].
+
+mod agent_root;
+mod campaign_shard;
+mod session;
+mod shard_supervisor;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use throng_state::{Keys, StateStore};
+
+pub use agent_root::{AgentRoot, AgentRootMsg, RunningShard, ShardOrder};
+pub use campaign_shard::{CampaignShard, CampaignShardArgs, CampaignShardMsg};
+pub use session::{SessionActor, SessionArgs, SessionMsg};
+pub use shard_supervisor::{ShardSupervisor, ShardSupervisorMsg};
+
+use crate::session::SessionContext;
+use crate::stats::ShardCounters;
+use crate::telemetry::TelemetrySink;
+
+/// What every shard on an agent shares.
+#[derive(Clone)]
+pub struct AgentServices {
+    pub agent_id: String,
+    pub store: Arc<dyn StateStore>,
+    pub keys: Keys,
+    pub sink: Arc<dyn TelemetrySink>,
+    pub session: SessionContext,
+    /// Most sessions one shard runs at once.
+    pub max_sessions_per_shard: u64,
+}
+
+/// Live stats of one shard on this agent.
+#[derive(Clone, Debug)]
+pub struct ShardStatsEntry {
+    pub campaign_id: String,
+    pub shard_index: u32,
+    pub epoch: u64,
+    pub counters: Arc<Mutex<ShardCounters>>,
+}
+
+/// Stats of every shard this agent runs (or ran and was not yet revoked),
+/// keyed by shard id. Shards write their own entry; the stats stream reads.
+#[derive(Clone, Default)]
+pub struct StatsRegistry {
+    entries: Arc<Mutex<BTreeMap<String, ShardStatsEntry>>>,
+}
+
+impl StatsRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ShardStatsEntry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn insert(&self, shard_id: String, entry: ShardStatsEntry) {
+        self.lock().insert(shard_id, entry);
+    }
+
+    pub fn remove(&self, shard_id: &str) {
+        self.lock().remove(shard_id);
+    }
+
+    /// A copy of every entry's counters.
+    pub fn snapshot(&self) -> Vec<(ShardStatsEntry, ShardCounters)> {
+        self.lock()
+            .values()
+            .map(|entry| {
+                let counters = entry.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                (entry.clone(), counters)
+            })
+            .collect()
+    }
+}

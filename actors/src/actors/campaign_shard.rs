@@ -1,0 +1,301 @@
+//! One campaign shard: launches its sessions on schedule, records them, and
+//! checkpoints its watermark, fenced by its assignment.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use throng_state::{Compare, Op};
+
+use super::{AgentServices, SessionActor, SessionArgs};
+use crate::assignment::{Assignment, Checkpoint};
+use crate::plan::CampaignPlan;
+use crate::session::{SessionOutcome, SessionPlan};
+use crate::shard::ShardRunner;
+use crate::spec::CampaignSpec;
+use crate::stats::ShardCounters;
+use crate::telemetry::SessionRecord;
+
+/// How often due sessions are launched; each then waits for its exact start.
+const TICK: Duration = Duration::from_millis(20);
+/// How far ahead of their start sessions are spawned.
+const LOOKAHEAD: Duration = Duration::from_millis(30);
+/// How often progress is made durable.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+pub struct CampaignShard;
+
+#[derive(Clone)]
+pub struct CampaignShardArgs {
+    pub assignment: Assignment,
+    pub spec: Arc<CampaignSpec>,
+    pub paused: bool,
+    pub services: AgentServices,
+    pub counters: Arc<Mutex<ShardCounters>>,
+}
+
+pub enum CampaignShardMsg {
+    Tick,
+    Checkpoint,
+    SessionDone(Box<SessionOutcome>),
+    SetPaused(bool),
+}
+
+pub struct ShardState {
+    args: CampaignShardArgs,
+    runner: ShardRunner,
+    checkpoint: Checkpoint,
+    children: HashMap<ActorId, SessionPlan>,
+}
+
+impl ShardState {
+    fn counters(&self) -> std::sync::MutexGuard<'_, ShardCounters> {
+        self.args.counters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn assignment_key(&self) -> String {
+        let a = &self.args.assignment;
+        self.args.services.keys.assignment(&a.agent_id, &a.shard_id())
+    }
+}
+
+impl Actor for CampaignShard {
+    type Msg = CampaignShardMsg;
+    type State = ShardState;
+    type Arguments = CampaignShardArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: CampaignShardArgs,
+    ) -> Result<ShardState, ActorProcessingErr> {
+        let shard_id = args.assignment.shard_id();
+        let key = args.services.keys.checkpoint(&shard_id);
+        let checkpoint = args
+            .services
+            .store
+            .get(&key)
+            .await?
+            .and_then(|kv| Checkpoint::from_bytes(&kv.value))
+            .unwrap_or_default();
+        if checkpoint.epoch > args.assignment.epoch {
+            return Err(format!(
+                "shard {shard_id}: checkpoint epoch {} is newer than assignment epoch {}",
+                checkpoint.epoch, args.assignment.epoch
+            )
+            .into());
+        }
+        let plan = CampaignPlan::of(&args.spec).shard(args.assignment.shard_index);
+        let mut runner = ShardRunner::new(
+            plan,
+            checkpoint.next_seq,
+            Instant::now(),
+            args.services.max_sessions_per_shard,
+        );
+        if args.paused {
+            runner.pause(Instant::now());
+        }
+        tracing::info!(
+            shard = %shard_id,
+            epoch = args.assignment.epoch,
+            resume_from = checkpoint.next_seq,
+            sessions = plan.sessions(),
+            "shard starting"
+        );
+        myself.send_message(CampaignShardMsg::Tick)?;
+        myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
+        Ok(ShardState {
+            args,
+            runner,
+            checkpoint,
+            children: HashMap::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _state: &mut ShardState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Sessions may sit in long awaits; kill them rather than wait.
+        for child in myself.get_children() {
+            child.kill();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: CampaignShardMsg,
+        state: &mut ShardState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            CampaignShardMsg::Tick => tick(&myself, state).await?,
+            CampaignShardMsg::SessionDone(outcome) => session_done(&myself, state, *outcome).await?,
+            CampaignShardMsg::Checkpoint => checkpoint(&myself, state).await,
+            CampaignShardMsg::SetPaused(paused) => {
+                let was_paused = state.runner.is_paused();
+                if paused {
+                    state.runner.pause(Instant::now());
+                } else {
+                    state.runner.resume(Instant::now());
+                    if was_paused {
+                        myself.send_message(CampaignShardMsg::Tick)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut ShardState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                state.children.remove(&cell.get_id());
+            }
+            SupervisionEvent::ActorFailed(cell, error) => {
+                // Policy: a failed session is recorded as failed, never restarted.
+                if let Some(plan) = state.children.remove(&cell.get_id()) {
+                    let now = state.args.services.session.clock.epoch_ms(Instant::now());
+                    let outcome = SessionOutcome::failed_without_running(
+                        &plan,
+                        now,
+                        format!("session actor failed: {error}"),
+                    );
+                    session_done(&myself, state, outcome).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Result<(), ActorProcessingErr> {
+    if !state.args.services.session.lease.is_valid() {
+        tracing::warn!(shard = %state.args.assignment.shard_id(), "lease not valid; shard fences itself");
+        myself.stop(Some("fenced: lease lost".into()));
+        return Ok(());
+    }
+    if state.runner.is_paused() {
+        return Ok(());
+    }
+    let due = state.runner.take_due(Instant::now() + LOOKAHEAD);
+    let shard_index = state.args.assignment.shard_index;
+    for (seq, intended_start) in due {
+        let plan = SessionPlan::new(&state.args.spec, shard_index, seq);
+        let args = SessionArgs {
+            plan: plan.clone(),
+            spec: state.args.spec.clone(),
+            context: state.args.services.session.clone(),
+            intended_start,
+            shard: myself.clone(),
+        };
+        let (session, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
+        state.children.insert(session.get_id(), plan);
+        state.counters().sessions_started += 1;
+    }
+    if !state.runner.all_launched() {
+        myself.send_after(TICK, || CampaignShardMsg::Tick);
+    }
+    Ok(())
+}
+
+async fn session_done(
+    myself: &ActorRef<CampaignShardMsg>,
+    state: &mut ShardState,
+    outcome: SessionOutcome,
+) -> Result<(), ActorProcessingErr> {
+    if outcome.aborted {
+        state.runner.abandoned(outcome.seq);
+        return Ok(());
+    }
+    {
+        let mut counters = state.counters();
+        if outcome.failed {
+            counters.sessions_failed += 1;
+        } else {
+            counters.sessions_completed += 1;
+        }
+        for visit in &outcome.visits {
+            counters.requests += 1;
+            if visit.status == 0 || visit.status >= 400 {
+                counters.request_errors += 1;
+            }
+            counters.latency.record_us(visit.latency_us);
+        }
+    }
+    let seq = outcome.seq;
+    let failed = outcome.failed;
+    let record = SessionRecord {
+        campaign_id: state.args.assignment.campaign_id.clone(),
+        agent_id: state.args.services.agent_id.clone(),
+        epoch: state.args.assignment.epoch,
+        outcome,
+    };
+    state.args.services.sink.record(record).await?;
+    if failed {
+        state.checkpoint.sessions_failed += 1;
+    }
+    state.runner.finished(seq);
+    if state.runner.is_complete() {
+        myself.send_message(CampaignShardMsg::Checkpoint)?;
+    } else if state.runner.all_launched() && state.runner.in_flight() == 0 {
+        myself.send_message(CampaignShardMsg::Tick)?;
+    }
+    Ok(())
+}
+
+/// Makes progress durable: flush telemetry first, then record the watermark,
+/// but only while this shard still holds its assignment (fencing).
+async fn checkpoint(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) {
+    let watermark = state.runner.watermark();
+    let complete = state.runner.is_complete();
+    let shard_id = state.args.assignment.shard_id();
+    let changed = watermark != state.checkpoint.next_seq || complete != state.checkpoint.done;
+    if changed {
+        let services = &state.args.services;
+        if let Err(error) = services.sink.flush().await {
+            tracing::warn!(shard = %shard_id, %error, "telemetry not flushed; checkpoint deferred");
+            myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
+            return;
+        }
+        let next = Checkpoint {
+            epoch: state.args.assignment.epoch,
+            next_seq: watermark,
+            done: complete,
+            sessions_failed: state.checkpoint.sessions_failed,
+        };
+        let fence = Compare::ValueEquals(state.assignment_key(), state.args.assignment.to_bytes());
+        let write = Op::Put {
+            key: services.keys.checkpoint(&shard_id),
+            value: next.to_bytes(),
+            lease: None,
+        };
+        match services.store.txn(vec![fence], vec![write]).await {
+            Ok(true) => state.checkpoint = next,
+            Ok(false) => {
+                tracing::warn!(shard = %shard_id, "assignment moved; shard fences itself");
+                myself.stop(Some("fenced: assignment moved".into()));
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(shard = %shard_id, %error, "checkpoint not written; will retry");
+            }
+        }
+    }
+    if state.checkpoint.done {
+        state.counters().done = true;
+        tracing::info!(shard = %shard_id, "shard complete");
+        myself.stop(None);
+    } else {
+        myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
+    }
+}

@@ -1,0 +1,123 @@
+//! Supervises one campaign shard: restarts it from its checkpoint with
+//! backoff when it fails, and gives up (escalates) after repeated failures.
+
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+
+use super::{CampaignShard, CampaignShardArgs, CampaignShardMsg};
+
+/// Failures in a row before the supervisor gives up on its shard.
+const MAX_RESTARTS: u32 = 5;
+
+pub struct ShardSupervisor;
+
+pub enum ShardSupervisorMsg {
+    Restart,
+    SetPaused(bool),
+}
+
+pub struct SupervisorState {
+    args: CampaignShardArgs,
+    child: Option<ActorRef<CampaignShardMsg>>,
+    failures: u32,
+}
+
+async fn spawn_child(
+    myself: &ActorRef<ShardSupervisorMsg>,
+    state: &mut SupervisorState,
+) -> Result<(), ActorProcessingErr> {
+    let (child, _) =
+        Actor::spawn_linked(None, CampaignShard, state.args.clone(), myself.get_cell()).await?;
+    state.child = Some(child);
+    Ok(())
+}
+
+impl Actor for ShardSupervisor {
+    type Msg = ShardSupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = CampaignShardArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: CampaignShardArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        myself.send_message(ShardSupervisorMsg::Restart)?;
+        Ok(SupervisorState {
+            args,
+            child: None,
+            failures: 0,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself.stop_children(Some("supervisor stopped".into()));
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: ShardSupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ShardSupervisorMsg::Restart => {
+                if state.child.is_none()
+                    && let Err(error) = spawn_child(&myself, state).await
+                {
+                    // A shard that cannot even start (e.g. state store down)
+                    // counts as a failure too.
+                    restart_later(&myself, state, &error.to_string());
+                }
+            }
+            ShardSupervisorMsg::SetPaused(paused) => {
+                state.args.paused = paused;
+                if let Some(child) = &state.child {
+                    let _ = child.send_message(CampaignShardMsg::SetPaused(paused));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(_, _, reason) => {
+                // The shard ended on its own: complete, fenced or revoked.
+                tracing::info!(shard = %state.args.assignment.shard_id(), ?reason, "shard ended");
+                state.child = None;
+                myself.stop(reason);
+            }
+            SupervisionEvent::ActorFailed(_, error) => {
+                state.child = None;
+                restart_later(&myself, state, &error.to_string());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn restart_later(myself: &ActorRef<ShardSupervisorMsg>, state: &mut SupervisorState, error: &str) {
+    state.failures += 1;
+    let shard = state.args.assignment.shard_id();
+    if state.failures > MAX_RESTARTS {
+        tracing::error!(%shard, failures = state.failures, %error, "shard keeps failing; giving up");
+        myself.stop(Some(format!("escalated after {} failures: {error}", state.failures)));
+        return;
+    }
+    let backoff = Duration::from_millis(200 * 2u64.pow(state.failures - 1));
+    tracing::warn!(%shard, failures = state.failures, ?backoff, %error, "shard failed; restarting from checkpoint");
+    myself.send_after(backoff, || ShardSupervisorMsg::Restart);
+}

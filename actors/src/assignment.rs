@@ -1,0 +1,51 @@
+//! What the coordinator records about a shard's placement, and what a shard
+//! records about its progress. Both are stored as JSON in the state store.
+
+use serde::{Deserialize, Serialize};
+
+/// A shard placed on an agent, under a fencing epoch. Stored at
+/// `/assignments/<agent>/<shard>`; a shard's owner writes its checkpoints only
+/// while this exact value is still there, so a replaced owner is fenced out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub campaign_id: String,
+    pub shard_index: u32,
+    pub shard_count: u32,
+    pub epoch: u64,
+    pub agent_id: String,
+}
+
+impl Assignment {
+    pub fn shard_id(&self) -> String {
+        throng_state::keys::shard_id(&self.campaign_id, self.shard_index)
+    }
+
+    /// The stored form (stable field order, so compares match byte for byte).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// Durable progress of a shard. Every local session below `next_seq` has
+/// finished and its telemetry is stored; a new owner resumes from `next_seq`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub epoch: u64,
+    pub next_seq: u64,
+    pub done: bool,
+    pub sessions_failed: u64,
+}
+
+impl Checkpoint {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}

@@ -1,0 +1,19 @@
+//! Throng's simulation engine: the campaign model and its validation,
+//! planning, deterministic ids, sessions over the HTTP engine, mergeable
+//! stats, telemetry sinks, and the ractor actors that run it all on an agent.
+//!
+//! Logic lives in plain structs (tested without a runtime); the actors in
+//! [`actors`] are thin shells that schedule it.
+
+pub mod assignment;
+pub mod ids;
+pub mod lease;
+pub mod plan;
+pub mod spec;
+pub mod stats;
+pub mod actors;
+pub mod clock;
+pub mod http;
+pub mod session;
+pub mod shard;
+pub mod telemetry;

@@ -1,0 +1,476 @@
+//! Campaign specs: the typed model, parsed from YAML or JSON documents with
+//! every problem reported at its field path (not just the first one).
+//!
+//! A spec travels between nodes as its canonical JSON document
+//! ([`CampaignSpec::to_document`]); parsing that document gives the same spec
+//! back, so there is one format and one parser.
+
+mod allowlist;
+mod reader;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub use allowlist::Allowlist;
+use reader::Reader;
+
+/// The largest values a spec may ask for; beyond them a spec is rejected as absurd.
+pub mod limits {
+    pub const MAX_RATE: f64 = 1_000_000.0;
+    pub const MAX_SESSIONS: u64 = 10_000_000_000;
+    pub const MAX_PAGES: usize = 1_000;
+    pub const MAX_PAGES_PER_SESSION: u64 = 1_000;
+    pub const MAX_SHARDS: u64 = 4_096;
+    pub const MAX_DURATION_SECS: u64 = 31 * 24 * 3600;
+    pub const MAX_THINK_SECS: u64 = 3600;
+    pub const MAX_NAME_LEN: usize = 128;
+}
+
+/// One problem of a spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `load.rate` or `pages[2]`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecErrors(pub Vec<FieldError>);
+
+impl std::fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "{}", lines.join("; "))
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+/// A campaign: HTTP sessions against one target at an open arrival rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CampaignSpec {
+    /// Human name; also the key of every derived id, with the seed.
+    pub name: String,
+    pub seed: u64,
+    pub target: TargetSpec,
+    /// Paths (relative to the target URL) a session picks its pages from.
+    pub pages: Vec<String>,
+    pub session: SessionSpec,
+    pub load: LoadSpec,
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetSpec {
+    /// Base URL, `http://host[:port]`, without a trailing slash.
+    pub url: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSpec {
+    pub pages_min: u64,
+    pub pages_max: u64,
+    pub think_min: Duration,
+    pub think_max: Duration,
+}
+
+/// The open load model: sessions arrive at `rate` per second until `sessions` have arrived.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadSpec {
+    pub rate: f64,
+    pub sessions: u64,
+    /// How many shards the campaign is cut into; fixed by the spec so the
+    /// output does not depend on how many agents run it.
+    pub shards: u32,
+}
+
+/// How a spec is checked beyond its own fields.
+#[derive(Clone, Debug, Default)]
+pub struct ValidationContext {
+    pub allowlist: Allowlist,
+}
+
+impl CampaignSpec {
+    /// Parses a YAML or JSON document and checks it.
+    pub fn parse(document: &str, context: &ValidationContext) -> Result<Self, SpecErrors> {
+        let value: Value = serde_yaml::from_str(document).map_err(|e| {
+            let path = e
+                .location()
+                .map(|l| format!("(line {}, column {})", l.line(), l.column()))
+                .unwrap_or_else(|| "(document)".to_string());
+            SpecErrors(vec![FieldError {
+                path,
+                message: format!("not valid YAML or JSON: {e}"),
+            }])
+        })?;
+        Self::from_value(&value, context)
+    }
+
+    /// Checks an already-parsed document.
+    pub fn from_value(value: &Value, context: &ValidationContext) -> Result<Self, SpecErrors> {
+        let mut reader = Reader::default();
+        let spec = read_spec(&mut reader, value, context);
+        match (spec, reader.into_errors()) {
+            (Some(spec), errors) if errors.is_empty() => Ok(spec),
+            (_, errors) => Err(SpecErrors(errors)),
+        }
+    }
+
+    /// The canonical document of this spec (what [`CampaignSpec::parse`] reads back).
+    pub fn to_document(&self) -> Value {
+        json!({
+            "name": self.name,
+            "seed": self.seed,
+            "target": { "url": self.target.url },
+            "pages": self.pages,
+            "session": {
+                "pages": { "min": self.session.pages_min, "max": self.session.pages_max },
+                "think_time": {
+                    "min": format_duration(self.session.think_min),
+                    "max": format_duration(self.session.think_max),
+                },
+            },
+            "load": {
+                "rate": self.load.rate,
+                "sessions": self.load.sessions,
+                "shards": self.load.shards,
+            },
+            "request_timeout": format_duration(self.request_timeout),
+        })
+    }
+
+    /// The canonical document as a JSON string.
+    pub fn to_json(&self) -> String {
+        self.to_document().to_string()
+    }
+}
+
+fn format_duration(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis())
+}
+
+fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Option<CampaignSpec> {
+    const FIELDS: &[&str] = &[
+        "name",
+        "seed",
+        "target",
+        "pages",
+        "session",
+        "load",
+        "request_timeout",
+    ];
+    let root = r.object(value, "", FIELDS)?;
+    let name = r.required_str(root, "", "name");
+    if let Some(name) = &name {
+        let valid = !name.is_empty()
+            && name.len() <= limits::MAX_NAME_LEN
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            r.error(
+                "name",
+                format!(
+                    "must be 1 to {} characters of letters, digits, '-', '_' or '.'",
+                    limits::MAX_NAME_LEN
+                ),
+            );
+        }
+    }
+    let seed = r.optional_u64(root, "", "seed", 0, u64::MAX).unwrap_or(0);
+    let target = read_target(r, root, context);
+    let pages = read_pages(r, root);
+    let session = read_session(r, root);
+    let load = read_load(r, root);
+    let request_timeout = r
+        .optional_duration(root, "", "request_timeout", Duration::from_millis(1), Duration::from_secs(300))
+        .unwrap_or(Duration::from_secs(10));
+    Some(CampaignSpec {
+        name: name?,
+        seed,
+        target: target?,
+        pages: pages?,
+        session: session?,
+        load: load?,
+        request_timeout,
+    })
+}
+
+fn read_target(
+    r: &mut Reader,
+    root: &serde_json::Map<String, Value>,
+    context: &ValidationContext,
+) -> Option<TargetSpec> {
+    let Some(value) = root.get("target") else {
+        r.error("target", "is required");
+        return None;
+    };
+    let target = r.object(value, "target", &["url"])?;
+    let url = r.required_str(target, "target", "url")?;
+    let uri: http::Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            r.error("target.url", format!("is not a valid URL: {e}"));
+            return None;
+        }
+    };
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            r.error("target.url", "https targets are not supported yet; use http");
+            return None;
+        }
+        _ => {
+            r.error("target.url", "must be an absolute http:// URL");
+            return None;
+        }
+    }
+    let Some(host) = uri.host() else {
+        r.error("target.url", "has no host");
+        return None;
+    };
+    if uri.query().is_some() {
+        r.error("target.url", "must not carry a query string");
+    }
+    if !context.allowlist.allows(host) {
+        r.error(
+            "target.url",
+            format!(
+                "host `{host}` is not in the target allowlist ({}); an operator must allow it",
+                context.allowlist
+            ),
+        );
+        return None;
+    }
+    Some(TargetSpec {
+        url: url.trim_end_matches('/').to_string(),
+    })
+}
+
+fn read_pages(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Vec<String>> {
+    let Some(value) = root.get("pages") else {
+        return Some(vec!["/".to_string()]);
+    };
+    let Some(items) = value.as_array() else {
+        r.error("pages", "must be a list of paths");
+        return None;
+    };
+    if items.is_empty() {
+        r.error("pages", "must list at least one path");
+        return None;
+    }
+    if items.len() > limits::MAX_PAGES {
+        r.error("pages", format!("lists more than {} paths", limits::MAX_PAGES));
+        return None;
+    }
+    let mut pages = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(path) if path.starts_with('/') && !path.contains(char::is_whitespace) => {
+                pages.push(path.to_string());
+            }
+            _ => {
+                r.error(&format!("pages[{i}]"), "must be a path starting with '/' and without spaces");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(pages)
+}
+
+fn read_session(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<SessionSpec> {
+    let default = SessionSpec {
+        pages_min: 1,
+        pages_max: 3,
+        think_min: Duration::from_millis(500),
+        think_max: Duration::from_secs(2),
+    };
+    let Some(value) = root.get("session") else {
+        return Some(default);
+    };
+    let session = r.object(value, "session", &["pages", "think_time"])?;
+    let (mut pages_min, mut pages_max) = (default.pages_min, default.pages_max);
+    if let Some(pages) = session.get("pages")
+        && let Some(range) = r.object(pages, "session.pages", &["min", "max"])
+    {
+        let max = limits::MAX_PAGES_PER_SESSION;
+        pages_min = r.optional_u64(range, "session.pages", "min", 1, max).unwrap_or(pages_min);
+        pages_max = r.optional_u64(range, "session.pages", "max", 1, max).unwrap_or(pages_min.max(pages_max));
+        if pages_min > pages_max {
+            r.error("session.pages", format!("min ({pages_min}) is above max ({pages_max})"));
+        }
+    }
+    let (mut think_min, mut think_max) = (default.think_min, default.think_max);
+    if let Some(think) = session.get("think_time")
+        && let Some(range) = r.object(think, "session.think_time", &["min", "max"])
+    {
+        let max = Duration::from_secs(limits::MAX_THINK_SECS);
+        think_min = r
+            .optional_duration(range, "session.think_time", "min", Duration::ZERO, max)
+            .unwrap_or(think_min);
+        think_max = r
+            .optional_duration(range, "session.think_time", "max", Duration::ZERO, max)
+            .unwrap_or(think_min.max(think_max));
+        if think_min > think_max {
+            r.error("session.think_time", format!("min ({think_min:?}) is above max ({think_max:?})"));
+        }
+    }
+    Some(SessionSpec {
+        pages_min,
+        pages_max,
+        think_min,
+        think_max,
+    })
+}
+
+fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<LoadSpec> {
+    let Some(value) = root.get("load") else {
+        r.error("load", "is required (rate, and sessions or duration)");
+        return None;
+    };
+    let load = r.object(value, "load", &["rate", "sessions", "duration", "shards"])?;
+    let rate = r.required_f64(load, "load", "rate");
+    if let Some(rate) = rate
+        && !(rate > 0.0 && rate <= limits::MAX_RATE)
+    {
+        r.error(
+            "load.rate",
+            format!("must be above 0 and at most {} sessions per second", limits::MAX_RATE),
+        );
+    }
+    let sessions = r.optional_u64(load, "load", "sessions", 1, limits::MAX_SESSIONS);
+    let duration = r.optional_duration(
+        load,
+        "load",
+        "duration",
+        Duration::from_millis(1),
+        Duration::from_secs(limits::MAX_DURATION_SECS),
+    );
+    let shards = r
+        .optional_u64(load, "load", "shards", 1, limits::MAX_SHARDS)
+        .unwrap_or(8) as u32;
+    let rate = rate.filter(|r| *r > 0.0 && *r <= limits::MAX_RATE)?;
+    let sessions = match (load.contains_key("sessions"), load.contains_key("duration")) {
+        (true, true) => {
+            r.error("load", "give either sessions or duration, not both");
+            return None;
+        }
+        (false, false) => {
+            r.error("load", "needs sessions or duration to bound the campaign");
+            return None;
+        }
+        (true, false) => sessions?,
+        (false, true) => {
+            let total = (rate * duration?.as_secs_f64()).ceil() as u64;
+            if total > limits::MAX_SESSIONS {
+                r.error("load.duration", format!("rate × duration exceeds {} sessions", limits::MAX_SESSIONS));
+                return None;
+            }
+            total.max(1)
+        }
+    };
+    Some(LoadSpec {
+        rate,
+        sessions,
+        shards,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name: demo
+seed: 7
+target: { url: "http://127.0.0.1:8080/" }
+pages: ["/", "/products"]
+session:
+  pages: { min: 2, max: 4 }
+  think_time: { min: 100ms, max: 1s }
+load: { rate: 20, duration: 30s, shards: 4 }
+"#;
+
+    fn context() -> ValidationContext {
+        ValidationContext::default()
+    }
+
+    #[test]
+    fn a_good_spec_parses_and_round_trips() {
+        let spec = CampaignSpec::parse(GOOD, &context()).expect("valid");
+        assert_eq!(spec.target.url, "http://127.0.0.1:8080");
+        assert_eq!(spec.load.sessions, 600);
+        assert_eq!(spec.load.shards, 4);
+        assert_eq!(spec.session.think_max, Duration::from_secs(1));
+        let again = CampaignSpec::parse(&spec.to_json(), &context()).expect("canonical form parses");
+        assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let bad = r#"
+name: "bad name!"
+colour: blue
+target: { url: "ftp://127.0.0.1/" }
+pages: ["/", "nope", 3]
+session:
+  pages: { min: 5, max: 2 }
+  think_time: { min: soon }
+load: { rate: -3, sessions: 0, shards: 100000 }
+"#;
+        let errors = CampaignSpec::parse(bad, &context()).expect_err("invalid").0;
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        for expected in [
+            "name",
+            "colour",
+            "target.url",
+            "pages[1]",
+            "pages[2]",
+            "session.pages",
+            "session.think_time.min",
+            "load.rate",
+            "load.sessions",
+            "load.shards",
+        ] {
+            assert!(paths.contains(&expected), "missing {expected} in {errors:?}");
+        }
+    }
+
+    #[test]
+    fn missing_fields_and_disallowed_hosts_are_rejected() {
+        let errors = CampaignSpec::parse("name: x\n", &context()).expect_err("invalid").0;
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"target") && paths.contains(&"load"), "{errors:?}");
+
+        let outside = GOOD.replace("127.0.0.1:8080", "example.com");
+        let errors = CampaignSpec::parse(&outside, &context()).expect_err("not allowed").0;
+        assert_eq!(errors[0].path, "target.url");
+        assert!(errors[0].message.contains("allowlist"), "{errors:?}");
+
+        let allowing = ValidationContext {
+            allowlist: Allowlist::parse(&["example.com".to_string()]).expect("allowlist"),
+        };
+        assert!(CampaignSpec::parse(&outside, &allowing).is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_and_absurd_sizes_are_clear() {
+        let errors = CampaignSpec::parse("name: [unclosed", &context()).expect_err("bad yaml").0;
+        assert!(errors[0].message.contains("not valid YAML"), "{errors:?}");
+        let huge = GOOD.replace("rate: 20, duration: 30s", "rate: 1e12, sessions: 5");
+        let errors = CampaignSpec::parse(&huge, &context()).expect_err("absurd").0;
+        assert_eq!(errors[0].path, "load.rate");
+        let both = GOOD.replace("duration: 30s", "duration: 30s, sessions: 4");
+        let errors = CampaignSpec::parse(&both, &context()).expect_err("both bounds").0;
+        assert_eq!(errors[0].path, "load");
+    }
+}

@@ -1,0 +1,49 @@
+//! Telemetry: what sessions leave behind, and the sinks that keep it.
+//!
+//! A shard hands every finished session to a [`TelemetrySink`] and, before it
+//! checkpoints, calls [`TelemetrySink::flush`]: a checkpoint never claims a
+//! session whose rows are not stored yet. Rows carry deterministic ids, so a
+//! session run again after a failover replaces its earlier row instead of
+//! adding one.
+
+mod clickhouse;
+mod memory;
+
+use crate::session::SessionOutcome;
+
+pub use self::clickhouse::{ClickHouseConfig, ClickHouseSink};
+pub use self::memory::{CampaignTotals, MemorySink};
+
+/// A finished session with where it ran.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub campaign_id: String,
+    pub agent_id: String,
+    pub epoch: u64,
+    pub outcome: SessionOutcome,
+}
+
+/// Errors of telemetry sinks.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("telemetry store at {endpoint} is unavailable: {reason}")]
+    Unavailable { endpoint: String, reason: String },
+    #[error("telemetry store rejected a batch for table {table}: {reason}")]
+    Rejected { table: String, reason: String },
+    #[error("telemetry writer has stopped")]
+    Closed,
+}
+
+/// Where finished sessions go.
+#[async_trait::async_trait]
+pub trait TelemetrySink: Send + Sync + 'static {
+    /// Queues a session's rows; waits (backpressure) when the queue is full.
+    async fn record(&self, record: SessionRecord) -> Result<(), TelemetryError>;
+    /// Returns once everything recorded before the call is stored.
+    async fn flush(&self) -> Result<(), TelemetryError>;
+}
+
+/// Today's day number since 1970-01-01 (ClickHouse `Date`) for epoch millis.
+pub fn epoch_day(epoch_ms: u64) -> u16 {
+    (epoch_ms / 86_400_000).min(u64::from(u16::MAX)) as u16
+}

@@ -1,0 +1,280 @@
+//! The ClickHouse sink: a writer task per agent that batches rows (by count
+//! and by time) into RowBinary inserts, retries a failed batch with backoff
+//! while holding it in bounded memory, and applies backpressure when full.
+
+use std::time::{Duration, Instant};
+
+use clickhouse::{Client, Row, RowOwned, RowWrite};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{SessionRecord, TelemetryError, TelemetrySink, epoch_day};
+use crate::ids;
+
+/// Where and how to write.
+#[derive(Clone, Debug)]
+pub struct ClickHouseConfig {
+    /// HTTP URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    pub database: String,
+    /// Sessions per batch before a flush is forced.
+    pub batch_sessions: usize,
+    /// Longest a row waits in memory before it is sent.
+    pub batch_period: Duration,
+    /// Sessions queued between shards and the writer before they wait.
+    pub queue_capacity: usize,
+}
+
+impl ClickHouseConfig {
+    pub fn new(url: &str) -> Self {
+        ClickHouseConfig {
+            url: url.trim_end_matches('/').to_string(),
+            database: "throng".to_string(),
+            batch_sessions: 2_000,
+            batch_period: Duration::from_secs(1),
+            queue_capacity: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, Row, Serialize)]
+struct SessionRow {
+    event_date: u16,
+    campaign_id: String,
+    session_id: u64,
+    shard: u32,
+    seq: u64,
+    agent_id: String,
+    epoch: u64,
+    intended_ms: u64,
+    started_ms: u64,
+    ended_ms: u64,
+    pages: u32,
+    errors: u32,
+    ok: u8,
+    error: String,
+}
+
+#[derive(Debug, Row, Serialize)]
+struct PageVisitRow {
+    event_date: u16,
+    campaign_id: String,
+    session_id: u64,
+    visit_id: u64,
+    idx: u32,
+    path: String,
+    status: u16,
+    latency_us: u64,
+    intended_ms: u64,
+    error: String,
+}
+
+enum WriterMsg {
+    Record(Box<SessionRecord>),
+    Flush(oneshot::Sender<Result<(), TelemetryError>>),
+}
+
+/// A handle on the agent's ClickHouse writer task.
+#[derive(Clone)]
+pub struct ClickHouseSink {
+    sender: mpsc::Sender<WriterMsg>,
+}
+
+fn client(config: &ClickHouseConfig) -> Client {
+    // Validation uses a format ClickHouse 18.16 lacks; the row types here are
+    // checked against the DDL by the integration tests instead.
+    Client::default()
+        .with_url(config.url.clone())
+        .with_validation(false)
+}
+
+fn unavailable(config: &ClickHouseConfig, error: clickhouse::error::Error) -> TelemetryError {
+    TelemetryError::Unavailable {
+        endpoint: config.url.clone(),
+        reason: error.to_string(),
+    }
+}
+
+impl ClickHouseSink {
+    /// Checks ClickHouse answers, applies `migrations` (in order, each
+    /// idempotent), then starts the writer task.
+    pub async fn start(config: ClickHouseConfig, migrations: &[&str]) -> Result<Self, TelemetryError> {
+        let admin = client(&config);
+        admin
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map_err(|e| unavailable(&config, e))?;
+        admin
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {}", config.database))
+            .execute()
+            .await
+            .map_err(|e| unavailable(&config, e))?;
+        let db = admin.clone().with_database(config.database.clone());
+        for migration in migrations {
+            for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                db.query(statement).execute().await.map_err(|e| TelemetryError::Rejected {
+                    table: "(migration)".to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        let (sender, receiver) = mpsc::channel(config.queue_capacity);
+        tokio::spawn(Writer::new(config, db).run(receiver));
+        Ok(ClickHouseSink { sender })
+    }
+}
+
+#[async_trait::async_trait]
+impl TelemetrySink for ClickHouseSink {
+    async fn record(&self, record: SessionRecord) -> Result<(), TelemetryError> {
+        self.sender
+            .send(WriterMsg::Record(Box::new(record)))
+            .await
+            .map_err(|_| TelemetryError::Closed)
+    }
+
+    async fn flush(&self) -> Result<(), TelemetryError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(WriterMsg::Flush(reply))
+            .await
+            .map_err(|_| TelemetryError::Closed)?;
+        answer.await.map_err(|_| TelemetryError::Closed)?
+    }
+}
+
+struct Writer {
+    config: ClickHouseConfig,
+    client: Client,
+    sessions: Vec<SessionRow>,
+    visits: Vec<PageVisitRow>,
+    /// Sessions whose rows were written but whose visits were not yet (a
+    /// batch is two inserts; a retry resumes where it failed).
+    sessions_written: bool,
+    /// When the oldest buffered row arrived.
+    oldest: Option<Instant>,
+}
+
+impl Writer {
+    fn new(config: ClickHouseConfig, client: Client) -> Self {
+        Writer {
+            config,
+            client,
+            sessions: Vec::new(),
+            visits: Vec::new(),
+            sessions_written: false,
+            oldest: None,
+        }
+    }
+
+    async fn run(mut self, mut receiver: mpsc::Receiver<WriterMsg>) {
+        let mut ticker = tokio::time::interval(self.config.batch_period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            // While a batch is failing, stop taking new rows (backpressure) so
+            // memory stays bounded.
+            let full = self.sessions.len() >= self.config.batch_sessions;
+            tokio::select! {
+                message = receiver.recv(), if !full => match message {
+                    Some(WriterMsg::Record(record)) => self.push(*record),
+                    Some(WriterMsg::Flush(reply)) => {
+                        let _ = reply.send(self.write_batch().await);
+                    }
+                    None => {
+                        let _ = self.write_batch().await;
+                        return;
+                    }
+                },
+                _ = ticker.tick() => {}
+            }
+            let due = self.oldest.is_some_and(|t| t.elapsed() >= self.config.batch_period);
+            if self.sessions.len() >= self.config.batch_sessions || due {
+                match self.write_batch().await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(error) => {
+                        tracing::warn!(%error, rows = self.sessions.len(), "telemetry batch failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, record: SessionRecord) {
+        self.oldest.get_or_insert_with(Instant::now);
+        let outcome = record.outcome;
+        let day = epoch_day(outcome.intended_ms);
+        for visit in &outcome.visits {
+            self.visits.push(PageVisitRow {
+                event_date: day,
+                campaign_id: record.campaign_id.clone(),
+                session_id: outcome.session_id,
+                visit_id: ids::visit_id(outcome.session_id, visit.index),
+                idx: visit.index,
+                path: visit.path.clone(),
+                status: visit.status,
+                latency_us: visit.latency_us,
+                intended_ms: visit.intended_ms,
+                error: visit.error.clone(),
+            });
+        }
+        let errors = outcome.visits.iter().filter(|v| v.status == 0 || v.status >= 400).count();
+        self.sessions.push(SessionRow {
+            event_date: day,
+            campaign_id: record.campaign_id,
+            session_id: outcome.session_id,
+            shard: outcome.shard,
+            seq: outcome.seq,
+            agent_id: record.agent_id,
+            epoch: record.epoch,
+            intended_ms: outcome.intended_ms,
+            started_ms: outcome.started_ms,
+            ended_ms: outcome.ended_ms,
+            pages: outcome.visits.len() as u32,
+            errors: errors as u32,
+            ok: u8::from(!outcome.failed),
+            error: outcome.error,
+        });
+    }
+
+    async fn write_batch(&mut self) -> Result<(), TelemetryError> {
+        if self.sessions.is_empty() && self.visits.is_empty() {
+            return Ok(());
+        }
+        if !self.sessions_written {
+            insert(&self.client, &self.config, "sessions", &self.sessions).await?;
+            self.sessions_written = true;
+        }
+        insert(&self.client, &self.config, "page_visits", &self.visits).await?;
+        self.sessions.clear();
+        self.visits.clear();
+        self.sessions_written = false;
+        self.oldest = None;
+        Ok(())
+    }
+}
+
+async fn insert<T: RowOwned + RowWrite>(
+    client: &Client,
+    config: &ClickHouseConfig,
+    table: &str,
+    rows: &[T],
+) -> Result<(), TelemetryError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = client.insert::<T>(table).await.map_err(|e| unavailable(config, e))?;
+    for row in rows {
+        insert.write(row).await.map_err(|e| unavailable(config, e))?;
+    }
+    insert.end().await.map_err(|e| match e {
+        clickhouse::error::Error::BadResponse(reason) => TelemetryError::Rejected {
+            table: table.to_string(),
+            reason,
+        },
+        other => unavailable(config, other),
+    })
+}

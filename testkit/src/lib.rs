@@ -1,0 +1,218 @@
+//! Test support shared by the workspace's integration tests: real etcd and
+//! ClickHouse servers started per test on free loopback ports, and polling
+//! helpers so tests wait for conditions instead of sleeping.
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; the listener is closed again).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn poll_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends a bare HTTP/1.0 GET and returns the whole answer, if the server answered.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+fn wait_for(timeout: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn require_binary(path: &str, package: &str) {
+    if !Path::new(path).exists() {
+        panic!("{path} is missing: install the Debian package `{package}` (bash .ci/run does)");
+    }
+}
+
+/// A real etcd server (Debian's `etcd-server`) with its own data dir and ports.
+pub struct EtcdServer {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+}
+
+impl EtcdServer {
+    /// Starts etcd and waits until `/health` says it is healthy.
+    pub fn start() -> Self {
+        require_binary("/usr/bin/etcd", "etcd-server");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut server = EtcdServer {
+            child: None,
+            dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::File::create(self.dir.path().join("etcd.log"))
+            .unwrap_or_else(|e| panic!("etcd log: {e}"));
+        let child = Command::new("/usr/bin/etcd")
+            .args(["--name", "t", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("t={peer}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start etcd: {e}"));
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.client_port);
+        wait_for(Duration::from_secs(20), "etcd health", || {
+            http_get(&addr, "/health").is_some_and(|a| a.contains("\"health\":\"true\""))
+        });
+    }
+
+    /// The client URL, e.g. `http://127.0.0.1:23790`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Kills the server (SIGKILL); its data dir stays, so `restart` resumes it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A real ClickHouse server (Debian's `clickhouse-server`) with its own config, data and ports.
+pub struct ClickHouseServer {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    http_port: u16,
+}
+
+impl ClickHouseServer {
+    /// Starts ClickHouse from a rewritten copy of the packaged config and waits for `/ping`.
+    pub fn start() -> Self {
+        require_binary("/usr/sbin/clickhouse-server", "clickhouse-server");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let http_port = free_port();
+        let tcp_port = free_port();
+        let interserver_port = free_port();
+        let root = dir.path().to_string_lossy().to_string();
+        let config = std::fs::read_to_string("/etc/clickhouse-server/config.xml")
+            .unwrap_or_else(|e| panic!("read /etc/clickhouse-server/config.xml: {e}"))
+            .replace("<http_port>8123</http_port>", &format!("<http_port>{http_port}</http_port>"))
+            .replace("<tcp_port>9000</tcp_port>", &format!("<tcp_port>{tcp_port}</tcp_port>"))
+            .replace(
+                "<interserver_http_port>9009</interserver_http_port>",
+                &format!("<interserver_http_port>{interserver_port}</interserver_http_port>"),
+            )
+            .replace("/var/lib/clickhouse/", &format!("{root}/data/"))
+            .replace("/var/log/clickhouse-server/", &format!("{root}/log/"));
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text)
+                .unwrap_or_else(|e| panic!("write {name}: {e}"));
+        };
+        write("config.xml", &config);
+        let users = std::fs::read_to_string("/etc/clickhouse-server/users.xml")
+            .unwrap_or_else(|e| panic!("read /etc/clickhouse-server/users.xml: {e}"));
+        write("users.xml", &users);
+        let mut server = ClickHouseServer {
+            child: None,
+            dir,
+            http_port,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let config: PathBuf = self.dir.path().join("config.xml");
+        let child = Command::new("/usr/sbin/clickhouse-server")
+            .arg(format!("--config-file={}", config.display()))
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start clickhouse: {e}"));
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.http_port);
+        wait_for(Duration::from_secs(30), "clickhouse /ping", || {
+            http_get(&addr, "/ping").is_some_and(|a| a.contains("Ok."))
+        });
+    }
+
+    /// The HTTP URL, e.g. `http://127.0.0.1:8123`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Stops the server (SIGKILL); data stays for `restart`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for ClickHouseServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
