@@ -49,3 +49,23 @@ impl Checkpoint {
         serde_json::from_slice(bytes).ok()
     }
 }
+
+/// An agent's registration, stored (leased) at `/agents/<agent>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub agent_id: String,
+    /// Where its `AgentService` listens, e.g. `http://127.0.0.1:7001`.
+    pub address: String,
+    /// Relative weight for placement (e.g. its cores).
+    pub capacity: u32,
+}
+
+impl AgentRecord {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}

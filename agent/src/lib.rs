@@ -1,0 +1,16 @@
+//! The agent node: registers itself with a lease, serves `AgentService` over
+//! gRPC, and runs the shards the coordinator assigns in its actor tree.
+//!
+//! An agent that cannot renew its lease stops its shards (self-fencing), so a
+//! partitioned or frozen agent never generates load beside its replacement.
+
+mod client;
+mod error;
+mod membership;
+mod node;
+mod service;
+pub mod wire;
+
+pub use client::{AgentApi, GrpcAgentClient, ShardStatsReport, StatsStream};
+pub use error::{AgentError, Result};
+pub use node::{Agent, AgentConfig};

@@ -1,0 +1,20 @@
+//! The coordinator node: the public `ControlService`, leader election, the
+//! agent registry, placement, the reconcile loop that assigns shards under
+//! fencing epochs, and stats fan-in from agents.
+//!
+//! The coordinator is never in the per-request path: agents generate and
+//! record traffic on their own and send one small stats report per second.
+
+pub mod campaign;
+mod error;
+mod http;
+pub mod leader;
+mod node;
+pub mod placement;
+pub mod reconcile;
+pub mod service;
+pub mod stats;
+pub mod view;
+
+pub use error::{CoordinatorError, Result};
+pub use node::{Coordinator, CoordinatorConfig};

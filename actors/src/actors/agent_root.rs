@@ -147,12 +147,17 @@ async fn assign(
         return Err("agent lease is not valid; refusing new shards".into());
     }
     let shard_id = order.assignment.shard_id();
-    if let Some((running, supervisor)) = state.shards.get(&shard_id) {
+    if let Some((running, supervisor)) = state.shards.get_mut(&shard_id) {
         let current = running.order.assignment.epoch;
         if order.assignment.epoch < current {
             return Err(format!("stale epoch {} (running {current})", order.assignment.epoch));
         }
         if order.assignment.epoch == current {
+            // Re-affirmed: only the paused flag may have changed.
+            if running.order.paused != order.paused {
+                running.order.paused = order.paused;
+                let _ = supervisor.send_message(ShardSupervisorMsg::SetPaused(order.paused));
+            }
             return Ok(false);
         }
         supervisor.stop(Some("superseded by a newer epoch".into()));

@@ -1,0 +1,164 @@
+//! How the coordinator talks to an agent. [`AgentApi`] is the contract;
+//! [`GrpcAgentClient`] speaks it over gRPC (in production and in `throng up`,
+//! where agents listen on loopback).
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use throng_actors::assignment::Assignment;
+use throng_actors::stats::ShardCounters;
+use throng_proto::v1;
+use throng_proto::v1::agent_service_client::AgentServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{AgentError, Result};
+use crate::wire;
+
+/// Cumulative stats of one shard as its agent reports them.
+#[derive(Clone, Debug)]
+pub struct ShardStatsReport {
+    pub campaign_id: String,
+    pub shard_index: u32,
+    pub epoch: u64,
+    pub counters: ShardCounters,
+}
+
+/// One item per report (about every second): the stats of every shard on the agent.
+pub type StatsStream = Pin<Box<dyn Stream<Item = Result<Vec<ShardStatsReport>>> + Send>>;
+
+/// The operations a coordinator needs from an agent.
+#[async_trait::async_trait]
+pub trait AgentApi: Send + Sync {
+    /// Starts a shard; true if started, false if it already ran at this epoch.
+    async fn assign(&self, assignment: &Assignment, spec_json: &str, paused: bool) -> Result<bool>;
+    /// Stops a shard; true if it was running.
+    async fn revoke(&self, campaign_id: &str, shard_index: u32) -> Result<bool>;
+    /// Pauses or resumes a campaign's shards; answers how many.
+    async fn set_paused(&self, campaign_id: &str, paused: bool) -> Result<u32>;
+    /// Opens the per-second stats stream.
+    async fn stream_stats(&self) -> Result<StatsStream>;
+    /// The shards the agent runs now.
+    async fn describe(&self) -> Result<Vec<Assignment>>;
+}
+
+/// An [`AgentApi`] over gRPC.
+#[derive(Clone)]
+pub struct GrpcAgentClient {
+    address: String,
+    client: AgentServiceClient<Channel>,
+}
+
+impl GrpcAgentClient {
+    /// A client that connects on first use (and reconnects after failures).
+    pub fn new(address: &str) -> Result<Self> {
+        let endpoint = Endpoint::from_shared(address.to_string())
+            .map_err(|e| AgentError::Unreachable {
+                address: address.to_string(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true);
+        Ok(GrpcAgentClient {
+            address: address.to_string(),
+            client: AgentServiceClient::new(endpoint.connect_lazy()),
+        })
+    }
+
+    fn error(&self, status: tonic::Status) -> AgentError {
+        match status.code() {
+            tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument => {
+                AgentError::Refused(status.message().to_string())
+            }
+            _ => AgentError::Unreachable {
+                address: self.address.clone(),
+                reason: status.message().to_string(),
+            },
+        }
+    }
+
+    /// Every unary call gets a deadline: a frozen agent must not hang the caller.
+    fn request<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(Duration::from_secs(5));
+        request
+    }
+}
+
+#[async_trait::async_trait]
+impl AgentApi for GrpcAgentClient {
+    async fn assign(&self, assignment: &Assignment, spec_json: &str, paused: bool) -> Result<bool> {
+        let request = v1::AssignRequest {
+            assignment: Some(wire::assignment_to_wire(assignment, spec_json, paused)),
+        };
+        let response = self
+            .client
+            .clone()
+            .assign(Self::request(request))
+            .await
+            .map_err(|s| self.error(s))?;
+        Ok(response.into_inner().started)
+    }
+
+    async fn revoke(&self, campaign_id: &str, shard_index: u32) -> Result<bool> {
+        let request = v1::RevokeRequest {
+            campaign_id: campaign_id.to_string(),
+            shard_index,
+        };
+        let response = self
+            .client
+            .clone()
+            .revoke(Self::request(request))
+            .await
+            .map_err(|s| self.error(s))?;
+        Ok(response.into_inner().stopped)
+    }
+
+    async fn set_paused(&self, campaign_id: &str, paused: bool) -> Result<u32> {
+        let request = v1::SetCampaignPausedRequest {
+            campaign_id: campaign_id.to_string(),
+            paused,
+        };
+        let response = self
+            .client
+            .clone()
+            .set_campaign_paused(Self::request(request))
+            .await
+            .map_err(|s| self.error(s))?;
+        Ok(response.into_inner().shards)
+    }
+
+    async fn stream_stats(&self) -> Result<StatsStream> {
+        let response = self
+            .client
+            .clone()
+            .stream_stats(v1::StreamStatsRequest {})
+            .await
+            .map_err(|s| self.error(s))?;
+        let this = self.clone();
+        let stream = response.into_inner().map(move |item| {
+            let report = item.map_err(|s| this.error(s))?;
+            Ok(report
+                .shards
+                .iter()
+                .map(|s| ShardStatsReport {
+                    campaign_id: s.campaign_id.clone(),
+                    shard_index: s.shard_index,
+                    epoch: s.epoch,
+                    counters: wire::counters_from_wire(s),
+                })
+                .collect())
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn describe(&self) -> Result<Vec<Assignment>> {
+        let response = self
+            .client
+            .clone()
+            .describe(Self::request(v1::DescribeRequest {}))
+            .await
+            .map_err(|s| self.error(s))?;
+        Ok(response.into_inner().shards.iter().map(wire::assignment_from_wire).collect())
+    }
+}

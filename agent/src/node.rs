@@ -1,0 +1,176 @@
+//! Starting and stopping an agent node.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use throng_actors::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
+use throng_actors::assignment::AgentRecord;
+use throng_actors::clock::WallClock;
+use throng_actors::http::HttpEngine;
+use throng_actors::lease::LeaseGuard;
+use throng_actors::session::SessionContext;
+use throng_actors::telemetry::TelemetrySink;
+use throng_proto::v1::agent_service_server::AgentServiceServer;
+use throng_state::{Keys, StateStore};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::error::{AgentError, Result};
+use crate::membership::Membership;
+use crate::service::AgentServiceImpl;
+
+/// How an agent runs.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub agent_id: String,
+    pub cluster: String,
+    /// Where `AgentService` listens (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The URL others use to reach it; defaults to `http://<bound address>`.
+    pub advertise: Option<String>,
+    /// Placement weight.
+    pub capacity: u32,
+    pub lease_ttl: Duration,
+    pub max_sessions_per_shard: u64,
+}
+
+impl AgentConfig {
+    pub fn new(agent_id: &str, listen: SocketAddr) -> Self {
+        AgentConfig {
+            agent_id: agent_id.to_string(),
+            cluster: "default".to_string(),
+            listen,
+            advertise: None,
+            capacity: 1,
+            lease_ttl: Duration::from_secs(5),
+            max_sessions_per_shard: 20_000,
+        }
+    }
+}
+
+/// A running agent.
+pub struct Agent {
+    id: String,
+    address: String,
+    root: ActorRef<AgentRootMsg>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    membership: JoinHandle<()>,
+}
+
+impl Agent {
+    /// Starts the actor tree, the gRPC server and the lease. Fails with a
+    /// clear error if the port is taken or the state store is unreachable.
+    pub async fn start(
+        config: AgentConfig,
+        store: Arc<dyn StateStore>,
+        sink: Arc<dyn TelemetrySink>,
+    ) -> Result<Agent> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| AgentError::Listen {
+                address: config.listen.to_string(),
+                reason: e.to_string(),
+            })?;
+        let bound = listener.local_addr().map_err(|e| AgentError::Listen {
+            address: config.listen.to_string(),
+            reason: e.to_string(),
+        })?;
+        let address = config.advertise.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let keys = Keys::new(&config.cluster);
+        let guard = LeaseGuard::new();
+        let services = AgentServices {
+            agent_id: config.agent_id.clone(),
+            store: store.clone(),
+            keys: keys.clone(),
+            sink,
+            session: SessionContext {
+                engine: HttpEngine::new(),
+                lease: guard.clone(),
+                clock: WallClock::now(),
+            },
+            max_sessions_per_shard: config.max_sessions_per_shard,
+        };
+        let stats = StatsRegistry::default();
+        let (root, _) = Actor::spawn(None, AgentRoot, (services, stats.clone()))
+            .await
+            .map_err(|e| AgentError::Actors(e.to_string()))?;
+
+        let membership = Membership {
+            store,
+            keys,
+            record: AgentRecord {
+                agent_id: config.agent_id.clone(),
+                address: address.clone(),
+                capacity: config.capacity,
+            },
+            ttl: config.lease_ttl,
+            guard,
+            root: root.clone(),
+        };
+        let lease = match membership.register().await {
+            Ok(lease) => lease,
+            Err(error) => {
+                root.stop(None);
+                return Err(error.into());
+            }
+        };
+
+        let (stop, stop_rx) = watch::channel(false);
+        let service = AgentServiceImpl {
+            agent_id: config.agent_id.clone(),
+            root: root.clone(),
+            stats,
+        };
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AgentServiceServer<AgentServiceImpl>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| AgentError::Actors(e.to_string()))?;
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_service(AgentServiceServer::new(service))
+                .add_service(health_service)
+                .add_service(reflection)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                    let _ = server_stop.wait_for(|stopped| *stopped).await;
+                })
+                .await;
+            if let Err(error) = result {
+                tracing::error!(%error, "agent gRPC server failed");
+            }
+        });
+        let membership = tokio::spawn(membership.run(Some(lease), stop_rx));
+        tracing::info!(agent = %config.agent_id, %address, "agent started");
+        Ok(Agent {
+            id: config.agent_id,
+            address,
+            root,
+            stop,
+            server,
+            membership,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The advertised `AgentService` URL.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Stops serving, deregisters (revokes the lease) and stops every shard.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.membership.await;
+        let _ = self.server.await;
+        self.root.stop(Some("agent shutting down".into()));
+    }
+}

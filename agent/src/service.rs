@@ -1,0 +1,131 @@
+//! The `AgentService` gRPC service: converts wire requests and asks the
+//! agent's root actor, always with a timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{ActorRef, rpc::CallResult};
+use throng_actors::actors::{AgentRootMsg, ShardOrder, StatsRegistry};
+use throng_actors::spec::{Allowlist, CampaignSpec, ValidationContext};
+use throng_proto::v1;
+use throng_proto::v1::agent_service_server::AgentService;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::wire;
+
+/// How long a call into the actor tree may take.
+const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often stats are reported.
+const STATS_PERIOD: Duration = Duration::from_secs(1);
+
+pub struct AgentServiceImpl {
+    pub agent_id: String,
+    pub root: ActorRef<AgentRootMsg>,
+    pub stats: StatsRegistry,
+}
+
+async fn call<T: Send + 'static>(
+    root: &ActorRef<AgentRootMsg>,
+    message: impl FnOnce(ractor::RpcReplyPort<T>) -> AgentRootMsg,
+) -> Result<T, Status> {
+    match root.call(message, Some(ACTOR_CALL_TIMEOUT)).await {
+        Ok(CallResult::Success(value)) => Ok(value),
+        Ok(CallResult::Timeout) => Err(Status::deadline_exceeded("agent actor did not answer in time")),
+        Ok(CallResult::SenderError) | Err(_) => Err(Status::unavailable("agent actor tree is stopping")),
+    }
+}
+
+#[tonic::async_trait]
+impl AgentService for AgentServiceImpl {
+    async fn assign(&self, request: Request<v1::AssignRequest>) -> Result<Response<v1::AssignResponse>, Status> {
+        let Some(wire_assignment) = request.into_inner().assignment else {
+            return Err(Status::invalid_argument("assignment is required"));
+        };
+        let assignment = wire::assignment_from_wire(&wire_assignment);
+        if assignment.agent_id != self.agent_id {
+            return Err(Status::failed_precondition(format!(
+                "assignment is for agent {}, this is {}",
+                assignment.agent_id, self.agent_id
+            )));
+        }
+        // The coordinator validated the spec against its allowlist; here it is
+        // only parsed back into the domain model.
+        let context = ValidationContext {
+            allowlist: Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
+        };
+        let spec = CampaignSpec::parse(&wire_assignment.spec_json, &context)
+            .map_err(|e| Status::invalid_argument(format!("spec: {e}")))?;
+        let order = ShardOrder {
+            assignment,
+            spec: Arc::new(spec),
+            paused: wire_assignment.paused,
+        };
+        let started = call(&self.root, |reply| AgentRootMsg::Assign(order, reply))
+            .await?
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(v1::AssignResponse { started }))
+    }
+
+    async fn revoke(&self, request: Request<v1::RevokeRequest>) -> Result<Response<v1::RevokeResponse>, Status> {
+        let request = request.into_inner();
+        let shard_id = throng_state::keys::shard_id(&request.campaign_id, request.shard_index);
+        let stopped = call(&self.root, |reply| AgentRootMsg::Revoke(shard_id, reply)).await?;
+        Ok(Response::new(v1::RevokeResponse { stopped }))
+    }
+
+    async fn set_campaign_paused(
+        &self,
+        request: Request<v1::SetCampaignPausedRequest>,
+    ) -> Result<Response<v1::SetCampaignPausedResponse>, Status> {
+        let request = request.into_inner();
+        let shards =
+            call(&self.root, |reply| AgentRootMsg::SetPaused(request.campaign_id, request.paused, reply)).await?;
+        Ok(Response::new(v1::SetCampaignPausedResponse { shards }))
+    }
+
+    type StreamStatsStream = ReceiverStream<Result<v1::StatsReport, Status>>;
+
+    async fn stream_stats(
+        &self,
+        _request: Request<v1::StreamStatsRequest>,
+    ) -> Result<Response<Self::StreamStatsStream>, Status> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let stats = self.stats.clone();
+        let agent_id = self.agent_id.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(STATS_PERIOD);
+            loop {
+                ticker.tick().await;
+                let shards = stats
+                    .snapshot()
+                    .iter()
+                    .map(|(entry, counters)| {
+                        wire::counters_to_wire(&entry.campaign_id, entry.shard_index, entry.epoch, counters)
+                    })
+                    .collect();
+                let report = v1::StatsReport {
+                    agent_id: agent_id.clone(),
+                    at_ms: throng_actors::clock::epoch_ms(),
+                    shards,
+                };
+                if sender.send(Ok(report)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn describe(&self, _request: Request<v1::DescribeRequest>) -> Result<Response<v1::DescribeResponse>, Status> {
+        let running = call(&self.root, AgentRootMsg::Describe).await?;
+        let shards = running
+            .iter()
+            .map(|r| wire::assignment_to_wire(&r.order.assignment, &r.order.spec.to_json(), r.order.paused))
+            .collect();
+        Ok(Response::new(v1::DescribeResponse {
+            agent_id: self.agent_id.clone(),
+            shards,
+        }))
+    }
+}

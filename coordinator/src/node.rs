@@ -1,0 +1,158 @@
+//! Starting and stopping a coordinator node: election, reconciler, stats
+//! hub, the gRPC `ControlService` (with health and reflection) and an
+//! optional HTTP JSON API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use throng_actors::spec::ValidationContext;
+use throng_proto::v1::control_service_server::ControlServiceServer;
+use throng_state::{Keys, StateStore};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::error::{CoordinatorError, Result};
+use crate::http;
+use crate::leader::{LeaderRecord, Leadership};
+use crate::reconcile::{AgentClients, Reconciler};
+use crate::service::ControlServiceImpl;
+use crate::stats::StatsHub;
+
+/// How a coordinator runs.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    pub coordinator_id: String,
+    pub cluster: String,
+    pub grpc_listen: SocketAddr,
+    pub http_listen: Option<SocketAddr>,
+    pub lease_ttl: Duration,
+    pub validation: ValidationContext,
+}
+
+impl CoordinatorConfig {
+    pub fn new(coordinator_id: &str, grpc_listen: SocketAddr) -> Self {
+        CoordinatorConfig {
+            coordinator_id: coordinator_id.to_string(),
+            cluster: "default".to_string(),
+            grpc_listen,
+            http_listen: None,
+            lease_ttl: Duration::from_secs(5),
+            validation: ValidationContext::default(),
+        }
+    }
+}
+
+/// A running coordinator.
+pub struct Coordinator {
+    grpc_address: String,
+    http_address: Option<String>,
+    leadership: Leadership,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(address: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listen_error = |e: std::io::Error| CoordinatorError::Listen {
+        address: address.to_string(),
+        reason: e.to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, bound))
+}
+
+impl Coordinator {
+    pub async fn start(config: CoordinatorConfig, store: Arc<dyn StateStore>) -> Result<Coordinator> {
+        let (grpc_listener, grpc_bound) = bind(config.grpc_listen).await?;
+        let grpc_address = format!("http://{grpc_bound}");
+        let keys = Keys::new(&config.cluster);
+        // Fail fast, naming the store, if it cannot be reached.
+        store.get(&keys.leader()).await?;
+        let leadership = Leadership::new(
+            &keys,
+            LeaderRecord {
+                coordinator_id: config.coordinator_id.clone(),
+                address: grpc_address.clone(),
+            },
+        );
+        let (stop, stop_rx) = watch::channel(false);
+        let clients = AgentClients::default();
+        let hub = StatsHub::default();
+        let nudge = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+
+        tasks.push(tokio::spawn(leadership.clone().run(store.clone(), config.lease_ttl, stop_rx.clone())));
+        let reconciler = Reconciler::new(store.clone(), keys.clone(), leadership.clone(), clients.clone());
+        tasks.push(tokio::spawn(reconciler.run(nudge.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(hub.clone().run(store.clone(), keys.clone(), clients, stop_rx.clone())));
+
+        let service = ControlServiceImpl {
+            cluster: config.cluster.clone(),
+            store: store.clone(),
+            keys,
+            leadership: leadership.clone(),
+            hub,
+            validation: config.validation.clone(),
+            nudge,
+        };
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<ControlServiceServer<ControlServiceImpl>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let mut server_stop = stop_rx.clone();
+        let grpc_service = ControlServiceServer::new(service.clone());
+        tasks.push(tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_service(grpc_service)
+                .add_service(health_service)
+                .add_service(reflection)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
+                    let _ = server_stop.wait_for(|stopped| *stopped).await;
+                })
+                .await;
+            if let Err(error) = result {
+                tracing::error!(%error, "coordinator gRPC server failed");
+            }
+        }));
+
+        let mut http_address = None;
+        if let Some(address) = config.http_listen {
+            let (listener, bound) = bind(address).await?;
+            http_address = Some(format!("http://{bound}"));
+            tasks.push(tokio::spawn(http::serve(listener, service, stop_rx)));
+        }
+        tracing::info!(coordinator = %config.coordinator_id, grpc = %grpc_address, "coordinator started");
+        Ok(Coordinator {
+            grpc_address,
+            http_address,
+            leadership,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The `ControlService` URL.
+    pub fn grpc_address(&self) -> &str {
+        &self.grpc_address
+    }
+
+    pub fn http_address(&self) -> Option<&str> {
+        self.http_address.as_deref()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leadership.is_leader()
+    }
+
+    /// Stops every task; a leader steps down (revokes its lease) on the way.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

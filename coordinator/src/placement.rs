@@ -1,0 +1,164 @@
+//! Placement: which live agent runs which shard.
+//!
+//! Weighted rendezvous hashing (highest random weight): every (shard, agent)
+//! pair gets a stable pseudo-random score `-capacity / ln(u)`, and a shard
+//! goes to the agent with the highest score. This is deterministic (no state
+//! to keep or agree on), balanced in proportion to capacity, and moves the
+//! minimum when membership changes: only the shards of a leaving agent move,
+//! and a joining agent takes only the shards it now scores highest on.
+
+use std::collections::BTreeMap;
+
+use throng_actors::ids::{Part, stable_hash};
+
+/// A candidate agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub agent_id: String,
+    /// Relative weight; 0 means "never place here".
+    pub capacity: u32,
+}
+
+fn score(shard_id: &str, candidate: &Candidate) -> f64 {
+    if candidate.capacity == 0 {
+        return f64::NEG_INFINITY;
+    }
+    let hash = stable_hash(&[
+        Part::Str("placement"),
+        Part::Str(shard_id),
+        Part::Str(&candidate.agent_id),
+    ]);
+    // u in (0, 1): the top 53 bits, offset by half a step so it is never 0 or 1.
+    let u = ((hash >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    -f64::from(candidate.capacity) / u.ln()
+}
+
+/// The agent that should run `shard_id`, or None if no candidate can.
+pub fn place<'a>(shard_id: &str, candidates: &'a [Candidate]) -> Option<&'a Candidate> {
+    candidates
+        .iter()
+        .filter(|c| c.capacity > 0)
+        .max_by(|a, b| {
+            score(shard_id, a)
+                .total_cmp(&score(shard_id, b))
+                // Ties (practically impossible) break on the id, for determinism.
+                .then_with(|| b.agent_id.cmp(&a.agent_id))
+        })
+}
+
+/// Places every shard; shards no candidate can take are left out.
+pub fn place_all(shard_ids: &[String], candidates: &[Candidate]) -> BTreeMap<String, String> {
+    shard_ids
+        .iter()
+        .filter_map(|shard| place(shard, candidates).map(|c| (shard.clone(), c.agent_id.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn agents(capacities: &[u32]) -> Vec<Candidate> {
+        capacities
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Candidate {
+                agent_id: format!("agent-{i}"),
+                capacity: *c,
+            })
+            .collect()
+    }
+
+    fn shards(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("campaign:{i:05}")).collect()
+    }
+
+    fn counts(placement: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for agent in placement.values() {
+            *counts.entry(agent.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn nothing_is_placed_without_agents() {
+        assert!(place("s", &[]).is_none());
+        assert!(place("s", &agents(&[0, 0])).is_none());
+    }
+
+    #[test]
+    fn equal_agents_get_equal_shares() {
+        let placement = place_all(&shards(10_000), &agents(&[1; 10]));
+        for (agent, count) in counts(&placement) {
+            assert!((850..=1150).contains(&count), "{agent} got {count} of 10000");
+        }
+    }
+
+    #[test]
+    fn shares_follow_capacity() {
+        let placement = place_all(&shards(12_000), &agents(&[1, 2, 3]));
+        let counts = counts(&placement);
+        let expected = [2_000.0, 4_000.0, 6_000.0];
+        for (i, want) in expected.iter().enumerate() {
+            let got = counts[&format!("agent-{i}")] as f64;
+            assert!((got - want).abs() / want < 0.06, "agent-{i}: {got} vs {want}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn placement_is_deterministic_and_order_free(
+            caps in prop::collection::vec(1u32..8, 1..12),
+            seed in any::<u64>(),
+        ) {
+            let candidates = agents(&caps);
+            let mut reversed = candidates.clone();
+            reversed.reverse();
+            let ids: Vec<String> = (0..200).map(|i| format!("c{seed}:{i}")).collect();
+            prop_assert_eq!(place_all(&ids, &candidates), place_all(&ids, &reversed));
+        }
+
+        #[test]
+        fn a_leaving_agent_moves_only_its_own_shards(
+            caps in prop::collection::vec(1u32..8, 2..12),
+            leaving in any::<prop::sample::Index>(),
+        ) {
+            let candidates = agents(&caps);
+            let ids = shards(500);
+            let before = place_all(&ids, &candidates);
+            let gone = leaving.index(candidates.len());
+            let mut remaining = candidates.clone();
+            let removed = remaining.remove(gone);
+            let after = place_all(&ids, &remaining);
+            for id in &ids {
+                if before[id] != removed.agent_id {
+                    prop_assert_eq!(&before[id], &after[id], "shard {} moved needlessly", id);
+                } else {
+                    prop_assert_ne!(&after[id], &removed.agent_id);
+                }
+            }
+        }
+
+        #[test]
+        fn a_joining_agent_takes_shards_only_for_itself(
+            caps in prop::collection::vec(1u32..8, 1..12),
+            new_capacity in 1u32..8,
+        ) {
+            let candidates = agents(&caps);
+            let ids = shards(500);
+            let before = place_all(&ids, &candidates);
+            let mut grown = candidates.clone();
+            grown.push(Candidate { agent_id: "newcomer".into(), capacity: new_capacity });
+            let after = place_all(&ids, &grown);
+            for id in &ids {
+                if after[id] != "newcomer" {
+                    prop_assert_eq!(&before[id], &after[id]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! `ControlService`: the public API. Requests are converted to domain types
+//! here; validation reports every problem; writes are leader-only and fenced.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use throng_actors::clock::epoch_ms;
+use throng_actors::plan::CampaignPlan;
+use throng_actors::spec::{CampaignSpec, SpecErrors, ValidationContext};
+use throng_proto::v1;
+use throng_proto::v1::control_service_server::ControlService;
+use throng_state::{Compare, Keys, Op, StateStore};
+use tokio::sync::Notify;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::campaign::{Action, Campaign, CampaignState, CampaignStatus};
+use crate::error::{CoordinatorError, Result};
+use crate::leader::Leadership;
+use crate::stats::StatsHub;
+use crate::view::{ClusterView, load_campaigns};
+
+#[derive(Clone)]
+pub struct ControlServiceImpl {
+    pub cluster: String,
+    pub store: Arc<dyn StateStore>,
+    pub keys: Keys,
+    pub leadership: Leadership,
+    pub hub: StatsHub,
+    pub validation: ValidationContext,
+    /// Wakes the reconciler after a change, so agents hear of it at once.
+    pub nudge: Arc<Notify>,
+}
+
+fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
+    let plan = CampaignPlan::of(spec);
+    v1::PlanPreview {
+        shards: plan.shards,
+        sessions: plan.sessions,
+        sessions_per_second: plan.rate,
+        expected_duration_seconds: plan.expected_duration().as_secs_f64(),
+        requests_per_second_at_peak: plan.requests_per_second(spec),
+    }
+}
+
+fn state_to_wire(state: CampaignState) -> v1::CampaignState {
+    match state {
+        CampaignState::Created => v1::CampaignState::Created,
+        CampaignState::Running => v1::CampaignState::Running,
+        CampaignState::Paused => v1::CampaignState::Paused,
+        CampaignState::Stopped => v1::CampaignState::Stopped,
+        CampaignState::Completed => v1::CampaignState::Completed,
+    }
+}
+
+fn field_errors(errors: &SpecErrors) -> Vec<v1::FieldError> {
+    errors
+        .0
+        .iter()
+        .map(|e| v1::FieldError {
+            path: e.path.clone(),
+            message: e.message.clone(),
+        })
+        .collect()
+}
+
+impl ControlServiceImpl {
+    async fn require_leader(&self) -> Result<()> {
+        if self.leadership.is_leader() {
+            return Ok(());
+        }
+        let leader = self
+            .leadership
+            .current(&*self.store)
+            .await?
+            .map(|l| format!("{} at {}", l.coordinator_id, l.address))
+            .unwrap_or_else(|| "none elected yet".to_string());
+        Err(CoordinatorError::NotLeader { leader })
+    }
+
+    async fn load(&self, id: &str) -> Result<Campaign> {
+        let campaigns = load_campaigns(&*self.store, &self.keys).await?;
+        campaigns
+            .get(id)
+            .cloned()
+            .ok_or_else(|| CoordinatorError::NotFound(format!("campaign {id}")))
+    }
+
+    async fn to_wire(&self, campaign: &Campaign) -> Result<v1::Campaign> {
+        let view = ClusterView::load(&*self.store, &self.keys).await?;
+        Ok(campaign_to_wire(campaign, &view))
+    }
+
+    async fn create(&self, document: &str, start: bool) -> Result<Campaign> {
+        self.require_leader().await?;
+        let spec = CampaignSpec::parse(document, &self.validation).map_err(CoordinatorError::InvalidSpec)?;
+        let now = epoch_ms();
+        let suffix = throng_actors::ids::stable_hash(&[
+            throng_actors::ids::Part::Str(&spec.name),
+            throng_actors::ids::Part::U64(now),
+            throng_actors::ids::Part::U64(u64::from(std::process::id())),
+        ]);
+        let id = format!("{}-{:08x}", spec.name, suffix as u32);
+        let status = CampaignStatus {
+            state: if start { CampaignState::Running } else { CampaignState::Created },
+            created_at_ms: now,
+            started_at_ms: start.then_some(now),
+            ended_at_ms: None,
+        };
+        let spec_json = spec.to_json();
+        // One transaction: the spec and status appear together or not at all.
+        let written = self
+            .store
+            .txn(
+                vec![self.leadership.fence(), Compare::Absent(self.keys.campaign_spec(&id))],
+                vec![
+                    Op::Put {
+                        key: self.keys.campaign_spec(&id),
+                        value: spec_json.clone().into_bytes(),
+                        lease: None,
+                    },
+                    Op::Put {
+                        key: self.keys.campaign_status(&id),
+                        value: status.to_bytes(),
+                        lease: None,
+                    },
+                ],
+            )
+            .await?;
+        if !written {
+            return Err(CoordinatorError::Conflict(format!(
+                "campaign {id} could not be created (leadership changed or id taken); retry"
+            )));
+        }
+        tracing::info!(campaign = %id, start, "campaign created");
+        self.nudge.notify_one();
+        Ok(Campaign {
+            id,
+            spec,
+            spec_json,
+            status,
+        })
+    }
+
+    async fn act(&self, id: &str, action: Action) -> Result<Campaign> {
+        self.require_leader().await?;
+        let mut campaign = self.load(id).await?;
+        let old = campaign.status.clone();
+        let next = old.state.after(action).map_err(CoordinatorError::Conflict)?;
+        let now = epoch_ms();
+        campaign.status.state = next;
+        if action == Action::Start {
+            campaign.status.started_at_ms = Some(now);
+        }
+        if next.is_terminal() {
+            campaign.status.ended_at_ms = Some(now);
+        }
+        let written = self
+            .store
+            .txn(
+                vec![
+                    self.leadership.fence(),
+                    Compare::ValueEquals(self.keys.campaign_status(id), old.to_bytes()),
+                ],
+                vec![Op::Put {
+                    key: self.keys.campaign_status(id),
+                    value: campaign.status.to_bytes(),
+                    lease: None,
+                }],
+            )
+            .await?;
+        if !written {
+            return Err(CoordinatorError::Conflict(format!(
+                "campaign {id} changed meanwhile; retry"
+            )));
+        }
+        tracing::info!(campaign = %id, ?action, state = ?next, "campaign state changed");
+        self.nudge.notify_one();
+        Ok(campaign)
+    }
+
+    fn stats(&self, campaign: &Campaign, view: &ClusterView, previous: Option<&(Instant, v1::CampaignStats)>) -> v1::CampaignStats {
+        let totals = self.hub.campaign_totals(&campaign.id);
+        let plan = campaign.plan();
+        let (sessions_per_second, requests_per_second) = match previous {
+            Some((at, before)) => {
+                let elapsed = at.elapsed().as_secs_f64().max(0.001);
+                (
+                    totals.sessions_started.saturating_sub(before.sessions_started) as f64 / elapsed,
+                    totals.requests.saturating_sub(before.requests) as f64 / elapsed,
+                )
+            }
+            None => (0.0, 0.0),
+        };
+        v1::CampaignStats {
+            campaign_id: campaign.id.clone(),
+            at_ms: epoch_ms(),
+            state: state_to_wire(campaign.status.state).into(),
+            sessions_planned: plan.sessions,
+            sessions_started: totals.sessions_started,
+            sessions_completed: totals.sessions_completed,
+            sessions_failed: totals.sessions_failed,
+            requests: totals.requests,
+            request_errors: totals.request_errors,
+            sessions_per_second,
+            requests_per_second,
+            p50_ms: totals.latency.quantile_ms(0.5),
+            p90_ms: totals.latency.quantile_ms(0.9),
+            p99_ms: totals.latency.quantile_ms(0.99),
+            p999_ms: totals.latency.quantile_ms(0.999),
+            max_ms: totals.latency.max_ms(),
+            shards_done: view.shards_done(&campaign.id, plan.shards),
+            shards: plan.shards,
+        }
+    }
+}
+
+/// A campaign in its wire form.
+pub fn campaign_to_wire(campaign: &Campaign, view: &ClusterView) -> v1::Campaign {
+    let plan = campaign.plan();
+    v1::Campaign {
+        id: campaign.id.clone(),
+        name: campaign.spec.name.clone(),
+        state: state_to_wire(campaign.status.state).into(),
+        spec_json: campaign.spec_json.clone(),
+        created_at_ms: campaign.status.created_at_ms,
+        plan: Some(plan_preview(&campaign.spec)),
+        shards_done: view.shards_done(&campaign.id, plan.shards),
+        sessions_checkpointed: view.sessions_checkpointed(&campaign.id, plan.shards),
+    }
+}
+
+#[tonic::async_trait]
+impl ControlService for ControlServiceImpl {
+    async fn validate_campaign(
+        &self,
+        request: Request<v1::CampaignSpecRequest>,
+    ) -> std::result::Result<Response<v1::ValidateCampaignResponse>, Status> {
+        let document = request.into_inner().document;
+        let response = match CampaignSpec::parse(&document, &self.validation) {
+            Ok(spec) => v1::ValidateCampaignResponse {
+                valid: true,
+                errors: Vec::new(),
+                plan: Some(plan_preview(&spec)),
+            },
+            Err(errors) => v1::ValidateCampaignResponse {
+                valid: false,
+                errors: field_errors(&errors),
+                plan: None,
+            },
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn create_campaign(
+        &self,
+        request: Request<v1::CampaignSpecRequest>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let request = request.into_inner();
+        let campaign = self.create(&request.document, request.start).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn start_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let campaign = self.act(&request.into_inner().id, Action::Start).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn pause_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let campaign = self.act(&request.into_inner().id, Action::Pause).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn resume_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let campaign = self.act(&request.into_inner().id, Action::Resume).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn stop_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let campaign = self.act(&request.into_inner().id, Action::Stop).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn get_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let campaign = self.load(&request.into_inner().id).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn list_campaigns(
+        &self,
+        _request: Request<v1::ListCampaignsRequest>,
+    ) -> std::result::Result<Response<v1::ListCampaignsResponse>, Status> {
+        let view = ClusterView::load(&*self.store, &self.keys).await.map_err(Status::from)?;
+        let campaigns = view.campaigns.values().map(|c| campaign_to_wire(c, &view)).collect();
+        Ok(Response::new(v1::ListCampaignsResponse { campaigns }))
+    }
+
+    type WatchCampaignStream = ReceiverStream<std::result::Result<v1::CampaignStats, Status>>;
+
+    async fn watch_campaign(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<Self::WatchCampaignStream>, Status> {
+        let id = request.into_inner().id;
+        self.load(&id).await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(8);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut previous: Option<(Instant, v1::CampaignStats)> = None;
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                ticker.tick().await;
+                let loaded = ClusterView::load(&*this.store, &this.keys).await;
+                let (view, campaign) = match loaded {
+                    Ok(view) => match view.campaigns.get(&id).cloned() {
+                        Some(campaign) => (view, campaign),
+                        None => {
+                            let _ = sender.send(Err(Status::not_found(format!("campaign {id} not found")))).await;
+                            return;
+                        }
+                    },
+                    // The store may come back: skip this tick, keep the stream.
+                    Err(error) => {
+                        tracing::debug!(%error, "watch: cluster view unavailable");
+                        continue;
+                    }
+                };
+                let stats = this.stats(&campaign, &view, previous.as_ref());
+                if sender.send(Ok(stats.clone())).await.is_err() {
+                    return;
+                }
+                if campaign.status.state.is_terminal() {
+                    return;
+                }
+                previous = Some((Instant::now(), stats));
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn get_cluster_status(
+        &self,
+        _request: Request<v1::GetClusterStatusRequest>,
+    ) -> std::result::Result<Response<v1::ClusterStatus>, Status> {
+        let view = ClusterView::load(&*self.store, &self.keys).await.map_err(Status::from)?;
+        let leader = self
+            .leadership
+            .current(&*self.store)
+            .await
+            .map_err(|e| Status::from(CoordinatorError::from(e)))?
+            .map(|l| l.coordinator_id)
+            .unwrap_or_default();
+        let agents = view
+            .agents
+            .iter()
+            .map(|a| v1::AgentInfo {
+                id: a.record.agent_id.clone(),
+                address: a.record.address.clone(),
+                capacity: a.record.capacity,
+                shards: view.assignments.values().filter(|s| s.agent_id == a.record.agent_id).count() as u32,
+            })
+            .collect();
+        Ok(Response::new(v1::ClusterStatus {
+            cluster: self.cluster.clone(),
+            leader,
+            agents,
+            campaigns: view.campaigns.len() as u32,
+            shards: view.assignments.len() as u32,
+        }))
+    }
+}
