@@ -124,6 +124,7 @@ impl Agent {
             agent_id: config.agent_id.clone(),
             root: root.clone(),
             stats,
+            stop: stop_rx.clone(),
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AgentServiceServer<AgentServiceImpl>>().await;
@@ -170,7 +171,10 @@ impl Agent {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.membership.await;
-        let _ = self.server.await;
+        let server_abort = self.server.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(3), self.server).await.is_err() {
+            server_abort.abort();
+        }
         self.root.stop(Some("agent shutting down".into()));
     }
 }

@@ -23,6 +23,8 @@ pub struct AgentServiceImpl {
     pub agent_id: String,
     pub root: ActorRef<AgentRootMsg>,
     pub stats: StatsRegistry,
+    /// Turns true when the agent stops; open streams end then.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn call<T: Send + 'static>(
@@ -93,10 +95,14 @@ impl AgentService for AgentServiceImpl {
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         let stats = self.stats.clone();
         let agent_id = self.agent_id.clone();
+        let mut stop = self.stop.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(STATS_PERIOD);
             loop {
-                ticker.tick().await;
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
                 let shards = stats
                     .snapshot()
                     .iter()

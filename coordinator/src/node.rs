@@ -151,8 +151,13 @@ impl Coordinator {
     /// Stops every task; a leader steps down (revokes its lease) on the way.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        // Long-lived client streams (watch) may hold the servers open; give
+        // them a moment, then cut them.
         for task in self.tasks {
-            let _ = task.await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(3), task).await.is_err() {
+                abort.abort();
+            }
         }
     }
 }

@@ -1,0 +1,149 @@
+//! The command line of `throng`. Docs and scripts rely on these names:
+//! extend them, don't break them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "throng", version, about = "Throng: a distributed simulation cluster for web traffic and business event streams")]
+pub struct Cli {
+    /// The coordinator's ControlService URL.
+    #[arg(long, global = true, env = "THRONG_ENDPOINT", default_value = "http://127.0.0.1:7070")]
+    pub endpoint: String,
+    /// How client commands print their answers.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// A whole cluster in one process: coordinator, agents, demo site and a demo campaign.
+    Up(UpArgs),
+    /// Run a coordinator node.
+    Coordinator(CoordinatorArgs),
+    /// Run an agent node.
+    Agent(AgentArgs),
+    /// Cluster commands.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Campaign commands.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// How many agents to run.
+    #[arg(long, default_value_t = 2)]
+    pub agents: u32,
+    /// Do not start the demo campaign.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Where the coordinator's ControlService listens.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub grpc: SocketAddr,
+    /// Where the coordinator's HTTP JSON API listens.
+    #[arg(long, default_value = "127.0.0.1:7080")]
+    pub http: SocketAddr,
+    /// Where the demo site listens.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    pub demo: SocketAddr,
+    /// Demo campaign arrival rate (sessions per second).
+    #[arg(long, default_value_t = 20.0)]
+    pub demo_rate: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct CommonNodeArgs {
+    /// etcd endpoints, comma-separated (or `memory:` for a private in-memory store).
+    #[arg(long, env = "THRONG_ETCD")]
+    pub etcd: String,
+    /// Where this node's gRPC service listens.
+    #[arg(long)]
+    pub grpc: SocketAddr,
+    /// The URL other nodes use to reach this one (default: http://<grpc>).
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// ClickHouse HTTP URL for telemetry.
+    #[arg(long, env = "THRONG_CLICKHOUSE")]
+    pub clickhouse: Option<String>,
+    /// ClickHouse database.
+    #[arg(long, default_value = "throng")]
+    pub clickhouse_database: String,
+    /// Cluster name (the etcd key prefix is /throng/<cluster>).
+    #[arg(long, env = "THRONG_CLUSTER", default_value = "default")]
+    pub cluster: String,
+    /// This node's id (default: its role and gRPC port, e.g. agent-7001).
+    #[arg(long, env = "THRONG_ID")]
+    pub id: Option<String>,
+    /// Lease time to live, e.g. "5s".
+    #[arg(long, default_value = "5s", value_parser = humantime_duration)]
+    pub lease_ttl: std::time::Duration,
+}
+
+fn humantime_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| e.to_string())
+}
+
+#[derive(Args, Debug)]
+pub struct CoordinatorArgs {
+    #[command(flatten)]
+    pub node: CommonNodeArgs,
+    /// Where the HTTP JSON API listens.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// Hosts campaigns may target (repeatable): a host, *.domain, an IPv4 CIDR or *.
+    /// Default: loopback only.
+    #[arg(long = "allow", value_name = "HOST")]
+    pub allow: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub node: CommonNodeArgs,
+    /// Placement weight of this agent (e.g. its cores).
+    #[arg(long, default_value_t = 1)]
+    pub capacity: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Leader, agents and shard counts.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CampaignCommand {
+    /// Check a spec without storing it: every problem, and a plan preview.
+    Validate {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Create a campaign from a spec; prints its id.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Start it right away.
+        #[arg(long)]
+        start: bool,
+    },
+    Start { id: String },
+    Pause { id: String },
+    Resume { id: String },
+    Stop { id: String },
+    Get { id: String },
+    List,
+    /// Live stats until the campaign ends.
+    Watch { id: String },
+}

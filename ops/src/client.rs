@@ -1,0 +1,302 @@
+//! Client verbs: talk to a coordinator's `ControlService` and print answers
+//! as tables for people or JSON for scripts.
+
+use std::time::Duration;
+
+use prost::Message;
+use serde_json::{Value, json};
+use throng_proto::v1;
+use throng_proto::v1::control_service_client::ControlServiceClient;
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::cli::{CampaignCommand, ClusterCommand, Output};
+
+/// Why a client command failed; each prints readably and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot reach the coordinator at {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("the spec has {} problem(s):\n{}", .0.len(), format_field_errors(.0))]
+    Invalid(Vec<v1::FieldError>),
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Status(tonic::Status),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::NotFound => "not found",
+        tonic::Code::FailedPrecondition => "not allowed now",
+        tonic::Code::Unavailable => "unavailable",
+        tonic::Code::InvalidArgument => "invalid",
+        tonic::Code::DeadlineExceeded => "timed out",
+        _ => "error",
+    }
+}
+
+fn format_field_errors(errors: &[v1::FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {}: {}", e.path, e.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(status: tonic::Status) -> Self {
+        if status.code() == tonic::Code::InvalidArgument
+            && let Ok(details) = v1::FieldErrors::decode(status.details())
+            && !details.errors.is_empty()
+        {
+            return CliError::Invalid(details.errors);
+        }
+        CliError::Status(status)
+    }
+}
+
+pub async fn connect(endpoint: &str) -> Result<ControlServiceClient<Channel>, CliError> {
+    let unreachable = |reason: String| CliError::Unreachable {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let channel = Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| unreachable(e.to_string()))?
+        .connect_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .map_err(|e| unreachable(error_chain(&e)))?;
+    Ok(ControlServiceClient::new(channel))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn read_spec(path: &std::path::Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| CliError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+pub fn state_name(state: i32) -> String {
+    v1::CampaignState::try_from(state)
+        .unwrap_or(v1::CampaignState::Unspecified)
+        .as_str_name()
+        .trim_start_matches("CAMPAIGN_STATE_")
+        .to_lowercase()
+}
+
+fn campaign_json(c: &v1::Campaign) -> Value {
+    let plan = c.plan.clone().unwrap_or_default();
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "state": state_name(c.state),
+        "created_at_ms": c.created_at_ms,
+        "shards": plan.shards,
+        "shards_done": c.shards_done,
+        "sessions_planned": plan.sessions,
+        "sessions_checkpointed": c.sessions_checkpointed,
+        "spec": serde_json::from_str::<Value>(&c.spec_json).unwrap_or(Value::Null),
+    })
+}
+
+fn plan_json(p: &v1::PlanPreview) -> Value {
+    json!({
+        "shards": p.shards,
+        "sessions": p.sessions,
+        "sessions_per_second": p.sessions_per_second,
+        "expected_duration_seconds": p.expected_duration_seconds,
+        "requests_per_second_at_peak": p.requests_per_second_at_peak,
+    })
+}
+
+pub fn stats_json(s: &v1::CampaignStats) -> Value {
+    json!({
+        "campaign_id": s.campaign_id,
+        "at_ms": s.at_ms,
+        "state": state_name(s.state),
+        "sessions_planned": s.sessions_planned,
+        "sessions_started": s.sessions_started,
+        "sessions_completed": s.sessions_completed,
+        "sessions_failed": s.sessions_failed,
+        "requests": s.requests,
+        "request_errors": s.request_errors,
+        "sessions_per_second": s.sessions_per_second,
+        "requests_per_second": s.requests_per_second,
+        "p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "p999_ms": s.p999_ms, "max_ms": s.max_ms,
+        "shards": s.shards,
+        "shards_done": s.shards_done,
+    })
+}
+
+/// One human line of live stats.
+pub fn stats_line(s: &v1::CampaignStats) -> String {
+    format!(
+        "{:<9} sessions {:>7}/{:<7} {:>7.1}/s  requests {:>8} {:>8.1}/s  errors {:>5}  p50 {:>7.1} ms  p99 {:>7.1} ms  shards {}/{}",
+        state_name(s.state),
+        s.sessions_completed + s.sessions_failed,
+        s.sessions_planned,
+        s.sessions_per_second,
+        s.requests,
+        s.requests_per_second,
+        s.request_errors,
+        s.p50_ms,
+        s.p99_ms,
+        s.shards_done,
+        s.shards,
+    )
+}
+
+fn print_campaign(c: &v1::Campaign, output: Output) {
+    match output {
+        Output::Json => println!("{}", campaign_json(c)),
+        Output::Table => {
+            let plan = c.plan.clone().unwrap_or_default();
+            println!("id        {}", c.id);
+            println!("name      {}", c.name);
+            println!("state     {}", state_name(c.state));
+            println!("sessions  {} checkpointed of {} planned", c.sessions_checkpointed, plan.sessions);
+            println!("shards    {} done of {}", c.shards_done, plan.shards);
+        }
+    }
+}
+
+pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) -> Result<(), CliError> {
+    let mut client = connect(endpoint).await?;
+    match command {
+        ClusterCommand::Status => {
+            let status = client.get_cluster_status(v1::GetClusterStatusRequest {}).await?.into_inner();
+            match output {
+                Output::Json => {
+                    let agents: Vec<Value> = status
+                        .agents
+                        .iter()
+                        .map(|a| json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards}))
+                        .collect();
+                    println!(
+                        "{}",
+                        json!({"cluster": status.cluster, "leader": status.leader, "agents": agents,
+                               "campaigns": status.campaigns, "shards": status.shards})
+                    );
+                }
+                Output::Table => {
+                    println!("cluster {}  leader {}  campaigns {}  shards {}", status.cluster,
+                        if status.leader.is_empty() { "(none)" } else { &status.leader }, status.campaigns, status.shards);
+                    println!("{:<24} {:<28} {:>8} {:>7}", "AGENT", "ADDRESS", "CAPACITY", "SHARDS");
+                    for a in &status.agents {
+                        println!("{:<24} {:<28} {:>8} {:>7}", a.id, a.address, a.capacity, a.shards);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) -> Result<(), CliError> {
+    if let CampaignCommand::Validate { file } = &command {
+        let document = read_spec(file)?;
+        let mut client = connect(endpoint).await?;
+        let answer = client
+            .validate_campaign(v1::CampaignSpecRequest { document, start: false })
+            .await?
+            .into_inner();
+        match output {
+            Output::Json => println!(
+                "{}",
+                json!({
+                    "valid": answer.valid,
+                    "errors": answer.errors.iter().map(|e| json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
+                    "plan": answer.plan.as_ref().map(plan_json),
+                })
+            ),
+            Output::Table if answer.valid => {
+                let p = answer.plan.unwrap_or_default();
+                println!(
+                    "valid: {} sessions in {} shards at {}/s over about {:.0}s, about {:.1} requests/s",
+                    p.sessions, p.shards, p.sessions_per_second, p.expected_duration_seconds, p.requests_per_second_at_peak
+                );
+            }
+            Output::Table => {}
+        }
+        if !answer.valid {
+            return Err(CliError::Invalid(answer.errors));
+        }
+        return Ok(());
+    }
+    let mut client = connect(endpoint).await?;
+    let reference = |id: &str| v1::CampaignRef { id: id.to_string() };
+    let campaign = match command {
+        CampaignCommand::Validate { .. } => return Ok(()),
+        CampaignCommand::Apply { file, start } => {
+            let document = read_spec(&file)?;
+            let created = client.create_campaign(v1::CampaignSpecRequest { document, start }).await?.into_inner();
+            match output {
+                Output::Json => println!("{}", campaign_json(&created)),
+                Output::Table => println!("{}", created.id),
+            }
+            return Ok(());
+        }
+        CampaignCommand::Start { id } => client.start_campaign(reference(&id)).await?,
+        CampaignCommand::Pause { id } => client.pause_campaign(reference(&id)).await?,
+        CampaignCommand::Resume { id } => client.resume_campaign(reference(&id)).await?,
+        CampaignCommand::Stop { id } => client.stop_campaign(reference(&id)).await?,
+        CampaignCommand::Get { id } => client.get_campaign(reference(&id)).await?,
+        CampaignCommand::List => {
+            let list = client.list_campaigns(v1::ListCampaignsRequest {}).await?.into_inner();
+            match output {
+                Output::Json => println!("{}", json!({"campaigns": list.campaigns.iter().map(campaign_json).collect::<Vec<_>>()})),
+                Output::Table => {
+                    println!("{:<32} {:<10} {:>21} {:>11}", "ID", "STATE", "SESSIONS", "SHARDS");
+                    for c in &list.campaigns {
+                        let plan = c.plan.clone().unwrap_or_default();
+                        println!(
+                            "{:<32} {:<10} {:>21} {:>11}",
+                            c.id,
+                            state_name(c.state),
+                            format!("{}/{}", c.sessions_checkpointed, plan.sessions),
+                            format!("{}/{}", c.shards_done, plan.shards)
+                        );
+                    }
+                }
+            }
+            return Ok(());
+        }
+        CampaignCommand::Watch { id } => return watch(&mut client, &id, output).await,
+    };
+    print_campaign(&campaign.into_inner(), output);
+    Ok(())
+}
+
+async fn watch(client: &mut ControlServiceClient<Channel>, id: &str, output: Output) -> Result<(), CliError> {
+    let mut stream = client
+        .watch_campaign(v1::CampaignRef { id: id.to_string() })
+        .await?
+        .into_inner();
+    let mut last = None;
+    while let Some(item) = stream.next().await {
+        let stats = item?;
+        match output {
+            Output::Json => println!("{}", stats_json(&stats)),
+            Output::Table => println!("{}", stats_line(&stats)),
+        }
+        last = Some(stats);
+    }
+    match last {
+        Some(stats) if stats.state == v1::CampaignState::Completed as i32 || stats.state == v1::CampaignState::Stopped as i32 => Ok(()),
+        _ => Err(CliError::Other("the watch ended before the campaign did".into())),
+    }
+}

@@ -1,0 +1,98 @@
+//! `throng coordinator` and `throng agent`: long-running nodes backed by etcd
+//! (and ClickHouse for agents' telemetry).
+
+use std::sync::Arc;
+
+use throng_actors::spec::{Allowlist, ValidationContext};
+use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
+use throng_agent::{Agent, AgentConfig};
+use throng_coordinator::{Coordinator, CoordinatorConfig};
+
+use crate::cli::{AgentArgs, CommonNodeArgs, CoordinatorArgs};
+use crate::migrations;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    State(#[from] throng_state::StateError),
+    #[error(transparent)]
+    Telemetry(#[from] throng_actors::telemetry::TelemetryError),
+    #[error(transparent)]
+    Coordinator(#[from] throng_coordinator::CoordinatorError),
+    #[error(transparent)]
+    Agent(#[from] throng_agent::AgentError),
+    #[error("invalid --allow rule: {0}")]
+    Allowlist(String),
+}
+
+pub async fn telemetry_sink(node: &CommonNodeArgs) -> Result<Arc<dyn TelemetrySink>, NodeError> {
+    match &node.clickhouse {
+        Some(url) => {
+            let mut config = ClickHouseConfig::new(url);
+            config.database = node.clickhouse_database.clone();
+            let statements = migrations::statements();
+            let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
+            Ok(Arc::new(ClickHouseSink::start(config, &refs).await?))
+        }
+        None => {
+            tracing::warn!("no --clickhouse given: telemetry is kept in memory only");
+            Ok(Arc::new(MemorySink::default()))
+        }
+    }
+}
+
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
+    let store = throng_state::connect(&args.node.etcd).await?;
+    if args.node.clickhouse.is_some() {
+        // Create the schema early, so it exists before the first agent writes.
+        telemetry_sink(&args.node).await?;
+    }
+    let allowlist = if args.allow.is_empty() {
+        Allowlist::loopback()
+    } else {
+        Allowlist::parse(&args.allow).map_err(NodeError::Allowlist)?
+    };
+    let id = args.node.id.clone().unwrap_or_else(|| format!("coordinator-{}", args.node.grpc.port()));
+    let mut config = CoordinatorConfig::new(&id, args.node.grpc);
+    config.cluster = args.node.cluster.clone();
+    config.http_listen = args.http;
+    config.lease_ttl = args.node.lease_ttl;
+    config.validation = ValidationContext { allowlist };
+    let coordinator = Coordinator::start(config, store).await?;
+    eprintln!("coordinator {id} serving ControlService on {}", coordinator.grpc_address());
+    shutdown_signal().await;
+    coordinator.shutdown().await;
+    Ok(())
+}
+
+pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
+    let store = throng_state::connect(&args.node.etcd).await?;
+    let sink = telemetry_sink(&args.node).await?;
+    let id = args.node.id.clone().unwrap_or_else(|| format!("agent-{}", args.node.grpc.port()));
+    let mut config = AgentConfig::new(&id, args.node.grpc);
+    config.cluster = args.node.cluster.clone();
+    config.advertise = args.node.advertise.clone();
+    config.capacity = args.capacity;
+    config.lease_ttl = args.node.lease_ttl;
+    let agent = Agent::start(config, store, sink).await?;
+    eprintln!("agent {id} serving AgentService on {}", agent.address());
+    shutdown_signal().await;
+    agent.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! `throng up`: a whole cluster in one process for a laptop. A coordinator
+//! and N agents talk real gRPC over loopback; state lives in the in-memory
+//! store and telemetry in the in-memory sink; a demo site is the target.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use throng_actors::telemetry::MemorySink;
+use throng_agent::{Agent, AgentConfig};
+use throng_coordinator::{Coordinator, CoordinatorConfig};
+use throng_proto::v1;
+use throng_state::{MemoryStore, StateStore};
+use tokio_stream::StreamExt;
+
+use crate::cli::{Output, UpArgs};
+use crate::client::{self, CliError};
+use crate::demo_site::{self, DEMO_PAGES, DemoCounters};
+use crate::server::{NodeError, shutdown_signal};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Client(#[from] CliError),
+    #[error("cannot serve the demo site on {address}: {reason}")]
+    Demo { address: SocketAddr, reason: String },
+    #[error("no coordinator became leader within 10s")]
+    NoLeader,
+}
+
+fn demo_spec(target: SocketAddr, rate: f64) -> String {
+    let pages: Vec<String> = DEMO_PAGES.iter().map(|p| format!("\"{p}\"")).collect();
+    format!(
+        "name: demo\nseed: 1\ntarget: {{ url: \"http://{target}\" }}\npages: [{}]\n\
+         session:\n  pages: {{ min: 1, max: 5 }}\n  think_time: {{ min: 200ms, max: 2s }}\n\
+         load: {{ rate: {rate}, duration: 24h, shards: 8 }}\n",
+        pages.join(", ")
+    )
+}
+
+pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
+    let counters = DemoCounters::default();
+    let demo = demo_site::start(args.demo, counters.clone())
+        .await
+        .map_err(|e| UpError::Demo {
+            address: args.demo,
+            reason: e.to_string(),
+        })?;
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let sink = Arc::new(MemorySink::default());
+
+    let mut config = CoordinatorConfig::new("coordinator-1", args.grpc);
+    config.http_listen = Some(args.http);
+    let coordinator = Coordinator::start(config, store.clone())
+        .await
+        .map_err(NodeError::from)?;
+    let mut agents = Vec::new();
+    for i in 1..=args.agents.max(1) {
+        let config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
+        agents.push(Agent::start(config, store.clone(), sink.clone()).await.map_err(NodeError::from)?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !coordinator.is_leader() {
+        if Instant::now() > deadline {
+            return Err(UpError::NoLeader);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let endpoint = coordinator.grpc_address().to_string();
+    eprintln!("throng up: coordinator {endpoint} (HTTP {}), {} agents, demo site http://{demo}",
+        coordinator.http_address().unwrap_or("-"), agents.len());
+    eprintln!("  try: throng --endpoint {endpoint} cluster status   (Ctrl-C to stop)");
+
+    let mut campaign_id = None;
+    let mut progress = None;
+    if !args.no_demo {
+        let mut control = client::connect(&endpoint).await?;
+        let created = control
+            .create_campaign(v1::CampaignSpecRequest {
+                document: demo_spec(demo, args.demo_rate),
+                start: true,
+            })
+            .await
+            .map_err(CliError::from)?
+            .into_inner();
+        eprintln!("  demo campaign {} started at {}/s", created.id, args.demo_rate);
+        campaign_id = Some(created.id.clone());
+        progress = Some(tokio::spawn(show_progress(control, created.id, output)));
+    }
+
+    shutdown_signal().await;
+    let mut last = None;
+    if let Some(task) = progress {
+        task.abort();
+        last = task.await.ok().flatten();
+    }
+    if let Some(id) = &campaign_id
+        && let Ok(mut control) = client::connect(&endpoint).await
+    {
+        let _ = control.stop_campaign(v1::CampaignRef { id: id.clone() }).await;
+        let mut stream = control.watch_campaign(v1::CampaignRef { id: id.clone() }).await.ok().map(|s| s.into_inner());
+        if let Some(stream) = stream.as_mut()
+            && let Some(Ok(stats)) = stream.next().await
+        {
+            last = Some(stats);
+        }
+    }
+    for agent in agents {
+        agent.shutdown().await;
+    }
+    coordinator.shutdown().await;
+    print_summary(campaign_id.as_deref(), last.as_ref(), &sink, &counters, output);
+    Ok(())
+}
+
+async fn show_progress(
+    mut control: throng_proto::v1::control_service_client::ControlServiceClient<tonic::transport::Channel>,
+    id: String,
+    output: Output,
+) -> Option<v1::CampaignStats> {
+    let mut stream = control.watch_campaign(v1::CampaignRef { id }).await.ok()?.into_inner();
+    let terminal = std::io::stderr().is_terminal();
+    let mut last = None;
+    while let Some(Ok(stats)) = stream.next().await {
+        match output {
+            Output::Json => println!("{}", client::stats_json(&stats)),
+            Output::Table if terminal => {
+                eprint!("\r\x1b[2K{}", client::stats_line(&stats));
+                let _ = std::io::stderr().flush();
+            }
+            Output::Table => eprintln!("{}", client::stats_line(&stats)),
+        }
+        last = Some(stats);
+    }
+    last
+}
+
+fn print_summary(
+    campaign_id: Option<&str>,
+    last: Option<&v1::CampaignStats>,
+    sink: &MemorySink,
+    demo: &DemoCounters,
+    output: Output,
+) {
+    let totals = campaign_id.map(|id| sink.totals(id)).unwrap_or_default();
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({
+                "summary": {
+                    "campaign_id": campaign_id,
+                    "sessions_recorded": totals.sessions,
+                    "sessions_failed": totals.failed_sessions,
+                    "page_visits": totals.page_visits,
+                    "demo_site_requests": demo.requests(),
+                    "last_stats": last.map(client::stats_json),
+                }
+            })
+        ),
+        Output::Table => {
+            eprintln!();
+            eprintln!("throng up stopped.");
+            if let Some(id) = campaign_id {
+                eprintln!("  campaign            {id}");
+                eprintln!("  sessions recorded   {} ({} failed)", totals.sessions, totals.failed_sessions);
+                eprintln!("  page visits         {}", totals.page_visits);
+                if let Some(s) = last {
+                    eprintln!("  latency p50 / p99   {:.1} ms / {:.1} ms (max {:.1} ms)", s.p50_ms, s.p99_ms, s.max_ms);
+                }
+            }
+            eprintln!("  demo site requests  {}", demo.requests());
+        }
+    }
+}
