@@ -1,0 +1,214 @@
+//! End-to-end failure tests against real processes: etcd, ClickHouse,
+//! `throng coordinator` and `throng agent` binaries, and a target site.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Sandbox, campaign, expected_session_ids, recorded_session_ids, spec, start_campaign};
+use throng_proto::v1;
+use throng_proto::v1::agent_service_client::AgentServiceClient;
+use throng_proto::v1::control_service_client::ControlServiceClient;
+use throng_testkit::poll_until;
+use tonic::transport::Channel;
+
+const TTL: Duration = Duration::from_secs(2);
+
+async fn status(client: &mut ControlServiceClient<Channel>) -> Option<v1::ClusterStatus> {
+    client
+        .get_cluster_status(v1::GetClusterStatusRequest {})
+        .await
+        .ok()
+        .map(|r| r.into_inner())
+}
+
+async fn wait_checkpointed(client: &mut ControlServiceClient<Channel>, id: &str, at_least: u64) {
+    poll_until(Duration::from_secs(60), "sessions to be checkpointed", || {
+        let mut client = client.clone();
+        async move {
+            let c = campaign(&mut client, id).await?;
+            (c.sessions_checkpointed >= at_least).then_some(())
+        }
+    })
+    .await;
+}
+
+async fn wait_completed(client: &mut ControlServiceClient<Channel>, id: &str) {
+    poll_until(Duration::from_secs(90), "the campaign to complete", || {
+        let mut client = client.clone();
+        async move {
+            let c = campaign(&mut client, id).await?;
+            (c.state == v1::CampaignState::Completed as i32).then_some(())
+        }
+    })
+    .await;
+}
+
+/// The agent with the most shards right now.
+async fn busiest_agent(client: &mut ControlServiceClient<Channel>) -> String {
+    let status = status(client).await.expect("cluster status");
+    status
+        .agents
+        .iter()
+        .max_by_key(|a| a.shards)
+        .map(|a| a.id.clone())
+        .expect("an agent")
+}
+
+/// Polls until `gone` has left the registry and every unfinished shard sits on a live agent.
+async fn wait_replaced(client: &mut ControlServiceClient<Channel>, gone: &str, campaign_id: &str) -> Duration {
+    let started = Instant::now();
+    poll_until(Duration::from_secs(30), "shards of the lost agent to be re-placed", || {
+        let mut client = client.clone();
+        async move {
+            let status = status(&mut client).await?;
+            let c = campaign(&mut client, campaign_id).await?;
+            let plan = c.plan?;
+            let placed: u32 = status.agents.iter().map(|a| a.shards).sum();
+            let still_there = status.agents.iter().any(|a| a.id == gone);
+            (!still_there && placed == plan.shards - c.shards_done).then_some(())
+        }
+    })
+    .await;
+    started.elapsed()
+}
+
+async fn assert_exact_sessions(sandbox: &Sandbox, document: &str, campaign_id: &str) {
+    let expected = expected_session_ids(document);
+    let recorded = recorded_session_ids(sandbox, campaign_id).await;
+    let missing = expected.difference(&recorded).count();
+    let unexpected = recorded.difference(&expected).count();
+    assert_eq!((missing, unexpected), (0, 0), "sessions missing / unexpected in ClickHouse");
+    assert_eq!(sandbox.distinct_sessions(campaign_id).await, expected.len() as u64);
+    let final_rows: u64 = sandbox
+        .clickhouse_client()
+        .query("SELECT count() FROM sessions FINAL WHERE campaign_id = ?")
+        .bind(campaign_id)
+        .fetch_one()
+        .await
+        .expect("count FINAL");
+    assert_eq!(final_rows, expected.len() as u64, "deduplicated row count");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_loses_no_session_and_counts_none_twice() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    for id in ["agent-1", "agent-2", "agent-3"] {
+        sandbox.spawn_agent(id);
+    }
+    let (_, mut client) = sandbox.leader_client(3).await;
+    let document = spec("killed", sandbox.target.address, 400, 40.0, 6);
+    let id = start_campaign(&mut client, document.clone()).await;
+    wait_checkpointed(&mut client, &id, 60).await;
+
+    let victim = busiest_agent(&mut client).await;
+    sandbox.node(&victim).kill9();
+    let replaced_after = wait_replaced(&mut client, &victim, &id).await;
+    assert!(
+        replaced_after <= 2 * TTL + Duration::from_secs(2),
+        "re-placement took {replaced_after:?}, more than about two lease TTLs"
+    );
+
+    wait_completed(&mut client, &id).await;
+    assert_exact_sessions(&sandbox, &document, &id).await;
+    assert!(sandbox.target.requests() >= 400, "the target saw the traffic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_coordinator_takes_over_when_the_leader_dies() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    sandbox.spawn_coordinator("coordinator-2");
+    sandbox.spawn_agent("agent-1");
+    sandbox.spawn_agent("agent-2");
+    let (leader, mut client) = sandbox.leader_client(2).await;
+    let document = spec("takeover", sandbox.target.address, 300, 30.0, 4);
+    let id = start_campaign(&mut client, document.clone()).await;
+    wait_checkpointed(&mut client, &id, 40).await;
+
+    sandbox.node(&leader).kill9();
+    let standby = if leader == "coordinator-1" { "coordinator-2" } else { "coordinator-1" };
+    let endpoint = sandbox.node(standby).endpoint();
+    let mut standby_client = ControlServiceClient::connect(endpoint).await.expect("standby answers");
+    poll_until(Duration::from_secs(20), "the standby to lead", || {
+        let mut client = standby_client.clone();
+        let standby = standby.to_string();
+        async move { (status(&mut client).await?.leader == standby).then_some(()) }
+    })
+    .await;
+
+    wait_completed(&mut standby_client, &id).await;
+    assert_exact_sessions(&sandbox, &document, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_agent_fences_itself_instead_of_running_beside_its_replacement() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    for id in ["agent-1", "agent-2", "agent-3"] {
+        sandbox.spawn_agent(id);
+    }
+    let (_, mut client) = sandbox.leader_client(3).await;
+    let document = spec("frozen", sandbox.target.address, 500, 40.0, 6);
+    let id = start_campaign(&mut client, document.clone()).await;
+    wait_checkpointed(&mut client, &id, 60).await;
+
+    let victim = busiest_agent(&mut client).await;
+    // The shards and epochs it holds when it freezes.
+    let mut victim_agent = AgentServiceClient::connect(sandbox.node(&victim).endpoint())
+        .await
+        .expect("agent answers");
+    let held: Vec<(u32, u64)> = victim_agent
+        .describe(v1::DescribeRequest {})
+        .await
+        .expect("describe")
+        .into_inner()
+        .shards
+        .iter()
+        .map(|s| (s.shard_index, s.epoch))
+        .collect();
+    assert!(!held.is_empty(), "the busiest agent holds shards");
+    sandbox.node(&victim).freeze();
+    wait_replaced(&mut client, &victim, &id).await;
+    sandbox.node(&victim).thaw();
+    let thawed_ms = throng_actors::clock::epoch_ms();
+
+    // Resumed, it drops every shard it held under its old epochs. (As a
+    // fresh member it may then be given shards again, under newer epochs.)
+    let agent_endpoint = sandbox.node(&victim).endpoint();
+    let old = held.clone();
+    poll_until(Duration::from_secs(10), "the thawed agent to drop its old shards", || {
+        let endpoint = agent_endpoint.clone();
+        let old = old.clone();
+        async move {
+            let mut agent = AgentServiceClient::connect(endpoint).await.ok()?;
+            let shards = agent.describe(v1::DescribeRequest {}).await.ok()?.into_inner().shards;
+            let keeps_old = shards.iter().any(|s| old.contains(&(s.shard_index, s.epoch)));
+            (!keeps_old).then_some(())
+        }
+    })
+    .await;
+
+    wait_completed(&mut client, &id).await;
+    for (shard, epoch) in &held {
+        let late: u64 = sandbox
+            .clickhouse_client()
+            .query(
+                "SELECT count() FROM sessions WHERE campaign_id = ? AND agent_id = ? \
+                 AND shard = ? AND epoch = ? AND started_ms >= ?",
+            )
+            .bind(&id)
+            .bind(&victim)
+            .bind(shard)
+            .bind(epoch)
+            .bind(thawed_ms)
+            .fetch_one()
+            .await
+            .expect("count late sessions");
+        assert_eq!(late, 0, "shard {shard} ran under its old epoch {epoch} after the thaw");
+    }
+    assert_exact_sessions(&sandbox, &document, &id).await;
+    let log = sandbox.log(&victim);
+    assert!(log.contains("self-fenced"), "agent log shows self-fencing:\n{log}");
+}

@@ -1,0 +1,266 @@
+//! A sandbox of real processes for end-to-end tests: etcd, ClickHouse, a
+//! recording target site, and `throng coordinator` / `throng agent` processes
+//! started from the built binary, each on its own free ports.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use throng_proto::v1;
+use throng_proto::v1::control_service_client::ControlServiceClient;
+use throng_testkit::{ClickHouseServer, EtcdServer, free_port, poll_until};
+use tonic::transport::Channel;
+
+pub const LEASE_TTL: &str = "2s";
+
+pub fn throng_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_throng"))
+}
+
+/// A node process of the cluster.
+pub struct Node {
+    pub id: String,
+    pub grpc_port: u16,
+    pub child: Child,
+}
+
+impl Node {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {} failed", self.id);
+    }
+
+    pub fn kill9(&mut self) {
+        self.signal("-KILL");
+        let _ = self.child.wait();
+    }
+
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+}
+
+/// A target that answers every GET with a small page and counts requests.
+pub struct TargetSite {
+    pub address: SocketAddr,
+    pub requests: Arc<AtomicU64>,
+}
+
+impl TargetSite {
+    pub async fn start() -> Self {
+        let requests = Arc::new(AtomicU64::new(0));
+        let counter = requests.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                "<html><body>ok</body></html>"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+        let address = listener.local_addr().expect("target address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TargetSite { address, requests }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Sandbox {
+    pub etcd: EtcdServer,
+    pub clickhouse: ClickHouseServer,
+    pub target: TargetSite,
+    pub cluster: String,
+    pub nodes: BTreeMap<String, Node>,
+    logs: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub async fn start() -> Self {
+        let etcd = EtcdServer::start();
+        let clickhouse = ClickHouseServer::start();
+        let target = TargetSite::start().await;
+        Sandbox {
+            etcd,
+            clickhouse,
+            target,
+            cluster: format!("test{}", free_port()),
+            nodes: BTreeMap::new(),
+            logs: tempfile::tempdir().expect("log dir"),
+        }
+    }
+
+    fn spawn(&mut self, role: &str, id: &str, extra: &[&str]) -> u16 {
+        let port = free_port();
+        let log = std::fs::File::create(self.logs.path().join(format!("{id}.log"))).expect("log file");
+        let child = Command::new(throng_bin())
+            .arg(role)
+            .args(["--etcd", &self.etcd.endpoint()])
+            .args(["--grpc", &format!("127.0.0.1:{port}")])
+            .args(["--clickhouse", &self.clickhouse.url()])
+            .args(["--cluster", &self.cluster, "--id", id, "--lease-ttl", LEASE_TTL])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn throng");
+        self.nodes.insert(
+            id.to_string(),
+            Node {
+                id: id.to_string(),
+                grpc_port: port,
+                child,
+            },
+        );
+        port
+    }
+
+    pub fn spawn_coordinator(&mut self, id: &str) -> u16 {
+        self.spawn("coordinator", id, &[])
+    }
+
+    pub fn spawn_agent(&mut self, id: &str) -> u16 {
+        self.spawn("agent", id, &[])
+    }
+
+    pub fn node(&mut self, id: &str) -> &mut Node {
+        self.nodes.get_mut(id).expect("known node")
+    }
+
+    /// The log a node wrote, for failure messages.
+    pub fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.logs.path().join(format!("{id}.log"))).unwrap_or_default()
+    }
+
+    /// A client of the current leader, once one is elected and sees `agents` agents.
+    pub async fn leader_client(&self, agents: usize) -> (String, ControlServiceClient<Channel>) {
+        let nodes: Vec<(String, String)> = self
+            .nodes
+            .values()
+            .filter(|n| n.id.starts_with("coordinator"))
+            .map(|n| (n.id.clone(), n.endpoint()))
+            .collect();
+        poll_until(Duration::from_secs(30), "a leader that sees every agent", || {
+            let nodes = nodes.clone();
+            async move {
+                for (_, endpoint) in &nodes {
+                    let Ok(mut client) = ControlServiceClient::connect(endpoint.clone()).await else { continue };
+                    let Ok(status) = client.get_cluster_status(v1::GetClusterStatusRequest {}).await else { continue };
+                    let status = status.into_inner();
+                    if status.leader.is_empty() || status.agents.len() != agents {
+                        continue;
+                    }
+                    let leader = nodes.iter().find(|(id, _)| *id == status.leader)?;
+                    let leader_client = ControlServiceClient::connect(leader.1.clone()).await.ok()?;
+                    return Some((status.leader, leader_client));
+                }
+                None
+            }
+        })
+        .await
+    }
+
+    pub fn clickhouse_client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(self.clickhouse.url())
+            .with_database("throng")
+            .with_validation(false)
+    }
+
+    /// Distinct session ids recorded for a campaign.
+    pub async fn distinct_sessions(&self, campaign_id: &str) -> u64 {
+        self.clickhouse_client()
+            .query("SELECT uniqExact(session_id) FROM sessions WHERE campaign_id = ?")
+            .bind(campaign_id)
+            .fetch_one::<u64>()
+            .await
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+        }
+    }
+}
+
+/// A campaign spec against `target`.
+pub fn spec(name: &str, target: SocketAddr, sessions: u64, rate: f64, shards: u32) -> String {
+    format!(
+        "name: {name}\nseed: 11\ntarget: {{ url: \"http://{target}\" }}\npages: [\"/\", \"/a\", \"/b\"]\n\
+         session:\n  pages: {{ min: 1, max: 3 }}\n  think_time: {{ min: 20ms, max: 80ms }}\n\
+         load: {{ rate: {rate}, sessions: {sessions}, shards: {shards} }}\n"
+    )
+}
+
+/// Creates and starts a campaign; returns its id.
+pub async fn start_campaign(client: &mut ControlServiceClient<Channel>, document: String) -> String {
+    client
+        .create_campaign(v1::CampaignSpecRequest { document, start: true })
+        .await
+        .expect("create campaign")
+        .into_inner()
+        .id
+}
+
+pub async fn campaign(client: &mut ControlServiceClient<Channel>, id: &str) -> Option<v1::Campaign> {
+    client
+        .get_campaign(v1::CampaignRef { id: id.to_string() })
+        .await
+        .ok()
+        .map(|r| r.into_inner())
+}
+
+/// Every session id the campaign's plan calls for.
+pub fn expected_session_ids(document: &str) -> std::collections::BTreeSet<u64> {
+    use throng_actors::plan::CampaignPlan;
+    use throng_actors::spec::{CampaignSpec, ValidationContext};
+    let spec = CampaignSpec::parse(document, &ValidationContext::default()).expect("valid spec");
+    let plan = CampaignPlan::of(&spec);
+    (0..plan.shards)
+        .flat_map(|i| {
+            let shard = plan.shard(i);
+            let name = spec.name.clone();
+            let seed = spec.seed;
+            (0..shard.sessions()).map(move |k| throng_actors::ids::session_id(seed, &name, i, k))
+        })
+        .collect()
+}
+
+/// Session ids recorded for a campaign.
+pub async fn recorded_session_ids(sandbox: &Sandbox, campaign_id: &str) -> std::collections::BTreeSet<u64> {
+    sandbox
+        .clickhouse_client()
+        .query("SELECT DISTINCT session_id FROM sessions WHERE campaign_id = ?")
+        .bind(campaign_id)
+        .fetch_all::<u64>()
+        .await
+        .expect("query session ids")
+        .into_iter()
+        .collect()
+}
