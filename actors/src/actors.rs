@@ -50,31 +50,45 @@ pub struct ShardStatsEntry {
     pub counters: Arc<Mutex<ShardCounters>>,
 }
 
-/// Stats of every shard this agent runs (or ran and was not yet revoked),
-/// keyed by shard id. Shards write their own entry; the stats stream reads.
+/// How long a stopped shard's final stats keep being reported, so the
+/// coordinator hears its last numbers even if it was revoked right away.
+const STATS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stats of every shard this agent runs (or stopped less than a grace period
+/// ago), keyed by shard id. Shards write their own entry; the stats stream reads.
 #[derive(Clone, Default)]
 pub struct StatsRegistry {
-    entries: Arc<Mutex<BTreeMap<String, ShardStatsEntry>>>,
+    entries: Arc<Mutex<BTreeMap<String, RegistryEntry>>>,
 }
 
+/// An entry and, once its shard stopped, when.
+type RegistryEntry = (ShardStatsEntry, Option<std::time::Instant>);
+
 impl StatsRegistry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ShardStatsEntry>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<String, (ShardStatsEntry, Option<std::time::Instant>)>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn insert(&self, shard_id: String, entry: ShardStatsEntry) {
-        self.lock().insert(shard_id, entry);
+        self.lock().insert(shard_id, (entry, None));
     }
 
+    /// Marks a shard stopped; its entry is reported for a grace period more.
     pub fn remove(&self, shard_id: &str) {
-        self.lock().remove(shard_id);
+        if let Some((_, removed_at)) = self.lock().get_mut(shard_id) {
+            removed_at.get_or_insert_with(std::time::Instant::now);
+        }
     }
 
-    /// A copy of every entry's counters.
+    /// A copy of every current entry's counters; forgets expired ones.
     pub fn snapshot(&self) -> Vec<(ShardStatsEntry, ShardCounters)> {
-        self.lock()
+        let mut entries = self.lock();
+        entries.retain(|_, (_, removed_at)| removed_at.is_none_or(|at| at.elapsed() < STATS_GRACE));
+        entries
             .values()
-            .map(|entry| {
+            .map(|(entry, _)| {
                 let counters = entry.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 (entry.clone(), counters)
             })

@@ -108,7 +108,11 @@ pub fn session_id(seed: u64, campaign_key: &str, shard: u32, seq: u64) -> u64 {
 
 /// The id of page visit `index` of a session.
 pub fn visit_id(session_id: u64, index: u32) -> u64 {
-    stable_hash(&[Part::Str("visit"), Part::U64(session_id), Part::U64(u64::from(index))])
+    stable_hash(&[
+        Part::Str("visit"),
+        Part::U64(session_id),
+        Part::U64(u64::from(index)),
+    ])
 }
 
 #[cfg(test)]
@@ -119,7 +123,10 @@ mod tests {
     /// them to make a test pass.
     #[test]
     fn stable_hash_is_pinned() {
-        assert_eq!(format!("{:016x}", session_id(42, "demo", 3, 7)), GOLDEN_SESSION_ID);
+        assert_eq!(
+            format!("{:016x}", session_id(42, "demo", 3, 7)),
+            GOLDEN_SESSION_ID
+        );
         let mut rng = rng_for(&[Part::Str("golden"), Part::U64(1)]);
         assert_eq!(rng.next_u64(), GOLDEN_RNG_FIRST);
     }

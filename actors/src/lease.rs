@@ -37,7 +37,8 @@ impl LeaseGuard {
     /// sent, so the estimate errs on the safe side) for a lease of `ttl`.
     pub fn renewed(&self, renewed_at: Instant, ttl: Duration) {
         let until = renewed_at.saturating_duration_since(self.origin) + ttl;
-        self.valid_until_ms.store(until.as_millis() as u64, Ordering::SeqCst);
+        self.valid_until_ms
+            .store(until.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Marks the lease lost.

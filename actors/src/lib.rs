@@ -5,15 +5,15 @@
 //! Logic lives in plain structs (tested without a runtime); the actors in
 //! [`actors`] are thin shells that schedule it.
 
+pub mod actors;
 pub mod assignment;
+pub mod clock;
+pub mod http;
 pub mod ids;
 pub mod lease;
 pub mod plan;
-pub mod spec;
-pub mod stats;
-pub mod actors;
-pub mod clock;
-pub mod http;
 pub mod session;
 pub mod shard;
+pub mod spec;
+pub mod stats;
 pub mod telemetry;

@@ -161,7 +161,11 @@ pub async fn run_session(
         };
         if (status == 0 || status >= 400) && !outcome.failed {
             outcome.failed = true;
-            outcome.error = if error.is_empty() { format!("http {status} on {}", visit.path) } else { error.clone() };
+            outcome.error = if error.is_empty() {
+                format!("http {status} on {}", visit.path)
+            } else {
+                error.clone()
+            };
         }
         outcome.visits.push(VisitOutcome {
             index: index as u32,
@@ -208,7 +212,10 @@ mod tests {
                 assert!((10..=90).contains(&ms), "think {ms}");
             }
         }
-        assert_ne!(SessionPlan::new(&spec, 2, 0).session_id, SessionPlan::new(&spec, 3, 0).session_id);
+        assert_ne!(
+            SessionPlan::new(&spec, 2, 0).session_id,
+            SessionPlan::new(&spec, 3, 0).session_id
+        );
     }
 
     #[test]

@@ -184,7 +184,11 @@ mod tests {
         assert!(runner.take_due(now + Duration::from_secs(60)).is_empty());
         runner.resume(now + Duration::from_secs(5));
         assert_eq!(runner.intended_start(1), now + Duration::from_millis(5200));
-        assert_eq!(runner.take_due(now + Duration::from_secs(60)).len(), 2, "bounded by max in flight");
+        assert_eq!(
+            runner.take_due(now + Duration::from_secs(60)).len(),
+            2,
+            "bounded by max in flight"
+        );
         runner.abandoned(0);
         assert_eq!(runner.in_flight(), 1);
     }

@@ -191,7 +191,13 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
     let session = read_session(r, root);
     let load = read_load(r, root);
     let request_timeout = r
-        .optional_duration(root, "", "request_timeout", Duration::from_millis(1), Duration::from_secs(300))
+        .optional_duration(
+            root,
+            "",
+            "request_timeout",
+            Duration::from_millis(1),
+            Duration::from_secs(300),
+        )
         .unwrap_or(Duration::from_secs(10));
     Some(CampaignSpec {
         name: name?,
@@ -279,7 +285,10 @@ fn read_pages(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<V
                 pages.push(path.to_string());
             }
             _ => {
-                r.error(&format!("pages[{i}]"), "must be a path starting with '/' and without spaces");
+                r.error(
+                    &format!("pages[{i}]"),
+                    "must be a path starting with '/' and without spaces",
+                );
                 ok = false;
             }
         }
@@ -303,10 +312,17 @@ fn read_session(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option
         && let Some(range) = r.object(pages, "session.pages", &["min", "max"])
     {
         let max = limits::MAX_PAGES_PER_SESSION;
-        pages_min = r.optional_u64(range, "session.pages", "min", 1, max).unwrap_or(pages_min);
-        pages_max = r.optional_u64(range, "session.pages", "max", 1, max).unwrap_or(pages_min.max(pages_max));
+        pages_min = r
+            .optional_u64(range, "session.pages", "min", 1, max)
+            .unwrap_or(pages_min);
+        pages_max = r
+            .optional_u64(range, "session.pages", "max", 1, max)
+            .unwrap_or(pages_min.max(pages_max));
         if pages_min > pages_max {
-            r.error("session.pages", format!("min ({pages_min}) is above max ({pages_max})"));
+            r.error(
+                "session.pages",
+                format!("min ({pages_min}) is above max ({pages_max})"),
+            );
         }
     }
     let (mut think_min, mut think_max) = (default.think_min, default.think_max);
@@ -321,7 +337,10 @@ fn read_session(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option
             .optional_duration(range, "session.think_time", "max", Duration::ZERO, max)
             .unwrap_or(think_min.max(think_max));
         if think_min > think_max {
-            r.error("session.think_time", format!("min ({think_min:?}) is above max ({think_max:?})"));
+            r.error(
+                "session.think_time",
+                format!("min ({think_min:?}) is above max ({think_max:?})"),
+            );
         }
     }
     Some(SessionSpec {
@@ -344,7 +363,10 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
     {
         r.error(
             "load.rate",
-            format!("must be above 0 and at most {} sessions per second", limits::MAX_RATE),
+            format!(
+                "must be above 0 and at most {} sessions per second",
+                limits::MAX_RATE
+            ),
         );
     }
     let sessions = r.optional_u64(load, "load", "sessions", 1, limits::MAX_SESSIONS);
@@ -372,7 +394,10 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         (false, true) => {
             let total = (rate * duration?.as_secs_f64()).ceil() as u64;
             if total > limits::MAX_SESSIONS {
-                r.error("load.duration", format!("rate × duration exceeds {} sessions", limits::MAX_SESSIONS));
+                r.error(
+                    "load.duration",
+                    format!("rate × duration exceeds {} sessions", limits::MAX_SESSIONS),
+                );
                 return None;
             }
             total.max(1)
@@ -447,12 +472,16 @@ load: { rate: -3, sessions: 0, shards: 100000 }
 
     #[test]
     fn missing_fields_and_disallowed_hosts_are_rejected() {
-        let errors = CampaignSpec::parse("name: x\n", &context()).expect_err("invalid").0;
+        let errors = CampaignSpec::parse("name: x\n", &context())
+            .expect_err("invalid")
+            .0;
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.contains(&"target") && paths.contains(&"load"), "{errors:?}");
 
         let outside = GOOD.replace("127.0.0.1:8080", "example.com");
-        let errors = CampaignSpec::parse(&outside, &context()).expect_err("not allowed").0;
+        let errors = CampaignSpec::parse(&outside, &context())
+            .expect_err("not allowed")
+            .0;
         assert_eq!(errors[0].path, "target.url");
         assert!(errors[0].message.contains("allowlist"), "{errors:?}");
 
@@ -464,7 +493,9 @@ load: { rate: -3, sessions: 0, shards: 100000 }
 
     #[test]
     fn syntax_errors_and_absurd_sizes_are_clear() {
-        let errors = CampaignSpec::parse("name: [unclosed", &context()).expect_err("bad yaml").0;
+        let errors = CampaignSpec::parse("name: [unclosed", &context())
+            .expect_err("bad yaml")
+            .0;
         assert!(errors[0].message.contains("not valid YAML"), "{errors:?}");
         let huge = GOOD.replace("rate: 20, duration: 30s", "rate: 1e12, sessions: 5");
         let errors = CampaignSpec::parse(&huge, &context()).expect_err("absurd").0;

@@ -104,7 +104,11 @@ mod tests {
         let mut all = LatencyHistogram::default();
         for i in 1..=10_000u64 {
             let v = i * 37 % 5_000_000 + 1;
-            if i % 3 == 0 { a.record_us(v) } else { b.record_us(v) }
+            if i % 3 == 0 {
+                a.record_us(v)
+            } else {
+                b.record_us(v)
+            }
             all.record_us(v);
         }
         let rebuilt_a = LatencyHistogram::from_buckets(a.buckets());

@@ -159,6 +159,11 @@ impl AgentApi for GrpcAgentClient {
             .describe(Self::request(v1::DescribeRequest {}))
             .await
             .map_err(|s| self.error(s))?;
-        Ok(response.into_inner().shards.iter().map(wire::assignment_from_wire).collect())
+        Ok(response
+            .into_inner()
+            .shards
+            .iter()
+            .map(wire::assignment_from_wire)
+            .collect())
     }
 }

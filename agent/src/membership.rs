@@ -26,7 +26,11 @@ impl Membership {
         let started = Instant::now();
         let lease = self.store.grant_lease(self.ttl).await?;
         self.store
-            .put(&self.keys.agent(&self.record.agent_id), self.record.to_bytes(), Some(lease))
+            .put(
+                &self.keys.agent(&self.record.agent_id),
+                self.record.to_bytes(),
+                Some(lease),
+            )
             .await?;
         self.guard.renewed(started, self.ttl);
         tracing::info!(agent = %self.record.agent_id, lease = format!("{lease:x}"), "registered");

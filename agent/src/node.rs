@@ -69,17 +69,21 @@ impl Agent {
         store: Arc<dyn StateStore>,
         sink: Arc<dyn TelemetrySink>,
     ) -> Result<Agent> {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| AgentError::Listen {
-                address: config.listen.to_string(),
-                reason: e.to_string(),
-            })?;
+        let listener =
+            tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| AgentError::Listen {
+                    address: config.listen.to_string(),
+                    reason: e.to_string(),
+                })?;
         let bound = listener.local_addr().map_err(|e| AgentError::Listen {
             address: config.listen.to_string(),
             reason: e.to_string(),
         })?;
-        let address = config.advertise.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let address = config
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
         let keys = Keys::new(&config.cluster);
         let guard = LeaseGuard::new();
         let services = AgentServices {
@@ -172,7 +176,10 @@ impl Agent {
         let _ = self.stop.send(true);
         let _ = self.membership.await;
         let server_abort = self.server.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(3), self.server).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(3), self.server)
+            .await
+            .is_err()
+        {
             server_abort.abort();
         }
         self.root.stop(Some("agent shutting down".into()));

@@ -40,7 +40,10 @@ async fn call<T: Send + 'static>(
 
 #[tonic::async_trait]
 impl AgentService for AgentServiceImpl {
-    async fn assign(&self, request: Request<v1::AssignRequest>) -> Result<Response<v1::AssignResponse>, Status> {
+    async fn assign(
+        &self,
+        request: Request<v1::AssignRequest>,
+    ) -> Result<Response<v1::AssignResponse>, Status> {
         let Some(wire_assignment) = request.into_inner().assignment else {
             return Err(Status::invalid_argument("assignment is required"));
         };
@@ -69,7 +72,10 @@ impl AgentService for AgentServiceImpl {
         Ok(Response::new(v1::AssignResponse { started }))
     }
 
-    async fn revoke(&self, request: Request<v1::RevokeRequest>) -> Result<Response<v1::RevokeResponse>, Status> {
+    async fn revoke(
+        &self,
+        request: Request<v1::RevokeRequest>,
+    ) -> Result<Response<v1::RevokeResponse>, Status> {
         let request = request.into_inner();
         let shard_id = throng_state::keys::shard_id(&request.campaign_id, request.shard_index);
         let stopped = call(&self.root, |reply| AgentRootMsg::Revoke(shard_id, reply)).await?;
@@ -81,8 +87,10 @@ impl AgentService for AgentServiceImpl {
         request: Request<v1::SetCampaignPausedRequest>,
     ) -> Result<Response<v1::SetCampaignPausedResponse>, Status> {
         let request = request.into_inner();
-        let shards =
-            call(&self.root, |reply| AgentRootMsg::SetPaused(request.campaign_id, request.paused, reply)).await?;
+        let shards = call(&self.root, |reply| {
+            AgentRootMsg::SetPaused(request.campaign_id, request.paused, reply)
+        })
+        .await?;
         Ok(Response::new(v1::SetCampaignPausedResponse { shards }))
     }
 
@@ -123,7 +131,10 @@ impl AgentService for AgentServiceImpl {
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
 
-    async fn describe(&self, _request: Request<v1::DescribeRequest>) -> Result<Response<v1::DescribeResponse>, Status> {
+    async fn describe(
+        &self,
+        _request: Request<v1::DescribeRequest>,
+    ) -> Result<Response<v1::DescribeResponse>, Status> {
         let running = call(&self.root, AgentRootMsg::Describe).await?;
         let shards = running
             .iter()

@@ -28,7 +28,12 @@ pub fn assignment_from_wire(wire: &v1::ShardAssignment) -> Assignment {
     }
 }
 
-pub fn counters_to_wire(campaign_id: &str, shard_index: u32, epoch: u64, c: &ShardCounters) -> v1::ShardStats {
+pub fn counters_to_wire(
+    campaign_id: &str,
+    shard_index: u32,
+    epoch: u64,
+    c: &ShardCounters,
+) -> v1::ShardStats {
     v1::ShardStats {
         campaign_id: campaign_id.to_string(),
         shard_index,

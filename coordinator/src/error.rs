@@ -53,7 +53,9 @@ impl From<CoordinatorError> for tonic::Status {
             // Retryable: against the leader, or once the dependency is back.
             CoordinatorError::NotLeader { .. } => tonic::Status::unavailable(message),
             CoordinatorError::State(_) => tonic::Status::unavailable(message),
-            CoordinatorError::Listen { .. } | CoordinatorError::Internal(_) => tonic::Status::internal(message),
+            CoordinatorError::Listen { .. } | CoordinatorError::Internal(_) => {
+                tonic::Status::internal(message)
+            }
         }
     }
 }

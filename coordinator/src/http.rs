@@ -22,7 +22,11 @@ fn status_to_http(status: &tonic::Status) -> StatusCode {
 }
 
 fn error(status: tonic::Status) -> Response {
-    (status_to_http(&status), Json(json!({ "error": status.message() }))).into_response()
+    (
+        status_to_http(&status),
+        Json(json!({ "error": status.message() })),
+    )
+        .into_response()
 }
 
 fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
@@ -38,13 +42,18 @@ fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
 }
 
 async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
-    match service.get_cluster_status(tonic::Request::new(Default::default())).await {
+    match service
+        .get_cluster_status(tonic::Request::new(Default::default()))
+        .await
+    {
         Ok(status) => {
             let s = status.into_inner();
             let agents: Vec<Value> = s
                 .agents
                 .iter()
-                .map(|a| json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards}))
+                .map(
+                    |a| json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards}),
+                )
                 .collect();
             Json(json!({"cluster": s.cluster, "leader": s.leader, "agents": agents, "campaigns": s.campaigns, "shards": s.shards}))
                 .into_response()
@@ -54,9 +63,14 @@ async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
 }
 
 async fn campaigns(State(service): State<ControlServiceImpl>) -> Response {
-    match service.list_campaigns(tonic::Request::new(Default::default())).await {
-        Ok(list) => Json(json!({"campaigns": list.into_inner().campaigns.iter().map(campaign_json).collect::<Vec<_>>()}))
-            .into_response(),
+    match service
+        .list_campaigns(tonic::Request::new(Default::default()))
+        .await
+    {
+        Ok(list) => Json(
+            json!({"campaigns": list.into_inner().campaigns.iter().map(campaign_json).collect::<Vec<_>>()}),
+        )
+        .into_response(),
         Err(status) => error(status),
     }
 }
@@ -69,7 +83,11 @@ async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<Stri
     }
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, service: ControlServiceImpl, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: ControlServiceImpl,
+    mut stop: watch::Receiver<bool>,
+) {
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/cluster", get(cluster))

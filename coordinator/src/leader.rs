@@ -71,7 +71,10 @@ impl Leadership {
 
     /// The current leader as stored, if any.
     pub async fn current(&self, store: &dyn StateStore) -> Result<Option<LeaderRecord>, StateError> {
-        Ok(store.get(&self.key).await?.and_then(|kv| LeaderRecord::from_bytes(&kv.value)))
+        Ok(store
+            .get(&self.key)
+            .await?
+            .and_then(|kv| LeaderRecord::from_bytes(&kv.value)))
     }
 
     fn set_leading(&self, leading: bool) {

@@ -58,7 +58,9 @@ async fn bind(address: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAdd
         address: address.to_string(),
         reason: e.to_string(),
     };
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(listen_error)?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(listen_error)?;
     let bound = listener.local_addr().map_err(listen_error)?;
     Ok((listener, bound))
 }
@@ -83,10 +85,19 @@ impl Coordinator {
         let nudge = Arc::new(Notify::new());
         let mut tasks = Vec::new();
 
-        tasks.push(tokio::spawn(leadership.clone().run(store.clone(), config.lease_ttl, stop_rx.clone())));
+        tasks.push(tokio::spawn(leadership.clone().run(
+            store.clone(),
+            config.lease_ttl,
+            stop_rx.clone(),
+        )));
         let reconciler = Reconciler::new(store.clone(), keys.clone(), leadership.clone(), clients.clone());
         tasks.push(tokio::spawn(reconciler.run(nudge.clone(), stop_rx.clone())));
-        tasks.push(tokio::spawn(hub.clone().run(store.clone(), keys.clone(), clients, stop_rx.clone())));
+        tasks.push(tokio::spawn(hub.clone().run(
+            store.clone(),
+            keys.clone(),
+            clients,
+            stop_rx.clone(),
+        )));
 
         let service = ControlServiceImpl {
             cluster: config.cluster.clone(),
@@ -98,7 +109,9 @@ impl Coordinator {
             nudge,
         };
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<ControlServiceServer<ControlServiceImpl>>().await;
+        health
+            .set_serving::<ControlServiceServer<ControlServiceImpl>>()
+            .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
             .build_v1()

@@ -35,15 +35,12 @@ fn score(shard_id: &str, candidate: &Candidate) -> f64 {
 
 /// The agent that should run `shard_id`, or None if no candidate can.
 pub fn place<'a>(shard_id: &str, candidates: &'a [Candidate]) -> Option<&'a Candidate> {
-    candidates
-        .iter()
-        .filter(|c| c.capacity > 0)
-        .max_by(|a, b| {
-            score(shard_id, a)
-                .total_cmp(&score(shard_id, b))
-                // Ties (practically impossible) break on the id, for determinism.
-                .then_with(|| b.agent_id.cmp(&a.agent_id))
-        })
+    candidates.iter().filter(|c| c.capacity > 0).max_by(|a, b| {
+        score(shard_id, a)
+            .total_cmp(&score(shard_id, b))
+            // Ties (practically impossible) break on the id, for determinism.
+            .then_with(|| b.agent_id.cmp(&a.agent_id))
+    })
 }
 
 /// Places every shard; shards no candidate can take are left out.

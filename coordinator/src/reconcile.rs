@@ -29,8 +29,11 @@ pub const RECONCILE_PERIOD: Duration = Duration::from_millis(500);
 /// Clients for agents, one per (agent, address).
 #[derive(Clone, Default)]
 pub struct AgentClients {
-    clients: Arc<Mutex<HashMap<String, (String, Arc<dyn AgentApi>)>>>,
+    /// By agent id: the address the client was made for, and the client.
+    clients: Arc<Mutex<HashMap<String, AddressedClient>>>,
 }
+
+type AddressedClient = (String, Arc<dyn AgentApi>);
 
 impl AgentClients {
     pub fn get(&self, record: &AgentRecord) -> Option<Arc<dyn AgentApi>> {
@@ -79,7 +82,12 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(store: Arc<dyn StateStore>, keys: Keys, leadership: Leadership, clients: AgentClients) -> Self {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        keys: Keys,
+        leadership: Leadership,
+        clients: AgentClients,
+    ) -> Self {
         Reconciler {
             store,
             keys,
@@ -154,7 +162,8 @@ impl Reconciler {
                 let checkpoint = view.checkpoints.get(&shard_id).cloned().unwrap_or_default();
                 if finished || !state.is_active() || checkpoint.done {
                     if let Some(old) = current {
-                        self.guarded(vec![Op::Delete(self.keys.assignment(&old.agent_id, &shard_id))]).await?;
+                        self.guarded(vec![Op::Delete(self.keys.assignment(&old.agent_id, &shard_id))])
+                            .await?;
                         if let Some(agent) = view.agent(&old.agent_id) {
                             calls.push(AgentCall::Revoke {
                                 record: agent.record.clone(),
@@ -166,8 +175,12 @@ impl Reconciler {
                     }
                     continue;
                 }
-                let Some(target) = place(&shard_id, &candidates) else { continue };
-                let Some(agent) = view.agent(&target.agent_id) else { continue };
+                let Some(target) = place(&shard_id, &candidates) else {
+                    continue;
+                };
+                let Some(agent) = view.agent(&target.agent_id) else {
+                    continue;
+                };
                 let assignment = match current {
                     Some(a) if a.agent_id == target.agent_id => a.clone(),
                     _ => {

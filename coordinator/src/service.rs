@@ -102,7 +102,11 @@ impl ControlServiceImpl {
         ]);
         let id = format!("{}-{:08x}", spec.name, suffix as u32);
         let status = CampaignStatus {
-            state: if start { CampaignState::Running } else { CampaignState::Created },
+            state: if start {
+                CampaignState::Running
+            } else {
+                CampaignState::Created
+            },
             created_at_ms: now,
             started_at_ms: start.then_some(now),
             ended_at_ms: None,
@@ -112,7 +116,10 @@ impl ControlServiceImpl {
         let written = self
             .store
             .txn(
-                vec![self.leadership.fence(), Compare::Absent(self.keys.campaign_spec(&id))],
+                vec![
+                    self.leadership.fence(),
+                    Compare::Absent(self.keys.campaign_spec(&id)),
+                ],
                 vec![
                     Op::Put {
                         key: self.keys.campaign_spec(&id),
@@ -179,7 +186,12 @@ impl ControlServiceImpl {
         Ok(campaign)
     }
 
-    fn stats(&self, campaign: &Campaign, view: &ClusterView, previous: Option<&(Instant, v1::CampaignStats)>) -> v1::CampaignStats {
+    fn stats(
+        &self,
+        campaign: &Campaign,
+        view: &ClusterView,
+        previous: Option<&(Instant, v1::CampaignStats)>,
+    ) -> v1::CampaignStats {
         let totals = self.hub.campaign_totals(&campaign.id);
         let plan = campaign.plan();
         let (sessions_per_second, requests_per_second) = match previous {
@@ -261,27 +273,42 @@ impl ControlService for ControlServiceImpl {
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 
-    async fn start_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+    async fn start_campaign(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
         let campaign = self.act(&request.into_inner().id, Action::Start).await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 
-    async fn pause_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+    async fn pause_campaign(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
         let campaign = self.act(&request.into_inner().id, Action::Pause).await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 
-    async fn resume_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+    async fn resume_campaign(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
         let campaign = self.act(&request.into_inner().id, Action::Resume).await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 
-    async fn stop_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+    async fn stop_campaign(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
         let campaign = self.act(&request.into_inner().id, Action::Stop).await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 
-    async fn get_campaign(&self, request: Request<v1::CampaignRef>) -> std::result::Result<Response<v1::Campaign>, Status> {
+    async fn get_campaign(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
         let campaign = self.load(&request.into_inner().id).await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
@@ -290,8 +317,14 @@ impl ControlService for ControlServiceImpl {
         &self,
         _request: Request<v1::ListCampaignsRequest>,
     ) -> std::result::Result<Response<v1::ListCampaignsResponse>, Status> {
-        let view = ClusterView::load(&*self.store, &self.keys).await.map_err(Status::from)?;
-        let campaigns = view.campaigns.values().map(|c| campaign_to_wire(c, &view)).collect();
+        let view = ClusterView::load(&*self.store, &self.keys)
+            .await
+            .map_err(Status::from)?;
+        let campaigns = view
+            .campaigns
+            .values()
+            .map(|c| campaign_to_wire(c, &view))
+            .collect();
         Ok(Response::new(v1::ListCampaignsResponse { campaigns }))
     }
 
@@ -307,6 +340,7 @@ impl ControlService for ControlServiceImpl {
         let this = self.clone();
         tokio::spawn(async move {
             let mut previous: Option<(Instant, v1::CampaignStats)> = None;
+            let mut reports_since_end = 0;
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             loop {
                 ticker.tick().await;
@@ -315,7 +349,9 @@ impl ControlService for ControlServiceImpl {
                     Ok(view) => match view.campaigns.get(&id).cloned() {
                         Some(campaign) => (view, campaign),
                         None => {
-                            let _ = sender.send(Err(Status::not_found(format!("campaign {id} not found")))).await;
+                            let _ = sender
+                                .send(Err(Status::not_found(format!("campaign {id} not found"))))
+                                .await;
                             return;
                         }
                     },
@@ -330,7 +366,12 @@ impl ControlService for ControlServiceImpl {
                     return;
                 }
                 if campaign.status.state.is_terminal() {
-                    return;
+                    // Agents report once a second: wait for their last
+                    // reports, so the final figures are complete.
+                    reports_since_end += 1;
+                    if reports_since_end > 2 {
+                        return;
+                    }
                 }
                 previous = Some((Instant::now(), stats));
             }
@@ -342,7 +383,9 @@ impl ControlService for ControlServiceImpl {
         &self,
         _request: Request<v1::GetClusterStatusRequest>,
     ) -> std::result::Result<Response<v1::ClusterStatus>, Status> {
-        let view = ClusterView::load(&*self.store, &self.keys).await.map_err(Status::from)?;
+        let view = ClusterView::load(&*self.store, &self.keys)
+            .await
+            .map_err(Status::from)?;
         let leader = self
             .leadership
             .current(&*self.store)
@@ -357,7 +400,11 @@ impl ControlService for ControlServiceImpl {
                 id: a.record.agent_id.clone(),
                 address: a.record.address.clone(),
                 capacity: a.record.capacity,
-                shards: view.assignments.values().filter(|s| s.agent_id == a.record.agent_id).count() as u32,
+                shards: view
+                    .assignments
+                    .values()
+                    .filter(|s| s.agent_id == a.record.agent_id)
+                    .count() as u32,
             })
             .collect();
         Ok(Response::new(v1::ClusterStatus {

@@ -49,9 +49,10 @@ impl StatsHub {
     fn update(&self, reports: Vec<throng_agent::ShardStatsReport>) {
         let mut inner = self.lock();
         for report in reports {
-            inner
-                .shards
-                .insert((report.campaign_id, report.shard_index, report.epoch), report.counters);
+            inner.shards.insert(
+                (report.campaign_id, report.shard_index, report.epoch),
+                report.counters,
+            );
         }
     }
 

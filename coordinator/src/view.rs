@@ -83,7 +83,10 @@ impl ClusterView {
     /// Sessions claimed by checkpoints (finished and stored) of a campaign.
     pub fn sessions_checkpointed(&self, campaign_id: &str, shards: u32) -> u64 {
         (0..shards)
-            .filter_map(|i| self.checkpoints.get(&throng_state::keys::shard_id(campaign_id, i)))
+            .filter_map(|i| {
+                self.checkpoints
+                    .get(&throng_state::keys::shard_id(campaign_id, i))
+            })
             .map(|c| c.next_seq)
             .sum()
     }
@@ -94,7 +97,9 @@ pub async fn load_campaigns(store: &dyn StateStore, keys: &Keys) -> Result<BTree
     let mut specs: BTreeMap<String, String> = BTreeMap::new();
     let mut statuses: BTreeMap<String, CampaignStatus> = BTreeMap::new();
     for kv in store.list(&keys.campaigns_prefix()).await? {
-        let Some(id) = keys.parse_campaign(&kv.key).map(str::to_string) else { continue };
+        let Some(id) = keys.parse_campaign(&kv.key).map(str::to_string) else {
+            continue;
+        };
         if kv.key.ends_with("/spec") {
             specs.insert(id, String::from_utf8_lossy(&kv.value).into_owned());
         } else if kv.key.ends_with("/status")
@@ -109,7 +114,8 @@ pub async fn load_campaigns(store: &dyn StateStore, keys: &Keys) -> Result<BTree
     };
     let mut campaigns = BTreeMap::new();
     for (id, spec_json) in specs {
-        let (Some(status), Ok(spec)) = (statuses.remove(&id), CampaignSpec::parse(&spec_json, &context)) else {
+        let (Some(status), Ok(spec)) = (statuses.remove(&id), CampaignSpec::parse(&spec_json, &context))
+        else {
             tracing::warn!(campaign = %id, "skipping unreadable campaign record");
             continue;
         };

@@ -7,10 +7,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "throng", version, about = "Throng: a distributed simulation cluster for web traffic and business event streams")]
+#[command(
+    name = "throng",
+    version,
+    about = "Throng: a distributed simulation cluster for web traffic and business event streams"
+)]
 pub struct Cli {
     /// The coordinator's ControlService URL.
-    #[arg(long, global = true, env = "THRONG_ENDPOINT", default_value = "http://127.0.0.1:7070")]
+    #[arg(
+        long,
+        global = true,
+        env = "THRONG_ENDPOINT",
+        default_value = "http://127.0.0.1:7070"
+    )]
     pub endpoint: String,
     /// How client commands print their answers.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
@@ -138,12 +147,24 @@ pub enum CampaignCommand {
         #[arg(long)]
         start: bool,
     },
-    Start { id: String },
-    Pause { id: String },
-    Resume { id: String },
-    Stop { id: String },
-    Get { id: String },
+    Start {
+        id: String,
+    },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Stop {
+        id: String,
+    },
+    Get {
+        id: String,
+    },
     List,
     /// Live stats until the campaign ends.
-    Watch { id: String },
+    Watch {
+        id: String,
+    },
 }

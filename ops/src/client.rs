@@ -99,7 +99,7 @@ pub fn state_name(state: i32) -> String {
 }
 
 fn campaign_json(c: &v1::Campaign) -> Value {
-    let plan = c.plan.clone().unwrap_or_default();
+    let plan = c.plan.unwrap_or_default();
     json!({
         "id": c.id,
         "name": c.name,
@@ -164,11 +164,14 @@ fn print_campaign(c: &v1::Campaign, output: Output) {
     match output {
         Output::Json => println!("{}", campaign_json(c)),
         Output::Table => {
-            let plan = c.plan.clone().unwrap_or_default();
+            let plan = c.plan.unwrap_or_default();
             println!("id        {}", c.id);
             println!("name      {}", c.name);
             println!("state     {}", state_name(c.state));
-            println!("sessions  {} checkpointed of {} planned", c.sessions_checkpointed, plan.sessions);
+            println!(
+                "sessions  {} checkpointed of {} planned",
+                c.sessions_checkpointed, plan.sessions
+            );
             println!("shards    {} done of {}", c.shards_done, plan.shards);
         }
     }
@@ -178,7 +181,10 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
     let mut client = connect(endpoint).await?;
     match command {
         ClusterCommand::Status => {
-            let status = client.get_cluster_status(v1::GetClusterStatusRequest {}).await?.into_inner();
+            let status = client
+                .get_cluster_status(v1::GetClusterStatusRequest {})
+                .await?
+                .into_inner();
             match output {
                 Output::Json => {
                     let agents: Vec<Value> = status
@@ -193,9 +199,21 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                     );
                 }
                 Output::Table => {
-                    println!("cluster {}  leader {}  campaigns {}  shards {}", status.cluster,
-                        if status.leader.is_empty() { "(none)" } else { &status.leader }, status.campaigns, status.shards);
-                    println!("{:<24} {:<28} {:>8} {:>7}", "AGENT", "ADDRESS", "CAPACITY", "SHARDS");
+                    println!(
+                        "cluster {}  leader {}  campaigns {}  shards {}",
+                        status.cluster,
+                        if status.leader.is_empty() {
+                            "(none)"
+                        } else {
+                            &status.leader
+                        },
+                        status.campaigns,
+                        status.shards
+                    );
+                    println!(
+                        "{:<24} {:<28} {:>8} {:>7}",
+                        "AGENT", "ADDRESS", "CAPACITY", "SHARDS"
+                    );
                     for a in &status.agents {
                         println!("{:<24} {:<28} {:>8} {:>7}", a.id, a.address, a.capacity, a.shards);
                     }
@@ -211,7 +229,10 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         let document = read_spec(file)?;
         let mut client = connect(endpoint).await?;
         let answer = client
-            .validate_campaign(v1::CampaignSpecRequest { document, start: false })
+            .validate_campaign(v1::CampaignSpecRequest {
+                document,
+                start: false,
+            })
             .await?
             .into_inner();
         match output {
@@ -227,7 +248,11 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
                 let p = answer.plan.unwrap_or_default();
                 println!(
                     "valid: {} sessions in {} shards at {}/s over about {:.0}s, about {:.1} requests/s",
-                    p.sessions, p.shards, p.sessions_per_second, p.expected_duration_seconds, p.requests_per_second_at_peak
+                    p.sessions,
+                    p.shards,
+                    p.sessions_per_second,
+                    p.expected_duration_seconds,
+                    p.requests_per_second_at_peak
                 );
             }
             Output::Table => {}
@@ -243,7 +268,10 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         CampaignCommand::Validate { .. } => return Ok(()),
         CampaignCommand::Apply { file, start } => {
             let document = read_spec(&file)?;
-            let created = client.create_campaign(v1::CampaignSpecRequest { document, start }).await?.into_inner();
+            let created = client
+                .create_campaign(v1::CampaignSpecRequest { document, start })
+                .await?
+                .into_inner();
             match output {
                 Output::Json => println!("{}", campaign_json(&created)),
                 Output::Table => println!("{}", created.id),
@@ -256,13 +284,19 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         CampaignCommand::Stop { id } => client.stop_campaign(reference(&id)).await?,
         CampaignCommand::Get { id } => client.get_campaign(reference(&id)).await?,
         CampaignCommand::List => {
-            let list = client.list_campaigns(v1::ListCampaignsRequest {}).await?.into_inner();
+            let list = client
+                .list_campaigns(v1::ListCampaignsRequest {})
+                .await?
+                .into_inner();
             match output {
-                Output::Json => println!("{}", json!({"campaigns": list.campaigns.iter().map(campaign_json).collect::<Vec<_>>()})),
+                Output::Json => println!(
+                    "{}",
+                    json!({"campaigns": list.campaigns.iter().map(campaign_json).collect::<Vec<_>>()})
+                ),
                 Output::Table => {
                     println!("{:<32} {:<10} {:>21} {:>11}", "ID", "STATE", "SESSIONS", "SHARDS");
                     for c in &list.campaigns {
-                        let plan = c.plan.clone().unwrap_or_default();
+                        let plan = c.plan.unwrap_or_default();
                         println!(
                             "{:<32} {:<10} {:>21} {:>11}",
                             c.id,
@@ -296,7 +330,12 @@ async fn watch(client: &mut ControlServiceClient<Channel>, id: &str, output: Out
         last = Some(stats);
     }
     match last {
-        Some(stats) if stats.state == v1::CampaignState::Completed as i32 || stats.state == v1::CampaignState::Stopped as i32 => Ok(()),
+        Some(stats)
+            if stats.state == v1::CampaignState::Completed as i32
+                || stats.state == v1::CampaignState::Stopped as i32 =>
+        {
+            Ok(())
+        }
         _ => Err(CliError::Other("the watch ended before the campaign did".into())),
     }
 }

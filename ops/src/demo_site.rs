@@ -24,7 +24,15 @@ impl DemoCounters {
 }
 
 /// The paths the demo campaign visits.
-pub const DEMO_PAGES: &[&str] = &["/", "/products", "/products/1", "/products/2", "/products/3", "/about", "/contact"];
+pub const DEMO_PAGES: &[&str] = &[
+    "/",
+    "/products",
+    "/products/1",
+    "/products/2",
+    "/products/3",
+    "/about",
+    "/contact",
+];
 
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
@@ -36,7 +44,10 @@ fn page(title: &str, body: &str) -> Html<String> {
 
 async fn home(State(c): State<DemoCounters>) -> Html<String> {
     c.requests.fetch_add(1, Ordering::Relaxed);
-    page("Welcome", "<p>Three fine products.</p><a href=\"/products\">Browse</a>")
+    page(
+        "Welcome",
+        "<p>Three fine products.</p><a href=\"/products\">Browse</a>",
+    )
 }
 
 async fn products(State(c): State<DemoCounters>) -> Html<String> {
@@ -56,17 +67,26 @@ async fn product(State(c): State<DemoCounters>, Path(id): Path<u32>) -> Result<H
         3 => "Desk",
         _ => return Err(StatusCode::NOT_FOUND),
     };
-    Ok(page(name, "<p>In stock.</p><form action=\"/contact\"><button>Ask</button></form>"))
+    Ok(page(
+        name,
+        "<p>In stock.</p><form action=\"/contact\"><button>Ask</button></form>",
+    ))
 }
 
 async fn about(State(c): State<DemoCounters>) -> Html<String> {
     c.requests.fetch_add(1, Ordering::Relaxed);
-    page("About", "<p>A shop that exists to be visited by simulated people.</p>")
+    page(
+        "About",
+        "<p>A shop that exists to be visited by simulated people.</p>",
+    )
 }
 
 async fn contact(State(c): State<DemoCounters>) -> Html<String> {
     c.requests.fetch_add(1, Ordering::Relaxed);
-    page("Contact", "<form method=\"post\"><input name=\"email\"><button>Send</button></form>")
+    page(
+        "Contact",
+        "<form method=\"post\"><input name=\"email\"><button>Send</button></form>",
+    )
 }
 
 async fn track(State(c): State<DemoCounters>) -> StatusCode {

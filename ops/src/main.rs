@@ -40,11 +40,15 @@ async fn main() -> ExitCode {
         }
         Command::Cluster(command) => {
             init_tracing("warn");
-            client::cluster(&cli.endpoint, cli.output, command).await.map_err(|e| e.to_string())
+            client::cluster(&cli.endpoint, cli.output, command)
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::Campaign(command) => {
             init_tracing("warn");
-            client::campaign(&cli.endpoint, cli.output, command).await.map_err(|e| e.to_string())
+            client::campaign(&cli.endpoint, cli.output, command)
+                .await
+                .map_err(|e| e.to_string())
         }
     };
     match result {

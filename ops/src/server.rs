@@ -68,14 +68,21 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
     } else {
         Allowlist::parse(&args.allow).map_err(NodeError::Allowlist)?
     };
-    let id = args.node.id.clone().unwrap_or_else(|| format!("coordinator-{}", args.node.grpc.port()));
+    let id = args
+        .node
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("coordinator-{}", args.node.grpc.port()));
     let mut config = CoordinatorConfig::new(&id, args.node.grpc);
     config.cluster = args.node.cluster.clone();
     config.http_listen = args.http;
     config.lease_ttl = args.node.lease_ttl;
     config.validation = ValidationContext { allowlist };
     let coordinator = Coordinator::start(config, store).await?;
-    eprintln!("coordinator {id} serving ControlService on {}", coordinator.grpc_address());
+    eprintln!(
+        "coordinator {id} serving ControlService on {}",
+        coordinator.grpc_address()
+    );
     shutdown_signal().await;
     coordinator.shutdown().await;
     Ok(())
@@ -84,7 +91,11 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
 pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
     let store = throng_state::connect(&args.node.etcd).await?;
     let sink = telemetry_sink(&args.node).await?;
-    let id = args.node.id.clone().unwrap_or_else(|| format!("agent-{}", args.node.grpc.port()));
+    let id = args
+        .node
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("agent-{}", args.node.grpc.port()));
     let mut config = AgentConfig::new(&id, args.node.grpc);
     config.cluster = args.node.cluster.clone();
     config.advertise = args.node.advertise.clone();

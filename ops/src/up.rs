@@ -60,7 +60,11 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     let mut agents = Vec::new();
     for i in 1..=args.agents.max(1) {
         let config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
-        agents.push(Agent::start(config, store.clone(), sink.clone()).await.map_err(NodeError::from)?);
+        agents.push(
+            Agent::start(config, store.clone(), sink.clone())
+                .await
+                .map_err(NodeError::from)?,
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while !coordinator.is_leader() {
@@ -70,8 +74,11 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let endpoint = coordinator.grpc_address().to_string();
-    eprintln!("throng up: coordinator {endpoint} (HTTP {}), {} agents, demo site http://{demo}",
-        coordinator.http_address().unwrap_or("-"), agents.len());
+    eprintln!(
+        "throng up: coordinator {endpoint} (HTTP {}), {} agents, demo site http://{demo}",
+        coordinator.http_address().unwrap_or("-"),
+        agents.len()
+    );
     eprintln!("  try: throng --endpoint {endpoint} cluster status   (Ctrl-C to stop)");
 
     let mut campaign_id = None;
@@ -101,7 +108,11 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
         && let Ok(mut control) = client::connect(&endpoint).await
     {
         let _ = control.stop_campaign(v1::CampaignRef { id: id.clone() }).await;
-        let mut stream = control.watch_campaign(v1::CampaignRef { id: id.clone() }).await.ok().map(|s| s.into_inner());
+        let mut stream = control
+            .watch_campaign(v1::CampaignRef { id: id.clone() })
+            .await
+            .ok()
+            .map(|s| s.into_inner());
         if let Some(stream) = stream.as_mut()
             && let Some(Ok(stats)) = stream.next().await
         {
@@ -121,7 +132,11 @@ async fn show_progress(
     id: String,
     output: Output,
 ) -> Option<v1::CampaignStats> {
-    let mut stream = control.watch_campaign(v1::CampaignRef { id }).await.ok()?.into_inner();
+    let mut stream = control
+        .watch_campaign(v1::CampaignRef { id })
+        .await
+        .ok()?
+        .into_inner();
     let terminal = std::io::stderr().is_terminal();
     let mut last = None;
     while let Some(Ok(stats)) = stream.next().await {
@@ -165,10 +180,16 @@ fn print_summary(
             eprintln!("throng up stopped.");
             if let Some(id) = campaign_id {
                 eprintln!("  campaign            {id}");
-                eprintln!("  sessions recorded   {} ({} failed)", totals.sessions, totals.failed_sessions);
+                eprintln!(
+                    "  sessions recorded   {} ({} failed)",
+                    totals.sessions, totals.failed_sessions
+                );
                 eprintln!("  page visits         {}", totals.page_visits);
                 if let Some(s) = last {
-                    eprintln!("  latency p50 / p99   {:.1} ms / {:.1} ms (max {:.1} ms)", s.p50_ms, s.p99_ms, s.max_ms);
+                    eprintln!(
+                        "  latency p50 / p99   {:.1} ms / {:.1} ms (max {:.1} ms)",
+                        s.p50_ms, s.p99_ms, s.max_ms
+                    );
                 }
             }
             eprintln!("  demo site requests  {}", demo.requests());

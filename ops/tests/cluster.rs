@@ -56,19 +56,27 @@ async fn busiest_agent(client: &mut ControlServiceClient<Channel>) -> String {
 }
 
 /// Polls until `gone` has left the registry and every unfinished shard sits on a live agent.
-async fn wait_replaced(client: &mut ControlServiceClient<Channel>, gone: &str, campaign_id: &str) -> Duration {
+async fn wait_replaced(
+    client: &mut ControlServiceClient<Channel>,
+    gone: &str,
+    campaign_id: &str,
+) -> Duration {
     let started = Instant::now();
-    poll_until(Duration::from_secs(30), "shards of the lost agent to be re-placed", || {
-        let mut client = client.clone();
-        async move {
-            let status = status(&mut client).await?;
-            let c = campaign(&mut client, campaign_id).await?;
-            let plan = c.plan?;
-            let placed: u32 = status.agents.iter().map(|a| a.shards).sum();
-            let still_there = status.agents.iter().any(|a| a.id == gone);
-            (!still_there && placed == plan.shards - c.shards_done).then_some(())
-        }
-    })
+    poll_until(
+        Duration::from_secs(30),
+        "shards of the lost agent to be re-placed",
+        || {
+            let mut client = client.clone();
+            async move {
+                let status = status(&mut client).await?;
+                let c = campaign(&mut client, campaign_id).await?;
+                let plan = c.plan?;
+                let placed: u32 = status.agents.iter().map(|a| a.shards).sum();
+                let still_there = status.agents.iter().any(|a| a.id == gone);
+                (!still_there && placed == plan.shards - c.shards_done).then_some(())
+            }
+        },
+    )
     .await;
     started.elapsed()
 }
@@ -78,8 +86,15 @@ async fn assert_exact_sessions(sandbox: &Sandbox, document: &str, campaign_id: &
     let recorded = recorded_session_ids(sandbox, campaign_id).await;
     let missing = expected.difference(&recorded).count();
     let unexpected = recorded.difference(&expected).count();
-    assert_eq!((missing, unexpected), (0, 0), "sessions missing / unexpected in ClickHouse");
-    assert_eq!(sandbox.distinct_sessions(campaign_id).await, expected.len() as u64);
+    assert_eq!(
+        (missing, unexpected),
+        (0, 0),
+        "sessions missing / unexpected in ClickHouse"
+    );
+    assert_eq!(
+        sandbox.distinct_sessions(campaign_id).await,
+        expected.len() as u64
+    );
     let final_rows: u64 = sandbox
         .clickhouse_client()
         .query("SELECT count() FROM sessions FINAL WHERE campaign_id = ?")
@@ -128,9 +143,15 @@ async fn a_standby_coordinator_takes_over_when_the_leader_dies() {
     wait_checkpointed(&mut client, &id, 40).await;
 
     sandbox.node(&leader).kill9();
-    let standby = if leader == "coordinator-1" { "coordinator-2" } else { "coordinator-1" };
+    let standby = if leader == "coordinator-1" {
+        "coordinator-2"
+    } else {
+        "coordinator-1"
+    };
     let endpoint = sandbox.node(standby).endpoint();
-    let mut standby_client = ControlServiceClient::connect(endpoint).await.expect("standby answers");
+    let mut standby_client = ControlServiceClient::connect(endpoint)
+        .await
+        .expect("standby answers");
     poll_until(Duration::from_secs(20), "the standby to lead", || {
         let mut client = standby_client.clone();
         let standby = standby.to_string();
@@ -178,16 +199,25 @@ async fn a_frozen_agent_fences_itself_instead_of_running_beside_its_replacement(
     // fresh member it may then be given shards again, under newer epochs.)
     let agent_endpoint = sandbox.node(&victim).endpoint();
     let old = held.clone();
-    poll_until(Duration::from_secs(10), "the thawed agent to drop its old shards", || {
-        let endpoint = agent_endpoint.clone();
-        let old = old.clone();
-        async move {
-            let mut agent = AgentServiceClient::connect(endpoint).await.ok()?;
-            let shards = agent.describe(v1::DescribeRequest {}).await.ok()?.into_inner().shards;
-            let keeps_old = shards.iter().any(|s| old.contains(&(s.shard_index, s.epoch)));
-            (!keeps_old).then_some(())
-        }
-    })
+    poll_until(
+        Duration::from_secs(10),
+        "the thawed agent to drop its old shards",
+        || {
+            let endpoint = agent_endpoint.clone();
+            let old = old.clone();
+            async move {
+                let mut agent = AgentServiceClient::connect(endpoint).await.ok()?;
+                let shards = agent
+                    .describe(v1::DescribeRequest {})
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .shards;
+                let keeps_old = shards.iter().any(|s| old.contains(&(s.shard_index, s.epoch)));
+                (!keeps_old).then_some(())
+            }
+        },
+    )
     .await;
 
     wait_completed(&mut client, &id).await;
@@ -206,9 +236,15 @@ async fn a_frozen_agent_fences_itself_instead_of_running_beside_its_replacement(
             .fetch_one()
             .await
             .expect("count late sessions");
-        assert_eq!(late, 0, "shard {shard} ran under its old epoch {epoch} after the thaw");
+        assert_eq!(
+            late, 0,
+            "shard {shard} ran under its old epoch {epoch} after the thaw"
+        );
     }
     assert_exact_sessions(&sandbox, &document, &id).await;
     let log = sandbox.log(&victim);
-    assert!(log.contains("self-fenced"), "agent log shows self-fencing:\n{log}");
+    assert!(
+        log.contains("self-fenced"),
+        "agent log shows self-fencing:\n{log}"
+    );
 }

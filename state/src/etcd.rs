@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare as EtcdCompare, CompareOp, ConnectOptions, DeleteOptions, EventType,
-    GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
-    WatchOptions,
+    Client, Compare as EtcdCompare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions,
+    LeaseKeepAliveStream, LeaseKeeper, PutOptions, SortOrder, SortTarget, Txn, TxnOp, WatchOptions,
 };
 use tokio::sync::{Mutex, mpsc};
 
@@ -36,13 +35,11 @@ impl EtcdStore {
             endpoint: endpoint.clone(),
             reason,
         };
-        let mut client = tokio::time::timeout(
-            Duration::from_secs(5),
-            Client::connect(endpoints, Some(options)),
-        )
-        .await
-        .map_err(|_| unavailable("connection timed out".into()))?
-        .map_err(|e| unavailable(e.to_string()))?;
+        let mut client =
+            tokio::time::timeout(Duration::from_secs(5), Client::connect(endpoints, Some(options)))
+                .await
+                .map_err(|_| unavailable("connection timed out".into()))?
+                .map_err(|e| unavailable(e.to_string()))?;
         tokio::time::timeout(REQUEST_TIMEOUT, client.status())
             .await
             .map_err(|_| unavailable("status request timed out".into()))?
@@ -111,9 +108,7 @@ impl StateStore for EtcdStore {
         let options = lease.map(|id| PutOptions::new().with_lease(id));
         match self.client().put(key, value, options).await {
             Ok(_) => Ok(()),
-            Err(etcd_client::Error::GRpcStatus(status))
-                if status.message().contains("lease not found") =>
-            {
+            Err(etcd_client::Error::GRpcStatus(status)) if status.message().contains("lease not found") => {
                 Err(StateError::LeaseLost(lease.unwrap_or(0)))
             }
             Err(e) => Err(self.error(e)),
@@ -121,11 +116,7 @@ impl StateStore for EtcdStore {
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let response = self
-            .client()
-            .delete(key, None)
-            .await
-            .map_err(|e| self.error(e))?;
+        let response = self.client().delete(key, None).await.map_err(|e| self.error(e))?;
         Ok(response.deleted() > 0)
     }
 
@@ -144,9 +135,7 @@ impl StateStore for EtcdStore {
             .map(|c| match c {
                 Compare::Absent(key) => EtcdCompare::version(key, CompareOp::Equal, 0),
                 Compare::Present(key) => EtcdCompare::version(key, CompareOp::Greater, 0),
-                Compare::ValueEquals(key, value) => {
-                    EtcdCompare::value(key, CompareOp::Equal, value)
-                }
+                Compare::ValueEquals(key, value) => EtcdCompare::value(key, CompareOp::Equal, value),
             })
             .collect();
         let lease = ops.iter().find_map(|op| match op {
@@ -162,15 +151,9 @@ impl StateStore for EtcdStore {
                 Op::Delete(key) => TxnOp::delete(key, None),
             })
             .collect();
-        match self
-            .client()
-            .txn(Txn::new().when(compares).and_then(ops))
-            .await
-        {
+        match self.client().txn(Txn::new().when(compares).and_then(ops)).await {
             Ok(response) => Ok(response.succeeded()),
-            Err(etcd_client::Error::GRpcStatus(status))
-                if status.message().contains("lease not found") =>
-            {
+            Err(etcd_client::Error::GRpcStatus(status)) if status.message().contains("lease not found") => {
                 Err(StateError::LeaseLost(lease.unwrap_or(0)))
             }
             Err(e) => Err(self.error(e)),
@@ -189,13 +172,9 @@ impl StateStore for EtcdStore {
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<()> {
         let mut keepers = self.keepers.lock().await;
-        if !keepers.contains_key(&lease) {
-            let pair = self
-                .client()
-                .lease_keep_alive(lease)
-                .await
-                .map_err(|e| self.error(e))?;
-            keepers.insert(lease, pair);
+        if let std::collections::hash_map::Entry::Vacant(slot) = keepers.entry(lease) {
+            let pair = self.client().lease_keep_alive(lease).await.map_err(|e| self.error(e))?;
+            slot.insert(pair);
         }
         let Some((keeper, stream)) = keepers.get_mut(&lease) else {
             return Err(StateError::Backend("lease keeper vanished".into()));
@@ -229,9 +208,7 @@ impl StateStore for EtcdStore {
         self.keepers.lock().await.remove(&lease);
         match self.client().lease_revoke(lease).await {
             Ok(_) => Ok(()),
-            Err(etcd_client::Error::GRpcStatus(status))
-                if status.message().contains("lease not found") =>
-            {
+            Err(etcd_client::Error::GRpcStatus(status)) if status.message().contains("lease not found") => {
                 Ok(())
             }
             Err(e) => Err(self.error(e)),

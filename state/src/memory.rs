@@ -128,9 +128,7 @@ impl Inner {
         match compare {
             Compare::Absent(key) => !self.entries.contains_key(key),
             Compare::Present(key) => self.entries.contains_key(key),
-            Compare::ValueEquals(key, value) => {
-                self.entries.get(key).is_some_and(|kv| &kv.value == value)
-            }
+            Compare::ValueEquals(key, value) => self.entries.get(key).is_some_and(|kv| &kv.value == value),
         }
     }
 }

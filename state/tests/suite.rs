@@ -33,12 +33,21 @@ async fn put_get_list_delete(store: &dyn StateStore, p: &str) {
         .collect();
     assert_eq!(keys, vec![format!("{p}/a"), format!("{p}/b"), format!("{p}/c/x")]);
     let before = a.mod_revision;
-    store.put(&format!("{p}/a"), b"a2".to_vec(), None).await.expect("put");
+    store
+        .put(&format!("{p}/a"), b"a2".to_vec(), None)
+        .await
+        .expect("put");
     let a2 = store.get(&format!("{p}/a")).await.expect("get").expect("a");
     assert!(a2.mod_revision > before, "revision grows on change");
     assert!(store.delete(&format!("{p}/a")).await.expect("delete"));
     assert!(!store.delete(&format!("{p}/a")).await.expect("delete"));
-    assert_eq!(store.delete_prefix(&format!("{p}/")).await.expect("delete prefix"), 2);
+    assert_eq!(
+        store
+            .delete_prefix(&format!("{p}/"))
+            .await
+            .expect("delete prefix"),
+        2
+    );
     assert!(store.list(&format!("{p}/")).await.expect("list").is_empty());
 }
 
@@ -51,30 +60,59 @@ async fn transactions(store: &dyn StateStore, p: &str) {
         lease: None,
     };
     // Create-if-absent succeeds once.
-    assert!(store.txn(vec![Compare::Absent(key.clone())], vec![put("1")]).await.expect("txn"));
-    assert!(!store.txn(vec![Compare::Absent(key.clone())], vec![put("2")]).await.expect("txn"));
+    assert!(
+        store
+            .txn(vec![Compare::Absent(key.clone())], vec![put("1")])
+            .await
+            .expect("txn")
+    );
+    assert!(
+        !store
+            .txn(vec![Compare::Absent(key.clone())], vec![put("2")])
+            .await
+            .expect("txn")
+    );
     // Compare-and-set on the value.
     assert!(
         !store
-            .txn(vec![Compare::ValueEquals(key.clone(), b"9".to_vec())], vec![put("3")])
+            .txn(
+                vec![Compare::ValueEquals(key.clone(), b"9".to_vec())],
+                vec![put("3")]
+            )
             .await
             .expect("txn")
     );
     assert!(
         store
             .txn(
-                vec![Compare::ValueEquals(key.clone(), b"1".to_vec()), Compare::Present(key.clone())],
-                vec![put("3"), Op::Put { key: other.clone(), value: b"x".to_vec(), lease: None }],
+                vec![
+                    Compare::ValueEquals(key.clone(), b"1".to_vec()),
+                    Compare::Present(key.clone())
+                ],
+                vec![
+                    put("3"),
+                    Op::Put {
+                        key: other.clone(),
+                        value: b"x".to_vec(),
+                        lease: None
+                    }
+                ],
             )
             .await
             .expect("txn")
     );
     assert_eq!(store.get(&key).await.expect("get").expect("key").value, b"3");
-    assert!(store.get(&other).await.expect("get").is_some(), "both writes applied");
+    assert!(
+        store.get(&other).await.expect("get").is_some(),
+        "both writes applied"
+    );
     // A failed compare applies nothing.
     assert!(
         !store
-            .txn(vec![Compare::Absent(other.clone())], vec![Op::Delete(key.clone())])
+            .txn(
+                vec![Compare::Absent(other.clone())],
+                vec![Op::Delete(key.clone())]
+            )
             .await
             .expect("txn")
     );
@@ -85,20 +123,29 @@ async fn transactions(store: &dyn StateStore, p: &str) {
 async fn leases(store: &dyn StateStore, p: &str) {
     let key = format!("{p}/leased");
     let lease = store.grant_lease(Duration::from_secs(1)).await.expect("grant");
-    store.put(&key, b"v".to_vec(), Some(lease)).await.expect("put leased");
+    store
+        .put(&key, b"v".to_vec(), Some(lease))
+        .await
+        .expect("put leased");
     assert_eq!(store.get(&key).await.expect("get").expect("key").lease, lease);
     // Kept alive past its TTL, the key stays.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(400)).await;
         store.keep_alive(lease).await.expect("keep alive");
     }
-    assert!(store.get(&key).await.expect("get").is_some(), "kept-alive key survives");
+    assert!(
+        store.get(&key).await.expect("get").is_some(),
+        "kept-alive key survives"
+    );
     // Left alone, the key vanishes and the lease is lost.
     poll_until(Duration::from_secs(10), "leased key to expire", || async {
         store.get(&key).await.expect("get").is_none().then_some(())
     })
     .await;
-    assert!(matches!(store.keep_alive(lease).await, Err(StateError::LeaseLost(_))));
+    assert!(matches!(
+        store.keep_alive(lease).await,
+        Err(StateError::LeaseLost(_))
+    ));
     assert!(matches!(
         store.put(&key, b"v".to_vec(), Some(lease)).await,
         Err(StateError::LeaseLost(_))
@@ -112,10 +159,18 @@ async fn leases(store: &dyn StateStore, p: &str) {
 
 async fn watches(store: &dyn StateStore, p: &str) {
     let mut events = store.watch(&format!("{p}/w/")).await.expect("watch");
-    store.put(&format!("{p}/w/1"), b"one".to_vec(), None).await.expect("put");
-    store.put(&format!("{p}/elsewhere"), b"x".to_vec(), None).await.expect("put");
+    store
+        .put(&format!("{p}/w/1"), b"one".to_vec(), None)
+        .await
+        .expect("put");
+    store
+        .put(&format!("{p}/elsewhere"), b"x".to_vec(), None)
+        .await
+        .expect("put");
     store.delete(&format!("{p}/w/1")).await.expect("delete");
-    let first = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("event");
+    let first = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("event");
     match first {
         Some(WatchEvent::Put(kv)) => {
             assert_eq!(kv.key, format!("{p}/w/1"));
@@ -123,8 +178,14 @@ async fn watches(store: &dyn StateStore, p: &str) {
         }
         other => panic!("expected a put, got {other:?}"),
     }
-    let second = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("event");
-    assert_eq!(second, Some(WatchEvent::Delete(format!("{p}/w/1"))), "keys outside the prefix are not seen");
+    let second = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("event");
+    assert_eq!(
+        second,
+        Some(WatchEvent::Delete(format!("{p}/w/1"))),
+        "keys outside the prefix are not seen"
+    );
     store.delete_prefix(&format!("{p}/")).await.expect("cleanup");
 }
 
@@ -136,7 +197,9 @@ async fn memory_store_passes_the_suite() {
 #[tokio::test]
 async fn etcd_store_passes_the_suite() {
     let etcd = EtcdServer::start();
-    let store = EtcdStore::connect(&[etcd.endpoint()]).await.expect("connect to etcd");
+    let store = EtcdStore::connect(&[etcd.endpoint()])
+        .await
+        .expect("connect to etcd");
     suite(Arc::new(store), "/test/etcd").await;
 }
 

@@ -92,8 +92,18 @@ impl EtcdServer {
         let child = Command::new("/usr/bin/etcd")
             .args(["--name", "t", "--data-dir"])
             .arg(self.dir.path().join("data"))
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .args(["--initial-cluster", &format!("t={peer}")])
             .stdout(Stdio::null())
             .stderr(log)
@@ -150,8 +160,14 @@ impl ClickHouseServer {
         let root = dir.path().to_string_lossy().to_string();
         let config = std::fs::read_to_string("/etc/clickhouse-server/config.xml")
             .unwrap_or_else(|e| panic!("read /etc/clickhouse-server/config.xml: {e}"))
-            .replace("<http_port>8123</http_port>", &format!("<http_port>{http_port}</http_port>"))
-            .replace("<tcp_port>9000</tcp_port>", &format!("<tcp_port>{tcp_port}</tcp_port>"))
+            .replace(
+                "<http_port>8123</http_port>",
+                &format!("<http_port>{http_port}</http_port>"),
+            )
+            .replace(
+                "<tcp_port>9000</tcp_port>",
+                &format!("<tcp_port>{tcp_port}</tcp_port>"),
+            )
             .replace(
                 "<interserver_http_port>9009</interserver_http_port>",
                 &format!("<interserver_http_port>{interserver_port}</interserver_http_port>"),
@@ -159,8 +175,7 @@ impl ClickHouseServer {
             .replace("/var/lib/clickhouse/", &format!("{root}/data/"))
             .replace("/var/log/clickhouse-server/", &format!("{root}/log/"));
         let write = |name: &str, text: &str| {
-            std::fs::write(dir.path().join(name), text)
-                .unwrap_or_else(|e| panic!("write {name}: {e}"));
+            std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
         };
         write("config.xml", &config);
         let users = std::fs::read_to_string("/etc/clickhouse-server/users.xml")

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use super::{AgentServices, CampaignShardArgs, ShardStatsEntry, ShardSupervisor, ShardSupervisorMsg, StatsRegistry};
+use super::{
+    AgentServices, CampaignShardArgs, ShardStatsEntry, ShardSupervisor, ShardSupervisorMsg, StatsRegistry,
+};
 use crate::assignment::Assignment;
 use crate::spec::CampaignSpec;
 
@@ -132,7 +134,9 @@ impl Actor for AgentRoot {
             _ => None,
         };
         if let Some(id) = ended {
-            state.shards.retain(|_, (_, supervisor)| supervisor.get_id() != id);
+            state
+                .shards
+                .retain(|_, (_, supervisor)| supervisor.get_id() != id);
         }
         Ok(())
     }
@@ -150,7 +154,10 @@ async fn assign(
     if let Some((running, supervisor)) = state.shards.get_mut(&shard_id) {
         let current = running.order.assignment.epoch;
         if order.assignment.epoch < current {
-            return Err(format!("stale epoch {} (running {current})", order.assignment.epoch));
+            return Err(format!(
+                "stale epoch {} (running {current})",
+                order.assignment.epoch
+            ));
         }
         if order.assignment.epoch == current {
             // Re-affirmed: only the paused flag may have changed.
@@ -183,6 +190,8 @@ async fn assign(
     let (supervisor, _) = Actor::spawn_linked(None, ShardSupervisor, args, myself.get_cell())
         .await
         .map_err(|e| format!("cannot start shard {shard_id}: {e}"))?;
-    state.shards.insert(shard_id, (RunningShard { order }, supervisor));
+    state
+        .shards
+        .insert(shard_id, (RunningShard { order }, supervisor));
     Ok(true)
 }

@@ -48,7 +48,9 @@ impl Actor for SessionActor {
                 let outcome =
                     run_session(&state.plan, &state.spec, &state.context, state.intended_start).await;
                 // The shard may have stopped meanwhile; then nobody needs the outcome.
-                let _ = state.shard.send_message(CampaignShardMsg::SessionDone(Box::new(outcome)));
+                let _ = state
+                    .shard
+                    .send_message(CampaignShardMsg::SessionDone(Box::new(outcome)));
                 myself.stop(None);
             }
         }

@@ -27,8 +27,7 @@ async fn spawn_child(
     myself: &ActorRef<ShardSupervisorMsg>,
     state: &mut SupervisorState,
 ) -> Result<(), ActorProcessingErr> {
-    let (child, _) =
-        Actor::spawn_linked(None, CampaignShard, state.args.clone(), myself.get_cell()).await?;
+    let (child, _) = Actor::spawn_linked(None, CampaignShard, state.args.clone(), myself.get_cell()).await?;
     state.child = Some(child);
     Ok(())
 }
@@ -114,7 +113,10 @@ fn restart_later(myself: &ActorRef<ShardSupervisorMsg>, state: &mut SupervisorSt
     let shard = state.args.assignment.shard_id();
     if state.failures > MAX_RESTARTS {
         tracing::error!(%shard, failures = state.failures, %error, "shard keeps failing; giving up");
-        myself.stop(Some(format!("escalated after {} failures: {error}", state.failures)));
+        myself.stop(Some(format!(
+            "escalated after {} failures: {error}",
+            state.failures
+        )));
         return;
     }
     let backoff = Duration::from_millis(200 * 2u64.pow(state.failures - 1));

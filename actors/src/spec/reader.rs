@@ -23,7 +23,11 @@ fn join(parent: &str, field: &str) -> String {
 impl Reader {
     pub(crate) fn error(&mut self, path: &str, message: impl Into<String>) {
         self.errors.push(FieldError {
-            path: if path.is_empty() { "(document)".into() } else { path.to_string() },
+            path: if path.is_empty() {
+                "(document)".into()
+            } else {
+                path.to_string()
+            },
             message: message.into(),
         });
     }
@@ -140,7 +144,10 @@ impl Reader {
                 None
             }
             Err(e) => {
-                self.error(&path, format!("is not a duration ({e}); use e.g. \"500ms\", \"30s\", \"2m\""));
+                self.error(
+                    &path,
+                    format!("is not a duration ({e}); use e.g. \"500ms\", \"30s\", \"2m\""),
+                );
                 None
             }
         }

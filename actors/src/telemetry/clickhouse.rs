@@ -113,10 +113,13 @@ impl ClickHouseSink {
         let db = admin.clone().with_database(config.database.clone());
         for migration in migrations {
             for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                db.query(statement).execute().await.map_err(|e| TelemetryError::Rejected {
-                    table: "(migration)".to_string(),
-                    reason: e.to_string(),
-                })?;
+                db.query(statement)
+                    .execute()
+                    .await
+                    .map_err(|e| TelemetryError::Rejected {
+                        table: "(migration)".to_string(),
+                        reason: e.to_string(),
+                    })?;
             }
         }
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
@@ -189,7 +192,9 @@ impl Writer {
                 },
                 _ = ticker.tick() => {}
             }
-            let due = self.oldest.is_some_and(|t| t.elapsed() >= self.config.batch_period);
+            let due = self
+                .oldest
+                .is_some_and(|t| t.elapsed() >= self.config.batch_period);
             if self.sessions.len() >= self.config.batch_sessions || due {
                 match self.write_batch().await {
                     Ok(()) => backoff = Duration::from_millis(100),
@@ -221,7 +226,11 @@ impl Writer {
                 error: visit.error.clone(),
             });
         }
-        let errors = outcome.visits.iter().filter(|v| v.status == 0 || v.status >= 400).count();
+        let errors = outcome
+            .visits
+            .iter()
+            .filter(|v| v.status == 0 || v.status >= 400)
+            .count();
         self.sessions.push(SessionRow {
             event_date: day,
             campaign_id: record.campaign_id,
@@ -266,7 +275,10 @@ async fn insert<T: RowOwned + RowWrite>(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut insert = client.insert::<T>(table).await.map_err(|e| unavailable(config, e))?;
+    let mut insert = client
+        .insert::<T>(table)
+        .await
+        .map_err(|e| unavailable(config, e))?;
     for row in rows {
         insert.write(row).await.map_err(|e| unavailable(config, e))?;
     }

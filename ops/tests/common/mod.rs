@@ -74,7 +74,9 @@ impl TargetSite {
                 "<html><body>ok</body></html>"
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind target");
         let address = listener.local_addr().expect("target address");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -166,8 +168,12 @@ impl Sandbox {
             let nodes = nodes.clone();
             async move {
                 for (_, endpoint) in &nodes {
-                    let Ok(mut client) = ControlServiceClient::connect(endpoint.clone()).await else { continue };
-                    let Ok(status) = client.get_cluster_status(v1::GetClusterStatusRequest {}).await else { continue };
+                    let Ok(mut client) = ControlServiceClient::connect(endpoint.clone()).await else {
+                        continue;
+                    };
+                    let Ok(status) = client.get_cluster_status(v1::GetClusterStatusRequest {}).await else {
+                        continue;
+                    };
                     let status = status.into_inner();
                     if status.leader.is_empty() || status.agents.len() != agents {
                         continue;
@@ -221,7 +227,10 @@ pub fn spec(name: &str, target: SocketAddr, sessions: u64, rate: f64, shards: u3
 /// Creates and starts a campaign; returns its id.
 pub async fn start_campaign(client: &mut ControlServiceClient<Channel>, document: String) -> String {
     client
-        .create_campaign(v1::CampaignSpecRequest { document, start: true })
+        .create_campaign(v1::CampaignSpecRequest {
+            document,
+            start: true,
+        })
         .await
         .expect("create campaign")
         .into_inner()

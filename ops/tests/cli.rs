@@ -1,0 +1,288 @@
+//! The `throng` command line against a real `throng up` process: the demo,
+//! cluster status, and bad input that is rejected readably with nothing stored.
+
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use throng_testkit::{free_port, http_get, poll_until};
+
+fn throng() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_throng"))
+}
+
+struct Up {
+    child: Child,
+    endpoint: String,
+    http: String,
+    demo: String,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Up {
+    fn start(extra: &[&str]) -> Up {
+        let (grpc, http, demo) = (free_port(), free_port(), free_port());
+        let stderr = tempfile::NamedTempFile::new().expect("temp file");
+        let child = throng()
+            .arg("up")
+            .args(["--grpc", &format!("127.0.0.1:{grpc}")])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--demo", &format!("127.0.0.1:{demo}")])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(stderr.reopen().expect("reopen"))
+            .spawn()
+            .expect("spawn throng up");
+        Up {
+            child,
+            endpoint: format!("http://127.0.0.1:{grpc}"),
+            http: format!("127.0.0.1:{http}"),
+            demo: format!("127.0.0.1:{demo}"),
+            stderr,
+        }
+    }
+
+    fn client(&self, args: &[&str]) -> Output {
+        throng()
+            .args(["--endpoint", &self.endpoint])
+            .args(args)
+            .output()
+            .expect("run throng client")
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self) -> serde_json::Value {
+        poll_until(
+            Duration::from_secs(30),
+            "throng up to answer cluster status",
+            || async {
+                let out = self.client(&["--output", "json", "cluster", "status"]);
+                if !out.status.success() {
+                    return None;
+                }
+                let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+                (status["agents"].as_array()?.len() == 2).then_some(status)
+            },
+        )
+        .await
+    }
+
+    /// Ctrl-C, then wait for a clean exit.
+    async fn interrupt(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let status = poll_until(Duration::from_secs(20), "throng up to exit", || {
+            let done = self.child.try_wait().ok().flatten();
+            async move { done }
+        })
+        .await;
+        assert!(
+            status.success(),
+            "throng up exited with {status}: {}",
+            self.stderr()
+        );
+        self.stderr()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_spec(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp spec");
+    file.write_all(text.as_bytes()).expect("write spec");
+    file
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throng_up_serves_the_demo_shows_progress_and_reports_two_agents() {
+    let up = Up::start(&[]);
+    let status = up.wait_ready().await;
+    assert_eq!(status["leader"], "coordinator-1");
+    poll_until(
+        Duration::from_secs(10),
+        "the demo campaign to be created",
+        || async {
+            let out = up.client(&["--output", "json", "cluster", "status"]);
+            let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            (status["campaigns"] == 1).then_some(())
+        },
+    )
+    .await;
+
+    let page = http_get(&up.demo, "/products").expect("demo site answers");
+    assert!(
+        page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"),
+        "{page}"
+    );
+    let api = http_get(&up.http, "/api/v1/cluster").expect("HTTP API answers");
+    assert!(api.contains("\"leader\":\"coordinator-1\""), "{api}");
+
+    // Live progress: a stats line with finished sessions appears.
+    poll_until(
+        Duration::from_secs(30),
+        "a progress line with finished sessions",
+        || {
+            let stderr = up.stderr();
+            async move {
+                stderr
+                    .lines()
+                    .filter(|l| l.starts_with("running"))
+                    .any(|l| !l.contains("sessions       0/"))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let stderr = up.interrupt().await;
+    assert!(stderr.contains("throng up stopped."), "{stderr}");
+    assert!(stderr.contains("sessions recorded"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_specs_are_rejected_with_every_problem_and_nothing_is_stored() {
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let bad = write_spec(
+        "name: \"bad name\"\nextra: 1\ntarget: { url: \"http://127.0.0.1:1\" }\n\
+         pages: [\"nope\"]\nload: { rate: 0, sessions: -4 }\n",
+    );
+    let path = bad.path().to_str().expect("utf-8 path");
+
+    let out = up.client(&["campaign", "validate", "-f", path]);
+    assert!(!out.status.success(), "validate of a bad spec must fail");
+    let message = text(&out);
+    for field in ["name", "extra", "pages[0]", "load.rate", "load.sessions"] {
+        assert!(
+            message.contains(&format!("  {field}: ")),
+            "missing {field} in:\n{message}"
+        );
+    }
+
+    let out = up.client(&["campaign", "apply", "-f", path]);
+    assert!(!out.status.success(), "apply of a bad spec must fail");
+    assert!(text(&out).contains("load.rate"), "{}", text(&out));
+
+    let outside = write_spec(
+        "name: outside\ntarget: { url: \"http://example.com\" }\nload: { rate: 1, sessions: 1 }\n",
+    );
+    let out = up.client(&["campaign", "apply", "-f", outside.path().to_str().expect("path")]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("allowlist"), "{}", text(&out));
+
+    let out = up.client(&["--output", "json", "campaign", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json list");
+    assert_eq!(
+        list["campaigns"].as_array().map(Vec::len),
+        Some(0),
+        "nothing stored"
+    );
+
+    // A good spec goes through, and lifecycle rules hold.
+    let good = write_spec(&format!(
+        "name: good\ntarget: {{ url: \"http://{}\" }}\nload: {{ rate: 5, sessions: 5 }}\n",
+        up.demo
+    ));
+    let out = up.client(&["campaign", "apply", "-f", good.path().to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(id.starts_with("good-"), "{id}");
+    assert!(up.client(&["campaign", "start", &id]).status.success());
+    let again = up.client(&["campaign", "start", &id]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("cannot start a campaign that is running"),
+        "{}",
+        text(&again)
+    );
+    let missing = up.client(&["campaign", "get", "no-such-campaign"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("not found"), "{}", text(&missing));
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(
+        out.status.success(),
+        "watch ends when the campaign completes: {}",
+        text(&out)
+    );
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("a stats line"),
+    )
+    .expect("json stats");
+    assert_eq!(last["state"], "completed");
+    assert_eq!(last["sessions_completed"], 5);
+}
+
+#[test]
+fn unreachable_dependencies_are_clear_errors_naming_the_endpoint() {
+    let etcd = format!("http://127.0.0.1:{}", free_port());
+    let out = throng()
+        .args([
+            "agent",
+            "--etcd",
+            &etcd,
+            "--grpc",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .output()
+        .expect("run agent");
+    assert!(!out.status.success());
+    assert!(text(&out).contains(&etcd), "{}", text(&out));
+
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let out = throng()
+        .args(["--endpoint", &endpoint, "cluster", "status"])
+        .output()
+        .expect("run client");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("cannot reach the coordinator"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_unreachable_clickhouse_is_a_clear_error() {
+    let etcd = throng_testkit::EtcdServer::start();
+    let clickhouse = format!("http://127.0.0.1:{}", free_port());
+    let out = throng()
+        .args([
+            "agent",
+            "--etcd",
+            &etcd.endpoint(),
+            "--grpc",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .args(["--clickhouse", &clickhouse])
+        .output()
+        .expect("run agent");
+    assert!(!out.status.success());
+    assert!(text(&out).contains(&clickhouse), "{}", text(&out));
+}
