@@ -173,7 +173,11 @@ impl StateStore for EtcdStore {
     async fn keep_alive(&self, lease: LeaseId) -> Result<()> {
         let mut keepers = self.keepers.lock().await;
         if let std::collections::hash_map::Entry::Vacant(slot) = keepers.entry(lease) {
-            let pair = self.client().lease_keep_alive(lease).await.map_err(|e| self.error(e))?;
+            let pair = self
+                .client()
+                .lease_keep_alive(lease)
+                .await
+                .map_err(|e| self.error(e))?;
             slot.insert(pair);
         }
         let Some((keeper, stream)) = keepers.get_mut(&lease) else {
