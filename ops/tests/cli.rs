@@ -194,6 +194,15 @@ async fn bad_specs_are_rejected_with_every_problem_and_nothing_is_stored() {
     assert!(!out.status.success());
     assert!(text(&out).contains("allowlist"), "{}", text(&out));
 
+    // The shipped examples are valid.
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for entry in std::fs::read_dir(&examples).expect("examples dir") {
+        let path = entry.expect("entry").path();
+        let out = up.client(&["campaign", "validate", "-f", path.to_str().expect("path")]);
+        assert!(out.status.success(), "{}: {}", path.display(), text(&out));
+        assert!(text(&out).starts_with("valid:"), "{}", text(&out));
+    }
+
     let out = up.client(&["--output", "json", "campaign", "list"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json list");
     assert_eq!(
