@@ -128,7 +128,11 @@ pub async fn run_session(
     context: &SessionContext,
     intended_start: Instant,
 ) -> SessionOutcome {
-    tokio::time::sleep_until(intended_start.into()).await;
+    // A timer on a deadline already past still waits for the next timer tick
+    // (about 1 ms), so only sleep for a start that is still ahead.
+    if intended_start > Instant::now() {
+        tokio::time::sleep_until(intended_start.into()).await;
+    }
     let clock = &context.clock;
     let mut outcome = SessionOutcome {
         session_id: plan.session_id,

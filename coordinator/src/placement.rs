@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use throng_actors::ids::{Part, stable_hash};
+use throng_actors::ids::{Part, mix64, stable_hash};
 
 /// A candidate agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,35 +19,47 @@ pub struct Candidate {
     pub capacity: u32,
 }
 
-fn score(shard_id: &str, candidate: &Candidate) -> f64 {
-    if candidate.capacity == 0 {
+/// The stable hash of an id, computed once per shard and per agent.
+fn id_hash(id: &str) -> u64 {
+    stable_hash(&[Part::Str("placement"), Part::Str(id)])
+}
+
+/// The pair's score: its combined hash as u in (0, 1), then `-capacity / ln(u)`.
+fn score(shard_hash: u64, agent_hash: u64, capacity: u32) -> f64 {
+    if capacity == 0 {
         return f64::NEG_INFINITY;
     }
-    let hash = stable_hash(&[
-        Part::Str("placement"),
-        Part::Str(shard_id),
-        Part::Str(&candidate.agent_id),
-    ]);
-    // u in (0, 1): the top 53 bits, offset by half a step so it is never 0 or 1.
+    let hash = mix64(shard_hash ^ mix64(agent_hash.wrapping_add(0x9e37_79b9_7f4a_7c15)));
+    // The top 53 bits, offset by half a step so u is never 0 or 1.
     let u = ((hash >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    -f64::from(candidate.capacity) / u.ln()
+    -f64::from(capacity) / u.ln()
+}
+
+fn best<'a>(shard_hash: u64, candidates: &'a [Candidate], agent_hashes: &[u64]) -> Option<&'a Candidate> {
+    candidates
+        .iter()
+        .zip(agent_hashes)
+        .filter(|(c, _)| c.capacity > 0)
+        .map(|(c, h)| (c, score(shard_hash, *h, c.capacity)))
+        // Ties (practically impossible) break on the id, for determinism.
+        .max_by(|(a, sa), (b, sb)| sa.total_cmp(sb).then_with(|| b.agent_id.cmp(&a.agent_id)))
+        .map(|(c, _)| c)
 }
 
 /// The agent that should run `shard_id`, or None if no candidate can.
 pub fn place<'a>(shard_id: &str, candidates: &'a [Candidate]) -> Option<&'a Candidate> {
-    candidates.iter().filter(|c| c.capacity > 0).max_by(|a, b| {
-        score(shard_id, a)
-            .total_cmp(&score(shard_id, b))
-            // Ties (practically impossible) break on the id, for determinism.
-            .then_with(|| b.agent_id.cmp(&a.agent_id))
-    })
+    let agent_hashes: Vec<u64> = candidates.iter().map(|c| id_hash(&c.agent_id)).collect();
+    best(id_hash(shard_id), candidates, &agent_hashes)
 }
 
 /// Places every shard; shards no candidate can take are left out.
 pub fn place_all(shard_ids: &[String], candidates: &[Candidate]) -> BTreeMap<String, String> {
+    let agent_hashes: Vec<u64> = candidates.iter().map(|c| id_hash(&c.agent_id)).collect();
     shard_ids
         .iter()
-        .filter_map(|shard| place(shard, candidates).map(|c| (shard.clone(), c.agent_id.clone())))
+        .filter_map(|shard| {
+            best(id_hash(shard), candidates, &agent_hashes).map(|c| (shard.clone(), c.agent_id.clone()))
+        })
         .collect()
 }
 
