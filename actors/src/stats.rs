@@ -81,7 +81,8 @@ pub struct ShardCounters {
 }
 
 impl ShardCounters {
-    /// Adds `other` into `self`.
+    /// Adds the counts and latencies of `other` into `self` (`done` is a
+    /// property of one shard and is left as it is).
     pub fn merge(&mut self, other: &ShardCounters) {
         self.sessions_started += other.sessions_started;
         self.sessions_completed += other.sessions_completed;
@@ -89,7 +90,6 @@ impl ShardCounters {
         self.requests += other.requests;
         self.request_errors += other.request_errors;
         self.latency.merge(&other.latency);
-        self.done &= other.done;
     }
 }
 

@@ -65,6 +65,35 @@ async fn bind(address: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAdd
     Ok((listener, bound))
 }
 
+/// Nudges the reconciler whenever an agent registers or its lease lapses, so
+/// shards move as soon as the state store notices; the periodic round stays
+/// as the fallback while a watch is being re-established.
+async fn watch_membership(
+    store: Arc<dyn StateStore>,
+    prefix: String,
+    nudge: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match store.watch(&prefix).await {
+            Ok(mut events) => loop {
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Some(_) => nudge.notify_one(),
+                        None => break,
+                    },
+                    _ = stop.changed() => return,
+                }
+            },
+            Err(error) => tracing::debug!(%error, "agent watch unavailable; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
 impl Coordinator {
     pub async fn start(config: CoordinatorConfig, store: Arc<dyn StateStore>) -> Result<Coordinator> {
         let (grpc_listener, grpc_bound) = bind(config.grpc_listen).await?;
@@ -96,6 +125,12 @@ impl Coordinator {
             store.clone(),
             keys.clone(),
             clients,
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(watch_membership(
+            store.clone(),
+            keys.agents_prefix(),
+            nudge.clone(),
             stop_rx.clone(),
         )));
 

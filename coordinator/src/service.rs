@@ -1,6 +1,7 @@
 //! `ControlService`: the public API. Requests are converted to domain types
 //! here; validation reports every problem; writes are leader-only and fenced.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,9 @@ use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
 use crate::stats::StatsHub;
 use crate::view::{ClusterView, load_campaigns};
+
+/// Samples (about one a second) that live rates are averaged over.
+const RATE_WINDOW: usize = 5;
 
 #[derive(Clone)]
 pub struct ControlServiceImpl {
@@ -186,20 +190,22 @@ impl ControlServiceImpl {
         Ok(campaign)
     }
 
+    /// Current stats; rates are averaged over the window of earlier samples
+    /// (reports arrive once a second, so a one-second rate would alias).
     fn stats(
         &self,
         campaign: &Campaign,
         view: &ClusterView,
-        previous: Option<&(Instant, v1::CampaignStats)>,
+        window: &VecDeque<(Instant, u64, u64)>,
     ) -> v1::CampaignStats {
         let totals = self.hub.campaign_totals(&campaign.id);
         let plan = campaign.plan();
-        let (sessions_per_second, requests_per_second) = match previous {
-            Some((at, before)) => {
+        let (sessions_per_second, requests_per_second) = match window.front() {
+            Some((at, sessions, requests)) => {
                 let elapsed = at.elapsed().as_secs_f64().max(0.001);
                 (
-                    totals.sessions_started.saturating_sub(before.sessions_started) as f64 / elapsed,
-                    totals.requests.saturating_sub(before.requests) as f64 / elapsed,
+                    totals.sessions_started.saturating_sub(*sessions) as f64 / elapsed,
+                    totals.requests.saturating_sub(*requests) as f64 / elapsed,
                 )
             }
             None => (0.0, 0.0),
@@ -339,7 +345,7 @@ impl ControlService for ControlServiceImpl {
         let (sender, receiver) = tokio::sync::mpsc::channel(8);
         let this = self.clone();
         tokio::spawn(async move {
-            let mut previous: Option<(Instant, v1::CampaignStats)> = None;
+            let mut window: VecDeque<(Instant, u64, u64)> = VecDeque::new();
             let mut reports_since_end = 0;
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -361,7 +367,7 @@ impl ControlService for ControlServiceImpl {
                         continue;
                     }
                 };
-                let stats = this.stats(&campaign, &view, previous.as_ref());
+                let stats = this.stats(&campaign, &view, &window);
                 if sender.send(Ok(stats.clone())).await.is_err() {
                     return;
                 }
@@ -373,7 +379,10 @@ impl ControlService for ControlServiceImpl {
                         return;
                     }
                 }
-                previous = Some((Instant::now(), stats));
+                window.push_back((Instant::now(), stats.sessions_started, stats.requests));
+                if window.len() > RATE_WINDOW {
+                    window.pop_front();
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(receiver)))

@@ -246,9 +246,8 @@ async fn session_done(
     }
     state.runner.finished(seq);
     if state.runner.is_complete() {
+        // Make the end durable at once rather than at the next periodic checkpoint.
         myself.send_message(CampaignShardMsg::Checkpoint)?;
-    } else if state.runner.all_launched() && state.runner.in_flight() == 0 {
-        myself.send_message(CampaignShardMsg::Tick)?;
     }
     Ok(())
 }
