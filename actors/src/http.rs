@@ -100,7 +100,9 @@ impl HttpEngine {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and all its causes on one line (hyper's top-level messages alone
+/// are too vague to act on).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

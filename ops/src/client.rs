@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use prost::Message;
 use serde_json::{Value, json};
+use throng_actors::http::error_chain;
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use tokio_stream::StreamExt;
@@ -70,17 +71,6 @@ pub async fn connect(endpoint: &str) -> Result<ControlServiceClient<Channel>, Cl
         .await
         .map_err(|e| unreachable(error_chain(&e)))?;
     Ok(ControlServiceClient::new(channel))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn read_spec(path: &std::path::Path) -> Result<String, CliError> {

@@ -61,9 +61,35 @@ fn require_binary(path: &str, package: &str) {
     }
 }
 
+/// A server process this test owns: killed when dropped.
+#[derive(Default)]
+struct OwnedProcess {
+    child: Option<Child>,
+}
+
+impl OwnedProcess {
+    fn set(&mut self, child: Child) {
+        self.kill();
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnedProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A real etcd server (Debian's `etcd-server`) with its own data dir and ports.
 pub struct EtcdServer {
-    child: Option<Child>,
+    process: OwnedProcess,
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
@@ -75,7 +101,7 @@ impl EtcdServer {
         require_binary("/usr/bin/etcd", "etcd-server");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let mut server = EtcdServer {
-            child: None,
+            process: OwnedProcess::default(),
             dir,
             client_port: free_port(),
             peer_port: free_port(),
@@ -109,7 +135,7 @@ impl EtcdServer {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start etcd: {e}"));
-        self.child = Some(child);
+        self.process.set(child);
         let addr = format!("127.0.0.1:{}", self.client_port);
         wait_for(Duration::from_secs(20), "etcd health", || {
             http_get(&addr, "/health").is_some_and(|a| a.contains("\"health\":\"true\""))
@@ -123,10 +149,7 @@ impl EtcdServer {
 
     /// Kills the server (SIGKILL); its data dir stays, so `restart` resumes it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts the server again on the same ports and data.
@@ -136,15 +159,9 @@ impl EtcdServer {
     }
 }
 
-impl Drop for EtcdServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A real ClickHouse server (Debian's `clickhouse-server`) with its own config, data and ports.
 pub struct ClickHouseServer {
-    child: Option<Child>,
+    process: OwnedProcess,
     dir: tempfile::TempDir,
     http_port: u16,
 }
@@ -182,7 +199,7 @@ impl ClickHouseServer {
             .unwrap_or_else(|e| panic!("read /etc/clickhouse-server/users.xml: {e}"));
         write("users.xml", &users);
         let mut server = ClickHouseServer {
-            child: None,
+            process: OwnedProcess::default(),
             dir,
             http_port,
         };
@@ -199,7 +216,7 @@ impl ClickHouseServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start clickhouse: {e}"));
-        self.child = Some(child);
+        self.process.set(child);
         let addr = format!("127.0.0.1:{}", self.http_port);
         wait_for(Duration::from_secs(30), "clickhouse /ping", || {
             http_get(&addr, "/ping").is_some_and(|a| a.contains("Ok."))
@@ -213,21 +230,12 @@ impl ClickHouseServer {
 
     /// Stops the server (SIGKILL); data stays for `restart`.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts the server again on the same ports and data.
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
-    }
-}
-
-impl Drop for ClickHouseServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
