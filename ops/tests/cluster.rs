@@ -120,6 +120,7 @@ async fn a_killed_agent_loses_no_session_and_counts_none_twice() {
     let victim = busiest_agent(&mut client).await;
     sandbox.node(&victim).kill9();
     let replaced_after = wait_replaced(&mut client, &victim, &id).await;
+    eprintln!("shards of the killed agent re-placed {replaced_after:?} after kill -9 (lease TTL {TTL:?})");
     assert!(
         replaced_after <= 2 * TTL + Duration::from_secs(2),
         "re-placement took {replaced_after:?}, more than about two lease TTLs"
@@ -143,6 +144,7 @@ async fn a_standby_coordinator_takes_over_when_the_leader_dies() {
     wait_checkpointed(&mut client, &id, 40).await;
 
     sandbox.node(&leader).kill9();
+    let killed_at = Instant::now();
     let standby = if leader == "coordinator-1" {
         "coordinator-2"
     } else {
@@ -158,6 +160,10 @@ async fn a_standby_coordinator_takes_over_when_the_leader_dies() {
         async move { (status(&mut client).await?.leader == standby).then_some(()) }
     })
     .await;
+    eprintln!(
+        "standby led {:?} after the leader's kill -9 (lease TTL {TTL:?})",
+        killed_at.elapsed()
+    );
 
     wait_completed(&mut standby_client, &id).await;
     assert_exact_sessions(&sandbox, &document, &id).await;
@@ -191,7 +197,8 @@ async fn a_frozen_agent_fences_itself_instead_of_running_beside_its_replacement(
         .collect();
     assert!(!held.is_empty(), "the busiest agent holds shards");
     sandbox.node(&victim).freeze();
-    wait_replaced(&mut client, &victim, &id).await;
+    let moved_after = wait_replaced(&mut client, &victim, &id).await;
+    eprintln!("shards of the frozen agent re-placed {moved_after:?} after SIGSTOP (lease TTL {TTL:?})");
     sandbox.node(&victim).thaw();
     let thawed_ms = throng_actors::clock::epoch_ms();
 
