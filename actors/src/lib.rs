@@ -17,3 +17,4 @@ pub mod shard;
 pub mod spec;
 pub mod stats;
 pub mod telemetry;
+pub mod traffic;

@@ -1,0 +1,136 @@
+//! What every tracking hit of one visit shares: the visitor, device,
+//! language, referrer and the cart, plus URL helpers.
+
+use super::journey::{Product, Site};
+use super::persona::{Device, ReferrerKind};
+use super::visitor::Visitor;
+
+/// The context of one visit, fixed when the session is planned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisitContext {
+    pub session_id: u64,
+    pub visitor: Visitor,
+    pub device: Device,
+    pub user_agent: String,
+    pub resolution: String,
+    pub language: String,
+    pub country: String,
+    pub referrer: ReferrerKind,
+    /// The URL the visit came from (none for direct visits).
+    pub referrer_url: Option<String>,
+    /// `(source, medium, campaign)` for campaign visits, added to the landing URL as UTM.
+    pub campaign: Option<(String, String, String)>,
+    /// Base URL of the simulated site as tracking hits report it, e.g. `https://shop.example`.
+    pub site_url: String,
+    pub site: Site,
+    /// When the visit starts, epoch milliseconds.
+    pub start_ms: u64,
+    /// When the visitor first came, epoch milliseconds.
+    pub first_visit_ms: u64,
+    /// When the visitor last came before this visit, epoch milliseconds.
+    pub previous_visit_ms: Option<u64>,
+}
+
+impl VisitContext {
+    /// The absolute URL of a site path; the landing page carries the campaign's UTM tags.
+    pub fn page_url(&self, path: &str, landing: bool) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_string();
+        }
+        let mut url = format!("{}{}", self.site_url, path);
+        if landing && let Some((source, medium, campaign)) = &self.campaign {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            url.push_str(&format!(
+                "{separator}utm_source={}&utm_medium={}&utm_campaign={}",
+                encode(source),
+                encode(medium),
+                encode(campaign)
+            ));
+        }
+        url
+    }
+}
+
+/// The products in a visitor's cart, with quantities.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cart {
+    pub items: Vec<(Product, u32)>,
+}
+
+impl Cart {
+    pub fn add(&mut self, product: &Product) {
+        match self.items.iter_mut().find(|(p, _)| p.sku == product.sku) {
+            Some((_, quantity)) => *quantity += 1,
+            None => self.items.push((product.clone(), 1)),
+        }
+    }
+
+    pub fn total(&self) -> f64 {
+        self.items.iter().map(|(p, q)| p.price * f64::from(*q)).sum()
+    }
+}
+
+/// A page title derived from its path: `/products/sku-lamp` → `Products / Sku Lamp`.
+pub fn title(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("/");
+    let parts: Vec<String> = path
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split(['-', '_', '.'])
+                .filter(|w| !w.is_empty())
+                .map(|w| {
+                    let mut chars = w.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    if parts.is_empty() {
+        "Home".to_string()
+    } else {
+        parts.join(" / ")
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// `key=value&…` with both sides encoded.
+pub fn query_string(params: &[(&str, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_and_encoding() {
+        assert_eq!(title("/"), "Home");
+        assert_eq!(title("/products/sku-lamp"), "Products / Sku Lamp");
+        assert_eq!(title("/search?q=oak"), "Search");
+        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(
+            query_string(&[("e_c", "x y".into()), ("n", "1".into())]),
+            "e_c=x%20y&n=1"
+        );
+    }
+}
