@@ -3,19 +3,66 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Uri, header};
-use http_body_util::{BodyExt, Empty};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Method, Request, Uri, header};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// The answer to one request: status and body size (the body is drained, not kept).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The answer to one request: status and body size (the body is drained,
+/// and kept only when asked for).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
     pub body_bytes: u64,
+    pub body: Option<Bytes>,
+    /// The `Location` header, for redirects.
+    pub location: Option<String>,
+    /// `name=value` of every `Set-Cookie` header.
+    pub set_cookies: Vec<String>,
 }
+
+/// One request to send.
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(header::HeaderName, String)>,
+    pub body: Bytes,
+    /// Keep the body (up to 1 MiB) in the response, e.g. to follow its links.
+    pub keep_body: bool,
+}
+
+impl HttpRequest {
+    pub fn get(url: impl Into<String>) -> Self {
+        HttpRequest {
+            method: Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            keep_body: false,
+        }
+    }
+
+    pub fn post(url: impl Into<String>, content_type: &str, body: impl Into<Bytes>) -> Self {
+        HttpRequest {
+            method: Method::POST,
+            url: url.into(),
+            headers: vec![(header::CONTENT_TYPE, content_type.to_string())],
+            body: body.into(),
+            keep_body: false,
+        }
+    }
+
+    pub fn header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// The most of a body kept for link extraction.
+const MAX_KEPT_BODY: usize = 1 << 20;
 
 /// Why a request got no HTTP answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +92,7 @@ impl RequestError {
 /// A shared HTTP/1.1 client with a keep-alive pool.
 #[derive(Clone, Debug)]
 pub struct HttpEngine {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpConnector, Full<Bytes>>,
 }
 
 impl Default for HttpEngine {
@@ -68,15 +115,31 @@ impl HttpEngine {
 
     /// GETs `url`, draining the body, within `timeout` for the whole exchange.
     pub async fn get(&self, url: &str, timeout: Duration) -> Result<HttpResponse, RequestError> {
-        let uri: Uri = url
+        self.send(HttpRequest::get(url), timeout).await
+    }
+
+    /// Sends `request` within `timeout` for the whole exchange.
+    pub async fn send(&self, request: HttpRequest, timeout: Duration) -> Result<HttpResponse, RequestError> {
+        let uri: Uri = request
+            .url
             .parse()
             .map_err(|e: http::uri::InvalidUri| RequestError::InvalidUrl(e.to_string()))?;
-        let request = Request::get(uri)
-            .header(header::USER_AGENT, concat!("throng/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::<Bytes>::new())
+        let mut builder = Request::builder().method(request.method).uri(uri);
+        let mut has_agent = false;
+        for (name, value) in &request.headers {
+            has_agent |= *name == header::USER_AGENT;
+            let value = HeaderValue::from_str(value).map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
+            builder = builder.header(name, value);
+        }
+        if !has_agent {
+            builder = builder.header(header::USER_AGENT, concat!("throng/", env!("CARGO_PKG_VERSION")));
+        }
+        let http_request = builder
+            .body(Full::new(request.body))
             .map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
+        let keep_body = request.keep_body;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| {
+            let response = self.client.request(http_request).await.map_err(|e| {
                 if e.is_connect() {
                     RequestError::Connect(error_chain(&e))
                 } else {
@@ -84,20 +147,64 @@ impl HttpEngine {
                 }
             })?;
             let status = response.status().as_u16();
+            let headers = response.headers();
+            let location = headers
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            let set_cookies = headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| v.split(';').next())
+                .map(|v| v.trim().to_string())
+                .collect();
             let mut body = response.into_body();
             let mut body_bytes = 0u64;
+            let mut kept = keep_body.then(BytesMut::new);
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| RequestError::Protocol(e.to_string()))?;
                 if let Some(data) = frame.data_ref() {
                     body_bytes += data.len() as u64;
+                    if let Some(kept) = kept.as_mut()
+                        && kept.len() < MAX_KEPT_BODY
+                    {
+                        kept.extend_from_slice(data);
+                    }
                 }
             }
-            Ok(HttpResponse { status, body_bytes })
+            Ok(HttpResponse {
+                status,
+                body_bytes,
+                body: kept.map(BytesMut::freeze),
+                location,
+                set_cookies,
+            })
         };
         tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| RequestError::Timeout)?
     }
+}
+
+/// Same-site links (`href="/…"`) of an HTML page, in page order.
+pub fn same_site_links(html: &[u8]) -> Vec<String> {
+    const HREF: &[u8] = b"href=\"";
+    let mut links = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.windows(HREF.len()).position(|w| w == HREF) {
+        rest = &rest[at + HREF.len()..];
+        let end = rest.iter().position(|b| *b == b'"').unwrap_or(rest.len());
+        let link = &rest[..end];
+        if link.first() == Some(&b'/')
+            && link.get(1) != Some(&b'/')
+            && let Ok(link) = std::str::from_utf8(link)
+        {
+            links.push(link.to_string());
+        }
+        rest = &rest[end..];
+    }
+    links
 }
 
 /// An error and all its causes on one line (hyper's top-level messages alone
@@ -111,4 +218,18 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_same_site_only() {
+        let html = br#"<a href="/a">A</a><a href="https://x.test/">X</a><a href="//cdn/">C</a><a href="/b?c=1">B</a>"#;
+        assert_eq!(
+            same_site_links(html),
+            vec!["/a".to_string(), "/b?c=1".to_string()]
+        );
+    }
 }

@@ -1,71 +1,190 @@
-//! One visitor session: its deterministic plan (which pages, how long to
-//! think) and running it over the HTTP engine.
+//! One visitor session: its deterministic plan (who visits which target,
+//! as which persona, walking which journey) and running it.
 //!
 //! Latency is measured from each request's *intended* start: for the first
-//! page that is the session's scheduled arrival, so a generator that falls
-//! behind, or a target that stalls, shows up in the figures instead of
-//! silently lowering the load (no coordinated omission). Later pages are
+//! request that is the session's scheduled arrival, so a generator that
+//! falls behind, or a target that stalls, shows up in the figures instead of
+//! silently lowering the load (no coordinated omission). Later steps are
 //! intended at the previous answer plus the think time, as a person would.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use http::header;
+
 use crate::clock::WallClock;
-use crate::http::HttpEngine;
+use crate::http::{HttpEngine, HttpRequest, HttpResponse, RequestError, same_site_links};
 use crate::ids::{self, Part};
 use crate::lease::LeaseGuard;
-use crate::spec::CampaignSpec;
+use crate::plan::CampaignPlan;
+use crate::spec::{CampaignSpec, TargetKind};
+use crate::traffic::journey::{Action, PlannedStep, walk};
+use crate::traffic::matomo::{self, MatomoSettings, MatomoVisit};
+use crate::traffic::persona::{Device, ReferrerKind};
+use crate::traffic::visit::{VisitContext, query_string};
+use crate::traffic::visitor::Visitor;
+use crate::traffic::{chance, ga4};
 
-/// One page of a planned session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedVisit {
-    pub path: String,
-    /// Pause before requesting this page (zero for the first).
-    pub think_before: Duration,
-}
+const SEARCH_ENGINES: &[&str] = &[
+    "https://www.google.com/search?q=",
+    "https://www.bing.com/search?q=",
+    "https://duckduckgo.com/?q=",
+];
+const SOCIAL: &[&str] = &[
+    "https://www.facebook.com/",
+    "https://t.co/",
+    "https://www.linkedin.com/feed/",
+    "https://www.reddit.com/",
+];
+const CAMPAIGNS: &[(&str, &str, &str)] = &[
+    ("newsletter", "email", "spring_sale"),
+    ("facebook", "cpc", "retargeting"),
+    ("google", "cpc", "brand"),
+];
 
 /// What a session will do, derived from (seed, campaign, shard, seq) alone.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionPlan {
     pub session_id: u64,
     pub shard: u32,
+    /// Local sequence within the shard.
     pub seq: u64,
-    pub visits: Vec<PlannedVisit>,
+    /// Sequence in the whole campaign.
+    pub global_seq: u64,
+    /// Index into the spec's personas and targets.
+    pub persona: usize,
+    pub target: usize,
+    pub journey: String,
+    pub visitor: Visitor,
+    pub device: Device,
+    pub user_agent: String,
+    pub resolution: String,
+    pub language: String,
+    pub country: String,
+    pub referrer: ReferrerKind,
+    pub referrer_url: Option<String>,
+    pub campaign: Option<(String, String, String)>,
+    pub steps: Vec<PlannedStep>,
+}
+
+fn pick<'a>(rng: &mut impl rand_core::Rng, items: &'a [&'a str]) -> &'a str {
+    items[ids::uniform_u64(rng, 0, items.len() as u64 - 1) as usize]
 }
 
 impl SessionPlan {
     pub fn new(spec: &CampaignSpec, shard: u32, seq: u64) -> Self {
         let session_id = ids::session_id(spec.seed, &spec.name, shard, seq);
+        let global_seq = CampaignPlan::of(spec).shard(shard).global_seq(seq);
         let mut rng = ids::rng_for(&[Part::Str("session-plan"), Part::U64(session_id)]);
-        let pages = ids::uniform_u64(&mut rng, spec.session.pages_min, spec.session.pages_max);
-        let think_min = spec.session.think_min.as_millis() as u64;
-        let think_max = spec.session.think_max.as_millis() as u64;
-        let visits = (0..pages)
-            .map(|i| {
-                let page = ids::uniform_u64(&mut rng, 0, spec.pages.len() as u64 - 1) as usize;
-                let think = if i == 0 {
-                    0
-                } else {
-                    ids::uniform_u64(&mut rng, think_min, think_max)
-                };
-                PlannedVisit {
-                    path: spec.pages[page].clone(),
-                    think_before: Duration::from_millis(think),
-                }
-            })
-            .collect();
+        let target = *spec.target_shares.choose(&mut rng);
+        let persona_index = *spec.persona_shares.choose(&mut rng);
+        let persona = &spec.personas[persona_index];
+        let device = *persona.devices.choose(&mut rng);
+        let user_agent = pick(&mut rng, device.user_agents()).to_string();
+        let resolution = pick(&mut rng, device.resolutions()).to_string();
+        let language = persona.languages.choose(&mut rng).clone();
+        let country = persona.countries.choose(&mut rng).clone();
+        let referrer = *persona.referrers.choose(&mut rng);
+        let returning = chance(&mut rng, persona.returning);
+        let visitor = Visitor::for_session(
+            spec.seed,
+            &spec.name,
+            &persona.name,
+            global_seq,
+            session_id,
+            returning,
+            persona.regulars,
+        );
+        let journey_name = persona.journeys.choose(&mut rng).clone();
+        let steps = match spec.journey(&journey_name) {
+            Some(journey) => walk(journey, persona, &spec.site, &mut rng),
+            None => Vec::new(),
+        };
+        let term = spec.site.search_terms.first().cloned().unwrap_or_default();
+        let (referrer_url, campaign) = match referrer {
+            ReferrerKind::Direct => (None, None),
+            ReferrerKind::Search => (
+                Some(format!(
+                    "{}{}",
+                    pick(&mut rng, SEARCH_ENGINES),
+                    term.replace(' ', "+")
+                )),
+                None,
+            ),
+            ReferrerKind::Social => (Some(pick(&mut rng, SOCIAL).to_string()), None),
+            ReferrerKind::Campaign => {
+                let (source, medium, name) =
+                    CAMPAIGNS[ids::uniform_u64(&mut rng, 0, CAMPAIGNS.len() as u64 - 1) as usize];
+                (
+                    Some(format!("https://{source}.example.com/")),
+                    Some((source.to_string(), medium.to_string(), name.to_string())),
+                )
+            }
+        };
         SessionPlan {
             session_id,
             shard,
             seq,
-            visits,
+            global_seq,
+            persona: persona_index,
+            target,
+            journey: journey_name,
+            visitor,
+            device,
+            user_agent,
+            resolution,
+            language,
+            country,
+            referrer,
+            referrer_url,
+            campaign,
+            steps,
+        }
+    }
+
+    /// The visit context for tracking hits, with the times this run gives.
+    pub fn visit_context(&self, spec: &CampaignSpec, start_ms: u64) -> VisitContext {
+        const WEEK_MS: u64 = 7 * 24 * 3600 * 1000;
+        let persona = &spec.personas[self.persona];
+        // The previous visit of a regular was `regulars` arrivals earlier.
+        let previous_visit_ms = self.visitor.returning.then(|| {
+            let gap = (persona.regulars as f64 / spec.load.rate * 1000.0) as u64;
+            start_ms.saturating_sub(gap.max(1000))
+        });
+        let first_visit_ms = if self.visitor.returning {
+            start_ms.saturating_sub(self.visitor.visit_count.saturating_sub(1) * WEEK_MS)
+        } else {
+            start_ms
+        };
+        VisitContext {
+            session_id: self.session_id,
+            visitor: self.visitor.clone(),
+            device: self.device,
+            user_agent: self.user_agent.clone(),
+            resolution: self.resolution.clone(),
+            language: self.language.clone(),
+            country: self.country.clone(),
+            referrer: self.referrer,
+            referrer_url: self.referrer_url.clone(),
+            campaign: self.campaign.clone(),
+            site_url: spec.site_url.clone(),
+            site: spec.site.clone(),
+            start_ms,
+            first_visit_ms,
+            previous_visit_ms,
         }
     }
 }
 
-/// The result of one page request.
+/// The result of one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VisitOutcome {
+pub struct RequestOutcome {
+    /// Position in the session.
     pub index: u32,
+    /// What latency is reported under: `journey.step`, or `matomo.bulk`.
+    pub name: String,
+    pub action: String,
+    /// Path or URL requested (without secrets).
     pub path: String,
     /// HTTP status, 0 when no answer came.
     pub status: u16,
@@ -76,16 +195,25 @@ pub struct VisitOutcome {
     pub error: String,
 }
 
+impl RequestOutcome {
+    pub fn failed(&self) -> bool {
+        self.status == 0 || self.status >= 400
+    }
+}
+
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionOutcome {
     pub session_id: u64,
     pub shard: u32,
     pub seq: u64,
+    pub persona: String,
+    pub journey: String,
+    pub target: u32,
     pub intended_ms: u64,
     pub started_ms: u64,
     pub ended_ms: u64,
-    pub visits: Vec<VisitOutcome>,
+    pub requests: Vec<RequestOutcome>,
     /// Any request failed (no answer, or a 4xx/5xx status).
     pub failed: bool,
     /// The first failure, for the record.
@@ -102,10 +230,13 @@ impl SessionOutcome {
             session_id: plan.session_id,
             shard: plan.shard,
             seq: plan.seq,
+            persona: String::new(),
+            journey: plan.journey.clone(),
+            target: plan.target as u32,
             intended_ms: at_ms,
             started_ms: at_ms,
             ended_ms: at_ms,
-            visits: Vec::new(),
+            requests: Vec::new(),
             failed: true,
             error,
             aborted: false,
@@ -121,7 +252,206 @@ pub struct SessionContext {
     pub clock: WallClock,
 }
 
-/// Runs `plan` against the spec's target, starting at `intended_start`.
+/// A request a step makes, before it is sent.
+struct Outgoing {
+    name: String,
+    action: &'static str,
+    /// What telemetry records (never a secret).
+    shown: String,
+    request: HttpRequest,
+}
+
+/// Per-target state of a running session.
+enum Speaker<'a> {
+    Http {
+        base: &'a str,
+        cookies: BTreeMap<String, String>,
+        links: Vec<String>,
+    },
+    Matomo {
+        endpoint: &'a str,
+        tracker: MatomoVisit<'a>,
+        token: Option<&'a str>,
+        bulk: usize,
+        pending: Vec<matomo::Hit>,
+    },
+    Ga4 {
+        url: String,
+        tracker: ga4::Ga4Visit<'a>,
+    },
+}
+
+impl Speaker<'_> {
+    /// The requests of one step, in order.
+    fn requests(
+        &mut self,
+        plan: &SessionPlan,
+        index: usize,
+        step: &PlannedStep,
+        now_ms: u64,
+    ) -> Vec<Outgoing> {
+        match self {
+            Speaker::Http { base, links, .. } => {
+                let path = match step.action {
+                    // Not things a site sees: analytics only.
+                    Action::Event | Action::Outlink => return Vec::new(),
+                    Action::Click if !links.is_empty() => {
+                        let h = ids::stable_hash(&[Part::U64(plan.session_id), Part::U64(index as u64)]);
+                        links[(h % links.len() as u64) as usize].clone()
+                    }
+                    _ => step.path.clone(),
+                };
+                let url = format!("{base}{path}");
+                let request = if step.action == Action::FormSubmit {
+                    let body = format!("email=visitor-{:x}%40example.com&message=hello", plan.visitor.id);
+                    HttpRequest::post(url, "application/x-www-form-urlencoded", body)
+                } else {
+                    let mut r = HttpRequest::get(url);
+                    r.keep_body = step.action != Action::Download;
+                    r
+                };
+                vec![Outgoing {
+                    name: step.name.clone(),
+                    action: step.action.name(),
+                    shown: path,
+                    request,
+                }]
+            }
+            Speaker::Matomo {
+                endpoint,
+                tracker,
+                token,
+                bulk,
+                pending,
+            } => {
+                let hits = tracker.hits(step, now_ms);
+                if *bulk > 1 {
+                    pending.extend(hits);
+                    if pending.len() >= *bulk {
+                        return vec![matomo_bulk(endpoint, *token, std::mem::take(pending))];
+                    }
+                    return Vec::new();
+                }
+                hits.into_iter()
+                    .map(|hit| {
+                        let query = query_string(&hit);
+                        let url = match token {
+                            Some(t) => format!(
+                                "{endpoint}?{query}&token_auth={}",
+                                crate::traffic::visit::encode(t)
+                            ),
+                            None => format!("{endpoint}?{query}"),
+                        };
+                        Outgoing {
+                            name: step.name.clone(),
+                            action: step.action.name(),
+                            shown: format!("{endpoint}?{query}"),
+                            request: HttpRequest::get(url),
+                        }
+                    })
+                    .collect()
+            }
+            Speaker::Ga4 { url, tracker } => {
+                let payload = tracker.payload(step, now_ms).to_string();
+                let shown = url.split('?').next().unwrap_or_default().to_string();
+                vec![Outgoing {
+                    name: step.name.clone(),
+                    action: step.action.name(),
+                    shown,
+                    request: HttpRequest::post(url.clone(), "application/json", payload),
+                }]
+            }
+        }
+    }
+
+    /// Requests still owed at the end of the session (a partial bulk).
+    fn finish(&mut self) -> Vec<Outgoing> {
+        match self {
+            Speaker::Matomo {
+                endpoint,
+                token,
+                pending,
+                ..
+            } if !pending.is_empty() => {
+                vec![matomo_bulk(endpoint, *token, std::mem::take(pending))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sends one request as this visitor: cookies and redirects for HTTP sites.
+    async fn send(
+        &mut self,
+        engine: &HttpEngine,
+        mut request: HttpRequest,
+        user_agent: &str,
+        language: &str,
+        timeout: Duration,
+    ) -> Result<HttpResponse, RequestError> {
+        request = request
+            .header(header::USER_AGENT, user_agent)
+            .header(header::ACCEPT_LANGUAGE, language);
+        let Speaker::Http { base, cookies, links } = self else {
+            return engine.send(request, timeout).await;
+        };
+        let deadline = Instant::now() + timeout;
+        let keep_body = request.keep_body;
+        for _ in 0..=5 {
+            if !cookies.is_empty() {
+                let jar: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                request = request.header(header::COOKIE, jar.join("; "));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let response = engine.send(request.clone(), left).await?;
+            for cookie in &response.set_cookies {
+                if let Some((name, value)) = cookie.split_once('=') {
+                    cookies.insert(name.to_string(), value.to_string());
+                }
+            }
+            let redirect = matches!(response.status, 301 | 302 | 303 | 307 | 308);
+            match (redirect, &response.location) {
+                (true, Some(location)) => {
+                    let url = if location.starts_with('/') {
+                        format!("{base}{location}")
+                    } else {
+                        location.clone()
+                    };
+                    let mut next = HttpRequest::get(url);
+                    next.keep_body = keep_body;
+                    if matches!(response.status, 307 | 308) {
+                        next.method = request.method.clone();
+                        next.body = request.body.clone();
+                    }
+                    next.headers = request
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| *n != header::COOKIE)
+                        .cloned()
+                        .collect();
+                    request = next;
+                }
+                _ => {
+                    if let Some(body) = &response.body {
+                        *links = same_site_links(body);
+                    }
+                    return Ok(response);
+                }
+            }
+        }
+        Err(RequestError::Protocol("more than 5 redirects".into()))
+    }
+}
+
+fn matomo_bulk(endpoint: &str, token: Option<&str>, hits: Vec<matomo::Hit>) -> Outgoing {
+    Outgoing {
+        name: "matomo.bulk".into(),
+        action: "bulk",
+        shown: endpoint.to_string(),
+        request: HttpRequest::post(endpoint, "application/json", matomo::bulk_body(&hits, token)),
+    }
+}
+
+/// Runs `plan` against its target, starting at `intended_start`.
 pub async fn run_session(
     plan: &SessionPlan,
     spec: &CampaignSpec,
@@ -134,54 +464,119 @@ pub async fn run_session(
         tokio::time::sleep_until(intended_start.into()).await;
     }
     let clock = &context.clock;
+    let target = &spec.targets[plan.target];
+    let visit = plan.visit_context(spec, clock.epoch_ms(intended_start));
+    let matomo_settings = match &target.kind {
+        TargetKind::Matomo {
+            site_id, token_auth, ..
+        } => Some(MatomoSettings {
+            site_id: *site_id,
+            authenticated: token_auth.is_some(),
+        }),
+        _ => None,
+    };
+    let mut speaker = match &target.kind {
+        TargetKind::Http => Speaker::Http {
+            base: &target.url,
+            cookies: BTreeMap::new(),
+            links: Vec::new(),
+        },
+        TargetKind::Matomo { token_auth, bulk, .. } => Speaker::Matomo {
+            endpoint: &target.url,
+            tracker: MatomoVisit::new(
+                matomo_settings.as_ref().unwrap_or(&MatomoSettings {
+                    site_id: 1,
+                    authenticated: false,
+                }),
+                &visit,
+            ),
+            token: token_auth.as_ref().map(|s| s.expose()),
+            bulk: *bulk as usize,
+            pending: Vec::new(),
+        },
+        TargetKind::Ga4 {
+            measurement_id,
+            api_secret,
+        } => Speaker::Ga4 {
+            url: ga4::collect_url(&target.url, measurement_id, api_secret.expose()),
+            tracker: ga4::Ga4Visit::new(&visit),
+        },
+    };
     let mut outcome = SessionOutcome {
         session_id: plan.session_id,
         shard: plan.shard,
         seq: plan.seq,
+        persona: spec.personas[plan.persona].name.clone(),
+        journey: plan.journey.clone(),
+        target: plan.target as u32,
         intended_ms: clock.epoch_ms(intended_start),
         started_ms: clock.epoch_ms(Instant::now()),
         ended_ms: 0,
-        visits: Vec::with_capacity(plan.visits.len()),
+        requests: Vec::with_capacity(plan.steps.len()),
         failed: false,
         error: String::new(),
         aborted: false,
     };
     let mut intended = intended_start;
-    for (index, visit) in plan.visits.iter().enumerate() {
-        if !visit.think_before.is_zero() {
-            intended = Instant::now() + visit.think_before;
-            tokio::time::sleep_until(intended.into()).await;
-        }
-        if !context.lease.is_valid() {
-            outcome.aborted = true;
-            break;
-        }
-        let url = format!("{}{}", spec.target.url, visit.path);
-        let result = context.engine.get(&url, spec.request_timeout).await;
-        let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
-        let (status, error) = match result {
-            Ok(response) => (response.status, String::new()),
-            Err(e) => (0, format!("{}: {e}", e.class())),
+    let total = plan.steps.len();
+    'steps: for index in 0..=total {
+        let outgoing = if index < total {
+            let step = &plan.steps[index];
+            if !step.think_before.is_zero() {
+                intended = Instant::now() + step.think_before;
+                tokio::time::sleep_until(intended.into()).await;
+            }
+            speaker.requests(plan, index, step, clock.epoch_ms(intended))
+        } else {
+            speaker.finish()
         };
-        if (status == 0 || status >= 400) && !outcome.failed {
-            outcome.failed = true;
-            outcome.error = if error.is_empty() {
-                format!("http {status} on {}", visit.path)
-            } else {
-                error.clone()
+        for (n, out) in outgoing.into_iter().enumerate() {
+            if n > 0 {
+                // Further requests of one step follow the previous answer at once.
+                intended = Instant::now();
+            }
+            if !context.lease.is_valid() {
+                outcome.aborted = true;
+                break 'steps;
+            }
+            let result = speaker
+                .send(
+                    &context.engine,
+                    out.request,
+                    &plan.user_agent,
+                    &plan.language,
+                    spec.request_timeout,
+                )
+                .await;
+            let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
+            let (status, error) = match result {
+                Ok(response) => (response.status, String::new()),
+                Err(e) => (0, format!("{}: {e}", e.class())),
             };
-        }
-        outcome.visits.push(VisitOutcome {
-            index: index as u32,
-            path: visit.path.clone(),
-            status,
-            latency_us,
-            intended_ms: clock.epoch_ms(intended),
-            error,
-        });
-        if status == 0 {
-            // No answer: a person would give up on the site here.
-            break;
+            let request = RequestOutcome {
+                index: outcome.requests.len() as u32,
+                name: out.name,
+                action: out.action.to_string(),
+                path: out.shown,
+                status,
+                latency_us,
+                intended_ms: clock.epoch_ms(intended),
+                error,
+            };
+            if request.failed() && !outcome.failed {
+                outcome.failed = true;
+                outcome.error = if request.error.is_empty() {
+                    format!("http {status} on {}", request.path)
+                } else {
+                    request.error.clone()
+                };
+            }
+            let no_answer = status == 0;
+            outcome.requests.push(request);
+            if no_answer {
+                // No answer: a person would give up on the site here.
+                break 'steps;
+            }
         }
     }
     outcome.ended_ms = clock.epoch_ms(Instant::now());
@@ -193,11 +588,13 @@ mod tests {
     use super::*;
     use crate::spec::ValidationContext;
 
-    fn spec() -> CampaignSpec {
+    fn spec(extra: &str) -> CampaignSpec {
         CampaignSpec::parse(
-            "name: plan\nseed: 9\ntarget: {url: 'http://127.0.0.1:1'}\npages: ['/a', '/b', '/c']\n\
-             session: {pages: {min: 1, max: 6}, think_time: {min: 10ms, max: 90ms}}\n\
-             load: {rate: 5, sessions: 100}\n",
+            &format!(
+                "name: plan\nseed: 9\ntarget: {{url: 'http://127.0.0.1:1'}}\npages: ['/a', '/b', '/c']\n\
+                 session: {{pages: {{min: 1, max: 6}}, think_time: {{min: 10ms, max: 90ms}}}}\n\
+                 load: {{rate: 5, sessions: 100}}\n{extra}"
+            ),
             &ValidationContext::default(),
         )
         .expect("valid spec")
@@ -205,14 +602,14 @@ mod tests {
 
     #[test]
     fn plans_are_deterministic_and_within_bounds() {
-        let spec = spec();
+        let spec = spec("");
         for seq in 0..200 {
             let plan = SessionPlan::new(&spec, 2, seq);
             assert_eq!(plan, SessionPlan::new(&spec, 2, seq));
-            assert!((1..=6).contains(&plan.visits.len()));
-            assert_eq!(plan.visits[0].think_before, Duration::ZERO);
-            for visit in &plan.visits[1..] {
-                let ms = visit.think_before.as_millis();
+            assert!((1..=6).contains(&plan.steps.len()));
+            assert_eq!(plan.steps[0].think_before, Duration::ZERO);
+            for step in &plan.steps[1..] {
+                let ms = step.think_before.as_millis();
                 assert!((10..=90).contains(&ms), "think {ms}");
             }
         }
@@ -224,14 +621,14 @@ mod tests {
 
     #[test]
     fn every_page_and_length_is_drawn() {
-        let spec = spec();
+        let spec = spec("");
         let mut lengths = [0u32; 7];
         let mut pages = std::collections::BTreeMap::new();
         for seq in 0..600 {
             let plan = SessionPlan::new(&spec, 0, seq);
-            lengths[plan.visits.len()] += 1;
-            for v in plan.visits {
-                *pages.entry(v.path).or_insert(0u32) += 1;
+            lengths[plan.steps.len()] += 1;
+            for step in plan.steps {
+                *pages.entry(step.path).or_insert(0u32) += 1;
             }
         }
         assert!(lengths[1..].iter().all(|n| *n > 50), "{lengths:?}");

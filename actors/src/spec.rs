@@ -7,13 +7,20 @@
 
 mod allowlist;
 mod reader;
+mod targets;
+mod traffic;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use allowlist::Allowlist;
 use reader::Reader;
+pub use targets::{Secret, TargetKind, TargetSpec, redact};
+
+use crate::traffic::Weighted;
+use crate::traffic::journey::{Journey, Site};
+use crate::traffic::persona::Persona;
 
 /// The largest values a spec may ask for; beyond them a spec is rejected as absurd.
 pub mod limits {
@@ -54,24 +61,32 @@ impl std::fmt::Display for SpecErrors {
 
 impl std::error::Error for SpecErrors {}
 
-/// A campaign: HTTP sessions against one target at an open arrival rate.
+/// A campaign: visitor sessions, drawn from personas walking journeys,
+/// against one or more targets at an open arrival rate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CampaignSpec {
     /// Human name; also the key of every derived id, with the seed.
     pub name: String,
     pub seed: u64,
-    pub target: TargetSpec,
-    /// Paths (relative to the target URL) a session picks its pages from.
+    pub targets: Vec<TargetSpec>,
+    /// Sessions' share of each target, in `targets` order.
+    pub target_shares: Weighted<usize>,
+    /// Paths of the site a `{page}` in a journey picks from.
     pub pages: Vec<String>,
+    /// Defaults for personas that do not say otherwise.
     pub session: SessionSpec,
+    pub personas: Vec<Persona>,
+    /// Sessions' share of each persona, in `personas` order.
+    pub persona_shares: Weighted<usize>,
+    /// Built-in and custom journeys, by name.
+    pub journeys: Vec<Journey>,
+    /// The public URL of the simulated site (what tracking hits report).
+    pub site_url: String,
+    pub site: Site,
     pub load: LoadSpec,
     pub request_timeout: Duration,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct TargetSpec {
-    /// Base URL, `http://host[:port]`, without a trailing slash.
-    pub url: String,
+    /// The validated document this spec was read from: its canonical form.
+    document: Value,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -124,37 +139,26 @@ impl CampaignSpec {
         }
     }
 
-    /// The canonical document of this spec (what [`CampaignSpec::parse`] reads back).
+    /// The canonical document of this spec (what [`CampaignSpec::parse`]
+    /// reads back), secrets included: only for sending to agents.
     pub fn to_document(&self) -> Value {
-        json!({
-            "name": self.name,
-            "seed": self.seed,
-            "target": { "url": self.target.url },
-            "pages": self.pages,
-            "session": {
-                "pages": { "min": self.session.pages_min, "max": self.session.pages_max },
-                "think_time": {
-                    "min": format_duration(self.session.think_min),
-                    "max": format_duration(self.session.think_max),
-                },
-            },
-            "load": {
-                "rate": self.load.rate,
-                "sessions": self.load.sessions,
-                "shards": self.load.shards,
-            },
-            "request_timeout": format_duration(self.request_timeout),
-        })
+        self.document.clone()
     }
 
-    /// The canonical document as a JSON string.
+    /// The canonical document as a JSON string (secrets included).
     pub fn to_json(&self) -> String {
-        self.to_document().to_string()
+        self.document.to_string()
     }
-}
 
-fn format_duration(duration: Duration) -> String {
-    format!("{}ms", duration.as_millis())
+    /// The document with every secret replaced by `***`, for showing.
+    pub fn to_redacted_json(&self) -> String {
+        redact(&self.document).to_string()
+    }
+
+    /// A journey by name.
+    pub fn journey(&self, name: &str) -> Option<&Journey> {
+        self.journeys.iter().find(|j| j.name == name)
+    }
 }
 
 fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Option<CampaignSpec> {
@@ -162,8 +166,12 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         "name",
         "seed",
         "target",
+        "targets",
         "pages",
         "session",
+        "personas",
+        "journeys",
+        "site",
         "load",
         "request_timeout",
     ];
@@ -186,9 +194,14 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         }
     }
     let seed = r.optional_u64(root, "", "seed", 0, u64::MAX).unwrap_or(0);
-    let target = read_target(r, root, context);
+    let targets = targets::read_targets(r, root, context);
     let pages = read_pages(r, root);
     let session = read_session(r, root);
+    let journeys = traffic::read_journeys(r, root);
+    let personas = session
+        .as_ref()
+        .map(|s| traffic::read_personas(r, root, s, &journeys));
+    let (site_url, site) = traffic::read_site(r, root, pages.as_deref().unwrap_or(&[]));
     let load = read_load(r, root);
     let request_timeout = r
         .optional_duration(
@@ -199,65 +212,23 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
             Duration::from_secs(300),
         )
         .unwrap_or(Duration::from_secs(10));
+    let targets = targets?;
+    let personas = personas?;
     Some(CampaignSpec {
         name: name?,
         seed,
-        target: target?,
+        target_shares: Weighted::new(targets.iter().enumerate().map(|(i, t)| (i, t.share)).collect()),
+        targets,
         pages: pages?,
         session: session?,
+        persona_shares: Weighted::new(personas.iter().enumerate().map(|(i, p)| (i, p.weight)).collect()),
+        personas,
+        journeys,
+        site_url,
+        site,
         load: load?,
         request_timeout,
-    })
-}
-
-fn read_target(
-    r: &mut Reader,
-    root: &serde_json::Map<String, Value>,
-    context: &ValidationContext,
-) -> Option<TargetSpec> {
-    let Some(value) = root.get("target") else {
-        r.error("target", "is required");
-        return None;
-    };
-    let target = r.object(value, "target", &["url"])?;
-    let url = r.required_str(target, "target", "url")?;
-    let uri: http::Uri = match url.parse() {
-        Ok(uri) => uri,
-        Err(e) => {
-            r.error("target.url", format!("is not a valid URL: {e}"));
-            return None;
-        }
-    };
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            r.error("target.url", "https targets are not supported yet; use http");
-            return None;
-        }
-        _ => {
-            r.error("target.url", "must be an absolute http:// URL");
-            return None;
-        }
-    }
-    let Some(host) = uri.host() else {
-        r.error("target.url", "has no host");
-        return None;
-    };
-    if uri.query().is_some() {
-        r.error("target.url", "must not carry a query string");
-    }
-    if !context.allowlist.allows(host) {
-        r.error(
-            "target.url",
-            format!(
-                "host `{host}` is not in the target allowlist ({}); an operator must allow it",
-                context.allowlist
-            ),
-        );
-        return None;
-    }
-    Some(TargetSpec {
-        url: url.trim_end_matches('/').to_string(),
+        document: value.clone(),
     })
 }
 
@@ -432,7 +403,9 @@ load: { rate: 20, duration: 30s, shards: 4 }
     #[test]
     fn a_good_spec_parses_and_round_trips() {
         let spec = CampaignSpec::parse(GOOD, &context()).expect("valid");
-        assert_eq!(spec.target.url, "http://127.0.0.1:8080");
+        assert_eq!(spec.targets[0].url, "http://127.0.0.1:8080");
+        assert_eq!(spec.targets[0].kind, TargetKind::Http);
+        assert_eq!(spec.personas.len(), 1, "a default persona");
         assert_eq!(spec.load.sessions, 600);
         assert_eq!(spec.load.shards, 4);
         assert_eq!(spec.session.think_max, Duration::from_secs(1));

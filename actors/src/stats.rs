@@ -1,7 +1,11 @@
 //! Mergeable statistics: counters and HDR latency histograms that agents
 //! report and the coordinator merges exactly into cluster-wide percentiles.
 
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
+
+use crate::session::{RequestOutcome, SessionOutcome};
 
 /// Latencies in microseconds, 1 µs to 1 hour, 3 significant digits.
 #[derive(Clone, Debug)]
@@ -68,6 +72,22 @@ impl LatencyHistogram {
     }
 }
 
+/// Counters of the requests made under one name (`journey.step`).
+#[derive(Clone, Debug, Default)]
+pub struct NamedCounters {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency: LatencyHistogram,
+}
+
+impl NamedCounters {
+    pub fn merge(&mut self, other: &NamedCounters) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latency.merge(&other.latency);
+    }
+}
+
 /// Cumulative counters of one shard on one agent.
 #[derive(Clone, Debug, Default)]
 pub struct ShardCounters {
@@ -77,10 +97,44 @@ pub struct ShardCounters {
     pub requests: u64,
     pub request_errors: u64,
     pub latency: LatencyHistogram,
+    pub by_name: BTreeMap<String, NamedCounters>,
+    /// Failed requests by class: `timeout`, `connect`, `protocol`, `http_4xx`, `http_5xx`…
+    pub errors_by_class: BTreeMap<String, u64>,
     pub done: bool,
 }
 
+/// The class a failed request is counted under.
+pub fn error_class(request: &RequestOutcome) -> String {
+    match request.status {
+        0 => request.error.split(':').next().unwrap_or("unknown").to_string(),
+        400..=499 => "http_4xx".to_string(),
+        _ => "http_5xx".to_string(),
+    }
+}
+
 impl ShardCounters {
+    /// Counts a finished session and every request it made.
+    pub fn record_session(&mut self, outcome: &SessionOutcome) {
+        if outcome.failed {
+            self.sessions_failed += 1;
+        } else {
+            self.sessions_completed += 1;
+        }
+        for request in &outcome.requests {
+            let failed = request.failed();
+            self.requests += 1;
+            self.latency.record_us(request.latency_us);
+            let named = self.by_name.entry(request.name.clone()).or_default();
+            named.requests += 1;
+            named.latency.record_us(request.latency_us);
+            if failed {
+                self.request_errors += 1;
+                named.errors += 1;
+                *self.errors_by_class.entry(error_class(request)).or_insert(0) += 1;
+            }
+        }
+    }
+
     /// Adds the counts and latencies of `other` into `self` (`done` is a
     /// property of one shard and is left as it is).
     pub fn merge(&mut self, other: &ShardCounters) {
@@ -90,6 +144,12 @@ impl ShardCounters {
         self.requests += other.requests;
         self.request_errors += other.request_errors;
         self.latency.merge(&other.latency);
+        for (name, counters) in &other.by_name {
+            self.by_name.entry(name.clone()).or_default().merge(counters);
+        }
+        for (class, count) in &other.errors_by_class {
+            *self.errors_by_class.entry(class.clone()).or_insert(0) += count;
+        }
     }
 }
 

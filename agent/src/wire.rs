@@ -2,7 +2,7 @@
 //! the service (here) and by the coordinator's client, so both ends agree.
 
 use throng_actors::assignment::Assignment;
-use throng_actors::stats::{LatencyHistogram, ShardCounters};
+use throng_actors::stats::{LatencyHistogram, NamedCounters, ShardCounters};
 use throng_proto::v1;
 
 /// A shard order as it travels: the assignment, the spec document, paused or not.
@@ -50,7 +50,30 @@ pub fn counters_to_wire(
             .map(|(value, count)| v1::HistogramBucket { value, count })
             .collect(),
         done: c.done,
+        by_name: c
+            .by_name
+            .iter()
+            .map(|(name, n)| v1::NamedStats {
+                name: name.clone(),
+                requests: n.requests,
+                errors: n.errors,
+                latency_us: buckets(&n.latency),
+            })
+            .collect(),
+        errors_by_class: c.errors_by_class.clone().into_iter().collect(),
     }
+}
+
+fn buckets(latency: &LatencyHistogram) -> Vec<v1::HistogramBucket> {
+    latency
+        .buckets()
+        .into_iter()
+        .map(|(value, count)| v1::HistogramBucket { value, count })
+        .collect()
+}
+
+fn histogram(buckets: &[v1::HistogramBucket]) -> LatencyHistogram {
+    LatencyHistogram::from_buckets(buckets.iter().map(|b| (b.value, b.count)))
 }
 
 pub fn counters_from_wire(wire: &v1::ShardStats) -> ShardCounters {
@@ -62,5 +85,22 @@ pub fn counters_from_wire(wire: &v1::ShardStats) -> ShardCounters {
         request_errors: wire.request_errors,
         latency: LatencyHistogram::from_buckets(wire.latency_us.iter().map(|b| (b.value, b.count))),
         done: wire.done,
+        by_name: wire
+            .by_name
+            .iter()
+            .map(|n| {
+                let counters = NamedCounters {
+                    requests: n.requests,
+                    errors: n.errors,
+                    latency: histogram(&n.latency_us),
+                };
+                (n.name.clone(), counters)
+            })
+            .collect(),
+        errors_by_class: wire
+            .errors_by_class
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
     }
 }

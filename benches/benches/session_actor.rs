@@ -52,7 +52,7 @@ fn session_actor(c: &mut Criterion) {
             b.iter(|| {
                 seq += 1;
                 let mut plan = SessionPlan::new(&spec, 0, seq);
-                plan.visits.truncate(pages);
+                plan.steps.truncate(pages);
                 let args = SessionArgs {
                     plan,
                     spec: spec.clone(),
@@ -81,7 +81,7 @@ fn session_actor(c: &mut Criterion) {
                 for _ in 0..1_000 {
                     seq += 1;
                     let mut plan = SessionPlan::new(&spec, 0, seq);
-                    plan.visits.clear();
+                    plan.steps.clear();
                     let args = SessionArgs {
                         plan,
                         spec: spec.clone(),

@@ -229,6 +229,20 @@ impl ControlServiceImpl {
             max_ms: totals.latency.max_ms(),
             shards_done: view.shards_done(&campaign.id, plan.shards),
             shards: plan.shards,
+            by_name: totals
+                .by_name
+                .iter()
+                .map(|(name, n)| v1::RequestStats {
+                    name: name.clone(),
+                    requests: n.requests,
+                    errors: n.errors,
+                    p50_ms: n.latency.quantile_ms(0.5),
+                    p90_ms: n.latency.quantile_ms(0.9),
+                    p99_ms: n.latency.quantile_ms(0.99),
+                    p999_ms: n.latency.quantile_ms(0.999),
+                })
+                .collect(),
+            errors_by_class: totals.errors_by_class.clone().into_iter().collect(),
         }
     }
 }
@@ -240,7 +254,8 @@ pub fn campaign_to_wire(campaign: &Campaign, view: &ClusterView) -> v1::Campaign
         id: campaign.id.clone(),
         name: campaign.spec.name.clone(),
         state: state_to_wire(campaign.status.state).into(),
-        spec_json: campaign.spec_json.clone(),
+        // Shown to clients: secrets (token_auth, api_secret) redacted.
+        spec_json: campaign.spec.to_redacted_json(),
         created_at_ms: campaign.status.created_at_ms,
         plan: Some(plan_preview(&campaign.spec)),
         shards_done: view.shards_done(&campaign.id, plan.shards),

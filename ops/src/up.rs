@@ -169,7 +169,7 @@ fn print_summary(
                     "campaign_id": campaign_id,
                     "sessions_recorded": totals.sessions,
                     "sessions_failed": totals.failed_sessions,
-                    "page_visits": totals.page_visits,
+                    "requests": totals.requests,
                     "demo_site_requests": demo.requests(),
                     "last_stats": last.map(client::stats_json),
                 }
@@ -184,7 +184,7 @@ fn print_summary(
                     "  sessions recorded   {} ({} failed)",
                     totals.sessions, totals.failed_sessions
                 );
-                eprintln!("  page visits         {}", totals.page_visits);
+                eprintln!("  requests            {}", totals.requests);
                 if let Some(s) = last {
                     eprintln!(
                         "  latency p50 / p99   {:.1} ms / {:.1} ms (max {:.1} ms)",

@@ -217,21 +217,7 @@ async fn session_done(
         state.runner.abandoned(outcome.seq);
         return Ok(());
     }
-    {
-        let mut counters = state.counters();
-        if outcome.failed {
-            counters.sessions_failed += 1;
-        } else {
-            counters.sessions_completed += 1;
-        }
-        for visit in &outcome.visits {
-            counters.requests += 1;
-            if visit.status == 0 || visit.status >= 400 {
-                counters.request_errors += 1;
-            }
-            counters.latency.record_us(visit.latency_us);
-        }
-    }
+    state.counters().record_session(&outcome);
     let seq = outcome.seq;
     let failed = outcome.failed;
     let record = SessionRecord {

@@ -153,3 +153,94 @@ impl Reader {
         }
     }
 }
+
+impl Reader {
+    /// An optional string.
+    pub(crate) fn optional_str(
+        &mut self,
+        map: &Map<String, Value>,
+        parent: &str,
+        field: &str,
+    ) -> Option<String> {
+        match map.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.error(&join(parent, field), "must be a string");
+                None
+            }
+        }
+    }
+
+    /// An optional number in `[min, max]`.
+    pub(crate) fn optional_f64(
+        &mut self,
+        map: &Map<String, Value>,
+        parent: &str,
+        field: &str,
+        min: f64,
+        max: f64,
+    ) -> Option<f64> {
+        let value = map.get(field)?;
+        match value.as_f64() {
+            Some(v) if v.is_finite() && v >= min && v <= max => Some(v),
+            _ => {
+                self.error(
+                    &join(parent, field),
+                    format!("must be a number between {min} and {max}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// An optional probability (a number in [0, 1]).
+    pub(crate) fn probability(&mut self, map: &Map<String, Value>, parent: &str, field: &str) -> Option<f64> {
+        self.optional_f64(map, parent, field, 0.0, 1.0)
+    }
+
+    /// An optional mapping of names to non-negative weights, not all zero.
+    /// With `allowed`, names outside it are reported.
+    pub(crate) fn weights(
+        &mut self,
+        map: &Map<String, Value>,
+        parent: &str,
+        field: &str,
+        allowed: Option<&[&str]>,
+    ) -> Option<Vec<(String, f64)>> {
+        let path = join(parent, field);
+        let value = map.get(field)?;
+        let Some(entries) = value.as_object() else {
+            self.error(
+                &path,
+                "must be a mapping of names to weights, e.g. { a: 0.7, b: 0.3 }",
+            );
+            return None;
+        };
+        let mut weights = Vec::new();
+        let mut ok = true;
+        for (name, weight) in entries {
+            if let Some(allowed) = allowed
+                && !allowed.contains(&name.as_str())
+            {
+                self.error(
+                    &join(&path, name),
+                    format!("unknown; expected one of: {}", allowed.join(", ")),
+                );
+                ok = false;
+                continue;
+            }
+            match weight.as_f64() {
+                Some(w) if w.is_finite() && w >= 0.0 => weights.push((name.clone(), w)),
+                _ => {
+                    self.error(&join(&path, name), "weight must be a number >= 0");
+                    ok = false;
+                }
+            }
+        }
+        if ok && weights.iter().all(|(_, w)| *w <= 0.0) {
+            self.error(&path, "weights sum to zero");
+            return None;
+        }
+        ok.then_some(weights)
+    }
+}

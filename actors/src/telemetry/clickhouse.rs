@@ -49,19 +49,24 @@ struct SessionRow {
     intended_ms: u64,
     started_ms: u64,
     ended_ms: u64,
-    pages: u32,
+    persona: String,
+    journey: String,
+    target: u32,
+    requests: u32,
     errors: u32,
     ok: u8,
     error: String,
 }
 
 #[derive(Debug, Row, Serialize)]
-struct PageVisitRow {
+struct RequestRow {
     event_date: u16,
     campaign_id: String,
     session_id: u64,
-    visit_id: u64,
+    request_id: u64,
     idx: u32,
+    name: String,
+    action: String,
     path: String,
     status: u16,
     latency_us: u64,
@@ -151,8 +156,8 @@ struct Writer {
     config: ClickHouseConfig,
     client: Client,
     sessions: Vec<SessionRow>,
-    visits: Vec<PageVisitRow>,
-    /// Sessions whose rows were written but whose visits were not yet (a
+    requests: Vec<RequestRow>,
+    /// Sessions whose rows were written but whose requests were not yet (a
     /// batch is two inserts; a retry resumes where it failed).
     sessions_written: bool,
     /// When the oldest buffered row arrived.
@@ -165,7 +170,7 @@ impl Writer {
             config,
             client,
             sessions: Vec::new(),
-            visits: Vec::new(),
+            requests: Vec::new(),
             sessions_written: false,
             oldest: None,
         }
@@ -212,25 +217,23 @@ impl Writer {
         self.oldest.get_or_insert_with(Instant::now);
         let outcome = record.outcome;
         let day = epoch_day(outcome.intended_ms);
-        for visit in &outcome.visits {
-            self.visits.push(PageVisitRow {
+        for request in &outcome.requests {
+            self.requests.push(RequestRow {
                 event_date: day,
                 campaign_id: record.campaign_id.clone(),
                 session_id: outcome.session_id,
-                visit_id: ids::visit_id(outcome.session_id, visit.index),
-                idx: visit.index,
-                path: visit.path.clone(),
-                status: visit.status,
-                latency_us: visit.latency_us,
-                intended_ms: visit.intended_ms,
-                error: visit.error.clone(),
+                request_id: ids::visit_id(outcome.session_id, request.index),
+                idx: request.index,
+                name: request.name.clone(),
+                action: request.action.clone(),
+                path: request.path.clone(),
+                status: request.status,
+                latency_us: request.latency_us,
+                intended_ms: request.intended_ms,
+                error: request.error.clone(),
             });
         }
-        let errors = outcome
-            .visits
-            .iter()
-            .filter(|v| v.status == 0 || v.status >= 400)
-            .count();
+        let errors = outcome.requests.iter().filter(|r| r.failed()).count();
         self.sessions.push(SessionRow {
             event_date: day,
             campaign_id: record.campaign_id,
@@ -242,7 +245,10 @@ impl Writer {
             intended_ms: outcome.intended_ms,
             started_ms: outcome.started_ms,
             ended_ms: outcome.ended_ms,
-            pages: outcome.visits.len() as u32,
+            persona: outcome.persona,
+            journey: outcome.journey,
+            target: outcome.target,
+            requests: outcome.requests.len() as u32,
             errors: errors as u32,
             ok: u8::from(!outcome.failed),
             error: outcome.error,
@@ -250,16 +256,16 @@ impl Writer {
     }
 
     async fn write_batch(&mut self) -> Result<(), TelemetryError> {
-        if self.sessions.is_empty() && self.visits.is_empty() {
+        if self.sessions.is_empty() && self.requests.is_empty() {
             return Ok(());
         }
         if !self.sessions_written {
             insert(&self.client, &self.config, "sessions", &self.sessions).await?;
             self.sessions_written = true;
         }
-        insert(&self.client, &self.config, "page_visits", &self.visits).await?;
+        insert(&self.client, &self.config, "requests", &self.requests).await?;
         self.sessions.clear();
-        self.visits.clear();
+        self.requests.clear();
         self.sessions_written = false;
         self.oldest = None;
         Ok(())

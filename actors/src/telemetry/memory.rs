@@ -12,7 +12,7 @@ pub struct CampaignTotals {
     /// Distinct sessions (re-runs after a failover count once).
     pub sessions: u64,
     pub failed_sessions: u64,
-    pub page_visits: u64,
+    pub requests: u64,
 }
 
 #[derive(Default)]
@@ -67,7 +67,7 @@ impl TelemetrySink for MemorySink {
             let totals = inner.totals.entry(record.campaign_id.clone()).or_default();
             totals.sessions += 1;
             totals.failed_sessions += u64::from(record.outcome.failed);
-            totals.page_visits += record.outcome.visits.len() as u64;
+            totals.requests += record.outcome.requests.len() as u64;
         }
         inner.recent.push_back(record);
         while inner.recent.len() > self.recent_limit {

@@ -102,6 +102,8 @@ pub struct Persona {
     pub referrers: Weighted<ReferrerKind>,
     /// Probability that a session is a returning visitor's.
     pub returning: f64,
+    /// How many regular (returning) visitors the persona has.
+    pub regulars: u64,
     /// Probability that a session ends after its first page.
     pub bounce: f64,
     pub pages_min: u64,
@@ -129,6 +131,7 @@ impl Persona {
             countries: Weighted::new(vec![("us".to_string(), 1.0)]),
             referrers: Weighted::new(vec![(ReferrerKind::Direct, 1.0)]),
             returning: 0.0,
+            regulars: 1_000,
             bounce: 0.0,
             pages_min,
             pages_max,

@@ -1,0 +1,258 @@
+//! Targets: where a campaign's traffic goes, and how it is spoken.
+
+use serde_json::{Map, Value};
+
+use super::reader::Reader;
+use super::{Allowlist, ValidationContext};
+
+/// A secret value (a Matomo `token_auth`, a GA4 `api_secret`): its Debug and
+/// Display never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The field names whose values are secrets, redacted wherever a spec is shown.
+pub const SECRET_FIELDS: &[&str] = &["token_auth", "api_secret"];
+
+/// How traffic is spoken to a target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TargetKind {
+    /// Pages fetched from the site itself.
+    Http,
+    /// Matomo's tracking API at the target URL (e.g. `…/matomo.php`).
+    Matomo {
+        site_id: u32,
+        token_auth: Option<Secret>,
+        /// Hits per bulk request; 1 sends each hit as its own GET.
+        bulk: u32,
+    },
+    /// GA4 Measurement Protocol at the target URL (e.g. `…/mp/collect`).
+    Ga4 {
+        measurement_id: String,
+        api_secret: Secret,
+    },
+}
+
+impl TargetKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TargetKind::Http => "http",
+            TargetKind::Matomo { .. } => "matomo",
+            TargetKind::Ga4 { .. } => "ga4",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetSpec {
+    /// For `http`, the site's base URL without a trailing slash; for tracking
+    /// kinds, the collector endpoint.
+    pub url: String,
+    pub kind: TargetKind,
+    /// Relative share of sessions sent to this target.
+    pub share: f64,
+}
+
+const TARGET_FIELDS: &[&str] = &[
+    "url",
+    "kind",
+    "share",
+    "site_id",
+    "token_auth",
+    "bulk",
+    "measurement_id",
+    "api_secret",
+];
+
+/// Reads `target` (one) or `targets` (a list).
+pub(crate) fn read_targets(
+    r: &mut Reader,
+    root: &Map<String, Value>,
+    context: &ValidationContext,
+) -> Option<Vec<TargetSpec>> {
+    match (root.get("target"), root.get("targets")) {
+        (Some(_), Some(_)) => {
+            r.error("targets", "give either target or targets, not both");
+            None
+        }
+        (None, None) => {
+            r.error("target", "is required (or targets, a list)");
+            None
+        }
+        (Some(one), None) => Some(vec![read_target(r, one, "target", &context.allowlist)?]),
+        (None, Some(many)) => {
+            let Some(items) = many.as_array().filter(|a| !a.is_empty()) else {
+                r.error("targets", "must be a non-empty list");
+                return None;
+            };
+            let targets: Vec<Option<TargetSpec>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| read_target(r, item, &format!("targets[{i}]"), &context.allowlist))
+                .collect();
+            let targets: Option<Vec<TargetSpec>> = targets.into_iter().collect();
+            let targets = targets?;
+            if targets.iter().all(|t| t.share <= 0.0) {
+                r.error("targets", "shares sum to zero");
+                return None;
+            }
+            Some(targets)
+        }
+    }
+}
+
+fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist) -> Option<TargetSpec> {
+    let target = r.object(value, path, TARGET_FIELDS)?;
+    let url = read_url(r, target, path, allowlist);
+    let share = r.optional_f64(target, path, "share", 0.0, 1e9).unwrap_or(1.0);
+    let kind_name = r
+        .optional_str(target, path, "kind")
+        .unwrap_or_else(|| "http".to_string());
+    let only_for = |r: &mut Reader, field: &str, kinds: &str| {
+        if target.contains_key(field) {
+            r.error(
+                &format!("{path}.{field}"),
+                format!("only applies to {kinds} targets"),
+            );
+        }
+    };
+    let kind = match kind_name.as_str() {
+        "http" => {
+            for field in ["site_id", "token_auth", "bulk", "measurement_id", "api_secret"] {
+                only_for(r, field, "matomo or ga4");
+            }
+            Some(TargetKind::Http)
+        }
+        "matomo" => {
+            only_for(r, "measurement_id", "ga4");
+            only_for(r, "api_secret", "ga4");
+            let site_id = r
+                .optional_u64(target, path, "site_id", 1, u64::from(u32::MAX))
+                .map(|v| v as u32);
+            if !target.contains_key("site_id") {
+                r.error(&format!("{path}.site_id"), "is required for matomo targets");
+            }
+            let bulk = r.optional_u64(target, path, "bulk", 1, 1000).unwrap_or(1) as u32;
+            let token_auth = r.optional_str(target, path, "token_auth").map(Secret::new);
+            site_id.map(|site_id| TargetKind::Matomo {
+                site_id,
+                token_auth,
+                bulk,
+            })
+        }
+        "ga4" => {
+            for field in ["site_id", "token_auth", "bulk"] {
+                only_for(r, field, "matomo");
+            }
+            let measurement_id = r.optional_str(target, path, "measurement_id");
+            let api_secret = r.optional_str(target, path, "api_secret");
+            if measurement_id.is_none() {
+                r.error(&format!("{path}.measurement_id"), "is required for ga4 targets");
+            }
+            if api_secret.is_none() {
+                r.error(&format!("{path}.api_secret"), "is required for ga4 targets");
+            }
+            Some(TargetKind::Ga4 {
+                measurement_id: measurement_id?,
+                api_secret: Secret::new(api_secret?),
+            })
+        }
+        other => {
+            r.error(
+                &format!("{path}.kind"),
+                format!("unknown kind `{other}`; expected http, matomo or ga4"),
+            );
+            None
+        }
+    };
+    Some(TargetSpec {
+        url: url?,
+        kind: kind?,
+        share,
+    })
+}
+
+fn read_url(
+    r: &mut Reader,
+    target: &Map<String, Value>,
+    path: &str,
+    allowlist: &Allowlist,
+) -> Option<String> {
+    let url = r.required_str(target, path, "url")?;
+    let field = format!("{path}.url");
+    let uri: http::Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            r.error(&field, format!("is not a valid URL: {e}"));
+            return None;
+        }
+    };
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            r.error(&field, "https targets are not supported yet; use http");
+            return None;
+        }
+        _ => {
+            r.error(&field, "must be an absolute http:// URL");
+            return None;
+        }
+    }
+    let Some(host) = uri.host() else {
+        r.error(&field, "has no host");
+        return None;
+    };
+    if uri.query().is_some() {
+        r.error(&field, "must not carry a query string");
+    }
+    if !allowlist.allows(host) {
+        r.error(
+            &field,
+            format!("host `{host}` is not in the target allowlist ({allowlist}); an operator must allow it"),
+        );
+        return None;
+    }
+    Some(url.trim_end_matches('/').to_string())
+}
+
+/// A copy of a document with every secret replaced by `***`.
+pub fn redact(document: &Value) -> Value {
+    match document {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if SECRET_FIELDS.contains(&k.as_str()) {
+                        Value::String("***".into())
+                    } else {
+                        redact(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
