@@ -635,3 +635,132 @@ mod tests {
         assert_eq!(pages.len(), 3);
     }
 }
+
+#[cfg(test)]
+mod mix_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ids::stable_hash;
+    use crate::spec::ValidationContext;
+
+    const SPEC: &str = r#"
+name: mixes
+seed: 2024
+targets:
+  - { url: "http://127.0.0.1:9/", share: 3 }
+  - { url: "http://127.0.0.1:9/matomo.php", kind: matomo, site_id: 1, share: 1 }
+pages: ["/", "/a"]
+personas:
+  - { name: shopper, weight: 5, journeys: { buyer: 2, researcher: 1 }, returning: 0.3, regulars: 50 }
+  - { name: reader, weight: 3, journeys: { casual: 1 }, devices: { mobile: 1 } }
+  - { name: scanner, weight: 2, journeys: { browse: 1, casual: 1, researcher: 2 } }
+load: { rate: 100, sessions: 6000, shards: 6 }
+"#;
+
+    /// Chi-square critical values at the 1 % level, by degrees of freedom.
+    const CRITICAL_1PCT: [f64; 5] = [0.0, 6.635, 9.210, 11.345, 13.277];
+
+    fn chi_square(observed: &[u64], expected_shares: &[f64]) -> f64 {
+        let total: u64 = observed.iter().sum();
+        observed
+            .iter()
+            .zip(expected_shares)
+            .map(|(o, p)| {
+                let e = p * total as f64;
+                (*o as f64 - e).powi(2) / e
+            })
+            .sum()
+    }
+
+    fn all_plans(spec: &CampaignSpec) -> Vec<SessionPlan> {
+        let plan = CampaignPlan::of(spec);
+        (0..plan.shards)
+            .flat_map(|i| (0..plan.shard(i).sessions()).map(move |k| (i, k)))
+            .map(|(i, k)| SessionPlan::new(spec, i, k))
+            .collect()
+    }
+
+    #[test]
+    fn persona_target_and_journey_mixes_match_their_weights() {
+        let spec = CampaignSpec::parse(SPEC, &ValidationContext::default()).expect("valid");
+        let plans = all_plans(&spec);
+        assert_eq!(plans.len(), 6000);
+
+        let mut personas = [0u64; 3];
+        let mut targets = [0u64; 2];
+        let mut shopper_journeys = BTreeMap::new();
+        for p in &plans {
+            personas[p.persona] += 1;
+            targets[p.target] += 1;
+            if p.persona == 0 {
+                *shopper_journeys.entry(p.journey.clone()).or_insert(0u64) += 1;
+            }
+        }
+        let chi = chi_square(&personas, &[0.5, 0.3, 0.2]);
+        assert!(
+            chi < CRITICAL_1PCT[2],
+            "persona mix chi-square {chi:.2} ({personas:?})"
+        );
+        let chi = chi_square(&targets, &[0.75, 0.25]);
+        assert!(
+            chi < CRITICAL_1PCT[1],
+            "target mix chi-square {chi:.2} ({targets:?})"
+        );
+        let journeys = [shopper_journeys["buyer"], shopper_journeys["researcher"]];
+        let chi = chi_square(&journeys, &[2.0 / 3.0, 1.0 / 3.0]);
+        assert!(
+            chi < CRITICAL_1PCT[1],
+            "journey mix chi-square {chi:.2} ({journeys:?})"
+        );
+        assert!(
+            plans
+                .iter()
+                .filter(|p| p.persona == 1)
+                .all(|p| p.device == Device::Mobile)
+        );
+
+        let returning = plans
+            .iter()
+            .filter(|p| p.persona == 0 && p.visitor.returning)
+            .count() as u64;
+        let chi = chi_square(&[returning, personas[0] - returning], &[0.3, 0.7]);
+        assert!(chi < CRITICAL_1PCT[1], "returning share chi-square {chi:.2}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_plan_and_another_seed_does_not() {
+        let spec = CampaignSpec::parse(SPEC, &ValidationContext::default()).expect("valid");
+        let again = CampaignSpec::parse(&spec.to_json(), &ValidationContext::default()).expect("valid");
+        let (first, second) = (all_plans(&spec), all_plans(&again));
+        assert!(first == second, "same spec and seed, same plan");
+        let fingerprint = |plans: &[SessionPlan]| {
+            let text: String = plans
+                .iter()
+                .map(|p| {
+                    let steps: Vec<&str> = p.steps.iter().map(|s| s.path.as_str()).collect();
+                    format!(
+                        "{}|{}|{}|{}|{}|{};",
+                        p.session_id,
+                        p.persona,
+                        p.target,
+                        p.journey,
+                        p.visitor.id,
+                        steps.join(",")
+                    )
+                })
+                .collect();
+            stable_hash(&[Part::Str(&text)])
+        };
+        // Golden: changing how plans are drawn changes every run; do it knowingly.
+        assert_eq!(format!("{:016x}", fingerprint(&first)), GOLDEN_PLAN);
+        let other = CampaignSpec::parse(
+            &SPEC.replace("seed: 2024", "seed: 2025"),
+            &ValidationContext::default(),
+        )
+        .expect("valid");
+        assert_ne!(fingerprint(&all_plans(&other)), fingerprint(&first));
+    }
+
+    const GOLDEN_PLAN: &str = "5a57aeea9b851ff6";
+}
