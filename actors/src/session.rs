@@ -326,11 +326,14 @@ impl Speaker<'_> {
             } => {
                 let hits = tracker.hits(step, now_ms);
                 if *bulk > 1 {
+                    // Full bulk requests only; a step may add several hits.
                     pending.extend(hits);
-                    if pending.len() >= *bulk {
-                        return vec![matomo_bulk(endpoint, *token, std::mem::take(pending))];
+                    let mut full = Vec::new();
+                    while pending.len() >= *bulk {
+                        let batch: Vec<matomo::Hit> = pending.drain(..*bulk).collect();
+                        full.push(matomo_bulk(endpoint, *token, batch));
                     }
-                    return Vec::new();
+                    return full;
                 }
                 hits.into_iter()
                     .map(|hit| {

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod recorder;
+pub mod up;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,203 @@
+//! The traffic engine end to end: a `throng up` cluster sends Matomo (single
+//! and bulk), GA4 and plain HTTP traffic to a recording target, and the test
+//! checks what arrived.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use common::recorder::{Recorded, Recorder, parse_query};
+use common::up::{Up, text};
+
+fn spec(target: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+name: tracking
+seed: 5
+targets:
+  - {{ url: "http://{target}/matomo.php", kind: matomo, site_id: 7, token_auth: "tok-secret-123" }}
+  - {{ url: "http://{target}/bulk/matomo.php", kind: matomo, site_id: 8, bulk: 5 }}
+  - {{ url: "http://{target}/mp/collect", kind: ga4, measurement_id: "G-TEST", api_secret: "ga-secret-456" }}
+  - {{ url: "http://{target}" }}
+pages: ["/", "/a", "/b"]
+personas:
+  - name: regular
+    returning: 0.6
+    regulars: 8
+    journeys: {{ buyer: 1, researcher: 1 }}
+    pages: {{ min: 2, max: 6 }}
+    think_time: {{ min: 0ms, max: 5ms }}
+    conversion: 0.5
+  - name: casual
+    journeys: {{ casual: 1 }}
+    think_time: {{ min: 0ms, max: 5ms }}
+load: {{ rate: 100, sessions: 400, shards: 4 }}
+"#
+    )
+}
+
+fn is_hex16(id: &str) -> bool {
+    id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Checks one visit's hits and returns (visitor id, visit count) per visit.
+fn check_matomo_hits(hits: &[Vec<(String, String)>], site_id: &str) -> BTreeMap<(String, String), usize> {
+    let get =
+        |hit: &Vec<(String, String)>, key: &str| hit.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let mut visits: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut agents: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for hit in hits {
+        assert_eq!(get(hit, "idsite").as_deref(), Some(site_id));
+        assert_eq!(get(hit, "rec").as_deref(), Some("1"));
+        let id = get(hit, "_id").expect("_id");
+        assert!(is_hex16(&id), "bad _id {id}");
+        let count = get(hit, "_idvc").expect("_idvc");
+        assert!(
+            get(hit, "url").is_some_and(|u| u.starts_with("https://shop.example")),
+            "{hit:?}"
+        );
+        assert!(get(hit, "pv_id").is_some_and(|p| p.len() == 6));
+        for number in ["rand", "h", "m", "s", "_idts"] {
+            assert!(
+                get(hit, number).is_some_and(|v| v.parse::<u64>().is_ok()),
+                "{number} in {hit:?}"
+            );
+        }
+        let visit = (id, count);
+        *visits.entry(visit.clone()).or_insert(0) +=
+            usize::from(get(hit, "new_visit").as_deref() == Some("1"));
+        agents
+            .entry(visit)
+            .or_default()
+            .insert(get(hit, "ua").unwrap_or_default());
+    }
+    for (visit, opened) in &visits {
+        assert_eq!(*opened, 1, "visit {visit:?} opened {opened} times");
+        assert_eq!(agents[visit].len(), 1, "one user agent within visit {visit:?}");
+    }
+    visits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matomo_ga4_and_http_traffic_arrive_well_formed() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("spec file");
+    file.write_all(spec(recorder.address).as_bytes())
+        .expect("write spec");
+    let out = up.client(&[
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        file.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("stats"),
+    )
+    .expect("json");
+    assert_eq!(last["sessions_completed"], 400, "{last}");
+    assert_eq!(last["request_errors"], 0, "{last}");
+
+    let requests = recorder.requests();
+    let by_path = |prefix: &str| -> Vec<&Recorded> { requests.iter().filter(|r| r.path == prefix).collect() };
+
+    // Matomo, one GET per hit, with the token for overrides.
+    let single = by_path("/matomo.php");
+    assert!(single.len() > 100, "{} single hits", single.len());
+    assert!(single.iter().all(|r| r.method == "GET"));
+    assert!(
+        single
+            .iter()
+            .all(|r| r.param("token_auth").as_deref() == Some("tok-secret-123"))
+    );
+    assert!(
+        single.iter().all(|r| r.param("country").is_some()),
+        "overrides sent with a token"
+    );
+    let visits = check_matomo_hits(&single.iter().map(|r| r.params()).collect::<Vec<_>>(), "7");
+    // Returning visitors: one id, several visits with distinct counts.
+    let mut counts_per_id: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+    for (id, count) in visits.keys() {
+        counts_per_id
+            .entry(id)
+            .or_default()
+            .insert(count.parse().expect("count"));
+    }
+    assert!(
+        counts_per_id.values().any(|c| c.len() >= 2),
+        "some regular returned: {counts_per_id:?}"
+    );
+    assert!(
+        single.iter().any(|r| r.param("ec_items").is_some()),
+        "ecommerce hits"
+    );
+    assert!(
+        single.iter().any(|r| r.param("search").is_some()),
+        "site search hits"
+    );
+
+    // Matomo bulk: JSON bodies of up to 5 requests each.
+    let bulk = by_path("/bulk/matomo.php");
+    assert!(!bulk.is_empty());
+    let mut bulk_hits = Vec::new();
+    for r in &bulk {
+        assert_eq!(r.method, "POST");
+        let body: serde_json::Value = serde_json::from_str(&r.body).expect("bulk body is JSON");
+        let list = body["requests"].as_array().expect("requests array");
+        assert!((1..=5).contains(&list.len()));
+        assert!(body.get("token_auth").is_none(), "no token configured");
+        bulk_hits.extend(list.iter().map(|q| parse_query(q.as_str().expect("string"))));
+    }
+    check_matomo_hits(&bulk_hits, "8");
+
+    // GA4: JSON payloads with the required fields.
+    let ga4 = by_path("/mp/collect");
+    assert!(!ga4.is_empty());
+    let mut starts = 0;
+    for r in &ga4 {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.param("measurement_id").as_deref(), Some("G-TEST"));
+        assert_eq!(r.param("api_secret").as_deref(), Some("ga-secret-456"));
+        let payload: serde_json::Value = serde_json::from_str(&r.body).expect("GA4 payload is JSON");
+        assert!(payload["client_id"].as_str().is_some_and(|c| c.contains('.')));
+        let events = payload["events"].as_array().expect("events");
+        assert!(!events.is_empty());
+        for event in events {
+            assert!(event["name"].is_string());
+            assert!(event["params"]["session_id"].is_string());
+            assert!(event["params"]["engagement_time_msec"].as_u64().is_some());
+        }
+        starts += events.iter().filter(|e| e["name"] == "session_start").count();
+    }
+    assert!(starts > 0);
+
+    // Plain HTTP: real pages, real user agents.
+    let pages: Vec<&Recorded> = requests
+        .iter()
+        .filter(|r| !r.path.ends_with("matomo.php") && r.path != "/mp/collect")
+        .collect();
+    assert!(!pages.is_empty());
+    assert!(pages.iter().all(|r| r.user_agent.starts_with("Mozilla/5.0")));
+
+    // Secrets never come back from the API.
+    let out = up.client(&["--output", "json", "campaign", "get", &id]);
+    let shown = text(&out);
+    assert!(
+        !shown.contains("tok-secret-123") && !shown.contains("ga-secret-456"),
+        "{shown}"
+    );
+    assert!(shown.contains("***"));
+}
