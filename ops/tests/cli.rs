@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::up::{Up, text, throng};
