@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Output;
 use std::time::Duration;
 
 use common::up::{Up, text, throng};
