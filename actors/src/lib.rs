@@ -17,4 +17,5 @@ pub mod shard;
 pub mod spec;
 pub mod stats;
 pub mod telemetry;
+pub mod thresholds;
 pub mod traffic;

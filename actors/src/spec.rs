@@ -18,6 +18,7 @@ pub use allowlist::Allowlist;
 use reader::Reader;
 pub use targets::{Secret, TargetKind, TargetSpec, redact};
 
+use crate::thresholds::Threshold;
 use crate::traffic::Weighted;
 use crate::traffic::journey::{Journey, Site};
 use crate::traffic::persona::Persona;
@@ -85,6 +86,10 @@ pub struct CampaignSpec {
     pub site: Site,
     pub load: LoadSpec,
     pub request_timeout: Duration,
+    /// Pass/fail rules over the merged stats.
+    pub thresholds: Vec<Threshold>,
+    /// Stop the campaign as soon as a threshold fails.
+    pub abort_on_fail: bool,
     /// The validated document this spec was read from: its canonical form.
     document: Value,
 }
@@ -174,6 +179,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         "site",
         "load",
         "request_timeout",
+        "thresholds",
     ];
     let root = r.object(value, "", FIELDS)?;
     let name = r.required_str(root, "", "name");
@@ -212,6 +218,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
             Duration::from_secs(300),
         )
         .unwrap_or(Duration::from_secs(10));
+    let (thresholds, abort_on_fail) = read_thresholds(r, root);
     let targets = targets?;
     let personas = personas?;
     Some(CampaignSpec {
@@ -228,8 +235,59 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         site,
         load: load?,
         request_timeout,
+        thresholds,
+        abort_on_fail,
         document: value.clone(),
     })
+}
+
+/// `thresholds: ["p99 < 500ms", …]` or `thresholds: { rules: […], abort_on_fail: true }`.
+fn read_thresholds(r: &mut Reader, root: &serde_json::Map<String, Value>) -> (Vec<Threshold>, bool) {
+    let Some(value) = root.get("thresholds") else {
+        return (Vec::new(), false);
+    };
+    let (rules, path, abort) = match value {
+        Value::Array(rules) => (rules, "thresholds".to_string(), false),
+        Value::Object(_) => {
+            let Some(map) = r.object(value, "thresholds", &["rules", "abort_on_fail"]) else {
+                return (Vec::new(), false);
+            };
+            let abort = match map.get("abort_on_fail") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    r.error("thresholds.abort_on_fail", "must be true or false");
+                    false
+                }
+            };
+            match map.get("rules").and_then(Value::as_array) {
+                Some(rules) => (rules, "thresholds.rules".to_string(), abort),
+                None => {
+                    r.error(
+                        "thresholds.rules",
+                        "must be a list of rules such as \"p99 < 500ms\"",
+                    );
+                    return (Vec::new(), abort);
+                }
+            }
+        }
+        _ => {
+            r.error("thresholds", "must be a list of rules such as \"p99 < 500ms\"");
+            return (Vec::new(), false);
+        }
+    };
+    let mut thresholds = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        match rule.as_str().map(Threshold::parse) {
+            Some(Ok(threshold)) => thresholds.push(threshold),
+            Some(Err(message)) => r.error(&format!("{path}[{i}]"), message),
+            None => r.error(
+                &format!("{path}[{i}]"),
+                "must be a string such as \"p99 < 500ms\"",
+            ),
+        }
+    }
+    (thresholds, abort)
 }
 
 fn read_pages(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Vec<String>> {

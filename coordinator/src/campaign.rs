@@ -57,6 +57,9 @@ pub struct CampaignStatus {
     pub started_at_ms: Option<u64>,
     #[serde(default)]
     pub ended_at_ms: Option<u64>,
+    /// Why the campaign stopped, when it did not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
 }
 
 impl CampaignStatus {

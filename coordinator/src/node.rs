@@ -119,7 +119,13 @@ impl Coordinator {
             config.lease_ttl,
             stop_rx.clone(),
         )));
-        let reconciler = Reconciler::new(store.clone(), keys.clone(), leadership.clone(), clients.clone());
+        let reconciler = Reconciler::new(
+            store.clone(),
+            keys.clone(),
+            leadership.clone(),
+            clients.clone(),
+            hub.clone(),
+        );
         tasks.push(tokio::spawn(reconciler.run(nudge.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(hub.clone().run(
             store.clone(),

@@ -21,6 +21,7 @@ use crate::campaign::{CampaignState, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
 use crate::placement::{Candidate, place};
+use crate::stats::StatsHub;
 use crate::view::ClusterView;
 
 /// How often the loop runs when nothing nudges it.
@@ -78,8 +79,14 @@ pub struct Reconciler {
     pub keys: Keys,
     pub leadership: Leadership,
     pub clients: AgentClients,
+    /// Live stats, for thresholds that abort a campaign.
+    pub hub: StatsHub,
     confirmed: HashMap<String, Confirmed>,
 }
+
+/// Requests a threshold needs to have judged before it may abort a campaign
+/// (so one slow first request does not stop a run).
+pub const MIN_SAMPLES_TO_ABORT: u64 = 20;
 
 impl Reconciler {
     pub fn new(
@@ -87,14 +94,31 @@ impl Reconciler {
         keys: Keys,
         leadership: Leadership,
         clients: AgentClients,
+        hub: StatsHub,
     ) -> Self {
         Reconciler {
             store,
             keys,
             leadership,
             clients,
+            hub,
             confirmed: HashMap::new(),
         }
+    }
+
+    /// The first threshold that fails with enough data, for campaigns that abort on failure.
+    fn failed_threshold(&self, campaign: &crate::campaign::Campaign) -> Option<String> {
+        if !campaign.spec.abort_on_fail || campaign.spec.thresholds.is_empty() {
+            return None;
+        }
+        let totals = self.hub.campaign_totals(&campaign.id);
+        campaign
+            .spec
+            .thresholds
+            .iter()
+            .map(|t| t.evaluate(&totals))
+            .find(|r| !r.passed && r.samples >= MIN_SAMPLES_TO_ABORT)
+            .map(|r| format!("threshold failed: {} (was {:.2})", r.rule, r.value))
     }
 
     pub async fn run(mut self, nudge: Arc<Notify>, mut stop: watch::Receiver<bool>) {
@@ -142,7 +166,28 @@ impl Reconciler {
             let state = campaign.status.state;
             let paused = state == CampaignState::Paused;
             let finished = state.is_active() && view.shards_done(&campaign.id, plan.shards) == plan.shards;
-            if finished {
+            let aborted = if state == CampaignState::Running && !finished {
+                self.failed_threshold(campaign)
+            } else {
+                None
+            };
+            if let Some(reason) = &aborted {
+                let status = CampaignStatus {
+                    state: CampaignState::Stopped,
+                    ended_at_ms: Some(throng_actors::clock::epoch_ms()),
+                    stop_reason: Some(reason.clone()),
+                    ..campaign.status.clone()
+                };
+                self.guarded(vec![Op::Put {
+                    key: self.keys.campaign_status(&campaign.id),
+                    value: status.to_bytes(),
+                    lease: None,
+                }])
+                .await?;
+                tracing::warn!(campaign = %campaign.id, %reason, "campaign aborted");
+            }
+            let finished = finished || aborted.is_some();
+            if finished && aborted.is_none() {
                 let status = CampaignStatus {
                     state: CampaignState::Completed,
                     ended_at_ms: Some(throng_actors::clock::epoch_ms()),

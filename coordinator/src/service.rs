@@ -114,6 +114,7 @@ impl ControlServiceImpl {
             created_at_ms: now,
             started_at_ms: start.then_some(now),
             ended_at_ms: None,
+            stop_reason: None,
         };
         let spec_json = spec.to_json();
         // One transaction: the spec and status appear together or not at all.
@@ -165,6 +166,7 @@ impl ControlServiceImpl {
         }
         if next.is_terminal() {
             campaign.status.ended_at_ms = Some(now);
+            campaign.status.stop_reason = Some("stopped by request".to_string());
         }
         let written = self
             .store
@@ -199,6 +201,12 @@ impl ControlServiceImpl {
         window: &VecDeque<(Instant, u64, u64)>,
     ) -> v1::CampaignStats {
         let totals = self.hub.campaign_totals(&campaign.id);
+        let thresholds: Vec<_> = campaign
+            .spec
+            .thresholds
+            .iter()
+            .map(|t| t.evaluate(&totals))
+            .collect();
         let plan = campaign.plan();
         let (sessions_per_second, requests_per_second) = match window.front() {
             Some((at, sessions, requests)) => {
@@ -243,6 +251,17 @@ impl ControlServiceImpl {
                 })
                 .collect(),
             errors_by_class: totals.errors_by_class.clone().into_iter().collect(),
+            thresholds_passed: thresholds.iter().all(|t| t.passed),
+            thresholds: thresholds
+                .into_iter()
+                .map(|t| v1::ThresholdResult {
+                    rule: t.rule,
+                    value: t.value,
+                    passed: t.passed,
+                    samples: t.samples,
+                })
+                .collect(),
+            stop_reason: campaign.status.stop_reason.clone().unwrap_or_default(),
         }
     }
 }
@@ -260,6 +279,7 @@ pub fn campaign_to_wire(campaign: &Campaign, view: &ClusterView) -> v1::Campaign
         plan: Some(plan_preview(&campaign.spec)),
         shards_done: view.shards_done(&campaign.id, plan.shards),
         sessions_checkpointed: view.sessions_checkpointed(&campaign.id, plan.shards),
+        stop_reason: campaign.status.stop_reason.clone().unwrap_or_default(),
     }
 }
 

@@ -129,7 +129,45 @@ pub fn stats_json(s: &v1::CampaignStats) -> Value {
         "p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "p999_ms": s.p999_ms, "max_ms": s.max_ms,
         "shards": s.shards,
         "shards_done": s.shards_done,
+        "by_name": s.by_name.iter().map(|n| json!({
+            "name": n.name, "requests": n.requests, "errors": n.errors,
+            "p50_ms": n.p50_ms, "p90_ms": n.p90_ms, "p99_ms": n.p99_ms, "p999_ms": n.p999_ms,
+        })).collect::<Vec<_>>(),
+        "errors_by_class": s.errors_by_class,
+        "thresholds": s.thresholds.iter().map(|t| json!({
+            "rule": t.rule, "value": t.value, "passed": t.passed, "samples": t.samples,
+        })).collect::<Vec<_>>(),
+        "thresholds_passed": s.thresholds_passed,
+        "stop_reason": s.stop_reason,
     })
+}
+
+/// The closing report of a watch: thresholds and the slowest request names.
+fn print_final_report(s: &v1::CampaignStats) {
+    if !s.stop_reason.is_empty() {
+        println!("stopped: {}", s.stop_reason);
+    }
+    for t in &s.thresholds {
+        let verdict = if t.passed { "pass" } else { "FAIL" };
+        println!(
+            "{verdict} {}  (was {:.2}, {} samples)",
+            t.rule, t.value, t.samples
+        );
+    }
+    let mut names: Vec<&v1::RequestStats> = s.by_name.iter().collect();
+    names.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms));
+    if !names.is_empty() {
+        println!(
+            "{:<32} {:>9} {:>7} {:>9} {:>9} {:>9}",
+            "REQUEST", "COUNT", "ERRORS", "P50 MS", "P90 MS", "P99 MS"
+        );
+        for n in names.iter().take(15) {
+            println!(
+                "{:<32} {:>9} {:>7} {:>9.1} {:>9.1} {:>9.1}",
+                n.name, n.requests, n.errors, n.p50_ms, n.p90_ms, n.p99_ms
+            );
+        }
+    }
 }
 
 /// One human line of live stats.
@@ -319,13 +357,32 @@ async fn watch(client: &mut ControlServiceClient<Channel>, id: &str, output: Out
         }
         last = Some(stats);
     }
-    match last {
-        Some(stats)
-            if stats.state == v1::CampaignState::Completed as i32
-                || stats.state == v1::CampaignState::Stopped as i32 =>
-        {
-            Ok(())
-        }
-        _ => Err(CliError::Other("the watch ended before the campaign did".into())),
+    let Some(last) = last else {
+        return Err(CliError::Other("the watch ended before any stats arrived".into()));
+    };
+    if output == Output::Table {
+        print_final_report(&last);
+    }
+    let failed: Vec<String> = last
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| t.rule.clone())
+        .collect();
+    if !failed.is_empty() {
+        return Err(CliError::Other(format!(
+            "thresholds failed: {}",
+            failed.join("; ")
+        )));
+    }
+    if last.state == v1::CampaignState::Completed as i32 {
+        Ok(())
+    } else if last.state == v1::CampaignState::Stopped as i32 {
+        Err(CliError::Other(format!(
+            "the campaign stopped before completing: {}",
+            last.stop_reason
+        )))
+    } else {
+        Err(CliError::Other("the watch ended before the campaign did".into()))
     }
 }

@@ -201,3 +201,132 @@ async fn matomo_ga4_and_http_traffic_arrive_well_formed() {
     );
     assert!(shown.contains("***"));
 }
+
+fn apply(up: &Up, document: &str) -> String {
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("spec file");
+    file.write_all(document.as_bytes()).expect("write spec");
+    let out = up.client(&[
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        file.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn last_stats(out: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().expect("a stats line")).expect("json stats")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_breach_fails_the_campaign_and_can_abort_it() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let slow = |name: &str, sessions: u32, thresholds: &str| {
+        format!(
+            "name: {name}\ntarget: {{ url: \"http://{}\" }}\npages: [\"/slow\"]\n\
+             session: {{ pages: {{ min: 1, max: 1 }} }}\nload: {{ rate: 20, sessions: {sessions} }}\nthresholds: {thresholds}\n",
+            recorder.address
+        )
+    };
+
+    // Judged at the end: the campaign completes, the watch fails.
+    let id = apply(&up, &slow("judged", 20, "[\"p99 < 100ms\", \"error_rate < 1%\"]"));
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(
+        !out.status.success(),
+        "a failed threshold fails the watch: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("thresholds failed: p99 < 100ms"),
+        "{}",
+        text(&out)
+    );
+    let stats = last_stats(&out);
+    assert_eq!(stats["state"], "completed");
+    assert_eq!(stats["thresholds_passed"], false);
+    assert_eq!(stats["thresholds"][1]["passed"], true, "error_rate holds");
+
+    // With abort_on_fail, the campaign stops early.
+    let id = apply(
+        &up,
+        &slow(
+            "aborted",
+            400,
+            "{ rules: [\"p50 < 100ms\"], abort_on_fail: true }",
+        ),
+    );
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(!out.status.success());
+    let stats = last_stats(&out);
+    assert_eq!(stats["state"], "stopped", "{stats}");
+    assert!(
+        stats["stop_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("threshold failed: p50 < 100ms")),
+        "{stats}"
+    );
+    assert!(
+        stats["sessions_started"].as_u64().is_some_and(|n| n < 400),
+        "stopped before the end: {stats}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_is_measured_from_the_intended_start_so_a_stall_shows() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let id = apply(
+        &up,
+        &format!(
+            "name: stall\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\"]\n\
+             session: {{ pages: {{ min: 1, max: 1 }} }}\nload: {{ rate: 50, duration: 6s }}\n",
+            recorder.address
+        ),
+    );
+    // Stall the target for 2 s in the middle of the run.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    recorder.stall_for(std::time::Duration::from_secs(2));
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats = last_stats(&out);
+    let p99 = stats["p99_ms"].as_f64().expect("p99");
+    let p90 = stats["p90_ms"].as_f64().expect("p90");
+    assert!(p99 >= 1500.0, "open-model p99 reflects the 2 s stall: {stats}");
+    assert!(p90 >= 500.0, "about a third of arrivals met the stall: {stats}");
+
+    // A closed loop (send, wait, send…) measured from each send hides it:
+    // only the one request caught in the stall is slow.
+    recorder.stall_for(std::time::Duration::from_secs(2));
+    let engine = throng_actors::http::HttpEngine::new();
+    let url = format!("http://{}/", recorder.address);
+    let started = std::time::Instant::now();
+    let mut latencies = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        let sent = std::time::Instant::now();
+        engine
+            .get(&url, std::time::Duration::from_secs(5))
+            .await
+            .expect("closed-loop request");
+        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let closed_p99 = latencies[(latencies.len() as f64 * 0.99) as usize - 1];
+    eprintln!(
+        "stall of 2 s: open-model p99 {p99:.0} ms, p90 {p90:.0} ms; closed-loop p99 {closed_p99:.1} ms"
+    );
+    assert!(
+        closed_p99 < 100.0,
+        "closed-loop p99 {closed_p99:.1} ms over {} requests",
+        latencies.len()
+    );
+}

@@ -68,15 +68,27 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 pub struct Recorder {
     pub address: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    stall_until: Arc<Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl Recorder {
     pub async fn start() -> Recorder {
         let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let stall_until: Arc<Mutex<Option<tokio::time::Instant>>> = Arc::default();
         let log = requests.clone();
+        let stall = stall_until.clone();
         let app = axum::Router::new().fallback(move |request: Request<Body>| {
             let log = log.clone();
+            let stall = stall.clone();
             async move {
+                // `/slow…` takes 300 ms; during a stall, every answer waits for its end.
+                if request.uri().path().starts_with("/slow") {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                let until = *stall.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(until) = until.filter(|u| *u > tokio::time::Instant::now()) {
+                    tokio::time::sleep_until(until).await;
+                }
                 let (parts, body) = request.into_parts();
                 let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
                 let path = parts.uri.path().to_string();
@@ -109,7 +121,17 @@ impl Recorder {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Recorder { address, requests }
+        Recorder {
+            address,
+            requests,
+            stall_until,
+        }
+    }
+
+    /// Holds every answer from now until `duration` has passed.
+    pub fn stall_for(&self, duration: std::time::Duration) {
+        *self.stall_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(tokio::time::Instant::now() + duration);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
