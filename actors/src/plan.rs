@@ -1,20 +1,137 @@
-//! Planning: a campaign is cut into a fixed number of shards, each owning an
-//! interleaved slice of the global arrival sequence.
+//! Planning: when each session of a campaign is intended to start, and how
+//! the campaign is cut into shards.
 //!
-//! Shard `i` of `S` owns global sessions `n = i, i+S, i+2S, …`; session `n`
-//! is intended to start `n / rate` seconds after the campaign starts. The cut
-//! depends only on the spec, never on how many agents there are.
+//! Arrivals follow a rate that is constant or ramps linearly through stages.
+//! Session `n` (0-based, campaign-wide) is intended at the time `t` where the
+//! cumulative rate `Λ(t)` reaches `n`, so every shard computes the same
+//! schedule. Shard `i` of `S` owns sessions `n = i, i+S, i+2S, …`. Nothing
+//! depends on how many agents run the shards.
 
 use std::time::Duration;
 
-use crate::spec::CampaignSpec;
+use crate::spec::{CampaignSpec, DailyCap};
+
+/// One stretch of the schedule, with the rate going linearly from `from` to `to`.
+#[derive(Clone, Debug, PartialEq)]
+struct Segment {
+    start: f64,
+    length: f64,
+    from: f64,
+    to: f64,
+    /// Arrivals before the segment starts, `Λ(start)`.
+    before: f64,
+}
+
+impl Segment {
+    fn slope(&self) -> f64 {
+        if self.length > 0.0 {
+            (self.to - self.from) / self.length
+        } else {
+            0.0
+        }
+    }
+
+    fn arrivals(&self) -> f64 {
+        (self.from + self.to) / 2.0 * self.length
+    }
+
+    /// Time into the segment at which `m` more arrivals have happened.
+    fn time_for(&self, m: f64) -> f64 {
+        let a = self.slope();
+        if a.abs() < 1e-12 {
+            return m / self.from;
+        }
+        let disc = (self.from * self.from + 2.0 * a * m).max(0.0);
+        (disc.sqrt() - self.from) / a
+    }
+}
+
+/// The arrival schedule: a piecewise-linear rate, then a constant tail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArrivalSchedule {
+    segments: Vec<Segment>,
+    /// Rate after the last segment (sessions per second).
+    tail_rate: f64,
+    tail_start: f64,
+    tail_before: f64,
+}
+
+impl ArrivalSchedule {
+    /// A constant rate.
+    pub fn constant(rate: f64) -> Self {
+        ArrivalSchedule::staged(rate, &[])
+    }
+
+    /// Starting at `initial` sessions/s, each stage moves linearly to its rate
+    /// over its duration; the last rate then holds.
+    pub fn staged(initial: f64, stages: &[(Duration, f64)]) -> Self {
+        let mut segments = Vec::new();
+        let (mut start, mut before, mut from) = (0.0, 0.0, initial);
+        for (duration, to) in stages {
+            let segment = Segment {
+                start,
+                length: duration.as_secs_f64(),
+                from,
+                to: *to,
+                before,
+            };
+            start += segment.length;
+            before += segment.arrivals();
+            from = *to;
+            segments.push(segment);
+        }
+        ArrivalSchedule {
+            segments,
+            tail_rate: from,
+            tail_start: start,
+            tail_before: before,
+        }
+    }
+
+    /// Arrivals expected by `t` seconds after the start, `Λ(t)`.
+    pub fn arrivals_by(&self, t: f64) -> f64 {
+        for s in &self.segments {
+            if t < s.start + s.length {
+                let tau = (t - s.start).max(0.0);
+                return s.before + s.from * tau + s.slope() * tau * tau / 2.0;
+            }
+        }
+        self.tail_before + self.tail_rate * (t - self.tail_start).max(0.0)
+    }
+
+    /// Seconds after the start at which session `n` is intended, or None if
+    /// the rate falls to zero before it.
+    pub fn offset_secs(&self, n: u64) -> Option<f64> {
+        let n = n as f64;
+        for s in &self.segments {
+            if n < s.before + s.arrivals() - 1e-9 {
+                return Some(s.start + s.time_for(n - s.before).clamp(0.0, s.length));
+            }
+        }
+        (self.tail_rate > 0.0).then(|| self.tail_start + (n - self.tail_before) / self.tail_rate)
+    }
+
+    /// The sessions a run of `duration` holds.
+    pub fn sessions_within(&self, duration: Duration) -> u64 {
+        (self.arrivals_by(duration.as_secs_f64()) - 1e-9).ceil().max(0.0) as u64
+    }
+
+    /// The highest rate anywhere in the schedule.
+    pub fn peak_rate(&self) -> f64 {
+        self.segments
+            .iter()
+            .map(|s| s.from.max(s.to))
+            .fold(self.tail_rate, f64::max)
+    }
+}
 
 /// What a campaign will do, as a whole.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CampaignPlan {
     pub shards: u32,
     pub sessions: u64,
-    pub rate: f64,
+    pub schedule: ArrivalSchedule,
+    pub daily_cap: Option<DailyCap>,
 }
 
 impl CampaignPlan {
@@ -22,13 +139,15 @@ impl CampaignPlan {
         CampaignPlan {
             shards: spec.load.shards,
             sessions: spec.load.sessions,
-            rate: spec.load.rate,
+            schedule: spec.load.schedule.clone(),
+            daily_cap: spec.load.daily_cap.clone(),
         }
     }
 
     /// How long arrivals last (the last session's intended start).
     pub fn expected_duration(&self) -> Duration {
-        Duration::from_secs_f64(self.sessions.saturating_sub(1) as f64 / self.rate)
+        let last = self.sessions.saturating_sub(1);
+        Duration::from_secs_f64(self.schedule.offset_secs(last).unwrap_or(0.0))
     }
 
     /// Shard `index` of this plan.
@@ -37,24 +156,31 @@ impl CampaignPlan {
             index,
             count: self.shards,
             total_sessions: self.sessions,
-            rate: self.rate,
+            schedule: self.schedule.clone(),
+            daily_cap: self.daily_cap.clone(),
         }
     }
 
-    /// Requests per second at the steady rate: sessions/s × mean pages per session.
+    /// Requests per second at the peak rate: sessions/s × mean pages per session.
     pub fn requests_per_second(&self, spec: &CampaignSpec) -> f64 {
-        let mean_pages = (spec.session.pages_min + spec.session.pages_max) as f64 / 2.0;
-        self.rate * mean_pages
+        let mean_pages: f64 = spec
+            .personas
+            .iter()
+            .enumerate()
+            .map(|(i, p)| spec.persona_shares.share(i) * (p.pages_min + p.pages_max) as f64 / 2.0)
+            .sum();
+        self.schedule.peak_rate() * mean_pages
     }
 }
 
 /// One shard's slice of the arrival sequence.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ShardPlan {
     pub index: u32,
     pub count: u32,
     pub total_sessions: u64,
-    pub rate: f64,
+    pub schedule: ArrivalSchedule,
+    pub daily_cap: Option<DailyCap>,
 }
 
 impl ShardPlan {
@@ -76,7 +202,31 @@ impl ShardPlan {
 
     /// When local session `seq` is intended to start, from the campaign's start.
     pub fn intended_offset(&self, seq: u64) -> Duration {
-        Duration::from_secs_f64(self.global_seq(seq) as f64 / self.rate)
+        let secs = self
+            .schedule
+            .offset_secs(self.global_seq(seq))
+            .unwrap_or(f64::MAX / 4.0);
+        Duration::from_secs_f64(secs.min(1e12))
+    }
+
+    /// Whether local session `seq` is over its day's cap in a campaign that
+    /// started at `campaign_start_ms` (epoch milliseconds). Pure: every shard
+    /// on every agent agrees, so the cap holds cluster-wide.
+    pub fn is_capped(&self, seq: u64, campaign_start_ms: u64) -> bool {
+        let Some(cap) = &self.daily_cap else { return false };
+        let n = self.global_seq(seq);
+        let Some(offset) = self.schedule.offset_secs(n) else {
+            return false;
+        };
+        let at_ms = campaign_start_ms as f64 + offset * 1000.0;
+        let window_start_ms = cap.window_start_ms(at_ms as u64) as f64;
+        let since_start = (window_start_ms - campaign_start_ms as f64) / 1000.0;
+        let first_in_window = if since_start <= 0.0 {
+            0
+        } else {
+            (self.schedule.arrivals_by(since_start) - 1e-9).ceil().max(0.0) as u64
+        };
+        n.saturating_sub(first_in_window) >= cap.sessions
     }
 }
 
@@ -84,18 +234,19 @@ impl ShardPlan {
 mod tests {
     use super::*;
 
-    fn plan(sessions: u64, shards: u32) -> CampaignPlan {
+    fn constant(sessions: u64, shards: u32) -> CampaignPlan {
         CampaignPlan {
             shards,
             sessions,
-            rate: 10.0,
+            schedule: ArrivalSchedule::constant(10.0),
+            daily_cap: None,
         }
     }
 
     #[test]
     fn shards_partition_the_sessions_exactly() {
         for (sessions, shards) in [(1, 8), (7, 8), (8, 8), (1000, 8), (1001, 3), (5, 1)] {
-            let p = plan(sessions, shards);
+            let p = constant(sessions, shards);
             let mut all: Vec<u64> = (0..shards)
                 .flat_map(|i| {
                     let s = p.shard(i);
@@ -108,11 +259,71 @@ mod tests {
     }
 
     #[test]
-    fn arrivals_follow_the_rate() {
-        let p = plan(100, 4);
+    fn arrivals_follow_a_constant_rate() {
+        let p = constant(100, 4);
         let shard = p.shard(1);
         assert_eq!(shard.intended_offset(0), Duration::from_millis(100));
         assert_eq!(shard.intended_offset(2), Duration::from_millis(900));
         assert_eq!(p.expected_duration(), Duration::from_millis(9900));
+    }
+
+    #[test]
+    fn ramps_invert_exactly() {
+        // 0 → 10/s over 10 s (50 arrivals), hold 10/s for 10 s (100), down to 0 over 10 s (50).
+        let s = ArrivalSchedule::staged(
+            0.0,
+            &[
+                (Duration::from_secs(10), 10.0),
+                (Duration::from_secs(10), 10.0),
+                (Duration::from_secs(10), 0.0),
+            ],
+        );
+        assert!((s.arrivals_by(10.0) - 50.0).abs() < 1e-9);
+        assert!((s.arrivals_by(30.0) - 200.0).abs() < 1e-9);
+        assert_eq!(s.sessions_within(Duration::from_secs(30)), 200);
+        for n in [1u64, 7, 49, 50, 120, 199] {
+            let t = s.offset_secs(n).expect("within the ramps");
+            assert!((s.arrivals_by(t) - n as f64).abs() < 1e-6, "n={n} t={t}");
+        }
+        // Arrivals are ordered and denser where the rate is higher.
+        let gaps: Vec<f64> = (1..200)
+            .map(|n| s.offset_secs(n).unwrap_or(0.0) - s.offset_secs(n - 1).unwrap_or(0.0))
+            .collect();
+        assert!(gaps.iter().all(|g| *g >= 0.0));
+        assert!(gaps[5] > gaps[60], "sparser while ramping up");
+        assert_eq!(s.offset_secs(200), None, "the rate fell to zero");
+        assert_eq!(s.peak_rate(), 10.0);
+    }
+
+    #[test]
+    fn the_daily_cap_is_counted_per_window() {
+        // 1 session/s from 23:59:00; cap 30 a day (UTC): 30 before midnight, 30 after.
+        let cap = DailyCap {
+            sessions: 30,
+            day_start_minutes: 0,
+            utc_offset_minutes: 0,
+        };
+        let plan = CampaignPlan {
+            shards: 3,
+            sessions: 120,
+            schedule: ArrivalSchedule::constant(1.0),
+            daily_cap: Some(cap),
+        };
+        let start_ms = (20_000 * 86_400 - 60) * 1000;
+        let mut allowed_before = 0;
+        let mut allowed_after = 0;
+        for i in 0..3 {
+            let shard = plan.shard(i);
+            for k in 0..shard.sessions() {
+                if !shard.is_capped(k, start_ms) {
+                    if shard.global_seq(k) < 60 {
+                        allowed_before += 1
+                    } else {
+                        allowed_after += 1
+                    }
+                }
+            }
+        }
+        assert_eq!((allowed_before, allowed_after), (30, 30));
     }
 }

@@ -20,17 +20,26 @@ pub struct ShardRunner {
     in_flight: u64,
     max_in_flight: u64,
     paused_at: Option<Instant>,
+    /// Epoch ms of the campaign's start, for the daily cap's windows.
+    campaign_start_ms: u64,
+    /// Sessions skipped by the daily cap since last asked.
+    capped: u64,
 }
 
 impl ShardRunner {
     /// Starts at local session `resume_from` (0 for a fresh shard, or the
-    /// checkpoint's watermark after a failover), with that session due at `now`
-    /// and the rest following at the planned rate.
-    pub fn new(plan: ShardPlan, resume_from: u64, now: Instant, max_in_flight: u64) -> Self {
+    /// checkpoint's watermark after a failover), with that session due at
+    /// `origin` and the rest following on the planned schedule.
+    pub fn new(
+        plan: ShardPlan,
+        resume_from: u64,
+        origin: Instant,
+        max_in_flight: u64,
+        campaign_start_ms: u64,
+    ) -> Self {
         let resume_from = resume_from.min(plan.sessions());
         ShardRunner {
-            plan,
-            origin: now,
+            origin,
             base_offset: plan.intended_offset(resume_from),
             next_launch: resume_from,
             watermark: resume_from,
@@ -38,7 +47,15 @@ impl ShardRunner {
             in_flight: 0,
             max_in_flight: max_in_flight.max(1),
             paused_at: None,
+            campaign_start_ms,
+            capped: 0,
+            plan,
         }
+    }
+
+    /// Sessions the daily cap skipped since the last call.
+    pub fn take_capped(&mut self) -> u64 {
+        std::mem::take(&mut self.capped)
     }
 
     pub fn plan(&self) -> &ShardPlan {
@@ -61,9 +78,16 @@ impl ShardRunner {
             if start > horizon {
                 break;
             }
-            due.push((self.next_launch, start));
+            let seq = self.next_launch;
             self.next_launch += 1;
             self.in_flight += 1;
+            if self.plan.is_capped(seq, self.campaign_start_ms) {
+                // Over the day's cap: it counts as done without running.
+                self.capped += 1;
+                self.finished(seq);
+                continue;
+            }
+            due.push((seq, start));
         }
         due
     }
@@ -130,14 +154,15 @@ mod tests {
             index: 0,
             count: 2,
             total_sessions: 20,
-            rate: 10.0,
+            schedule: crate::plan::ArrivalSchedule::constant(10.0),
+            daily_cap: None,
         }
     }
 
     #[test]
     fn launches_follow_the_schedule() {
         let now = Instant::now();
-        let mut runner = ShardRunner::new(plan(), 0, now, 100);
+        let mut runner = ShardRunner::new(plan(), 0, now, 100, 0);
         assert_eq!(runner.take_due(now).len(), 1, "session 0 is due at once");
         // Local sessions are 200 ms apart (global rate 10/s, 2 shards).
         let due = runner.take_due(now + Duration::from_millis(450));
@@ -149,7 +174,7 @@ mod tests {
     #[test]
     fn the_watermark_waits_for_gaps() {
         let now = Instant::now();
-        let mut runner = ShardRunner::new(plan(), 0, now, 100);
+        let mut runner = ShardRunner::new(plan(), 0, now, 100, 0);
         runner.take_due(now + Duration::from_secs(10));
         assert!(runner.all_launched());
         runner.finished(1);
@@ -169,7 +194,7 @@ mod tests {
     #[test]
     fn resuming_from_a_checkpoint_keeps_the_rate() {
         let now = Instant::now();
-        let mut runner = ShardRunner::new(plan(), 4, now, 100);
+        let mut runner = ShardRunner::new(plan(), 4, now, 100, 0);
         assert_eq!(runner.watermark(), 4);
         let due = runner.take_due(now + Duration::from_millis(250));
         assert_eq!(due.iter().map(|d| d.0).collect::<Vec<_>>(), vec![4, 5]);
@@ -179,7 +204,7 @@ mod tests {
     #[test]
     fn pauses_shift_the_schedule_and_in_flight_is_bounded() {
         let now = Instant::now();
-        let mut runner = ShardRunner::new(plan(), 0, now, 2);
+        let mut runner = ShardRunner::new(plan(), 0, now, 2, 0);
         runner.pause(now);
         assert!(runner.take_due(now + Duration::from_secs(60)).is_empty());
         runner.resume(now + Duration::from_secs(5));

@@ -18,6 +18,7 @@ pub use allowlist::Allowlist;
 use reader::Reader;
 pub use targets::{Secret, TargetKind, TargetSpec, redact};
 
+use crate::plan::ArrivalSchedule;
 use crate::thresholds::Threshold;
 use crate::traffic::Weighted;
 use crate::traffic::journey::{Journey, Site};
@@ -102,14 +103,37 @@ pub struct SessionSpec {
     pub think_max: Duration,
 }
 
-/// The open load model: sessions arrive at `rate` per second until `sessions` have arrived.
+/// The open load model: sessions arrive on an arrival schedule (a rate,
+/// possibly ramping through stages) until `sessions` have arrived.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadSpec {
+    /// The peak arrival rate, sessions per second.
     pub rate: f64,
     pub sessions: u64,
     /// How many shards the campaign is cut into; fixed by the spec so the
     /// output does not depend on how many agents run it.
     pub shards: u32,
+    pub schedule: ArrivalSchedule,
+    pub daily_cap: Option<DailyCap>,
+}
+
+/// At most `sessions` sessions per day, days starting at `day_start_minutes`
+/// past midnight in a zone `utc_offset_minutes` from UTC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DailyCap {
+    pub sessions: u64,
+    pub day_start_minutes: u32,
+    pub utc_offset_minutes: i32,
+}
+
+impl DailyCap {
+    /// Epoch milliseconds at which the day window holding `at_ms` began.
+    pub fn window_start_ms(&self, at_ms: u64) -> u64 {
+        const DAY_MS: i64 = 86_400_000;
+        let shift = (i64::from(self.utc_offset_minutes) - i64::from(self.day_start_minutes)) * 60_000;
+        let local = at_ms as i64 + shift;
+        (local.div_euclid(DAY_MS) * DAY_MS - shift).max(0) as u64
+    }
 }
 
 /// How a spec is checked beyond its own fields.
@@ -380,62 +404,222 @@ fn read_session(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option
     })
 }
 
-fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<LoadSpec> {
-    let Some(value) = root.get("load") else {
-        r.error("load", "is required (rate, and sessions or duration)");
-        return None;
-    };
-    let load = r.object(value, "load", &["rate", "sessions", "duration", "shards"])?;
-    let rate = r.required_f64(load, "load", "rate");
-    if let Some(rate) = rate
-        && !(rate > 0.0 && rate <= limits::MAX_RATE)
-    {
+/// Presets for common volumes, in sessions per day.
+pub const PRESETS: &[(&str, f64)] = &[
+    ("light", 1_000.0),
+    ("medium", 10_000.0),
+    ("heavy", 50_000.0),
+    ("massive", 10_000_000.0),
+];
+
+fn read_rate(r: &mut Reader, load: &serde_json::Map<String, Value>, staged: bool) -> Option<f64> {
+    let given: Vec<&str> = ["rate", "per_day", "per_hour", "preset"]
+        .into_iter()
+        .filter(|k| load.contains_key(*k))
+        .collect();
+    if given.len() > 1 {
         r.error(
-            "load.rate",
+            "load",
             format!(
-                "must be above 0 and at most {} sessions per second",
-                limits::MAX_RATE
+                "give one of rate, per_day, per_hour or preset, not {}",
+                given.join(" and ")
             ),
         );
+        return None;
     }
-    let sessions = r.optional_u64(load, "load", "sessions", 1, limits::MAX_SESSIONS);
-    let duration = r.optional_duration(
-        load,
-        "load",
+    let max = limits::MAX_RATE;
+    let rate = match given.first().copied() {
+        None if staged => Some(0.0),
+        None => {
+            r.error(
+                "load.rate",
+                "is required (sessions per second), or per_day, per_hour, preset or stages",
+            );
+            None
+        }
+        Some("rate") => r.required_f64(load, "load", "rate"),
+        Some("per_day") => r.required_f64(load, "load", "per_day").map(|d| d / 86_400.0),
+        Some("per_hour") => r.required_f64(load, "load", "per_hour").map(|h| h / 3_600.0),
+        Some(_) => match r.optional_str(load, "load", "preset") {
+            Some(name) => match PRESETS.iter().find(|(n, _)| *n == name) {
+                Some((_, per_day)) => Some(per_day / 86_400.0),
+                None => {
+                    let known: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+                    r.error(
+                        "load.preset",
+                        format!("unknown preset `{name}`; expected one of: {}", known.join(", ")),
+                    );
+                    None
+                }
+            },
+            None => None,
+        },
+    }?;
+    let field = given.first().copied().unwrap_or("rate");
+    let lowest = if staged { 0.0 } else { f64::MIN_POSITIVE };
+    if !(rate >= lowest && rate <= max) || (!staged && rate <= 0.0) {
+        r.error(
+            &format!("load.{field}"),
+            format!("must give a rate above 0 and at most {max} sessions per second"),
+        );
+        return None;
+    }
+    Some(rate)
+}
+
+fn read_stages(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option<Vec<(Duration, f64)>> {
+    let value = load.get("stages")?;
+    let Some(items) = value.as_array().filter(|a| !a.is_empty()) else {
+        r.error("load.stages", "must be a non-empty list of { duration, rate }");
+        return None;
+    };
+    let mut stages = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("load.stages[{i}]");
+        let Some(stage) = r.object(item, &path, &["duration", "rate"]) else {
+            ok = false;
+            continue;
+        };
+        let max = Duration::from_secs(limits::MAX_DURATION_SECS);
+        let duration = r.optional_duration(stage, &path, "duration", Duration::from_millis(1), max);
+        let rate = r.optional_f64(stage, &path, "rate", 0.0, limits::MAX_RATE);
+        for field in ["duration", "rate"] {
+            if !stage.contains_key(field) {
+                r.error(&format!("{path}.{field}"), "is required");
+            }
+        }
+        match (duration, rate) {
+            (Some(d), Some(rate)) => stages.push((d, rate)),
+            _ => ok = false,
+        }
+    }
+    if ok && stages.iter().all(|(_, rate)| *rate <= 0.0) {
+        r.error(
+            "load.stages",
+            "every stage has rate 0: no session would ever arrive",
+        );
+        return None;
+    }
+    ok.then_some(stages)
+}
+
+fn read_daily_cap(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option<DailyCap> {
+    let sessions = r.optional_u64(load, "load", "daily_cap", 1, limits::MAX_SESSIONS);
+    let day_start = r.optional_str(load, "load", "day_start");
+    let zone = r.optional_str(load, "load", "time_zone");
+    let day_start_minutes = match day_start.as_deref().map(parse_clock) {
+        None => Some(0),
+        Some(Some(minutes)) if minutes < 24 * 60 => Some(minutes as u32),
+        Some(_) => {
+            r.error("load.day_start", "must be a time of day as HH:MM, e.g. \"06:00\"");
+            None
+        }
+    };
+    let utc_offset_minutes = match zone.as_deref() {
+        None | Some("UTC") | Some("Z") => Some(0),
+        Some(text) => match (text.chars().next(), parse_clock(&text[1..])) {
+            (Some('+'), Some(m)) if m <= 14 * 60 => Some(m),
+            (Some('-'), Some(m)) if m <= 14 * 60 => Some(-m),
+            _ => {
+                r.error(
+                    "load.time_zone",
+                    "must be UTC or a fixed offset such as \"+02:00\" or \"-05:00\"",
+                );
+                None
+            }
+        },
+    };
+    if sessions.is_none() && (day_start.is_some() || zone.is_some()) {
+        r.error(
+            "load.daily_cap",
+            "day_start and time_zone only apply with a daily_cap",
+        );
+    }
+    Some(DailyCap {
+        sessions: sessions?,
+        day_start_minutes: day_start_minutes?,
+        utc_offset_minutes: utc_offset_minutes?,
+    })
+}
+
+/// `HH:MM` as minutes.
+fn parse_clock(text: &str) -> Option<i32> {
+    let (h, m) = text.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h >= 0 && (0..60).contains(&m)).then_some(h * 60 + m)
+}
+
+fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<LoadSpec> {
+    let Some(value) = root.get("load") else {
+        r.error("load", "is required (a rate, and sessions or duration)");
+        return None;
+    };
+    const FIELDS: &[&str] = &[
+        "rate",
+        "per_day",
+        "per_hour",
+        "preset",
+        "stages",
+        "sessions",
         "duration",
-        Duration::from_millis(1),
-        Duration::from_secs(limits::MAX_DURATION_SECS),
-    );
+        "shards",
+        "daily_cap",
+        "day_start",
+        "time_zone",
+    ];
+    let load = r.object(value, "load", FIELDS)?;
+    let stages = read_stages(r, load);
+    let staged = load.contains_key("stages");
+    let rate = read_rate(r, load, staged);
+    let sessions = r.optional_u64(load, "load", "sessions", 1, limits::MAX_SESSIONS);
+    let max = Duration::from_secs(limits::MAX_DURATION_SECS);
+    let duration = r.optional_duration(load, "load", "duration", Duration::from_millis(1), max);
     let shards = r
         .optional_u64(load, "load", "shards", 1, limits::MAX_SHARDS)
         .unwrap_or(8) as u32;
-    let rate = rate.filter(|r| *r > 0.0 && *r <= limits::MAX_RATE)?;
+    let daily_cap = read_daily_cap(r, load);
+    let rate = rate?;
+    let stages = if staged { stages? } else { Vec::new() };
+    let schedule = ArrivalSchedule::staged(rate, &stages);
+    let stages_total: Duration = stages.iter().map(|(d, _)| *d).sum();
     let sessions = match (load.contains_key("sessions"), load.contains_key("duration")) {
         (true, true) => {
             r.error("load", "give either sessions or duration, not both");
             return None;
         }
+        (false, false) if staged => schedule.sessions_within(stages_total),
         (false, false) => {
             r.error("load", "needs sessions or duration to bound the campaign");
             return None;
         }
         (true, false) => sessions?,
-        (false, true) => {
-            let total = (rate * duration?.as_secs_f64()).ceil() as u64;
-            if total > limits::MAX_SESSIONS {
-                r.error(
-                    "load.duration",
-                    format!("rate × duration exceeds {} sessions", limits::MAX_SESSIONS),
-                );
-                return None;
-            }
-            total.max(1)
-        }
+        (false, true) => schedule.sessions_within(duration?),
     };
+    if sessions > limits::MAX_SESSIONS {
+        r.error(
+            "load",
+            format!("the campaign would exceed {} sessions", limits::MAX_SESSIONS),
+        );
+        return None;
+    }
+    if sessions == 0 {
+        r.error("load", "no session would arrive within the given duration");
+        return None;
+    }
+    if schedule.offset_secs(sessions - 1).is_none() {
+        r.error(
+            "load.stages",
+            format!("the rate falls to 0 before {sessions} sessions have arrived"),
+        );
+        return None;
+    }
     Some(LoadSpec {
-        rate,
+        rate: schedule.peak_rate(),
         sessions,
         shards,
+        schedule,
+        daily_cap,
     })
 }
 
@@ -534,5 +718,77 @@ load: { rate: -3, sessions: 0, shards: 100000 }
         let both = GOOD.replace("duration: 30s", "duration: 30s, sessions: 4");
         let errors = CampaignSpec::parse(&both, &context()).expect_err("both bounds").0;
         assert_eq!(errors[0].path, "load");
+    }
+
+    fn load(text: &str) -> Result<LoadSpec, Vec<String>> {
+        let doc = format!("name: l\ntarget: {{ url: \"http://127.0.0.1:1\" }}\nload: {text}\n");
+        CampaignSpec::parse(&doc, &context())
+            .map(|s| s.load)
+            .map_err(|e| {
+                e.0.into_iter()
+                    .map(|f| format!("{}: {}", f.path, f.message))
+                    .collect()
+            })
+    }
+
+    #[test]
+    fn load_models_parse() {
+        let staged =
+            load("{ stages: [{ duration: 10s, rate: 10 }, { duration: 10s, rate: 10 }] }").expect("stages");
+        assert_eq!(staged.sessions, 150, "ramp 0→10 (50) then hold (100)");
+        assert_eq!(staged.rate, 10.0);
+        let daily = load("{ per_day: 86400, sessions: 10 }").expect("per day");
+        assert!((daily.rate - 1.0).abs() < 1e-12);
+        let preset = load("{ preset: medium, duration: 1h }").expect("preset");
+        assert_eq!(preset.sessions, 417, "10k/day for an hour");
+        let capped =
+            load("{ rate: 5, sessions: 100, daily_cap: 40, day_start: \"06:30\", time_zone: \"+02:00\" }")
+                .expect("cap");
+        let cap = capped.daily_cap.expect("a cap");
+        assert_eq!(
+            (cap.sessions, cap.day_start_minutes, cap.utc_offset_minutes),
+            (40, 390, 120)
+        );
+        // 2026-01-01T04:30Z is 06:30 at +02:00: a window starts there.
+        let window = 1_767_241_800_000u64;
+        assert_eq!(cap.window_start_ms(window + 5_000), window);
+        assert_eq!(cap.window_start_ms(window - 5_000), window - 86_400_000);
+    }
+
+    #[test]
+    fn load_mistakes_are_reported() {
+        let cases = [
+            ("{ rate: 5, per_day: 100, sessions: 1 }", "load: give one of"),
+            ("{ preset: galactic, sessions: 1 }", "load.preset: unknown preset"),
+            (
+                "{ stages: [{ duration: 10s }] }",
+                "load.stages[0].rate: is required",
+            ),
+            (
+                "{ stages: [{ duration: 5s, rate: 0 }] }",
+                "every stage has rate 0",
+            ),
+            (
+                "{ stages: [{ duration: 10s, rate: 1 }, { duration: 10s, rate: 0 }], sessions: 1000 }",
+                "falls to 0",
+            ),
+            ("{ rate: 1, sessions: 5, daily_cap: 0 }", "load.daily_cap"),
+            (
+                "{ rate: 1, sessions: 5, daily_cap: 3, day_start: \"25:00\" }",
+                "load.day_start",
+            ),
+            (
+                "{ rate: 1, sessions: 5, daily_cap: 3, time_zone: \"Mars/Olympus\" }",
+                "load.time_zone",
+            ),
+            (
+                "{ rate: 1, sessions: 5, time_zone: UTC }",
+                "only apply with a daily_cap",
+            ),
+        ];
+        for (text, expected) in cases {
+            let errors = load(text).expect_err(text);
+            assert!(errors.iter().any(|e| e.contains(expected)), "{text}: {errors:?}");
+        }
     }
 }

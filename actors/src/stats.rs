@@ -94,6 +94,8 @@ pub struct ShardCounters {
     pub sessions_started: u64,
     pub sessions_completed: u64,
     pub sessions_failed: u64,
+    /// Sessions skipped because their day's cap was reached.
+    pub sessions_capped: u64,
     pub requests: u64,
     pub request_errors: u64,
     pub latency: LatencyHistogram,
@@ -141,6 +143,7 @@ impl ShardCounters {
         self.sessions_started += other.sessions_started;
         self.sessions_completed += other.sessions_completed;
         self.sessions_failed += other.sessions_failed;
+        self.sessions_capped += other.sessions_capped;
         self.requests += other.requests;
         self.request_errors += other.request_errors;
         self.latency.merge(&other.latency);

@@ -31,7 +31,14 @@ pub type StatsStream = Pin<Box<dyn Stream<Item = Result<Vec<ShardStatsReport>>> 
 #[async_trait::async_trait]
 pub trait AgentApi: Send + Sync {
     /// Starts a shard; true if started, false if it already ran at this epoch.
-    async fn assign(&self, assignment: &Assignment, spec_json: &str, paused: bool) -> Result<bool>;
+    /// `started_at_ms` is when the campaign started (the schedule's origin).
+    async fn assign(
+        &self,
+        assignment: &Assignment,
+        spec_json: &str,
+        paused: bool,
+        started_at_ms: u64,
+    ) -> Result<bool>;
     /// Stops a shard; true if it was running.
     async fn revoke(&self, campaign_id: &str, shard_index: u32) -> Result<bool>;
     /// Pauses or resumes a campaign's shards; answers how many.
@@ -87,9 +94,20 @@ impl GrpcAgentClient {
 
 #[async_trait::async_trait]
 impl AgentApi for GrpcAgentClient {
-    async fn assign(&self, assignment: &Assignment, spec_json: &str, paused: bool) -> Result<bool> {
+    async fn assign(
+        &self,
+        assignment: &Assignment,
+        spec_json: &str,
+        paused: bool,
+        started_at_ms: u64,
+    ) -> Result<bool> {
         let request = v1::AssignRequest {
-            assignment: Some(wire::assignment_to_wire(assignment, spec_json, paused)),
+            assignment: Some(wire::assignment_to_wire(
+                assignment,
+                spec_json,
+                paused,
+                started_at_ms,
+            )),
         };
         let response = self
             .client

@@ -65,6 +65,7 @@ impl AgentService for AgentServiceImpl {
             assignment,
             spec: Arc::new(spec),
             paused: wire_assignment.paused,
+            started_at_ms: wire_assignment.started_at_ms,
         };
         let started = call(&self.root, |reply| AgentRootMsg::Assign(order, reply))
             .await?
@@ -138,7 +139,15 @@ impl AgentService for AgentServiceImpl {
         let running = call(&self.root, AgentRootMsg::Describe).await?;
         let shards = running
             .iter()
-            .map(|r| wire::assignment_to_wire(&r.order.assignment, &r.order.spec.to_json(), r.order.paused))
+            .map(|r| {
+                let order = &r.order;
+                wire::assignment_to_wire(
+                    &order.assignment,
+                    &order.spec.to_json(),
+                    order.paused,
+                    order.started_at_ms,
+                )
+            })
             .collect();
         Ok(Response::new(v1::DescribeResponse {
             agent_id: self.agent_id.clone(),

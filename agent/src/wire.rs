@@ -6,7 +6,12 @@ use throng_actors::stats::{LatencyHistogram, NamedCounters, ShardCounters};
 use throng_proto::v1;
 
 /// A shard order as it travels: the assignment, the spec document, paused or not.
-pub fn assignment_to_wire(assignment: &Assignment, spec_json: &str, paused: bool) -> v1::ShardAssignment {
+pub fn assignment_to_wire(
+    assignment: &Assignment,
+    spec_json: &str,
+    paused: bool,
+    started_at_ms: u64,
+) -> v1::ShardAssignment {
     v1::ShardAssignment {
         campaign_id: assignment.campaign_id.clone(),
         shard_index: assignment.shard_index,
@@ -15,6 +20,7 @@ pub fn assignment_to_wire(assignment: &Assignment, spec_json: &str, paused: bool
         spec_json: spec_json.to_string(),
         paused,
         agent_id: assignment.agent_id.clone(),
+        started_at_ms,
     }
 }
 
@@ -41,6 +47,7 @@ pub fn counters_to_wire(
         sessions_started: c.sessions_started,
         sessions_completed: c.sessions_completed,
         sessions_failed: c.sessions_failed,
+        sessions_capped: c.sessions_capped,
         requests: c.requests,
         request_errors: c.request_errors,
         latency_us: c
@@ -81,6 +88,7 @@ pub fn counters_from_wire(wire: &v1::ShardStats) -> ShardCounters {
         sessions_started: wire.sessions_started,
         sessions_completed: wire.sessions_completed,
         sessions_failed: wire.sessions_failed,
+        sessions_capped: wire.sessions_capped,
         requests: wire.requests,
         request_errors: wire.request_errors,
         latency: LatencyHistogram::from_buckets(wire.latency_us.iter().map(|b| (b.value, b.count))),

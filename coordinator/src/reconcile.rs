@@ -65,6 +65,7 @@ enum AgentCall {
         assignment: Assignment,
         spec_json: String,
         paused: bool,
+        started_at_ms: u64,
         confirmed: Confirmed,
     },
     Revoke {
@@ -278,6 +279,10 @@ impl Reconciler {
                         assignment,
                         spec_json: campaign.spec_json.clone(),
                         paused,
+                        started_at_ms: campaign
+                            .status
+                            .started_at_ms
+                            .unwrap_or(campaign.status.created_at_ms),
                         confirmed,
                     });
                 }
@@ -299,10 +304,11 @@ impl Reconciler {
                         assignment,
                         spec_json,
                         paused,
+                        started_at_ms,
                         confirmed,
                     } => {
                         let client = clients.get(&record)?;
-                        match client.assign(&assignment, &spec_json, paused).await {
+                        match client.assign(&assignment, &spec_json, paused, started_at_ms).await {
                             Ok(_) => Some((assignment.shard_id(), confirmed)),
                             Err(error) => {
                                 tracing::warn!(shard = %assignment.shard_id(), agent = %record.agent_id, %error, "assign failed; will retry");

@@ -41,7 +41,7 @@ fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
     v1::PlanPreview {
         shards: plan.shards,
         sessions: plan.sessions,
-        sessions_per_second: plan.rate,
+        sessions_per_second: plan.schedule.peak_rate(),
         expected_duration_seconds: plan.expected_duration().as_secs_f64(),
         requests_per_second_at_peak: plan.requests_per_second(spec),
     }
@@ -226,6 +226,7 @@ impl ControlServiceImpl {
             sessions_started: totals.sessions_started,
             sessions_completed: totals.sessions_completed,
             sessions_failed: totals.sessions_failed,
+            sessions_capped: totals.sessions_capped,
             requests: totals.requests,
             request_errors: totals.request_errors,
             sessions_per_second,

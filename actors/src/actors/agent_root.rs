@@ -21,6 +21,8 @@ pub struct ShardOrder {
     pub assignment: Assignment,
     pub spec: Arc<CampaignSpec>,
     pub paused: bool,
+    /// When the campaign started (epoch ms).
+    pub started_at_ms: u64,
 }
 
 /// A shard this agent runs.
@@ -184,6 +186,7 @@ async fn assign(
         assignment: order.assignment.clone(),
         spec: order.spec.clone(),
         paused: order.paused,
+        started_at_ms: order.started_at_ms,
         services: state.services.clone(),
         counters,
     };

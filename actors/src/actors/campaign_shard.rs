@@ -31,6 +31,8 @@ pub struct CampaignShardArgs {
     pub assignment: Assignment,
     pub spec: Arc<CampaignSpec>,
     pub paused: bool,
+    /// When the campaign started (epoch ms): the schedule's common origin.
+    pub started_at_ms: u64,
     pub services: AgentServices,
     pub counters: Arc<Mutex<ShardCounters>>,
 }
@@ -87,11 +89,23 @@ impl Actor for CampaignShard {
             .into());
         }
         let plan = CampaignPlan::of(&args.spec).shard(args.assignment.shard_index);
+        // A fresh shard follows the campaign's own clock, so all shards keep
+        // one schedule; a resumed one restarts its schedule now rather than
+        // bursting through the sessions its predecessor left.
+        let now = Instant::now();
+        let origin = if checkpoint.next_seq == 0 {
+            let behind = crate::clock::epoch_ms().saturating_sub(args.started_at_ms);
+            now.checked_sub(Duration::from_millis(behind)).unwrap_or(now)
+        } else {
+            now
+        };
+        let sessions = plan.sessions();
         let mut runner = ShardRunner::new(
             plan,
             checkpoint.next_seq,
-            Instant::now(),
+            origin,
             args.services.max_sessions_per_shard,
+            args.started_at_ms,
         );
         if args.paused {
             runner.pause(Instant::now());
@@ -100,7 +114,7 @@ impl Actor for CampaignShard {
             shard = %shard_id,
             epoch = args.assignment.epoch,
             resume_from = checkpoint.next_seq,
-            sessions = plan.sessions(),
+            sessions,
             "shard starting"
         );
         myself.send_message(CampaignShardMsg::Tick)?;
@@ -201,6 +215,13 @@ async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Re
         let (session, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
         state.children.insert(session.get_id(), plan);
         state.counters().sessions_started += 1;
+    }
+    let capped = state.runner.take_capped();
+    if capped > 0 {
+        state.counters().sessions_capped += capped;
+        if state.runner.is_complete() {
+            myself.send_message(CampaignShardMsg::Checkpoint)?;
+        }
     }
     if !state.runner.all_launched() {
         myself.send_after(TICK, || CampaignShardMsg::Tick);
