@@ -122,6 +122,7 @@ pub fn stats_json(s: &v1::CampaignStats) -> Value {
         "sessions_started": s.sessions_started,
         "sessions_completed": s.sessions_completed,
         "sessions_failed": s.sessions_failed,
+        "sessions_capped": s.sessions_capped,
         "requests": s.requests,
         "request_errors": s.request_errors,
         "sessions_per_second": s.sessions_per_second,

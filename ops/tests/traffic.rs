@@ -330,3 +330,69 @@ async fn latency_is_measured_from_the_intended_start_so_a_stall_shows() {
         latencies.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_cap_holds_across_three_agents() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo", "--agents", "3"]);
+    let status = up.wait_ready_with(3).await;
+    assert_eq!(status["agents"].as_array().map(Vec::len), Some(3));
+    // A day window that began an hour ago, so the run cannot straddle two.
+    let minutes = (throng_actors::clock::epoch_ms() / 60_000 + 24 * 60 - 60) % (24 * 60);
+    let day_start = format!("{:02}:{:02}", minutes / 60, minutes % 60);
+    let id = apply(
+        &up,
+        &format!(
+            "name: capped\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\"]\nsession: {{ pages: {{ min: 1, max: 1 }} }}\n\
+             load: {{ rate: 100, sessions: 400, shards: 6, daily_cap: 150, day_start: \"{day_start}\", time_zone: UTC }}\n",
+            recorder.address
+        ),
+    );
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats = last_stats(&out);
+    assert_eq!(stats["sessions_completed"], 150, "{stats}");
+    assert_eq!(stats["sessions_capped"], 250, "{stats}");
+    assert_eq!(recorder.requests().len(), 150, "the target saw exactly the cap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_achieved_arrival_rate_is_within_two_percent_over_a_minute() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let id = apply(
+        &up,
+        &format!(
+            "name: steady\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\"]\nsession: {{ pages: {{ min: 1, max: 1 }} }}\n\
+             load: {{ rate: 50, duration: 60s, shards: 8 }}\n",
+            recorder.address
+        ),
+    );
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut arrivals: Vec<std::time::Instant> = recorder.requests().iter().map(|r| r.at).collect();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 3000);
+    let span = arrivals[arrivals.len() - 1]
+        .duration_since(arrivals[0])
+        .as_secs_f64();
+    let achieved = (arrivals.len() - 1) as f64 / span;
+    eprintln!("target 50/s over a minute, achieved {achieved:.3}/s");
+    assert!((achieved - 50.0).abs() / 50.0 < 0.02, "achieved {achieved:.2}/s");
+    // And steady within the minute: every 10 s window within 2 % too.
+    let start = arrivals[0];
+    for window in 0..6 {
+        let count = arrivals
+            .iter()
+            .filter(|a| {
+                let t = a.duration_since(start).as_secs_f64();
+                t >= window as f64 * 10.0 && t < (window + 1) as f64 * 10.0
+            })
+            .count();
+        assert!(
+            (count as f64 - 500.0).abs() <= 10.0,
+            "window {window}: {count} arrivals"
+        );
+    }
+}

@@ -15,6 +15,8 @@ pub struct Recorded {
     pub query: String,
     pub body: String,
     pub user_agent: String,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -81,6 +83,7 @@ impl Recorder {
             let log = log.clone();
             let stall = stall.clone();
             async move {
+                let at = std::time::Instant::now();
                 // `/slow…` takes 300 ms; during a stall, every answer waits for its end.
                 if request.uri().path().starts_with("/slow") {
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -103,6 +106,7 @@ impl Recorder {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("")
                         .to_string(),
+                    at,
                 };
                 log.lock().unwrap_or_else(|p| p.into_inner()).push(recorded);
                 let response: Response = if path.ends_with("matomo.php") || path.ends_with("/collect") {

@@ -62,6 +62,11 @@ impl Up {
     }
 
     pub async fn wait_ready(&self) -> serde_json::Value {
+        self.wait_ready_with(2).await
+    }
+
+    /// Waits until cluster status answers with `agents` agents.
+    pub async fn wait_ready_with(&self, agents: usize) -> serde_json::Value {
         poll_until(
             Duration::from_secs(30),
             "throng up to answer cluster status",
@@ -71,7 +76,7 @@ impl Up {
                     return None;
                 }
                 let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-                (status["agents"].as_array()?.len() == 2).then_some(status)
+                (status["agents"].as_array()?.len() == agents).then_some(status)
             },
         )
         .await
