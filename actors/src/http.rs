@@ -102,13 +102,25 @@ impl Default for HttpEngine {
 }
 
 impl HttpEngine {
+    /// An HTTP/1.1 client.
     pub fn new() -> Self {
+        HttpEngine::build(false)
+    }
+
+    /// An HTTP/2 client speaking cleartext h2 with prior knowledge (h2c),
+    /// multiplexing requests over few connections.
+    pub fn http2() -> Self {
+        HttpEngine::build(true)
+    }
+
+    fn build(http2: bool) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(4096)
+            .http2_only(http2)
             .build(connector);
         HttpEngine { client }
     }

@@ -248,6 +248,8 @@ impl SessionOutcome {
 #[derive(Clone, Debug)]
 pub struct SessionContext {
     pub engine: HttpEngine,
+    /// For targets that speak HTTP/2.
+    pub engine_http2: HttpEngine,
     pub lease: LeaseGuard,
     pub clock: WallClock,
 }
@@ -454,6 +456,15 @@ fn matomo_bulk(endpoint: &str, token: Option<&str>, hits: Vec<matomo::Hit>) -> O
     }
 }
 
+/// A W3C trace context for request `index` of a session: one trace per
+/// session, one span id per request, sampled.
+pub fn traceparent(session_id: u64, index: usize) -> String {
+    let high = ids::stable_hash(&[Part::Str("trace"), Part::U64(session_id), Part::U64(0)]);
+    let low = ids::stable_hash(&[Part::Str("trace"), Part::U64(session_id), Part::U64(1)]);
+    let span = ids::stable_hash(&[Part::Str("span"), Part::U64(session_id), Part::U64(index as u64)]);
+    format!("00-{high:016x}{low:016x}-{span:016x}-01")
+}
+
 /// Runs `plan` against its target, starting at `intended_start`.
 pub async fn run_session(
     plan: &SessionPlan,
@@ -542,10 +553,20 @@ pub async fn run_session(
                 outcome.aborted = true;
                 break 'steps;
             }
+            let engine = if target.http2 {
+                &context.engine_http2
+            } else {
+                &context.engine
+            };
+            let mut request = out.request;
+            if target.traceparent {
+                let value = traceparent(plan.session_id, outcome.requests.len());
+                request = request.header(header::HeaderName::from_static("traceparent"), value);
+            }
             let result = speaker
                 .send(
-                    &context.engine,
-                    out.request,
+                    engine,
+                    request,
                     &plan.user_agent,
                     &plan.language,
                     spec.request_timeout,

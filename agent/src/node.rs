@@ -93,6 +93,7 @@ impl Agent {
             sink,
             session: SessionContext {
                 engine: HttpEngine::new(),
+                engine_http2: HttpEngine::http2(),
                 lease: guard.clone(),
                 clock: WallClock::now(),
             },

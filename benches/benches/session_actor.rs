@@ -35,6 +35,7 @@ fn session_actor(c: &mut Criterion) {
     let spec = Arc::new(spec);
     let context = SessionContext {
         engine: HttpEngine::new(),
+        engine_http2: HttpEngine::http2(),
         lease: LeaseGuard::always_valid(),
         clock: WallClock::now(),
     };

@@ -396,3 +396,42 @@ async fn the_achieved_arrival_rate_is_within_two_percent_over_a_minute() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_and_traceparent_are_spoken_when_asked() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let id = apply(
+        &up,
+        &format!(
+            "name: h2\ntarget: {{ url: \"http://{}\", http2: true, traceparent: true }}\npages: [\"/\", \"/a\"]\n\
+             session: {{ pages: {{ min: 2, max: 3 }}, think_time: {{ min: 0ms, max: 5ms }} }}\n\
+             load: {{ rate: 50, sessions: 20, shards: 2 }}\n",
+            recorder.address
+        ),
+    );
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let requests = recorder.requests();
+    assert!(requests.len() >= 40);
+    assert!(
+        requests.iter().all(|r| r.version == "HTTP/2.0"),
+        "{:?}",
+        requests[0].version
+    );
+    let mut traces = BTreeSet::new();
+    let mut spans = BTreeSet::new();
+    for r in &requests {
+        let header = r.traceparent.clone().expect("traceparent on every request");
+        let parts: Vec<&str> = header.split('-').collect();
+        assert_eq!(parts.len(), 4, "{header}");
+        assert_eq!((parts[0], parts[3]), ("00", "01"));
+        assert!(parts[1].len() == 32 && parts[2].len() == 16, "{header}");
+        assert!(header[3..].chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+        traces.insert(parts[1].to_string());
+        spans.insert(parts[2].to_string());
+    }
+    assert_eq!(traces.len(), 20, "one trace per session");
+    assert_eq!(spans.len(), requests.len(), "one span per request");
+}

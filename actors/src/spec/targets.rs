@@ -73,6 +73,11 @@ pub struct TargetSpec {
     pub kind: TargetKind,
     /// Relative share of sessions sent to this target.
     pub share: f64,
+    /// Speak HTTP/2 (cleartext, prior knowledge) instead of HTTP/1.1.
+    pub http2: bool,
+    /// Add a W3C `traceparent` header to every request, so the target's own
+    /// traces link to the simulated session.
+    pub traceparent: bool,
 }
 
 const TARGET_FIELDS: &[&str] = &[
@@ -84,6 +89,8 @@ const TARGET_FIELDS: &[&str] = &[
     "bulk",
     "measurement_id",
     "api_secret",
+    "http2",
+    "traceparent",
 ];
 
 /// Reads `target` (one) or `targets` (a list).
@@ -127,6 +134,16 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
     let target = r.object(value, path, TARGET_FIELDS)?;
     let url = read_url(r, target, path, allowlist);
     let share = r.optional_f64(target, path, "share", 0.0, 1e9).unwrap_or(1.0);
+    let flag = |r: &mut Reader, field: &str| match target.get(field) {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => {
+            r.error(&format!("{path}.{field}"), "must be true or false");
+            false
+        }
+    };
+    let http2 = flag(r, "http2");
+    let traceparent = flag(r, "traceparent");
     let kind_name = r
         .optional_str(target, path, "kind")
         .unwrap_or_else(|| "http".to_string());
@@ -191,6 +208,8 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
         url: url?,
         kind: kind?,
         share,
+        http2,
+        traceparent,
     })
 }
 

@@ -17,6 +17,9 @@ pub struct Recorded {
     pub user_agent: String,
     /// When the request arrived.
     pub at: std::time::Instant,
+    /// `HTTP/1.1`, `HTTP/2.0`…
+    pub version: String,
+    pub traceparent: Option<String>,
 }
 
 impl Recorded {
@@ -107,6 +110,12 @@ impl Recorder {
                         .unwrap_or("")
                         .to_string(),
                     at,
+                    version: format!("{:?}", parts.version),
+                    traceparent: parts
+                        .headers
+                        .get("traceparent")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from),
                 };
                 log.lock().unwrap_or_else(|p| p.into_inner()).push(recorded);
                 let response: Response = if path.ends_with("matomo.php") || path.ends_with("/collect") {
