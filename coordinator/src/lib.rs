@@ -14,6 +14,7 @@ pub mod placement;
 pub mod reconcile;
 pub mod service;
 pub mod stats;
+pub mod target_check;
 pub mod view;
 
 pub use error::{CoordinatorError, Result};

@@ -38,12 +38,30 @@ pub struct ControlServiceImpl {
 
 fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
     let plan = CampaignPlan::of(spec);
+    let peak = plan.schedule.peak_rate();
     v1::PlanPreview {
         shards: plan.shards,
         sessions: plan.sessions,
-        sessions_per_second: plan.schedule.peak_rate(),
+        sessions_per_second: peak,
         expected_duration_seconds: plan.expected_duration().as_secs_f64(),
         requests_per_second_at_peak: plan.requests_per_second(spec),
+        sessions_per_hour_at_peak: peak * 3600.0,
+        personas: spec
+            .personas
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let share = spec.persona_shares.share(i);
+                v1::PersonaPreview {
+                    name: p.name.clone(),
+                    share,
+                    sessions: share * plan.sessions as f64,
+                    sessions_per_hour_at_peak: share * peak * 3600.0,
+                    journeys: p.journeys.items().iter().map(|(j, _)| j.clone()).collect(),
+                }
+            })
+            .collect(),
+        daily_cap: spec.load.daily_cap.as_ref().map_or(0, |c| c.sessions),
     }
 }
 
@@ -459,5 +477,20 @@ impl ControlService for ControlServiceImpl {
             campaigns: view.campaigns.len() as u32,
             shards: view.assignments.len() as u32,
         }))
+    }
+
+    async fn test_target(
+        &self,
+        request: Request<v1::CampaignSpecRequest>,
+    ) -> std::result::Result<Response<v1::TestTargetResponse>, Status> {
+        let spec = CampaignSpec::parse(&request.into_inner().document, &self.validation)
+            .map_err(CoordinatorError::InvalidSpec)?;
+        let engine = throng_actors::http::HttpEngine::new();
+        let mut targets = Vec::new();
+        for target in &spec.targets {
+            targets.push(crate::target_check::check(&engine, target).await);
+        }
+        let ok = targets.iter().all(|t| t.ok);
+        Ok(Response::new(v1::TestTargetResponse { targets, ok }))
     }
 }

@@ -139,6 +139,11 @@ pub enum CampaignCommand {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// Check that every target of a spec answers, with a diagnosis when one does not.
+    Test {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
     /// Create a campaign from a spec; prints its id.
     Apply {
         #[arg(short = 'f', long = "file")]

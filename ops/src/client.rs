@@ -89,7 +89,7 @@ pub fn state_name(state: i32) -> String {
 }
 
 fn campaign_json(c: &v1::Campaign) -> Value {
-    let plan = c.plan.unwrap_or_default();
+    let plan = c.plan.clone().unwrap_or_default();
     json!({
         "id": c.id,
         "name": c.name,
@@ -110,6 +110,12 @@ fn plan_json(p: &v1::PlanPreview) -> Value {
         "sessions_per_second": p.sessions_per_second,
         "expected_duration_seconds": p.expected_duration_seconds,
         "requests_per_second_at_peak": p.requests_per_second_at_peak,
+        "sessions_per_hour_at_peak": p.sessions_per_hour_at_peak,
+        "daily_cap": p.daily_cap,
+        "personas": p.personas.iter().map(|x| json!({
+            "name": x.name, "share": x.share, "sessions": x.sessions,
+            "sessions_per_hour_at_peak": x.sessions_per_hour_at_peak, "journeys": x.journeys,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -193,7 +199,7 @@ fn print_campaign(c: &v1::Campaign, output: Output) {
     match output {
         Output::Json => println!("{}", campaign_json(c)),
         Output::Table => {
-            let plan = c.plan.unwrap_or_default();
+            let plan = c.plan.clone().unwrap_or_default();
             println!("id        {}", c.id);
             println!("name      {}", c.name);
             println!("state     {}", state_name(c.state));
@@ -283,6 +289,23 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
                     p.expected_duration_seconds,
                     p.requests_per_second_at_peak
                 );
+                if p.daily_cap > 0 {
+                    println!("daily cap: {} sessions", p.daily_cap);
+                }
+                println!(
+                    "{:<20} {:>7} {:>10} {:>14}  JOURNEYS",
+                    "PERSONA", "SHARE", "SESSIONS", "PER HOUR PEAK"
+                );
+                for x in &p.personas {
+                    println!(
+                        "{:<20} {:>6.1}% {:>10.0} {:>14.0}  {}",
+                        x.name,
+                        x.share * 100.0,
+                        x.sessions,
+                        x.sessions_per_hour_at_peak,
+                        x.journeys.join(", ")
+                    );
+                }
             }
             Output::Table => {}
         }
@@ -291,10 +314,48 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         }
         return Ok(());
     }
+    if let CampaignCommand::Test { file } = &command {
+        let document = read_spec(file)?;
+        let mut client = connect(endpoint).await?;
+        let answer = client
+            .test_target(v1::CampaignSpecRequest {
+                document,
+                start: false,
+            })
+            .await?
+            .into_inner();
+        match output {
+            Output::Json => println!(
+                "{}",
+                json!({
+                    "ok": answer.ok,
+                    "targets": answer.targets.iter().map(|t| json!({
+                        "url": t.url, "kind": t.kind, "ok": t.ok, "diagnosis": t.diagnosis,
+                        "status": t.status, "latency_ms": t.latency_ms,
+                    })).collect::<Vec<_>>(),
+                })
+            ),
+            Output::Table => {
+                for t in &answer.targets {
+                    println!(
+                        "{} {:<7} {}  {}",
+                        if t.ok { "ok  " } else { "FAIL" },
+                        t.kind,
+                        t.url,
+                        t.diagnosis
+                    );
+                }
+            }
+        }
+        if !answer.ok {
+            return Err(CliError::Other("a target did not answer as expected".into()));
+        }
+        return Ok(());
+    }
     let mut client = connect(endpoint).await?;
     let reference = |id: &str| v1::CampaignRef { id: id.to_string() };
     let campaign = match command {
-        CampaignCommand::Validate { .. } => return Ok(()),
+        CampaignCommand::Validate { .. } | CampaignCommand::Test { .. } => return Ok(()),
         CampaignCommand::Apply { file, start } => {
             let document = read_spec(&file)?;
             let created = client
@@ -325,7 +386,7 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
                 Output::Table => {
                     println!("{:<32} {:<10} {:>21} {:>11}", "ID", "STATE", "SESSIONS", "SHARDS");
                     for c in &list.campaigns {
-                        let plan = c.plan.unwrap_or_default();
+                        let plan = c.plan.clone().unwrap_or_default();
                         println!(
                             "{:<32} {:<10} {:>21} {:>11}",
                             c.id,

@@ -195,3 +195,46 @@ fn an_unreachable_clickhouse_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(text(&out).contains(&clickhouse), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_tests_diagnose_each_target_and_validation_previews_personas() {
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let closed = free_port();
+    let spec = write_spec(&format!(
+        "name: probe\ntargets:\n  - {{ url: \"http://{demo}\" }}\n  - {{ url: \"http://127.0.0.1:{closed}\" }}\n\
+         \x20 - {{ url: \"http://{demo}/nope/matomo.php\", kind: matomo, site_id: 1 }}\n\
+         personas:\n  - {{ name: buyers, weight: 3, journeys: {{ buyer: 1 }} }}\n  - {{ name: readers, weight: 1, journeys: {{ casual: 1 }} }}\n\
+         load: {{ per_hour: 3600, sessions: 1000, daily_cap: 500 }}\n",
+        demo = up.demo
+    ));
+    let path = spec.path().to_str().expect("path");
+    // Each target is judged on its own: answering, refused, wrong endpoint.
+    let out = up.client(&["--output", "json", "campaign", "test", "-f", path]);
+    assert!(!out.status.success(), "a failing target fails the command");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["targets"][0]["ok"], true, "{report}");
+    assert!(
+        report["targets"][1]["diagnosis"]
+            .as_str()
+            .is_some_and(|d| d.contains("connection refused"))
+    );
+    assert!(
+        report["targets"][2]["diagnosis"]
+            .as_str()
+            .is_some_and(|d| d.contains("404") && d.contains("matomo.php")),
+        "{report}"
+    );
+    let out = up.client(&["campaign", "test", "-f", path]);
+    assert!(text(&out).contains("FAIL http"), "{}", text(&out));
+
+    let out = up.client(&["--output", "json", "campaign", "validate", "-f", path]);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let plan = &answer["plan"];
+    assert_eq!(plan["daily_cap"], 500);
+    assert_eq!(plan["sessions_per_hour_at_peak"], 3600.0);
+    assert_eq!(plan["personas"][0]["name"], "buyers");
+    assert_eq!(plan["personas"][0]["sessions"], 750.0);
+    assert_eq!(plan["personas"][1]["journeys"][0], "casual");
+}
