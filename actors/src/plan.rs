@@ -116,6 +116,16 @@ impl ArrivalSchedule {
         (self.arrivals_by(duration.as_secs_f64()) - 1e-9).ceil().max(0.0) as u64
     }
 
+    /// The level (rate, or users in a closed model) at `t` seconds.
+    pub fn level_at(&self, t: f64) -> f64 {
+        for s in &self.segments {
+            if t < s.start + s.length {
+                return s.from + s.slope() * (t - s.start).max(0.0);
+            }
+        }
+        self.tail_rate
+    }
+
     /// The highest rate anywhere in the schedule.
     pub fn peak_rate(&self) -> f64 {
         self.segments
@@ -129,9 +139,35 @@ impl ArrivalSchedule {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CampaignPlan {
     pub shards: u32,
+    /// Sessions in all; `u64::MAX` for a closed model bounded by time.
     pub sessions: u64,
     pub schedule: ArrivalSchedule,
     pub daily_cap: Option<DailyCap>,
+    pub closed: Option<ClosedLoad>,
+}
+
+/// The closed model: a number of concurrent users (ramping through stages),
+/// each starting a new session as soon as its last one ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosedLoad {
+    /// Users over time, as levels of a schedule.
+    pub users: ArrivalSchedule,
+    /// How long users keep starting sessions, when bounded by time.
+    pub duration: Option<Duration>,
+}
+
+impl ClosedLoad {
+    /// Users shard `index` of `count` runs at `t` seconds: users are dealt
+    /// round-robin, so user `u` belongs to shard `u mod count`.
+    pub fn users_of_shard(&self, t: f64, index: u32, count: u32) -> u64 {
+        let total = self.users.level_at(t).max(0.0).floor() as u64;
+        let index = u64::from(index);
+        if index >= total {
+            0
+        } else {
+            (total - index).div_ceil(u64::from(count))
+        }
+    }
 }
 
 impl CampaignPlan {
@@ -141,11 +177,15 @@ impl CampaignPlan {
             sessions: spec.load.sessions,
             schedule: spec.load.schedule.clone(),
             daily_cap: spec.load.daily_cap.clone(),
+            closed: spec.load.closed.clone(),
         }
     }
 
     /// How long arrivals last (the last session's intended start).
     pub fn expected_duration(&self) -> Duration {
+        if let Some(closed) = &self.closed {
+            return closed.duration.unwrap_or_default();
+        }
         let last = self.sessions.saturating_sub(1);
         Duration::from_secs_f64(self.schedule.offset_secs(last).unwrap_or(0.0))
     }
@@ -158,6 +198,7 @@ impl CampaignPlan {
             total_sessions: self.sessions,
             schedule: self.schedule.clone(),
             daily_cap: self.daily_cap.clone(),
+            closed: self.closed.clone(),
         }
     }
 
@@ -181,11 +222,15 @@ pub struct ShardPlan {
     pub total_sessions: u64,
     pub schedule: ArrivalSchedule,
     pub daily_cap: Option<DailyCap>,
+    pub closed: Option<ClosedLoad>,
 }
 
 impl ShardPlan {
-    /// How many sessions this shard owns.
+    /// How many sessions this shard owns (`u64::MAX`: as many as time allows).
     pub fn sessions(&self) -> u64 {
+        if self.total_sessions == u64::MAX {
+            return u64::MAX;
+        }
         let index = u64::from(self.index);
         let count = u64::from(self.count);
         if index >= self.total_sessions {
@@ -240,6 +285,7 @@ mod tests {
             sessions,
             schedule: ArrivalSchedule::constant(10.0),
             daily_cap: None,
+            closed: None,
         }
     }
 
@@ -308,6 +354,7 @@ mod tests {
             sessions: 120,
             schedule: ArrivalSchedule::constant(1.0),
             daily_cap: Some(cap),
+            closed: None,
         };
         let start_ms = (20_000 * 86_400 - 60) * 1000;
         let mut allowed_before = 0;

@@ -148,7 +148,11 @@ impl SessionPlan {
         let persona = &spec.personas[self.persona];
         // The previous visit of a regular was `regulars` arrivals earlier.
         let previous_visit_ms = self.visitor.returning.then(|| {
-            let gap = (persona.regulars as f64 / spec.load.rate * 1000.0) as u64;
+            let gap = if spec.load.rate > 0.0 {
+                (persona.regulars as f64 / spec.load.rate * 1000.0) as u64
+            } else {
+                86_400_000
+            };
             start_ms.saturating_sub(gap.max(1000))
         });
         let first_visit_ms = if self.visitor.returning {

@@ -24,6 +24,8 @@ pub struct ShardRunner {
     campaign_start_ms: u64,
     /// Sessions skipped by the daily cap since last asked.
     capped: u64,
+    /// Closed model: no more sessions start (its time is up).
+    launches_closed: bool,
 }
 
 impl ShardRunner {
@@ -49,6 +51,7 @@ impl ShardRunner {
             paused_at: None,
             campaign_start_ms,
             capped: 0,
+            launches_closed: false,
             plan,
         }
     }
@@ -67,10 +70,25 @@ impl ShardRunner {
         self.origin + self.plan.intended_offset(seq).saturating_sub(self.base_offset)
     }
 
-    /// Sessions intended to start before `horizon`, marked as launched.
+    /// Sessions intended to start before `horizon`, marked as launched. In
+    /// the closed model: as many as free users, all starting at `horizon`.
     pub fn take_due(&mut self, horizon: Instant) -> Vec<(u64, Instant)> {
         let mut due = Vec::new();
         if self.paused_at.is_some() {
+            return due;
+        }
+        if let Some(closed) = &self.plan.closed {
+            let elapsed = horizon.saturating_duration_since(self.origin);
+            if closed.duration.is_some_and(|d| elapsed >= d) {
+                self.launches_closed = true;
+                return due;
+            }
+            let users = closed.users_of_shard(elapsed.as_secs_f64(), self.plan.index, self.plan.count);
+            while self.next_launch < self.plan.sessions() && self.in_flight < users.min(self.max_in_flight) {
+                due.push((self.next_launch, horizon));
+                self.next_launch += 1;
+                self.in_flight += 1;
+            }
             return due;
         }
         while self.next_launch < self.plan.sessions() && self.in_flight < self.max_in_flight {
@@ -92,9 +110,14 @@ impl ShardRunner {
         due
     }
 
-    /// Whether every session has been launched.
+    /// Whether every session has been launched (or, closed, none may start any more).
     pub fn all_launched(&self) -> bool {
-        self.next_launch >= self.plan.sessions()
+        self.launches_closed || self.next_launch >= self.plan.sessions()
+    }
+
+    /// Whether sessions start when others end rather than on a schedule.
+    pub fn is_closed(&self) -> bool {
+        self.plan.closed.is_some()
     }
 
     /// Records that `seq` finished (successfully or not). Idempotent.
@@ -125,7 +148,7 @@ impl ShardRunner {
     }
 
     pub fn is_complete(&self) -> bool {
-        self.watermark >= self.plan.sessions()
+        self.all_launched() && self.watermark >= self.next_launch
     }
 
     pub fn is_paused(&self) -> bool {
@@ -156,6 +179,7 @@ mod tests {
             total_sessions: 20,
             schedule: crate::plan::ArrivalSchedule::constant(10.0),
             daily_cap: None,
+            closed: None,
         }
     }
 
@@ -216,5 +240,52 @@ mod tests {
         );
         runner.abandoned(0);
         assert_eq!(runner.in_flight(), 1);
+    }
+
+    #[test]
+    fn the_closed_model_keeps_its_users_busy_until_time_is_up() {
+        use crate::plan::{ArrivalSchedule, ClosedLoad};
+        let closed = ClosedLoad {
+            // 0 → 10 users over 10 s, then 10.
+            users: ArrivalSchedule::staged(0.0, &[(Duration::from_secs(10), 10.0)]),
+            duration: Some(Duration::from_secs(30)),
+        };
+        let plan = ShardPlan {
+            index: 1,
+            count: 2,
+            total_sessions: u64::MAX,
+            schedule: ArrivalSchedule::constant(0.0),
+            daily_cap: None,
+            closed: Some(closed),
+        };
+        let now = Instant::now();
+        let mut runner = ShardRunner::new(plan, 0, now, 1000, 0);
+        assert!(runner.take_due(now).is_empty(), "no users yet");
+        // At 5 s, 5 users in all; shard 1 of 2 has users 1 and 3.
+        let due = runner.take_due(now + Duration::from_secs(5));
+        assert_eq!(due.len(), 2);
+        assert!(
+            runner.take_due(now + Duration::from_secs(5)).is_empty(),
+            "both busy"
+        );
+        runner.finished(0);
+        assert_eq!(
+            runner.take_due(now + Duration::from_secs(5)).len(),
+            1,
+            "a free user starts again"
+        );
+        assert_eq!(
+            runner.take_due(now + Duration::from_secs(20)).len(),
+            3,
+            "5 users of 10 at full ramp"
+        );
+        assert!(!runner.all_launched());
+        assert!(runner.take_due(now + Duration::from_secs(31)).is_empty());
+        assert!(runner.all_launched(), "time is up");
+        assert!(!runner.is_complete(), "sessions still running");
+        for seq in 0..6 {
+            runner.finished(seq);
+        }
+        assert!(runner.is_complete());
     }
 }

@@ -18,7 +18,7 @@ pub use allowlist::Allowlist;
 use reader::Reader;
 pub use targets::{Secret, TargetKind, TargetSpec, redact};
 
-use crate::plan::ArrivalSchedule;
+use crate::plan::{ArrivalSchedule, ClosedLoad};
 use crate::thresholds::Threshold;
 use crate::traffic::Weighted;
 use crate::traffic::journey::{Journey, Site};
@@ -31,6 +31,7 @@ pub mod limits {
     pub const MAX_PAGES: usize = 1_000;
     pub const MAX_PAGES_PER_SESSION: u64 = 1_000;
     pub const MAX_SHARDS: u64 = 4_096;
+    pub const MAX_USERS: u64 = 10_000_000;
     pub const MAX_DURATION_SECS: u64 = 31 * 24 * 3600;
     pub const MAX_THINK_SECS: u64 = 3600;
     pub const MAX_NAME_LEN: usize = 128;
@@ -115,6 +116,8 @@ pub struct LoadSpec {
     pub shards: u32,
     pub schedule: ArrivalSchedule,
     pub daily_cap: Option<DailyCap>,
+    /// Set for the closed model (concurrent users) instead of arrivals.
+    pub closed: Option<ClosedLoad>,
 }
 
 /// At most `sessions` sessions per day, days starting at `day_start_minutes`
@@ -467,7 +470,12 @@ fn read_rate(r: &mut Reader, load: &serde_json::Map<String, Value>, staged: bool
     Some(rate)
 }
 
-fn read_stages(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option<Vec<(Duration, f64)>> {
+fn read_stages(
+    r: &mut Reader,
+    load: &serde_json::Map<String, Value>,
+    level: &str,
+    max_level: f64,
+) -> Option<Vec<(Duration, f64)>> {
     let value = load.get("stages")?;
     let Some(items) = value.as_array().filter(|a| !a.is_empty()) else {
         r.error("load.stages", "must be a non-empty list of { duration, rate }");
@@ -477,14 +485,14 @@ fn read_stages(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option<
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let path = format!("load.stages[{i}]");
-        let Some(stage) = r.object(item, &path, &["duration", "rate"]) else {
+        let Some(stage) = r.object(item, &path, &["duration", level]) else {
             ok = false;
             continue;
         };
         let max = Duration::from_secs(limits::MAX_DURATION_SECS);
         let duration = r.optional_duration(stage, &path, "duration", Duration::from_millis(1), max);
-        let rate = r.optional_f64(stage, &path, "rate", 0.0, limits::MAX_RATE);
-        for field in ["duration", "rate"] {
+        let rate = r.optional_f64(stage, &path, level, 0.0, max_level);
+        for field in ["duration", level] {
             if !stage.contains_key(field) {
                 r.error(&format!("{path}.{field}"), "is required");
             }
@@ -497,7 +505,7 @@ fn read_stages(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option<
     if ok && stages.iter().all(|(_, rate)| *rate <= 0.0) {
         r.error(
             "load.stages",
-            "every stage has rate 0: no session would ever arrive",
+            format!("every stage has {level} 0: no session would ever start"),
         );
         return None;
     }
@@ -556,6 +564,8 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         return None;
     };
     const FIELDS: &[&str] = &[
+        "model",
+        "users",
         "rate",
         "per_day",
         "per_hour",
@@ -569,7 +579,21 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         "time_zone",
     ];
     let load = r.object(value, "load", FIELDS)?;
-    let stages = read_stages(r, load);
+    match r.optional_str(load, "load", "model").as_deref() {
+        None | Some("open") => {}
+        Some("closed") => return read_closed_load(r, load),
+        Some(other) => {
+            r.error(
+                "load.model",
+                format!("unknown model `{other}`; expected open or closed"),
+            );
+            return None;
+        }
+    }
+    if load.contains_key("users") {
+        r.error("load.users", "only applies to the closed model (model: closed)");
+    }
+    let stages = read_stages(r, load, "rate", limits::MAX_RATE);
     let staged = load.contains_key("stages");
     let rate = read_rate(r, load, staged);
     let sessions = r.optional_u64(load, "load", "sessions", 1, limits::MAX_SESSIONS);
@@ -620,6 +644,71 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         shards,
         schedule,
         daily_cap,
+        closed: None,
+    })
+}
+
+/// The closed model: `users` (or stages of users) each running sessions back
+/// to back, for a duration or a number of sessions.
+fn read_closed_load(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option<LoadSpec> {
+    for field in [
+        "rate",
+        "per_day",
+        "per_hour",
+        "preset",
+        "daily_cap",
+        "day_start",
+        "time_zone",
+    ] {
+        if load.contains_key(field) {
+            r.error(&format!("load.{field}"), "only applies to the open model");
+        }
+    }
+    let staged = load.contains_key("stages");
+    let stages = if staged {
+        read_stages(r, load, "users", limits::MAX_USERS as f64)
+    } else {
+        Some(Vec::new())
+    };
+    let users = r.optional_u64(
+        load,
+        "load",
+        "users",
+        if staged { 0 } else { 1 },
+        limits::MAX_USERS,
+    );
+    if !staged && !load.contains_key("users") {
+        r.error(
+            "load.users",
+            "is required for the closed model (or stages of users)",
+        );
+    }
+    let sessions = r.optional_u64(load, "load", "sessions", 1, limits::MAX_SESSIONS);
+    let max = Duration::from_secs(limits::MAX_DURATION_SECS);
+    let duration = r.optional_duration(load, "load", "duration", Duration::from_millis(1), max);
+    let shards = r
+        .optional_u64(load, "load", "shards", 1, limits::MAX_SHARDS)
+        .unwrap_or(8) as u32;
+    let stages = stages?;
+    let users = ArrivalSchedule::staged(users.unwrap_or(0) as f64, &stages);
+    let stages_total: Duration = stages.iter().map(|(d, _)| *d).sum();
+    let (sessions, duration) = match (load.contains_key("sessions"), load.contains_key("duration")) {
+        (true, true) => (sessions?, duration),
+        (true, false) => (sessions?, None),
+        (false, true) => (u64::MAX, duration),
+        (false, false) if staged => (u64::MAX, Some(stages_total)),
+        (false, false) => {
+            r.error("load", "needs sessions or duration to bound the campaign");
+            return None;
+        }
+    };
+    Some(LoadSpec {
+        rate: 0.0,
+        sessions,
+        shards,
+        schedule: ArrivalSchedule::constant(0.0),
+        daily_cap: None,
+        closed: Some(ClosedLoad { users, duration }),
     })
 }
 
@@ -787,6 +876,36 @@ load: { rate: -3, sessions: 0, shards: 100000 }
             ),
         ];
         for (text, expected) in cases {
+            let errors = load(text).expect_err(text);
+            assert!(errors.iter().any(|e| e.contains(expected)), "{text}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn the_closed_model_parses_and_refuses_open_fields() {
+        let closed = load("{ model: closed, users: 50, duration: 10m }").expect("closed");
+        let users = closed.closed.expect("closed model");
+        assert_eq!(users.users.level_at(0.0), 50.0);
+        assert_eq!(users.duration, Some(Duration::from_secs(600)));
+        assert_eq!(closed.sessions, u64::MAX, "bounded by time");
+        let staged = load("{ model: closed, stages: [{ duration: 1m, users: 100 }] }").expect("stages");
+        assert_eq!(
+            staged.closed.expect("closed").duration,
+            Some(Duration::from_secs(60))
+        );
+        for (text, expected) in [
+            ("{ model: closed, duration: 1m }", "load.users: is required"),
+            (
+                "{ model: closed, users: 5, rate: 3, duration: 1m }",
+                "load.rate: only applies to the open model",
+            ),
+            ("{ model: closed, users: 5 }", "needs sessions or duration"),
+            (
+                "{ rate: 5, users: 3, sessions: 1 }",
+                "load.users: only applies to the closed model",
+            ),
+            ("{ model: pull, users: 5 }", "load.model: unknown model"),
+        ] {
             let errors = load(text).expect_err(text);
             assert!(errors.iter().any(|e| e.contains(expected)), "{text}: {errors:?}");
         }

@@ -41,7 +41,12 @@ fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
     let peak = plan.schedule.peak_rate();
     v1::PlanPreview {
         shards: plan.shards,
-        sessions: plan.sessions,
+        // 0: bounded by time, not by a count (closed model).
+        sessions: if plan.sessions == u64::MAX {
+            0
+        } else {
+            plan.sessions
+        },
         sessions_per_second: peak,
         expected_duration_seconds: plan.expected_duration().as_secs_f64(),
         requests_per_second_at_peak: plan.requests_per_second(spec),
@@ -240,7 +245,11 @@ impl ControlServiceImpl {
             campaign_id: campaign.id.clone(),
             at_ms: epoch_ms(),
             state: state_to_wire(campaign.status.state).into(),
-            sessions_planned: plan.sessions,
+            sessions_planned: if plan.sessions == u64::MAX {
+                0
+            } else {
+                plan.sessions
+            },
             sessions_started: totals.sessions_started,
             sessions_completed: totals.sessions_completed,
             sessions_failed: totals.sessions_failed,

@@ -435,3 +435,33 @@ async fn http2_and_traceparent_are_spoken_when_asked() {
     assert_eq!(traces.len(), 20, "one trace per session");
     assert_eq!(spans.len(), requests.len(), "one span per request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_closed_model_runs_its_users_back_to_back() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    // 10 users, each page taking 300 ms, for 3 s: about 100 sessions, never more than 10 at once.
+    let id = apply(
+        &up,
+        &format!(
+            "name: closed\ntarget: {{ url: \"http://{}\" }}\npages: [\"/slow\"]\nsession: {{ pages: {{ min: 1, max: 1 }} }}\n\
+             load: {{ model: closed, users: 10, duration: 3s, shards: 4 }}\n",
+            recorder.address
+        ),
+    );
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats = last_stats(&out);
+    let sessions = stats["sessions_completed"].as_u64().expect("sessions");
+    eprintln!(
+        "closed model: {sessions} sessions, peak concurrency {}",
+        recorder.peak_concurrency()
+    );
+    assert!(
+        (80..=110).contains(&sessions),
+        "10 users × 3 s / 0.3 s ≈ 100: {stats}"
+    );
+    assert_eq!(recorder.peak_concurrency(), 10, "exactly the users, at once");
+    assert_eq!(stats["sessions_planned"], 0, "bounded by time");
+}

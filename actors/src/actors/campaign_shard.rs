@@ -225,6 +225,9 @@ async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Re
     }
     if !state.runner.all_launched() {
         myself.send_after(TICK, || CampaignShardMsg::Tick);
+    } else if state.runner.is_complete() {
+        // Nothing left to run (e.g. a closed-model shard with no users).
+        myself.send_message(CampaignShardMsg::Checkpoint)?;
     }
     Ok(())
 }
@@ -255,6 +258,9 @@ async fn session_done(
     if state.runner.is_complete() {
         // Make the end durable at once rather than at the next periodic checkpoint.
         myself.send_message(CampaignShardMsg::Checkpoint)?;
+    } else if state.runner.is_closed() {
+        // A user is free again: it starts its next session now.
+        myself.send_message(CampaignShardMsg::Tick)?;
     }
     Ok(())
 }

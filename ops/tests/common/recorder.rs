@@ -74,6 +74,8 @@ pub struct Recorder {
     pub address: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
     stall_until: Arc<Mutex<Option<tokio::time::Instant>>>,
+    /// Requests being answered now, and the most at once.
+    in_flight: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
 impl Recorder {
@@ -82,10 +84,16 @@ impl Recorder {
         let stall_until: Arc<Mutex<Option<tokio::time::Instant>>> = Arc::default();
         let log = requests.clone();
         let stall = stall_until.clone();
+        let in_flight: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)> = Arc::default();
+        let gauge = in_flight.clone();
         let app = axum::Router::new().fallback(move |request: Request<Body>| {
             let log = log.clone();
             let stall = stall.clone();
+            let gauge = gauge.clone();
             async move {
+                use std::sync::atomic::Ordering;
+                let now = gauge.0.fetch_add(1, Ordering::SeqCst) + 1;
+                gauge.1.fetch_max(now, Ordering::SeqCst);
                 let at = std::time::Instant::now();
                 // `/slow…` takes 300 ms; during a stall, every answer waits for its end.
                 if request.uri().path().starts_with("/slow") {
@@ -118,6 +126,7 @@ impl Recorder {
                         .map(String::from),
                 };
                 log.lock().unwrap_or_else(|p| p.into_inner()).push(recorded);
+                gauge.0.fetch_sub(1, Ordering::SeqCst);
                 let response: Response = if path.ends_with("matomo.php") || path.ends_with("/collect") {
                     StatusCode::NO_CONTENT.into_response()
                 } else {
@@ -138,7 +147,13 @@ impl Recorder {
             address,
             requests,
             stall_until,
+            in_flight,
         }
+    }
+
+    /// The most requests it was answering at once.
+    pub fn peak_concurrency(&self) -> u64 {
+        self.in_flight.1.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Holds every answer from now until `duration` has passed.
