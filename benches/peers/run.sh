@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Peer comparison in one sitting: one nginx worker pinned to core 0 answers
+# 204 on /track; wrk -t1, Throng's HTTP engine, Goose and Locust (FastHttpUser)
+# each run pinned to core 1 for the same time with the same connections.
+# Prints requests/s, requests per generator CPU-second (user+sys: one nginx
+# worker saturates before the fastest generators do), peak memory, and every
+# ratio to wrk. Installs what it needs (Debian: nginx wrk; PyPI: locust;
+# crates.io: goose), then runs.
+#   bash benches/peers/run.sh [SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_PER_RUN=${1:-10}
+CONNECTIONS=${2:-64}
+root=$PWD
+for tool in nginx wrk taskset; do
+  command -v "$tool" >/dev/null || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -qq nginx wrk util-linux >/dev/null
+  }
+done
+cargo build --release --quiet -p throng-benches --bin http_blast
+(cd benches/peers/goose && CARGO_TARGET_DIR="$root/target/goose" cargo build --release --quiet)
+if [ ! -x target/locust-venv/bin/locust ]; then
+  python3 -m venv target/locust-venv
+  target/locust-venv/bin/pip install -q locust
+fi
+
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$port;
+    location /track { return 204; }
+  }
+}
+CONF
+taskset -c 0 nginx -c "$dir/nginx.conf" -p "$dir" &
+nginx_pid=$!
+trap 'kill $nginx_pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+url="http://127.0.0.1:$port/track"
+measure() { python3 benches/peers/measure.py "$dir/$1.json" -- taskset -c 1 "${@:2}"; }
+
+measure wrk wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "$url"
+measure throng target/release/http_blast "$url" "$CONNECTIONS" "$SECONDS_PER_RUN"
+measure goose target/goose/release/goose-peer --host "http://127.0.0.1:$port/" --users "$CONNECTIONS" \
+  --hatch-rate "$CONNECTIONS" --run-time "${SECONDS_PER_RUN}s" --no-reset-metrics --quiet
+measure locust target/locust-venv/bin/locust -f benches/peers/locustfile.py --headless \
+  -u "$CONNECTIONS" -r "$CONNECTIONS" -t "${SECONDS_PER_RUN}s" --host "http://127.0.0.1:$port" \
+  --csv "$dir/locust" --only-summary
+
+python3 - "$dir" "$SECONDS_PER_RUN" <<'PY'
+import csv, json, re, sys
+d, secs = sys.argv[1], float(sys.argv[2])
+def m(name): return json.load(open(f"{d}/{name}.json"))
+def log(name): return open(f"{d}/{name}.json.log").read()
+rows = {}
+rows["wrk -t1"] = (float(re.search(r"Requests/sec:\s+([\d.]+)", log("wrk")).group(1)), m("wrk"))
+rows["throng"] = (json.loads(log("throng").strip().splitlines()[-1])["requests_per_second"], m("throng"))
+goose_total = None
+for line in log("goose").splitlines():
+    cells = [c.strip() for c in line.split("|")]
+    if cells and cells[0].startswith("Aggregated") and len(cells) > 1:
+        goose_total = float(cells[1].replace(",", "").split()[0]); break
+rows["goose"] = ((goose_total or 0.0) / secs, m("goose"))
+with open(f"{d}/locust_stats.csv") as f:
+    agg = [r for r in csv.DictReader(f) if r["Name"] == "Aggregated"][0]
+rows["locust fasthttp"] = (float(agg["Requests/s"]), m("locust"))
+wrk_rps, wrk_m = rows["wrk -t1"]
+wrk_per_cpu = wrk_rps * secs / max(wrk_m["cpu_seconds"], 0.01)
+print(f"{'tool':<16} {'req/s':>9} {'cpu s':>6} {'req/cpu-s':>10} {'peak MB':>8} {'x wrk req/s':>11} {'x wrk req/cpu-s':>15}")
+for name, (rps, meas) in rows.items():
+    per_cpu = rps * secs / max(meas["cpu_seconds"], 0.01)
+    print(f"{name:<16} {rps:>9.0f} {meas['cpu_seconds']:>6.2f} {per_cpu:>10.0f} {meas['peak_rss_mb']:>8.1f} "
+          f"{rps / wrk_rps:>11.2f} {per_cpu / wrk_per_cpu:>15.2f}")
+PY
