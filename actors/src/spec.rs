@@ -193,22 +193,41 @@ impl CampaignSpec {
     }
 }
 
+/// Fields a campaign spec may have.
+pub(crate) const CAMPAIGN_FIELDS: &[&str] = &[
+    "name",
+    "seed",
+    "target",
+    "targets",
+    "pages",
+    "session",
+    "personas",
+    "journeys",
+    "site",
+    "load",
+    "request_timeout",
+    "thresholds",
+];
+
+/// Fields of `load`.
+pub(crate) const LOAD_FIELDS: &[&str] = &[
+    "model",
+    "users",
+    "rate",
+    "per_day",
+    "per_hour",
+    "preset",
+    "stages",
+    "sessions",
+    "duration",
+    "shards",
+    "daily_cap",
+    "day_start",
+    "time_zone",
+];
+
 fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Option<CampaignSpec> {
-    const FIELDS: &[&str] = &[
-        "name",
-        "seed",
-        "target",
-        "targets",
-        "pages",
-        "session",
-        "personas",
-        "journeys",
-        "site",
-        "load",
-        "request_timeout",
-        "thresholds",
-    ];
-    let root = r.object(value, "", FIELDS)?;
+    let root = r.object(value, "", CAMPAIGN_FIELDS)?;
     let name = r.required_str(root, "", "name");
     if let Some(name) = &name {
         let valid = !name.is_empty()
@@ -563,22 +582,7 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         r.error("load", "is required (a rate, and sessions or duration)");
         return None;
     };
-    const FIELDS: &[&str] = &[
-        "model",
-        "users",
-        "rate",
-        "per_day",
-        "per_hour",
-        "preset",
-        "stages",
-        "sessions",
-        "duration",
-        "shards",
-        "daily_cap",
-        "day_start",
-        "time_zone",
-    ];
-    let load = r.object(value, "load", FIELDS)?;
+    let load = r.object(value, "load", LOAD_FIELDS)?;
     match r.optional_str(load, "load", "model").as_deref() {
         None | Some("open") => {}
         Some("closed") => return read_closed_load(r, load),
@@ -909,5 +913,44 @@ load: { rate: -3, sessions: 0, shards: 100000 }
             let errors = load(text).expect_err(text);
             assert!(errors.iter().any(|e| e.contains(expected)), "{text}: {errors:?}");
         }
+    }
+
+    /// The published schema (docs/campaign.schema.json) names exactly the
+    /// fields the reader accepts, so editors and the server agree.
+    #[test]
+    fn the_published_schema_matches_the_reader() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../docs/campaign.schema.json")).expect("schema is JSON");
+        let keys = |v: &Value| -> Vec<String> {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        let sorted = |fields: &[&str]| -> Vec<String> {
+            let mut f: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+            f.sort();
+            f
+        };
+        assert_eq!(keys(&schema), sorted(CAMPAIGN_FIELDS));
+        assert_eq!(keys(&schema["$defs"]["load"]), sorted(LOAD_FIELDS));
+        assert_eq!(keys(&schema["$defs"]["target"]), sorted(targets::TARGET_FIELDS));
+        assert_eq!(keys(&schema["$defs"]["persona"]), sorted(traffic::PERSONA_FIELDS));
+        let actions: Vec<String> = schema["$defs"]["journey"]["properties"]["steps"]["additionalProperties"]
+            ["properties"]["action"]["enum"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_string())
+            .collect();
+        let known: Vec<String> = crate::traffic::journey::Action::ALL
+            .iter()
+            .map(|a| a.name().to_string())
+            .collect();
+        assert_eq!(actions, known);
     }
 }

@@ -80,7 +80,7 @@ pub struct TargetSpec {
     pub traceparent: bool,
 }
 
-const TARGET_FIELDS: &[&str] = &[
+pub(crate) const TARGET_FIELDS: &[&str] = &[
     "url",
     "kind",
     "share",

@@ -11,7 +11,7 @@ use crate::traffic::Weighted;
 use crate::traffic::journey::{self, Action, Journey, Product, Site, Step};
 use crate::traffic::persona::{Device, Persona, ReferrerKind};
 
-const PERSONA_FIELDS: &[&str] = &[
+pub(crate) const PERSONA_FIELDS: &[&str] = &[
     "name",
     "weight",
     "devices",
