@@ -44,7 +44,7 @@ http {
 CONF
 taskset -c 0 nginx -c "$dir/nginx.conf" -p "$dir" &
 nginx_pid=$!
-trap 'kill $nginx_pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $nginx_pid 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/track"
 measure() { python3 benches/peers/measure.py "$dir/$1.json" -- taskset -c 1 "${@:2}"; }
@@ -52,33 +52,33 @@ measure() { python3 benches/peers/measure.py "$dir/$1.json" -- taskset -c 1 "${@
 measure wrk wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "$url"
 measure throng target/release/http_blast "$url" "$CONNECTIONS" "$SECONDS_PER_RUN"
 measure goose target/goose/release/goose-peer --host "http://127.0.0.1:$port/" --users "$CONNECTIONS" \
-  --hatch-rate "$CONNECTIONS" --run-time "${SECONDS_PER_RUN}s" --no-reset-metrics --quiet
+  --increase-rate "$CONNECTIONS" --run-time "${SECONDS_PER_RUN}s" --no-reset-metrics --no-error-summary
 measure locust target/locust-venv/bin/locust -f benches/peers/locustfile.py --headless \
   -u "$CONNECTIONS" -r "$CONNECTIONS" -t "${SECONDS_PER_RUN}s" --host "http://127.0.0.1:$port" \
   --csv "$dir/locust" --only-summary
 
-python3 - "$dir" "$SECONDS_PER_RUN" <<'PY'
+python3 - "$dir" <<'PY'
 import csv, json, re, sys
-d, secs = sys.argv[1], float(sys.argv[2])
+d = sys.argv[1]
 def m(name): return json.load(open(f"{d}/{name}.json"))
 def log(name): return open(f"{d}/{name}.json.log").read()
-rows = {}
-rows["wrk -t1"] = (float(re.search(r"Requests/sec:\s+([\d.]+)", log("wrk")).group(1)), m("wrk"))
-rows["throng"] = (json.loads(log("throng").strip().splitlines()[-1])["requests_per_second"], m("throng"))
-goose_total = None
-for line in log("goose").splitlines():
-    cells = [c.strip() for c in line.split("|")]
-    if cells and cells[0].startswith("Aggregated") and len(cells) > 1:
-        goose_total = float(cells[1].replace(",", "").split()[0]); break
-rows["goose"] = ((goose_total or 0.0) / secs, m("goose"))
+def number(text): return float(text.replace(",", ""))
+rows = {}  # tool: (requests/s as the tool reports it, total requests, measurement)
+wrk = log("wrk")
+rows["wrk -t1"] = (number(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1)),
+                   number(re.search(r"(\d+) requests in", wrk).group(1)), m("wrk"))
+blast = json.loads(log("throng").strip().splitlines()[-1])
+rows["throng"] = (blast["requests_per_second"], blast["requests"], m("throng"))
+goose = re.search(r"GET track\s*\|\s*([\d,]+)\s*\|[^|]*\|\s*([\d.,]+)", log("goose"))
+rows["goose"] = (number(goose.group(2)), number(goose.group(1)), m("goose"))
 with open(f"{d}/locust_stats.csv") as f:
     agg = [r for r in csv.DictReader(f) if r["Name"] == "Aggregated"][0]
-rows["locust fasthttp"] = (float(agg["Requests/s"]), m("locust"))
-wrk_rps, wrk_m = rows["wrk -t1"]
-wrk_per_cpu = wrk_rps * secs / max(wrk_m["cpu_seconds"], 0.01)
+rows["locust fasthttp"] = (float(agg["Requests/s"]), float(agg["Request Count"]), m("locust"))
+wrk_rps, wrk_total, wrk_m = rows["wrk -t1"]
+wrk_per_cpu = wrk_total / max(wrk_m["cpu_seconds"], 0.01)
 print(f"{'tool':<16} {'req/s':>9} {'cpu s':>6} {'req/cpu-s':>10} {'peak MB':>8} {'x wrk req/s':>11} {'x wrk req/cpu-s':>15}")
-for name, (rps, meas) in rows.items():
-    per_cpu = rps * secs / max(meas["cpu_seconds"], 0.01)
+for name, (rps, total, meas) in rows.items():
+    per_cpu = total / max(meas["cpu_seconds"], 0.01)
     print(f"{name:<16} {rps:>9.0f} {meas['cpu_seconds']:>6.2f} {per_cpu:>10.0f} {meas['peak_rss_mb']:>8.1f} "
           f"{rps / wrk_rps:>11.2f} {per_cpu / wrk_per_cpu:>15.2f}")
 PY
