@@ -57,7 +57,7 @@ pub struct SessionPlan {
     pub journey: String,
     pub visitor: Visitor,
     pub device: Device,
-    pub user_agent: String,
+    pub user_agent: &'static str,
     pub resolution: String,
     pub language: String,
     pub country: String,
@@ -67,7 +67,7 @@ pub struct SessionPlan {
     pub steps: Vec<PlannedStep>,
 }
 
-fn pick<'a>(rng: &mut impl rand_core::Rng, items: &'a [&'a str]) -> &'a str {
+fn pick(rng: &mut impl rand_core::Rng, items: &'static [&'static str]) -> &'static str {
     items[ids::uniform_u64(rng, 0, items.len() as u64 - 1) as usize]
 }
 
@@ -80,7 +80,7 @@ impl SessionPlan {
         let persona_index = *spec.persona_shares.choose(&mut rng);
         let persona = &spec.personas[persona_index];
         let device = *persona.devices.choose(&mut rng);
-        let user_agent = pick(&mut rng, device.user_agents()).to_string();
+        let user_agent = pick(&mut rng, device.user_agents());
         let resolution = pick(&mut rng, device.resolutions()).to_string();
         let language = persona.languages.choose(&mut rng).clone();
         let country = persona.countries.choose(&mut rng).clone();
@@ -164,7 +164,7 @@ impl SessionPlan {
             session_id: self.session_id,
             visitor: self.visitor.clone(),
             device: self.device,
-            user_agent: self.user_agent.clone(),
+            user_agent: self.user_agent,
             resolution: self.resolution.clone(),
             language: self.language.clone(),
             country: self.country.clone(),
@@ -571,7 +571,7 @@ pub async fn run_session(
                 .send(
                     engine,
                     request,
-                    &plan.user_agent,
+                    plan.user_agent,
                     &plan.language,
                     spec.request_timeout,
                 )

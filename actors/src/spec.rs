@@ -85,7 +85,8 @@ pub struct CampaignSpec {
     pub journeys: Vec<Journey>,
     /// The public URL of the simulated site (what tracking hits report).
     pub site_url: String,
-    pub site: Site,
+    /// Shared by every session's visit context (one copy per campaign).
+    pub site: std::sync::Arc<Site>,
     pub load: LoadSpec,
     pub request_timeout: Duration,
     /// Pass/fail rules over the merged stats.
@@ -278,7 +279,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         personas,
         journeys,
         site_url,
-        site,
+        site: std::sync::Arc::new(site),
         load: load?,
         request_timeout,
         thresholds,

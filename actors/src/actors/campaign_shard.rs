@@ -1,17 +1,19 @@
-//! One campaign shard: launches its sessions on schedule, records them, and
-//! checkpoints its watermark, fenced by its assignment.
+//! One campaign shard: launches its sessions on schedule (each a task it
+//! owns and supervises), records them, and checkpoints its watermark, fenced
+//! by its assignment.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use futures::FutureExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use throng_state::{Compare, Op};
+use tokio::task::JoinSet;
 
-use super::{AgentServices, SessionActor, SessionArgs};
+use super::AgentServices;
 use crate::assignment::{Assignment, Checkpoint};
 use crate::plan::CampaignPlan;
-use crate::session::{SessionOutcome, SessionPlan};
+use crate::session::{SessionContext, SessionOutcome, SessionPlan, run_session};
 use crate::shard::ShardRunner;
 use crate::spec::CampaignSpec;
 use crate::stats::ShardCounters;
@@ -48,7 +50,8 @@ pub struct ShardState {
     args: CampaignShardArgs,
     runner: ShardRunner,
     checkpoint: Checkpoint,
-    children: HashMap<ActorId, SessionPlan>,
+    /// The running sessions. Dropping the set (when the shard stops) aborts them.
+    sessions: JoinSet<()>,
 }
 
 impl ShardState {
@@ -123,19 +126,18 @@ impl Actor for CampaignShard {
             args,
             runner,
             checkpoint,
-            children: HashMap::new(),
+            sessions: JoinSet::new(),
         })
     }
 
     async fn post_stop(
         &self,
         myself: ActorRef<Self::Msg>,
-        _state: &mut ShardState,
+        state: &mut ShardState,
     ) -> Result<(), ActorProcessingErr> {
-        // Sessions may sit in long awaits; kill them rather than wait.
-        for child in myself.get_children() {
-            child.kill();
-        }
+        // Sessions may sit in long awaits; abort them rather than wait.
+        let _ = myself;
+        state.sessions.abort_all();
         Ok(())
     }
 
@@ -163,33 +165,32 @@ impl Actor for CampaignShard {
         }
         Ok(())
     }
+}
 
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        event: SupervisionEvent,
-        state: &mut ShardState,
-    ) -> Result<(), ActorProcessingErr> {
-        match event {
-            SupervisionEvent::ActorTerminated(cell, _, _) => {
-                state.children.remove(&cell.get_id());
-            }
-            SupervisionEvent::ActorFailed(cell, error) => {
-                // Policy: a failed session is recorded as failed, never restarted.
-                if let Some(plan) = state.children.remove(&cell.get_id()) {
-                    let now = state.args.services.session.clock.epoch_ms(Instant::now());
-                    let outcome = SessionOutcome::failed_without_running(
-                        &plan,
-                        now,
-                        format!("session actor failed: {error}"),
-                    );
-                    session_done(&myself, state, outcome).await?;
-                }
-            }
-            _ => {}
+/// One session as a task the shard owns. Policy: a session that fails (even
+/// by panicking) is recorded as a failed session and never restarted.
+async fn supervised_session(
+    plan: SessionPlan,
+    spec: Arc<CampaignSpec>,
+    context: SessionContext,
+    intended_start: Instant,
+    shard: ActorRef<CampaignShardMsg>,
+) {
+    let run = std::panic::AssertUnwindSafe(run_session(&plan, &spec, &context, intended_start));
+    let outcome = match run.catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            let now = context.clock.epoch_ms(Instant::now());
+            SessionOutcome::failed_without_running(&plan, now, format!("session panicked: {reason}"))
         }
-        Ok(())
-    }
+    };
+    // The shard may have stopped meanwhile; then nobody needs the outcome.
+    let _ = shard.send_message(CampaignShardMsg::SessionDone(Box::new(outcome)));
 }
 
 async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Result<(), ActorProcessingErr> {
@@ -205,15 +206,14 @@ async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Re
     let shard_index = state.args.assignment.shard_index;
     for (seq, intended_start) in due {
         let plan = SessionPlan::new(&state.args.spec, shard_index, seq);
-        let args = SessionArgs {
-            plan: plan.clone(),
-            spec: state.args.spec.clone(),
-            context: state.args.services.session.clone(),
+        let session = supervised_session(
+            plan,
+            state.args.spec.clone(),
+            state.args.services.session.clone(),
             intended_start,
-            shard: myself.clone(),
-        };
-        let (session, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
-        state.children.insert(session.get_id(), plan);
+            myself.clone(),
+        );
+        state.sessions.spawn(session);
         state.counters().sessions_started += 1;
     }
     let capped = state.runner.take_capped();
@@ -237,6 +237,8 @@ async fn session_done(
     state: &mut ShardState,
     outcome: SessionOutcome,
 ) -> Result<(), ActorProcessingErr> {
+    // Forget finished tasks (their outcomes arrive as messages).
+    while state.sessions.try_join_next().is_some() {}
     if outcome.aborted {
         state.runner.abandoned(outcome.seq);
         return Ok(());

@@ -11,7 +11,7 @@ pub struct VisitContext {
     pub session_id: u64,
     pub visitor: Visitor,
     pub device: Device,
-    pub user_agent: String,
+    pub user_agent: &'static str,
     pub resolution: String,
     pub language: String,
     pub country: String,
@@ -22,7 +22,7 @@ pub struct VisitContext {
     pub campaign: Option<(String, String, String)>,
     /// Base URL of the simulated site as tracking hits report it, e.g. `https://shop.example`.
     pub site_url: String,
-    pub site: Site,
+    pub site: std::sync::Arc<Site>,
     /// When the visit starts, epoch milliseconds.
     pub start_ms: u64,
     /// When the visitor first came, epoch milliseconds.

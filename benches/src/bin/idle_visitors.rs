@@ -1,0 +1,91 @@
+//! Memory per idle concurrent visitor: starts N session tasks (as a shard
+//! does), each loading one page and then thinking for a long time, and prints
+//! the process's resident memory per visitor once all of them are idle.
+//! `idle_visitors BASE_URL VISITORS [THINK_SECONDS] [SPREAD_SECONDS]`: arrivals
+//! are spread evenly over SPREAD_SECONDS (0: all at once).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use throng_actors::clock::WallClock;
+use throng_actors::http::HttpEngine;
+use throng_actors::lease::LeaseGuard;
+use throng_actors::session::{SessionContext, SessionPlan, run_session};
+use throng_actors::spec::{CampaignSpec, ValidationContext};
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: idle_visitors BASE_URL VISITORS [THINK_SECONDS]");
+        std::process::exit(2);
+    }
+    let base = args[1].trim_end_matches('/').to_string();
+    let visitors: u64 = args[2].parse().unwrap_or(10_000);
+    let think: u64 = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(30);
+    let spread: f64 = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(0.0);
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    else {
+        std::process::exit(1);
+    };
+    runtime.block_on(async move {
+        let document = format!(
+            "name: idle\ntarget: {{ url: \"{base}\" }}\npages: [\"/track\"]\n\
+             session: {{ pages: {{ min: 2, max: 2 }}, think_time: {{ min: {think}s, max: {think}s }} }}\n\
+             load: {{ model: closed, users: {visitors}, duration: 1h, shards: 1 }}\n"
+        );
+        let allow = ValidationContext {
+            allowlist: throng_actors::spec::Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
+        };
+        let spec = match CampaignSpec::parse(&document, &allow) {
+            Ok(spec) => Arc::new(spec),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        };
+        let context = SessionContext {
+            engine: HttpEngine::new(),
+            engine_http2: HttpEngine::http2(),
+            lease: LeaseGuard::always_valid(),
+            clock: WallClock::now(),
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let baseline = rss_kib();
+        let started = Instant::now();
+        for seq in 0..visitors {
+            let intended_start = started + Duration::from_secs_f64(spread * seq as f64 / visitors as f64);
+            let plan = SessionPlan::new(&spec, 0, seq);
+            let (spec, context) = (spec.clone(), context.clone());
+            tokio::spawn(async move {
+                run_session(&plan, &spec, &context, intended_start).await;
+            });
+            if seq % 1000 == 999 {
+                // Let first pages complete as we go, as arrivals would.
+                tokio::task::yield_now().await;
+            }
+        }
+        let spawned = started.elapsed();
+        // Every visitor is now past its first page and thinking.
+        tokio::time::sleep(Duration::from_secs_f64(spread + (think as f64 / 3.0).clamp(2.0, 10.0))).await;
+        let idle = rss_kib();
+        let per_visitor = (idle.saturating_sub(baseline)) as f64 * 1024.0 / visitors as f64;
+        println!(
+            "{{\"visitors\":{visitors},\"spawn_seconds\":{:.2},\"baseline_kib\":{baseline},\"idle_kib\":{idle},\"bytes_per_idle_visitor\":{per_visitor:.0}}}",
+            spawned.as_secs_f64()
+        );
+        std::process::exit(0);
+    });
+}
