@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use crate::spec::{CampaignSpec, DailyCap};
+use crate::ids::{Part, stable_hash};
+use crate::spec::{CampaignSpec, DailyCap, TimeOfDayProfile};
 
 /// One stretch of the schedule, with the rate going linearly from `from` to `to`.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,7 +144,18 @@ pub struct CampaignPlan {
     pub sessions: u64,
     pub schedule: ArrivalSchedule,
     pub daily_cap: Option<DailyCap>,
+    pub profile: Option<Thinning>,
     pub closed: Option<ClosedLoad>,
+}
+
+/// A time-of-day profile applied by thinning: arrivals are scheduled at the
+/// profile's peak, and session `n` is kept with probability
+/// `multiplier(hour) / peak`, drawn from a stable hash of `n`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thinning {
+    pub profile: TimeOfDayProfile,
+    /// Keyed by the campaign's seed and name.
+    pub salt: u64,
 }
 
 /// The closed model: a number of concurrent users (ramping through stages),
@@ -177,6 +189,10 @@ impl CampaignPlan {
             sessions: spec.load.sessions,
             schedule: spec.load.schedule.clone(),
             daily_cap: spec.load.daily_cap.clone(),
+            profile: spec.load.profile.clone().map(|profile| Thinning {
+                profile,
+                salt: stable_hash(&[Part::Str("profile"), Part::U64(spec.seed), Part::Str(&spec.name)]),
+            }),
             closed: spec.load.closed.clone(),
         }
     }
@@ -198,6 +214,7 @@ impl CampaignPlan {
             total_sessions: self.sessions,
             schedule: self.schedule.clone(),
             daily_cap: self.daily_cap.clone(),
+            profile: self.profile.clone(),
             closed: self.closed.clone(),
         }
     }
@@ -222,10 +239,27 @@ pub struct ShardPlan {
     pub total_sessions: u64,
     pub schedule: ArrivalSchedule,
     pub daily_cap: Option<DailyCap>,
+    pub profile: Option<Thinning>,
     pub closed: Option<ClosedLoad>,
 }
 
 impl ShardPlan {
+    /// Whether local session `seq` is thinned out by the time-of-day profile.
+    pub fn is_thinned(&self, seq: u64, campaign_start_ms: u64) -> bool {
+        let Some(thinning) = &self.profile else {
+            return false;
+        };
+        let n = self.global_seq(seq);
+        let Some(offset) = self.schedule.offset_secs(n) else {
+            return false;
+        };
+        let at_ms = campaign_start_ms + (offset * 1000.0) as u64;
+        let keep = thinning.profile.at(at_ms) / thinning.profile.peak();
+        let draw =
+            (stable_hash(&[Part::U64(thinning.salt), Part::U64(n)]) >> 11) as f64 / (1u64 << 53) as f64;
+        draw >= keep
+    }
+
     /// How many sessions this shard owns (`u64::MAX`: as many as time allows).
     pub fn sessions(&self) -> u64 {
         if self.total_sessions == u64::MAX {
@@ -285,6 +319,7 @@ mod tests {
             sessions,
             schedule: ArrivalSchedule::constant(10.0),
             daily_cap: None,
+            profile: None,
             closed: None,
         }
     }
@@ -354,6 +389,7 @@ mod tests {
             sessions: 120,
             schedule: ArrivalSchedule::constant(1.0),
             daily_cap: Some(cap),
+            profile: None,
             closed: None,
         };
         let start_ms = (20_000 * 86_400 - 60) * 1000;
@@ -372,5 +408,49 @@ mod tests {
             }
         }
         assert_eq!((allowed_before, allowed_after), (30, 30));
+    }
+
+    #[test]
+    fn a_time_of_day_profile_thins_arrivals_by_hour() {
+        use crate::spec::TimeOfDayProfile;
+        // Half the rate from midnight to noon (UTC), the full rate after.
+        let mut hours = [1.0; 24];
+        hours[..12].fill(0.5);
+        let thinning = Thinning {
+            profile: TimeOfDayProfile {
+                hours,
+                utc_offset_minutes: 0,
+            },
+            salt: 42,
+        };
+        let start_ms = 20_000 * 86_400_000; // a midnight
+        let kept = |shards: u32| -> (u64, u64) {
+            let plan = CampaignPlan {
+                shards,
+                sessions: 86_400 / 10,
+                schedule: ArrivalSchedule::constant(0.1),
+                daily_cap: None,
+                profile: Some(thinning.clone()),
+                closed: None,
+            };
+            let (mut night, mut day) = (0, 0);
+            for i in 0..shards {
+                let shard = plan.shard(i);
+                for k in 0..shard.sessions() {
+                    if !shard.is_thinned(k, start_ms) {
+                        if shard.global_seq(k) < 4_320 {
+                            night += 1
+                        } else {
+                            day += 1
+                        }
+                    }
+                }
+            }
+            (night, day)
+        };
+        let (night, day) = kept(1);
+        assert_eq!(day, 4_320, "the full rate keeps every slot");
+        assert!((2_000..=2_320).contains(&night), "about half at night: {night}");
+        assert_eq!(kept(7), (night, day), "the same sessions whatever the sharding");
     }
 }

@@ -24,6 +24,8 @@ pub struct ShardRunner {
     campaign_start_ms: u64,
     /// Sessions skipped by the daily cap since last asked.
     capped: u64,
+    /// Sessions thinned out by the time-of-day profile since last asked.
+    thinned: u64,
     /// Closed model: no more sessions start (its time is up).
     launches_closed: bool,
 }
@@ -51,6 +53,7 @@ impl ShardRunner {
             paused_at: None,
             campaign_start_ms,
             capped: 0,
+            thinned: 0,
             launches_closed: false,
             plan,
         }
@@ -59,6 +62,11 @@ impl ShardRunner {
     /// Sessions the daily cap skipped since the last call.
     pub fn take_capped(&mut self) -> u64 {
         std::mem::take(&mut self.capped)
+    }
+
+    /// Sessions thinned out by the time-of-day profile since the last call.
+    pub fn take_thinned(&mut self) -> u64 {
+        std::mem::take(&mut self.thinned)
     }
 
     pub fn plan(&self) -> &ShardPlan {
@@ -99,6 +107,12 @@ impl ShardRunner {
             let seq = self.next_launch;
             self.next_launch += 1;
             self.in_flight += 1;
+            if self.plan.is_thinned(seq, self.campaign_start_ms) {
+                // Outside the profile's share for its hour: not part of the run.
+                self.thinned += 1;
+                self.finished(seq);
+                continue;
+            }
             if self.plan.is_capped(seq, self.campaign_start_ms) {
                 // Over the day's cap: it counts as done without running.
                 self.capped += 1;
@@ -179,6 +193,7 @@ mod tests {
             total_sessions: 20,
             schedule: crate::plan::ArrivalSchedule::constant(10.0),
             daily_cap: None,
+            profile: None,
             closed: None,
         }
     }
@@ -256,6 +271,7 @@ mod tests {
             total_sessions: u64::MAX,
             schedule: ArrivalSchedule::constant(0.0),
             daily_cap: None,
+            profile: None,
             closed: Some(closed),
         };
         let now = Instant::now();

@@ -117,8 +117,30 @@ pub struct LoadSpec {
     pub shards: u32,
     pub schedule: ArrivalSchedule,
     pub daily_cap: Option<DailyCap>,
+    /// Rate multipliers by hour of the day (open model).
+    pub profile: Option<TimeOfDayProfile>,
     /// Set for the closed model (concurrent users) instead of arrivals.
     pub closed: Option<ClosedLoad>,
+}
+
+/// Rate multipliers for each hour of the day, in a zone `utc_offset_minutes`
+/// from UTC: `1.0` is the spec's rate, `0.2` a fifth of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeOfDayProfile {
+    pub hours: [f64; 24],
+    pub utc_offset_minutes: i32,
+}
+
+impl TimeOfDayProfile {
+    pub fn peak(&self) -> f64 {
+        self.hours.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// The multiplier in force at `at_ms` (epoch milliseconds).
+    pub fn at(&self, at_ms: u64) -> f64 {
+        let local = at_ms as i64 + i64::from(self.utc_offset_minutes) * 60_000;
+        self.hours[(local.div_euclid(3_600_000) % 24) as usize]
+    }
 }
 
 /// At most `sessions` sessions per day, days starting at `day_start_minutes`
@@ -225,6 +247,7 @@ pub(crate) const LOAD_FIELDS: &[&str] = &[
     "daily_cap",
     "day_start",
     "time_zone",
+    "profile",
 ];
 
 fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Option<CampaignSpec> {
@@ -544,9 +567,25 @@ fn read_daily_cap(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Opti
             None
         }
     };
-    let utc_offset_minutes = match zone.as_deref() {
+    let utc_offset_minutes = read_time_zone(r, zone.as_deref());
+    if sessions.is_none() && (day_start.is_some() || (zone.is_some() && !load.contains_key("profile"))) {
+        r.error(
+            "load.daily_cap",
+            "day_start and time_zone only apply with a daily_cap (or, time_zone, a profile)",
+        );
+    }
+    Some(DailyCap {
+        sessions: sessions?,
+        day_start_minutes: day_start_minutes?,
+        utc_offset_minutes: utc_offset_minutes?,
+    })
+}
+
+/// `UTC`, `Z` or a fixed offset such as `+02:00`, as minutes east of UTC.
+fn read_time_zone(r: &mut Reader, zone: Option<&str>) -> Option<i32> {
+    match zone {
         None | Some("UTC") | Some("Z") => Some(0),
-        Some(text) => match (text.chars().next(), parse_clock(&text[1..])) {
+        Some(text) => match (text.chars().next(), parse_clock(text.get(1..).unwrap_or(""))) {
             (Some('+'), Some(m)) if m <= 14 * 60 => Some(m),
             (Some('-'), Some(m)) if m <= 14 * 60 => Some(-m),
             _ => {
@@ -557,18 +596,34 @@ fn read_daily_cap(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Opti
                 None
             }
         },
-    };
-    if sessions.is_none() && (day_start.is_some() || zone.is_some()) {
-        r.error(
-            "load.daily_cap",
-            "day_start and time_zone only apply with a daily_cap",
-        );
     }
-    Some(DailyCap {
-        sessions: sessions?,
-        day_start_minutes: day_start_minutes?,
-        utc_offset_minutes: utc_offset_minutes?,
-    })
+}
+
+/// `profile: [24 multipliers]`, one per hour of the day in `time_zone`.
+fn read_profile(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option<Option<TimeOfDayProfile>> {
+    let Some(value) = load.get("profile") else {
+        return Some(None);
+    };
+    let weights: Option<Vec<f64>> = value.as_array().filter(|a| a.len() == 24).and_then(|a| {
+        a.iter()
+            .map(|v| v.as_f64().filter(|w| w.is_finite() && *w >= 0.0))
+            .collect()
+    });
+    let Some(weights) = weights.filter(|w| w.iter().any(|x| *x > 0.0)) else {
+        r.error(
+            "load.profile",
+            "must be 24 multipliers >= 0 (one per hour of the day), not all 0",
+        );
+        return None;
+    };
+    let zone = r.optional_str(load, "load", "time_zone");
+    let utc_offset_minutes = read_time_zone(r, zone.as_deref())?;
+    let mut hours = [0.0; 24];
+    hours.copy_from_slice(&weights);
+    Some(Some(TimeOfDayProfile {
+        hours,
+        utc_offset_minutes,
+    }))
 }
 
 /// `HH:MM` as minutes.
@@ -608,9 +663,14 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         .optional_u64(load, "load", "shards", 1, limits::MAX_SHARDS)
         .unwrap_or(8) as u32;
     let daily_cap = read_daily_cap(r, load);
+    let profile = read_profile(r, load);
     let rate = rate?;
+    let profile = profile?;
     let stages = if staged { stages? } else { Vec::new() };
-    let schedule = ArrivalSchedule::staged(rate, &stages);
+    // With a profile, arrivals are scheduled at its peak and thinned per hour.
+    let peak = profile.as_ref().map_or(1.0, TimeOfDayProfile::peak);
+    let scaled: Vec<(Duration, f64)> = stages.iter().map(|(d, r)| (*d, r * peak)).collect();
+    let schedule = ArrivalSchedule::staged(rate * peak, &scaled);
     let stages_total: Duration = stages.iter().map(|(d, _)| *d).sum();
     let sessions = match (load.contains_key("sessions"), load.contains_key("duration")) {
         (true, true) => {
@@ -649,6 +709,7 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         shards,
         schedule,
         daily_cap,
+        profile,
         closed: None,
     })
 }
@@ -664,6 +725,7 @@ fn read_closed_load(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Op
         "daily_cap",
         "day_start",
         "time_zone",
+        "profile",
     ] {
         if load.contains_key(field) {
             r.error(&format!("load.{field}"), "only applies to the open model");
@@ -713,6 +775,7 @@ fn read_closed_load(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Op
         shards,
         schedule: ArrivalSchedule::constant(0.0),
         daily_cap: None,
+        profile: None,
         closed: Some(ClosedLoad { users, duration }),
     })
 }
@@ -953,5 +1016,40 @@ load: { rate: -3, sessions: 0, shards: 100000 }
             .map(|a| a.name().to_string())
             .collect();
         assert_eq!(actions, known);
+    }
+
+    #[test]
+    fn a_profile_scales_the_schedule_to_its_peak() {
+        let hours: Vec<String> = (0..24)
+            .map(|h| {
+                if h < 8 {
+                    "0.25".to_string()
+                } else {
+                    "2".to_string()
+                }
+            })
+            .collect();
+        let spec = load(&format!(
+            "{{ rate: 10, duration: 1h, profile: [{}], time_zone: \"+01:00\" }}",
+            hours.join(", ")
+        ))
+        .expect("profile");
+        let profile = spec.profile.expect("a profile");
+        assert_eq!(profile.peak(), 2.0);
+        assert_eq!(profile.utc_offset_minutes, 60);
+        assert_eq!(spec.rate, 20.0, "scheduled at the peak, thinned per hour");
+        // 06:30 UTC is 07:30 at +01:00: a quarter-rate hour.
+        assert_eq!(profile.at(6 * 3_600_000 + 1_800_000), 0.25);
+        assert_eq!(profile.at(7 * 3_600_000 + 1_800_000), 2.0);
+        for (text, expected) in [
+            ("{ rate: 1, sessions: 5, profile: [1, 2] }", "24 multipliers"),
+            (
+                "{ model: closed, users: 3, duration: 1m, profile: [] }",
+                "only applies to the open model",
+            ),
+        ] {
+            let errors = load(text).expect_err(text);
+            assert!(errors.iter().any(|e| e.contains(expected)), "{text}: {errors:?}");
+        }
     }
 }

@@ -96,6 +96,8 @@ pub struct ShardCounters {
     pub sessions_failed: u64,
     /// Sessions skipped because their day's cap was reached.
     pub sessions_capped: u64,
+    /// Sessions left out by the time-of-day profile.
+    pub sessions_thinned: u64,
     pub requests: u64,
     pub request_errors: u64,
     pub latency: LatencyHistogram,
@@ -144,6 +146,7 @@ impl ShardCounters {
         self.sessions_completed += other.sessions_completed;
         self.sessions_failed += other.sessions_failed;
         self.sessions_capped += other.sessions_capped;
+        self.sessions_thinned += other.sessions_thinned;
         self.requests += other.requests;
         self.request_errors += other.request_errors;
         self.latency.merge(&other.latency);

@@ -48,6 +48,7 @@ pub fn counters_to_wire(
         sessions_completed: c.sessions_completed,
         sessions_failed: c.sessions_failed,
         sessions_capped: c.sessions_capped,
+        sessions_thinned: c.sessions_thinned,
         requests: c.requests,
         request_errors: c.request_errors,
         latency_us: c
@@ -89,6 +90,7 @@ pub fn counters_from_wire(wire: &v1::ShardStats) -> ShardCounters {
         sessions_completed: wire.sessions_completed,
         sessions_failed: wire.sessions_failed,
         sessions_capped: wire.sessions_capped,
+        sessions_thinned: wire.sessions_thinned,
         requests: wire.requests,
         request_errors: wire.request_errors,
         latency: LatencyHistogram::from_buckets(wire.latency_us.iter().map(|b| (b.value, b.count))),

@@ -254,6 +254,7 @@ impl ControlServiceImpl {
             sessions_completed: totals.sessions_completed,
             sessions_failed: totals.sessions_failed,
             sessions_capped: totals.sessions_capped,
+            sessions_thinned: totals.sessions_thinned,
             requests: totals.requests,
             request_errors: totals.request_errors,
             sessions_per_second,

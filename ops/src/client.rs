@@ -129,6 +129,7 @@ pub fn stats_json(s: &v1::CampaignStats) -> Value {
         "sessions_completed": s.sessions_completed,
         "sessions_failed": s.sessions_failed,
         "sessions_capped": s.sessions_capped,
+        "sessions_thinned": s.sessions_thinned,
         "requests": s.requests,
         "request_errors": s.request_errors,
         "sessions_per_second": s.sessions_per_second,

@@ -217,8 +217,10 @@ async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Re
         state.counters().sessions_started += 1;
     }
     let capped = state.runner.take_capped();
-    if capped > 0 {
+    let thinned = state.runner.take_thinned();
+    if capped + thinned > 0 {
         state.counters().sessions_capped += capped;
+        state.counters().sessions_thinned += thinned;
         if state.runner.is_complete() {
             myself.send_message(CampaignShardMsg::Checkpoint)?;
         }
