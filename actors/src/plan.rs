@@ -57,7 +57,50 @@ pub struct ArrivalSchedule {
     tail_before: f64,
 }
 
+/// A rate change made while a campaign runs: from `at_seconds` of plan time
+/// on, arrivals follow `rate` (sessions per second, before any profile).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RateChange {
+    pub at_seconds: f64,
+    pub rate: f64,
+}
+
 impl ArrivalSchedule {
+    /// This schedule until `at` seconds, then a constant `rate`.
+    pub fn with_change(&self, at: f64, rate: f64) -> Self {
+        let at = at.max(0.0);
+        let mut segments: Vec<Segment> = Vec::new();
+        for s in &self.segments {
+            if s.start >= at {
+                break;
+            }
+            let mut kept = s.clone();
+            if s.start + s.length > at {
+                kept.length = at - s.start;
+                kept.to = s.from + s.slope() * kept.length;
+            }
+            segments.push(kept);
+        }
+        // Before `at`, the old tail applies where no segment covers.
+        let covered = segments.last().map_or(0.0, |s| s.start + s.length);
+        if covered < at && self.tail_rate >= 0.0 {
+            let before = segments.last().map_or(0.0, |s| s.before + s.arrivals());
+            segments.push(Segment {
+                start: covered,
+                length: at - covered,
+                from: self.tail_rate,
+                to: self.tail_rate,
+                before,
+            });
+        }
+        ArrivalSchedule {
+            tail_rate: rate,
+            tail_start: at,
+            tail_before: self.arrivals_by(at),
+            segments,
+        }
+    }
+
     /// A constant rate.
     pub fn constant(rate: f64) -> Self {
         ArrivalSchedule::staged(rate, &[])
@@ -184,10 +227,24 @@ impl ClosedLoad {
 
 impl CampaignPlan {
     pub fn of(spec: &CampaignSpec) -> Self {
+        CampaignPlan::with_changes(spec, &[])
+    }
+
+    /// The plan after rate changes made while the campaign runs. A campaign
+    /// bounded by duration gets the sessions its new schedule holds.
+    pub fn with_changes(spec: &CampaignSpec, changes: &[RateChange]) -> Self {
+        let peak = spec.load.profile.as_ref().map_or(1.0, TimeOfDayProfile::peak);
+        let schedule = changes.iter().fold(spec.load.schedule.clone(), |s, c| {
+            s.with_change(c.at_seconds, c.rate * peak)
+        });
+        let sessions = match (changes.is_empty(), spec.load.duration) {
+            (false, Some(duration)) => schedule.sessions_within(duration).max(1),
+            _ => spec.load.sessions,
+        };
         CampaignPlan {
             shards: spec.load.shards,
-            sessions: spec.load.sessions,
-            schedule: spec.load.schedule.clone(),
+            sessions,
+            schedule,
             daily_cap: spec.load.daily_cap.clone(),
             profile: spec.load.profile.clone().map(|profile| Thinning {
                 profile,
@@ -452,5 +509,22 @@ mod tests {
         assert_eq!(day, 4_320, "the full rate keeps every slot");
         assert!((2_000..=2_320).contains(&night), "about half at night: {night}");
         assert_eq!(kept(7), (night, day), "the same sessions whatever the sharding");
+    }
+
+    #[test]
+    fn a_rate_change_bends_the_schedule_from_its_instant() {
+        let s = ArrivalSchedule::constant(10.0).with_change(5.0, 30.0);
+        assert!((s.arrivals_by(5.0) - 50.0).abs() < 1e-9);
+        assert!((s.arrivals_by(7.0) - 110.0).abs() < 1e-9);
+        assert!((s.offset_secs(50).unwrap_or(0.0) - 5.0).abs() < 1e-9);
+        assert_eq!(s.sessions_within(Duration::from_secs(10)), 200);
+        // Within a ramp: 0 → 10/s over 10 s, changed to 2/s at 4 s (8 arrivals so far).
+        let ramp = ArrivalSchedule::staged(0.0, &[(Duration::from_secs(10), 10.0)]).with_change(4.0, 2.0);
+        assert!((ramp.arrivals_by(4.0) - 8.0).abs() < 1e-9);
+        assert!((ramp.arrivals_by(6.0) - 12.0).abs() < 1e-9);
+        for n in [1u64, 5, 8, 11] {
+            let t = ramp.offset_secs(n).expect("arrives");
+            assert!((ramp.arrivals_by(t) - n as f64).abs() < 1e-6, "n={n}");
+        }
     }
 }

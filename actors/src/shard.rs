@@ -59,6 +59,12 @@ impl ShardRunner {
         }
     }
 
+    /// Follows a new plan (after a rate change) from now on; sessions keep
+    /// their numbers, so the watermark and checkpoints stay valid.
+    pub fn replan(&mut self, plan: ShardPlan) {
+        self.plan = plan;
+    }
+
     /// Sessions the daily cap skipped since the last call.
     pub fn take_capped(&mut self) -> u64 {
         std::mem::take(&mut self.capped)

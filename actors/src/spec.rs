@@ -117,6 +117,8 @@ pub struct LoadSpec {
     pub shards: u32,
     pub schedule: ArrivalSchedule,
     pub daily_cap: Option<DailyCap>,
+    /// The run's length when it is bounded by time (open model).
+    pub duration: Option<Duration>,
     /// Rate multipliers by hour of the day (open model).
     pub profile: Option<TimeOfDayProfile>,
     /// Set for the closed model (concurrent users) instead of arrivals.
@@ -709,6 +711,13 @@ fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<Lo
         shards,
         schedule,
         daily_cap,
+        duration: if load.contains_key("duration") {
+            duration
+        } else if staged {
+            Some(stages_total)
+        } else {
+            None
+        },
         profile,
         closed: None,
     })
@@ -775,6 +784,7 @@ fn read_closed_load(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Op
         shards,
         schedule: ArrivalSchedule::constant(0.0),
         daily_cap: None,
+        duration,
         profile: None,
         closed: Some(ClosedLoad { users, duration }),
     })

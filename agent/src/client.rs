@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use throng_actors::assignment::Assignment;
+use throng_actors::plan::RateChange;
 use throng_actors::stats::ShardCounters;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
@@ -14,6 +15,19 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{AgentError, Result};
 use crate::wire;
+
+/// What the coordinator asks an agent to run.
+#[derive(Clone, Copy, Debug)]
+pub struct AssignOrder<'a> {
+    pub assignment: &'a Assignment,
+    /// The campaign spec's canonical document.
+    pub spec_json: &'a str,
+    pub paused: bool,
+    /// When the campaign started (epoch ms): the schedule's origin.
+    pub started_at_ms: u64,
+    /// Rate changes made while the campaign runs.
+    pub rate_changes: &'a [RateChange],
+}
 
 /// Cumulative stats of one shard as its agent reports them.
 #[derive(Clone, Debug)]
@@ -30,15 +44,9 @@ pub type StatsStream = Pin<Box<dyn Stream<Item = Result<Vec<ShardStatsReport>>> 
 /// The operations a coordinator needs from an agent.
 #[async_trait::async_trait]
 pub trait AgentApi: Send + Sync {
-    /// Starts a shard; true if started, false if it already ran at this epoch.
-    /// `started_at_ms` is when the campaign started (the schedule's origin).
-    async fn assign(
-        &self,
-        assignment: &Assignment,
-        spec_json: &str,
-        paused: bool,
-        started_at_ms: u64,
-    ) -> Result<bool>;
+    /// Starts a shard (or updates its paused flag and rate at the same
+    /// epoch); true if started, false if it already ran at this epoch.
+    async fn assign(&self, order: AssignOrder<'_>) -> Result<bool>;
     /// Stops a shard; true if it was running.
     async fn revoke(&self, campaign_id: &str, shard_index: u32) -> Result<bool>;
     /// Pauses or resumes a campaign's shards; answers how many.
@@ -94,20 +102,9 @@ impl GrpcAgentClient {
 
 #[async_trait::async_trait]
 impl AgentApi for GrpcAgentClient {
-    async fn assign(
-        &self,
-        assignment: &Assignment,
-        spec_json: &str,
-        paused: bool,
-        started_at_ms: u64,
-    ) -> Result<bool> {
+    async fn assign(&self, order: AssignOrder<'_>) -> Result<bool> {
         let request = v1::AssignRequest {
-            assignment: Some(wire::assignment_to_wire(
-                assignment,
-                spec_json,
-                paused,
-                started_at_ms,
-            )),
+            assignment: Some(wire::order_to_wire(&order)),
         };
         let response = self
             .client

@@ -66,6 +66,7 @@ impl AgentService for AgentServiceImpl {
             spec: Arc::new(spec),
             paused: wire_assignment.paused,
             started_at_ms: wire_assignment.started_at_ms,
+            rate_changes: wire::rate_changes_from_wire(&wire_assignment),
         };
         let started = call(&self.root, |reply| AgentRootMsg::Assign(order, reply))
             .await?
@@ -141,12 +142,14 @@ impl AgentService for AgentServiceImpl {
             .iter()
             .map(|r| {
                 let order = &r.order;
-                wire::assignment_to_wire(
-                    &order.assignment,
-                    &order.spec.to_json(),
-                    order.paused,
-                    order.started_at_ms,
-                )
+                let spec_json = order.spec.to_json();
+                wire::order_to_wire(&crate::client::AssignOrder {
+                    assignment: &order.assignment,
+                    spec_json: &spec_json,
+                    paused: order.paused,
+                    started_at_ms: order.started_at_ms,
+                    rate_changes: &order.rate_changes,
+                })
             })
             .collect();
         Ok(Response::new(v1::DescribeResponse {

@@ -2,26 +2,44 @@
 //! the service (here) and by the coordinator's client, so both ends agree.
 
 use throng_actors::assignment::Assignment;
+use throng_actors::plan::RateChange;
 use throng_actors::stats::{LatencyHistogram, NamedCounters, ShardCounters};
 use throng_proto::v1;
 
-/// A shard order as it travels: the assignment, the spec document, paused or not.
-pub fn assignment_to_wire(
-    assignment: &Assignment,
-    spec_json: &str,
-    paused: bool,
-    started_at_ms: u64,
-) -> v1::ShardAssignment {
+use crate::client::AssignOrder;
+
+/// A shard order as it travels: the assignment, the spec document, paused
+/// or not, the campaign's start and its rate changes.
+pub fn order_to_wire(order: &AssignOrder<'_>) -> v1::ShardAssignment {
+    let a = order.assignment;
     v1::ShardAssignment {
-        campaign_id: assignment.campaign_id.clone(),
-        shard_index: assignment.shard_index,
-        shard_count: assignment.shard_count,
-        epoch: assignment.epoch,
-        spec_json: spec_json.to_string(),
-        paused,
-        agent_id: assignment.agent_id.clone(),
-        started_at_ms,
+        campaign_id: a.campaign_id.clone(),
+        shard_index: a.shard_index,
+        shard_count: a.shard_count,
+        epoch: a.epoch,
+        spec_json: order.spec_json.to_string(),
+        paused: order.paused,
+        agent_id: a.agent_id.clone(),
+        started_at_ms: order.started_at_ms,
+        rate_changes: order
+            .rate_changes
+            .iter()
+            .map(|c| v1::RateChange {
+                at_seconds: c.at_seconds,
+                rate: c.rate,
+            })
+            .collect(),
     }
+}
+
+pub fn rate_changes_from_wire(wire: &v1::ShardAssignment) -> Vec<RateChange> {
+    wire.rate_changes
+        .iter()
+        .map(|c| RateChange {
+            at_seconds: c.at_seconds,
+            rate: c.rate,
+        })
+        .collect()
 }
 
 pub fn assignment_from_wire(wire: &v1::ShardAssignment) -> Assignment {

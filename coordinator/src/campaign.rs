@@ -2,7 +2,7 @@
 //! record with an explicit state machine.
 
 use serde::{Deserialize, Serialize};
-use throng_actors::plan::CampaignPlan;
+use throng_actors::plan::{CampaignPlan, RateChange};
 use throng_actors::spec::CampaignSpec;
 
 /// Where a campaign is in its life.
@@ -49,7 +49,7 @@ impl CampaignState {
 }
 
 /// The status record stored at `/campaigns/<id>/status`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CampaignStatus {
     pub state: CampaignState,
     pub created_at_ms: u64,
@@ -60,6 +60,14 @@ pub struct CampaignStatus {
     /// Why the campaign stopped, when it did not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// Rate changes made while it runs, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_changes: Vec<RateChange>,
+    /// Time spent paused so far (ms), and since when it is paused now.
+    #[serde(default)]
+    pub paused_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at_ms: Option<u64>,
 }
 
 impl CampaignStatus {
@@ -69,6 +77,17 @@ impl CampaignStatus {
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
+    }
+
+    /// Plan time at `now_ms`: seconds since the start, not counting pauses
+    /// (shards shift their schedule by each pause).
+    pub fn plan_seconds(&self, now_ms: u64) -> f64 {
+        let started = self.started_at_ms.unwrap_or(self.created_at_ms);
+        let paused_now = self.paused_at_ms.map_or(0, |at| now_ms.saturating_sub(at));
+        now_ms
+            .saturating_sub(started)
+            .saturating_sub(self.paused_ms + paused_now) as f64
+            / 1000.0
     }
 }
 
@@ -84,7 +103,7 @@ pub struct Campaign {
 
 impl Campaign {
     pub fn plan(&self) -> CampaignPlan {
-        CampaignPlan::of(&self.spec)
+        CampaignPlan::with_changes(&self.spec, &self.status.rate_changes)
     }
 }
 
@@ -106,5 +125,21 @@ mod tests {
             Completed.after(Action::Pause).unwrap_err(),
             "cannot pause a campaign that is completed"
         );
+    }
+
+    #[test]
+    fn plan_time_leaves_out_pauses() {
+        let status = CampaignStatus {
+            state: CampaignState::Paused,
+            created_at_ms: 0,
+            started_at_ms: Some(10_000),
+            ended_at_ms: None,
+            stop_reason: None,
+            rate_changes: Vec::new(),
+            paused_ms: 3_000,
+            paused_at_ms: Some(40_000),
+        };
+        // 50 s after start, 3 s of an earlier pause and 20 s of the current one.
+        assert_eq!(status.plan_seconds(60_000), 27.0);
     }
 }

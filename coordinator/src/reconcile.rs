@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use throng_actors::assignment::{AgentRecord, Assignment};
-use throng_agent::{AgentApi, GrpcAgentClient};
+use throng_actors::plan::RateChange;
+use throng_agent::{AgentApi, AssignOrder, GrpcAgentClient};
 use throng_state::{Keys, LeaseId, Op, StateStore};
 use tokio::sync::{Notify, watch};
 
@@ -57,6 +58,7 @@ struct Confirmed {
     epoch: u64,
     lease: LeaseId,
     paused: bool,
+    rate_changes: usize,
 }
 
 enum AgentCall {
@@ -66,6 +68,7 @@ enum AgentCall {
         spec_json: String,
         paused: bool,
         started_at_ms: u64,
+        rate_changes: Vec<RateChange>,
         confirmed: Confirmed,
     },
     Revoke {
@@ -272,6 +275,7 @@ impl Reconciler {
                     epoch: assignment.epoch,
                     lease: agent.lease,
                     paused,
+                    rate_changes: campaign.status.rate_changes.len(),
                 };
                 if self.confirmed.get(&shard_id) != Some(&confirmed) {
                     calls.push(AgentCall::Assign {
@@ -283,6 +287,7 @@ impl Reconciler {
                             .status
                             .started_at_ms
                             .unwrap_or(campaign.status.created_at_ms),
+                        rate_changes: campaign.status.rate_changes.clone(),
                         confirmed,
                     });
                 }
@@ -305,10 +310,19 @@ impl Reconciler {
                         spec_json,
                         paused,
                         started_at_ms,
+                        rate_changes,
                         confirmed,
                     } => {
                         let client = clients.get(&record)?;
-                        match client.assign(&assignment, &spec_json, paused, started_at_ms).await {
+                        match client
+                            .assign(AssignOrder {
+                                assignment: &assignment,
+                                spec_json: &spec_json,
+                                paused,
+                                started_at_ms,
+                                rate_changes: &rate_changes,
+                            })
+                            .await {
                             Ok(_) => Some((assignment.shard_id(), confirmed)),
                             Err(error) => {
                                 tracing::warn!(shard = %assignment.shard_id(), agent = %record.agent_id, %error, "assign failed; will retry");

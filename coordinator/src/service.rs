@@ -138,6 +138,9 @@ impl ControlServiceImpl {
             started_at_ms: start.then_some(now),
             ended_at_ms: None,
             stop_reason: None,
+            rate_changes: Vec::new(),
+            paused_ms: 0,
+            paused_at_ms: None,
         };
         let spec_json = spec.to_json();
         // One transaction: the spec and status appear together or not at all.
@@ -187,6 +190,14 @@ impl ControlServiceImpl {
         if action == Action::Start {
             campaign.status.started_at_ms = Some(now);
         }
+        match action {
+            Action::Pause => campaign.status.paused_at_ms = Some(now),
+            Action::Resume => {
+                let since = campaign.status.paused_at_ms.take().unwrap_or(now);
+                campaign.status.paused_ms += now.saturating_sub(since);
+            }
+            Action::Start | Action::Stop => {}
+        }
         if next.is_terminal() {
             campaign.status.ended_at_ms = Some(now);
             campaign.status.stop_reason = Some("stopped by request".to_string());
@@ -217,6 +228,64 @@ impl ControlServiceImpl {
 
     /// Current stats; rates are averaged over the window of earlier samples
     /// (reports arrive once a second, so a one-second rate would alias).
+    async fn set_rate(&self, id: &str, rate: f64) -> Result<Campaign> {
+        self.require_leader().await?;
+        if !(rate > 0.0 && rate <= throng_actors::spec::limits::MAX_RATE) {
+            return Err(CoordinatorError::InvalidSpec(throng_actors::spec::SpecErrors(
+                vec![throng_actors::spec::FieldError {
+                    path: "rate".into(),
+                    message: format!(
+                        "must be above 0 and at most {}",
+                        throng_actors::spec::limits::MAX_RATE
+                    ),
+                }],
+            )));
+        }
+        let mut campaign = self.load(id).await?;
+        if campaign.spec.load.closed.is_some() {
+            return Err(CoordinatorError::Conflict(
+                "a closed-model campaign has users, not a rate".into(),
+            ));
+        }
+        if !campaign.status.state.is_active() {
+            return Err(CoordinatorError::Conflict(
+                format!(
+                    "cannot change the rate of a campaign that is {:?}",
+                    campaign.status.state
+                )
+                .to_lowercase(),
+            ));
+        }
+        let old = campaign.status.clone();
+        let at_seconds = old.plan_seconds(epoch_ms());
+        campaign
+            .status
+            .rate_changes
+            .push(throng_actors::plan::RateChange { at_seconds, rate });
+        let written = self
+            .store
+            .txn(
+                vec![
+                    self.leadership.fence(),
+                    Compare::ValueEquals(self.keys.campaign_status(id), old.to_bytes()),
+                ],
+                vec![Op::Put {
+                    key: self.keys.campaign_status(id),
+                    value: campaign.status.to_bytes(),
+                    lease: None,
+                }],
+            )
+            .await?;
+        if !written {
+            return Err(CoordinatorError::Conflict(format!(
+                "campaign {id} changed meanwhile; retry"
+            )));
+        }
+        tracing::info!(campaign = %id, rate, at_seconds, "campaign rate changed");
+        self.nudge.notify_one();
+        Ok(campaign)
+    }
+
     fn stats(
         &self,
         campaign: &Campaign,
@@ -372,6 +441,15 @@ impl ControlService for ControlServiceImpl {
         request: Request<v1::CampaignRef>,
     ) -> std::result::Result<Response<v1::Campaign>, Status> {
         let campaign = self.act(&request.into_inner().id, Action::Stop).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn set_campaign_rate(
+        &self,
+        request: Request<v1::SetCampaignRateRequest>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let request = request.into_inner();
+        let campaign = self.set_rate(&request.id, request.rate).await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 

@@ -155,6 +155,11 @@ pub enum CampaignCommand {
     Start {
         id: String,
     },
+    /// Change an open-model campaign's arrival rate (sessions/s) from now on, on every agent.
+    SetRate {
+        id: String,
+        rate: f64,
+    },
     Pause {
         id: String,
     },

@@ -370,6 +370,11 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
             return Ok(());
         }
         CampaignCommand::Start { id } => client.start_campaign(reference(&id)).await?,
+        CampaignCommand::SetRate { id, rate } => {
+            client
+                .set_campaign_rate(v1::SetCampaignRateRequest { id, rate })
+                .await?
+        }
         CampaignCommand::Pause { id } => client.pause_campaign(reference(&id)).await?,
         CampaignCommand::Resume { id } => client.resume_campaign(reference(&id)).await?,
         CampaignCommand::Stop { id } => client.stop_campaign(reference(&id)).await?,

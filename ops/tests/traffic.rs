@@ -465,3 +465,56 @@ async fn the_closed_model_runs_its_users_back_to_back() {
     assert_eq!(recorder.peak_concurrency(), 10, "exactly the users, at once");
     assert_eq!(stats["sessions_planned"], 0, "bounded by time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_change_reaches_every_agent_at_once() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let id = apply(
+        &up,
+        &format!(
+            "name: retune\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\"]\nsession: {{ pages: {{ min: 1, max: 1 }} }}\n\
+             load: {{ rate: 20, duration: 16s, shards: 6 }}\n",
+            recorder.address
+        ),
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let out = up.client(&["--output", "json", "campaign", "set-rate", &id, "60"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let changed = std::time::Instant::now();
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats = last_stats(&out);
+    let planned = stats["sessions_planned"].as_u64().expect("planned");
+    // About 6 s at 20/s, then 10 s at 60/s.
+    assert!((650..=760).contains(&planned), "planned {planned}: {stats}");
+    assert_eq!(stats["sessions_completed"].as_u64(), Some(planned), "{stats}");
+
+    let arrivals: Vec<std::time::Instant> = recorder.requests().iter().map(|r| r.at).collect();
+    let rate_in = |from: std::time::Instant, secs: f64| {
+        arrivals
+            .iter()
+            .filter(|a| **a >= from && a.duration_since(from).as_secs_f64() < secs)
+            .count() as f64
+            / secs
+    };
+    let first = *arrivals.iter().min().expect("arrivals");
+    let before = rate_in(first + std::time::Duration::from_secs(1), 4.0);
+    let after = rate_in(changed + std::time::Duration::from_secs(1), 5.0);
+    eprintln!("rate change: {before:.1}/s before, {after:.1}/s after (planned {planned})");
+    assert!((before - 20.0).abs() < 2.0, "before {before}");
+    assert!((after - 60.0).abs() < 6.0, "after {after}");
+
+    // A closed-model campaign has no rate to change.
+    let closed = apply(
+        &up,
+        &format!(
+            "name: users\ntarget: {{ url: \"http://{}\" }}\nload: {{ model: closed, users: 2, duration: 3s }}\n",
+            recorder.address
+        ),
+    );
+    let out = up.client(&["campaign", "set-rate", &closed, "5"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("closed-model"), "{}", text(&out));
+}

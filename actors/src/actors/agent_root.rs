@@ -11,6 +11,7 @@ use super::{
     AgentServices, CampaignShardArgs, ShardStatsEntry, ShardSupervisor, ShardSupervisorMsg, StatsRegistry,
 };
 use crate::assignment::Assignment;
+use crate::plan::RateChange;
 use crate::spec::CampaignSpec;
 
 pub struct AgentRoot;
@@ -23,6 +24,8 @@ pub struct ShardOrder {
     pub paused: bool,
     /// When the campaign started (epoch ms).
     pub started_at_ms: u64,
+    /// Rate changes made while the campaign runs.
+    pub rate_changes: Vec<RateChange>,
 }
 
 /// A shard this agent runs.
@@ -167,6 +170,10 @@ async fn assign(
                 running.order.paused = order.paused;
                 let _ = supervisor.send_message(ShardSupervisorMsg::SetPaused(order.paused));
             }
+            if running.order.rate_changes != order.rate_changes {
+                running.order.rate_changes = order.rate_changes.clone();
+                let _ = supervisor.send_message(ShardSupervisorMsg::Replan(order.rate_changes));
+            }
             return Ok(false);
         }
         supervisor.stop(Some("superseded by a newer epoch".into()));
@@ -187,6 +194,7 @@ async fn assign(
         spec: order.spec.clone(),
         paused: order.paused,
         started_at_ms: order.started_at_ms,
+        rate_changes: order.rate_changes.clone(),
         services: state.services.clone(),
         counters,
     };

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::AgentServices;
 use crate::assignment::{Assignment, Checkpoint};
-use crate::plan::CampaignPlan;
+use crate::plan::{CampaignPlan, RateChange};
 use crate::session::{SessionContext, SessionOutcome, SessionPlan, run_session};
 use crate::shard::ShardRunner;
 use crate::spec::CampaignSpec;
@@ -35,6 +35,8 @@ pub struct CampaignShardArgs {
     pub paused: bool,
     /// When the campaign started (epoch ms): the schedule's common origin.
     pub started_at_ms: u64,
+    /// Rate changes made while the campaign runs.
+    pub rate_changes: Vec<RateChange>,
     pub services: AgentServices,
     pub counters: Arc<Mutex<ShardCounters>>,
 }
@@ -44,6 +46,8 @@ pub enum CampaignShardMsg {
     Checkpoint,
     SessionDone(Box<SessionOutcome>),
     SetPaused(bool),
+    /// The campaign's rate changed: follow the new schedule.
+    Replan(Vec<RateChange>),
 }
 
 pub struct ShardState {
@@ -91,7 +95,8 @@ impl Actor for CampaignShard {
             )
             .into());
         }
-        let plan = CampaignPlan::of(&args.spec).shard(args.assignment.shard_index);
+        let plan =
+            CampaignPlan::with_changes(&args.spec, &args.rate_changes).shard(args.assignment.shard_index);
         // A fresh shard follows the campaign's own clock, so all shards keep
         // one schedule; a resumed one restarts its schedule now rather than
         // bursting through the sessions its predecessor left.
@@ -151,6 +156,12 @@ impl Actor for CampaignShard {
             CampaignShardMsg::Tick => tick(&myself, state).await?,
             CampaignShardMsg::SessionDone(outcome) => session_done(&myself, state, *outcome).await?,
             CampaignShardMsg::Checkpoint => checkpoint(&myself, state).await,
+            CampaignShardMsg::Replan(changes) => {
+                let plan = CampaignPlan::with_changes(&state.args.spec, &changes);
+                state.runner.replan(plan.shard(state.args.assignment.shard_index));
+                state.args.rate_changes = changes;
+                tracing::info!(shard = %state.args.assignment.shard_id(), "schedule changed");
+            }
             CampaignShardMsg::SetPaused(paused) => {
                 let was_paused = state.runner.is_paused();
                 if paused {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::{CampaignShard, CampaignShardArgs, CampaignShardMsg};
+use crate::plan::RateChange;
 
 /// Failures in a row before the supervisor gives up on its shard.
 const MAX_RESTARTS: u32 = 5;
@@ -15,6 +16,7 @@ pub struct ShardSupervisor;
 pub enum ShardSupervisorMsg {
     Restart,
     SetPaused(bool),
+    Replan(Vec<RateChange>),
 }
 
 pub struct SupervisorState {
@@ -73,6 +75,12 @@ impl Actor for ShardSupervisor {
                     // A shard that cannot even start (e.g. state store down)
                     // counts as a failure too.
                     restart_later(&myself, state, &error.to_string());
+                }
+            }
+            ShardSupervisorMsg::Replan(changes) => {
+                state.args.rate_changes = changes.clone();
+                if let Some(child) = &state.child {
+                    let _ = child.send_message(CampaignShardMsg::Replan(changes));
                 }
             }
             ShardSupervisorMsg::SetPaused(paused) => {
