@@ -158,45 +158,127 @@ impl HttpEngine {
                     RequestError::Protocol(error_chain(&e))
                 }
             })?;
-            let status = response.status().as_u16();
-            let headers = response.headers();
-            let location = headers
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(String::from);
-            let set_cookies = headers
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .filter_map(|v| v.split(';').next())
-                .map(|v| v.trim().to_string())
-                .collect();
-            let mut body = response.into_body();
-            let mut body_bytes = 0u64;
-            let mut kept = keep_body.then(BytesMut::new);
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| RequestError::Protocol(e.to_string()))?;
-                if let Some(data) = frame.data_ref() {
-                    body_bytes += data.len() as u64;
-                    if let Some(kept) = kept.as_mut()
-                        && kept.len() < MAX_KEPT_BODY
-                    {
-                        kept.extend_from_slice(data);
-                    }
-                }
-            }
-            Ok(HttpResponse {
-                status,
-                body_bytes,
-                body: kept.map(BytesMut::freeze),
-                location,
-                set_cookies,
-            })
+            read_response(response, keep_body).await
         };
         tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| RequestError::Timeout)?
     }
+}
+
+/// A visitor's own HTTP/1.1 keep-alive connection to one host, opened on
+/// first use and again after the server closes it — as a browser tab keeps
+/// its connection, rather than borrowing from a shared pool.
+#[derive(Default)]
+pub struct VisitorConnection {
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl VisitorConnection {
+    /// Sends `request` over this visitor's connection within `timeout`.
+    pub async fn send(
+        &mut self,
+        request: HttpRequest,
+        timeout: Duration,
+    ) -> Result<HttpResponse, RequestError> {
+        tokio::time::timeout(timeout, self.exchange(request))
+            .await
+            .map_err(|_| RequestError::Timeout)?
+    }
+
+    async fn exchange(&mut self, request: HttpRequest) -> Result<HttpResponse, RequestError> {
+        let uri: Uri = request
+            .url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| RequestError::InvalidUrl(e.to_string()))?;
+        let host = uri
+            .host()
+            .ok_or_else(|| RequestError::InvalidUrl("no host".into()))?
+            .to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| RequestError::Connect(e.to_string()))?;
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) = hyper::client::conn::http1::Builder::new()
+                .handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| RequestError::Connect(error_chain(&e)))?;
+            tokio::spawn(connection);
+            self.sender = Some(sender);
+        }
+        let Some(sender) = self.sender.as_mut() else {
+            return Err(RequestError::Connect("no connection".into()));
+        };
+        sender
+            .ready()
+            .await
+            .map_err(|e| RequestError::Protocol(error_chain(&e)))?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let mut builder = Request::builder()
+            .method(request.method)
+            .uri(path)
+            .header(header::HOST, host);
+        let mut has_agent = false;
+        for (name, value) in &request.headers {
+            has_agent |= *name == header::USER_AGENT;
+            let value = HeaderValue::from_str(value).map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
+            builder = builder.header(name, value);
+        }
+        if !has_agent {
+            builder = builder.header(header::USER_AGENT, concat!("throng/", env!("CARGO_PKG_VERSION")));
+        }
+        let http_request = builder
+            .body(Full::new(request.body))
+            .map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
+        let response = sender
+            .send_request(http_request)
+            .await
+            .map_err(|e| RequestError::Protocol(error_chain(&e)))?;
+        read_response(response, request.keep_body).await
+    }
+}
+
+/// Drains a response, keeping its body when asked.
+async fn read_response(
+    response: http::Response<hyper::body::Incoming>,
+    keep_body: bool,
+) -> Result<HttpResponse, RequestError> {
+    let status = response.status().as_u16();
+    let headers = response.headers();
+    let location = headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let set_cookies = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(|v| v.trim().to_string())
+        .collect();
+    let mut body = response.into_body();
+    let mut body_bytes = 0u64;
+    let mut kept = keep_body.then(BytesMut::new);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| RequestError::Protocol(e.to_string()))?;
+        if let Some(data) = frame.data_ref() {
+            body_bytes += data.len() as u64;
+            if let Some(kept) = kept.as_mut()
+                && kept.len() < MAX_KEPT_BODY
+            {
+                kept.extend_from_slice(data);
+            }
+        }
+    }
+    Ok(HttpResponse {
+        status,
+        body_bytes,
+        body: kept.map(BytesMut::freeze),
+        location,
+        set_cookies,
+    })
 }
 
 /// Same-site links (`href="/…"`) of an HTML page, in page order.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use http::header;
 
 use crate::clock::WallClock;
-use crate::http::{HttpEngine, HttpRequest, HttpResponse, RequestError, same_site_links};
+use crate::http::{HttpEngine, HttpRequest, HttpResponse, RequestError, VisitorConnection, same_site_links};
 use crate::ids::{self, Part};
 use crate::lease::LeaseGuard;
 use crate::plan::CampaignPlan;
@@ -273,6 +273,8 @@ enum Speaker<'a> {
         base: &'a str,
         cookies: BTreeMap<String, String>,
         links: Vec<String>,
+        /// The visitor's own connection, when the target asks for one.
+        own: Option<VisitorConnection>,
     },
     Matomo {
         endpoint: &'a str,
@@ -400,7 +402,13 @@ impl Speaker<'_> {
         request = request
             .header(header::USER_AGENT, user_agent)
             .header(header::ACCEPT_LANGUAGE, language);
-        let Speaker::Http { base, cookies, links } = self else {
+        let Speaker::Http {
+            base,
+            cookies,
+            links,
+            own,
+        } = self
+        else {
             return engine.send(request, timeout).await;
         };
         let deadline = Instant::now() + timeout;
@@ -411,7 +419,10 @@ impl Speaker<'_> {
                 request = request.header(header::COOKIE, jar.join("; "));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let response = engine.send(request.clone(), left).await?;
+            let response = match own.as_mut() {
+                Some(connection) => connection.send(request.clone(), left).await?,
+                None => engine.send(request.clone(), left).await?,
+            };
             for cookie in &response.set_cookies {
                 if let Some((name, value)) = cookie.split_once('=') {
                     cookies.insert(name.to_string(), value.to_string());
@@ -498,6 +509,7 @@ pub async fn run_session(
             base: &target.url,
             cookies: BTreeMap::new(),
             links: Vec::new(),
+            own: target.per_visitor_connections.then(VisitorConnection::default),
         },
         TargetKind::Matomo { token_auth, bulk, .. } => Speaker::Matomo {
             endpoint: &target.url,

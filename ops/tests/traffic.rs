@@ -518,3 +518,30 @@ async fn a_rate_change_reaches_every_agent_at_once() {
     assert!(!out.status.success());
     assert!(text(&out).contains("closed-model"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_can_keep_their_own_connections() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let id = apply(
+        &up,
+        &format!(
+            "name: own\ntarget: {{ url: \"http://{}\", connections: per_visitor }}\npages: [\"/\", \"/a\"]\n\
+             session: {{ pages: {{ min: 3, max: 3 }}, think_time: {{ min: 10ms, max: 30ms }} }}\n\
+             load: {{ rate: 20, sessions: 20, shards: 2 }}\n",
+            recorder.address
+        ),
+    );
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let requests = recorder.requests();
+    assert!(requests.len() >= 60, "{} requests", requests.len());
+    // Every request on a connection of its visitor: 20 connections, each carrying whole visits.
+    let mut per_connection: BTreeMap<std::net::SocketAddr, usize> = BTreeMap::new();
+    for r in &requests {
+        *per_connection.entry(r.peer.expect("peer address")).or_insert(0) += 1;
+    }
+    assert_eq!(per_connection.len(), 20, "one connection per visitor");
+    assert!(per_connection.values().all(|n| *n >= 3), "{per_connection:?}");
+}

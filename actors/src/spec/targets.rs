@@ -78,6 +78,9 @@ pub struct TargetSpec {
     /// Add a W3C `traceparent` header to every request, so the target's own
     /// traces link to the simulated session.
     pub traceparent: bool,
+    /// Each visitor keeps its own keep-alive connection (as a browser does)
+    /// instead of borrowing from the agent's shared pool (`http` targets).
+    pub per_visitor_connections: bool,
 }
 
 pub(crate) const TARGET_FIELDS: &[&str] = &[
@@ -91,6 +94,7 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "api_secret",
     "http2",
     "traceparent",
+    "connections",
 ];
 
 /// Reads `target` (one) or `targets` (a list).
@@ -144,6 +148,17 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
     };
     let http2 = flag(r, "http2");
     let traceparent = flag(r, "traceparent");
+    let per_visitor_connections = match r.optional_str(target, path, "connections").as_deref() {
+        None | Some("pooled") => false,
+        Some("per_visitor") => true,
+        Some(other) => {
+            r.error(
+                &format!("{path}.connections"),
+                format!("unknown `{other}`; expected pooled or per_visitor"),
+            );
+            false
+        }
+    };
     let kind_name = r
         .optional_str(target, path, "kind")
         .unwrap_or_else(|| "http".to_string());
@@ -210,6 +225,7 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
         share,
         http2,
         traceparent,
+        per_visitor_connections,
     })
 }
 

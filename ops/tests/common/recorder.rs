@@ -20,6 +20,8 @@ pub struct Recorded {
     /// `HTTP/1.1`, `HTTP/2.0`…
     pub version: String,
     pub traceparent: Option<String>,
+    /// The client's address: one per connection.
+    pub peer: Option<SocketAddr>,
 }
 
 impl Recorded {
@@ -124,6 +126,10 @@ impl Recorder {
                         .get("traceparent")
                         .and_then(|v| v.to_str().ok())
                         .map(String::from),
+                    peer: parts
+                        .extensions
+                        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                        .map(|info| info.0),
                 };
                 log.lock().unwrap_or_else(|p| p.into_inner()).push(recorded);
                 gauge.0.fetch_sub(1, Ordering::SeqCst);
@@ -141,7 +147,7 @@ impl Recorder {
             .expect("bind recorder");
         let address = listener.local_addr().expect("recorder address");
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         Recorder {
             address,
