@@ -1,8 +1,9 @@
 //! Memory per idle concurrent visitor: starts N session tasks (as a shard
 //! does), each loading one page and then thinking for a long time, and prints
 //! the process's resident memory per visitor once all of them are idle.
-//! `idle_visitors BASE_URL VISITORS [THINK_SECONDS] [SPREAD_SECONDS]`: arrivals
-//! are spread evenly over SPREAD_SECONDS (0: all at once).
+//! `idle_visitors BASE_URL VISITORS [THINK_SECONDS] [SPREAD_SECONDS] [pooled|per_visitor]`:
+//! arrivals are spread evenly over SPREAD_SECONDS (0: all at once); with
+//! `per_visitor`, each visitor keeps its own keep-alive connection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ fn main() {
     let visitors: u64 = args[2].parse().unwrap_or(10_000);
     let think: u64 = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(30);
     let spread: f64 = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(0.0);
+    let connections = args.get(5).cloned().unwrap_or_else(|| "pooled".to_string());
     let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -42,7 +44,7 @@ fn main() {
     };
     runtime.block_on(async move {
         let document = format!(
-            "name: idle\ntarget: {{ url: \"{base}\" }}\npages: [\"/track\"]\n\
+            "name: idle\ntarget: {{ url: \"{base}\", connections: {connections} }}\npages: [\"/track\"]\n\
              session: {{ pages: {{ min: 2, max: 2 }}, think_time: {{ min: {think}s, max: {think}s }} }}\n\
              load: {{ model: closed, users: {visitors}, duration: 1h, shards: 1 }}\n"
         );
