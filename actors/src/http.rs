@@ -136,20 +136,8 @@ impl HttpEngine {
             .url
             .parse()
             .map_err(|e: http::uri::InvalidUri| RequestError::InvalidUrl(e.to_string()))?;
-        let mut builder = Request::builder().method(request.method).uri(uri);
-        let mut has_agent = false;
-        for (name, value) in &request.headers {
-            has_agent |= *name == header::USER_AGENT;
-            let value = HeaderValue::from_str(value).map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
-            builder = builder.header(name, value);
-        }
-        if !has_agent {
-            builder = builder.header(header::USER_AGENT, concat!("throng/", env!("CARGO_PKG_VERSION")));
-        }
-        let http_request = builder
-            .body(Full::new(request.body))
-            .map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
         let keep_body = request.keep_body;
+        let http_request = build_request(Request::builder().uri(uri), request)?;
         let exchange = async {
             let response = self.client.request(http_request).await.map_err(|e| {
                 if e.is_connect() {
@@ -216,28 +204,35 @@ impl VisitorConnection {
             .await
             .map_err(|e| RequestError::Protocol(error_chain(&e)))?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-        let mut builder = Request::builder()
-            .method(request.method)
-            .uri(path)
-            .header(header::HOST, host);
-        let mut has_agent = false;
-        for (name, value) in &request.headers {
-            has_agent |= *name == header::USER_AGENT;
-            let value = HeaderValue::from_str(value).map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
-            builder = builder.header(name, value);
-        }
-        if !has_agent {
-            builder = builder.header(header::USER_AGENT, concat!("throng/", env!("CARGO_PKG_VERSION")));
-        }
-        let http_request = builder
-            .body(Full::new(request.body))
-            .map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
+        let keep_body = request.keep_body;
+        let http_request = build_request(Request::builder().uri(path).header(header::HOST, host), request)?;
         let response = sender
             .send_request(http_request)
             .await
             .map_err(|e| RequestError::Protocol(error_chain(&e)))?;
-        read_response(response, request.keep_body).await
+        read_response(response, keep_body).await
     }
+}
+
+/// Finishes a request: method, headers (with Throng's user agent unless one
+/// is given) and body.
+fn build_request(
+    builder: http::request::Builder,
+    request: HttpRequest,
+) -> Result<Request<Full<Bytes>>, RequestError> {
+    let mut builder = builder.method(request.method);
+    let mut has_agent = false;
+    for (name, value) in &request.headers {
+        has_agent |= *name == header::USER_AGENT;
+        let value = HeaderValue::from_str(value).map_err(|e| RequestError::InvalidUrl(e.to_string()))?;
+        builder = builder.header(name, value);
+    }
+    if !has_agent {
+        builder = builder.header(header::USER_AGENT, concat!("throng/", env!("CARGO_PKG_VERSION")));
+    }
+    builder
+        .body(Full::new(request.body))
+        .map_err(|e| RequestError::InvalidUrl(e.to_string()))
 }
 
 /// Drains a response, keeping its body when asked.

@@ -202,25 +202,7 @@ impl ControlServiceImpl {
             campaign.status.ended_at_ms = Some(now);
             campaign.status.stop_reason = Some("stopped by request".to_string());
         }
-        let written = self
-            .store
-            .txn(
-                vec![
-                    self.leadership.fence(),
-                    Compare::ValueEquals(self.keys.campaign_status(id), old.to_bytes()),
-                ],
-                vec![Op::Put {
-                    key: self.keys.campaign_status(id),
-                    value: campaign.status.to_bytes(),
-                    lease: None,
-                }],
-            )
-            .await?;
-        if !written {
-            return Err(CoordinatorError::Conflict(format!(
-                "campaign {id} changed meanwhile; retry"
-            )));
-        }
+        self.replace_status(id, &old, &campaign.status).await?;
         tracing::info!(campaign = %id, ?action, state = ?next, "campaign state changed");
         self.nudge.notify_one();
         Ok(campaign)
@@ -228,6 +210,33 @@ impl ControlServiceImpl {
 
     /// Current stats; rates are averaged over the window of earlier samples
     /// (reports arrive once a second, so a one-second rate would alias).
+    /// Writes a campaign's new status if it is still `old` and this
+    /// coordinator still leads (compare-and-set).
+    async fn replace_status(&self, id: &str, old: &CampaignStatus, new: &CampaignStatus) -> Result<()> {
+        let key = self.keys.campaign_status(id);
+        let written = self
+            .store
+            .txn(
+                vec![
+                    self.leadership.fence(),
+                    Compare::ValueEquals(key.clone(), old.to_bytes()),
+                ],
+                vec![Op::Put {
+                    key,
+                    value: new.to_bytes(),
+                    lease: None,
+                }],
+            )
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(CoordinatorError::Conflict(format!(
+                "campaign {id} changed meanwhile; retry"
+            )))
+        }
+    }
+
     async fn set_rate(&self, id: &str, rate: f64) -> Result<Campaign> {
         self.require_leader().await?;
         if !(rate > 0.0 && rate <= throng_actors::spec::limits::MAX_RATE) {
@@ -262,25 +271,7 @@ impl ControlServiceImpl {
             .status
             .rate_changes
             .push(throng_actors::plan::RateChange { at_seconds, rate });
-        let written = self
-            .store
-            .txn(
-                vec![
-                    self.leadership.fence(),
-                    Compare::ValueEquals(self.keys.campaign_status(id), old.to_bytes()),
-                ],
-                vec![Op::Put {
-                    key: self.keys.campaign_status(id),
-                    value: campaign.status.to_bytes(),
-                    lease: None,
-                }],
-            )
-            .await?;
-        if !written {
-            return Err(CoordinatorError::Conflict(format!(
-                "campaign {id} changed meanwhile; retry"
-            )));
-        }
+        self.replace_status(id, &old, &campaign.status).await?;
         tracing::info!(campaign = %id, rate, at_seconds, "campaign rate changed");
         self.nudge.notify_one();
         Ok(campaign)
