@@ -201,7 +201,7 @@ pub struct RequestOutcome {
 
 impl RequestOutcome {
     pub fn failed(&self) -> bool {
-        self.status == 0 || self.status >= 400
+        self.status == 0 || self.status >= 400 || !self.error.is_empty()
     }
 }
 
@@ -286,6 +286,7 @@ enum Speaker<'a> {
     Ga4 {
         url: String,
         tracker: ga4::Ga4Visit<'a>,
+        validate: bool,
     },
 }
 
@@ -362,14 +363,20 @@ impl Speaker<'_> {
                     })
                     .collect()
             }
-            Speaker::Ga4 { url, tracker } => {
+            Speaker::Ga4 {
+                url,
+                tracker,
+                validate,
+            } => {
                 let payload = tracker.payload(step, now_ms).to_string();
                 let shown = url.split('?').next().unwrap_or_default().to_string();
+                let mut request = HttpRequest::post(url.clone(), "application/json", payload);
+                request.keep_body = *validate;
                 vec![Outgoing {
                     name: step.name.clone(),
                     action: step.action.name(),
                     shown,
-                    request: HttpRequest::post(url.clone(), "application/json", payload),
+                    request,
                 }]
             }
         }
@@ -527,9 +534,11 @@ pub async fn run_session(
         TargetKind::Ga4 {
             measurement_id,
             api_secret,
+            validate,
         } => Speaker::Ga4 {
             url: ga4::collect_url(&target.url, measurement_id, api_secret.expose()),
             tracker: ga4::Ga4Visit::new(&visit),
+            validate: *validate,
         },
     };
     let mut outcome = SessionOutcome {
@@ -590,7 +599,11 @@ pub async fn run_session(
                 .await;
             let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
             let (status, error) = match result {
-                Ok(response) => (response.status, String::new()),
+                Ok(response) => {
+                    // A validating collector answers 200 with its complaints.
+                    let complaint = response.body.as_deref().and_then(ga4::validation_error);
+                    (response.status, complaint.unwrap_or_default())
+                }
                 Err(e) => (0, format!("{}: {e}", e.class())),
             };
             let request = RequestOutcome {

@@ -110,9 +110,11 @@ pub struct ShardCounters {
 /// The class a failed request is counted under.
 pub fn error_class(request: &RequestOutcome) -> String {
     match request.status {
-        0 => request.error.split(':').next().unwrap_or("unknown").to_string(),
         400..=499 => "http_4xx".to_string(),
-        _ => "http_5xx".to_string(),
+        500.. => "http_5xx".to_string(),
+        // No answer, or an answer that says the request was wrong (e.g. a
+        // validating collector): the error's own class.
+        _ => request.error.split(':').next().unwrap_or("unknown").to_string(),
     }
 }
 

@@ -33,6 +33,7 @@ pub async fn check(engine: &HttpEngine, target: &TargetSpec) -> v1::TargetCheck 
         TargetKind::Ga4 {
             measurement_id,
             api_secret,
+            ..
         } => HttpRequest::post(
             ga4::collect_url(&target.url, measurement_id, api_secret.expose()),
             "application/json",

@@ -545,3 +545,25 @@ async fn visitors_can_keep_their_own_connections() {
     assert_eq!(per_connection.len(), 20, "one connection per visitor");
     assert!(per_connection.values().all(|n| *n >= 3), "{per_connection:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validating_ga4_collector_turns_complaints_into_errors() {
+    let recorder = Recorder::start().await;
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let id = apply(
+        &up,
+        &format!(
+            "name: ga4debug\ntargets:\n  - {{ url: \"http://{}/debug/mp/collect\", kind: ga4, measurement_id: G-T, \
+             api_secret: s, validate: true }}\nsession: {{ pages: {{ min: 1, max: 1 }} }}\n\
+             load: {{ rate: 10, sessions: 5, shards: 1 }}\n",
+            recorder.address
+        ),
+    );
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats = last_stats(&out);
+    assert_eq!(stats["requests"], 5, "{stats}");
+    assert_eq!(stats["request_errors"], 5, "every payload was faulted: {stats}");
+    assert_eq!(stats["errors_by_class"]["ga4 validation"], 5, "{stats}");
+}

@@ -52,6 +52,9 @@ pub enum TargetKind {
     Ga4 {
         measurement_id: String,
         api_secret: Secret,
+        /// Read the collector's `validationMessages` (point the URL at
+        /// `…/debug/mp/collect`): a payload it finds fault with is a failed request.
+        validate: bool,
     },
 }
 
@@ -95,6 +98,7 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "http2",
     "traceparent",
     "connections",
+    "validate",
 ];
 
 /// Reads `target` (one) or `targets` (a list).
@@ -172,7 +176,14 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
     };
     let kind = match kind_name.as_str() {
         "http" => {
-            for field in ["site_id", "token_auth", "bulk", "measurement_id", "api_secret"] {
+            for field in [
+                "site_id",
+                "token_auth",
+                "bulk",
+                "measurement_id",
+                "api_secret",
+                "validate",
+            ] {
                 only_for(r, field, "matomo or ga4");
             }
             Some(TargetKind::Http)
@@ -180,6 +191,7 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
         "matomo" => {
             only_for(r, "measurement_id", "ga4");
             only_for(r, "api_secret", "ga4");
+            only_for(r, "validate", "ga4");
             let site_id = r
                 .optional_u64(target, path, "site_id", 1, u64::from(u32::MAX))
                 .map(|v| v as u32);
@@ -198,6 +210,7 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
             for field in ["site_id", "token_auth", "bulk"] {
                 only_for(r, field, "matomo");
             }
+            let validate = flag(r, "validate");
             let measurement_id = r.optional_str(target, path, "measurement_id");
             let api_secret = r.optional_str(target, path, "api_secret");
             if measurement_id.is_none() {
@@ -209,6 +222,7 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
             Some(TargetKind::Ga4 {
                 measurement_id: measurement_id?,
                 api_secret: Secret::new(api_secret?),
+                validate,
             })
         }
         other => {

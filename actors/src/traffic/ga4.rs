@@ -18,6 +18,23 @@ pub fn client_id(visit: &VisitContext) -> String {
     )
 }
 
+/// The collector's complaints about a payload, from a debug endpoint's
+/// answer (`{"validationMessages": [{"description": …}, …]}`); None if it has none.
+pub fn validation_error(body: &[u8]) -> Option<String> {
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    let messages = answer.get("validationMessages")?.as_array()?;
+    let texts: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            m.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("invalid payload")
+                .to_string()
+        })
+        .collect();
+    (!texts.is_empty()).then(|| format!("ga4 validation: {}", texts.join("; ")))
+}
+
 /// The collect URL of `endpoint` (e.g. `http://host/mp/collect`).
 pub fn collect_url(endpoint: &str, measurement_id: &str, api_secret: &str) -> String {
     format!(
@@ -244,5 +261,16 @@ mod tests {
             url,
             "http://127.0.0.1:1/mp/collect?measurement_id=G-ABC&api_secret=s%20e"
         );
+    }
+
+    #[test]
+    fn debug_answers_are_read() {
+        let complaint = br#"{"validationMessages":[{"fieldPath":"events","description":"Event name is reserved.","validationCode":"NAME_RESERVED"}]}"#;
+        assert_eq!(
+            validation_error(complaint).as_deref(),
+            Some("ga4 validation: Event name is reserved.")
+        );
+        assert_eq!(validation_error(br#"{"validationMessages":[]}"#), None);
+        assert_eq!(validation_error(b""), None);
     }
 }

@@ -39,6 +39,13 @@ pub fn page_view_id(session_id: u64, page_index: usize) -> String {
         .collect()
 }
 
+/// A stable IP for a visitor, from the benchmarking range 198.18.0.0/15
+/// (RFC 2544) so it can never be mistaken for a real person's address.
+pub fn visitor_ip(visitor_id: u64) -> String {
+    let bits = (visitor_id % (1 << 17)) as u32;
+    format!("198.{}.{}.{}", 18 + (bits >> 16), (bits >> 8) & 0xff, bits & 0xff)
+}
+
 fn items_json(cart: &Cart) -> String {
     let items: Vec<serde_json::Value> = cart
         .items
@@ -114,6 +121,7 @@ impl<'a> MatomoVisit<'a> {
         }
         if self.settings.authenticated {
             hit.push(("country", v.country.clone()));
+            hit.push(("cip", visitor_ip(v.visitor.id)));
             hit.push(("cdt", seconds(now_ms)));
         }
         hit
@@ -346,6 +354,9 @@ mod tests {
         let mut tracker = MatomoVisit::new(&settings, &context);
         let hits = tracker.hits(&step(Action::PageView, "/", None), context.start_ms);
         assert_eq!(get(&hits[0], "country"), Some("de"));
+        let ip = get(&hits[0], "cip").expect("cip with a token");
+        assert!(ip.starts_with("198.18.") || ip.starts_with("198.19."), "{ip}");
+        assert_eq!(ip, visitor_ip(context.visitor.id), "stable per visitor");
         let body = bulk_body(&hits, Some("secret-token"));
         let parsed: serde_json::Value = serde_json::from_str(&body).expect("bulk body is JSON");
         let request = parsed["requests"][0].as_str().expect("request string");

@@ -133,7 +133,11 @@ impl Recorder {
                 };
                 log.lock().unwrap_or_else(|p| p.into_inner()).push(recorded);
                 gauge.0.fetch_sub(1, Ordering::SeqCst);
-                let response: Response = if path.ends_with("matomo.php") || path.ends_with("/collect") {
+                let response: Response = if path.ends_with("/debug/mp/collect") {
+                    // A validating GA4 collector with a complaint.
+                    Html(r#"{"validationMessages":[{"fieldPath":"events","description":"Event name is reserved."}]}"#)
+                        .into_response()
+                } else if path.ends_with("matomo.php") || path.ends_with("/collect") {
                     StatusCode::NO_CONTENT.into_response()
                 } else {
                     Html("<html><body><a href=\"/a\">A</a> <a href=\"/b\">B</a> <a href=\"/products/sku-lamp\">Lamp</a></body></html>")
