@@ -106,8 +106,9 @@ pub fn session_id(seed: u64, campaign_key: &str, shard: u32, seq: u64) -> u64 {
     ])
 }
 
-/// The id of page visit `index` of a session.
-pub fn visit_id(session_id: u64, index: u32) -> u64 {
+/// The id of request `index` of a session. (The hashed label stays "visit"
+/// so ids recorded before requests covered tracking hits keep their value.)
+pub fn request_id(session_id: u64, index: u32) -> u64 {
     stable_hash(&[
         Part::Str("visit"),
         Part::U64(session_id),

@@ -12,6 +12,12 @@ use std::time::Duration;
 use crate::ids::{Part, stable_hash};
 use crate::spec::{CampaignSpec, DailyCap, TimeOfDayProfile};
 
+/// The campaign-wide sequence number of local session `seq` of shard `shard`
+/// of `shards`: shards own interleaved slices of the arrival sequence.
+pub fn global_seq(shard: u32, shards: u32, seq: u64) -> u64 {
+    u64::from(shard) + seq * u64::from(shards)
+}
+
 /// One stretch of the schedule, with the rate going linearly from `from` to `to`.
 #[derive(Clone, Debug, PartialEq)]
 struct Segment {
@@ -333,7 +339,7 @@ impl ShardPlan {
 
     /// The global sequence number of local session `seq`.
     pub fn global_seq(&self, seq: u64) -> u64 {
-        u64::from(self.index) + seq * u64::from(self.count)
+        global_seq(self.index, self.count, seq)
     }
 
     /// When local session `seq` is intended to start, from the campaign's start.

@@ -16,7 +16,6 @@ use crate::clock::WallClock;
 use crate::http::{HttpEngine, HttpRequest, HttpResponse, RequestError, VisitorConnection, same_site_links};
 use crate::ids::{self, Part};
 use crate::lease::LeaseGuard;
-use crate::plan::CampaignPlan;
 use crate::spec::{CampaignSpec, TargetKind};
 use crate::traffic::journey::{Action, PlannedStep, walk};
 use crate::traffic::matomo::{self, MatomoSettings, MatomoVisit};
@@ -74,7 +73,7 @@ fn pick(rng: &mut impl rand_core::Rng, items: &'static [&'static str]) -> &'stat
 impl SessionPlan {
     pub fn new(spec: &CampaignSpec, shard: u32, seq: u64) -> Self {
         let session_id = ids::session_id(spec.seed, &spec.name, shard, seq);
-        let global_seq = CampaignPlan::of(spec).shard(shard).global_seq(seq);
+        let global_seq = crate::plan::global_seq(shard, spec.load.shards, seq);
         let mut rng = ids::rng_for(&[Part::Str("session-plan"), Part::U64(session_id)]);
         let target = *spec.target_shares.choose(&mut rng);
         let persona_index = *spec.persona_shares.choose(&mut rng);
@@ -695,6 +694,7 @@ mod mix_tests {
 
     use super::*;
     use crate::ids::stable_hash;
+    use crate::plan::CampaignPlan;
     use crate::spec::ValidationContext;
 
     const SPEC: &str = r#"

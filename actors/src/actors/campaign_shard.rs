@@ -137,11 +137,10 @@ impl Actor for CampaignShard {
 
     async fn post_stop(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         state: &mut ShardState,
     ) -> Result<(), ActorProcessingErr> {
         // Sessions may sit in long awaits; abort them rather than wait.
-        let _ = myself;
         state.sessions.abort_all();
         Ok(())
     }

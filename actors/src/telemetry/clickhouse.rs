@@ -222,7 +222,7 @@ impl Writer {
                 event_date: day,
                 campaign_id: record.campaign_id.clone(),
                 session_id: outcome.session_id,
-                request_id: ids::visit_id(outcome.session_id, request.index),
+                request_id: ids::request_id(outcome.session_id, request.index),
                 idx: request.index,
                 name: request.name.clone(),
                 action: request.action.clone(),
