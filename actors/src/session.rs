@@ -19,8 +19,8 @@ use crate::lease::LeaseGuard;
 use crate::spec::{CampaignSpec, TargetKind};
 use crate::traffic::journey::{Action, PlannedStep, walk};
 use crate::traffic::matomo::{self, MatomoSettings, MatomoVisit};
-use crate::traffic::persona::{Device, ReferrerKind};
-use crate::traffic::visit::{VisitContext, query_string};
+use crate::traffic::persona::ReferrerKind;
+use crate::traffic::visit::{VisitContext, Visitant, query_string};
 use crate::traffic::visitor::Visitor;
 use crate::traffic::{chance, ga4};
 
@@ -54,15 +54,7 @@ pub struct SessionPlan {
     pub persona: usize,
     pub target: usize,
     pub journey: String,
-    pub visitor: Visitor,
-    pub device: Device,
-    pub user_agent: &'static str,
-    pub resolution: String,
-    pub language: String,
-    pub country: String,
-    pub referrer: ReferrerKind,
-    pub referrer_url: Option<String>,
-    pub campaign: Option<(String, String, String)>,
+    pub who: Visitant,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -128,15 +120,17 @@ impl SessionPlan {
             persona: persona_index,
             target,
             journey: journey_name,
-            visitor,
-            device,
-            user_agent,
-            resolution,
-            language,
-            country,
-            referrer,
-            referrer_url,
-            campaign,
+            who: Visitant {
+                visitor,
+                device,
+                user_agent,
+                resolution,
+                language,
+                country,
+                referrer,
+                referrer_url,
+                campaign,
+            },
             steps,
         }
     }
@@ -146,7 +140,7 @@ impl SessionPlan {
         const WEEK_MS: u64 = 7 * 24 * 3600 * 1000;
         let persona = &spec.personas[self.persona];
         // The previous visit of a regular was `regulars` arrivals earlier.
-        let previous_visit_ms = self.visitor.returning.then(|| {
+        let previous_visit_ms = self.who.visitor.returning.then(|| {
             let gap = if spec.load.rate > 0.0 {
                 (persona.regulars as f64 / spec.load.rate * 1000.0) as u64
             } else {
@@ -154,22 +148,14 @@ impl SessionPlan {
             };
             start_ms.saturating_sub(gap.max(1000))
         });
-        let first_visit_ms = if self.visitor.returning {
-            start_ms.saturating_sub(self.visitor.visit_count.saturating_sub(1) * WEEK_MS)
+        let first_visit_ms = if self.who.visitor.returning {
+            start_ms.saturating_sub(self.who.visitor.visit_count.saturating_sub(1) * WEEK_MS)
         } else {
             start_ms
         };
         VisitContext {
             session_id: self.session_id,
-            visitor: self.visitor.clone(),
-            device: self.device,
-            user_agent: self.user_agent,
-            resolution: self.resolution.clone(),
-            language: self.language.clone(),
-            country: self.country.clone(),
-            referrer: self.referrer,
-            referrer_url: self.referrer_url.clone(),
-            campaign: self.campaign.clone(),
+            who: self.who.clone(),
             site_url: spec.site_url.clone(),
             site: spec.site.clone(),
             start_ms,
@@ -311,7 +297,10 @@ impl Speaker<'_> {
                 };
                 let url = format!("{base}{path}");
                 let request = if step.action == Action::FormSubmit {
-                    let body = format!("email=visitor-{:x}%40example.com&message=hello", plan.visitor.id);
+                    let body = format!(
+                        "email=visitor-{:x}%40example.com&message=hello",
+                        plan.who.visitor.id
+                    );
                     HttpRequest::post(url, "application/x-www-form-urlencoded", body)
                 } else {
                     let mut r = HttpRequest::get(url);
@@ -591,8 +580,8 @@ pub async fn run_session(
                 .send(
                     engine,
                     request,
-                    plan.user_agent,
-                    &plan.language,
+                    plan.who.user_agent,
+                    &plan.who.language,
                     spec.request_timeout,
                 )
                 .await;
@@ -696,6 +685,7 @@ mod mix_tests {
     use crate::ids::stable_hash;
     use crate::plan::CampaignPlan;
     use crate::spec::ValidationContext;
+    use crate::traffic::persona::Device;
 
     const SPEC: &str = r#"
 name: mixes
@@ -770,12 +760,12 @@ load: { rate: 100, sessions: 6000, shards: 6 }
             plans
                 .iter()
                 .filter(|p| p.persona == 1)
-                .all(|p| p.device == Device::Mobile)
+                .all(|p| p.who.device == Device::Mobile)
         );
 
         let returning = plans
             .iter()
-            .filter(|p| p.persona == 0 && p.visitor.returning)
+            .filter(|p| p.persona == 0 && p.who.visitor.returning)
             .count() as u64;
         let chi = chi_square(&[returning, personas[0] - returning], &[0.3, 0.7]);
         assert!(chi < CRITICAL_1PCT[1], "returning share chi-square {chi:.2}");
@@ -798,7 +788,7 @@ load: { rate: 100, sessions: 6000, shards: 6 }
                         p.persona,
                         p.target,
                         p.journey,
-                        p.visitor.id,
+                        p.who.visitor.id,
                         steps.join(",")
                     )
                 })

@@ -13,7 +13,7 @@ use crate::ids::{self, Part};
 pub fn client_id(visit: &VisitContext) -> String {
     format!(
         "{}.{}",
-        visit.visitor.id & 0xffff_ffff,
+        visit.who.visitor.id & 0xffff_ffff,
         visit.first_visit_ms / 1000
     )
 }
@@ -82,8 +82,8 @@ impl<'a> Ga4Visit<'a> {
             );
             map.insert("engagement_time_msec".into(), json!(engagement));
             map.insert("page_location".into(), json!(self.page_location));
-            map.insert("language".into(), json!(self.visit.language.to_lowercase()));
-            map.insert("screen_resolution".into(), json!(self.visit.resolution));
+            map.insert("language".into(), json!(self.visit.who.language.to_lowercase()));
+            map.insert("screen_resolution".into(), json!(self.visit.who.resolution));
         }
         extra
     }
@@ -102,7 +102,7 @@ impl<'a> Ga4Visit<'a> {
             self.page_location = self.visit.page_url(&step.path, self.events_sent == 0);
             let mut page = json!({"page_title": title(&step.path)});
             if self.events_sent == 0
-                && let Some(referrer) = &self.visit.referrer_url
+                && let Some(referrer) = &self.visit.who.referrer_url
             {
                 page["page_referrer"] = json!(referrer);
             }
@@ -164,7 +164,7 @@ impl<'a> Ga4Visit<'a> {
             "client_id": client_id(self.visit),
             "timestamp_micros": now_ms * 1000,
             "non_personalized_ads": false,
-            "user_properties": {"device_category": {"value": self.visit.device.name()}},
+            "user_properties": {"device_category": {"value": self.visit.who.device.name()}},
             "events": events,
         })
     }
@@ -175,20 +175,23 @@ mod tests {
     use super::*;
     use crate::traffic::journey::Site;
     use crate::traffic::persona::{Device, ReferrerKind};
+    use crate::traffic::visit::Visitant;
     use crate::traffic::visitor::Visitor;
 
     fn visit() -> VisitContext {
         VisitContext {
             session_id: 5,
-            visitor: Visitor::for_session(1, "c", "p", 3, 5, false, 10),
-            device: Device::Mobile,
-            user_agent: "UA",
-            resolution: "390x844".into(),
-            language: "en-US".into(),
-            country: "us".into(),
-            referrer: ReferrerKind::Search,
-            referrer_url: Some("https://www.google.com/".into()),
-            campaign: None,
+            who: Visitant {
+                visitor: Visitor::for_session(1, "c", "p", 3, 5, false, 10),
+                device: Device::Mobile,
+                user_agent: "UA",
+                resolution: "390x844".into(),
+                language: "en-US".into(),
+                country: "us".into(),
+                referrer: ReferrerKind::Search,
+                referrer_url: Some("https://www.google.com/".into()),
+                campaign: None,
+            },
             site_url: "https://shop.example".into(),
             site: std::sync::Arc::new(Site::with_pages(vec!["/".into()])),
             start_ms: 1_700_000_000_000,

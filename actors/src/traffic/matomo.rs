@@ -98,12 +98,12 @@ impl<'a> MatomoVisit<'a> {
                 (ids::stable_hash(&[Part::U64(v.session_id), Part::U64(self.hits_sent as u64)]) % 1_000_000)
                     .to_string(),
             ),
-            ("_id", v.visitor.matomo_id()),
-            ("_idvc", v.visitor.visit_count.to_string()),
+            ("_id", v.who.visitor.matomo_id()),
+            ("_idvc", v.who.visitor.visit_count.to_string()),
             ("_idts", seconds(v.first_visit_ms)),
-            ("res", v.resolution.clone()),
-            ("lang", v.language.clone()),
-            ("ua", v.user_agent.to_string()),
+            ("res", v.who.resolution.clone()),
+            ("lang", v.who.language.clone()),
+            ("ua", v.who.user_agent.to_string()),
             ("h", (clock / 3600).to_string()),
             ("m", ((clock / 60) % 60).to_string()),
             ("s", (clock % 60).to_string()),
@@ -115,13 +115,13 @@ impl<'a> MatomoVisit<'a> {
         if self.hits_sent == 0 {
             // The first hit opens the visit and says where it came from.
             hit.push(("new_visit", "1".to_string()));
-            if let Some(referrer) = &v.referrer_url {
+            if let Some(referrer) = &v.who.referrer_url {
                 hit.push(("urlref", referrer.clone()));
             }
         }
         if self.settings.authenticated {
-            hit.push(("country", v.country.clone()));
-            hit.push(("cip", visitor_ip(v.visitor.id)));
+            hit.push(("country", v.who.country.clone()));
+            hit.push(("cip", visitor_ip(v.who.visitor.id)));
             hit.push(("cdt", seconds(now_ms)));
         }
         hit
@@ -259,20 +259,23 @@ mod tests {
     use super::*;
     use crate::traffic::journey::Site;
     use crate::traffic::persona::{Device, ReferrerKind};
+    use crate::traffic::visit::Visitant;
     use crate::traffic::visitor::Visitor;
 
     fn visit() -> VisitContext {
         VisitContext {
             session_id: 77,
-            visitor: Visitor::for_session(1, "c", "p", 12, 77, true, 10),
-            device: Device::Desktop,
-            user_agent: "UA",
-            resolution: "1920x1080".into(),
-            language: "de-DE".into(),
-            country: "de".into(),
-            referrer: ReferrerKind::Campaign,
-            referrer_url: Some("https://news.example/".into()),
-            campaign: Some(("newsletter".into(), "email".into(), "spring".into())),
+            who: Visitant {
+                visitor: Visitor::for_session(1, "c", "p", 12, 77, true, 10),
+                device: Device::Desktop,
+                user_agent: "UA",
+                resolution: "1920x1080".into(),
+                language: "de-DE".into(),
+                country: "de".into(),
+                referrer: ReferrerKind::Campaign,
+                referrer_url: Some("https://news.example/".into()),
+                campaign: Some(("newsletter".into(), "email".into(), "spring".into())),
+            },
             site_url: "https://shop.example".into(),
             site: std::sync::Arc::new(Site::with_pages(vec!["/".into()])),
             start_ms: 1_700_000_000_000,
@@ -316,7 +319,7 @@ mod tests {
         for hit in &hits {
             assert_eq!(get(hit, "idsite"), Some("3"));
             assert_eq!(get(hit, "rec"), Some("1"));
-            assert_eq!(get(hit, "_id"), Some(context.visitor.matomo_id().as_str()));
+            assert_eq!(get(hit, "_id"), Some(context.who.visitor.matomo_id().as_str()));
             assert_eq!(get(hit, "_idvc"), Some("3"));
             assert!(
                 get(hit, "_id").is_some_and(|id| id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()))
@@ -356,7 +359,7 @@ mod tests {
         assert_eq!(get(&hits[0], "country"), Some("de"));
         let ip = get(&hits[0], "cip").expect("cip with a token");
         assert!(ip.starts_with("198.18.") || ip.starts_with("198.19."), "{ip}");
-        assert_eq!(ip, visitor_ip(context.visitor.id), "stable per visitor");
+        assert_eq!(ip, visitor_ip(context.who.visitor.id), "stable per visitor");
         let body = bulk_body(&hits, Some("secret-token"));
         let parsed: serde_json::Value = serde_json::from_str(&body).expect("bulk body is JSON");
         let request = parsed["requests"][0].as_str().expect("request string");

@@ -5,10 +5,9 @@ use super::journey::{Product, Site};
 use super::persona::{Device, ReferrerKind};
 use super::visitor::Visitor;
 
-/// The context of one visit, fixed when the session is planned.
+/// Who makes a visit, on what, and from where: drawn when the session is planned.
 #[derive(Clone, Debug, PartialEq)]
-pub struct VisitContext {
-    pub session_id: u64,
+pub struct Visitant {
     pub visitor: Visitor,
     pub device: Device,
     pub user_agent: &'static str,
@@ -20,6 +19,13 @@ pub struct VisitContext {
     pub referrer_url: Option<String>,
     /// `(source, medium, campaign)` for campaign visits, added to the landing URL as UTM.
     pub campaign: Option<(String, String, String)>,
+}
+
+/// The context of one visit: its visitant, the site, and this run's times.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisitContext {
+    pub session_id: u64,
+    pub who: Visitant,
     /// Base URL of the simulated site as tracking hits report it, e.g. `https://shop.example`.
     pub site_url: String,
     pub site: std::sync::Arc<Site>,
@@ -38,7 +44,7 @@ impl VisitContext {
             return path.to_string();
         }
         let mut url = format!("{}{}", self.site_url, path);
-        if landing && let Some((source, medium, campaign)) = &self.campaign {
+        if landing && let Some((source, medium, campaign)) = &self.who.campaign {
             let separator = if url.contains('?') { '&' } else { '?' };
             url.push_str(&format!(
                 "{separator}utm_source={}&utm_medium={}&utm_campaign={}",
