@@ -7,13 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-15000}
-root=$PWD
-cargo build --release --quiet -p throng-benches --bin idle_visitors
-(cd benches/peers/goose && CARGO_TARGET_DIR="$root/target/goose" cargo build --release --quiet)
-if [ ! -x target/locust-venv/bin/locust ]; then
-  python3 -m venv target/locust-venv
-  target/locust-venv/bin/pip install -q locust
-fi
+source benches/peers/setup.sh
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$dir/nginx.conf" <<CONF

@@ -11,19 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${1:-10}
 CONNECTIONS=${2:-64}
-root=$PWD
-for tool in nginx wrk taskset; do
-  command -v "$tool" >/dev/null || {
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get install -y -qq nginx wrk util-linux >/dev/null
-  }
-done
-cargo build --release --quiet -p throng-benches --bin http_blast
-(cd benches/peers/goose && CARGO_TARGET_DIR="$root/target/goose" cargo build --release --quiet)
-if [ ! -x target/locust-venv/bin/locust ]; then
-  python3 -m venv target/locust-venv
-  target/locust-venv/bin/pip install -q locust
-fi
+source benches/peers/setup.sh
 
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

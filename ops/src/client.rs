@@ -80,6 +80,14 @@ fn read_spec(path: &std::path::Path) -> Result<String, CliError> {
     })
 }
 
+/// A spec file as the API takes it.
+fn spec_request(path: &std::path::Path, start: bool) -> Result<v1::CampaignSpecRequest, CliError> {
+    Ok(v1::CampaignSpecRequest {
+        document: read_spec(path)?,
+        start,
+    })
+}
+
 pub fn state_name(state: i32) -> String {
     v1::CampaignState::try_from(state)
         .unwrap_or(v1::CampaignState::Unspecified)
@@ -262,13 +270,10 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
 
 pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) -> Result<(), CliError> {
     if let CampaignCommand::Validate { file } = &command {
-        let document = read_spec(file)?;
-        let mut client = connect(endpoint).await?;
-        let answer = client
-            .validate_campaign(v1::CampaignSpecRequest {
-                document,
-                start: false,
-            })
+        let request = spec_request(file, false)?;
+        let answer = connect(endpoint)
+            .await?
+            .validate_campaign(request)
             .await?
             .into_inner();
         match output {
@@ -316,15 +321,8 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         return Ok(());
     }
     if let CampaignCommand::Test { file } = &command {
-        let document = read_spec(file)?;
-        let mut client = connect(endpoint).await?;
-        let answer = client
-            .test_target(v1::CampaignSpecRequest {
-                document,
-                start: false,
-            })
-            .await?
-            .into_inner();
+        let request = spec_request(file, false)?;
+        let answer = connect(endpoint).await?.test_target(request).await?.into_inner();
         match output {
             Output::Json => println!(
                 "{}",
@@ -358,9 +356,8 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
     let campaign = match command {
         CampaignCommand::Validate { .. } | CampaignCommand::Test { .. } => return Ok(()),
         CampaignCommand::Apply { file, start } => {
-            let document = read_spec(&file)?;
             let created = client
-                .create_campaign(v1::CampaignSpecRequest { document, start })
+                .create_campaign(spec_request(&file, start)?)
                 .await?
                 .into_inner();
             match output {
