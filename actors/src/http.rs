@@ -10,6 +10,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+mod visitor_connection;
+pub use visitor_connection::VisitorConnection;
+
 /// The answer to one request: status and body size (the body is drained,
 /// and kept only when asked for).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -154,66 +157,6 @@ impl HttpEngine {
     }
 }
 
-/// A visitor's own HTTP/1.1 keep-alive connection to one host, opened on
-/// first use and again after the server closes it — as a browser tab keeps
-/// its connection, rather than borrowing from a shared pool.
-#[derive(Default)]
-pub struct VisitorConnection {
-    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
-}
-
-impl VisitorConnection {
-    /// Sends `request` over this visitor's connection within `timeout`.
-    pub async fn send(
-        &mut self,
-        request: HttpRequest,
-        timeout: Duration,
-    ) -> Result<HttpResponse, RequestError> {
-        tokio::time::timeout(timeout, self.exchange(request))
-            .await
-            .map_err(|_| RequestError::Timeout)?
-    }
-
-    async fn exchange(&mut self, request: HttpRequest) -> Result<HttpResponse, RequestError> {
-        let uri: Uri = request
-            .url
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| RequestError::InvalidUrl(e.to_string()))?;
-        let host = uri
-            .host()
-            .ok_or_else(|| RequestError::InvalidUrl("no host".into()))?
-            .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| RequestError::Connect(e.to_string()))?;
-            let _ = stream.set_nodelay(true);
-            let (sender, connection) = hyper::client::conn::http1::Builder::new()
-                .handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| RequestError::Connect(error_chain(&e)))?;
-            tokio::spawn(connection);
-            self.sender = Some(sender);
-        }
-        let Some(sender) = self.sender.as_mut() else {
-            return Err(RequestError::Connect("no connection".into()));
-        };
-        sender
-            .ready()
-            .await
-            .map_err(|e| RequestError::Protocol(error_chain(&e)))?;
-        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-        let keep_body = request.keep_body;
-        let http_request = build_request(Request::builder().uri(path).header(header::HOST, host), request)?;
-        let response = sender
-            .send_request(http_request)
-            .await
-            .map_err(|e| RequestError::Protocol(error_chain(&e)))?;
-        read_response(response, keep_body).await
-    }
-}
-
 /// Finishes a request: method, headers (with Throng's user agent unless one
 /// is given) and body.
 fn build_request(
@@ -228,11 +171,16 @@ fn build_request(
         builder = builder.header(name, value);
     }
     if !has_agent {
-        builder = builder.header(header::USER_AGENT, concat!("throng/", env!("CARGO_PKG_VERSION")));
+        builder = builder.header(header::USER_AGENT, user_agent());
     }
     builder
         .body(Full::new(request.body))
         .map_err(|e| RequestError::InvalidUrl(e.to_string()))
+}
+
+/// The user agent of requests that do not set one.
+fn user_agent() -> &'static str {
+    concat!("throng/", env!("CARGO_PKG_VERSION"))
 }
 
 /// Drains a response, keeping its body when asked.

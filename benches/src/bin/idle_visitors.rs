@@ -6,6 +6,7 @@
 //! `per_visitor`, each visitor keeps its own keep-alive connection.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use throng_actors::clock::WallClock;
@@ -67,12 +68,17 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let baseline = rss_kib();
         let started = Instant::now();
+        let failures = Arc::new(AtomicU64::new(0));
         for seq in 0..visitors {
             let intended_start = started + Duration::from_secs_f64(spread * seq as f64 / visitors as f64);
             let plan = SessionPlan::new(&spec, 0, seq);
             let (spec, context) = (spec.clone(), context.clone());
+            let failures = failures.clone();
             tokio::spawn(async move {
-                run_session(&plan, &spec, &context, intended_start).await;
+                let outcome = run_session(&plan, &spec, &context, intended_start).await;
+                if outcome.failed && failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("first failed visitor: {}", outcome.error);
+                }
             });
             if seq % 1000 == 999 {
                 // Let first pages complete as we go, as arrivals would.
@@ -83,10 +89,19 @@ fn main() {
         // Every visitor is now past its first page and thinking.
         tokio::time::sleep(Duration::from_secs_f64(spread + (think as f64 / 3.0).clamp(2.0, 10.0))).await;
         let idle = rss_kib();
+        // Each visitor's connection is a socket this process holds open.
+        let sockets = std::fs::read_dir("/proc/self/fd")
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+                    .count()
+            })
+            .unwrap_or(0);
         let per_visitor = (idle.saturating_sub(baseline)) as f64 * 1024.0 / visitors as f64;
         println!(
-            "{{\"visitors\":{visitors},\"spawn_seconds\":{:.2},\"baseline_kib\":{baseline},\"idle_kib\":{idle},\"bytes_per_idle_visitor\":{per_visitor:.0}}}",
-            spawned.as_secs_f64()
+            "{{\"visitors\":{visitors},\"spawn_seconds\":{:.2},\"baseline_kib\":{baseline},\"idle_kib\":{idle},\"bytes_per_idle_visitor\":{per_visitor:.0},\"open_sockets\":{sockets},\"failed_visitors\":{}}}",
+            spawned.as_secs_f64(),
+            failures.load(Ordering::Relaxed)
         );
         std::process::exit(0);
     });
