@@ -19,3 +19,4 @@ pub mod stats;
 pub mod telemetry;
 pub mod thresholds;
 pub mod traffic;
+pub mod zone;

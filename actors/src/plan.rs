@@ -445,7 +445,7 @@ mod tests {
         let cap = DailyCap {
             sessions: 30,
             day_start_minutes: 0,
-            utc_offset_minutes: 0,
+            zone: crate::zone::Zone::default(),
         };
         let plan = CampaignPlan {
             shards: 3,
@@ -482,7 +482,7 @@ mod tests {
         let thinning = Thinning {
             profile: TimeOfDayProfile {
                 hours,
-                utc_offset_minutes: 0,
+                zone: crate::zone::Zone::default(),
             },
             salt: 42,
         };

@@ -23,6 +23,7 @@ use crate::thresholds::Threshold;
 use crate::traffic::Weighted;
 use crate::traffic::journey::{Journey, Site};
 use crate::traffic::persona::Persona;
+use crate::zone::Zone;
 
 /// The largest values a spec may ask for; beyond them a spec is rejected as absurd.
 pub mod limits {
@@ -125,12 +126,12 @@ pub struct LoadSpec {
     pub closed: Option<ClosedLoad>,
 }
 
-/// Rate multipliers for each hour of the day, in a zone `utc_offset_minutes`
-/// from UTC: `1.0` is the spec's rate, `0.2` a fifth of it.
+/// Rate multipliers for each hour of the day in `zone`: `1.0` is the spec's
+/// rate, `0.2` a fifth of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimeOfDayProfile {
     pub hours: [f64; 24],
-    pub utc_offset_minutes: i32,
+    pub zone: Zone,
 }
 
 impl TimeOfDayProfile {
@@ -140,27 +141,23 @@ impl TimeOfDayProfile {
 
     /// The multiplier in force at `at_ms` (epoch milliseconds).
     pub fn at(&self, at_ms: u64) -> f64 {
-        let local = at_ms as i64 + i64::from(self.utc_offset_minutes) * 60_000;
-        self.hours[(local.div_euclid(3_600_000) % 24) as usize]
+        self.hours[self.zone.local_hour(at_ms)]
     }
 }
 
 /// At most `sessions` sessions per day, days starting at `day_start_minutes`
-/// past midnight in a zone `utc_offset_minutes` from UTC.
+/// past midnight in `zone`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DailyCap {
     pub sessions: u64,
     pub day_start_minutes: u32,
-    pub utc_offset_minutes: i32,
+    pub zone: Zone,
 }
 
 impl DailyCap {
     /// Epoch milliseconds at which the day window holding `at_ms` began.
     pub fn window_start_ms(&self, at_ms: u64) -> u64 {
-        const DAY_MS: i64 = 86_400_000;
-        let shift = (i64::from(self.utc_offset_minutes) - i64::from(self.day_start_minutes)) * 60_000;
-        let local = at_ms as i64 + shift;
-        (local.div_euclid(DAY_MS) * DAY_MS - shift).max(0) as u64
+        self.zone.day_start_ms(at_ms, self.day_start_minutes)
     }
 }
 
@@ -569,7 +566,7 @@ fn read_daily_cap(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Opti
             None
         }
     };
-    let utc_offset_minutes = read_time_zone(r, zone.as_deref());
+    let parsed_zone = read_time_zone(r, zone.as_deref());
     if sessions.is_none() && (day_start.is_some() || (zone.is_some() && !load.contains_key("profile"))) {
         r.error(
             "load.daily_cap",
@@ -579,25 +576,19 @@ fn read_daily_cap(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Opti
     Some(DailyCap {
         sessions: sessions?,
         day_start_minutes: day_start_minutes?,
-        utc_offset_minutes: utc_offset_minutes?,
+        zone: parsed_zone?,
     })
 }
 
-/// `UTC`, `Z` or a fixed offset such as `+02:00`, as minutes east of UTC.
-fn read_time_zone(r: &mut Reader, zone: Option<&str>) -> Option<i32> {
-    match zone {
-        None | Some("UTC") | Some("Z") => Some(0),
-        Some(text) => match (text.chars().next(), parse_clock(text.get(1..).unwrap_or(""))) {
-            (Some('+'), Some(m)) if m <= 14 * 60 => Some(m),
-            (Some('-'), Some(m)) if m <= 14 * 60 => Some(-m),
-            _ => {
-                r.error(
-                    "load.time_zone",
-                    "must be UTC or a fixed offset such as \"+02:00\" or \"-05:00\"",
-                );
-                None
-            }
-        },
+/// `UTC` (the default), a fixed offset such as `+02:00`, or an IANA name.
+fn read_time_zone(r: &mut Reader, zone: Option<&str>) -> Option<Zone> {
+    match zone.map(Zone::parse) {
+        None => Some(Zone::default()),
+        Some(Ok(zone)) => Some(zone),
+        Some(Err(problem)) => {
+            r.error("load.time_zone", problem);
+            None
+        }
     }
 }
 
@@ -619,13 +610,10 @@ fn read_profile(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option
         return None;
     };
     let zone = r.optional_str(load, "load", "time_zone");
-    let utc_offset_minutes = read_time_zone(r, zone.as_deref())?;
+    let zone = read_time_zone(r, zone.as_deref())?;
     let mut hours = [0.0; 24];
     hours.copy_from_slice(&weights);
-    Some(Some(TimeOfDayProfile {
-        hours,
-        utc_offset_minutes,
-    }))
+    Some(Some(TimeOfDayProfile { hours, zone }))
 }
 
 /// `HH:MM` as minutes.
@@ -913,13 +901,19 @@ load: { rate: -3, sessions: 0, shards: 100000 }
                 .expect("cap");
         let cap = capped.daily_cap.expect("a cap");
         assert_eq!(
-            (cap.sessions, cap.day_start_minutes, cap.utc_offset_minutes),
-            (40, 390, 120)
+            (cap.sessions, cap.day_start_minutes, cap.zone.clone()),
+            (40, 390, Zone::Fixed(120))
         );
         // 2026-01-01T04:30Z is 06:30 at +02:00: a window starts there.
         let window = 1_767_241_800_000u64;
         assert_eq!(cap.window_start_ms(window + 5_000), window);
         assert_eq!(cap.window_start_ms(window - 5_000), window - 86_400_000);
+        let named =
+            load("{ rate: 5, sessions: 100, daily_cap: 40, time_zone: Europe/Paris }").expect("named zone");
+        let cap = named.daily_cap.expect("a cap");
+        // 2026-07-15T00:00 in Paris (summer, UTC+2) is 2026-07-14T22:00Z.
+        let midnight = 1_784_066_400_000u64;
+        assert_eq!(cap.window_start_ms(midnight + 3_600_000), midnight);
     }
 
     #[test]
@@ -1046,7 +1040,7 @@ load: { rate: -3, sessions: 0, shards: 100000 }
         .expect("profile");
         let profile = spec.profile.expect("a profile");
         assert_eq!(profile.peak(), 2.0);
-        assert_eq!(profile.utc_offset_minutes, 60);
+        assert_eq!(profile.zone, Zone::Fixed(60));
         assert_eq!(spec.rate, 20.0, "scheduled at the peak, thinned per hour");
         // 06:30 UTC is 07:30 at +01:00: a quarter-rate hour.
         assert_eq!(profile.at(6 * 3_600_000 + 1_800_000), 0.25);
