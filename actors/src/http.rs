@@ -1,16 +1,22 @@
-//! The HTTP engine: one pooled, keep-alive hyper client per agent, shared by
-//! every session it runs.
+//! The HTTP engine: pooled, keep-alive hyper clients shared by every session
+//! an agent runs (one per protocol and TLS trust), and the lean connection a
+//! visitor keeps for itself.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Uri, header};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub mod tls;
 mod visitor_connection;
+pub use tls::TlsTrust;
 pub use visitor_connection::VisitorConnection;
 
 /// The answer to one request: status and body size (the body is drained,
@@ -92,10 +98,10 @@ impl RequestError {
     }
 }
 
-/// A shared HTTP/1.1 client with a keep-alive pool.
+/// A shared client with a keep-alive pool, for `http` and `https` URLs.
 #[derive(Clone, Debug)]
 pub struct HttpEngine {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Default for HttpEngine {
@@ -105,21 +111,32 @@ impl Default for HttpEngine {
 }
 
 impl HttpEngine {
-    /// An HTTP/1.1 client.
+    /// An HTTP/1.1 client trusting the public web's certificates.
     pub fn new() -> Self {
-        HttpEngine::build(false)
+        HttpEngine::with_trust(&TlsTrust::PublicRoots, false)
     }
 
-    /// An HTTP/2 client speaking cleartext h2 with prior knowledge (h2c),
-    /// multiplexing requests over few connections.
+    /// An HTTP/2 client, multiplexing requests over few connections: h2 by
+    /// ALPN over TLS, cleartext h2 with prior knowledge (h2c) otherwise.
     pub fn http2() -> Self {
-        HttpEngine::build(true)
+        HttpEngine::with_trust(&TlsTrust::PublicRoots, true)
     }
 
-    fn build(http2: bool) -> Self {
+    /// A client whose `https` connections accept what `trust` says.
+    pub fn with_trust(trust: &TlsTrust, http2: bool) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        // Plain `http` URLs go through the inner connector untouched.
+        connector.enforce_http(false);
+        let schemes = HttpsConnectorBuilder::new()
+            .with_tls_config(tls::client_config(trust))
+            .https_or_http();
+        let connector = if http2 {
+            schemes.enable_http2().wrap_connector(connector)
+        } else {
+            schemes.enable_http1().wrap_connector(connector)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(4096)
@@ -154,6 +171,62 @@ impl HttpEngine {
         tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| RequestError::Timeout)?
+    }
+}
+
+/// The clients an agent's sessions share: one per protocol and TLS trust,
+/// made on first use, so visitors of every campaign with the same needs share
+/// one keep-alive pool.
+#[derive(Clone, Debug)]
+pub struct HttpEngines {
+    http1: HttpEngine,
+    http2: HttpEngine,
+    custom: Arc<Mutex<HashMap<(TlsTrust, bool), HttpEngine>>>,
+    visitor_tls: Arc<Mutex<HashMap<TlsTrust, Arc<rustls::ClientConfig>>>>,
+}
+
+impl Default for HttpEngines {
+    fn default() -> Self {
+        HttpEngines::new()
+    }
+}
+
+impl HttpEngines {
+    pub fn new() -> Self {
+        HttpEngines {
+            http1: HttpEngine::new(),
+            http2: HttpEngine::http2(),
+            custom: Arc::default(),
+            visitor_tls: Arc::default(),
+        }
+    }
+
+    /// The shared client for targets with this trust and protocol.
+    pub fn engine(&self, trust: &TlsTrust, http2: bool) -> HttpEngine {
+        match (trust, http2) {
+            (TlsTrust::PublicRoots, false) => self.http1.clone(),
+            (TlsTrust::PublicRoots, true) => self.http2.clone(),
+            _ => {
+                let mut custom = self.custom.lock().unwrap_or_else(|e| e.into_inner());
+                custom
+                    .entry((trust.clone(), http2))
+                    .or_insert_with(|| HttpEngine::with_trust(trust, http2))
+                    .clone()
+            }
+        }
+    }
+
+    /// The TLS configuration of visitors' own HTTP/1.1 connections.
+    pub fn visitor_tls(&self, trust: &TlsTrust) -> Arc<rustls::ClientConfig> {
+        let mut configs = self.visitor_tls.lock().unwrap_or_else(|e| e.into_inner());
+        configs
+            .entry(trust.clone())
+            .or_insert_with(|| {
+                let mut config = tls::client_config(trust);
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Arc::new(config)
+            })
+            .clone()
     }
 }
 

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use http::header;
 
 use crate::clock::WallClock;
-use crate::http::{HttpEngine, HttpRequest, HttpResponse, RequestError, VisitorConnection, same_site_links};
+use crate::http::{
+    HttpEngine, HttpEngines, HttpRequest, HttpResponse, RequestError, VisitorConnection, same_site_links,
+};
 use crate::ids::{self, Part};
 use crate::lease::LeaseGuard;
 use crate::spec::{CampaignSpec, TargetKind};
@@ -236,9 +238,8 @@ impl SessionOutcome {
 /// Everything a session needs from its agent.
 #[derive(Clone, Debug)]
 pub struct SessionContext {
-    pub engine: HttpEngine,
-    /// For targets that speak HTTP/2.
-    pub engine_http2: HttpEngine,
+    /// The agent's shared HTTP clients.
+    pub engines: HttpEngines,
     pub lease: LeaseGuard,
     pub clock: WallClock,
 }
@@ -504,7 +505,9 @@ pub async fn run_session(
             base: &target.url,
             cookies: BTreeMap::new(),
             links: Vec::new(),
-            own: target.per_visitor_connections.then(VisitorConnection::default),
+            own: target
+                .per_visitor_connections
+                .then(|| VisitorConnection::with_tls(context.engines.visitor_tls(&target.tls))),
         },
         TargetKind::Matomo { token_auth, bulk, .. } => Speaker::Matomo {
             endpoint: &target.url,
@@ -544,6 +547,7 @@ pub async fn run_session(
         error: String::new(),
         aborted: false,
     };
+    let engine = context.engines.engine(&target.tls, target.http2);
     let mut intended = intended_start;
     let total = plan.steps.len();
     'steps: for index in 0..=total {
@@ -566,11 +570,6 @@ pub async fn run_session(
                 outcome.aborted = true;
                 break 'steps;
             }
-            let engine = if target.http2 {
-                &context.engine_http2
-            } else {
-                &context.engine
-            };
             let mut request = out.request;
             if target.traceparent {
                 let value = traceparent(plan.session_id, outcome.requests.len());
@@ -578,7 +577,7 @@ pub async fn run_session(
             }
             let result = speaker
                 .send(
-                    engine,
+                    &engine,
                     request,
                     plan.who.user_agent,
                     &plan.who.language,

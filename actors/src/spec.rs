@@ -841,6 +841,38 @@ load: { rate: -3, sessions: 0, shards: 100000 }
     }
 
     #[test]
+    fn https_targets_take_a_trust_setting() {
+        use crate::http::TlsTrust;
+        let https = GOOD.replace("http://127.0.0.1:8080", "https://127.0.0.1:8443");
+        let spec = CampaignSpec::parse(&https, &context()).expect("https is a target");
+        assert_eq!(spec.targets[0].tls, TlsTrust::PublicRoots);
+        let unverified = https.replace(
+            "https://127.0.0.1:8443/\"",
+            "https://127.0.0.1:8443/\", tls: { verify: false }",
+        );
+        assert_ne!(unverified, https, "the fixture has the URL quoted");
+        let spec = CampaignSpec::parse(&unverified, &context()).expect("verify: false");
+        assert_eq!(spec.targets[0].tls, TlsTrust::Unverified);
+        let cases = [
+            (
+                "https://127.0.0.1:8443/\", tls: { ca: \"not pem\" }",
+                "target.tls.ca",
+            ),
+            (
+                "https://127.0.0.1:8443/\", tls: { verify: maybe }",
+                "target.tls.verify",
+            ),
+            ("https://127.0.0.1:8443/\", tls: { pin: x }", "target.tls.pin"),
+            ("http://127.0.0.1:8443/\", tls: { verify: false }", "target.tls"),
+        ];
+        for (replacement, path) in cases {
+            let text = https.replace("https://127.0.0.1:8443/\"", replacement);
+            let errors = CampaignSpec::parse(&text, &context()).expect_err(replacement).0;
+            assert!(errors.iter().any(|e| e.path == path), "{replacement}: {errors:?}");
+        }
+    }
+
+    #[test]
     fn missing_fields_and_disallowed_hosts_are_rejected() {
         let errors = CampaignSpec::parse("name: x\n", &context())
             .expect_err("invalid")

@@ -8,7 +8,7 @@ use ractor::{Actor, ActorRef};
 use throng_actors::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
 use throng_actors::assignment::AgentRecord;
 use throng_actors::clock::WallClock;
-use throng_actors::http::HttpEngine;
+use throng_actors::http::HttpEngines;
 use throng_actors::lease::LeaseGuard;
 use throng_actors::session::SessionContext;
 use throng_actors::telemetry::TelemetrySink;
@@ -92,8 +92,7 @@ impl Agent {
             keys: keys.clone(),
             sink,
             session: SessionContext {
-                engine: HttpEngine::new(),
-                engine_http2: HttpEngine::http2(),
+                engines: HttpEngines::new(),
                 lease: guard.clone(),
                 clock: WallClock::now(),
             },

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use throng_actors::clock::WallClock;
-use throng_actors::http::HttpEngine;
+use throng_actors::http::HttpEngines;
 use throng_actors::lease::LeaseGuard;
 use throng_actors::session::{SessionContext, SessionPlan, run_session};
 use throng_actors::spec::{CampaignSpec, ValidationContext};
@@ -31,8 +31,7 @@ fn session_task(c: &mut Criterion) {
     .expect("spec");
     let spec = Arc::new(spec);
     let context = SessionContext {
-        engine: HttpEngine::new(),
-        engine_http2: HttpEngine::http2(),
+        engines: HttpEngines::new(),
         lease: LeaseGuard::always_valid(),
         clock: WallClock::now(),
     };

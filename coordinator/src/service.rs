@@ -564,10 +564,9 @@ impl ControlService for ControlServiceImpl {
     ) -> std::result::Result<Response<v1::TestTargetResponse>, Status> {
         let spec = CampaignSpec::parse(&request.into_inner().document, &self.validation)
             .map_err(CoordinatorError::InvalidSpec)?;
-        let engine = throng_actors::http::HttpEngine::new();
         let mut targets = Vec::new();
         for target in &spec.targets {
-            targets.push(crate::target_check::check(&engine, target).await);
+            targets.push(crate::target_check::check(target).await);
         }
         let ok = targets.iter().all(|t| t.ok);
         Ok(Response::new(v1::TestTargetResponse { targets, ok }))

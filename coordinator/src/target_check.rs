@@ -1,5 +1,5 @@
 //! Checking that a campaign's targets answer, with a diagnosis a person can
-//! act on (refused, DNS, timeout, HTTP status), before any load is sent.
+//! act on (refused, DNS, TLS, timeout, HTTP status), before any load is sent.
 
 use std::time::{Duration, Instant};
 
@@ -18,13 +18,17 @@ fn diagnose(error: &RequestError) -> String {
         _ if text.contains("dns") || text.contains("lookup") || text.contains("resolve") => {
             "DNS lookup failed: the host name does not resolve".to_string()
         }
-        _ if text.contains("tls") || text.contains("certificate") => format!("TLS failed: {error}"),
+        _ if text.contains("tls") || text.contains("certificate") || text.contains("handshake") => {
+            format!("TLS failed: {error}")
+        }
         _ => error.to_string(),
     }
 }
 
-/// Probes one target the way its kind is spoken, without recording a visit.
-pub async fn check(engine: &HttpEngine, target: &TargetSpec) -> v1::TargetCheck {
+/// Probes one target the way its kind is spoken, with the TLS trust and
+/// protocol its sessions would use, without recording a visit.
+pub async fn check(target: &TargetSpec) -> v1::TargetCheck {
+    let engine = HttpEngine::with_trust(&target.tls, target.http2);
     let request = match &target.kind {
         TargetKind::Http => HttpRequest::get(format!("{}/", target.url)),
         // Matomo answers its tracker URL without parameters with a short page.

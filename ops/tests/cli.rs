@@ -201,15 +201,20 @@ async fn target_tests_diagnose_each_target_and_validation_previews_personas() {
     let up = Up::start(&["--no-demo"]);
     up.wait_ready().await;
     let closed = free_port();
+    let https = throng_testkit::HttpsSite::start().await;
     let spec = write_spec(&format!(
         "name: probe\ntargets:\n  - {{ url: \"http://{demo}\" }}\n  - {{ url: \"http://127.0.0.1:{closed}\" }}\n\
          \x20 - {{ url: \"http://{demo}/nope/matomo.php\", kind: matomo, site_id: 1 }}\n\
+         \x20 - {{ url: \"{site}\" }}\n  - {{ url: \"{site}\", tls: {{ ca: {ca} }} }}\n\
          personas:\n  - {{ name: buyers, weight: 3, journeys: {{ buyer: 1 }} }}\n  - {{ name: readers, weight: 1, journeys: {{ casual: 1 }} }}\n\
          load: {{ per_hour: 3600, sessions: 1000, daily_cap: 500 }}\n",
-        demo = up.demo
+        demo = up.demo,
+        site = https.url,
+        ca = serde_json::to_string(&https.certificate_pem).expect("quoted")
     ));
     let path = spec.path().to_str().expect("path");
-    // Each target is judged on its own: answering, refused, wrong endpoint.
+    // Each target is judged on its own: answering, refused, wrong endpoint,
+    // an untrusted certificate, and the same site once its certificate is given.
     let out = up.client(&["--output", "json", "campaign", "test", "-f", path]);
     assert!(!out.status.success(), "a failing target fails the command");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
@@ -225,6 +230,13 @@ async fn target_tests_diagnose_each_target_and_validation_previews_personas() {
             .is_some_and(|d| d.contains("404") && d.contains("matomo.php")),
         "{report}"
     );
+    assert!(
+        report["targets"][3]["diagnosis"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("TLS failed") && d.contains("certificate")),
+        "{report}"
+    );
+    assert_eq!(report["targets"][4]["ok"], true, "{report}");
     let out = up.client(&["campaign", "test", "-f", path]);
     assert!(text(&out).contains("FAIL http"), "{}", text(&out));
 

@@ -1,6 +1,10 @@
 //! Test support shared by the workspace's integration tests: real etcd and
-//! ClickHouse servers started per test on free loopback ports, and polling
-//! helpers so tests wait for conditions instead of sleeping.
+//! ClickHouse servers started per test on free loopback ports, an HTTPS site
+//! with a self-signed certificate, and polling helpers so tests wait for
+//! conditions instead of sleeping.
+
+mod https;
+pub use https::{HTTPS_PAGE, HttpsSite};
 
 use std::future::Future;
 use std::io::{Read, Write};

@@ -6,12 +6,16 @@
 //! background (hyper's client connection keeps a task and two 8 KiB buffers per
 //! connection, three times the size of the session that owns it).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Uri, header};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use super::{HttpRequest, HttpResponse, MAX_KEPT_BODY, RequestError, user_agent};
 
@@ -28,15 +32,39 @@ const READ_CHUNK: usize = 4096;
 #[derive(Default)]
 pub struct VisitorConnection {
     open: Option<OpenConnection>,
+    /// How `https` connections are made; without it only `http` is spoken.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 struct OpenConnection {
-    stream: TcpStream,
+    socket: Socket,
     host: String,
     port: u16,
 }
 
+enum Socket {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Socket {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Plain(tcp) => tcp,
+            Socket::Tls(tls) => tls.get_ref().0,
+        }
+    }
+}
+
 impl VisitorConnection {
+    /// A connection that speaks `https` with `tls` as well as plain `http`.
+    pub fn with_tls(tls: Arc<rustls::ClientConfig>) -> Self {
+        VisitorConnection {
+            open: None,
+            tls: Some(tls),
+        }
+    }
+
     /// Sends `request` over this visitor's connection within `timeout`.
     pub async fn send(
         &mut self,
@@ -58,23 +86,28 @@ impl VisitorConnection {
             .url
             .parse()
             .map_err(|e: http::uri::InvalidUri| RequestError::InvalidUrl(e.to_string()))?;
-        if uri.scheme_str().is_some_and(|s| s != "http") {
-            return Err(RequestError::InvalidUrl(format!(
-                "{}: per-visitor connections speak http only",
-                request.url
-            )));
-        }
+        let secure = match uri.scheme_str() {
+            Some("https") if self.tls.is_some() => true,
+            Some("http") | None => false,
+            _ => {
+                return Err(RequestError::InvalidUrl(format!(
+                    "{}: this connection speaks http only",
+                    request.url
+                )));
+            }
+        };
         let host = uri
             .host()
             .ok_or_else(|| RequestError::InvalidUrl("no host".into()))?
             .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        let head = request_head(&request, &uri, &host)?;
+        let default_port = if secure { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let head = request_head(&request, &uri, &host, default_port)?;
         let is_head = request.method == http::Method::HEAD;
 
         let reused = self.keep_if_alive(&host, port);
         if !reused {
-            self.connect(&host, port).await?;
+            self.connect(&host, port, secure).await?;
         }
         match self
             .round_trip(&head, &request.body, is_head, request.keep_body)
@@ -84,7 +117,7 @@ impl VisitorConnection {
             // A kept-alive connection the server closed while the visitor was
             // thinking: say it again on a fresh one, as browsers do.
             Err(Failure::BeforeAnswer(_)) if reused => {
-                self.connect(&host, port).await?;
+                self.connect(&host, port, secure).await?;
                 self.round_trip(&head, &request.body, is_head, request.keep_body)
                     .await
                     .map_err(Failure::into_error)
@@ -97,26 +130,40 @@ impl VisitorConnection {
     /// not closed it; drops it otherwise. True when it was kept.
     fn keep_if_alive(&mut self, host: &str, port: u16) -> bool {
         let Some(open) = &self.open else { return false };
-        let alive = open.host == host && open.port == port && {
-            let mut probe = [0u8; 1];
-            // Nothing to read is the healthy state; end of stream or stray
-            // bytes mean the connection cannot carry another exchange.
-            matches!(open.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        };
+        let alive = open.host == host
+            && open.port == port
+            && {
+                let mut probe = [0u8; 1];
+                // Nothing to read is the healthy state; end of stream or stray
+                // bytes mean the connection cannot carry another exchange.
+                matches!(open.socket.tcp().try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            };
         if !alive {
             self.open = None;
         }
         alive
     }
 
-    async fn connect(&mut self, host: &str, port: u16) -> Result<(), RequestError> {
+    async fn connect(&mut self, host: &str, port: u16, secure: bool) -> Result<(), RequestError> {
         self.open = None;
-        let stream = TcpStream::connect((host, port))
+        let tcp = TcpStream::connect((host, port))
             .await
             .map_err(|e| RequestError::Connect(format!("{host}:{port}: {e}")))?;
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let socket = match self.tls.as_ref().filter(|_| secure) {
+            None => Socket::Plain(tcp),
+            Some(tls) => {
+                let name = rustls_pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| RequestError::InvalidUrl(format!("{host}: {e}")))?;
+                let stream = TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| RequestError::Connect(format!("TLS handshake with {host}:{port}: {e}")))?;
+                Socket::Tls(Box::new(stream))
+            }
+        };
         self.open = Some(OpenConnection {
-            stream,
+            socket,
             host: host.to_string(),
             port,
         });
@@ -133,7 +180,10 @@ impl VisitorConnection {
         let Some(open) = self.open.as_mut() else {
             return Err(Failure::BeforeAnswer("no connection".into()));
         };
-        let result = exchange_on(&mut open.stream, head, body, is_head, keep_body).await;
+        let result = match &mut open.socket {
+            Socket::Plain(tcp) => exchange_on(tcp, head, body, is_head, keep_body).await,
+            Socket::Tls(tls) => exchange_on(tls.as_mut(), head, body, is_head, keep_body).await,
+        };
         match result {
             Ok((response, keep_alive)) => {
                 if !keep_alive {
@@ -165,7 +215,12 @@ impl Failure {
 }
 
 /// The request line and headers, ready to write.
-fn request_head(request: &HttpRequest, uri: &Uri, host: &str) -> Result<Vec<u8>, RequestError> {
+fn request_head(
+    request: &HttpRequest,
+    uri: &Uri,
+    host: &str,
+    default_port: u16,
+) -> Result<Vec<u8>, RequestError> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(request.method.as_str().as_bytes());
@@ -173,7 +228,7 @@ fn request_head(request: &HttpRequest, uri: &Uri, host: &str) -> Result<Vec<u8>,
     head.extend_from_slice(path.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     head.extend_from_slice(host.as_bytes());
-    if let Some(port) = uri.port_u16().filter(|p| *p != 80) {
+    if let Some(port) = uri.port_u16().filter(|p| *p != default_port) {
         head.extend_from_slice(format!(":{port}").as_bytes());
     }
     head.extend_from_slice(b"\r\n");
@@ -205,8 +260,8 @@ fn request_head(request: &HttpRequest, uri: &Uri, host: &str) -> Result<Vec<u8>,
 
 /// Writes one request and reads its answer. Returns the response and whether
 /// the connection may carry another exchange.
-async fn exchange_on(
-    stream: &mut TcpStream,
+async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     head: &[u8],
     body: &[u8],
     is_head: bool,
@@ -217,7 +272,8 @@ async fn exchange_on(
         if !body.is_empty() {
             stream.write_all(body).await?;
         }
-        Ok::<_, std::io::Error>(())
+        // TLS holds written records until flushed.
+        stream.flush().await
     };
     write.await.map_err(|e| Failure::BeforeAnswer(e.to_string()))?;
 
@@ -274,12 +330,12 @@ enum Framing {
     UntilClose,
 }
 
-struct Reader<'a> {
-    stream: &'a mut TcpStream,
+struct Reader<'a, S> {
+    stream: &'a mut S,
     buffer: BytesMut,
 }
 
-impl Reader<'_> {
+impl<S: AsyncRead + Unpin> Reader<'_, S> {
     /// Reads more bytes into the buffer; false at end of stream.
     async fn fill(&mut self) -> Result<bool, std::io::Error> {
         self.buffer.reserve(READ_CHUNK);
@@ -333,8 +389,13 @@ impl Reader<'_> {
             if !self.buffer.is_empty() {
                 sink(&self.buffer.split());
             }
-            if !self.fill().await.map_err(during)? {
-                return Ok(());
+            match self.fill().await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                // A TLS server may end a close-delimited body without a
+                // close_notify; the body is complete all the same.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(during(e)),
             }
         }
     }

@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::reader::Reader;
 use super::{Allowlist, ValidationContext};
+use crate::http::tls::{TlsTrust, parse_certificates};
 
 /// A secret value (a Matomo `token_auth`, a GA4 `api_secret`): its Debug and
 /// Display never show it.
@@ -84,6 +85,8 @@ pub struct TargetSpec {
     /// Each visitor keeps its own keep-alive connection (as a browser does)
     /// instead of borrowing from the agent's shared pool (`http` targets).
     pub per_visitor_connections: bool,
+    /// Which certificates `https` connections accept.
+    pub tls: TlsTrust,
 }
 
 pub(crate) const TARGET_FIELDS: &[&str] = &[
@@ -99,7 +102,10 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "traceparent",
     "connections",
     "validate",
+    "tls",
 ];
+
+const TLS_FIELDS: &[&str] = &["ca", "verify"];
 
 /// Reads `target` (one) or `targets` (a list).
 pub(crate) fn read_targets(
@@ -152,6 +158,7 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
     };
     let http2 = flag(r, "http2");
     let traceparent = flag(r, "traceparent");
+    let tls = read_tls(r, target, path);
     let per_visitor_connections = match r.optional_str(target, path, "connections").as_deref() {
         None | Some("pooled") => false,
         Some("per_visitor") => true,
@@ -240,7 +247,51 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
         http2,
         traceparent,
         per_visitor_connections,
+        tls: tls?,
     })
+}
+
+/// `tls: { ca: PEM, verify: false }` for `https` targets.
+fn read_tls(r: &mut Reader, target: &Map<String, Value>, path: &str) -> Option<TlsTrust> {
+    let Some(value) = target.get("tls") else {
+        return Some(TlsTrust::PublicRoots);
+    };
+    let tls_path = format!("{path}.tls");
+    let is_https = target
+        .get("url")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u.starts_with("https://"));
+    if !is_https {
+        r.error(&tls_path, "only applies to https:// targets");
+    }
+    let tls = r.object(value, &tls_path, TLS_FIELDS)?;
+    let verify = match tls.get("verify") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            r.error(&format!("{tls_path}.verify"), "must be true or false");
+            return None;
+        }
+    };
+    let ca = r.optional_str(tls, &tls_path, "ca");
+    match (verify, ca) {
+        (false, Some(_)) => {
+            r.error(
+                &format!("{tls_path}.ca"),
+                "is not used when verify is false; give one or the other",
+            );
+            None
+        }
+        (false, None) => Some(TlsTrust::Unverified),
+        (true, None) => Some(TlsTrust::PublicRoots),
+        (true, Some(pem)) => match parse_certificates(&pem) {
+            Ok(_) => Some(TlsTrust::WithCertificates(pem)),
+            Err(problem) => {
+                r.error(&format!("{tls_path}.ca"), problem);
+                None
+            }
+        },
+    }
 }
 
 fn read_url(
@@ -259,13 +310,9 @@ fn read_url(
         }
     };
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            r.error(&field, "https targets are not supported yet; use http");
-            return None;
-        }
+        Some("http" | "https") => {}
         _ => {
-            r.error(&field, "must be an absolute http:// URL");
+            r.error(&field, "must be an absolute http:// or https:// URL");
             return None;
         }
     }

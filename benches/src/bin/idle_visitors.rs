@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use throng_actors::clock::WallClock;
-use throng_actors::http::HttpEngine;
+use throng_actors::http::HttpEngines;
 use throng_actors::lease::LeaseGuard;
 use throng_actors::session::{SessionContext, SessionPlan, run_session};
 use throng_actors::spec::{CampaignSpec, ValidationContext};
@@ -60,8 +60,7 @@ fn main() {
             }
         };
         let context = SessionContext {
-            engine: HttpEngine::new(),
-            engine_http2: HttpEngine::http2(),
+            engines: HttpEngines::new(),
             lease: LeaseGuard::always_valid(),
             clock: WallClock::now(),
         };
