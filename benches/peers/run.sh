@@ -38,7 +38,8 @@ url="http://127.0.0.1:$port/track"
 measure() { python3 benches/peers/measure.py "$dir/$1.json" -- taskset -c 1 "${@:2}"; }
 
 measure wrk wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "$url"
-measure throng target/release/http_blast "$url" "$CONNECTIONS" "$SECONDS_PER_RUN"
+measure throng target/release/http_blast "$url" "$CONNECTIONS" "$SECONDS_PER_RUN" pooled
+measure throng_own target/release/http_blast "$url" "$CONNECTIONS" "$SECONDS_PER_RUN" per_visitor
 measure goose target/goose/release/goose-peer --host "http://127.0.0.1:$port/" --users "$CONNECTIONS" \
   --increase-rate "$CONNECTIONS" --run-time "${SECONDS_PER_RUN}s" --no-reset-metrics --no-error-summary
 measure locust target/locust-venv/bin/locust -f benches/peers/locustfile.py --headless \
@@ -56,7 +57,9 @@ wrk = log("wrk")
 rows["wrk -t1"] = (number(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1)),
                    number(re.search(r"(\d+) requests in", wrk).group(1)), m("wrk"))
 blast = json.loads(log("throng").strip().splitlines()[-1])
-rows["throng"] = (blast["requests_per_second"], blast["requests"], m("throng"))
+rows["throng pooled"] = (blast["requests_per_second"], blast["requests"], m("throng"))
+blast = json.loads(log("throng_own").strip().splitlines()[-1])
+rows["throng own conn"] = (blast["requests_per_second"], blast["requests"], m("throng_own"))
 goose = re.search(r"GET track\s*\|\s*([\d,]+)\s*\|[^|]*\|\s*([\d.,]+)", log("goose"))
 rows["goose"] = (number(goose.group(2)), number(goose.group(1)), m("goose"))
 with open(f"{d}/locust_stats.csv") as f:

@@ -98,16 +98,15 @@ impl VisitorConnection {
         };
         let host = uri
             .host()
-            .ok_or_else(|| RequestError::InvalidUrl("no host".into()))?
-            .to_string();
+            .ok_or_else(|| RequestError::InvalidUrl("no host".into()))?;
         let default_port = if secure { 443 } else { 80 };
         let port = uri.port_u16().unwrap_or(default_port);
-        let head = request_head(&request, &uri, &host, default_port)?;
+        let head = request_head(&request, &uri, host, default_port)?;
         let is_head = request.method == http::Method::HEAD;
 
-        let reused = self.keep_if_alive(&host, port);
+        let reused = self.keep_if_alive(host, port);
         if !reused {
-            self.connect(&host, port, secure).await?;
+            self.connect(host, port, secure).await?;
         }
         match self
             .round_trip(&head, &request.body, is_head, request.keep_body)
@@ -117,7 +116,7 @@ impl VisitorConnection {
             // A kept-alive connection the server closed while the visitor was
             // thinking: say it again on a fresh one, as browsers do.
             Err(Failure::BeforeAnswer(_)) if reused => {
-                self.connect(&host, port, secure).await?;
+                self.connect(host, port, secure).await?;
                 self.round_trip(&head, &request.body, is_head, request.keep_body)
                     .await
                     .map_err(Failure::into_error)

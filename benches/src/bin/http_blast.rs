@@ -1,12 +1,14 @@
 //! Drives Throng's HTTP engine (the exact path sessions use) as fast as it
-//! goes on one thread: `http_blast URL CONCURRENCY SECONDS`. Prints one JSON
+//! goes on one thread: `http_blast URL CONCURRENCY SECONDS [pooled|per_visitor]`.
+//! `pooled` (the default) shares the agent's hyper pool; `per_visitor` gives
+//! each of the CONCURRENCY loops its own lean connection. Prints one JSON
 //! line with requests/s and requests per CPU-second of this process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use throng_actors::http::HttpEngine;
+use throng_actors::http::{HttpEngine, HttpRequest, VisitorConnection};
 
 /// User + system CPU seconds of this process, from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -20,13 +22,14 @@ fn cpu_seconds() -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: http_blast URL CONCURRENCY SECONDS");
+    if !(4..=5).contains(&args.len()) {
+        eprintln!("usage: http_blast URL CONCURRENCY SECONDS [pooled|per_visitor]");
         std::process::exit(2);
     }
     let url = args[1].clone();
     let concurrency: usize = args[2].parse().unwrap_or(64);
     let seconds: u64 = args[3].parse().unwrap_or(10);
+    let per_visitor = args.get(4).is_some_and(|mode| mode == "per_visitor");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let Ok(runtime) = runtime else {
         eprintln!("cannot build a runtime");
@@ -44,8 +47,13 @@ fn main() {
             let (engine, url) = (engine.clone(), url.clone());
             let (requests, errors, running) = (requests.clone(), errors.clone(), running.clone());
             tasks.push(tokio::spawn(async move {
+                let mut own = per_visitor.then(VisitorConnection::default);
                 while running.load(Ordering::Relaxed) {
-                    match engine.get(&url, Duration::from_secs(5)).await {
+                    let answer = match own.as_mut() {
+                        Some(own) => own.send(HttpRequest::get(&url), Duration::from_secs(5)).await,
+                        None => engine.get(&url, Duration::from_secs(5)).await,
+                    };
+                    match answer {
                         Ok(r) if r.status < 400 => requests.fetch_add(1, Ordering::Relaxed),
                         _ => errors.fetch_add(1, Ordering::Relaxed),
                     };
