@@ -1,6 +1,7 @@
 //! Throng's simulation engine: the campaign model and its validation,
 //! planning, deterministic ids, sessions over the HTTP engine, mergeable
-//! stats, telemetry sinks, and the ractor actors that run it all on an agent.
+//! stats, telemetry sinks, business event streams, and the ractor actors that
+//! run it all on an agent.
 //!
 //! Logic lives in plain structs (tested without a runtime); the actors in
 //! [`actors`] are thin shells that schedule it.
@@ -16,6 +17,7 @@ pub mod session;
 pub mod shard;
 pub mod spec;
 pub mod stats;
+pub mod streams;
 pub mod telemetry;
 pub mod thresholds;
 pub mod traffic;

@@ -6,7 +6,7 @@
 //! back, so there is one format and one parser.
 
 mod allowlist;
-mod reader;
+pub(crate) mod reader;
 mod targets;
 mod traffic;
 

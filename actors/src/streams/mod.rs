@@ -1,0 +1,14 @@
+//! Business event streams: a catalog of interconnected streams (built in: 50
+//! streams of a tutoring marketplace), their rhythms, and deterministic
+//! generation sharded by root stream.
+//!
+//! - [`catalog`]: the catalog document, read and validated as a whole.
+//! - [`rhythm`]: rates by hour, weekday, season, holiday and growth.
+//! - [`generate`]: events of one shard, a pure function of catalog, seed and time.
+
+pub mod catalog;
+pub mod generate;
+pub mod rhythm;
+
+pub use catalog::Catalog;
+pub use generate::{ShardGenerator, StreamEvent, generate_all};
