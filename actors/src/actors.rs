@@ -3,8 +3,9 @@
 //! ```text
 //! AgentRoot
 //! └── ShardSupervisor (one per assigned shard; restarts its shard from its checkpoint)
-//!     └── CampaignShard (schedules sessions, checkpoints, fenced by its assignment)
-//!         └── session tasks × live sessions (a failed session is recorded, not restarted)
+//!     ├── CampaignShard (schedules sessions, checkpoints, fenced by its assignment)
+//!     │   └── session tasks × live sessions (a failed session is recorded, not restarted)
+//!     └── StreamShard (generates a root stream and its followers on the run's clock)
 //! ```
 //!
 //! Sessions are tasks owned by their shard rather than actors: they never
@@ -12,11 +13,12 @@
 //! per idle session, measured) than the session itself (about 5 KB).
 //!
 //! Each actor is a thin shell; the logic is in [`crate::shard`],
-//! [`crate::session`] and [`crate::telemetry`].
+//! [`crate::session`], [`crate::streams::shard`] and [`crate::telemetry`].
 
 mod agent_root;
 mod campaign_shard;
 mod shard_supervisor;
+mod stream_shard;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +27,8 @@ use throng_state::{Keys, StateStore};
 
 pub use agent_root::{AgentRoot, AgentRootMsg, RunningShard, ShardOrder};
 pub use campaign_shard::{CampaignShard, CampaignShardArgs, CampaignShardMsg};
-pub use shard_supervisor::{ShardSupervisor, ShardSupervisorMsg};
+pub use shard_supervisor::{ShardArgs, ShardSupervisor, ShardSupervisorMsg};
+pub use stream_shard::{StreamShard, StreamShardArgs, StreamShardMsg};
 
 use crate::session::SessionContext;
 use crate::stats::ShardCounters;

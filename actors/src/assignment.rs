@@ -30,14 +30,18 @@ impl Assignment {
     }
 }
 
-/// Durable progress of a shard. Every local session below `next_seq` has
-/// finished and its telemetry is stored; a new owner resumes from `next_seq`.
+/// Durable progress of a shard. For a campaign, every local session below
+/// `next_seq` has finished and its telemetry is stored; a new owner resumes
+/// from `next_seq`. For a stream run, the same holds of `watermark_ms`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub epoch: u64,
     pub next_seq: u64,
     pub done: bool,
     pub sessions_failed: u64,
+    /// Stream shards: every event before this simulated instant is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_ms: Option<i64>,
 }
 
 impl Checkpoint {

@@ -21,4 +21,5 @@ pub mod streams;
 pub mod telemetry;
 pub mod thresholds;
 pub mod traffic;
+pub mod workload;
 pub mod zone;

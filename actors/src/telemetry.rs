@@ -1,10 +1,11 @@
-//! Telemetry: what sessions leave behind, and the sinks that keep it.
+//! Telemetry: what sessions and stream runs leave behind, and the sinks that
+//! keep it.
 //!
-//! A shard hands every finished session to a [`TelemetrySink`] and, before it
-//! checkpoints, calls [`TelemetrySink::flush`]: a checkpoint never claims a
-//! session whose rows are not stored yet. Rows carry deterministic ids, so a
-//! session run again after a failover replaces its earlier row instead of
-//! adding one.
+//! A shard hands every finished session (or batch of stream events) to a
+//! [`TelemetrySink`] and, before it checkpoints, calls
+//! [`TelemetrySink::flush`]: a checkpoint never claims a row that is not
+//! stored yet. Rows carry deterministic ids, so work done again after a
+//! failover replaces its earlier rows instead of adding to them.
 
 mod clickhouse;
 mod memory;
@@ -13,6 +14,23 @@ use crate::session::SessionOutcome;
 
 pub use self::clickhouse::{ClickHouseConfig, ClickHouseSink};
 pub use self::memory::{CampaignTotals, MemorySink};
+
+/// A generated stream event, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamRecord {
+    pub run_id: String,
+    pub shard: u32,
+    pub epoch: u64,
+    pub event_id: u64,
+    pub stream: String,
+    pub at_ms: i64,
+    /// 0 when the event follows none.
+    pub parent_id: u64,
+    /// JSON object of entity kind to id.
+    pub entities: String,
+    /// JSON object of field to value.
+    pub data: String,
+}
 
 /// A finished session with where it ran.
 #[derive(Clone, Debug)]
@@ -39,6 +57,8 @@ pub enum TelemetryError {
 pub trait TelemetrySink: Send + Sync + 'static {
     /// Queues a session's rows; waits (backpressure) when the queue is full.
     async fn record(&self, record: SessionRecord) -> Result<(), TelemetryError>;
+    /// Queues a batch of stream events; waits (backpressure) when the queue is full.
+    async fn record_stream_events(&self, events: Vec<StreamRecord>) -> Result<(), TelemetryError>;
     /// Returns once everything recorded before the call is stored.
     async fn flush(&self) -> Result<(), TelemetryError>;
 }

@@ -1,12 +1,12 @@
 //! The `AgentService` gRPC service: converts wire requests and asks the
 //! agent's root actor, always with a timeout.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorRef, rpc::CallResult};
 use throng_actors::actors::{AgentRootMsg, ShardOrder, StatsRegistry};
-use throng_actors::spec::{Allowlist, CampaignSpec, ValidationContext};
+use throng_actors::spec::{Allowlist, ValidationContext};
+use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_server::AgentService;
 use tokio_stream::wrappers::ReceiverStream;
@@ -59,11 +59,11 @@ impl AgentService for AgentServiceImpl {
         let context = ValidationContext {
             allowlist: Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
         };
-        let spec = CampaignSpec::parse(&wire_assignment.spec_json, &context)
+        let workload = Workload::parse(&wire_assignment.spec_json, &context)
             .map_err(|e| Status::invalid_argument(format!("spec: {e}")))?;
         let order = ShardOrder {
             assignment,
-            spec: Arc::new(spec),
+            workload,
             paused: wire_assignment.paused,
             started_at_ms: wire_assignment.started_at_ms,
             rate_changes: wire::rate_changes_from_wire(&wire_assignment),
@@ -142,7 +142,7 @@ impl AgentService for AgentServiceImpl {
             .iter()
             .map(|r| {
                 let order = &r.order;
-                let spec_json = order.spec.to_json();
+                let spec_json = order.workload.to_json();
                 wire::order_to_wire(&crate::client::AssignOrder {
                     assignment: &order.assignment,
                     spec_json: &spec_json,

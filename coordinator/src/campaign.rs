@@ -1,9 +1,11 @@
-//! Campaigns as the coordinator keeps them: the spec and a small status
+//! Campaigns as the coordinator keeps them: the workload (a traffic campaign
+//! or a stream run, which are stored and placed alike) and a small status
 //! record with an explicit state machine.
 
 use serde::{Deserialize, Serialize};
 use throng_actors::plan::{CampaignPlan, RateChange};
 use throng_actors::spec::CampaignSpec;
+use throng_actors::workload::Workload;
 
 /// Where a campaign is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,19 +93,30 @@ impl CampaignStatus {
     }
 }
 
-/// A stored campaign.
+/// A stored campaign or stream run.
 #[derive(Clone, Debug)]
 pub struct Campaign {
     pub id: String,
-    pub spec: CampaignSpec,
+    pub workload: Workload,
     /// The canonical spec document, exactly as stored and sent to agents.
     pub spec_json: String,
     pub status: CampaignStatus,
 }
 
 impl Campaign {
-    pub fn plan(&self) -> CampaignPlan {
-        CampaignPlan::with_changes(&self.spec, &self.status.rate_changes)
+    /// The traffic spec, unless this is a stream run.
+    pub fn spec(&self) -> Option<&CampaignSpec> {
+        self.workload.campaign().map(|spec| &**spec)
+    }
+
+    /// The traffic plan with its rate changes, unless this is a stream run.
+    pub fn plan(&self) -> Option<CampaignPlan> {
+        self.spec()
+            .map(|spec| CampaignPlan::with_changes(spec, &self.status.rate_changes))
+    }
+
+    pub fn shard_count(&self) -> u32 {
+        self.workload.shard_count()
     }
 }
 

@@ -112,13 +112,12 @@ impl Reconciler {
 
     /// The first threshold that fails with enough data, for campaigns that abort on failure.
     fn failed_threshold(&self, campaign: &crate::campaign::Campaign) -> Option<String> {
-        if !campaign.spec.abort_on_fail || campaign.spec.thresholds.is_empty() {
+        let spec = campaign.spec()?;
+        if !spec.abort_on_fail || spec.thresholds.is_empty() {
             return None;
         }
         let totals = self.hub.campaign_totals(&campaign.id);
-        campaign
-            .spec
-            .thresholds
+        spec.thresholds
             .iter()
             .map(|t| t.evaluate(&totals))
             .find(|r| !r.passed && r.samples >= MIN_SAMPLES_TO_ABORT)
@@ -166,10 +165,10 @@ impl Reconciler {
             .collect();
         let mut calls = Vec::new();
         for campaign in view.campaigns.values() {
-            let plan = campaign.plan();
+            let shards = campaign.shard_count();
             let state = campaign.status.state;
             let paused = state == CampaignState::Paused;
-            let finished = state.is_active() && view.shards_done(&campaign.id, plan.shards) == plan.shards;
+            let finished = state.is_active() && view.shards_done(&campaign.id, shards) == shards;
             let aborted = if state == CampaignState::Running && !finished {
                 self.failed_threshold(campaign)
             } else {
@@ -205,7 +204,7 @@ impl Reconciler {
                 .await?;
                 tracing::info!(campaign = %campaign.id, "campaign completed");
             }
-            for index in 0..plan.shards {
+            for index in 0..shards {
                 let shard_id = throng_state::keys::shard_id(&campaign.id, index);
                 let current = view.assignments.get(&shard_id);
                 let checkpoint = view.checkpoints.get(&shard_id).cloned().unwrap_or_default();
@@ -237,7 +236,7 @@ impl Reconciler {
                         let moved = Assignment {
                             campaign_id: campaign.id.clone(),
                             shard_index: index,
-                            shard_count: plan.shards,
+                            shard_count: shards,
                             epoch,
                             agent_id: target.agent_id.clone(),
                         };

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use throng_actors::clock::epoch_ms;
 use throng_actors::plan::CampaignPlan;
 use throng_actors::spec::{CampaignSpec, SpecErrors, ValidationContext};
+use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::control_service_server::ControlService;
 use throng_state::{Compare, Keys, Op, StateStore};
@@ -120,14 +121,14 @@ impl ControlServiceImpl {
 
     async fn create(&self, document: &str, start: bool) -> Result<Campaign> {
         self.require_leader().await?;
-        let spec = CampaignSpec::parse(document, &self.validation).map_err(CoordinatorError::InvalidSpec)?;
+        let workload = Workload::parse(document, &self.validation).map_err(CoordinatorError::InvalidSpec)?;
         let now = epoch_ms();
         let suffix = throng_actors::ids::stable_hash(&[
-            throng_actors::ids::Part::Str(&spec.name),
+            throng_actors::ids::Part::Str(workload.name()),
             throng_actors::ids::Part::U64(now),
             throng_actors::ids::Part::U64(u64::from(std::process::id())),
         ]);
-        let id = format!("{}-{:08x}", spec.name, suffix as u32);
+        let id = format!("{}-{:08x}", workload.name(), suffix as u32);
         let status = CampaignStatus {
             state: if start {
                 CampaignState::Running
@@ -142,7 +143,7 @@ impl ControlServiceImpl {
             paused_ms: 0,
             paused_at_ms: None,
         };
-        let spec_json = spec.to_json();
+        let spec_json = workload.to_json();
         // One transaction: the spec and status appear together or not at all.
         let written = self
             .store
@@ -170,11 +171,11 @@ impl ControlServiceImpl {
                 "campaign {id} could not be created (leadership changed or id taken); retry"
             )));
         }
-        tracing::info!(campaign = %id, start, "campaign created");
+        tracing::info!(campaign = %id, kind = workload.kind(), start, "campaign created");
         self.nudge.notify_one();
         Ok(Campaign {
             id,
-            spec,
+            workload,
             spec_json,
             status,
         })
@@ -251,7 +252,12 @@ impl ControlServiceImpl {
             )));
         }
         let mut campaign = self.load(id).await?;
-        if campaign.spec.load.closed.is_some() {
+        let Some(spec) = campaign.spec() else {
+            return Err(CoordinatorError::Conflict(
+                "a stream run has no rate to change; its catalog sets the rates".into(),
+            ));
+        };
+        if spec.load.closed.is_some() {
             return Err(CoordinatorError::Conflict(
                 "a closed-model campaign has users, not a rate".into(),
             ));
@@ -285,12 +291,11 @@ impl ControlServiceImpl {
     ) -> v1::CampaignStats {
         let totals = self.hub.campaign_totals(&campaign.id);
         let thresholds: Vec<_> = campaign
-            .spec
-            .thresholds
-            .iter()
-            .map(|t| t.evaluate(&totals))
-            .collect();
-        let plan = campaign.plan();
+            .spec()
+            .map(|spec| spec.thresholds.iter().map(|t| t.evaluate(&totals)).collect())
+            .unwrap_or_default();
+        let shards = campaign.shard_count();
+        let planned = campaign.plan().map_or(0, |plan| plan.sessions);
         let (sessions_per_second, requests_per_second) = match window.front() {
             Some((at, sessions, requests)) => {
                 let elapsed = at.elapsed().as_secs_f64().max(0.001);
@@ -305,11 +310,7 @@ impl ControlServiceImpl {
             campaign_id: campaign.id.clone(),
             at_ms: epoch_ms(),
             state: state_to_wire(campaign.status.state).into(),
-            sessions_planned: if plan.sessions == u64::MAX {
-                0
-            } else {
-                plan.sessions
-            },
+            sessions_planned: if planned == u64::MAX { 0 } else { planned },
             sessions_started: totals.sessions_started,
             sessions_completed: totals.sessions_completed,
             sessions_failed: totals.sessions_failed,
@@ -324,8 +325,8 @@ impl ControlServiceImpl {
             p99_ms: totals.latency.quantile_ms(0.99),
             p999_ms: totals.latency.quantile_ms(0.999),
             max_ms: totals.latency.max_ms(),
-            shards_done: view.shards_done(&campaign.id, plan.shards),
-            shards: plan.shards,
+            shards_done: view.shards_done(&campaign.id, shards),
+            shards,
             by_name: totals
                 .by_name
                 .iter()
@@ -357,17 +358,17 @@ impl ControlServiceImpl {
 
 /// A campaign in its wire form.
 pub fn campaign_to_wire(campaign: &Campaign, view: &ClusterView) -> v1::Campaign {
-    let plan = campaign.plan();
+    let shards = campaign.shard_count();
     v1::Campaign {
         id: campaign.id.clone(),
-        name: campaign.spec.name.clone(),
+        name: campaign.workload.name().to_string(),
         state: state_to_wire(campaign.status.state).into(),
         // Shown to clients: secrets (token_auth, api_secret) redacted.
-        spec_json: campaign.spec.to_redacted_json(),
+        spec_json: campaign.workload.to_redacted_json(),
         created_at_ms: campaign.status.created_at_ms,
-        plan: Some(plan_preview(&campaign.spec)),
-        shards_done: view.shards_done(&campaign.id, plan.shards),
-        sessions_checkpointed: view.sessions_checkpointed(&campaign.id, plan.shards),
+        plan: campaign.spec().map(plan_preview),
+        shards_done: view.shards_done(&campaign.id, shards),
+        sessions_checkpointed: view.sessions_checkpointed(&campaign.id, shards),
         stop_reason: campaign.status.stop_reason.clone().unwrap_or_default(),
     }
 }
@@ -379,11 +380,11 @@ impl ControlService for ControlServiceImpl {
         request: Request<v1::CampaignSpecRequest>,
     ) -> std::result::Result<Response<v1::ValidateCampaignResponse>, Status> {
         let document = request.into_inner().document;
-        let response = match CampaignSpec::parse(&document, &self.validation) {
-            Ok(spec) => v1::ValidateCampaignResponse {
+        let response = match Workload::parse(&document, &self.validation) {
+            Ok(workload) => v1::ValidateCampaignResponse {
                 valid: true,
                 errors: Vec::new(),
-                plan: Some(plan_preview(&spec)),
+                plan: workload.campaign().map(|spec| plan_preview(spec)),
             },
             Err(errors) => v1::ValidateCampaignResponse {
                 valid: false,

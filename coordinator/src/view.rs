@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use throng_actors::assignment::{AgentRecord, Assignment, Checkpoint};
-use throng_actors::spec::{Allowlist, CampaignSpec, ValidationContext};
+use throng_actors::spec::{Allowlist, ValidationContext};
+use throng_actors::workload::Workload;
 use throng_state::{Keys, LeaseId, StateStore};
 
 use crate::campaign::{Campaign, CampaignStatus};
@@ -114,7 +115,7 @@ pub async fn load_campaigns(store: &dyn StateStore, keys: &Keys) -> Result<BTree
     };
     let mut campaigns = BTreeMap::new();
     for (id, spec_json) in specs {
-        let (Some(status), Ok(spec)) = (statuses.remove(&id), CampaignSpec::parse(&spec_json, &context))
+        let (Some(status), Ok(workload)) = (statuses.remove(&id), Workload::parse(&spec_json, &context))
         else {
             tracing::warn!(campaign = %id, "skipping unreadable campaign record");
             continue;
@@ -123,7 +124,7 @@ pub async fn load_campaigns(store: &dyn StateStore, keys: &Keys) -> Result<BTree
             id.clone(),
             Campaign {
                 id,
-                spec,
+                workload,
                 spec_json,
                 status,
             },

@@ -1,6 +1,9 @@
 //! The ClickHouse schema, applied in order at start (each statement is idempotent).
 
-pub const MIGRATIONS: &[&str] = &[include_str!("../clickhouse/0001_sessions.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../clickhouse/0001_sessions.sql"),
+    include_str!("../clickhouse/0002_stream_events.sql"),
+];
 
 /// The migrations with SQL comments removed (the writer splits on `;`).
 pub fn statements() -> Vec<String> {

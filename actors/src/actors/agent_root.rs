@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use super::{
-    AgentServices, CampaignShardArgs, ShardStatsEntry, ShardSupervisor, ShardSupervisorMsg, StatsRegistry,
+    AgentServices, CampaignShardArgs, ShardArgs, ShardStatsEntry, ShardSupervisor, ShardSupervisorMsg,
+    StatsRegistry, StreamShardArgs,
 };
 use crate::assignment::Assignment;
 use crate::plan::RateChange;
-use crate::spec::CampaignSpec;
+use crate::workload::Workload;
 
 pub struct AgentRoot;
 
@@ -20,9 +21,9 @@ pub struct AgentRoot;
 #[derive(Clone, Debug)]
 pub struct ShardOrder {
     pub assignment: Assignment,
-    pub spec: Arc<CampaignSpec>,
+    pub workload: Workload,
     pub paused: bool,
-    /// When the campaign started (epoch ms).
+    /// When the campaign or run started (epoch ms).
     pub started_at_ms: u64,
     /// Rate changes made while the campaign runs.
     pub rate_changes: Vec<RateChange>,
@@ -189,14 +190,24 @@ async fn assign(
             counters: counters.clone(),
         },
     );
-    let args = CampaignShardArgs {
-        assignment: order.assignment.clone(),
-        spec: order.spec.clone(),
-        paused: order.paused,
-        started_at_ms: order.started_at_ms,
-        rate_changes: order.rate_changes.clone(),
-        services: state.services.clone(),
-        counters,
+    let args = match &order.workload {
+        Workload::Campaign(spec) => ShardArgs::Campaign(CampaignShardArgs {
+            assignment: order.assignment.clone(),
+            spec: spec.clone(),
+            paused: order.paused,
+            started_at_ms: order.started_at_ms,
+            rate_changes: order.rate_changes.clone(),
+            services: state.services.clone(),
+            counters,
+        }),
+        Workload::Streams(run) => ShardArgs::Streams(StreamShardArgs {
+            assignment: order.assignment.clone(),
+            run: run.clone(),
+            paused: order.paused,
+            started_at_ms: order.started_at_ms,
+            services: state.services.clone(),
+            counters,
+        }),
     };
     let (supervisor, _) = Actor::spawn_linked(None, ShardSupervisor, args, myself.get_cell())
         .await

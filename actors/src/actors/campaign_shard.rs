@@ -298,6 +298,7 @@ async fn checkpoint(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState)
             next_seq: watermark,
             done: complete,
             sessions_failed: state.checkpoint.sessions_failed,
+            watermark_ms: None,
         };
         let fence = Compare::ValueEquals(state.assignment_key(), state.args.assignment.to_bytes());
         let write = Op::Put {

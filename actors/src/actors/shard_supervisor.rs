@@ -1,11 +1,15 @@
-//! Supervises one campaign shard: restarts it from its checkpoint with
-//! backoff when it fails, and gives up (escalates) after repeated failures.
+//! Supervises one shard (of a campaign or a stream run): restarts it from its
+//! checkpoint with backoff when it fails, and gives up (escalates) after
+//! repeated failures.
 
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use super::{CampaignShard, CampaignShardArgs, CampaignShardMsg};
+use super::{
+    CampaignShard, CampaignShardArgs, CampaignShardMsg, StreamShard, StreamShardArgs, StreamShardMsg,
+};
+use crate::assignment::Assignment;
 use crate::plan::RateChange;
 
 /// Failures in a row before the supervisor gives up on its shard.
@@ -19,9 +23,30 @@ pub enum ShardSupervisorMsg {
     Replan(Vec<RateChange>),
 }
 
+/// What the supervised shard runs.
+#[derive(Clone)]
+pub enum ShardArgs {
+    Campaign(CampaignShardArgs),
+    Streams(StreamShardArgs),
+}
+
+impl ShardArgs {
+    fn assignment(&self) -> &Assignment {
+        match self {
+            ShardArgs::Campaign(args) => &args.assignment,
+            ShardArgs::Streams(args) => &args.assignment,
+        }
+    }
+}
+
+enum Child {
+    Campaign(ActorRef<CampaignShardMsg>),
+    Streams(ActorRef<StreamShardMsg>),
+}
+
 pub struct SupervisorState {
-    args: CampaignShardArgs,
-    child: Option<ActorRef<CampaignShardMsg>>,
+    args: ShardArgs,
+    child: Option<Child>,
     failures: u32,
 }
 
@@ -29,7 +54,17 @@ async fn spawn_child(
     myself: &ActorRef<ShardSupervisorMsg>,
     state: &mut SupervisorState,
 ) -> Result<(), ActorProcessingErr> {
-    let (child, _) = Actor::spawn_linked(None, CampaignShard, state.args.clone(), myself.get_cell()).await?;
+    let child = match &state.args {
+        ShardArgs::Campaign(args) => {
+            let (child, _) =
+                Actor::spawn_linked(None, CampaignShard, args.clone(), myself.get_cell()).await?;
+            Child::Campaign(child)
+        }
+        ShardArgs::Streams(args) => {
+            let (child, _) = Actor::spawn_linked(None, StreamShard, args.clone(), myself.get_cell()).await?;
+            Child::Streams(child)
+        }
+    };
     state.child = Some(child);
     Ok(())
 }
@@ -37,12 +72,12 @@ async fn spawn_child(
 impl Actor for ShardSupervisor {
     type Msg = ShardSupervisorMsg;
     type State = SupervisorState;
-    type Arguments = CampaignShardArgs;
+    type Arguments = ShardArgs;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        args: CampaignShardArgs,
+        args: ShardArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         myself.send_message(ShardSupervisorMsg::Restart)?;
         Ok(SupervisorState {
@@ -78,15 +113,26 @@ impl Actor for ShardSupervisor {
                 }
             }
             ShardSupervisorMsg::Replan(changes) => {
-                state.args.rate_changes = changes.clone();
-                if let Some(child) = &state.child {
+                if let ShardArgs::Campaign(args) = &mut state.args {
+                    args.rate_changes = changes.clone();
+                }
+                if let Some(Child::Campaign(child)) = &state.child {
                     let _ = child.send_message(CampaignShardMsg::Replan(changes));
                 }
             }
             ShardSupervisorMsg::SetPaused(paused) => {
-                state.args.paused = paused;
-                if let Some(child) = &state.child {
-                    let _ = child.send_message(CampaignShardMsg::SetPaused(paused));
+                match &mut state.args {
+                    ShardArgs::Campaign(args) => args.paused = paused,
+                    ShardArgs::Streams(args) => args.paused = paused,
+                }
+                match &state.child {
+                    Some(Child::Campaign(child)) => {
+                        let _ = child.send_message(CampaignShardMsg::SetPaused(paused));
+                    }
+                    Some(Child::Streams(child)) => {
+                        let _ = child.send_message(StreamShardMsg::SetPaused(paused));
+                    }
+                    None => {}
                 }
             }
         }
@@ -102,7 +148,7 @@ impl Actor for ShardSupervisor {
         match event {
             SupervisionEvent::ActorTerminated(_, _, reason) => {
                 // The shard ended on its own: complete, fenced or revoked.
-                tracing::info!(shard = %state.args.assignment.shard_id(), ?reason, "shard ended");
+                tracing::info!(shard = %state.args.assignment().shard_id(), ?reason, "shard ended");
                 state.child = None;
                 myself.stop(reason);
             }
@@ -118,7 +164,7 @@ impl Actor for ShardSupervisor {
 
 fn restart_later(myself: &ActorRef<ShardSupervisorMsg>, state: &mut SupervisorState, error: &str) {
     state.failures += 1;
-    let shard = state.args.assignment.shard_id();
+    let shard = state.args.assignment().shard_id();
     if state.failures > MAX_RESTARTS {
         tracing::error!(%shard, failures = state.failures, %error, "shard keeps failing; giving up");
         myself.stop(Some(format!(

@@ -191,11 +191,27 @@ impl Catalog {
                 message: format!("not valid YAML or JSON: {e}"),
             }])
         })?;
+        Catalog::from_value(&value, "")
+    }
+
+    /// Validates an already-parsed catalog found at `path` of a larger
+    /// document (`""` for a catalog of its own).
+    pub fn from_value(value: &Value, path: &str) -> Result<Catalog, SpecErrors> {
         let mut reader = Reader::default();
-        let catalog = read_catalog(&mut reader, &value);
-        match (catalog, reader.into_errors()) {
-            (Some(catalog), errors) if errors.is_empty() => Ok(catalog),
-            (_, errors) => Err(SpecErrors(errors)),
+        let catalog = read_catalog(&mut reader, value);
+        let mut errors = reader.into_errors();
+        if !path.is_empty() {
+            for error in &mut errors {
+                error.path = if error.path == "(document)" {
+                    path.to_string()
+                } else {
+                    format!("{path}.{}", error.path)
+                };
+            }
+        }
+        match catalog {
+            Some(catalog) if errors.is_empty() => Ok(catalog),
+            _ => Err(SpecErrors(errors)),
         }
     }
 

@@ -5,10 +5,15 @@
 //! - [`catalog`]: the catalog document, read and validated as a whole.
 //! - [`rhythm`]: rates by hour, weekday, season, holiday and growth.
 //! - [`generate`]: events of one shard, a pure function of catalog, seed and time.
+//! - [`run`]: a stream run: catalog, volume and simulated clock, submitted like a campaign.
+//! - [`shard`]: one shard's progress on the simulated clock.
 
 pub mod catalog;
 pub mod generate;
 pub mod rhythm;
+pub mod run;
+pub mod shard;
 
 pub use catalog::Catalog;
 pub use generate::{ShardGenerator, StreamEvent, generate_all};
+pub use run::{SimClock, StreamRunSpec};

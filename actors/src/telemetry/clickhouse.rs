@@ -8,7 +8,7 @@ use clickhouse::{Client, Row, RowOwned, RowWrite};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{SessionRecord, TelemetryError, TelemetrySink, epoch_day};
+use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink, epoch_day};
 use crate::ids;
 
 /// Where and how to write.
@@ -19,6 +19,8 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// Sessions per batch before a flush is forced.
     pub batch_sessions: usize,
+    /// Stream events per batch before a flush is forced.
+    pub batch_events: usize,
     /// Longest a row waits in memory before it is sent.
     pub batch_period: Duration,
     /// Sessions queued between shards and the writer before they wait.
@@ -31,6 +33,7 @@ impl ClickHouseConfig {
             url: url.trim_end_matches('/').to_string(),
             database: "throng".to_string(),
             batch_sessions: 2_000,
+            batch_events: 50_000,
             batch_period: Duration::from_secs(1),
             queue_capacity: 20_000,
         }
@@ -74,8 +77,23 @@ struct RequestRow {
     error: String,
 }
 
+#[derive(Debug, Row, Serialize)]
+struct StreamEventRow {
+    event_date: u16,
+    run_id: String,
+    stream: String,
+    event_id: u64,
+    at_ms: i64,
+    parent_id: u64,
+    entities: String,
+    data: String,
+    shard: u32,
+    epoch: u64,
+}
+
 enum WriterMsg {
     Record(Box<SessionRecord>),
+    Events(Vec<StreamRecord>),
     Flush(oneshot::Sender<Result<(), TelemetryError>>),
 }
 
@@ -142,6 +160,13 @@ impl TelemetrySink for ClickHouseSink {
             .map_err(|_| TelemetryError::Closed)
     }
 
+    async fn record_stream_events(&self, events: Vec<StreamRecord>) -> Result<(), TelemetryError> {
+        self.sender
+            .send(WriterMsg::Events(events))
+            .await
+            .map_err(|_| TelemetryError::Closed)
+    }
+
     async fn flush(&self) -> Result<(), TelemetryError> {
         let (reply, answer) = oneshot::channel();
         self.sender
@@ -157,9 +182,11 @@ struct Writer {
     client: Client,
     sessions: Vec<SessionRow>,
     requests: Vec<RequestRow>,
-    /// Sessions whose rows were written but whose requests were not yet (a
-    /// batch is two inserts; a retry resumes where it failed).
+    events: Vec<StreamEventRow>,
+    /// Tables of the current batch already written (a batch is up to three
+    /// inserts; a retry resumes where it failed).
     sessions_written: bool,
+    requests_written: bool,
     /// When the oldest buffered row arrived.
     oldest: Option<Instant>,
 }
@@ -171,7 +198,9 @@ impl Writer {
             client,
             sessions: Vec::new(),
             requests: Vec::new(),
+            events: Vec::new(),
             sessions_written: false,
+            requests_written: false,
             oldest: None,
         }
     }
@@ -183,10 +212,11 @@ impl Writer {
         loop {
             // While a batch is failing, stop taking new rows (backpressure) so
             // memory stays bounded.
-            let full = self.sessions.len() >= self.config.batch_sessions;
+            let full = self.is_full();
             tokio::select! {
                 message = receiver.recv(), if !full => match message {
                     Some(WriterMsg::Record(record)) => self.push(*record),
+                    Some(WriterMsg::Events(events)) => self.push_events(events),
                     Some(WriterMsg::Flush(reply)) => {
                         let _ = reply.send(self.write_batch().await);
                     }
@@ -200,7 +230,7 @@ impl Writer {
             let due = self
                 .oldest
                 .is_some_and(|t| t.elapsed() >= self.config.batch_period);
-            if self.sessions.len() >= self.config.batch_sessions || due {
+            if self.is_full() || due {
                 match self.write_batch().await {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(error) => {
@@ -211,6 +241,26 @@ impl Writer {
                 }
             }
         }
+    }
+
+    fn is_full(&self) -> bool {
+        self.sessions.len() >= self.config.batch_sessions || self.events.len() >= self.config.batch_events
+    }
+
+    fn push_events(&mut self, events: Vec<StreamRecord>) {
+        self.oldest.get_or_insert_with(Instant::now);
+        self.events.extend(events.into_iter().map(|e| StreamEventRow {
+            event_date: epoch_day(e.at_ms.max(0) as u64),
+            run_id: e.run_id,
+            stream: e.stream,
+            event_id: e.event_id,
+            at_ms: e.at_ms,
+            parent_id: e.parent_id,
+            entities: e.entities,
+            data: e.data,
+            shard: e.shard,
+            epoch: e.epoch,
+        }));
     }
 
     fn push(&mut self, record: SessionRecord) {
@@ -256,17 +306,23 @@ impl Writer {
     }
 
     async fn write_batch(&mut self) -> Result<(), TelemetryError> {
-        if self.sessions.is_empty() && self.requests.is_empty() {
+        if self.sessions.is_empty() && self.requests.is_empty() && self.events.is_empty() {
             return Ok(());
         }
         if !self.sessions_written {
             insert(&self.client, &self.config, "sessions", &self.sessions).await?;
             self.sessions_written = true;
         }
-        insert(&self.client, &self.config, "requests", &self.requests).await?;
+        if !self.requests_written {
+            insert(&self.client, &self.config, "requests", &self.requests).await?;
+            self.requests_written = true;
+        }
+        insert(&self.client, &self.config, "stream_events", &self.events).await?;
         self.sessions.clear();
         self.requests.clear();
+        self.events.clear();
         self.sessions_written = false;
+        self.requests_written = false;
         self.oldest = None;
         Ok(())
     }

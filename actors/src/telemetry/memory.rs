@@ -1,10 +1,10 @@
-//! The embedded sink of `throng up`: live totals per campaign and the most
-//! recent sessions, in process memory.
+//! The embedded sink of `throng up`: live totals per campaign and per stream,
+//! the most recent sessions and stream events, in process memory.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use super::{SessionRecord, TelemetryError, TelemetrySink};
+use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink};
 
 /// Totals of one campaign as the memory sink saw them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +20,10 @@ struct Inner {
     seen: HashSet<(String, u64)>,
     totals: BTreeMap<String, CampaignTotals>,
     recent: VecDeque<SessionRecord>,
+    /// Events per (run, stream). Not deduplicated: a shard re-placed within
+    /// one process is rare, and keeping every id would grow without bound.
+    stream_counts: BTreeMap<(String, String), u64>,
+    recent_events: VecDeque<StreamRecord>,
 }
 
 /// Keeps totals and the last `recent_limit` sessions in memory.
@@ -56,6 +60,21 @@ impl MemorySink {
     pub fn recent(&self) -> Vec<SessionRecord> {
         self.lock().recent.iter().cloned().collect()
     }
+
+    /// Events recorded per stream of a run.
+    pub fn stream_counts(&self, run_id: &str) -> BTreeMap<String, u64> {
+        self.lock()
+            .stream_counts
+            .iter()
+            .filter(|((run, _), _)| run == run_id)
+            .map(|((_, stream), n)| (stream.clone(), *n))
+            .collect()
+    }
+
+    /// The most recent stream events, oldest first.
+    pub fn recent_events(&self) -> Vec<StreamRecord> {
+        self.lock().recent_events.iter().cloned().collect()
+    }
 }
 
 #[async_trait::async_trait]
@@ -72,6 +91,21 @@ impl TelemetrySink for MemorySink {
         inner.recent.push_back(record);
         while inner.recent.len() > self.recent_limit {
             inner.recent.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn record_stream_events(&self, events: Vec<StreamRecord>) -> Result<(), TelemetryError> {
+        let mut inner = self.lock();
+        for event in events {
+            *inner
+                .stream_counts
+                .entry((event.run_id.clone(), event.stream.clone()))
+                .or_default() += 1;
+            inner.recent_events.push_back(event);
+        }
+        while inner.recent_events.len() > self.recent_limit {
+            inner.recent_events.pop_front();
         }
         Ok(())
     }

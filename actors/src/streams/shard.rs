@@ -1,0 +1,204 @@
+//! One stream shard's progress on the simulated clock: how far it has
+//! generated (its watermark), how far the clock says it should be, and
+//! pauses. The actor in [`crate::actors`] is a thin shell over this.
+
+use std::sync::Arc;
+
+use super::generate::{ShardGenerator, StreamEvent};
+use super::run::StreamRunSpec;
+use crate::telemetry::StreamRecord;
+
+/// How much simulated time one step of a backfill covers: bounds the
+/// events held in memory at once and keeps checkpoints frequent.
+const BACKFILL_STEP_MS: i64 = 3_600_000;
+/// The most simulated time a catching-up shard covers in one step.
+const CATCH_UP_STEP_MS: i64 = 6 * 3_600_000;
+
+pub struct StreamShardRunner {
+    run: Arc<StreamRunSpec>,
+    shard_index: u32,
+    generator: ShardGenerator,
+    /// Every event before this simulated instant has been generated.
+    watermark_ms: i64,
+    /// The run's start on the wall clock: every shard's common origin.
+    started_at_ms: i64,
+    /// Wall time spent paused, and since when it is paused now.
+    paused_ms: i64,
+    paused_since: Option<i64>,
+}
+
+impl StreamShardRunner {
+    /// The runner of shard `shard_index`, resuming after `watermark_ms` when
+    /// a checkpoint gives one. `None` when the run has no such shard.
+    pub fn new(
+        run: Arc<StreamRunSpec>,
+        shard_index: u32,
+        started_at_ms: i64,
+        watermark_ms: Option<i64>,
+    ) -> Option<StreamShardRunner> {
+        let root = run.shard_root(shard_index)?;
+        let start = watermark_ms.unwrap_or_else(|| run.clock.start_ms(started_at_ms));
+        let generator = ShardGenerator::new(run.catalog.clone(), root, run.scale, start);
+        Some(StreamShardRunner {
+            run,
+            shard_index,
+            generator,
+            watermark_ms: start,
+            started_at_ms,
+            paused_ms: 0,
+            paused_since: None,
+        })
+    }
+
+    pub fn watermark_ms(&self) -> i64 {
+        self.watermark_ms
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused_since.is_some()
+    }
+
+    /// True once the clock's end (if it has one) is reached.
+    pub fn is_done(&self) -> bool {
+        self.run
+            .clock
+            .until_ms()
+            .is_some_and(|until| self.watermark_ms >= until)
+    }
+
+    /// True when the next step should run at once rather than after a tick:
+    /// a backfill, or a shard more than a step behind its clock.
+    pub fn is_behind(&self, now_ms: i64) -> bool {
+        if self.is_done() || self.is_paused() {
+            return false;
+        }
+        match self.clock_ms(now_ms) {
+            None => true,
+            Some(sim) => sim - self.watermark_ms > CATCH_UP_STEP_MS,
+        }
+    }
+
+    pub fn pause(&mut self, now_ms: i64) {
+        self.paused_since.get_or_insert(now_ms);
+    }
+
+    pub fn resume(&mut self, now_ms: i64) {
+        if let Some(since) = self.paused_since.take() {
+            self.paused_ms += (now_ms - since).max(0);
+        }
+    }
+
+    /// Simulated time on the run's clock at wall time `now_ms`, not counting
+    /// pauses; `None` for a backfill, which has no pace.
+    fn clock_ms(&self, now_ms: i64) -> Option<i64> {
+        let paused = self.paused_ms + self.paused_since.map_or(0, |since| (now_ms - since).max(0));
+        let running = (now_ms - self.started_at_ms - paused).max(0);
+        self.run.clock.sim_ms(self.started_at_ms, running)
+    }
+
+    /// Where the next step goes: the clock, at most a step ahead, never past the end.
+    fn target_ms(&self, now_ms: i64) -> i64 {
+        let until = self.run.clock.until_ms().unwrap_or(i64::MAX);
+        let target = match self.clock_ms(now_ms) {
+            Some(sim) => sim.min(self.watermark_ms + CATCH_UP_STEP_MS),
+            None => self.watermark_ms + BACKFILL_STEP_MS,
+        };
+        target.min(until)
+    }
+
+    /// Generates up to where the clock says, returning the new events in
+    /// (time, id) order.
+    pub fn advance(&mut self, now_ms: i64) -> Vec<StreamEvent> {
+        let mut events = Vec::new();
+        if self.is_paused() {
+            return events;
+        }
+        let target = self.target_ms(now_ms);
+        if target > self.watermark_ms {
+            self.generator.advance(target, &mut events);
+            self.watermark_ms = target;
+        }
+        events
+    }
+
+    /// Events as rows for the telemetry sink.
+    pub fn records(&self, run_id: &str, epoch: u64, events: &[StreamEvent]) -> Vec<StreamRecord> {
+        let catalog = &self.run.catalog;
+        events
+            .iter()
+            .map(|event| {
+                let json = event.to_json(catalog);
+                StreamRecord {
+                    run_id: run_id.to_string(),
+                    shard: self.shard_index,
+                    epoch,
+                    event_id: event.id,
+                    stream: catalog.streams[usize::from(event.stream)].name.to_string(),
+                    at_ms: event.at_ms,
+                    parent_id: event.parent.unwrap_or(0),
+                    entities: json["entities"].to_string(),
+                    data: json["data"].to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(clock: &str) -> Arc<StreamRunSpec> {
+        let document = format!("kind: streams\nname: t\nscale: 0.05\nclock: {clock}\n");
+        let value: serde_json::Value = serde_yaml::from_str(&document).expect("yaml");
+        Arc::new(StreamRunSpec::from_value(&value).expect("valid"))
+    }
+
+    const FROM: i64 = 1_769_990_400_000;
+
+    #[test]
+    fn an_accelerated_clock_paces_generation_and_pauses_stop_it() {
+        let run = run(
+            "{ mode: accelerated, factor: 3600, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T06:00:00Z\" }",
+        );
+        let started = 1_000_000;
+        let mut shard = StreamShardRunner::new(run, 0, started, None).expect("shard 0");
+        assert!(shard.advance(started).is_empty());
+        // One wall second is one simulated hour.
+        shard.advance(started + 1_000);
+        assert_eq!(shard.watermark_ms(), FROM + 3_600_000);
+        shard.pause(started + 1_000);
+        assert!(shard.advance(started + 3_000).is_empty());
+        shard.resume(started + 3_000);
+        shard.advance(started + 4_000);
+        assert_eq!(
+            shard.watermark_ms(),
+            FROM + 2 * 3_600_000,
+            "two paused seconds do not count"
+        );
+        shard.advance(started + 60_000);
+        assert!(shard.is_done());
+        assert_eq!(shard.watermark_ms(), FROM + 6 * 3_600_000, "never past the end");
+    }
+
+    #[test]
+    fn a_backfill_steps_by_the_hour_and_a_resumed_shard_continues_exactly() {
+        let run = run("{ mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T05:30:00Z\" }");
+        let mut whole = StreamShardRunner::new(run.clone(), 1, 0, None).expect("shard");
+        let mut all = Vec::new();
+        while !whole.is_done() {
+            assert!(whole.is_behind(0));
+            all.extend(whole.advance(0));
+        }
+        assert_eq!(whole.watermark_ms(), FROM + 5 * 3_600_000 + 1_800_000);
+        let mut first = StreamShardRunner::new(run.clone(), 1, 0, None).expect("shard");
+        let mut parts = first.advance(0);
+        parts.extend(first.advance(0));
+        let mut resumed = StreamShardRunner::new(run, 1, 0, Some(first.watermark_ms())).expect("shard");
+        while !resumed.is_done() {
+            parts.extend(resumed.advance(0));
+        }
+        assert!(!all.is_empty());
+        assert!(all == parts);
+    }
+}

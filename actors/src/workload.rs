@@ -1,0 +1,82 @@
+//! What a shard runs: a traffic campaign or a stream run. Both are submitted
+//! as documents, stored, placed, fenced and checkpointed the same way; the
+//! document's `kind` tells them apart (`streams`, or a campaign).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::spec::{CampaignSpec, FieldError, SpecErrors, ValidationContext};
+use crate::streams::StreamRunSpec;
+
+#[derive(Clone, Debug)]
+pub enum Workload {
+    Campaign(Arc<CampaignSpec>),
+    Streams(Arc<StreamRunSpec>),
+}
+
+impl Workload {
+    /// Parses and validates a YAML or JSON document of either kind.
+    pub fn parse(document: &str, context: &ValidationContext) -> Result<Workload, SpecErrors> {
+        let value: Value = serde_yaml::from_str(document).map_err(|e| {
+            let path = e
+                .location()
+                .map(|l| format!("(line {}, column {})", l.line(), l.column()))
+                .unwrap_or_else(|| "(document)".to_string());
+            SpecErrors(vec![FieldError {
+                path,
+                message: format!("not valid YAML or JSON: {e}"),
+            }])
+        })?;
+        match value.get("kind").and_then(Value::as_str) {
+            Some("streams") => Ok(Workload::Streams(Arc::new(StreamRunSpec::from_value(&value)?))),
+            _ => Ok(Workload::Campaign(Arc::new(CampaignSpec::from_value(
+                &value, context,
+            )?))),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Workload::Campaign(spec) => &spec.name,
+            Workload::Streams(run) => &run.name,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Workload::Campaign(_) => "campaign",
+            Workload::Streams(_) => "streams",
+        }
+    }
+
+    pub fn shard_count(&self) -> u32 {
+        match self {
+            Workload::Campaign(spec) => spec.load.shards,
+            Workload::Streams(run) => run.shard_count(),
+        }
+    }
+
+    pub fn campaign(&self) -> Option<&Arc<CampaignSpec>> {
+        match self {
+            Workload::Campaign(spec) => Some(spec),
+            Workload::Streams(_) => None,
+        }
+    }
+
+    /// The canonical document, secrets included: only for sending to agents.
+    pub fn to_json(&self) -> String {
+        match self {
+            Workload::Campaign(spec) => spec.to_json(),
+            Workload::Streams(run) => run.to_document().to_string(),
+        }
+    }
+
+    /// The canonical document with secrets redacted, for showing.
+    pub fn to_redacted_json(&self) -> String {
+        match self {
+            Workload::Campaign(spec) => spec.to_redacted_json(),
+            Workload::Streams(run) => run.to_document().to_string(),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Stream runs on real processes (etcd, ClickHouse, a coordinator, agents):
+//! what lands in ClickHouse is exactly what the catalog generates for the
+//! range, whether one agent or three run it, and after an agent is killed.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Sandbox, campaign, start_campaign};
+use throng_actors::streams::{Catalog, generate_all};
+use throng_proto::v1;
+use throng_proto::v1::control_service_client::ControlServiceClient;
+use throng_testkit::poll_until;
+use tonic::transport::Channel;
+
+/// 2026-02-02T00:00Z.
+const FROM: i64 = 1_769_990_400_000;
+const HOUR: i64 = 3_600_000;
+const SCALE: f64 = 0.02;
+
+fn backfill(name: &str, hours: i64) -> String {
+    format!(
+        "kind: streams\nname: {name}\nscale: {SCALE}\nclock: {{ mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T{hours:02}:00:00Z\" }}\n"
+    )
+}
+
+/// (event id, stream, time) of every event the built-in catalog generates in the range.
+fn expected(hours: i64) -> BTreeSet<(u64, String, i64)> {
+    let catalog = Arc::new(Catalog::builtin());
+    generate_all(&catalog, SCALE, FROM, FROM + hours * HOUR)
+        .into_iter()
+        .map(|e| {
+            (
+                e.id,
+                catalog.streams[usize::from(e.stream)].name.to_string(),
+                e.at_ms,
+            )
+        })
+        .collect()
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct StoredEvent {
+    event_id: u64,
+    stream: String,
+    at_ms: i64,
+}
+
+/// What ClickHouse holds for a run, duplicates (from replays) merged away.
+async fn stored(sandbox: &Sandbox, run_id: &str) -> BTreeSet<(u64, String, i64)> {
+    sandbox
+        .clickhouse_client()
+        .query("SELECT event_id, stream, at_ms FROM stream_events FINAL WHERE run_id = ?")
+        .bind(run_id)
+        .fetch_all::<StoredEvent>()
+        .await
+        .expect("query stream events")
+        .into_iter()
+        .map(|e| (e.event_id, e.stream, e.at_ms))
+        .collect()
+}
+
+async fn wait_completed(client: &mut ControlServiceClient<Channel>, id: &str) {
+    poll_until(Duration::from_secs(120), "the stream run to complete", || {
+        let mut client = client.clone();
+        async move {
+            let c = campaign(&mut client, id).await?;
+            (c.state == v1::CampaignState::Completed as i32).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_agent_or_three_store_exactly_the_generated_events() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    let (_, mut client) = sandbox.leader_client(1).await;
+    let hours = 6;
+    let want = expected(hours);
+    assert!(want.len() > 1_000, "{} events", want.len());
+
+    let one = start_campaign(&mut client, backfill("one", hours)).await;
+    wait_completed(&mut client, &one).await;
+    let got_one = stored(&sandbox, &one).await;
+    assert_eq!(got_one.len(), want.len(), "one agent: {}", sandbox.log("agent-1"));
+    assert!(
+        got_one == want,
+        "one agent stored other events than the catalog generates"
+    );
+
+    sandbox.spawn_agent("agent-2");
+    sandbox.spawn_agent("agent-3");
+    let (_, mut client) = sandbox.leader_client(3).await;
+    let three = start_campaign(&mut client, backfill("three", hours)).await;
+    let status = client
+        .get_cluster_status(v1::GetClusterStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(status.agents.len(), 3);
+    wait_completed(&mut client, &three).await;
+    let got_three = stored(&sandbox, &three).await;
+    assert!(
+        got_three == want,
+        "three agents stored other events than one agent did"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_leaves_no_gap_and_no_duplicate() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    for id in ["agent-1", "agent-2", "agent-3"] {
+        sandbox.spawn_agent(id);
+    }
+    let (_, mut client) = sandbox.leader_client(3).await;
+    let hours = 12;
+    // Two simulated hours a second: the run takes about six seconds.
+    let document = format!(
+        "kind: streams\nname: survivor\nscale: {SCALE}\nclock: {{ mode: accelerated, factor: 7200, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T{hours:02}:00:00Z\" }}\n"
+    );
+    let id = start_campaign(&mut client, document).await;
+    // Once some events are stored, kill an agent that runs shards.
+    poll_until(Duration::from_secs(30), "the first events in ClickHouse", || {
+        let sandbox = &sandbox;
+        let id = id.clone();
+        async move { (!stored(sandbox, &id).await.is_empty()).then_some(()) }
+    })
+    .await;
+    let status = client
+        .get_cluster_status(v1::GetClusterStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    let victim = status
+        .agents
+        .iter()
+        .max_by_key(|a| a.shards)
+        .map(|a| a.id.clone())
+        .expect("an agent");
+    sandbox.node(&victim).kill9();
+    wait_completed(&mut client, &id).await;
+    let want = expected(hours);
+    let got = stored(&sandbox, &id).await;
+    let missing = want.difference(&got).count();
+    let extra = got.difference(&want).count();
+    assert_eq!((missing, extra), (0, 0), "after {victim} was killed");
+    // Rows a replay wrote twice collapse to one per event id.
+    let distinct: u64 = sandbox
+        .clickhouse_client()
+        .query("SELECT uniqExact(event_id) FROM stream_events WHERE run_id = ?")
+        .bind(&id)
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(distinct as usize, want.len());
+}
