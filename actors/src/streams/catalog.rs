@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::rhythm::{Holiday, Rhythm, Season};
+use super::scenario::{ScenarioDef, read_scenarios};
 use crate::spec::reader::Reader;
 use crate::spec::{FieldError, SpecErrors};
 use crate::zone::Zone;
@@ -151,6 +152,7 @@ pub struct Catalog {
     pub streams: Vec<StreamDef>,
     pub chains: Vec<Chain>,
     pub links: Vec<Link>,
+    pub scenarios: Vec<ScenarioDef>,
     /// For each stream, the chains whose `from` it is.
     pub chains_from: Vec<Vec<usize>>,
 }
@@ -165,6 +167,7 @@ const CATALOG_FIELDS: &[&str] = &[
     "streams",
     "chains",
     "links",
+    "scenarios",
 ];
 const STREAM_FIELDS: &[&str] = &[
     "name", "domain", "cadence", "rate", "every", "rhythm", "entities", "fields",
@@ -264,6 +267,7 @@ fn read_catalog(r: &mut Reader, value: &Value) -> Option<Catalog> {
     let names: HashMap<&str, usize> = streams.iter().enumerate().map(|(i, s)| (&*s.name, i)).collect();
     let chains = read_chains(r, root, &streams, &names);
     let links = read_links(r, root, &names);
+    let scenarios = read_scenarios(r, root, &streams, &chains);
 
     let mut chains_from = vec![Vec::new(); streams.len()];
     for (i, chain) in chains.iter().enumerate() {
@@ -282,6 +286,7 @@ fn read_catalog(r: &mut Reader, value: &Value) -> Option<Catalog> {
         streams,
         chains,
         links,
+        scenarios,
         chains_from,
     })
 }

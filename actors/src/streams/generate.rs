@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::catalog::{Arrival, Catalog, Condition, MAX_ENTITIES, ValueDist};
 use super::rhythm::LocalTime;
+use super::scenario::{ScenarioEffects, ScenarioRun};
 use crate::ids::{Part, mix64, stable_hash};
 
 /// Length of a Poisson root's bucket: its rate is read once per bucket.
@@ -211,6 +212,8 @@ pub struct ShardGenerator {
     /// Events before this instant were emitted before a resume: drop them.
     emit_from_ms: i64,
     root_key: u64,
+    /// Scenario runs bending the streams.
+    effects: Arc<ScenarioEffects>,
 }
 
 impl ShardGenerator {
@@ -234,8 +237,17 @@ impl ShardGenerator {
             pending: BinaryHeap::new(),
             emit_from_ms: from_ms,
             root_key,
+            effects: Arc::new(ScenarioEffects::default()),
             catalog,
         }
+    }
+
+    /// Follows this scenario timeline from now on. Events already drawn
+    /// keep the timeline they were drawn under, so a change must reach a
+    /// shard before its simulated time does (the coordinator schedules
+    /// scenario changes slightly ahead of every shard's clock).
+    pub fn set_timeline(&mut self, timeline: &[ScenarioRun]) {
+        self.effects = Arc::new(ScenarioEffects::new(&self.catalog.scenarios, timeline));
     }
 
     pub fn root(&self) -> usize {
@@ -282,9 +294,9 @@ impl ShardGenerator {
         match def.arrival {
             Arrival::Rate { per_hour } => {
                 let middle = start + self.bucket_ms / 2;
-                let lambda =
-                    per_hour * self.scale * rate_factor(&catalog, self.root, middle) * self.bucket_ms as f64
-                        / HOUR_MS as f64;
+                let shaped = per_hour * self.scale * rate_factor(&catalog, self.root, middle);
+                let bent = self.effects.rate(self.root, middle, shaped, self.scale);
+                let lambda = bent * self.bucket_ms as f64 / HOUR_MS as f64;
                 let count = draws.poisson(lambda);
                 for _ in 0..count {
                     times.push(start + draws.below(self.bucket_ms as u64) as i64);
@@ -328,7 +340,21 @@ impl ShardGenerator {
         let fields = def
             .fields
             .iter()
-            .map(|field| self.draw_value(stream, &field.dist, at_ms, parent, &mut draws))
+            .enumerate()
+            .map(|(index, field)| {
+                let value = self.draw_value(stream, &field.dist, at_ms, parent, &mut draws);
+                match value {
+                    FieldValue::Number(n) if !matches!(field.dist, ValueDist::Inherit(_)) => {
+                        let factor = self.effects.field_factor(stream, index, at_ms);
+                        if factor == 1.0 {
+                            value
+                        } else {
+                            FieldValue::Number((n * factor * 100.0).round() / 100.0)
+                        }
+                    }
+                    other => other,
+                }
+            })
             .collect();
         StreamEvent {
             id,
@@ -402,10 +428,15 @@ impl ShardGenerator {
             let key = stable_hash(&[Part::U64(event.id), Part::Str(&chain.name)]);
             let mut draws = Draws::new(key);
             let mut pick = draws.unit();
-            let Some(outcome) = chain.outcomes.iter().find(|o| {
-                let chosen = pick < o.probability;
-                pick -= o.probability;
-                chosen
+            let base: Vec<f64> = chain.outcomes.iter().map(|o| o.probability).collect();
+            let probabilities = self
+                .effects
+                .outcome_probabilities(*chain_index, &base, event.at_ms)
+                .unwrap_or(base);
+            let Some(outcome) = chain.outcomes.iter().zip(&probabilities).find_map(|(o, p)| {
+                let chosen = pick < *p;
+                pick -= p;
+                chosen.then_some(o)
             }) else {
                 continue;
             };
@@ -441,9 +472,21 @@ fn holds(condition: &Condition, event: &StreamEvent) -> bool {
 /// Every event of every shard in `[from_ms, until_ms)`, merged in (time, id)
 /// order: what the whole cluster generates for that range.
 pub fn generate_all(catalog: &Arc<Catalog>, scale: f64, from_ms: i64, until_ms: i64) -> Vec<StreamEvent> {
+    generate_all_with(catalog, scale, from_ms, until_ms, &[])
+}
+
+/// [`generate_all`] under a scenario timeline.
+pub fn generate_all_with(
+    catalog: &Arc<Catalog>,
+    scale: f64,
+    from_ms: i64,
+    until_ms: i64,
+    timeline: &[ScenarioRun],
+) -> Vec<StreamEvent> {
     let mut events = Vec::new();
     for root in catalog.roots() {
         let mut shard = ShardGenerator::new(catalog.clone(), root, scale, from_ms);
+        shard.set_timeline(timeline);
         shard.advance(until_ms, &mut events);
     }
     events.sort_by_key(|e| (e.at_ms, e.id));

@@ -6,12 +6,14 @@
 //! - [`rhythm`]: rates by hour, weekday, season, holiday and growth.
 //! - [`generate`]: events of one shard, a pure function of catalog, seed and time.
 //! - [`run`]: a stream run: catalog, volume and simulated clock, submitted like a campaign.
+//! - [`scenario`]: scenarios as data, their runs, and how they bend generation.
 //! - [`shard`]: one shard's progress on the simulated clock.
 
 pub mod catalog;
 pub mod generate;
 pub mod rhythm;
 pub mod run;
+pub mod scenario;
 pub mod shard;
 
 pub use catalog::Catalog;

@@ -1,0 +1,260 @@
+//! Every scenario of the built-in catalog visibly moves what it bends while
+//! active, and is back within 5 % of baseline once it has settled.
+//!
+//! A scenario run and a baseline run draw from the same random streams, so
+//! they differ only where the scenario bends a rate, a chance or a value:
+//! the comparison needs no statistical slack beyond the bend itself.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use throng_actors::streams::generate::FieldValue;
+use throng_actors::streams::scenario::{Effect, Phase, ScenarioDef, ScenarioRun};
+use throng_actors::streams::{Catalog, ShardGenerator, StreamEvent};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// Wednesday 2026-02-04T00:00Z: no season, no holiday.
+const START: i64 = 1_770_163_200_000;
+const SCALE: f64 = 0.2;
+
+/// Roots whose shard produces events of `stream`.
+fn roots_reaching(catalog: &Catalog, stream: usize) -> Vec<usize> {
+    catalog
+        .roots()
+        .into_iter()
+        .filter(|root| {
+            let mut seen = HashSet::new();
+            let mut stack = vec![*root];
+            while let Some(s) = stack.pop() {
+                if s == stream {
+                    return true;
+                }
+                if seen.insert(s) {
+                    for chain in &catalog.chains_from[s] {
+                        stack.extend(catalog.chains[*chain].outcomes.iter().map(|o| o.stream));
+                    }
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+fn generate(
+    catalog: &Arc<Catalog>,
+    roots: &[usize],
+    from: i64,
+    until: i64,
+    timeline: &[ScenarioRun],
+) -> Vec<StreamEvent> {
+    let mut events = Vec::new();
+    for root in roots {
+        let mut shard = ShardGenerator::new(catalog.clone(), *root, SCALE, from);
+        shard.set_timeline(timeline);
+        shard.advance(until, &mut events);
+    }
+    events
+}
+
+/// What a modifier bends, measured over `[from, until)`.
+fn measure(catalog: &Arc<Catalog>, effect: &Effect, from: i64, until: i64, timeline: &[ScenarioRun]) -> f64 {
+    match effect {
+        Effect::RateMultiply { stream, .. }
+        | Effect::RateAdd { stream, .. }
+        | Effect::RateOverride { stream, .. } => {
+            let events = generate(catalog, &[*stream], from, until, timeline);
+            events
+                .iter()
+                .filter(|e| usize::from(e.stream) == *stream && e.parent.is_none())
+                .count() as f64
+        }
+        Effect::Field { stream, field, .. } => {
+            let events = generate(catalog, &roots_reaching(catalog, *stream), from, until, timeline);
+            let values: Vec<f64> = events
+                .iter()
+                .filter(|e| usize::from(e.stream) == *stream)
+                .filter_map(|e| match e.fields.get(*field) {
+                    Some(FieldValue::Number(n)) => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            values.iter().sum::<f64>() / values.len().max(1) as f64
+        }
+        Effect::Outcome { chain, outcome, .. } => {
+            // The share of the chain's parents in the window that took the outcome.
+            let chain_def = &catalog.chains[*chain];
+            let target = chain_def.outcomes[*outcome].stream;
+            let reach = chain_def.outcomes[*outcome].delay_max_ms;
+            let events = generate(
+                catalog,
+                &roots_reaching(catalog, chain_def.from),
+                from,
+                until + reach,
+                timeline,
+            );
+            let parents: HashSet<u64> = events
+                .iter()
+                .filter(|e| usize::from(e.stream) == chain_def.from && e.at_ms < until)
+                .map(|e| e.id)
+                .collect();
+            let took = events
+                .iter()
+                .filter(|e| usize::from(e.stream) == target && e.parent.is_some_and(|p| parents.contains(&p)))
+                .count();
+            took as f64 / parents.len().max(1) as f64
+        }
+    }
+}
+
+/// The direction a modifier pushes its measure: +1 up, -1 down.
+fn direction(catalog: &Catalog, effect: &Effect) -> f64 {
+    match effect {
+        Effect::RateMultiply { factor, .. } | Effect::Field { factor, .. } => (factor - 1.0).signum(),
+        Effect::RateAdd { per_hour, .. } => per_hour.signum(),
+        Effect::RateOverride { stream, per_hour } => match catalog.streams[*stream].arrival {
+            throng_actors::streams::catalog::Arrival::Rate { per_hour: base } => (per_hour - base).signum(),
+            _ => 1.0,
+        },
+        Effect::Outcome {
+            chain,
+            outcome,
+            probability,
+        } => (probability - catalog.chains[*chain].outcomes[*outcome].probability).signum(),
+    }
+}
+
+fn check(catalog: &Arc<Catalog>, def: &ScenarioDef) {
+    let run = ScenarioRun {
+        scenario: def.id.clone(),
+        started_ms: START,
+        stopped_ms: None,
+        reset_ms: None,
+    };
+    let timeline = [run.clone()];
+    let end = run.end_ms(def);
+    assert_eq!(run.phase(def, end - 1), Phase::Active);
+    assert_eq!(run.phase(def, end + def.settle_ms), Phase::Settled);
+    for modifier in &def.modifiers {
+        // Active: from when the modifier starts, at most a day.
+        let active_from = START + modifier.delay_ms;
+        let active_until = end.min(active_from + DAY);
+        let base = measure(catalog, &modifier.effect, active_from, active_until, &[]);
+        let bent = measure(catalog, &modifier.effect, active_from, active_until, &timeline);
+        let moved = (bent - base) / base.max(1e-9);
+        let way = direction(catalog, &modifier.effect);
+        assert!(
+            moved * way > 0.15,
+            "{}: {:?} moved {moved:+.3} while active ({base} → {bent})",
+            def.id,
+            modifier.effect
+        );
+        // Settled: a day after settling ends.
+        let settled_from = end + def.settle_ms;
+        let base = measure(catalog, &modifier.effect, settled_from, settled_from + DAY, &[]);
+        let bent = measure(
+            catalog,
+            &modifier.effect,
+            settled_from,
+            settled_from + DAY,
+            &timeline,
+        );
+        let left = (bent - base).abs() / base.max(1e-9);
+        assert!(
+            left <= 0.05,
+            "{}: {:?} still {left:.3} off once settled",
+            def.id,
+            modifier.effect
+        );
+    }
+}
+
+fn scenario(catalog: &Catalog, id: &str) -> ScenarioDef {
+    catalog
+        .scenarios
+        .iter()
+        .find(|s| s.id == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no scenario {id}"))
+}
+
+#[test]
+fn the_nine_scenarios_are_defined() {
+    let catalog = Catalog::builtin();
+    let ids: Vec<&str> = catalog.scenarios.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "exam-season-surge",
+            "supply-crisis",
+            "payment-outage",
+            "quality-crisis",
+            "support-overload",
+            "churn-pattern",
+            "recruiting-crisis",
+            "competitor-disruption",
+            "normal-operations"
+        ]
+    );
+}
+
+#[test]
+fn demand_and_supply_scenarios_move_and_settle() {
+    let catalog = Arc::new(Catalog::builtin());
+    for id in ["exam-season-surge", "supply-crisis", "recruiting-crisis"] {
+        check(&catalog, &scenario(&catalog, id));
+    }
+}
+
+#[test]
+fn outage_and_overload_scenarios_move_and_settle() {
+    let catalog = Arc::new(Catalog::builtin());
+    for id in ["payment-outage", "support-overload"] {
+        check(&catalog, &scenario(&catalog, id));
+    }
+}
+
+#[test]
+fn quality_churn_and_competitor_scenarios_move_and_settle() {
+    let catalog = Arc::new(Catalog::builtin());
+    for id in ["quality-crisis", "churn-pattern", "competitor-disruption"] {
+        check(&catalog, &scenario(&catalog, id));
+    }
+}
+
+#[test]
+fn normal_operations_bends_nothing_and_the_backlog_spikes_after_an_outage() {
+    let catalog = Arc::new(Catalog::builtin());
+    let roots = catalog.roots();
+    let quiet = ScenarioRun {
+        scenario: "normal-operations".into(),
+        started_ms: START,
+        stopped_ms: None,
+        reset_ms: None,
+    };
+    assert!(
+        generate(&catalog, &roots, START, START + 2 * HOUR, &[])
+            == generate(&catalog, &roots, START, START + 2 * HOUR, &[quiet])
+    );
+
+    // After the outage ends, chats spike (the backlog) and fade within two hours.
+    let outage = ScenarioRun {
+        scenario: "payment-outage".into(),
+        started_ms: START + 10 * HOUR,
+        stopped_ms: None,
+        reset_ms: None,
+    };
+    let chat = catalog.stream("support.chat.started").expect("stream");
+    let count = |from: i64, until: i64, timeline: &[ScenarioRun]| {
+        generate(&catalog, &[chat], from, until, timeline)
+            .iter()
+            .filter(|e| usize::from(e.stream) == chat && e.parent.is_none())
+            .count() as f64
+    };
+    let end = START + 12 * HOUR;
+    let spike = count(end, end + HOUR, std::slice::from_ref(&outage)) / count(end, end + HOUR, &[]);
+    assert!(spike > 1.3, "backlog spike {spike}");
+    let after = count(end + 2 * HOUR, end + 6 * HOUR, std::slice::from_ref(&outage))
+        / count(end + 2 * HOUR, end + 6 * HOUR, &[]);
+    assert!((after - 1.0).abs() <= 0.05, "after the backlog {after}");
+}
