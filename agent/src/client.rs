@@ -9,6 +9,7 @@ use futures::{Stream, StreamExt};
 use throng_actors::assignment::Assignment;
 use throng_actors::plan::RateChange;
 use throng_actors::stats::ShardCounters;
+use throng_actors::streams::scenario::ScenarioRun;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
 use tonic::transport::{Channel, Endpoint};
@@ -27,6 +28,8 @@ pub struct AssignOrder<'a> {
     pub started_at_ms: u64,
     /// Rate changes made while the campaign runs.
     pub rate_changes: &'a [RateChange],
+    /// Stream runs: the scenario timeline.
+    pub scenario_runs: &'a [ScenarioRun],
 }
 
 /// Cumulative stats of one shard as its agent reports them.

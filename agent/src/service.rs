@@ -67,6 +67,7 @@ impl AgentService for AgentServiceImpl {
             paused: wire_assignment.paused,
             started_at_ms: wire_assignment.started_at_ms,
             rate_changes: wire::rate_changes_from_wire(&wire_assignment),
+            scenario_runs: wire::scenario_runs_from_wire(&wire_assignment),
         };
         let started = call(&self.root, |reply| AgentRootMsg::Assign(order, reply))
             .await?
@@ -149,6 +150,7 @@ impl AgentService for AgentServiceImpl {
                     paused: order.paused,
                     started_at_ms: order.started_at_ms,
                     rate_changes: &order.rate_changes,
+                    scenario_runs: &order.scenario_runs,
                 })
             })
             .collect();

@@ -4,6 +4,7 @@
 use throng_actors::assignment::Assignment;
 use throng_actors::plan::RateChange;
 use throng_actors::stats::{LatencyHistogram, NamedCounters, ShardCounters};
+use throng_actors::streams::scenario::ScenarioRun;
 use throng_proto::v1;
 
 use crate::client::AssignOrder;
@@ -29,7 +30,20 @@ pub fn order_to_wire(order: &AssignOrder<'_>) -> v1::ShardAssignment {
                 rate: c.rate,
             })
             .collect(),
+        scenario_runs_json: if order.scenario_runs.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(order.scenario_runs).unwrap_or_default()
+        },
     }
+}
+
+/// The scenario timeline an assignment carries (empty when none or unreadable).
+pub fn scenario_runs_from_wire(wire: &v1::ShardAssignment) -> Vec<ScenarioRun> {
+    if wire.scenario_runs_json.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str(&wire.scenario_runs_json).unwrap_or_default()
 }
 
 pub fn rate_changes_from_wire(wire: &v1::ShardAssignment) -> Vec<RateChange> {

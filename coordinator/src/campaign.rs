@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use throng_actors::plan::{CampaignPlan, RateChange};
 use throng_actors::spec::CampaignSpec;
+use throng_actors::streams::scenario::ScenarioRun;
 use throng_actors::workload::Workload;
 
 /// Where a campaign is in its life.
@@ -70,6 +71,9 @@ pub struct CampaignStatus {
     pub paused_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_at_ms: Option<u64>,
+    /// Stream runs: scenarios applied, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenario_runs: Vec<ScenarioRun>,
 }
 
 impl CampaignStatus {
@@ -151,6 +155,7 @@ mod tests {
             rate_changes: Vec::new(),
             paused_ms: 3_000,
             paused_at_ms: Some(40_000),
+            scenario_runs: Vec::new(),
         };
         // 50 s after start, 3 s of an earlier pause and 20 s of the current one.
         assert_eq!(status.plan_seconds(60_000), 27.0);

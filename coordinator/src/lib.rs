@@ -12,6 +12,7 @@ pub mod leader;
 mod node;
 pub mod placement;
 pub mod reconcile;
+pub mod scenarios;
 pub mod service;
 pub mod stats;
 pub mod target_check;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use throng_actors::assignment::{AgentRecord, Assignment};
 use throng_actors::plan::RateChange;
+use throng_actors::streams::scenario::ScenarioRun;
 use throng_agent::{AgentApi, AssignOrder, GrpcAgentClient};
 use throng_state::{Keys, LeaseId, Op, StateStore};
 use tokio::sync::{Notify, watch};
@@ -59,6 +60,7 @@ struct Confirmed {
     lease: LeaseId,
     paused: bool,
     rate_changes: usize,
+    scenario_runs: Vec<ScenarioRun>,
 }
 
 enum AgentCall {
@@ -69,6 +71,7 @@ enum AgentCall {
         paused: bool,
         started_at_ms: u64,
         rate_changes: Vec<RateChange>,
+        scenario_runs: Vec<ScenarioRun>,
         confirmed: Confirmed,
     },
     Revoke {
@@ -275,6 +278,7 @@ impl Reconciler {
                     lease: agent.lease,
                     paused,
                     rate_changes: campaign.status.rate_changes.len(),
+                    scenario_runs: campaign.status.scenario_runs.clone(),
                 };
                 if self.confirmed.get(&shard_id) != Some(&confirmed) {
                     calls.push(AgentCall::Assign {
@@ -287,6 +291,7 @@ impl Reconciler {
                             .started_at_ms
                             .unwrap_or(campaign.status.created_at_ms),
                         rate_changes: campaign.status.rate_changes.clone(),
+                        scenario_runs: campaign.status.scenario_runs.clone(),
                         confirmed,
                     });
                 }
@@ -310,6 +315,7 @@ impl Reconciler {
                         paused,
                         started_at_ms,
                         rate_changes,
+                        scenario_runs,
                         confirmed,
                     } => {
                         let client = clients.get(&record)?;
@@ -320,6 +326,7 @@ impl Reconciler {
                                 paused,
                                 started_at_ms,
                                 rate_changes: &rate_changes,
+                                scenario_runs: &scenario_runs,
                             })
                             .await {
                             Ok(_) => Some((assignment.shard_id(), confirmed)),

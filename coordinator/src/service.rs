@@ -19,8 +19,16 @@ use tonic::{Request, Response, Status};
 use crate::campaign::{Action, Campaign, CampaignState, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
+use crate::scenarios;
 use crate::stats::StatsHub;
 use crate::view::{ClusterView, load_campaigns};
+
+/// A change to a stream run's scenarios.
+enum ScenarioChange {
+    Apply { scenario: String, compose: bool },
+    Stop,
+    Reset,
+}
 
 /// Samples (about one a second) that live rates are averaged over.
 const RATE_WINDOW: usize = 5;
@@ -142,6 +150,7 @@ impl ControlServiceImpl {
             rate_changes: Vec::new(),
             paused_ms: 0,
             paused_at_ms: None,
+            scenario_runs: Vec::new(),
         };
         let spec_json = workload.to_json();
         // One transaction: the spec and status appear together or not at all.
@@ -213,6 +222,76 @@ impl ControlServiceImpl {
     /// (reports arrive once a second, so a one-second rate would alias).
     /// Writes a campaign's new status if it is still `old` and this
     /// coordinator still leads (compare-and-set).
+    /// Changes a stream run's scenario timeline at the simulated instant
+    /// `at` (RFC 3339), or just ahead of the run's clock when empty.
+    async fn change_scenarios(
+        &self,
+        id: &str,
+        at: &str,
+        change: ScenarioChange,
+    ) -> Result<v1::ScenarioState> {
+        self.require_leader().await?;
+        let mut campaign = self.load(id).await?;
+        let Workload::Streams(run) = campaign.workload.clone() else {
+            return Err(CoordinatorError::Conflict(format!(
+                "{id} is a traffic campaign; scenarios apply to stream runs"
+            )));
+        };
+        if !campaign.status.state.is_active() {
+            return Err(CoordinatorError::Conflict(
+                format!(
+                    "stream run {id} is {:?}; scenarios apply to running runs",
+                    campaign.status.state
+                )
+                .to_lowercase(),
+            ));
+        }
+        let now = epoch_ms();
+        let at_ms = if at.is_empty() {
+            scenarios::effective_ms(&run, &campaign.status, now).ok_or_else(|| {
+                CoordinatorError::Conflict(
+                    "a backfill has no clock to follow: give the simulated instant (at)".into(),
+                )
+            })?
+        } else {
+            at.parse::<jiff::Timestamp>()
+                .map_err(|e| CoordinatorError::Conflict(format!("at: not an RFC 3339 instant: {e}")))?
+                .as_millisecond()
+        };
+        let old = campaign.status.clone();
+        let timeline = &mut campaign.status.scenario_runs;
+        let warnings = match change {
+            ScenarioChange::Apply { scenario, compose } => {
+                scenarios::apply(&run, timeline, &scenario, at_ms, compose)
+                    .map_err(CoordinatorError::Conflict)?
+            }
+            ScenarioChange::Stop => {
+                if scenarios::stop(&run, timeline, at_ms) == 0 {
+                    return Err(CoordinatorError::Conflict("no scenario is active".into()));
+                }
+                Vec::new()
+            }
+            ScenarioChange::Reset => {
+                scenarios::reset(&run, timeline, at_ms);
+                Vec::new()
+            }
+        };
+        self.replace_status(id, &old, &campaign.status).await?;
+        for warning in &warnings {
+            tracing::warn!(run = %id, "{warning}");
+        }
+        tracing::info!(run = %id, at_ms, "scenario timeline changed");
+        self.nudge.notify_one();
+        let sim_now = scenarios::sim_now_ms(&run, &campaign.status, now);
+        Ok(scenarios::state_to_wire(
+            id,
+            &run,
+            &campaign.status.scenario_runs,
+            sim_now,
+            warnings,
+        ))
+    }
+
     async fn replace_status(&self, id: &str, old: &CampaignStatus, new: &CampaignStatus) -> Result<()> {
         let key = self.keys.campaign_status(id);
         let written = self
@@ -557,6 +636,61 @@ impl ControlService for ControlServiceImpl {
             campaigns: view.campaigns.len() as u32,
             shards: view.assignments.len() as u32,
         }))
+    }
+
+    async fn list_scenarios(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::ScenarioState>, Status> {
+        let id = request.into_inner().id;
+        let campaign = self.load(&id).await?;
+        let Workload::Streams(run) = &campaign.workload else {
+            return Err(
+                CoordinatorError::Conflict(format!("{id} is a traffic campaign, not a stream run")).into(),
+            );
+        };
+        let sim_now = scenarios::sim_now_ms(run, &campaign.status, epoch_ms());
+        Ok(Response::new(scenarios::state_to_wire(
+            &id,
+            run,
+            &campaign.status.scenario_runs,
+            sim_now,
+            Vec::new(),
+        )))
+    }
+
+    async fn apply_scenario(
+        &self,
+        request: Request<v1::ApplyScenarioRequest>,
+    ) -> std::result::Result<Response<v1::ScenarioState>, Status> {
+        let request = request.into_inner();
+        let change = ScenarioChange::Apply {
+            scenario: request.scenario,
+            compose: request.compose,
+        };
+        Ok(Response::new(
+            self.change_scenarios(&request.id, &request.at, change).await?,
+        ))
+    }
+
+    async fn stop_scenario(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::ScenarioState>, Status> {
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            self.change_scenarios(&id, "", ScenarioChange::Stop).await?,
+        ))
+    }
+
+    async fn reset_scenarios(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::ScenarioState>, Status> {
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            self.change_scenarios(&id, "", ScenarioChange::Reset).await?,
+        ))
     }
 
     async fn test_target(

@@ -45,9 +45,50 @@ pub enum Command {
     /// Cluster commands.
     #[command(subcommand)]
     Cluster(ClusterCommand),
-    /// Campaign commands.
+    /// Campaign commands (stream runs, `kind: streams` documents, are campaigns too).
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Scenarios of a stream run: list, apply, stop, reset.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+    /// Every scenario of a stream run stops bending at once: back to baseline.
+    Reset {
+        /// The stream run (default: the only one running).
+        #[arg(long)]
+        run: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScenarioCommand {
+    /// The scenarios a run's catalog defines, and those that have run.
+    List {
+        /// The stream run (default: the only one running).
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Start a scenario, at the same simulated instant on every agent.
+    Apply {
+        scenario: String,
+        #[arg(long)]
+        run: Option<String>,
+        /// Simulated instant to start at (RFC 3339); default: as soon as every shard can.
+        #[arg(long)]
+        at: Option<String>,
+        /// Allow it beside a scenario still active or settling (effects compose).
+        #[arg(long)]
+        compose: bool,
+    },
+    /// Active scenarios start settling now.
+    Stop {
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Same as `throng reset`.
+    Reset {
+        #[arg(long)]
+        run: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]

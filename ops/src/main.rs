@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod demo_site;
 mod migrations;
+mod scenario_client;
 mod server;
 mod up;
 
@@ -47,6 +48,18 @@ async fn main() -> ExitCode {
         Command::Campaign(command) => {
             init_tracing("warn");
             client::campaign(&cli.endpoint, cli.output, command)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Scenario(command) => {
+            init_tracing("warn");
+            scenario_client::scenario(&cli.endpoint, cli.output, command)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Reset { run } => {
+            init_tracing("warn");
+            scenario_client::scenario(&cli.endpoint, cli.output, cli::ScenarioCommand::Reset { run })
                 .await
                 .map_err(|e| e.to_string())
         }

@@ -159,3 +159,108 @@ async fn a_killed_agent_leaves_no_gap_and_no_duplicate() {
         .expect("count");
     assert_eq!(distinct as usize, want.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_bends_every_agent_at_the_same_simulated_instant() {
+    use throng_actors::streams::generate::generate_all_with;
+    use throng_actors::streams::scenario::ScenarioRun;
+
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    for id in ["agent-1", "agent-2", "agent-3"] {
+        sandbox.spawn_agent(id);
+    }
+    let (_, mut client) = sandbox.leader_client(3).await;
+    let hours = 8;
+    // One simulated hour a second.
+    let document = format!(
+        "kind: streams\nname: bent\nscale: {SCALE}\nclock: {{ mode: accelerated, factor: 3600, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T{hours:02}:00:00Z\" }}\n"
+    );
+    let id = start_campaign(&mut client, document).await;
+    poll_until(Duration::from_secs(30), "the first events in ClickHouse", || {
+        let sandbox = &sandbox;
+        let id = id.clone();
+        async move { (!stored(sandbox, &id).await.is_empty()).then_some(()) }
+    })
+    .await;
+
+    // Through the CLI, as a user would.
+    let endpoint = sandbox.node("coordinator-1").endpoint();
+    let throng = |args: &[&str]| {
+        std::process::Command::new(common::throng_bin())
+            .args(["--endpoint", &endpoint, "--output", "json"])
+            .args(args)
+            .output()
+            .expect("run throng")
+    };
+    let listed = throng(&["scenario", "list"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed["scenarios"].as_array().map(Vec::len), Some(9));
+    let unknown = throng(&["scenario", "apply", "alien-invasion"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown scenario `alien-invasion`"));
+    let applied = throng(&["scenario", "apply", "payment-outage"]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let applied: serde_json::Value = serde_json::from_slice(&applied.stdout).expect("json");
+    let started_ms = applied["runs"][0]["started_ms"].as_i64().expect("a run");
+    let sim_now = applied["sim_now_ms"].as_i64().expect("sim now");
+    assert!(
+        started_ms > sim_now,
+        "scheduled ahead of the clock: {started_ms} vs {sim_now}"
+    );
+    assert!(
+        started_ms + 4 * HOUR <= FROM + hours * HOUR,
+        "the outage and its backlog fit in the run"
+    );
+    let busy = throng(&["scenario", "apply", "support-overload"]);
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("`payment-outage` is"),
+        "one at a time"
+    );
+
+    wait_completed(&mut client, &id).await;
+    let timeline = [ScenarioRun {
+        scenario: "payment-outage".into(),
+        started_ms,
+        stopped_ms: None,
+        reset_ms: None,
+    }];
+    let catalog = Arc::new(Catalog::builtin());
+    let want: BTreeSet<(u64, String, i64)> =
+        generate_all_with(&catalog, SCALE, FROM, FROM + hours * HOUR, &timeline)
+            .into_iter()
+            .map(|e| {
+                (
+                    e.id,
+                    catalog.streams[usize::from(e.stream)].name.to_string(),
+                    e.at_ms,
+                )
+            })
+            .collect();
+    let got = stored(&sandbox, &id).await;
+    let (missing, extra) = (want.difference(&got).count(), got.difference(&want).count());
+    assert_eq!(
+        (missing, extra),
+        (0, 0),
+        "every agent bent its shards at the same instant"
+    );
+    // And the outage shows: failed payments well above baseline.
+    let failed = |events: &BTreeSet<(u64, String, i64)>| {
+        events.iter().filter(|e| e.1 == "customer.payment.failed").count()
+    };
+    assert!(
+        failed(&got) > 3 * failed(&expected(hours)).max(1),
+        "{} vs {}",
+        failed(&got),
+        failed(&expected(hours))
+    );
+}

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::assignment::Assignment;
 use crate::plan::RateChange;
+use crate::streams::scenario::ScenarioRun;
 use crate::workload::Workload;
 
 pub struct AgentRoot;
@@ -27,6 +28,8 @@ pub struct ShardOrder {
     pub started_at_ms: u64,
     /// Rate changes made while the campaign runs.
     pub rate_changes: Vec<RateChange>,
+    /// Stream runs: the scenario timeline.
+    pub scenario_runs: Vec<ScenarioRun>,
 }
 
 /// A shard this agent runs.
@@ -175,6 +178,10 @@ async fn assign(
                 running.order.rate_changes = order.rate_changes.clone();
                 let _ = supervisor.send_message(ShardSupervisorMsg::Replan(order.rate_changes));
             }
+            if running.order.scenario_runs != order.scenario_runs {
+                running.order.scenario_runs = order.scenario_runs.clone();
+                let _ = supervisor.send_message(ShardSupervisorMsg::SetTimeline(order.scenario_runs));
+            }
             return Ok(false);
         }
         supervisor.stop(Some("superseded by a newer epoch".into()));
@@ -203,6 +210,7 @@ async fn assign(
         Workload::Streams(run) => ShardArgs::Streams(StreamShardArgs {
             assignment: order.assignment.clone(),
             run: run.clone(),
+            scenario_runs: order.scenario_runs.clone(),
             paused: order.paused,
             started_at_ms: order.started_at_ms,
             services: state.services.clone(),

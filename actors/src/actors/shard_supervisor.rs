@@ -11,6 +11,7 @@ use super::{
 };
 use crate::assignment::Assignment;
 use crate::plan::RateChange;
+use crate::streams::scenario::ScenarioRun;
 
 /// Failures in a row before the supervisor gives up on its shard.
 const MAX_RESTARTS: u32 = 5;
@@ -21,6 +22,8 @@ pub enum ShardSupervisorMsg {
     Restart,
     SetPaused(bool),
     Replan(Vec<RateChange>),
+    /// A stream run's scenario timeline changed.
+    SetTimeline(Vec<ScenarioRun>),
 }
 
 /// What the supervised shard runs.
@@ -118,6 +121,14 @@ impl Actor for ShardSupervisor {
                 }
                 if let Some(Child::Campaign(child)) = &state.child {
                     let _ = child.send_message(CampaignShardMsg::Replan(changes));
+                }
+            }
+            ShardSupervisorMsg::SetTimeline(runs) => {
+                if let ShardArgs::Streams(args) = &mut state.args {
+                    args.scenario_runs = runs.clone();
+                }
+                if let Some(Child::Streams(child)) = &state.child {
+                    let _ = child.send_message(StreamShardMsg::SetTimeline(runs));
                 }
             }
             ShardSupervisorMsg::SetPaused(paused) => {

@@ -13,6 +13,7 @@ use crate::assignment::{Assignment, Checkpoint};
 use crate::clock::epoch_ms;
 use crate::stats::ShardCounters;
 use crate::streams::StreamRunSpec;
+use crate::streams::scenario::ScenarioRun;
 use crate::streams::shard::StreamShardRunner;
 
 /// How often a shard on pace generates: events leave in batches this far apart.
@@ -26,6 +27,8 @@ pub struct StreamShard;
 pub struct StreamShardArgs {
     pub assignment: Assignment,
     pub run: Arc<StreamRunSpec>,
+    /// The scenario timeline to follow.
+    pub scenario_runs: Vec<ScenarioRun>,
     pub paused: bool,
     /// When the run started (epoch ms): every shard's clock origin.
     pub started_at_ms: u64,
@@ -37,6 +40,7 @@ pub enum StreamShardMsg {
     Tick,
     Checkpoint,
     SetPaused(bool),
+    SetTimeline(Vec<ScenarioRun>),
 }
 
 pub struct StreamShardState {
@@ -83,6 +87,7 @@ impl Actor for StreamShard {
             checkpoint.watermark_ms,
         )
         .ok_or_else(|| format!("stream run {} has no shard {shard_id}", args.run.name))?;
+        runner.set_timeline(&args.scenario_runs);
         if args.paused {
             runner.pause(now());
         }
@@ -111,6 +116,16 @@ impl Actor for StreamShard {
         match message {
             StreamShardMsg::Tick => tick(&myself, state).await?,
             StreamShardMsg::Checkpoint => checkpoint(&myself, state).await,
+            StreamShardMsg::SetTimeline(runs) => {
+                tracing::info!(
+                    shard = %state.args.assignment.shard_id(),
+                    runs = runs.len(),
+                    watermark = state.runner.watermark_ms(),
+                    "scenario timeline changed"
+                );
+                state.runner.set_timeline(&runs);
+                state.args.scenario_runs = runs;
+            }
             StreamShardMsg::SetPaused(paused) => {
                 if paused {
                     state.runner.pause(now());

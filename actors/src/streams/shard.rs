@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::generate::{ShardGenerator, StreamEvent};
 use super::run::StreamRunSpec;
+use super::scenario::ScenarioRun;
 use crate::telemetry::StreamRecord;
 
 /// How much simulated time one step of a backfill covers: bounds the
@@ -48,6 +49,11 @@ impl StreamShardRunner {
             paused_ms: 0,
             paused_since: None,
         })
+    }
+
+    /// Follows this scenario timeline for everything not generated yet.
+    pub fn set_timeline(&mut self, timeline: &[ScenarioRun]) {
+        self.generator.set_timeline(timeline);
     }
 
     pub fn watermark_ms(&self) -> i64 {
