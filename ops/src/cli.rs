@@ -96,9 +96,15 @@ pub struct UpArgs {
     /// How many agents to run.
     #[arg(long, default_value_t = 2)]
     pub agents: u32,
-    /// Do not start the demo campaign.
+    /// Start neither the demo campaign nor the demo stream run.
     #[arg(long)]
     pub no_demo: bool,
+    /// Do not start the demo stream run (the 50 built-in streams).
+    #[arg(long)]
+    pub no_streams: bool,
+    /// How much faster than real time the demo stream run goes.
+    #[arg(long, default_value_t = 60.0)]
+    pub streams_speed: f64,
     /// Where the coordinator's ControlService listens.
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub grpc: SocketAddr,

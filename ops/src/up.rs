@@ -1,6 +1,7 @@
 //! `throng up`: a whole cluster in one process for a laptop. A coordinator
 //! and N agents talk real gRPC over loopback; state lives in the in-memory
-//! store and telemetry in the in-memory sink; a demo site is the target.
+//! store and telemetry in the in-memory sink; a demo site is the target of a
+//! demo campaign, and the 50 built-in streams run accelerated beside it.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -38,6 +39,17 @@ fn demo_spec(target: SocketAddr, rate: f64) -> String {
          session:\n  pages: {{ min: 1, max: 5 }}\n  think_time: {{ min: 200ms, max: 2s }}\n\
          load: {{ rate: {rate}, duration: 24h, shards: 8 }}\n",
         pages.join(", ")
+    )
+}
+
+/// The demo stream run: the built-in catalog, `speed` times faster than real
+/// time, from the start of the current hour (so the day's rhythm shows).
+fn demo_streams_spec(speed: f64) -> String {
+    let now = throng_actors::clock::epoch_ms() as i64;
+    let hour = now - now.rem_euclid(3_600_000);
+    let from = jiff::Timestamp::from_millisecond(hour).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!(
+        "kind: streams\nname: marketplace\ncatalog: builtin\nclock: {{ mode: accelerated, factor: {speed}, from: \"{from}\" }}\n"
     )
 }
 
@@ -82,7 +94,24 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     eprintln!("  try: throng --endpoint {endpoint} cluster status   (Ctrl-C to stop)");
 
     let mut campaign_id = None;
+    let mut streams_id = None;
     let mut progress = None;
+    if !args.no_demo && !args.no_streams {
+        let mut control = client::connect(&endpoint).await?;
+        let created = control
+            .create_campaign(v1::CampaignSpecRequest {
+                document: demo_streams_spec(args.streams_speed),
+                start: true,
+            })
+            .await
+            .map_err(CliError::from)?
+            .into_inner();
+        eprintln!(
+            "  stream run {} started: 50 streams at {}x real time; try: throng --endpoint {endpoint} scenario list",
+            created.id, args.streams_speed
+        );
+        streams_id = Some(created.id);
+    }
     if !args.no_demo {
         let mut control = client::connect(&endpoint).await?;
         let created = control
@@ -123,7 +152,18 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
         agent.shutdown().await;
     }
     coordinator.shutdown().await;
-    print_summary(campaign_id.as_deref(), last.as_ref(), &sink, &counters, output);
+    let stream_counts = streams_id
+        .as_deref()
+        .map(|id| sink.stream_counts(id))
+        .unwrap_or_default();
+    print_summary(
+        campaign_id.as_deref(),
+        last.as_ref(),
+        &sink,
+        &counters,
+        streams_id.as_deref().map(|id| (id, &stream_counts)),
+        output,
+    );
     Ok(())
 }
 
@@ -158,8 +198,10 @@ fn print_summary(
     last: Option<&v1::CampaignStats>,
     sink: &MemorySink,
     demo: &DemoCounters,
+    streams: Option<(&str, &std::collections::BTreeMap<String, u64>)>,
     output: Output,
 ) {
+    let stream_events: u64 = streams.map_or(0, |(_, counts)| counts.values().sum());
     let totals = campaign_id.map(|id| sink.totals(id)).unwrap_or_default();
     match output {
         Output::Json => println!(
@@ -172,6 +214,9 @@ fn print_summary(
                     "requests": totals.requests,
                     "demo_site_requests": demo.requests(),
                     "last_stats": last.map(client::stats_json),
+                    "stream_run_id": streams.map(|(id, _)| id),
+                    "stream_events": stream_events,
+                    "streams": streams.map(|(_, counts)| counts),
                 }
             })
         ),
@@ -193,6 +238,13 @@ fn print_summary(
                 }
             }
             eprintln!("  demo site requests  {}", demo.requests());
+            if let Some((id, counts)) = streams {
+                eprintln!("  stream run          {id}");
+                eprintln!(
+                    "  stream events       {stream_events} in {} streams",
+                    counts.len()
+                );
+            }
         }
     }
 }

@@ -25,14 +25,22 @@ async fn throng_up_serves_the_demo_shows_progress_and_reports_two_agents() {
     assert_eq!(status["leader"], "coordinator-1");
     poll_until(
         Duration::from_secs(10),
-        "the demo campaign to be created",
+        "the demo campaign and the demo stream run to be created",
         || async {
             let out = up.client(&["--output", "json", "cluster", "status"]);
             let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-            (status["campaigns"] == 1).then_some(())
+            (status["campaigns"] == 2).then_some(())
         },
     )
     .await;
+    // The 50 streams run beside the campaign, with their scenarios ready.
+    let out = up.client(&["--output", "json", "scenario", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let scenarios: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(scenarios["scenarios"].as_array().map(Vec::len), Some(9));
+    let out = up.client(&["scenario", "apply", "exam-season-surge"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("exam-season-surge"), "{}", text(&out));
 
     let page = http_get(&up.demo, "/products").expect("demo site answers");
     assert!(
@@ -61,6 +69,13 @@ async fn throng_up_serves_the_demo_shows_progress_and_reports_two_agents() {
     let stderr = up.interrupt().await;
     assert!(stderr.contains("throng up stopped."), "{stderr}");
     assert!(stderr.contains("sessions recorded"), "{stderr}");
+    let events = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("stream events"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("a stream events line");
+    assert!(events > 0, "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
