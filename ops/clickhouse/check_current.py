@@ -30,6 +30,15 @@ def main(paths):
     )
     distinct = s.query("SELECT uniqExact(session_id) FROM sessions WHERE campaign_id = 'c'", "CSV")
     final = s.query("SELECT count() FROM sessions FINAL WHERE campaign_id = 'c'", "CSV")
+    # A stream event written twice (a shard replayed after failover) and another.
+    s.query(
+        "INSERT INTO stream_events VALUES "
+        "(today(),'r','a.b',7,1000,0,'{}','{}',0,1),"
+        "(today(),'r','a.b',7,1000,0,'{}','{}',0,2),"
+        "(today(),'r','a.b',8,1001,7,'{}','{}',0,1)"
+    )
+    events = s.query("SELECT count() FROM stream_events FINAL WHERE run_id = 'r'", "CSV")
+    assert str(events).strip() == "2", events
     version = s.query("SELECT version()", "CSV")
     assert str(distinct).strip() == "2", distinct
     assert str(final).strip() == "2", final
