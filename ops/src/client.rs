@@ -285,7 +285,7 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
                     "plan": answer.plan.as_ref().map(plan_json),
                 })
             ),
-            Output::Table if answer.valid && answer.plan.is_none() => println!("valid"),
+            Output::Table if answer.valid && answer.plan.is_none() => println!("valid: a stream run"),
             Output::Table if answer.valid => {
                 let p = answer.plan.unwrap_or_default();
                 println!(
