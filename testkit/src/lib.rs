@@ -168,6 +168,7 @@ pub struct ClickHouseServer {
     process: OwnedProcess,
     dir: tempfile::TempDir,
     http_port: u16,
+    tcp_port: u16,
 }
 
 impl ClickHouseServer {
@@ -206,6 +207,7 @@ impl ClickHouseServer {
             process: OwnedProcess::default(),
             dir,
             http_port,
+            tcp_port,
         };
         server.spawn();
         server
@@ -225,6 +227,11 @@ impl ClickHouseServer {
         wait_for(Duration::from_secs(30), "clickhouse /ping", || {
             http_get(&addr, "/ping").is_some_and(|a| a.contains("Ok."))
         });
+    }
+
+    /// The native protocol port (what `clickhouse-client --port` takes).
+    pub fn tcp_port(&self) -> u16 {
+        self.tcp_port
     }
 
     /// The HTTP URL, e.g. `http://127.0.0.1:8123`.

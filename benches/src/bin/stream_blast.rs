@@ -1,0 +1,162 @@
+//! Stream generation speed on one core.
+//!
+//! `stream_blast memory HOURS`: generates HOURS of simulated time of the 50
+//! built-in streams at full volume, every shard on this thread, and prints
+//! events/s and events per CPU-second.
+//!
+//! `stream_blast clickhouse HOURS`: starts a ClickHouse server, then in one
+//! sitting (a) generates the same events and writes them through Throng's
+//! ClickHouse sink, and (b) has `clickhouse-client` insert the same rows from
+//! a file; prints both rates and their ratio.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use throng_actors::streams::shard::StreamShardRunner;
+use throng_actors::streams::{Catalog, ShardGenerator, StreamRunSpec};
+use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
+
+/// 2026-02-02T00:00Z.
+const FROM: i64 = 1_769_990_400_000;
+const HOUR: i64 = 3_600_000;
+
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn run_spec(hours: i64) -> Arc<StreamRunSpec> {
+    let until = jiff::Timestamp::from_millisecond(FROM + hours * HOUR).expect("instant");
+    let document = format!(
+        "kind: streams\nname: blast\nclock: {{ mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"{until}\" }}\n"
+    );
+    let value: serde_json::Value = serde_yaml::from_str(&document).expect("yaml");
+    Arc::new(StreamRunSpec::from_value(&value).expect("valid run"))
+}
+
+/// Every event of every shard, as the sink's rows, generated on this thread.
+fn generate_records(run: &Arc<StreamRunSpec>, mut each_batch: impl FnMut(Vec<StreamRecord>)) -> u64 {
+    let mut total = 0;
+    for shard in 0..run.shard_count() {
+        let mut runner = StreamShardRunner::new(run.clone(), shard, 0, None).expect("shard");
+        while !runner.is_done() {
+            let events = runner.advance(0);
+            total += events.len() as u64;
+            each_batch(runner.records("blast", 1, &events));
+        }
+    }
+    total
+}
+
+fn memory(hours: i64) {
+    let catalog = Arc::new(Catalog::builtin());
+    let (cpu, started) = (cpu_seconds(), Instant::now());
+    let mut events = 0u64;
+    let mut out = Vec::new();
+    for root in catalog.roots() {
+        let mut shard = ShardGenerator::new(catalog.clone(), root, 1.0, FROM);
+        shard.advance(FROM + hours * HOUR, &mut out);
+        events += out.len() as u64;
+        out.clear();
+    }
+    let (wall, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    println!(
+        "{{\"mode\":\"memory\",\"hours\":{hours},\"events\":{events},\"seconds\":{wall:.2},\"events_per_second\":{:.0},\"cpu_seconds\":{cpu:.2},\"events_per_cpu_second\":{:.0}}}",
+        events as f64 / wall,
+        events as f64 / cpu.max(0.01)
+    );
+}
+
+fn tsv_field(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+}
+
+async fn clickhouse(hours: i64) {
+    let server = throng_testkit::ClickHouseServer::start();
+    let migration = include_str!("../../../ops/clickhouse/0002_stream_events.sql")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let sink = ClickHouseSink::start(ClickHouseConfig::new(&server.url()), &[&migration])
+        .await
+        .expect("clickhouse sink");
+    let run = run_spec(hours);
+
+    // (a) Throng: generate and write through the sink.
+    let (cpu, started) = (cpu_seconds(), Instant::now());
+    let mut batches = Vec::new();
+    let events = generate_records(&run, |batch| batches.push(batch));
+    for batch in batches {
+        sink.record_stream_events(batch).await.expect("record");
+    }
+    sink.flush().await.expect("flush");
+    let (throng_wall, throng_cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+
+    // (b) The same rows from a file through clickhouse-client.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    {
+        let mut writer = std::io::BufWriter::new(file.as_file());
+        generate_records(&run, |batch| {
+            for r in batch {
+                let day = r.at_ms.max(0) / 86_400_000;
+                let date = jiff::Timestamp::from_second(day * 86_400)
+                    .expect("date")
+                    .strftime("%Y-%m-%d");
+                let _ = writeln!(
+                    writer,
+                    "{date}\tclient\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    tsv_field(&r.stream),
+                    r.event_id,
+                    r.at_ms,
+                    r.parent_id,
+                    tsv_field(&r.entities),
+                    tsv_field(&r.data),
+                    r.shard,
+                    r.epoch
+                );
+            }
+        });
+    }
+    let started = Instant::now();
+    let status = Command::new("clickhouse-client")
+        .args(["--port", &server.tcp_port().to_string(), "--database", "throng"])
+        .args(["--query", "INSERT INTO stream_events FORMAT TabSeparated"])
+        .stdin(Stdio::from(std::fs::File::open(file.path()).expect("open rows")))
+        .status()
+        .expect("run clickhouse-client");
+    let client_wall = started.elapsed().as_secs_f64();
+    assert!(status.success(), "clickhouse-client failed");
+    println!(
+        "{{\"mode\":\"clickhouse\",\"hours\":{hours},\"events\":{events},\"throng_seconds\":{throng_wall:.2},\"throng_events_per_second\":{:.0},\"throng_cpu_seconds\":{throng_cpu:.2},\"clickhouse_client_seconds\":{client_wall:.2},\"clickhouse_client_events_per_second\":{:.0},\"throng_over_client\":{:.2}}}",
+        events as f64 / throng_wall,
+        events as f64 / client_wall,
+        client_wall / throng_wall
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let hours: i64 = args.get(2).and_then(|h| h.parse().ok()).unwrap_or(24);
+    match args.get(1).map(String::as_str) {
+        Some("memory") => memory(hours),
+        Some("clickhouse") => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(clickhouse(hours));
+        }
+        _ => {
+            eprintln!("usage: stream_blast memory|clickhouse [HOURS]");
+            std::process::exit(2);
+        }
+    }
+}
