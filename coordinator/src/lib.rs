@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod scenarios;
 pub mod service;
 pub mod stats;
+pub mod stream_history;
 pub mod target_check;
 pub mod view;
 

@@ -693,6 +693,53 @@ impl ControlService for ControlServiceImpl {
         ))
     }
 
+    async fn stream_history(
+        &self,
+        request: Request<v1::StreamHistoryRequest>,
+    ) -> std::result::Result<Response<v1::StreamHistoryResponse>, Status> {
+        let request = request.into_inner();
+        let campaign = self.load(&request.id).await?;
+        let Workload::Streams(run) = campaign.workload.clone() else {
+            return Err(CoordinatorError::Conflict(format!(
+                "{} is a traffic campaign, not a stream run",
+                request.id
+            ))
+            .into());
+        };
+        let instant = |field: &str, text: &str| -> std::result::Result<Option<i64>, Status> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse::<jiff::Timestamp>()
+                .map(|t| Some(t.as_millisecond()))
+                .map_err(|e| Status::invalid_argument(format!("{field}: not an RFC 3339 instant: {e}")))
+        };
+        let query = crate::stream_history::HistoryQuery {
+            from_ms: instant("from", &request.from)?,
+            until_ms: instant("until", &request.until)?,
+            block_ms: if request.block_seconds > 0.0 {
+                (request.block_seconds * 1000.0) as i64
+            } else {
+                43_200_000
+            },
+            patterns: request.patterns,
+        };
+        let started = campaign
+            .status
+            .started_at_ms
+            .unwrap_or(campaign.status.created_at_ms) as i64;
+        let timeline = campaign.status.scenario_runs.clone();
+        let id = request.id.clone();
+        // Generating a month of events takes seconds of CPU: off the async threads.
+        let answer = tokio::task::spawn_blocking(move || {
+            crate::stream_history::history(&id, &run, started, &timeline, &query)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(Status::invalid_argument)?;
+        Ok(Response::new(answer))
+    }
+
     async fn test_target(
         &self,
         request: Request<v1::CampaignSpecRequest>,

@@ -48,6 +48,9 @@ pub enum Command {
     /// Campaign commands (stream runs, `kind: streams` documents, are campaigns too).
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Streams of a stream run: list, history, statistics.
+    #[command(subcommand)]
+    Stream(StreamCommand),
     /// Scenarios of a stream run: list, apply, stop, reset.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
@@ -57,6 +60,39 @@ pub enum Command {
         #[arg(long)]
         run: Option<String>,
     },
+}
+
+/// Which history a stream command reads.
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// The stream run (default: the only one running).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Window start (RFC 3339); default: 30 days before the run's simulated start.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Window end (RFC 3339); default: 30 days after from.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Block length, e.g. "12h" or "1h".
+    #[arg(long, default_value = "12h", value_parser = humantime_duration)]
+    pub block: std::time::Duration,
+    /// Stream pattern (repeatable): `*`, `customer.*`, `high-frequency`, a stream name.
+    #[arg(long = "stream", value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StreamCommand {
+    /// The run's streams: domain, cadence tier, how they arrive.
+    List {
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Events per block, baseline and under the run's scenarios, with 0-100 scores and flags.
+    History(HistoryArgs),
+    /// Baseline statistics per stream over the window.
+    Stats(HistoryArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,6 +6,7 @@ mod demo_site;
 mod migrations;
 mod scenario_client;
 mod server;
+mod stream_client;
 mod up;
 
 use std::process::ExitCode;
@@ -48,6 +49,12 @@ async fn main() -> ExitCode {
         Command::Campaign(command) => {
             init_tracing("warn");
             client::campaign(&cli.endpoint, cli.output, command)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Stream(command) => {
+            init_tracing("warn");
+            stream_client::stream(&cli.endpoint, cli.output, command)
                 .await
                 .map_err(|e| e.to_string())
         }

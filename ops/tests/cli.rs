@@ -265,3 +265,84 @@ async fn target_tests_diagnose_each_target_and_validation_previews_personas() {
     assert_eq!(plan["personas"][0]["sessions"], 750.0);
     assert_eq!(plan["personas"][1]["journeys"][0], "casual");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_history_shows_the_baseline_a_scenario_and_its_flags() {
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let spec = write_spec(
+        "kind: streams\nname: history\nscale: 0.05\nclock: { mode: accelerated, factor: 1, from: \"2026-02-09T00:00:00Z\" }\n",
+    );
+    let out = up.client(&[
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        spec.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = up.client(&["--output", "json", "stream", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list["streams"].as_array().map(Vec::len), Some(50));
+
+    // The default window: the 30 days before the run's start, in 12 h blocks.
+    let out = up.client(&["--output", "json", "stream", "history", "--stream", "session.*"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let series = history["series"].as_array().expect("series");
+    assert_eq!(series.len(), 9, "the session domain");
+    assert_eq!(series[0]["counts"].as_array().map(Vec::len), Some(60));
+    assert_eq!(series[0]["counts"], series[0]["baseline"], "no scenario yet");
+
+    let out = up.client(&[
+        "--output",
+        "json",
+        "stream",
+        "stats",
+        "--stream",
+        "session.scheduled",
+    ]);
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s = &stats["streams"][0]["stats"];
+    let weekend = s["weekend_mean"].as_f64().unwrap_or(0.0) / s["weekday_mean"].as_f64().unwrap_or(1.0);
+    assert!((1.25..=1.55).contains(&weekend), "{stats}");
+
+    // A scenario placed inside the window bends it, and the blocks it bends are flagged.
+    let out = up.client(&[
+        "scenario",
+        "apply",
+        "support-overload",
+        "--at",
+        "2026-02-05T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let window = [
+        "--from",
+        "2026-02-02T00:00:00Z",
+        "--until",
+        "2026-02-09T00:00:00Z",
+    ];
+    let mut args = vec![
+        "--output",
+        "json",
+        "stream",
+        "history",
+        "--stream",
+        "support.ticket.created",
+    ];
+    args.extend(window);
+    let out = up.client(&args);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let tickets = &history["series"][0];
+    let counts: Vec<u64> = serde_json::from_value(tickets["counts"].clone()).expect("counts");
+    let baseline: Vec<u64> = serde_json::from_value(tickets["baseline"].clone()).expect("baseline");
+    assert_eq!(counts[..6], baseline[..6], "before the scenario");
+    // Its own tickets ×2.5; those chains bring (payments, ratings, chats) stay as they were.
+    assert!(counts[6] * 10 > baseline[6] * 14, "{counts:?} vs {baseline:?}");
+    assert_ne!(tickets["flags"][6], "normal", "{tickets}");
+
+    let out = up.client(&["stream", "history", "--stream", "customer.teleported"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("is not a stream"), "{}", text(&out));
+}

@@ -3,6 +3,8 @@
 //! generation sharded by root stream.
 //!
 //! - [`catalog`]: the catalog document, read and validated as a whole.
+//! - [`history`]: counts per block, baseline statistics, the 0-100 score and its flag.
+//! - [`pattern`]: stream patterns (`*`, `customer.*`, `high-frequency`, a name, `anomalies`).
 //! - [`rhythm`]: rates by hour, weekday, season, holiday and growth.
 //! - [`generate`]: events of one shard, a pure function of catalog, seed and time.
 //! - [`run`]: a stream run: catalog, volume and simulated clock, submitted like a campaign.
@@ -11,6 +13,8 @@
 
 pub mod catalog;
 pub mod generate;
+pub mod history;
+pub mod pattern;
 pub mod rhythm;
 pub mod run;
 pub mod scenario;

@@ -1,0 +1,325 @@
+//! History and statistics: event counts per stream in fixed blocks (12 h by
+//! default), baseline statistics of those counts, and the 0-100 normalised
+//! score with its anomaly flag.
+//!
+//! History is generated, not stored: every event is a pure function of the
+//! catalog, its seed and time, so the baseline of any window, and the same
+//! window under a scenario timeline, can be computed again at will.
+//! Regenerating a window with scenarios never touches the baseline; the
+//! difference between the two is the diff, and dropping the timeline is the
+//! reset.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::catalog::Catalog;
+use super::generate::ShardGenerator;
+use super::rhythm::LocalTime;
+use super::scenario::ScenarioRun;
+
+/// Counts of events per stream per block over `[from_ms, from_ms + blocks × block_ms)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    pub from_ms: i64,
+    pub block_ms: i64,
+    /// `counts[stream][block]`.
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl History {
+    /// Generates the history of every stream under `timeline` (empty: the
+    /// baseline). Streams are counted as they are generated, never held.
+    pub fn generate(
+        catalog: &Arc<Catalog>,
+        scale: f64,
+        from_ms: i64,
+        blocks: usize,
+        block_ms: i64,
+        timeline: &[ScenarioRun],
+    ) -> History {
+        let until = from_ms + blocks as i64 * block_ms;
+        let mut counts = vec![vec![0u64; blocks]; catalog.streams.len()];
+        let mut batch = Vec::new();
+        for root in catalog.roots() {
+            let mut shard = ShardGenerator::new(catalog.clone(), root, scale, from_ms);
+            shard.set_timeline(timeline);
+            // A day at a time bounds memory whatever the range.
+            let mut at = from_ms;
+            while at < until {
+                at = (at + 86_400_000).min(until);
+                shard.advance(at, &mut batch);
+                for event in batch.drain(..) {
+                    let block = ((event.at_ms - from_ms) / block_ms) as usize;
+                    counts[usize::from(event.stream)][block] += 1;
+                }
+            }
+        }
+        History {
+            from_ms,
+            block_ms,
+            counts,
+        }
+    }
+
+    pub fn block_start(&self, block: usize) -> i64 {
+        self.from_ms + block as i64 * self.block_ms
+    }
+
+    pub fn blocks(&self) -> usize {
+        self.counts.first().map_or(0, Vec::len)
+    }
+}
+
+/// Baseline statistics of one stream's block counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BaselineStats {
+    pub mean: f64,
+    pub median: f64,
+    pub std_dev: f64,
+    pub min: f64,
+    pub max: f64,
+    pub p25: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p95: f64,
+    /// Mean count of blocks starting on a weekday, and on a weekend day.
+    pub weekday_mean: f64,
+    pub weekend_mean: f64,
+    /// Least-squares slope of the counts, as a share of the mean per day.
+    pub trend_per_day: f64,
+    /// Blocks starting in each local hour of the day, mean count by hour
+    /// (only hours some block starts at): how much the day's shape varies.
+    pub seasonality: f64,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = q * (sorted.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+impl BaselineStats {
+    /// Statistics of `counts`, blocks of `block_ms` from `from_ms`, local time in the catalog's zone.
+    pub fn of(catalog: &Catalog, counts: &[u64], from_ms: i64, block_ms: i64) -> BaselineStats {
+        let values: Vec<f64> = counts.iter().map(|c| *c as f64).collect();
+        if values.is_empty() {
+            return BaselineStats::default();
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std_dev = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let local = |block: usize| LocalTime::at(from_ms + block as i64 * block_ms, &catalog.zone);
+        let mean_of = |pick: &dyn Fn(usize) -> bool| {
+            let chosen: Vec<f64> = (0..values.len())
+                .filter(|b| pick(*b))
+                .map(|b| values[b])
+                .collect();
+            if chosen.is_empty() {
+                0.0
+            } else {
+                chosen.iter().sum::<f64>() / chosen.len() as f64
+            }
+        };
+        let weekend_mean = mean_of(&|b| local(b).weekend);
+        let weekday_mean = mean_of(&|b| !local(b).weekend);
+        // Slope of count against days since the start, by least squares.
+        let days: Vec<f64> = (0..values.len())
+            .map(|b| b as f64 * block_ms as f64 / 86_400_000.0)
+            .collect();
+        let day_mean = days.iter().sum::<f64>() / n;
+        let covariance: f64 = days
+            .iter()
+            .zip(&values)
+            .map(|(d, v)| (d - day_mean) * (v - mean))
+            .sum();
+        let variance: f64 = days.iter().map(|d| (d - day_mean).powi(2)).sum();
+        let slope = if variance > 0.0 {
+            covariance / variance
+        } else {
+            0.0
+        };
+        let by_hour: Vec<f64> = (0..24)
+            .map(|h| mean_of(&|b| local(b).hour == h))
+            .filter(|m| *m > 0.0)
+            .collect();
+        let seasonality = match (
+            by_hour.iter().copied().reduce(f64::max),
+            by_hour.iter().copied().reduce(f64::min),
+        ) {
+            (Some(high), Some(low)) if low > 0.0 => high / low,
+            _ => 1.0,
+        };
+        BaselineStats {
+            mean,
+            median: percentile(&sorted, 0.5),
+            std_dev,
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+            p25: percentile(&sorted, 0.25),
+            p75: percentile(&sorted, 0.75),
+            p90: percentile(&sorted, 0.9),
+            p95: percentile(&sorted, 0.95),
+            weekday_mean,
+            weekend_mean,
+            trend_per_day: if mean > 0.0 { slope / mean } else { 0.0 },
+            seasonality,
+        }
+    }
+}
+
+/// How far a value is from its baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    Normal,
+    Warning,
+    Critical,
+}
+
+impl Flag {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::Normal => "normal",
+            Flag::Warning => "warning",
+            Flag::Critical => "critical",
+        }
+    }
+}
+
+/// Where the flags start, in standard deviations from the mean.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    pub warning_sigma: f64,
+    pub critical_sigma: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warning_sigma: 1.0,
+            critical_sigma: 3.0,
+        }
+    }
+}
+
+/// The 0-100 score of `value`: 50 at the mean, 30 and 70 one standard
+/// deviation below and above, 0 and 100 three or more away (linear in
+/// between, clamped), with its flag.
+pub fn normalize(value: f64, stats: &BaselineStats, thresholds: Thresholds) -> (f64, Flag) {
+    if stats.std_dev <= 0.0 {
+        let flag = if (value - stats.mean).abs() < 1e-9 {
+            Flag::Normal
+        } else {
+            Flag::Critical
+        };
+        let score = if value > stats.mean {
+            100.0
+        } else if value < stats.mean {
+            0.0
+        } else {
+            50.0
+        };
+        return (score, flag);
+    }
+    let z = (value - stats.mean) / stats.std_dev;
+    let magnitude = z.abs();
+    let distance = if magnitude <= 1.0 {
+        20.0 * magnitude
+    } else {
+        20.0 + 15.0 * (magnitude - 1.0)
+    };
+    let score = (50.0 + distance.min(50.0) * z.signum()).clamp(0.0, 100.0);
+    let flag = if magnitude >= thresholds.critical_sigma {
+        Flag::Critical
+    } else if magnitude > thresholds.warning_sigma {
+        Flag::Warning
+    } else {
+        Flag::Normal
+    };
+    (score, flag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FEB_2: i64 = 1_769_990_400_000;
+    const HALF_DAY: i64 = 43_200_000;
+
+    #[test]
+    fn scores_follow_the_sigma_scale() {
+        let stats = BaselineStats {
+            mean: 100.0,
+            std_dev: 10.0,
+            ..BaselineStats::default()
+        };
+        let t = Thresholds::default();
+        assert_eq!(normalize(100.0, &stats, t), (50.0, Flag::Normal));
+        assert_eq!(normalize(110.0, &stats, t), (70.0, Flag::Normal));
+        assert_eq!(normalize(90.0, &stats, t), (30.0, Flag::Normal));
+        assert_eq!(normalize(120.0, &stats, t), (85.0, Flag::Warning));
+        assert_eq!(normalize(130.0, &stats, t), (100.0, Flag::Critical));
+        assert_eq!(normalize(10.0, &stats, t), (0.0, Flag::Critical));
+        let strict = Thresholds {
+            warning_sigma: 0.5,
+            critical_sigma: 2.0,
+        };
+        assert_eq!(normalize(120.0, &stats, strict).1, Flag::Critical);
+    }
+
+    #[test]
+    fn a_thirty_day_history_has_sixty_blocks_and_sane_statistics() {
+        let catalog = Arc::new(Catalog::builtin());
+        let history = History::generate(&catalog, 0.02, FEB_2, 60, HALF_DAY, &[]);
+        assert_eq!(history.blocks(), 60);
+        let scheduled = catalog.stream("session.scheduled").unwrap_or(0);
+        let stats = BaselineStats::of(&catalog, &history.counts[scheduled], FEB_2, HALF_DAY);
+        assert!(stats.min <= stats.p25 && stats.p25 <= stats.median && stats.median <= stats.p75);
+        assert!(stats.p75 <= stats.p90 && stats.p90 <= stats.p95 && stats.p95 <= stats.max);
+        let uplift = stats.weekend_mean / stats.weekday_mean;
+        assert!((1.25..=1.55).contains(&uplift), "weekend uplift {uplift}");
+        // 00:00-12:00 and 12:00-24:00 blocks differ: the day's shape shows.
+        assert!(stats.seasonality > 1.2, "{}", stats.seasonality);
+        // Growth of 3 % a month is about 0.1 % a day; weekends and noise at this
+        // small volume move a 30-day slope by a few tenths of a percent.
+        assert!(
+            (-0.005..0.01).contains(&stats.trend_per_day),
+            "{}",
+            stats.trend_per_day
+        );
+        // Most blocks are within a standard deviation or so.
+        let normal = history.counts[scheduled]
+            .iter()
+            .filter(|c| normalize(**c as f64, &stats, Thresholds::default()).1 != Flag::Critical)
+            .count();
+        assert_eq!(normal, 60);
+    }
+
+    #[test]
+    fn a_regenerated_window_differs_from_the_baseline_only_where_a_scenario_acted() {
+        let catalog = Arc::new(Catalog::builtin());
+        let outage = ScenarioRun {
+            scenario: "support-overload".into(),
+            started_ms: FEB_2 + 2 * 86_400_000,
+            stopped_ms: None,
+            reset_ms: None,
+        };
+        let base = History::generate(&catalog, 0.05, FEB_2, 10, HALF_DAY, &[]);
+        let bent = History::generate(&catalog, 0.05, FEB_2, 10, HALF_DAY, &[outage]);
+        let tickets = catalog.stream("support.ticket.created").unwrap_or(0);
+        // Before the scenario: identical. While active (blocks 4 and 5): more tickets.
+        assert_eq!(base.counts[tickets][..4], bent.counts[tickets][..4]);
+        assert!(bent.counts[tickets][4] > base.counts[tickets][4] * 3 / 2);
+        // Settled a day and a half after it began to settle: the baseline again.
+        assert_eq!(
+            base.counts[catalog.stream("support.chat.started").unwrap_or(0)][9],
+            bent.counts[catalog.stream("support.chat.started").unwrap_or(0)][9]
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! `StreamHistory`: a stream run's history in blocks, generated on demand
+//! (events are a pure function of catalog, seed and time), the baseline and
+//! the same window under the run's scenario timeline.
+
+use throng_actors::streams::StreamRunSpec;
+use throng_actors::streams::history::{BaselineStats, History, Thresholds, normalize};
+use throng_actors::streams::pattern::{StreamPattern, select};
+use throng_actors::streams::scenario::ScenarioRun;
+use throng_proto::v1;
+
+const DAY_MS: i64 = 86_400_000;
+/// The longest window one request may generate.
+const MAX_WINDOW_MS: i64 = 400 * DAY_MS;
+const MAX_BLOCKS: i64 = 20_000;
+
+/// What a history request asks, already parsed.
+pub struct HistoryQuery {
+    pub from_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub block_ms: i64,
+    pub patterns: Vec<String>,
+}
+
+fn stats_to_wire(stats: &BaselineStats) -> v1::BaselineStats {
+    v1::BaselineStats {
+        mean: stats.mean,
+        median: stats.median,
+        std_dev: stats.std_dev,
+        min: stats.min,
+        max: stats.max,
+        p25: stats.p25,
+        p75: stats.p75,
+        p90: stats.p90,
+        p95: stats.p95,
+        weekday_mean: stats.weekday_mean,
+        weekend_mean: stats.weekend_mean,
+        trend_per_day: stats.trend_per_day,
+        seasonality: stats.seasonality,
+    }
+}
+
+/// Generates the history; the error names the bad part of the query.
+pub fn history(
+    run_id: &str,
+    run: &StreamRunSpec,
+    started_at_ms: i64,
+    timeline: &[ScenarioRun],
+    query: &HistoryQuery,
+) -> Result<v1::StreamHistoryResponse, String> {
+    let catalog = &run.catalog;
+    let start = run.clock.start_ms(started_at_ms);
+    let from = query.from_ms.unwrap_or(start - 30 * DAY_MS);
+    let until = query.until_ms.unwrap_or(from + 30 * DAY_MS);
+    if query.block_ms < 60_000 {
+        return Err("block_seconds: must be at least 60".into());
+    }
+    if until <= from {
+        return Err("until: must come after from".into());
+    }
+    if until - from > MAX_WINDOW_MS {
+        return Err("the window is longer than 400 days".into());
+    }
+    let blocks = (until - from + query.block_ms - 1) / query.block_ms;
+    if blocks > MAX_BLOCKS {
+        return Err(format!(
+            "{blocks} blocks is more than {MAX_BLOCKS}; use longer blocks"
+        ));
+    }
+    let patterns = if query.patterns.is_empty() {
+        vec![StreamPattern::All]
+    } else {
+        query
+            .patterns
+            .iter()
+            .map(|p| StreamPattern::parse(p, catalog).map_err(|e| format!("patterns: {e}")))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let streams = select(catalog, &patterns);
+    let baseline = History::generate(catalog, run.scale, from, blocks as usize, query.block_ms, &[]);
+    let bent = if timeline.is_empty() {
+        baseline.clone()
+    } else {
+        History::generate(
+            catalog,
+            run.scale,
+            from,
+            blocks as usize,
+            query.block_ms,
+            timeline,
+        )
+    };
+    let series = streams
+        .into_iter()
+        .map(|s| {
+            let def = &catalog.streams[s];
+            let stats = BaselineStats::of(catalog, &baseline.counts[s], from, query.block_ms);
+            let scored: Vec<(f64, &'static str)> = bent.counts[s]
+                .iter()
+                .map(|c| {
+                    let (score, flag) = normalize(*c as f64, &stats, Thresholds::default());
+                    (score, flag.name())
+                })
+                .collect();
+            v1::StreamSeries {
+                stream: def.name.to_string(),
+                domain: def.domain.clone(),
+                cadence: def.cadence.name().to_string(),
+                baseline: baseline.counts[s].clone(),
+                counts: bent.counts[s].clone(),
+                scores: scored.iter().map(|(score, _)| *score).collect(),
+                flags: scored.iter().map(|(_, flag)| flag.to_string()).collect(),
+                stats: Some(stats_to_wire(&stats)),
+            }
+        })
+        .collect();
+    Ok(v1::StreamHistoryResponse {
+        run_id: run_id.to_string(),
+        from_ms: from,
+        block_ms: query.block_ms,
+        series,
+    })
+}

@@ -1,0 +1,162 @@
+//! Client verbs for a stream run's streams: list, history, statistics.
+
+use serde_json::{Value, json};
+use throng_actors::streams::StreamRunSpec;
+use throng_actors::streams::catalog::Arrival;
+use throng_proto::v1;
+
+use crate::cli::{HistoryArgs, Output, StreamCommand};
+use crate::client::{CliError, connect};
+use crate::scenario_client::run_id;
+
+fn history_request(id: String, args: &HistoryArgs) -> v1::StreamHistoryRequest {
+    v1::StreamHistoryRequest {
+        id,
+        from: args.from.clone().unwrap_or_default(),
+        until: args.until.clone().unwrap_or_default(),
+        block_seconds: args.block.as_secs_f64(),
+        patterns: args.patterns.clone(),
+    }
+}
+
+fn stats_json(stats: &v1::BaselineStats) -> Value {
+    json!({"mean": stats.mean, "median": stats.median, "std_dev": stats.std_dev, "min": stats.min,
+        "max": stats.max, "p25": stats.p25, "p75": stats.p75, "p90": stats.p90, "p95": stats.p95,
+        "weekday_mean": stats.weekday_mean, "weekend_mean": stats.weekend_mean,
+        "trend_per_day": stats.trend_per_day, "seasonality": stats.seasonality})
+}
+
+pub async fn stream(endpoint: &str, output: Output, command: StreamCommand) -> Result<(), CliError> {
+    let mut client = connect(endpoint).await?;
+    match command {
+        StreamCommand::List { run } => {
+            let id = run_id(&mut client, run).await?;
+            let campaign = client.get_campaign(v1::CampaignRef { id }).await?.into_inner();
+            let document: Value = serde_json::from_str(&campaign.spec_json)
+                .map_err(|e| CliError::Other(format!("unreadable run document: {e}")))?;
+            let run = StreamRunSpec::from_value(&document).map_err(|e| CliError::Other(e.to_string()))?;
+            let rows: Vec<Value> = run
+                .catalog
+                .streams
+                .iter()
+                .map(|s| {
+                    let arrival = match s.arrival {
+                        Arrival::Rate { per_hour } => format!("{:.1}/h", per_hour * run.scale),
+                        Arrival::Every { period_ms } => format!("every {}s", period_ms / 1000),
+                        Arrival::Follows => "follows".to_string(),
+                    };
+                    json!({"stream": &*s.name, "domain": s.domain, "cadence": s.cadence.name(), "arrival": arrival})
+                })
+                .collect();
+            match output {
+                Output::Json => println!("{}", json!({"run_id": campaign.id, "streams": rows})),
+                Output::Table => {
+                    println!("{:<34} {:<10} {:<8} ARRIVES", "STREAM", "DOMAIN", "CADENCE");
+                    for r in &rows {
+                        println!(
+                            "{:<34} {:<10} {:<8} {}",
+                            r["stream"].as_str().unwrap_or_default(),
+                            r["domain"].as_str().unwrap_or_default(),
+                            r["cadence"].as_str().unwrap_or_default(),
+                            r["arrival"].as_str().unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+        StreamCommand::History(args) => {
+            let id = run_id(&mut client, args.run.clone()).await?;
+            let answer = client
+                .stream_history(history_request(id, &args))
+                .await?
+                .into_inner();
+            match output {
+                Output::Json => {
+                    let series: Vec<Value> = answer
+                        .series
+                        .iter()
+                        .map(|s| {
+                            json!({"stream": s.stream, "domain": s.domain, "cadence": s.cadence,
+                                "baseline": s.baseline, "counts": s.counts, "scores": s.scores,
+                                "flags": s.flags, "stats": s.stats.as_ref().map(stats_json)})
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        json!({"run_id": answer.run_id, "from_ms": answer.from_ms, "block_ms": answer.block_ms, "series": series})
+                    );
+                }
+                Output::Table => {
+                    println!(
+                        "{} blocks of {} h from {}",
+                        answer.series.first().map_or(0, |s| s.counts.len()),
+                        answer.block_ms / 3_600_000,
+                        jiff::Timestamp::from_millisecond(answer.from_ms)
+                            .map_or_else(|_| "-".into(), |t| t.to_string())
+                    );
+                    println!(
+                        "{:<34} {:>10} {:>10} {:>8} {:>8}",
+                        "STREAM", "EVENTS", "BASELINE", "WARNING", "CRITICAL"
+                    );
+                    for s in &answer.series {
+                        let flagged = |flag: &str| s.flags.iter().filter(|f| *f == flag).count();
+                        println!(
+                            "{:<34} {:>10} {:>10} {:>8} {:>8}",
+                            s.stream,
+                            s.counts.iter().sum::<u64>(),
+                            s.baseline.iter().sum::<u64>(),
+                            flagged("warning"),
+                            flagged("critical")
+                        );
+                    }
+                }
+            }
+        }
+        StreamCommand::Stats(args) => {
+            let id = run_id(&mut client, args.run.clone()).await?;
+            let answer = client
+                .stream_history(history_request(id, &args))
+                .await?
+                .into_inner();
+            match output {
+                Output::Json => {
+                    let stats: Vec<Value> = answer
+                        .series
+                        .iter()
+                        .map(|s| json!({"stream": s.stream, "stats": s.stats.as_ref().map(stats_json)}))
+                        .collect();
+                    println!(
+                        "{}",
+                        json!({"run_id": answer.run_id, "block_ms": answer.block_ms, "streams": stats})
+                    );
+                }
+                Output::Table => {
+                    println!(
+                        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
+                        "STREAM", "MEAN", "STD DEV", "P50", "P95", "WEEKEND", "TREND/D", "SEASON"
+                    );
+                    for s in &answer.series {
+                        let st = s.stats.clone().unwrap_or_default();
+                        let weekend = if st.weekday_mean > 0.0 {
+                            st.weekend_mean / st.weekday_mean
+                        } else {
+                            0.0
+                        };
+                        println!(
+                            "{:<34} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>8.2}x {:>7.2}% {:>7.2}x",
+                            s.stream,
+                            st.mean,
+                            st.std_dev,
+                            st.median,
+                            st.p95,
+                            weekend,
+                            st.trend_per_day * 100.0,
+                            st.seasonality
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
