@@ -136,7 +136,7 @@ pub async fn stream(endpoint: &str, output: Output, command: StreamCommand) -> R
                         "STREAM", "MEAN", "STD DEV", "P50", "P95", "WEEKEND", "TREND/D", "SEASON"
                     );
                     for s in &answer.series {
-                        let st = s.stats.clone().unwrap_or_default();
+                        let st = s.stats.unwrap_or_default();
                         let weekend = if st.weekday_mean > 0.0 {
                             st.weekend_mean / st.weekday_mean
                         } else {
