@@ -1,7 +1,9 @@
 //! The coordinator's HTTP JSON API: the same answers as `ControlService`,
-//! for scripts and browsers. Read-only for now.
+//! for scripts and browsers, and stream subscriptions over WebSocket.
+//! Read-only for now.
 
-use axum::extract::{Path, State};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
@@ -10,6 +12,7 @@ use throng_proto::v1::control_service_server::ControlService;
 use tokio::sync::watch;
 
 use crate::service::ControlServiceImpl;
+use throng_proto::v1;
 
 fn status_to_http(status: &tonic::Status) -> StatusCode {
     match status.code() {
@@ -83,6 +86,95 @@ async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<Stri
     }
 }
 
+/// `?patterns=customer.*,high-frequency&token=v1…&max_lag=60`
+#[derive(serde::Deserialize, Default)]
+struct SubscribeParams {
+    #[serde(default)]
+    patterns: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    max_lag: f64,
+}
+
+fn message_json(message: &v1::SubscribeMessage) -> Value {
+    use v1::subscribe_message::Kind;
+    match &message.kind {
+        Some(Kind::Batch(batch)) => {
+            let events: Vec<Value> = batch
+                .events
+                .iter()
+                .map(|e| {
+                    json!({"id": e.id, "stream": e.stream, "at_ms": e.at_ms,
+                        "parent": if e.parent.is_empty() { Value::Null } else { json!(e.parent) },
+                        "entities": serde_json::from_str::<Value>(&e.entities_json).unwrap_or(Value::Null),
+                        "data": serde_json::from_str::<Value>(&e.data_json).unwrap_or(Value::Null)})
+                })
+                .collect();
+            json!({"type": "batch", "snapshot": batch.snapshot, "resume_token": batch.resume_token, "events": events})
+        }
+        Some(Kind::Heartbeat(beat)) => {
+            json!({"type": "heartbeat", "sim_now_ms": beat.sim_now_ms, "resume_token": beat.resume_token})
+        }
+        Some(Kind::Missed(missed)) => json!({"type": "missed", "events": missed.events,
+            "from_token": missed.from_token, "to_token": missed.to_token}),
+        None => Value::Null,
+    }
+}
+
+/// `GET /api/v1/runs/{id}/subscribe` (WebSocket): the same messages as the
+/// gRPC `Subscribe`, as JSON text frames.
+async fn subscribe(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    Query(params): Query<SubscribeParams>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let request = v1::SubscribeRequest {
+        id: id.clone(),
+        patterns: params
+            .patterns
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect(),
+        resume_token: params.token,
+        max_lag_seconds: params.max_lag,
+    };
+    let (run, query) = match service.subscription(&request).await {
+        Ok(found) => found,
+        Err(status) => return error(status),
+    };
+    upgrade.on_upgrade(move |socket| forward(socket, service, id, run, query))
+}
+
+async fn forward(
+    mut socket: WebSocket,
+    service: ControlServiceImpl,
+    id: String,
+    run: std::sync::Arc<throng_actors::streams::StreamRunSpec>,
+    query: crate::subscribe::SubscribeQuery,
+) {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+    let serving = tokio::spawn(crate::subscribe::serve(
+        service.store.clone(),
+        service.keys.clone(),
+        id,
+        run,
+        query,
+        sender,
+    ));
+    while let Some(Ok(message)) = receiver.recv().await {
+        let text = message_json(&message).to_string();
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            break;
+        }
+    }
+    serving.abort();
+    let _ = socket.send(Message::Close(None)).await;
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: ControlServiceImpl,
@@ -93,6 +185,7 @@ pub async fn serve(
         .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/campaigns", get(campaigns))
         .route("/api/v1/campaigns/{id}", get(campaign))
+        .route("/api/v1/runs/{id}/subscribe", get(subscribe))
         .with_state(service);
     let shutdown = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;

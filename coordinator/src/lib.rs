@@ -16,6 +16,7 @@ pub mod scenarios;
 pub mod service;
 pub mod stats;
 pub mod stream_history;
+pub mod subscribe;
 pub mod target_check;
 pub mod view;
 

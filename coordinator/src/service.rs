@@ -292,6 +292,23 @@ impl ControlServiceImpl {
         ))
     }
 
+    /// The run and parsed query of a subscription request.
+    pub async fn subscription(
+        &self,
+        request: &v1::SubscribeRequest,
+    ) -> std::result::Result<
+        (
+            Arc<throng_actors::streams::StreamRunSpec>,
+            crate::subscribe::SubscribeQuery,
+        ),
+        Status,
+    > {
+        let campaign = self.load(&request.id).await?;
+        let run = crate::subscribe::stream_run(&campaign).map_err(Status::failed_precondition)?;
+        let query = crate::subscribe::parse_query(&run, request).map_err(Status::invalid_argument)?;
+        Ok((run, query))
+    }
+
     async fn replace_status(&self, id: &str, old: &CampaignStatus, new: &CampaignStatus) -> Result<()> {
         let key = self.keys.campaign_status(id);
         let written = self
@@ -548,6 +565,26 @@ impl ControlService for ControlServiceImpl {
     }
 
     type WatchCampaignStream = ReceiverStream<std::result::Result<v1::CampaignStats, Status>>;
+    type SubscribeStream = ReceiverStream<std::result::Result<v1::SubscribeMessage, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> std::result::Result<Response<Self::SubscribeStream>, Status> {
+        let request = request.into_inner();
+        let (run, query) = self.subscription(&request).await?;
+        // A few batches of room: a slower consumer holds its own subscription only.
+        let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(crate::subscribe::serve(
+            self.store.clone(),
+            self.keys.clone(),
+            request.id,
+            run,
+            query,
+            sender,
+        ));
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
 
     async fn watch_campaign(
         &self,

@@ -93,6 +93,19 @@ pub enum StreamCommand {
     History(HistoryArgs),
     /// Baseline statistics per stream over the window.
     Stats(HistoryArgs),
+    /// Live events by pattern: a snapshot of the last 10 per stream, then as they come.
+    Tail {
+        /// `*` (default), `customer.*`, `high-frequency`, a stream name, `anomalies`.
+        patterns: Vec<String>,
+        #[arg(long)]
+        run: Option<String>,
+        /// Resume after this token (printed with every batch) instead of a snapshot.
+        #[arg(long = "from", value_name = "TOKEN")]
+        from: Option<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

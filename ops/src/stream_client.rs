@@ -29,6 +29,61 @@ fn stats_json(stats: &v1::BaselineStats) -> Value {
 pub async fn stream(endpoint: &str, output: Output, command: StreamCommand) -> Result<(), CliError> {
     let mut client = connect(endpoint).await?;
     match command {
+        StreamCommand::Tail {
+            patterns,
+            run,
+            from,
+            limit,
+        } => {
+            let id = run_id(&mut client, run).await?;
+            let request = v1::SubscribeRequest {
+                id,
+                patterns,
+                resume_token: from.unwrap_or_default(),
+                max_lag_seconds: 0.0,
+            };
+            let mut messages = client.subscribe(request).await?.into_inner();
+            let mut shown = 0u64;
+            while let Some(message) = messages.message().await? {
+                use v1::subscribe_message::Kind;
+                match message.kind {
+                    Some(Kind::Batch(batch)) => {
+                        for e in &batch.events {
+                            match output {
+                                Output::Json => println!(
+                                    "{}",
+                                    json!({"id": e.id, "stream": e.stream, "at_ms": e.at_ms, "parent": e.parent,
+                                        "entities": serde_json::from_str::<Value>(&e.entities_json).unwrap_or(Value::Null),
+                                        "data": serde_json::from_str::<Value>(&e.data_json).unwrap_or(Value::Null),
+                                        "resume_token": batch.resume_token})
+                                ),
+                                Output::Table => println!(
+                                    "{} {:<34} {} {}",
+                                    jiff::Timestamp::from_millisecond(e.at_ms)
+                                        .map_or_else(|_| e.at_ms.to_string(), |t| t.to_string()),
+                                    e.stream,
+                                    e.id,
+                                    e.data_json
+                                ),
+                            }
+                            shown += 1;
+                            if limit.is_some_and(|limit| shown >= limit) {
+                                if output == Output::Table {
+                                    eprintln!("resume with: --from {}", batch.resume_token);
+                                }
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Some(Kind::Missed(missed)) => eprintln!(
+                        "missed {} events (too slow); resume with --from {} to get them",
+                        missed.events.values().sum::<u64>(),
+                        missed.from_token
+                    ),
+                    Some(Kind::Heartbeat(_)) | None => {}
+                }
+            }
+        }
         StreamCommand::List { run } => {
             let id = run_id(&mut client, run).await?;
             let campaign = client.get_campaign(v1::CampaignRef { id }).await?.into_inner();

@@ -264,3 +264,138 @@ async fn a_scenario_bends_every_agent_at_the_same_simulated_instant() {
         failed(&expected(hours))
     );
 }
+
+/// (event id, stream, time) of the events in a subscription's batches.
+fn batch_events(message: &v1::SubscribeMessage) -> Vec<(u64, String, i64)> {
+    match &message.kind {
+        Some(v1::subscribe_message::Kind::Batch(batch)) => batch
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    u64::from_str_radix(&e.id, 16).expect("hex id"),
+                    e.stream.clone(),
+                    e.at_ms,
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_resume_exactly_once_and_see_what_the_agents_stored() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut sandbox = Sandbox::start().await;
+    let http = sandbox.spawn_coordinator_with_http("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    sandbox.spawn_agent("agent-2");
+    let (_, mut client) = sandbox.leader_client(2).await;
+    let hours = 4;
+    let document = format!(
+        "kind: streams\nname: watched\nscale: {SCALE}\nclock: {{ mode: accelerated, factor: 3600, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T{hours:02}:00:00Z\" }}\n"
+    );
+    let id = start_campaign(&mut client, document).await;
+
+    // From the very start (a token before the first event), over gRPC.
+    let subscribe = |token: String| {
+        let mut client = client.clone();
+        let id = id.clone();
+        async move {
+            client
+                .subscribe(v1::SubscribeRequest {
+                    id,
+                    patterns: vec!["*".into()],
+                    resume_token: token,
+                    max_lag_seconds: 600.0,
+                })
+                .await
+                .expect("subscribe")
+                .into_inner()
+        }
+    };
+    let mut seen: Vec<(u64, String, i64)> = Vec::new();
+    let mut token = format!("v1.{}.ffffffffffffffff", FROM - 1);
+    let mut messages = subscribe(token.clone()).await;
+    let mut heartbeats = 0;
+    // Take a few batches, then hang up.
+    while seen.len() < 200 {
+        let message = messages.message().await.expect("message").expect("more");
+        if let Some(v1::subscribe_message::Kind::Batch(batch)) = &message.kind {
+            token = batch.resume_token.clone();
+        }
+        heartbeats += usize::from(matches!(
+            message.kind,
+            Some(v1::subscribe_message::Kind::Heartbeat(_))
+        ));
+        seen.extend(batch_events(&message));
+    }
+    drop(messages);
+    // Come back with the last token, and read to the run's end.
+    let mut messages = subscribe(token).await;
+    while let Some(message) = messages.message().await.expect("message") {
+        heartbeats += usize::from(matches!(
+            message.kind,
+            Some(v1::subscribe_message::Kind::Heartbeat(_))
+        ));
+        seen.extend(batch_events(&message));
+    }
+    let distinct: BTreeSet<(u64, String, i64)> = seen.iter().cloned().collect();
+    assert_eq!(distinct.len(), seen.len(), "no event twice");
+    assert!(
+        seen.windows(2).all(|w| (w[0].2, w[0].0) <= (w[1].2, w[1].0)),
+        "in (time, id) order"
+    );
+
+    wait_completed(&mut client, &id).await;
+    let stored = stored(&sandbox, &id).await;
+    assert!(
+        distinct == stored,
+        "the subscriber saw exactly what the agents stored"
+    );
+    assert!(heartbeats > 0 || seen.len() > 1000);
+
+    // Over WebSocket: a fresh subscriber gets the last ten per stream first.
+    let url = format!("ws://{http}/api/v1/runs/{id}/subscribe?patterns=support.*");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let first = socket.next().await.expect("a message").expect("frame");
+    let Message::Text(text) = first else {
+        panic!("a text frame: {first:?}")
+    };
+    let snapshot: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(snapshot["type"], "batch");
+    assert_eq!(snapshot["snapshot"], true);
+    let events = snapshot["events"].as_array().expect("events");
+    assert!(!events.is_empty());
+    let mut per_stream = std::collections::BTreeMap::<String, usize>::new();
+    for e in events {
+        let stream = e["stream"].as_str().expect("stream").to_string();
+        assert!(stream.starts_with("support."), "{stream}");
+        *per_stream.entry(stream).or_default() += 1;
+    }
+    assert!(per_stream.values().all(|n| *n <= 10), "{per_stream:?}");
+
+    // A bad pattern or token is refused with a clear answer.
+    let bad = client
+        .subscribe(v1::SubscribeRequest {
+            id: id.clone(),
+            patterns: vec!["nope.*".into()],
+            resume_token: String::new(),
+            max_lag_seconds: 0.0,
+        })
+        .await
+        .expect_err("bad pattern");
+    assert!(bad.message().contains("domain `nope`"), "{bad:?}");
+    let bad = client
+        .subscribe(v1::SubscribeRequest {
+            id,
+            patterns: Vec::new(),
+            resume_token: "yesterday".into(),
+            max_lag_seconds: 0.0,
+        })
+        .await
+        .expect_err("bad token");
+    assert!(bad.message().contains("not a resume token"), "{bad:?}");
+}

@@ -10,6 +10,7 @@
 //! - [`run`]: a stream run: catalog, volume and simulated clock, submitted like a campaign.
 //! - [`scenario`]: scenarios as data, their runs, and how they bend generation.
 //! - [`shard`]: one shard's progress on the simulated clock.
+//! - [`subscription`]: a consumer's ordered, resumable view of a run by pattern.
 
 pub mod catalog;
 pub mod generate;
@@ -19,6 +20,7 @@ pub mod rhythm;
 pub mod run;
 pub mod scenario;
 pub mod shard;
+pub mod subscription;
 
 pub use catalog::Catalog;
 pub use generate::{ShardGenerator, StreamEvent, generate_all};

@@ -146,6 +146,13 @@ impl Sandbox {
         self.spawn("coordinator", id, &[])
     }
 
+    /// A coordinator that also serves the HTTP API; returns its HTTP address.
+    pub fn spawn_coordinator_with_http(&mut self, id: &str) -> String {
+        let http = format!("127.0.0.1:{}", free_port());
+        self.spawn("coordinator", id, &["--http", &http]);
+        http
+    }
+
     pub fn spawn_agent(&mut self, id: &str) -> u16 {
         self.spawn("agent", id, &[])
     }

@@ -1,0 +1,225 @@
+//! Serving a subscription: follows a stream run's clock and scenario
+//! timeline, and sends batches, heartbeats and missed-event reports to one
+//! consumer over a bounded channel (gRPC or WebSocket).
+//!
+//! The consumer's pace only affects its own subscription: a full channel
+//! holds this loop, never the agents; once it is behind the run's clock by
+//! more than its allowed lag, events are skipped and reported as missed,
+//! with the token to come back for them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use throng_actors::clock::epoch_ms;
+use throng_actors::streams::StreamRunSpec;
+use throng_actors::streams::generate::StreamEvent;
+use throng_actors::streams::pattern::StreamPattern;
+use throng_actors::streams::subscription::{ResumeToken, Subscription};
+use throng_actors::workload::Workload;
+use throng_proto::v1;
+use throng_state::{Keys, StateStore};
+use tokio::sync::mpsc;
+
+use crate::campaign::Campaign;
+use crate::scenarios;
+use crate::view::load_campaigns;
+
+/// How often events are sent: batches about this far apart.
+const BATCH_EVERY: Duration = Duration::from_millis(100);
+/// A heartbeat when nothing else was sent for this long.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How often the run's status (clock, scenarios, state) is read again.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// How far a backfill subscription moves per step.
+const BACKFILL_STEP_MS: i64 = 10 * 60_000;
+
+/// A parsed subscription request.
+pub struct SubscribeQuery {
+    pub patterns: Vec<StreamPattern>,
+    pub resume: Option<ResumeToken>,
+    pub max_lag: Duration,
+}
+
+/// Checks a request against the run's catalog; the error says what is wrong.
+pub fn parse_query(run: &StreamRunSpec, request: &v1::SubscribeRequest) -> Result<SubscribeQuery, String> {
+    let patterns = if request.patterns.is_empty() {
+        vec![StreamPattern::All]
+    } else {
+        request
+            .patterns
+            .iter()
+            .map(|p| StreamPattern::parse(p, &run.catalog).map_err(|e| format!("patterns: {e}")))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let resume = if request.resume_token.is_empty() {
+        None
+    } else {
+        Some(ResumeToken::decode(&request.resume_token).map_err(|e| format!("resume_token: {e}"))?)
+    };
+    let max_lag = if request.max_lag_seconds > 0.0 {
+        Duration::from_secs_f64(request.max_lag_seconds)
+    } else {
+        Duration::from_secs(60)
+    };
+    Ok(SubscribeQuery {
+        patterns,
+        resume,
+        max_lag,
+    })
+}
+
+fn event_message(run: &StreamRunSpec, event: &StreamEvent) -> v1::StreamEventMessage {
+    let json = event.to_json(&run.catalog);
+    v1::StreamEventMessage {
+        id: format!("{:016x}", event.id),
+        stream: run.catalog.streams[usize::from(event.stream)].name.to_string(),
+        at_ms: event.at_ms,
+        parent: event.parent.map(|p| format!("{p:016x}")).unwrap_or_default(),
+        entities_json: json["entities"].to_string(),
+        data_json: json["data"].to_string(),
+    }
+}
+
+fn batch(
+    run: &StreamRunSpec,
+    events: &[StreamEvent],
+    token: ResumeToken,
+    snapshot: bool,
+) -> v1::SubscribeMessage {
+    v1::SubscribeMessage {
+        kind: Some(v1::subscribe_message::Kind::Batch(v1::EventBatch {
+            events: events.iter().map(|e| event_message(run, e)).collect(),
+            resume_token: token.encode(),
+            snapshot,
+        })),
+    }
+}
+
+/// Where the run's clock is; a backfill has none, so it is "as far as the consumer goes".
+fn clock_ms(run: &StreamRunSpec, campaign: &Campaign) -> Option<i64> {
+    scenarios::sim_now_ms(run, &campaign.status, epoch_ms())
+}
+
+/// Simulated milliseconds per wall millisecond.
+fn speed(run: &StreamRunSpec) -> f64 {
+    match run.clock {
+        throng_actors::streams::SimClock::Accelerated { factor, .. } => factor,
+        _ => 1.0,
+    }
+}
+
+/// Serves one subscriber until it goes away or the run ends.
+pub async fn serve(
+    store: Arc<dyn StateStore>,
+    keys: Keys,
+    id: String,
+    run: Arc<StreamRunSpec>,
+    query: SubscribeQuery,
+    sender: mpsc::Sender<Result<v1::SubscribeMessage, tonic::Status>>,
+) {
+    let load = || async {
+        load_campaigns(&*store, &keys)
+            .await
+            .ok()
+            .and_then(|mut all| all.remove(&id))
+    };
+    let Some(mut campaign) = load().await else { return };
+    let until = run.clock.until_ms().unwrap_or(i64::MAX);
+    let start_clock = clock_ms(&run, &campaign).unwrap_or_else(|| run.clock.start_ms(0));
+    let mut subscription = match query.resume {
+        Some(token) => Subscription::new(
+            run.catalog.clone(),
+            run.scale,
+            query.patterns,
+            &campaign.status.scenario_runs,
+            token,
+        ),
+        None => {
+            let (snapshot, live) = Subscription::snapshot(
+                run.catalog.clone(),
+                run.scale,
+                query.patterns,
+                &campaign.status.scenario_runs,
+                start_clock.min(until),
+            );
+            let first = batch(&run, &snapshot, live.position(), true);
+            if sender.send(Ok(first)).await.is_err() {
+                return;
+            }
+            live
+        }
+    };
+    let max_lag_ms = (query.max_lag.as_millis() as f64 * speed(&run)) as i64;
+    let (mut refreshed, mut last_sent) = (Instant::now(), Instant::now());
+    loop {
+        if sender.is_closed() {
+            return;
+        }
+        if refreshed.elapsed() >= REFRESH_EVERY {
+            refreshed = Instant::now();
+            match load().await {
+                Some(fresh) => campaign = fresh,
+                None => return,
+            }
+            subscription.set_timeline(&campaign.status.scenario_runs);
+        }
+        let position = subscription.position();
+        let target = match clock_ms(&run, &campaign) {
+            Some(now) => now.min(until),
+            None => (position.at_ms + BACKFILL_STEP_MS).min(until),
+        };
+        if target - position.at_ms > max_lag_ms && clock_ms(&run, &campaign).is_some() {
+            let missed = subscription.skip_to(target - max_lag_ms / 2);
+            let report = v1::SubscribeMessage {
+                kind: Some(v1::subscribe_message::Kind::Missed(v1::Missed {
+                    events: missed.into_iter().collect(),
+                    from_token: position.encode(),
+                    to_token: subscription.position().encode(),
+                })),
+            };
+            if sender.send(Ok(report)).await.is_err() {
+                return;
+            }
+        }
+        let events = subscription.next_batch(target);
+        if !events.is_empty() {
+            // A slow consumer holds this send, and only this subscription.
+            if sender
+                .send(Ok(batch(&run, &events, subscription.position(), false)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            last_sent = Instant::now();
+        } else if last_sent.elapsed() >= HEARTBEAT_EVERY {
+            let beat = v1::SubscribeMessage {
+                kind: Some(v1::subscribe_message::Kind::Heartbeat(v1::Heartbeat {
+                    sim_now_ms: target,
+                    resume_token: subscription.position().encode(),
+                })),
+            };
+            if sender.send(Ok(beat)).await.is_err() {
+                return;
+            }
+            last_sent = Instant::now();
+        }
+        // A completed run can still be read to its end; a stopped one ends here.
+        let ended = campaign.status.state == crate::campaign::CampaignState::Stopped
+            || subscription.position().at_ms >= until - 1;
+        if ended {
+            return;
+        }
+        if clock_ms(&run, &campaign).is_some() {
+            tokio::time::sleep(BATCH_EVERY).await;
+        }
+    }
+}
+
+/// The stream run behind `id`, or why there is none.
+pub fn stream_run(campaign: &Campaign) -> Result<Arc<StreamRunSpec>, String> {
+    match &campaign.workload {
+        Workload::Streams(run) => Ok(run.clone()),
+        Workload::Campaign(_) => Err(format!("{} is a traffic campaign, not a stream run", campaign.id)),
+    }
+}
