@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::external::{ExternalEvents, read_external};
 use super::rhythm::{Holiday, Rhythm, Season};
 use super::scenario::{ScenarioDef, read_scenarios};
 use crate::spec::reader::Reader;
@@ -153,6 +154,7 @@ pub struct Catalog {
     pub chains: Vec<Chain>,
     pub links: Vec<Link>,
     pub scenarios: Vec<ScenarioDef>,
+    pub external_events: ExternalEvents,
     /// For each stream, the chains whose `from` it is.
     pub chains_from: Vec<Vec<usize>>,
 }
@@ -168,6 +170,7 @@ const CATALOG_FIELDS: &[&str] = &[
     "chains",
     "links",
     "scenarios",
+    "external_events",
 ];
 const STREAM_FIELDS: &[&str] = &[
     "name", "domain", "cadence", "rate", "every", "rhythm", "entities", "fields",
@@ -268,6 +271,7 @@ fn read_catalog(r: &mut Reader, value: &Value) -> Option<Catalog> {
     let chains = read_chains(r, root, &streams, &names);
     let links = read_links(r, root, &names);
     let scenarios = read_scenarios(r, root, &streams, &chains);
+    let external_events = read_external(r, root, &streams);
 
     let mut chains_from = vec![Vec::new(); streams.len()];
     for (i, chain) in chains.iter().enumerate() {
@@ -287,6 +291,7 @@ fn read_catalog(r: &mut Reader, value: &Value) -> Option<Catalog> {
         chains,
         links,
         scenarios,
+        external_events,
         chains_from,
     })
 }

@@ -191,11 +191,14 @@ pub fn anomaly_factor(catalog: &Catalog, stream: usize, at_ms: i64) -> f64 {
     }
 }
 
-/// The rhythm multiplier of `stream` at `at_ms`, anomalies included.
+/// The multiplier of `stream`'s rate at `at_ms`: its rhythm, background
+/// anomalies, and the real external events acting on it.
 pub fn rate_factor(catalog: &Catalog, stream: usize, at_ms: i64) -> f64 {
     let def = &catalog.streams[stream];
     let rhythm = &catalog.rhythms[def.rhythm].1;
-    rhythm.factor(at_ms, LocalTime::at(at_ms, &catalog.zone)) * anomaly_factor(catalog, stream, at_ms)
+    rhythm.factor(at_ms, LocalTime::at(at_ms, &catalog.zone))
+        * anomaly_factor(catalog, stream, at_ms)
+        * catalog.external_events.factor(catalog.seed, stream, None, at_ms)
 }
 
 /// Generates one shard's events in time order.
@@ -345,7 +348,13 @@ impl ShardGenerator {
                 let value = self.draw_value(stream, &field.dist, at_ms, parent, &mut draws);
                 match value {
                     FieldValue::Number(n) if !matches!(field.dist, ValueDist::Inherit(_)) => {
-                        let factor = self.effects.field_factor(stream, index, at_ms);
+                        let factor = self.effects.field_factor(stream, index, at_ms)
+                            * self.catalog.external_events.factor(
+                                self.catalog.seed,
+                                stream,
+                                Some(index),
+                                at_ms,
+                            );
                         if factor == 1.0 {
                             value
                         } else {

@@ -6,6 +6,7 @@
 //! - [`history`]: counts per block, baseline statistics, the 0-100 score and its flag.
 //! - [`pattern`]: stream patterns (`*`, `customer.*`, `high-frequency`, a name, `anomalies`).
 //! - [`rhythm`]: rates by hour, weekday, season, holiday and growth.
+//! - [`external`]: external events: the library, the events of a run's history, correlation.
 //! - [`generate`]: events of one shard, a pure function of catalog, seed and time.
 //! - [`run`]: a stream run: catalog, volume and simulated clock, submitted like a campaign.
 //! - [`scenario`]: scenarios as data, their runs, and how they bend generation.
@@ -13,6 +14,7 @@
 //! - [`subscription`]: a consumer's ordered, resumable view of a run by pattern.
 
 pub mod catalog;
+pub mod external;
 pub mod generate;
 pub mod history;
 pub mod pattern;

@@ -1,0 +1,488 @@
+//! External events: things that happen around the marketplace (a TikTok
+//! mention, a cloud outage, SAT week…), from a library in the catalog.
+//!
+//! A run's history carries a few a day, drawn deterministically from the
+//! catalog's seed: most really move the streams their template names, the
+//! rest are red herrings that move nothing (and say so). Correlation looks
+//! at the data the way an analyst would: did a stream's count in the hours
+//! after the event stand out from the same hours on the days before?
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::catalog::{Arrival, Catalog, StreamDef, ValueDist};
+use crate::ids::{Part, mix64, stable_hash};
+use crate::spec::reader::Reader;
+
+const DAY_MS: i64 = 86_400_000;
+const CATEGORIES: &[&str] = &[
+    "marketing",
+    "product",
+    "infrastructure",
+    "academic",
+    "competitive",
+    "operational",
+];
+const SEVERITIES: &[&str] = &["info", "warning", "critical"];
+
+/// One effect a template's event has when it is real.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Impact {
+    pub stream: usize,
+    /// A numeric field to multiply; `None`: the stream's own arrival rate.
+    pub field: Option<usize>,
+    pub factor: f64,
+    pub delay_ms: i64,
+    pub duration_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventTemplate {
+    pub id: String,
+    pub category: String,
+    pub title: String,
+    pub severity: String,
+    pub icon: String,
+    pub weight: f64,
+    pub impacts: Vec<Impact>,
+}
+
+/// The catalog's external events: how many a day, how many are real, and the library.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ExternalEvents {
+    pub per_day: (u32, u32),
+    pub real_share: f64,
+    pub library: Vec<EventTemplate>,
+}
+
+/// One external event on the timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExternalEvent {
+    pub id: u64,
+    /// Index into the library.
+    #[serde(skip)]
+    pub template: usize,
+    pub at_ms: i64,
+    /// It really moves the streams its template names (otherwise a red herring).
+    pub real: bool,
+}
+
+impl ExternalEvents {
+    /// The longest an event acts after it happens.
+    fn reach_ms(&self) -> i64 {
+        self.library
+            .iter()
+            .flat_map(|t| &t.impacts)
+            .map(|i| i.delay_ms + i.duration_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The events of one UTC day.
+    fn day(&self, seed: u64, day: i64) -> Vec<ExternalEvent> {
+        if self.library.is_empty() {
+            return Vec::new();
+        }
+        let key = stable_hash(&[Part::U64(seed), Part::Str("external"), Part::U64(day as u64)]);
+        let mut state = key;
+        let mut draw = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            mix64(state)
+        };
+        let unit = |x: u64| (x >> 11) as f64 / (1u64 << 53) as f64;
+        let (low, high) = self.per_day;
+        let count = low + (draw() % u64::from(high - low + 1)) as u32;
+        let total: f64 = self.library.iter().map(|t| t.weight).sum();
+        let mut events: Vec<ExternalEvent> = (0..count)
+            .map(|k| {
+                let mut pick = unit(draw()) * total;
+                let template = self
+                    .library
+                    .iter()
+                    .position(|t| {
+                        let chosen = pick < t.weight;
+                        pick -= t.weight;
+                        chosen
+                    })
+                    .unwrap_or(self.library.len() - 1);
+                ExternalEvent {
+                    id: mix64(key ^ u64::from(k).wrapping_mul(0xd6e8_feb8_6659_fd93)),
+                    template,
+                    at_ms: day * DAY_MS + (draw() % DAY_MS as u64) as i64,
+                    real: unit(draw()) < self.real_share,
+                }
+            })
+            .collect();
+        events.sort_by_key(|e| (e.at_ms, e.id));
+        events
+    }
+
+    /// Every event in `[from_ms, until_ms)`, in time order.
+    pub fn between(&self, seed: u64, from_ms: i64, until_ms: i64) -> Vec<ExternalEvent> {
+        (from_ms.div_euclid(DAY_MS)..=(until_ms - 1).div_euclid(DAY_MS))
+            .flat_map(|day| self.day(seed, day))
+            .filter(|e| e.at_ms >= from_ms && e.at_ms < until_ms)
+            .collect()
+    }
+
+    /// The product of the real events' factors on a stream's rate (`field`
+    /// `None`) or on one of its fields, at `at_ms`.
+    pub fn factor(&self, seed: u64, stream: usize, field: Option<usize>, at_ms: i64) -> f64 {
+        let touched = self
+            .library
+            .iter()
+            .flat_map(|t| &t.impacts)
+            .any(|i| i.stream == stream && i.field == field);
+        if !touched {
+            return 1.0;
+        }
+        let mut factor = 1.0;
+        for event in self.between(seed, at_ms - self.reach_ms(), at_ms + 1) {
+            if !event.real {
+                continue;
+            }
+            for impact in &self.library[event.template].impacts {
+                let start = event.at_ms + impact.delay_ms;
+                if impact.stream == stream
+                    && impact.field == field
+                    && at_ms >= start
+                    && at_ms < start + impact.duration_ms
+                {
+                    factor *= impact.factor;
+                }
+            }
+        }
+        factor
+    }
+}
+
+/// How one stream moved after an event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Movement {
+    pub stream: String,
+    /// Events in the window after the event, and the median of the same
+    /// window on the four weeks before.
+    pub count: u64,
+    pub usual: f64,
+    /// Standard score against those weeks: how unusual the count is.
+    pub z: f64,
+}
+
+impl Movement {
+    /// Whether the stream stood out: at least 3 standard deviations, and 25 %.
+    pub fn moved(&self) -> bool {
+        self.z.abs() >= 3.0 && (self.count as f64 - self.usual).abs() >= 0.25 * self.usual.max(1.0)
+    }
+}
+
+const EXTERNAL_FIELDS: &[&str] = &["per_day", "real_share", "library"];
+const TEMPLATE_FIELDS: &[&str] = &["id", "category", "title", "severity", "icon", "weight", "impact"];
+
+/// Reads the catalog's `external_events` against its streams.
+pub(super) fn read_external(
+    r: &mut Reader,
+    root: &Map<String, Value>,
+    streams: &[StreamDef],
+) -> ExternalEvents {
+    let Some(value) = root.get("external_events") else {
+        return ExternalEvents::default();
+    };
+    let Some(map) = r.object(value, "external_events", EXTERNAL_FIELDS) else {
+        return ExternalEvents::default();
+    };
+    let path = "external_events";
+    let per_day = match map.get("per_day") {
+        None => (2, 5),
+        Some(v) => {
+            let p = format!("{path}.per_day");
+            match r.object(v, &p, &["min", "max"]) {
+                Some(m) => {
+                    let min = r.optional_u64(m, &p, "min", 0, 1000).unwrap_or(0) as u32;
+                    let max = r.optional_u64(m, &p, "max", 0, 1000).map_or(min, |v| v as u32);
+                    if min > max {
+                        r.error(&p, "min must not exceed max");
+                    }
+                    (min, max.max(min))
+                }
+                None => (0, 0),
+            }
+        }
+    };
+    let real_share = r.probability(map, path, "real_share").unwrap_or(0.65);
+    let mut library: Vec<EventTemplate> = Vec::new();
+    for (i, item) in map
+        .get("library")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let tpath = format!("{path}.library[{i}]");
+        let Some(t) = r.object(item, &tpath, TEMPLATE_FIELDS) else {
+            continue;
+        };
+        let id = r.required_str(t, &tpath, "id").unwrap_or_default();
+        if library.iter().any(|other| other.id == id) {
+            r.error(&format!("{tpath}.id"), format!("`{id}` is defined twice"));
+        }
+        let category = r.required_str(t, &tpath, "category").unwrap_or_default();
+        if !CATEGORIES.contains(&category.as_str()) {
+            r.error(
+                &format!("{tpath}.category"),
+                format!(
+                    "unknown category `{category}`; expected one of: {}",
+                    CATEGORIES.join(", ")
+                ),
+            );
+        }
+        let severity = r
+            .optional_str(t, &tpath, "severity")
+            .unwrap_or_else(|| "info".into());
+        if !SEVERITIES.contains(&severity.as_str()) {
+            r.error(&format!("{tpath}.severity"), "must be info, warning or critical");
+        }
+        let mut impacts = Vec::new();
+        for (j, item) in t
+            .get("impact")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(impact) = read_impact(r, item, &format!("{tpath}.impact[{j}]"), streams) {
+                impacts.push(impact);
+            }
+        }
+        library.push(EventTemplate {
+            title: r.optional_str(t, &tpath, "title").unwrap_or_else(|| id.clone()),
+            icon: r.optional_str(t, &tpath, "icon").unwrap_or_default(),
+            weight: r.optional_f64(t, &tpath, "weight", 0.0, 1e6).unwrap_or(1.0),
+            id,
+            category,
+            severity,
+            impacts,
+        });
+    }
+    ExternalEvents {
+        per_day,
+        real_share,
+        library,
+    }
+}
+
+fn read_impact(r: &mut Reader, value: &Value, path: &str, streams: &[StreamDef]) -> Option<Impact> {
+    let m = r.object(value, path, &["stream", "field", "multiply", "delay", "duration"])?;
+    let name = r.required_str(m, path, "stream")?;
+    let Some(stream) = streams.iter().position(|s| *s.name == name) else {
+        r.error(&format!("{path}.stream"), format!("unknown stream `{name}`"));
+        return None;
+    };
+    let field = match r.optional_str(m, path, "field") {
+        None => {
+            if streams[stream].arrival == Arrival::Follows {
+                r.error(
+                    &format!("{path}.stream"),
+                    format!("`{name}` only follows chains; it has no rate to move"),
+                );
+                return None;
+            }
+            None
+        }
+        Some(field) => match streams[stream].field(&field) {
+            Some(index)
+                if !matches!(
+                    streams[stream].fields[index].dist,
+                    ValueDist::Choice(_) | ValueDist::Inherit(_)
+                ) =>
+            {
+                Some(index)
+            }
+            _ => {
+                r.error(
+                    &format!("{path}.field"),
+                    format!("`{name}` has no numeric field `{field}`"),
+                );
+                return None;
+            }
+        },
+    };
+    if !m.contains_key("multiply") {
+        r.error(&format!("{path}.multiply"), "is required");
+    }
+    let factor = r.optional_f64(m, path, "multiply", 0.0, 100.0)?;
+    let span = |r: &mut Reader, field: &str| {
+        r.optional_duration(m, path, field, Duration::ZERO, Duration::from_secs(7 * 86_400))
+            .map(|d| d.as_millis() as i64)
+    };
+    let delay_ms = span(r, "delay").unwrap_or(0);
+    let duration_ms = span(r, "duration").unwrap_or(6 * 3_600_000);
+    Some(Impact {
+        stream,
+        field,
+        factor,
+        delay_ms,
+        duration_ms,
+    })
+}
+
+/// How every stream moved in the window after `event` against the same
+/// window on the same weekday of the four weeks before (so the weekly rhythm
+/// does not pass for an effect): `counts(from, until)` gives the events per
+/// stream in a window.
+pub fn correlate(
+    catalog: &Catalog,
+    event: &ExternalEvent,
+    counts: impl Fn(i64, i64) -> Vec<u64>,
+) -> Vec<Movement> {
+    let template = &catalog.external_events.library[event.template];
+    let (start, end) = template
+        .impacts
+        .iter()
+        .map(|i| (i.delay_ms, i.delay_ms + i.duration_ms))
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+        .unwrap_or((0, 6 * 3_600_000));
+    let (from, until) = (event.at_ms + start, event.at_ms + end.min(DAY_MS));
+    let now = counts(from, until);
+    let before: Vec<Vec<u64>> = (1..=4)
+        .map(|week| counts(from - week * 7 * DAY_MS, until - week * 7 * DAY_MS))
+        .collect();
+    (0..catalog.streams.len())
+        .map(|s| {
+            // The median week: another event in one of them does not pass for usual.
+            let mut past: Vec<f64> = before.iter().map(|c| c[s] as f64).collect();
+            past.sort_by(f64::total_cmp);
+            let usual = (past[1] + past[2]) / 2.0;
+            // Counts are Poisson-like: their spread is about √mean.
+            let spread = usual.sqrt().max(1.0);
+            Movement {
+                stream: catalog.streams[s].name.to_string(),
+                count: now[s],
+                usual,
+                z: (now[s] as f64 - usual) / spread,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::streams::ShardGenerator;
+
+    const FEB_2: i64 = 1_769_990_400_000;
+
+    #[test]
+    fn a_month_has_two_to_five_events_a_day_and_about_two_thirds_are_real() {
+        let catalog = Catalog::builtin();
+        let external = &catalog.external_events;
+        assert_eq!(external.library.len(), 13);
+        let month = external.between(catalog.seed, FEB_2, FEB_2 + 30 * DAY_MS);
+        assert!((60..=150).contains(&month.len()), "{}", month.len());
+        for day in 0..30 {
+            let n = month.iter().filter(|e| (e.at_ms - FEB_2) / DAY_MS == day).count();
+            assert!((2..=5).contains(&n), "day {day}: {n}");
+        }
+        let real = month.iter().filter(|e| e.real).count() as f64 / month.len() as f64;
+        assert!((0.55..=0.75).contains(&real), "{real}");
+        assert_eq!(
+            month,
+            external.between(catalog.seed, FEB_2, FEB_2 + 30 * DAY_MS),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn library_mistakes_are_reported_with_paths() {
+        let bad = r#"
+name: x
+streams:
+  - { name: a.root, rate: 1 }
+  - { name: a.child, fields: { n: { uniform: [1, 2] } } }
+chains: [{ name: c, from: a.root, outcomes: [{ stream: a.child, probability: 1 }] }]
+external_events:
+  library:
+    - { id: e, category: weather, severity: dire, impact: [{ stream: a.child, multiply: 2 }, { stream: a.ghost, multiply: 2 }, { stream: a.root }] }
+"#;
+        let errors: Vec<String> = Catalog::parse(bad)
+            .expect_err("invalid")
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for expected in [
+            "external_events.library[0].category: unknown category `weather`",
+            "external_events.library[0].severity",
+            "external_events.library[0].impact[0].stream: `a.child` only follows chains",
+            "external_events.library[0].impact[1].stream: unknown stream `a.ghost`",
+            "external_events.library[0].impact[2].multiply: is required",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "missing {expected} in {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn real_events_move_their_streams_and_red_herrings_do_not() {
+        let catalog = Arc::new(Catalog::builtin());
+        // Counts of the impacted root streams' own events (generated alone, for speed).
+        let counts_for = |roots: Vec<usize>| {
+            let catalog = catalog.clone();
+            move |from: i64, until: i64| {
+                let mut counts = vec![0u64; catalog.streams.len()];
+                for root in &roots {
+                    let mut shard = ShardGenerator::new(catalog.clone(), *root, 0.3, from);
+                    let mut events = Vec::new();
+                    shard.advance(until, &mut events);
+                    counts[*root] += events.iter().filter(|e| usize::from(e.stream) == *root).count() as u64;
+                }
+                counts
+            }
+        };
+        let month = catalog
+            .external_events
+            .between(catalog.seed, FEB_2 + 28 * DAY_MS, FEB_2 + 33 * DAY_MS);
+        let (mut real_moved, mut real_total, mut herring_moved, mut herring_total) = (0, 0, 0, 0);
+        for event in month.iter().take(14) {
+            let template = &catalog.external_events.library[event.template];
+            let rate_streams: Vec<usize> = template
+                .impacts
+                .iter()
+                .filter(|i| i.field.is_none())
+                .map(|i| i.stream)
+                .collect();
+            if rate_streams.is_empty() {
+                continue;
+            }
+            let movements = correlate(&catalog, event, counts_for(rate_streams.clone()));
+            let moved = rate_streams.iter().any(|s| movements[*s].moved());
+            if event.real {
+                real_total += 1;
+                real_moved += usize::from(moved);
+            } else {
+                herring_total += 1;
+                herring_moved += usize::from(moved);
+            }
+        }
+        assert!(
+            real_total >= 4 && herring_total >= 2,
+            "{real_total} real, {herring_total} herrings"
+        );
+        assert!(
+            real_moved * 10 >= real_total * 7,
+            "{real_moved} of {real_total} real events moved their streams"
+        );
+        // A red herring can coincide with a real event on the same stream, and
+        // correlation cannot tell them apart (nor could an analyst); it still
+        // moves its streams far less often than real events do.
+        assert!(
+            herring_moved * real_total * 2 < real_moved * herring_total,
+            "{herring_moved} of {herring_total} red herrings moved, {real_moved} of {real_total} real events"
+        );
+    }
+}
