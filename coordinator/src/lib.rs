@@ -7,6 +7,7 @@
 
 pub mod campaign;
 mod error;
+pub mod external_events;
 mod http;
 pub mod leader;
 mod node;

@@ -777,6 +777,46 @@ impl ControlService for ControlServiceImpl {
         Ok(Response::new(answer))
     }
 
+    async fn external_events(
+        &self,
+        request: Request<v1::ExternalEventsRequest>,
+    ) -> std::result::Result<Response<v1::ExternalEventsResponse>, Status> {
+        let request = request.into_inner();
+        let campaign = self.load(&request.id).await?;
+        let run = crate::subscribe::stream_run(&campaign).map_err(Status::failed_precondition)?;
+        let instant = |field: &str, text: &str| -> std::result::Result<Option<i64>, Status> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse::<jiff::Timestamp>()
+                .map(|t| Some(t.as_millisecond()))
+                .map_err(|e| Status::invalid_argument(format!("{field}: not an RFC 3339 instant: {e}")))
+        };
+        let (from, until) = (instant("from", &request.from)?, instant("until", &request.until)?);
+        let started = campaign
+            .status
+            .started_at_ms
+            .unwrap_or(campaign.status.created_at_ms) as i64;
+        let timeline = campaign.status.scenario_runs.clone();
+        // Correlation generates weeks of data: off the async threads.
+        let answer = tokio::task::spawn_blocking(move || {
+            crate::external_events::external_events(
+                &request.id,
+                &run,
+                started,
+                &timeline,
+                from,
+                until,
+                &request.stream,
+                &request.event,
+            )
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(Status::invalid_argument)?;
+        Ok(Response::new(answer))
+    }
+
     async fn test_target(
         &self,
         request: Request<v1::CampaignSpecRequest>,

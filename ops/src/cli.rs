@@ -54,6 +54,9 @@ pub enum Command {
     /// Scenarios of a stream run: list, apply, stop, reset.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// External events of a stream run's history, and what they moved.
+    #[command(subcommand)]
+    Event(EventCommand),
     /// Every scenario of a stream run stops bending at once: back to baseline.
     Reset {
         /// The stream run (default: the only one running).
@@ -105,6 +108,33 @@ pub enum StreamCommand {
         /// Stop after this many events.
         #[arg(long)]
         limit: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventCommand {
+    /// The external events of a window (default: the 30 days before the run's start).
+    List {
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// Which of them moved this stream.
+        #[arg(long)]
+        stream: Option<String>,
+    },
+    /// One event and every stream it moved.
+    Show {
+        /// The event id (16 hex digits, from `event list`).
+        id: String,
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
     },
 }
 

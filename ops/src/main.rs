@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod demo_site;
+mod event_client;
 mod migrations;
 mod scenario_client;
 mod server;
@@ -55,6 +56,12 @@ async fn main() -> ExitCode {
         Command::Stream(command) => {
             init_tracing("warn");
             stream_client::stream(&cli.endpoint, cli.output, command)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Event(command) => {
+            init_tracing("warn");
+            event_client::event(&cli.endpoint, cli.output, command)
                 .await
                 .map_err(|e| e.to_string())
         }

@@ -346,3 +346,70 @@ async fn stream_history_shows_the_baseline_a_scenario_and_its_flags() {
     assert!(!out.status.success());
     assert!(text(&out).contains("is not a stream"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_events_are_listed_and_show_what_they_moved() {
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let spec = write_spec(
+        "kind: streams\nname: news\nscale: 0.1\nclock: { mode: accelerated, factor: 1, from: \"2026-03-09T00:00:00Z\" }\n",
+    );
+    let out = up.client(&[
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        spec.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = up.client(&["--output", "json", "event", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let events = list["events"].as_array().expect("events");
+    assert!(
+        (60..=150).contains(&events.len()),
+        "{} events in 30 days",
+        events.len()
+    );
+    let herrings = events.iter().filter(|e| e["real"] == false).count();
+    assert!(
+        herrings > 0 && herrings < events.len() / 2,
+        "{herrings} red herrings"
+    );
+
+    // A real event on a busy stream: showing it finds that stream moved.
+    let busy = [
+        "customer.tutor.search",
+        "customer.signup",
+        "marketing.ad.impression",
+        "customer.login",
+    ];
+    let (event, stream) = events
+        .iter()
+        .filter(|e| e["real"] == true)
+        .find_map(|e| {
+            let expected = e["expected_streams"].as_array()?;
+            let stream = expected
+                .iter()
+                .filter_map(|s| s.as_str())
+                .find(|s| busy.contains(s))?;
+            Some((e["id"].as_str()?.to_string(), stream.to_string()))
+        })
+        .expect("a real event on a busy stream");
+    let out = up.client(&["--output", "json", "event", "show", &event]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let movement = shown["events"][0]["movements"]
+        .as_array()
+        .expect("movements")
+        .iter()
+        .find(|m| m["stream"] == stream.as_str())
+        .cloned()
+        .expect("the stream's movement");
+    assert_eq!(movement["moved"], true, "{event} on {stream}: {movement}");
+
+    let out = up.client(&["event", "show", "0000000000000000"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no external event"), "{}", text(&out));
+}

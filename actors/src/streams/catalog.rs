@@ -237,6 +237,28 @@ impl Catalog {
             .collect()
     }
 
+    /// The roots whose shards produce events of `stream`.
+    pub fn roots_reaching(&self, stream: usize) -> Vec<usize> {
+        self.roots()
+            .into_iter()
+            .filter(|root| {
+                let mut stack = vec![*root];
+                let mut seen = vec![false; self.streams.len()];
+                while let Some(s) = stack.pop() {
+                    if s == stream {
+                        return true;
+                    }
+                    if !std::mem::replace(&mut seen[s], true) {
+                        for chain in &self.chains_from[s] {
+                            stack.extend(self.chains[*chain].outcomes.iter().map(|o| o.stream));
+                        }
+                    }
+                }
+                false
+            })
+            .collect()
+    }
+
     /// The longest time from a root event to the last event its chains can
     /// lead to: how far back a shard must replay to resume exactly.
     pub fn follow_span_ms(&self, stream: usize) -> i64 {
