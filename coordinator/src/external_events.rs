@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use throng_actors::streams::external::{ExternalEvent, Movement, correlate};
-use throng_actors::streams::scenario::ScenarioRun;
+use throng_actors::streams::scenario::{EVENT_PREFIX, ScenarioRun};
 use throng_actors::streams::{Catalog, ShardGenerator, StreamRunSpec};
 use throng_proto::v1;
 
@@ -60,6 +60,34 @@ fn event_to_wire(
         real: event.real,
         expected_streams: expected,
         movements,
+        injected: event.injected,
+    }
+}
+
+/// The external events a run's timeline injects.
+pub fn injected(catalog: &Catalog, timeline: &[ScenarioRun]) -> Vec<ExternalEvent> {
+    timeline
+        .iter()
+        .filter_map(|entry| {
+            let id = entry.scenario.strip_prefix(EVENT_PREFIX)?;
+            let template = catalog.external_events.library.iter().position(|t| t.id == id)?;
+            Some(ExternalEvent::injected(template, id, entry.started_ms))
+        })
+        .collect()
+}
+
+/// The wire form of `events`, without correlation.
+pub fn events_to_wire(
+    run_id: &str,
+    catalog: &Catalog,
+    events: &[ExternalEvent],
+) -> v1::ExternalEventsResponse {
+    v1::ExternalEventsResponse {
+        run_id: run_id.to_string(),
+        events: events
+            .iter()
+            .map(|e| event_to_wire(catalog, e, Vec::new()))
+            .collect(),
     }
 }
 
@@ -83,6 +111,12 @@ pub fn external_events(
         return Err("the window must be positive and at most 400 days".into());
     }
     let mut events = catalog.external_events.between(catalog.seed, from, until);
+    events.extend(
+        injected(catalog, timeline)
+            .into_iter()
+            .filter(|e| e.at_ms >= from && e.at_ms < until),
+    );
+    events.sort_by_key(|e| (e.at_ms, e.id));
     if !event.is_empty() {
         let id = u64::from_str_radix(event, 16)
             .map_err(|_| format!("event: `{event}` is not an event id (16 hex digits)"))?;

@@ -6,7 +6,7 @@
 //! instant: all agents bend the same events the same way.
 
 use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::scenario::{Phase, ScenarioDef, ScenarioRun};
+use throng_actors::streams::scenario::{EVENT_PREFIX, Phase, ScenarioDef, ScenarioRun};
 use throng_proto::v1;
 
 use crate::campaign::CampaignStatus;
@@ -94,7 +94,20 @@ pub fn apply(
         stopped_ms: None,
         reset_ms: None,
     });
+    for (template, offset_ms) in &def.events {
+        timeline.push(injected_event(template, at_ms + offset_ms));
+    }
     Ok(warnings)
+}
+
+/// The timeline entry of an external event injected at `at_ms`.
+pub fn injected_event(template: &str, at_ms: i64) -> ScenarioRun {
+    ScenarioRun {
+        scenario: format!("{EVENT_PREFIX}{template}"),
+        started_ms: at_ms,
+        stopped_ms: None,
+        reset_ms: None,
+    }
 }
 
 /// Active runs start settling at `at_ms`; answers how many.

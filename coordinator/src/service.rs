@@ -817,6 +817,73 @@ impl ControlService for ControlServiceImpl {
         Ok(Response::new(answer))
     }
 
+    async fn inject_events(
+        &self,
+        request: Request<v1::InjectEventsRequest>,
+    ) -> std::result::Result<Response<v1::ExternalEventsResponse>, Status> {
+        let request = request.into_inner();
+        self.require_leader().await?;
+        let mut campaign = self.load(&request.id).await?;
+        let run = crate::subscribe::stream_run(&campaign).map_err(Status::failed_precondition)?;
+        if !campaign.status.state.is_active() {
+            return Err(Status::failed_precondition(format!(
+                "stream run {} is not running; events are injected into running runs",
+                request.id
+            )));
+        }
+        if request.events.is_empty() {
+            return Err(Status::invalid_argument(
+                "events: give at least one event to inject",
+            ));
+        }
+        let library = &run.catalog.external_events.library;
+        let now = epoch_ms();
+        let old = campaign.status.clone();
+        let mut injected = Vec::new();
+        for (i, event) in request.events.iter().enumerate() {
+            let Some(template) = library.iter().position(|t| t.id == event.template) else {
+                let known: Vec<&str> = library.iter().map(|t| t.id.as_str()).collect();
+                return Err(Status::invalid_argument(format!(
+                    "events[{i}].template: unknown `{}`; the library has: {}",
+                    event.template,
+                    known.join(", ")
+                )));
+            };
+            let at_ms = if event.at.is_empty() {
+                scenarios::effective_ms(&run, &campaign.status, now).ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "events[{i}].at: a backfill has no clock to follow; give an instant"
+                    ))
+                })?
+            } else {
+                event
+                    .at
+                    .parse::<jiff::Timestamp>()
+                    .map_err(|e| {
+                        Status::invalid_argument(format!("events[{i}].at: not an RFC 3339 instant: {e}"))
+                    })?
+                    .as_millisecond()
+            };
+            campaign
+                .status
+                .scenario_runs
+                .push(scenarios::injected_event(&event.template, at_ms));
+            injected.push(throng_actors::streams::external::ExternalEvent::injected(
+                template,
+                &event.template,
+                at_ms,
+            ));
+        }
+        self.replace_status(&request.id, &old, &campaign.status).await?;
+        tracing::info!(run = %request.id, events = injected.len(), "external events injected");
+        self.nudge.notify_one();
+        Ok(Response::new(crate::external_events::events_to_wire(
+            &request.id,
+            &run.catalog,
+            &injected,
+        )))
+    }
+
     async fn test_target(
         &self,
         request: Request<v1::CampaignSpecRequest>,

@@ -125,6 +125,19 @@ pub enum EventCommand {
         #[arg(long)]
         stream: Option<String>,
     },
+    /// Inject events from the catalog's library: from a file
+    /// (`events: [{ template: tiktok-mention, at: "2026-02-05T10:00:00Z" }]`)
+    /// or one `--template` (at `--at`, default: as soon as every shard can).
+    Inject {
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        template: Option<String>,
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        run: Option<String>,
+    },
     /// One event and every stream it moved.
     Show {
         /// The event id (16 hex digits, from `event list`).

@@ -14,12 +14,57 @@ fn movement_json(m: &v1::StreamMovement) -> Value {
 fn event_json(e: &v1::ExternalEventMessage) -> Value {
     json!({"id": e.id, "template": e.template, "category": e.category, "title": e.title,
         "severity": e.severity, "icon": e.icon, "at_ms": e.at_ms, "real": e.real,
-        "expected_streams": e.expected_streams,
+        "expected_streams": e.expected_streams, "injected": e.injected,
         "movements": e.movements.iter().map(movement_json).collect::<Vec<_>>()})
 }
 
 fn when(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+/// The events an inject command names: a file's list, or one template.
+fn events_to_inject(
+    file: Option<&std::path::Path>,
+    template: Option<String>,
+    at: Option<String>,
+) -> Result<Vec<v1::EventToInject>, CliError> {
+    let mut events = Vec::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| CliError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let document: Value = serde_yaml::from_str(&text)
+            .map_err(|e| CliError::Other(format!("{}: not YAML or JSON: {e}", path.display())))?;
+        let Some(list) = document["events"].as_array() else {
+            return Err(CliError::Other(format!(
+                "{}: expected `events:`, a list",
+                path.display()
+            )));
+        };
+        for (i, item) in list.iter().enumerate() {
+            let Some(template) = item["template"].as_str() else {
+                return Err(CliError::Other(format!(
+                    "{}: events[{i}].template is required",
+                    path.display()
+                )));
+            };
+            events.push(v1::EventToInject {
+                template: template.to_string(),
+                at: item["at"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+    }
+    if let Some(template) = template {
+        events.push(v1::EventToInject {
+            template,
+            at: at.unwrap_or_default(),
+        });
+    }
+    if events.is_empty() {
+        return Err(CliError::Other("give -f FILE or --template ID".into()));
+    }
+    Ok(events)
 }
 
 pub async fn event(endpoint: &str, output: Output, command: EventCommand) -> Result<(), CliError> {
@@ -32,6 +77,37 @@ pub async fn event(endpoint: &str, output: Output, command: EventCommand) -> Res
             stream,
         } => (run, from, until, stream, None),
         EventCommand::Show { id, run, from, until } => (run, from, until, None, Some(id)),
+        EventCommand::Inject {
+            file,
+            template,
+            at,
+            run,
+        } => {
+            let events = events_to_inject(file.as_deref(), template, at)?;
+            let id = run_id(&mut client, run).await?;
+            let answer = client
+                .inject_events(v1::InjectEventsRequest { id, events })
+                .await?
+                .into_inner();
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    json!({"run_id": answer.run_id, "events": answer.events.iter().map(event_json).collect::<Vec<_>>()})
+                ),
+                Output::Table => {
+                    for e in &answer.events {
+                        println!(
+                            "injected {} {} at {}: {}",
+                            e.id,
+                            e.template,
+                            when(e.at_ms),
+                            e.title
+                        );
+                    }
+                }
+            }
+            return Ok(());
+        }
     };
     let id = run_id(&mut client, run).await?;
     let request = v1::ExternalEventsRequest {

@@ -412,4 +412,91 @@ async fn external_events_are_listed_and_show_what_they_moved() {
     let out = up.client(&["event", "show", "0000000000000000"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no external event"), "{}", text(&out));
+
+    // Injected into the past: the history of its window is regenerated with it.
+    let file = write_spec("events:\n  - { template: tiktok-mention, at: \"2026-03-02T06:00:00Z\" }\n");
+    let out = up.client(&[
+        "--output",
+        "json",
+        "event",
+        "inject",
+        "-f",
+        file.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let injected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(injected["events"][0]["injected"], true);
+    let out = up.client(&[
+        "--output",
+        "json",
+        "event",
+        "list",
+        "--from",
+        "2026-03-02T00:00:00Z",
+        "--until",
+        "2026-03-03T00:00:00Z",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        listed["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["injected"] == true && e["template"] == "tiktok-mention"),
+        "{listed}"
+    );
+    let out = up.client(&[
+        "--output",
+        "json",
+        "stream",
+        "history",
+        "--stream",
+        "customer.signup",
+        "--from",
+        "2026-03-02T00:00:00Z",
+        "--until",
+        "2026-03-03T00:00:00Z",
+        "--block",
+        "6h",
+    ]);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let counts: Vec<u64> = serde_json::from_value(history["series"][0]["counts"].clone()).expect("counts");
+    let baseline: Vec<u64> =
+        serde_json::from_value(history["series"][0]["baseline"].clone()).expect("baseline");
+    assert_eq!(counts[0], baseline[0], "before it");
+    assert!(
+        counts[1] + counts[2] > baseline[1] + baseline[2],
+        "{counts:?} vs {baseline:?}"
+    );
+
+    // A scenario injects its own events; an unknown template is refused with the library.
+    let out = up.client(&[
+        "scenario",
+        "apply",
+        "payment-outage",
+        "--at",
+        "2026-03-03T12:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = up.client(&[
+        "--output",
+        "json",
+        "event",
+        "list",
+        "--from",
+        "2026-03-03T00:00:00Z",
+        "--until",
+        "2026-03-04T00:00:00Z",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        listed["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["template"] == "payment-rate-limiting" && e["injected"] == true)
+    );
+    let out = up.client(&["event", "inject", "--template", "alien-landing"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("tiktok-mention"), "{}", text(&out));
 }

@@ -292,8 +292,9 @@ fn read_catalog(r: &mut Reader, value: &Value) -> Option<Catalog> {
     let names: HashMap<&str, usize> = streams.iter().enumerate().map(|(i, s)| (&*s.name, i)).collect();
     let chains = read_chains(r, root, &streams, &names);
     let links = read_links(r, root, &names);
-    let scenarios = read_scenarios(r, root, &streams, &chains);
     let external_events = read_external(r, root, &streams);
+    let templates: Vec<&str> = external_events.library.iter().map(|t| t.id.as_str()).collect();
+    let scenarios = read_scenarios(r, root, &streams, &chains, &templates);
 
     let mut chains_from = vec![Vec::new(); streams.len()];
     for (i, chain) in chains.iter().enumerate() {

@@ -67,6 +67,25 @@ pub struct ExternalEvent {
     pub at_ms: i64,
     /// It really moves the streams its template names (otherwise a red herring).
     pub real: bool,
+    /// Injected by a user or a scenario, rather than part of the history.
+    pub injected: bool,
+}
+
+impl ExternalEvent {
+    /// An event of template `template` injected at `at_ms` (always real).
+    pub fn injected(template: usize, template_id: &str, at_ms: i64) -> ExternalEvent {
+        ExternalEvent {
+            id: stable_hash(&[
+                Part::Str("injected"),
+                Part::Str(template_id),
+                Part::U64(at_ms as u64),
+            ]),
+            template,
+            at_ms,
+            real: true,
+            injected: true,
+        }
+    }
 }
 
 impl ExternalEvents {
@@ -112,6 +131,7 @@ impl ExternalEvents {
                     template,
                     at_ms: day * DAY_MS + (draw() % DAY_MS as u64) as i64,
                     real: unit(draw()) < self.real_share,
+                    injected: false,
                 }
             })
             .collect();

@@ -250,7 +250,7 @@ impl ShardGenerator {
     /// shard before its simulated time does (the coordinator schedules
     /// scenario changes slightly ahead of every shard's clock).
     pub fn set_timeline(&mut self, timeline: &[ScenarioRun]) {
-        self.effects = Arc::new(ScenarioEffects::new(&self.catalog.scenarios, timeline));
+        self.effects = Arc::new(ScenarioEffects::for_catalog(&self.catalog, timeline));
     }
 
     pub fn root(&self) -> usize {

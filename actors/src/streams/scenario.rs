@@ -107,6 +107,8 @@ pub struct ScenarioDef {
     /// When two runs bend the same thing, the higher precedence wins; equal
     /// precedences multiply (with a warning when applied).
     pub precedence: i32,
+    /// External events the scenario injects: (template id, offset from its start).
+    pub events: Vec<(String, i64)>,
 }
 
 /// Where a scenario run is in its life at a simulated instant.
@@ -200,6 +202,7 @@ const SCENARIO_FIELDS: &[&str] = &[
     "modifiers",
     "backlog",
     "precedence",
+    "events",
 ];
 const MODIFIER_FIELDS: &[&str] = &[
     "stream",
@@ -230,6 +233,7 @@ pub(super) fn read_scenarios(
     root: &Map<String, Value>,
     streams: &[StreamDef],
     chains: &[Chain],
+    templates: &[&str],
 ) -> Vec<ScenarioDef> {
     let Some(value) = root.get("scenarios") else {
         return Vec::new();
@@ -241,7 +245,7 @@ pub(super) fn read_scenarios(
     let mut scenarios: Vec<ScenarioDef> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("scenarios[{i}]");
-        if let Some(def) = read_scenario(r, item, &path, streams, chains) {
+        if let Some(def) = read_scenario(r, item, &path, streams, chains, templates) {
             if scenarios.iter().any(|s| s.id == def.id) {
                 r.error(&format!("{path}.id"), format!("`{}` is defined twice", def.id));
                 continue;
@@ -258,6 +262,7 @@ fn read_scenario(
     path: &str,
     streams: &[StreamDef],
     chains: &[Chain],
+    templates: &[&str],
 ) -> Option<ScenarioDef> {
     let map = r.object(value, path, SCENARIO_FIELDS)?;
     let id = r.required_str(map, path, "id");
@@ -331,6 +336,28 @@ fn read_scenario(
             }
         }
     }
+    let mut events = Vec::new();
+    for (j, item) in map
+        .get("events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let epath = format!("{path}.events[{j}]");
+        let Some(e) = r.object(item, &epath, &["template", "at"]) else {
+            continue;
+        };
+        let template = r.required_str(e, &epath, "template").unwrap_or_default();
+        if !templates.contains(&template.as_str()) {
+            r.error(
+                &format!("{epath}.template"),
+                format!("unknown external event template `{template}`"),
+            );
+            continue;
+        }
+        events.push((template, duration_ms(r, e, &epath, "at").unwrap_or(0)));
+    }
     Some(ScenarioDef {
         id: id?,
         name,
@@ -341,6 +368,7 @@ fn read_scenario(
         modifiers,
         backlog,
         precedence,
+        events,
     })
 }
 
@@ -479,7 +507,57 @@ pub struct ScenarioEffects {
     runs: Vec<(ScenarioDef, ScenarioRun)>,
 }
 
+/// A timeline entry naming `event:<template>` is an external event injected
+/// at that instant rather than a scenario.
+pub const EVENT_PREFIX: &str = "event:";
+
 impl ScenarioEffects {
+    /// The effects of `timeline` against a catalog: its scenarios, and its
+    /// external event templates for injected events (each impact acts, at
+    /// full strength, from its delay for its duration).
+    pub fn for_catalog(catalog: &super::Catalog, timeline: &[ScenarioRun]) -> ScenarioEffects {
+        let mut effects = ScenarioEffects::new(&catalog.scenarios, timeline);
+        for entry in timeline {
+            let Some(template) = entry
+                .scenario
+                .strip_prefix(EVENT_PREFIX)
+                .and_then(|id| catalog.external_events.library.iter().find(|t| t.id == id))
+            else {
+                continue;
+            };
+            for impact in &template.impacts {
+                let effect = match impact.field {
+                    None => Effect::RateMultiply {
+                        stream: impact.stream,
+                        factor: impact.factor,
+                    },
+                    Some(field) => Effect::Field {
+                        stream: impact.stream,
+                        field,
+                        factor: impact.factor,
+                    },
+                };
+                let def = ScenarioDef {
+                    id: entry.scenario.clone(),
+                    name: template.title.clone(),
+                    description: String::new(),
+                    duration_ms: impact.delay_ms + impact.duration_ms,
+                    curve: Curve::Linear,
+                    settle_ms: 0,
+                    modifiers: vec![Modifier {
+                        effect,
+                        delay_ms: impact.delay_ms,
+                    }],
+                    backlog: Vec::new(),
+                    precedence: 0,
+                    events: Vec::new(),
+                };
+                effects.runs.push((def, entry.clone()));
+            }
+        }
+        effects
+    }
+
     /// The effects of `timeline`; runs of scenarios the catalog lacks are left out.
     pub fn new(scenarios: &[ScenarioDef], timeline: &[ScenarioRun]) -> ScenarioEffects {
         let runs = timeline
@@ -625,6 +703,7 @@ mod tests {
                 factor: 2.0,
             }],
             precedence: 0,
+            events: Vec::new(),
         }
     }
 

@@ -103,7 +103,7 @@ impl Subscription {
             })
             .collect();
         Subscription {
-            effects: ScenarioEffects::new(&catalog.scenarios, timeline),
+            effects: ScenarioEffects::for_catalog(&catalog, timeline),
             timeline: timeline.to_vec(),
             catalog,
             scale,
@@ -125,7 +125,7 @@ impl Subscription {
             for shard in &mut self.shards {
                 shard.set_timeline(timeline);
             }
-            self.effects = ScenarioEffects::new(&self.catalog.scenarios, timeline);
+            self.effects = ScenarioEffects::for_catalog(&self.catalog, timeline);
             self.timeline = timeline.to_vec();
         }
     }
