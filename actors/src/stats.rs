@@ -104,6 +104,8 @@ pub struct ShardCounters {
     pub by_name: BTreeMap<String, NamedCounters>,
     /// Failed requests by class: `timeout`, `connect`, `protocol`, `http_4xx`, `http_5xx`…
     pub errors_by_class: BTreeMap<String, u64>,
+    /// Stream runs: events generated and handed to the sink.
+    pub stream_events: u64,
     pub done: bool,
 }
 
@@ -151,6 +153,7 @@ impl ShardCounters {
         self.sessions_thinned += other.sessions_thinned;
         self.requests += other.requests;
         self.request_errors += other.request_errors;
+        self.stream_events += other.stream_events;
         self.latency.merge(&other.latency);
         for (name, counters) in &other.by_name {
             self.by_name.entry(name.clone()).or_default().merge(counters);

@@ -81,6 +81,7 @@ pub fn counters_to_wire(
         sessions_failed: c.sessions_failed,
         sessions_capped: c.sessions_capped,
         sessions_thinned: c.sessions_thinned,
+        stream_events: c.stream_events,
         requests: c.requests,
         request_errors: c.request_errors,
         latency_us: c
@@ -123,6 +124,7 @@ pub fn counters_from_wire(wire: &v1::ShardStats) -> ShardCounters {
         sessions_failed: wire.sessions_failed,
         sessions_capped: wire.sessions_capped,
         sessions_thinned: wire.sessions_thinned,
+        stream_events: wire.stream_events,
         requests: wire.requests,
         request_errors: wire.request_errors,
         latency: LatencyHistogram::from_buckets(wire.latency_us.iter().map(|b| (b.value, b.count))),

@@ -33,6 +33,9 @@ enum ScenarioChange {
 /// Samples (about one a second) that live rates are averaged over.
 const RATE_WINDOW: usize = 5;
 
+/// When a sample was taken, and the sessions started, requests and stream events by then.
+type RateSample = (Instant, u64, u64, u64);
+
 #[derive(Clone)]
 pub struct ControlServiceImpl {
     pub cluster: String,
@@ -383,7 +386,7 @@ impl ControlServiceImpl {
         &self,
         campaign: &Campaign,
         view: &ClusterView,
-        window: &VecDeque<(Instant, u64, u64)>,
+        window: &VecDeque<RateSample>,
     ) -> v1::CampaignStats {
         let totals = self.hub.campaign_totals(&campaign.id);
         let thresholds: Vec<_> = campaign
@@ -392,15 +395,39 @@ impl ControlServiceImpl {
             .unwrap_or_default();
         let shards = campaign.shard_count();
         let planned = campaign.plan().map_or(0, |plan| plan.sessions);
-        let (sessions_per_second, requests_per_second) = match window.front() {
-            Some((at, sessions, requests)) => {
+        let (sessions_per_second, requests_per_second, events_per_second) = match window.front() {
+            Some((at, sessions, requests, events)) => {
                 let elapsed = at.elapsed().as_secs_f64().max(0.001);
                 (
                     totals.sessions_started.saturating_sub(*sessions) as f64 / elapsed,
                     totals.requests.saturating_sub(*requests) as f64 / elapsed,
+                    totals.stream_events.saturating_sub(*events) as f64 / elapsed,
                 )
             }
-            None => (0.0, 0.0),
+            None => (0.0, 0.0, 0.0),
+        };
+        let (sim_watermark_ms, sim_until_ms, sim_from_ms) = match &campaign.workload {
+            Workload::Streams(run) => {
+                let slowest = (0..shards)
+                    .map(|i| {
+                        view.checkpoints
+                            .get(&throng_state::keys::shard_id(&campaign.id, i))
+                            .and_then(|c| c.watermark_ms)
+                            .unwrap_or(0)
+                    })
+                    .min()
+                    .unwrap_or(0);
+                let started = campaign
+                    .status
+                    .started_at_ms
+                    .unwrap_or(campaign.status.created_at_ms) as i64;
+                (
+                    slowest,
+                    run.clock.until_ms().unwrap_or(0),
+                    run.clock.start_ms(started),
+                )
+            }
+            Workload::Campaign(_) => (0, 0, 0),
         };
         v1::CampaignStats {
             campaign_id: campaign.id.clone(),
@@ -412,6 +439,11 @@ impl ControlServiceImpl {
             sessions_failed: totals.sessions_failed,
             sessions_capped: totals.sessions_capped,
             sessions_thinned: totals.sessions_thinned,
+            stream_events: totals.stream_events,
+            stream_events_per_second: events_per_second,
+            sim_watermark_ms,
+            sim_until_ms,
+            sim_from_ms,
             requests: totals.requests,
             request_errors: totals.request_errors,
             sessions_per_second,
@@ -595,7 +627,7 @@ impl ControlService for ControlServiceImpl {
         let (sender, receiver) = tokio::sync::mpsc::channel(8);
         let this = self.clone();
         tokio::spawn(async move {
-            let mut window: VecDeque<(Instant, u64, u64)> = VecDeque::new();
+            let mut window: VecDeque<RateSample> = VecDeque::new();
             let mut reports_since_end = 0;
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -629,7 +661,12 @@ impl ControlService for ControlServiceImpl {
                         return;
                     }
                 }
-                window.push_back((Instant::now(), stats.sessions_started, stats.requests));
+                window.push_back((
+                    Instant::now(),
+                    stats.sessions_started,
+                    stats.requests,
+                    stats.stream_events,
+                ));
                 if window.len() > RATE_WINDOW {
                     window.pop_front();
                 }

@@ -155,7 +155,50 @@ pub fn stats_json(s: &v1::CampaignStats) -> Value {
         })).collect::<Vec<_>>(),
         "thresholds_passed": s.thresholds_passed,
         "stop_reason": s.stop_reason,
+        "stream_events": s.stream_events,
+        "stream_events_per_second": s.stream_events_per_second,
+        "sim_watermark_ms": s.sim_watermark_ms,
+        "sim_until_ms": s.sim_until_ms,
+        "sim_from_ms": s.sim_from_ms,
     })
+}
+
+/// A stream run's progress: events, their rate, and the slowest shard's
+/// simulated time, with a bar when the run has an end.
+fn stream_line(s: &v1::CampaignStats) -> String {
+    let when = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map_or_else(|_| "-".to_string(), |t| t.strftime("%Y-%m-%d %H:%M").to_string())
+    };
+    let mut line = format!(
+        "{:<9} events {:>10} {:>9.0}/s  simulated {}",
+        state_name(s.state),
+        s.stream_events,
+        s.stream_events_per_second,
+        if s.sim_watermark_ms > 0 {
+            when(s.sim_watermark_ms)
+        } else {
+            "-".to_string()
+        }
+    );
+    if s.sim_until_ms > 0 && s.sim_watermark_ms > 0 {
+        let done = s.shards_done == s.shards && s.shards > 0;
+        let span = (s.sim_until_ms - s.sim_from_ms).max(1) as f64;
+        let share = if done {
+            1.0
+        } else {
+            ((s.sim_watermark_ms - s.sim_from_ms) as f64 / span).clamp(0.0, 1.0)
+        };
+        let filled = (share * 20.0).round() as usize;
+        line.push_str(&format!(
+            " [{}{}] {:>3.0}%",
+            "#".repeat(filled),
+            "-".repeat(20 - filled.min(20)),
+            share * 100.0
+        ));
+    }
+    line.push_str(&format!("  shards {}/{}", s.shards_done, s.shards));
+    line
 }
 
 /// The closing report of a watch: thresholds and the slowest request names.
@@ -188,6 +231,9 @@ fn print_final_report(s: &v1::CampaignStats) {
 
 /// One human line of live stats.
 pub fn stats_line(s: &v1::CampaignStats) -> String {
+    if s.sim_watermark_ms > 0 || s.stream_events > 0 {
+        return stream_line(s);
+    }
     format!(
         "{:<9} sessions {:>7}/{:<7} {:>7.1}/s  requests {:>8} {:>8.1}/s  errors {:>5}  p50 {:>7.1} ms  p99 {:>7.1} ms  shards {}/{}",
         state_name(s.state),

@@ -500,3 +500,41 @@ async fn external_events_are_listed_and_show_what_they_moved() {
     assert!(!out.status.success());
     assert!(text(&out).contains("tiktok-mention"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_a_backfill_shows_its_progress_to_the_end() {
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let spec = write_spec(
+        "kind: streams\nname: fill\nscale: 0.02\nclock: { mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T12:00:00Z\" }\n",
+    );
+    let out = up.client(&[
+        "--output",
+        "json",
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        spec.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = created["id"].as_str().expect("id").to_string();
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let last = lines.last().expect("stats lines");
+    assert_eq!(last["state"], "completed", "{last}");
+    assert_eq!(last["sim_until_ms"], 1_770_033_600_000i64);
+    assert_eq!(
+        last["sim_watermark_ms"], last["sim_until_ms"],
+        "every shard reached the end"
+    );
+    let catalog = std::sync::Arc::new(throng_actors::streams::Catalog::builtin());
+    let expected =
+        throng_actors::streams::generate_all(&catalog, 0.02, 1_769_990_400_000, 1_770_033_600_000).len();
+    assert_eq!(last["stream_events"], expected as u64, "{last}");
+}

@@ -164,6 +164,12 @@ async fn tick(
         let records = state
             .runner
             .records(&assignment.campaign_id, assignment.epoch, &events);
+        state
+            .args
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stream_events += records.len() as u64;
         state.args.services.sink.record_stream_events(records).await?;
     }
     if state.runner.is_behind(now()) {
