@@ -399,3 +399,94 @@ async fn subscribers_resume_exactly_once_and_see_what_the_agents_stored() {
         .expect_err("bad token");
     assert!(bad.message().contains("not a resume token"), "{bad:?}");
 }
+
+/// One number from a ClickHouse query.
+async fn number(sandbox: &Sandbox, sql: &str, run_id: &str) -> f64 {
+    sandbox
+        .clickhouse_client()
+        .query(sql)
+        .bind(run_id)
+        .fetch_one::<f64>()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_history_keeps_the_promised_numbers_by_sql() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    sandbox.spawn_agent("agent-2");
+    let (_, mut client) = sandbox.leader_client(2).await;
+    // Four days (Monday to Thursday) at a tenth of the volume.
+    let document = "kind: streams\nname: sql\nscale: 0.1\nclock: { mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-06T00:00:00Z\" }\n";
+    let id = start_campaign(&mut client, document.to_string()).await;
+    wait_completed(&mut client, &id).await;
+
+    // Responses to the requests of the first two days: each request exactly
+    // one, 70-80 % of them confirmations, 2-24 h later.
+    let requests = "(SELECT event_id, at_ms FROM stream_events FINAL WHERE run_id = ? \
+                    AND stream = 'customer.booking.requested' AND at_ms < 1770163200000)";
+    let answered = format!(
+        "SELECT toFloat64(count()) FROM {requests} AS r ANY INNER JOIN \
+         (SELECT parent_id AS event_id, stream, at_ms AS answered_ms FROM stream_events FINAL \
+          WHERE stream IN ('tutor.booking.confirmed', 'tutor.booking.declined', 'tutor.booking.expired')) AS a USING event_id"
+    );
+    let total = number(
+        &sandbox,
+        &format!("SELECT toFloat64(count()) FROM {requests}"),
+        &id,
+    )
+    .await;
+    let answers = number(&sandbox, &answered, &id).await;
+    assert!(total > 1_000.0, "{total} requests");
+    assert_eq!(answers, total, "every request answered once");
+    let confirmed = number(
+        &sandbox,
+        &format!(
+            "SELECT countIf(stream = 'tutor.booking.confirmed') / count() FROM {requests} AS r ALL INNER JOIN \
+             (SELECT parent_id AS event_id, stream, at_ms AS answered_ms FROM stream_events FINAL \
+              WHERE stream IN ('tutor.booking.confirmed', 'tutor.booking.declined', 'tutor.booking.expired')) AS a \
+             USING event_id WHERE answered_ms - at_ms BETWEEN 7200000 AND 86400000"
+        ),
+        &id,
+    )
+    .await;
+    assert!(
+        (0.70..=0.80).contains(&confirmed),
+        "confirmation share {confirmed}"
+    );
+
+    // No-shows as shares of the sessions scheduled on the first three days.
+    let share = |stream: &str| {
+        format!(
+            "SELECT countIf(stream = '{stream}') / countIf(stream = 'session.scheduled' AND at_ms < 1770249600000) \
+             FROM stream_events FINAL WHERE run_id = ? AND (stream = 'session.scheduled' OR \
+             (stream = '{stream}' AND parent_id IN (SELECT event_id FROM stream_events \
+              WHERE stream = 'session.scheduled' AND at_ms < 1770249600000)))"
+        )
+    };
+    let students = number(&sandbox, &share("session.no_show.student"), &id).await;
+    let tutors = number(&sandbox, &share("session.no_show.tutor"), &id).await;
+    assert!((0.02..=0.05).contains(&students), "student no-shows {students}");
+    assert!((0.01..=0.02).contains(&tutors), "tutor no-shows {tutors}");
+
+    // Tickets that follow a failed payment come 1-6 h after it.
+    let late = number(
+        &sandbox,
+        "SELECT toFloat64(count()) FROM (SELECT event_id AS parent_id, at_ms AS failed_ms FROM stream_events FINAL \
+         WHERE run_id = ? AND stream = 'customer.payment.failed') AS f ALL INNER JOIN \
+         (SELECT parent_id, at_ms FROM stream_events FINAL WHERE stream = 'support.ticket.created') AS t USING parent_id \
+         WHERE at_ms - failed_ms < 3600000 OR at_ms - failed_ms > 21600000",
+        &id,
+    )
+    .await;
+    assert_eq!(late, 0.0, "tickets outside 1-6 h after their failed payment");
+    let followed = number(
+        &sandbox,
+        "SELECT toFloat64(count()) FROM stream_events FINAL WHERE stream = 'support.ticket.created' AND parent_id IN          (SELECT event_id FROM stream_events WHERE run_id = ? AND stream = 'customer.payment.failed')",
+        &id,
+    )
+    .await;
+    assert!(followed > 0.0, "some failed payments raise tickets");
+}
