@@ -80,12 +80,23 @@ fn read_spec(path: &std::path::Path) -> Result<String, CliError> {
     })
 }
 
-/// A spec file as the API takes it.
+/// A spec file as the API takes it. A stream run whose `catalog` names a
+/// file (anything but `builtin`) gets that catalog inlined, read relative to
+/// the spec: the coordinator and agents never read the client's files.
 fn spec_request(path: &std::path::Path, start: bool) -> Result<v1::CampaignSpecRequest, CliError> {
-    Ok(v1::CampaignSpecRequest {
-        document: read_spec(path)?,
-        start,
-    })
+    let mut document = read_spec(path)?;
+    if let Ok(mut value) = serde_yaml::from_str::<Value>(&document)
+        && value["kind"] == "streams"
+        && let Some(name) = value["catalog"].as_str().filter(|n| *n != "builtin")
+    {
+        let catalog_path = path.parent().unwrap_or(std::path::Path::new(".")).join(name);
+        let text = read_spec(&catalog_path)?;
+        let catalog: Value = serde_yaml::from_str(&text)
+            .map_err(|e| CliError::Other(format!("{}: not YAML or JSON: {e}", catalog_path.display())))?;
+        value["catalog"] = catalog;
+        document = value.to_string();
+    }
+    Ok(v1::CampaignSpecRequest { document, start })
 }
 
 pub fn state_name(state: i32) -> String {

@@ -538,3 +538,54 @@ async fn watching_a_backfill_shows_its_progress_to_the_end() {
         throng_actors::streams::generate_all(&catalog, 0.02, 1_769_990_400_000, 1_770_033_600_000).len();
     assert_eq!(last["stream_events"], expected as u64, "{last}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_own_catalog_runs_and_its_mistakes_are_reported_with_paths() {
+    let up = Up::start(&["--no-demo"]);
+    up.wait_ready().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let catalog = "name: shop\nstreams:\n  - { name: shop.order, rate: 600, fields: { total: { uniform: [5, 90] } } }\n\
+                   \x20 - { name: shop.refund }\nchains:\n  - { name: refunds, from: shop.order, outcomes: [{ stream: shop.refund, probability: 0.1, delay: { min: 1m, max: 1h } }] }\n";
+    std::fs::write(dir.path().join("shop.yaml"), catalog).expect("catalog");
+    let run = dir.path().join("run.yaml");
+    std::fs::write(
+        &run,
+        "kind: streams\nname: shop\ncatalog: shop.yaml\nclock: { mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T06:00:00Z\" }\n",
+    )
+    .expect("run");
+    let out = up.client(&[
+        "--output",
+        "json",
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        run.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = created["id"].as_str().expect("id");
+    // A backfill this small may be done already: name the run.
+    let out = up.client(&["--output", "json", "stream", "list", "--run", id]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = list["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .filter_map(|s| s["stream"].as_str())
+        .collect();
+    assert_eq!(names, ["shop.order", "shop.refund"]);
+
+    std::fs::write(
+        dir.path().join("shop.yaml"),
+        catalog.replace("probability: 0.1", "probability: 1.7"),
+    )
+    .expect("catalog");
+    let out = up.client(&["campaign", "validate", "-f", run.to_str().expect("path")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("catalog.chains[0].outcomes"),
+        "{}",
+        text(&out)
+    );
+}
