@@ -30,8 +30,9 @@ const BATCH_EVERY: Duration = Duration::from_millis(100);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// How often the run's status (clock, scenarios, state) is read again.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
-/// How far a backfill subscription moves per step.
-const BACKFILL_STEP_MS: i64 = 10 * 60_000;
+/// How far a subscription moves per step when it is behind (a backfill, a
+/// resume from long ago): keeps every message small.
+const CATCH_UP_STEP_MS: i64 = 5 * 60_000;
 
 /// A parsed subscription request.
 pub struct SubscribeQuery {
@@ -164,12 +165,11 @@ pub async fn serve(
             subscription.set_timeline(&campaign.status.scenario_runs);
         }
         let position = subscription.position();
-        let target = match clock_ms(&run, &campaign) {
-            Some(now) => now.min(until),
-            None => (position.at_ms + BACKFILL_STEP_MS).min(until),
-        };
-        if target - position.at_ms > max_lag_ms && clock_ms(&run, &campaign).is_some() {
-            let missed = subscription.skip_to(target - max_lag_ms / 2);
+        let clock = clock_ms(&run, &campaign).map(|now| now.min(until));
+        if let Some(now) = clock
+            && now - position.at_ms > max_lag_ms
+        {
+            let missed = subscription.skip_to(now - max_lag_ms / 2);
             let report = v1::SubscribeMessage {
                 kind: Some(v1::subscribe_message::Kind::Missed(v1::Missed {
                     events: missed.into_iter().collect(),
@@ -181,6 +181,9 @@ pub async fn serve(
                 return;
             }
         }
+        let position = subscription.position();
+        let target = clock.unwrap_or(until).min(position.at_ms + CATCH_UP_STEP_MS);
+        let behind = clock.unwrap_or(until) > target;
         let events = subscription.next_batch(target);
         if !events.is_empty() {
             // A slow consumer holds this send, and only this subscription.
@@ -210,7 +213,7 @@ pub async fn serve(
         if ended {
             return;
         }
-        if clock_ms(&run, &campaign).is_some() {
+        if !behind {
             tokio::time::sleep(BATCH_EVERY).await;
         }
     }

@@ -490,3 +490,68 @@ async fn the_stored_history_keeps_the_promised_numbers_by_sql() {
     .await;
     assert!(followed > 0.0, "some failed payments raise tickets");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_is_told_what_it_missed_and_can_come_back_for_it() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    let (_, mut client) = sandbox.leader_client(1).await;
+    // Two simulated hours a second, at full volume: a lot to read.
+    let document = "kind: streams\nname: fast\nclock: { mode: accelerated, factor: 7200, from: \"2026-02-02T00:00:00Z\" }\n";
+    let id = start_campaign(&mut client, document.to_string()).await;
+    let mut messages = client
+        .subscribe(v1::SubscribeRequest {
+            id: id.clone(),
+            patterns: vec!["*".into()],
+            resume_token: String::new(),
+            max_lag_seconds: 1.0,
+        })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    // Read nothing for a while: the subscription falls behind the run's clock.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Then read until the report of what was skipped (the stream ends if it never comes).
+    let missed = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(message) = messages.message().await.expect("message") {
+            if let Some(v1::subscribe_message::Kind::Missed(missed)) = message.kind {
+                return Some(missed);
+            }
+        }
+        None
+    })
+    .await
+    .expect("a missed report within a minute")
+    .expect("a missed report before the stream ended");
+    let skipped: u64 = missed.events.values().sum();
+    assert!(skipped > 0, "{missed:?}");
+    // Generation went on regardless: the agent's shards are ahead of the subscriber.
+    let stats = client
+        .watch_campaign(v1::CampaignRef { id: id.clone() })
+        .await
+        .expect("watch")
+        .into_inner()
+        .message()
+        .await
+        .expect("stats")
+        .expect("a stats message");
+    assert!(stats.stream_events > 0);
+    // What it missed is there again from the token it was given.
+    let mut again = client
+        .subscribe(v1::SubscribeRequest {
+            id,
+            patterns: vec!["*".into()],
+            resume_token: missed.from_token.clone(),
+            max_lag_seconds: 3600.0,
+        })
+        .await
+        .expect("resubscribe")
+        .into_inner();
+    let mut recovered = 0u64;
+    while recovered < skipped {
+        let message = again.message().await.expect("message").expect("more");
+        recovered += batch_events(&message).len() as u64;
+    }
+    assert!(recovered >= skipped);
+}
