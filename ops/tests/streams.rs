@@ -228,13 +228,25 @@ async fn a_scenario_bends_every_agent_at_the_same_simulated_instant() {
     );
 
     wait_completed(&mut client, &id).await;
-    let timeline = [ScenarioRun {
+    let catalog = Arc::new(Catalog::builtin());
+    // The scenario, and the external events it injects as it starts.
+    let mut timeline = vec![ScenarioRun {
         scenario: "payment-outage".into(),
         started_ms,
         stopped_ms: None,
         reset_ms: None,
     }];
-    let catalog = Arc::new(Catalog::builtin());
+    let outage = catalog
+        .scenarios
+        .iter()
+        .find(|s| s.id == "payment-outage")
+        .expect("scenario");
+    for (template, offset) in &outage.events {
+        timeline.push(throng_coordinator::scenarios::injected_event(
+            template,
+            started_ms + offset,
+        ));
+    }
     let want: BTreeSet<(u64, String, i64)> =
         generate_all_with(&catalog, SCALE, FROM, FROM + hours * HOUR, &timeline)
             .into_iter()
