@@ -9,6 +9,7 @@
 
 mod clickhouse;
 mod memory;
+pub mod spill;
 
 use crate::session::SessionOutcome;
 

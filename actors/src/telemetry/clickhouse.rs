@@ -119,8 +119,9 @@ fn unavailable(config: &ClickHouseConfig, error: clickhouse::error::Error) -> Te
 }
 
 impl ClickHouseSink {
-    /// Checks ClickHouse answers, applies `migrations` (in order, each
-    /// idempotent), then starts the writer task.
+    /// Checks ClickHouse answers, applies the `migrations` not applied yet
+    /// (version = position + 1, recorded in `schema_migrations`), then starts
+    /// the writer task.
     pub async fn start(config: ClickHouseConfig, migrations: &[&str]) -> Result<Self, TelemetryError> {
         let admin = client(&config);
         admin
@@ -134,17 +135,7 @@ impl ClickHouseSink {
             .await
             .map_err(|e| unavailable(&config, e))?;
         let db = admin.clone().with_database(config.database.clone());
-        for migration in migrations {
-            for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                db.query(statement)
-                    .execute()
-                    .await
-                    .map_err(|e| TelemetryError::Rejected {
-                        table: "(migration)".to_string(),
-                        reason: e.to_string(),
-                    })?;
-            }
-        }
+        apply_migrations(&db, migrations).await?;
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
         tokio::spawn(Writer::new(config, db).run(receiver));
         Ok(ClickHouseSink { sender })
@@ -326,6 +317,51 @@ impl Writer {
         self.oldest = None;
         Ok(())
     }
+}
+
+/// Applies, in order, the migrations whose version `schema_migrations` does
+/// not record yet, and records each once it is applied. Every statement is
+/// idempotent too (`IF NOT EXISTS`), so two nodes starting at once are safe.
+async fn apply_migrations(db: &Client, migrations: &[&str]) -> Result<(), TelemetryError> {
+    let rejected = |e: clickhouse::error::Error| TelemetryError::Rejected {
+        table: "schema_migrations".to_string(),
+        reason: e.to_string(),
+    };
+    db.query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_ms UInt64) \
+         ENGINE = MergeTree() ORDER BY version",
+    )
+    .execute()
+    .await
+    .map_err(rejected)?;
+    let applied: Vec<u32> = db
+        .query("SELECT DISTINCT version FROM schema_migrations")
+        .fetch_all()
+        .await
+        .map_err(rejected)?;
+    for (index, migration) in migrations.iter().enumerate() {
+        let version = index as u32 + 1;
+        if applied.contains(&version) {
+            continue;
+        }
+        for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            db.query(statement)
+                .execute()
+                .await
+                .map_err(|e| TelemetryError::Rejected {
+                    table: format!("(migration {version})"),
+                    reason: e.to_string(),
+                })?;
+        }
+        db.query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
+            .bind(version)
+            .bind(crate::clock::epoch_ms())
+            .execute()
+            .await
+            .map_err(rejected)?;
+        tracing::info!(version, "ClickHouse migration applied");
+    }
+    Ok(())
 }
 
 async fn insert<T: RowOwned + RowWrite>(
