@@ -228,6 +228,10 @@ pub struct CommonNodeArgs {
     /// ClickHouse database.
     #[arg(long, default_value = "throng")]
     pub clickhouse_database: String,
+    /// Where telemetry batches wait on disk while ClickHouse is unreachable
+    /// (replayed in order when it is back). Without it they wait in memory.
+    #[arg(long, env = "THRONG_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
     /// Cluster name (the etcd key prefix is /throng/<cluster>).
     #[arg(long, env = "THRONG_CLUSTER", default_value = "default")]
     pub cluster: String,

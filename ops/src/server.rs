@@ -31,6 +31,7 @@ pub async fn telemetry_sink(node: &CommonNodeArgs) -> Result<Arc<dyn TelemetrySi
         Some(url) => {
             let mut config = ClickHouseConfig::new(url);
             config.database = node.clickhouse_database.clone();
+            config.spill_dir = node.spill_dir.clone();
             let statements = migrations::statements();
             let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
             Ok(Arc::new(ClickHouseSink::start(config, &refs).await?))

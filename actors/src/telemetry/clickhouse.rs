@@ -1,13 +1,20 @@
 //! The ClickHouse sink: a writer task per agent that batches rows (by count
-//! and by time) into RowBinary inserts, retries a failed batch with backoff
-//! while holding it in bounded memory, and applies backpressure when full.
+//! and by time) into RowBinary inserts. With a spill directory, a batch
+//! ClickHouse cannot take is written to disk and replayed in order once it
+//! can; a batch ClickHouse refuses is quarantined with the reason. Without
+//! one (or when the disk is full), a failed batch is retried with backoff
+//! while held in bounded memory, and the queue applies backpressure.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clickhouse::{Client, Row, RowOwned, RowWrite};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use super::spill::SpillDir;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink, epoch_day};
 use crate::ids;
 
@@ -25,6 +32,32 @@ pub struct ClickHouseConfig {
     pub batch_period: Duration,
     /// Sessions queued between shards and the writer before they wait.
     pub queue_capacity: usize,
+    /// Where batches wait while ClickHouse is unreachable (none: in memory).
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// What the writer has done, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct WriterMetrics {
+    pub rows_written: AtomicU64,
+    pub rows_spilled: AtomicU64,
+    pub rows_replayed: AtomicU64,
+    pub rows_rejected: AtomicU64,
+    pub corrupt_files: AtomicU64,
+}
+
+/// A batch as it is spilled to disk.
+#[derive(Default, Serialize, Deserialize)]
+struct SpilledBatch {
+    sessions: Vec<SessionRow>,
+    requests: Vec<RequestRow>,
+    events: Vec<StreamEventRow>,
+}
+
+impl SpilledBatch {
+    fn rows(&self) -> u64 {
+        (self.sessions.len() + self.requests.len() + self.events.len()) as u64
+    }
 }
 
 impl ClickHouseConfig {
@@ -36,11 +69,12 @@ impl ClickHouseConfig {
             batch_events: 50_000,
             batch_period: Duration::from_secs(1),
             queue_capacity: 20_000,
+            spill_dir: None,
         }
     }
 }
 
-#[derive(Debug, Row, Serialize)]
+#[derive(Debug, Row, Serialize, Deserialize)]
 struct SessionRow {
     event_date: u16,
     campaign_id: String,
@@ -61,7 +95,7 @@ struct SessionRow {
     error: String,
 }
 
-#[derive(Debug, Row, Serialize)]
+#[derive(Debug, Row, Serialize, Deserialize)]
 struct RequestRow {
     event_date: u16,
     campaign_id: String,
@@ -77,7 +111,7 @@ struct RequestRow {
     error: String,
 }
 
-#[derive(Debug, Row, Serialize)]
+#[derive(Debug, Row, Serialize, Deserialize)]
 struct StreamEventRow {
     event_date: u16,
     run_id: String,
@@ -101,6 +135,7 @@ enum WriterMsg {
 #[derive(Clone)]
 pub struct ClickHouseSink {
     sender: mpsc::Sender<WriterMsg>,
+    metrics: Arc<WriterMetrics>,
 }
 
 fn client(config: &ClickHouseConfig) -> Client {
@@ -136,9 +171,27 @@ impl ClickHouseSink {
             .map_err(|e| unavailable(&config, e))?;
         let db = admin.clone().with_database(config.database.clone());
         apply_migrations(&db, migrations).await?;
+        let spill = match &config.spill_dir {
+            Some(dir) => Some(SpillDir::open(dir).map_err(|e| TelemetryError::Unavailable {
+                endpoint: dir.display().to_string(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let metrics = Arc::new(WriterMetrics::default());
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
-        tokio::spawn(Writer::new(config, db).run(receiver));
-        Ok(ClickHouseSink { sender })
+        tokio::spawn(Writer::new(config, db, spill, metrics.clone()).run(receiver));
+        Ok(ClickHouseSink { sender, metrics })
+    }
+
+    /// What the writer has done so far.
+    pub fn metrics(&self) -> &WriterMetrics {
+        &self.metrics
+    }
+
+    /// Records waiting between shards and the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
     }
 }
 
@@ -180,11 +233,28 @@ struct Writer {
     requests_written: bool,
     /// When the oldest buffered row arrived.
     oldest: Option<Instant>,
+    spill: Option<SpillDir>,
+    /// Spilled batches not replayed yet, and when a replay was last tried.
+    spilled: usize,
+    last_replay: Instant,
+    metrics: Arc<WriterMetrics>,
 }
 
 impl Writer {
-    fn new(config: ClickHouseConfig, client: Client) -> Self {
+    fn new(
+        config: ClickHouseConfig,
+        client: Client,
+        spill: Option<SpillDir>,
+        metrics: Arc<WriterMetrics>,
+    ) -> Self {
         Writer {
+            spilled: spill
+                .as_ref()
+                .and_then(|s| s.pending().ok())
+                .map_or(0, |p| p.len()),
+            last_replay: Instant::now(),
+            spill,
+            metrics,
             config,
             client,
             sessions: Vec::new(),
@@ -221,7 +291,9 @@ impl Writer {
             let due = self
                 .oldest
                 .is_some_and(|t| t.elapsed() >= self.config.batch_period);
-            if self.is_full() || due {
+            // Spilled batches are retried at the batch period, not per message.
+            let replay_due = self.spilled > 0 && self.last_replay.elapsed() >= self.config.batch_period;
+            if self.is_full() || due || replay_due {
                 match self.write_batch().await {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(error) => {
@@ -296,7 +368,150 @@ impl Writer {
         });
     }
 
+    /// Writes the current batch. With a spill directory, older spilled
+    /// batches go first; if ClickHouse is unreachable the batch is spilled
+    /// (and the call succeeds: the rows are safe on disk); if it refuses the
+    /// batch, the batch is quarantined with the reason.
     async fn write_batch(&mut self) -> Result<(), TelemetryError> {
+        if self.spill.is_none() {
+            return self.insert_current().await;
+        }
+        let caught_up = self.replay().await;
+        let empty = self.sessions.is_empty() && self.requests.is_empty() && self.events.is_empty();
+        if empty {
+            return Ok(());
+        }
+        let result = if caught_up {
+            self.insert_current().await
+        } else {
+            Err(TelemetryError::Closed)
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(TelemetryError::Rejected { table, reason }) => {
+                let batch = self.take_batch();
+                tracing::error!(%table, %reason, rows = batch.rows(), "ClickHouse refused a batch; quarantined");
+                self.metrics
+                    .rows_rejected
+                    .fetch_add(batch.rows(), Ordering::Relaxed);
+                let payload = serde_json::to_vec(&batch).unwrap_or_default();
+                if let Some(spill) = &self.spill
+                    && let Err(error) = spill.quarantine(&payload, &format!("table {table}: {reason}"))
+                {
+                    tracing::error!(%error, "cannot quarantine the refused batch");
+                }
+                Ok(())
+            }
+            Err(_) => self.spill_current(),
+        }
+    }
+
+    fn take_batch(&mut self) -> SpilledBatch {
+        self.sessions_written = false;
+        self.requests_written = false;
+        self.oldest = None;
+        SpilledBatch {
+            sessions: std::mem::take(&mut self.sessions),
+            requests: std::mem::take(&mut self.requests),
+            events: std::mem::take(&mut self.events),
+        }
+    }
+
+    /// Writes the current batch to the spill directory; a full disk is a
+    /// loud error, and the batch stays in memory (backpressure).
+    fn spill_current(&mut self) -> Result<(), TelemetryError> {
+        let batch = SpilledBatch {
+            sessions: std::mem::take(&mut self.sessions),
+            requests: std::mem::take(&mut self.requests),
+            events: std::mem::take(&mut self.events),
+        };
+        let payload = serde_json::to_vec(&batch).unwrap_or_default();
+        let Some(spill) = self.spill.as_mut() else {
+            return Err(TelemetryError::Closed);
+        };
+        match spill.append(&payload) {
+            Ok(path) => {
+                self.spilled += 1;
+                self.metrics
+                    .rows_spilled
+                    .fetch_add(batch.rows(), Ordering::Relaxed);
+                tracing::warn!(rows = batch.rows(), file = %path.display(), "ClickHouse unreachable; batch spilled to disk");
+                self.sessions_written = false;
+                self.requests_written = false;
+                self.oldest = None;
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot spill telemetry to disk; holding the batch in memory");
+                self.sessions = batch.sessions;
+                self.requests = batch.requests;
+                self.events = batch.events;
+                Err(TelemetryError::Unavailable {
+                    endpoint: spill.path().display().to_string(),
+                    reason: error.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Replays spilled batches, oldest first; true once none is left.
+    async fn replay(&mut self) -> bool {
+        let Some(spill) = &self.spill else { return true };
+        if self.spilled == 0 {
+            return true;
+        }
+        self.last_replay = Instant::now();
+        let Ok(pending) = spill.pending() else {
+            return false;
+        };
+        self.spilled = pending.len();
+        for path in pending {
+            let payload = match SpillDir::read(&path) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    tracing::error!(%error, "skipping a corrupt spill file");
+                    self.metrics.corrupt_files.fetch_add(1, Ordering::Relaxed);
+                    let _ = spill.set_aside_corrupt(&path);
+                    self.spilled -= 1;
+                    continue;
+                }
+            };
+            let Ok(batch) = serde_json::from_slice::<SpilledBatch>(&payload) else {
+                tracing::error!(file = %path.display(), "spill file does not hold a batch; set aside");
+                self.metrics.corrupt_files.fetch_add(1, Ordering::Relaxed);
+                let _ = spill.set_aside_corrupt(&path);
+                self.spilled -= 1;
+                continue;
+            };
+            let written = async {
+                insert(&self.client, &self.config, "sessions", &batch.sessions).await?;
+                insert(&self.client, &self.config, "requests", &batch.requests).await?;
+                insert(&self.client, &self.config, "stream_events", &batch.events).await
+            };
+            match written.await {
+                Ok(()) => {
+                    self.metrics
+                        .rows_replayed
+                        .fetch_add(batch.rows(), Ordering::Relaxed);
+                    let _ = spill.remove(&path);
+                    self.spilled -= 1;
+                }
+                Err(TelemetryError::Rejected { table, reason }) => {
+                    tracing::error!(%table, %reason, "ClickHouse refused a spilled batch; quarantined");
+                    self.metrics
+                        .rows_rejected
+                        .fetch_add(batch.rows(), Ordering::Relaxed);
+                    let _ = spill.quarantine(&payload, &format!("table {table}: {reason}"));
+                    let _ = spill.remove(&path);
+                    self.spilled -= 1;
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    async fn insert_current(&mut self) -> Result<(), TelemetryError> {
         if self.sessions.is_empty() && self.requests.is_empty() && self.events.is_empty() {
             return Ok(());
         }
@@ -309,6 +524,8 @@ impl Writer {
             self.requests_written = true;
         }
         insert(&self.client, &self.config, "stream_events", &self.events).await?;
+        let rows = (self.sessions.len() + self.requests.len() + self.events.len()) as u64;
+        self.metrics.rows_written.fetch_add(rows, Ordering::Relaxed);
         self.sessions.clear();
         self.requests.clear();
         self.events.clear();

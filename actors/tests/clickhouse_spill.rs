@@ -1,0 +1,127 @@
+//! The ClickHouse writer against a real server that goes away: batches spill
+//! to disk and come back in order, a corrupt spill file is set aside without
+//! losing the others, and a batch ClickHouse refuses is quarantined.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use throng_actors::telemetry::spill::SpillDir;
+use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
+use throng_testkit::{ClickHouseServer, poll_until};
+
+const DDL: &str = include_str!("../../ops/clickhouse/0002_stream_events.sql");
+
+fn migration() -> String {
+    DDL.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn events(run: &str, from: u64, count: u64) -> Vec<StreamRecord> {
+    (from..from + count)
+        .map(|i| StreamRecord {
+            run_id: run.to_string(),
+            shard: 0,
+            epoch: 1,
+            event_id: i,
+            stream: "a.b".to_string(),
+            at_ms: 1_770_000_000_000 + i as i64,
+            parent_id: 0,
+            entities: "{}".to_string(),
+            data: "{}".to_string(),
+        })
+        .collect()
+}
+
+async fn stored(server: &ClickHouseServer, run: &str) -> Vec<u64> {
+    clickhouse::Client::default()
+        .with_url(server.url())
+        .with_database("throng")
+        .with_validation(false)
+        .query("SELECT DISTINCT event_id FROM stream_events WHERE run_id = ? ORDER BY event_id")
+        .bind(run)
+        .fetch_all()
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_loses_nothing_and_a_corrupt_spill_file_loses_only_itself() {
+    let mut server = ClickHouseServer::start();
+    let spill_dir = tempfile::tempdir().expect("spill dir");
+    let mut config = ClickHouseConfig::new(&server.url());
+    config.spill_dir = Some(spill_dir.path().to_path_buf());
+    config.batch_period = Duration::from_millis(100);
+    let ddl = migration();
+    let sink = ClickHouseSink::start(config, &[ddl.as_str()])
+        .await
+        .expect("sink");
+
+    sink.record_stream_events(events("r", 0, 100))
+        .await
+        .expect("record");
+    sink.flush().await.expect("flush while up");
+    assert_eq!(stored(&server, "r").await.len(), 100);
+
+    // ClickHouse goes away: flushes still succeed, the rows wait on disk.
+    server.kill();
+    for batch in 1..=3 {
+        sink.record_stream_events(events("r", batch * 100, 100))
+            .await
+            .expect("record");
+        sink.flush().await.expect("flush spills");
+    }
+    let spill = SpillDir::open(spill_dir.path()).expect("spill");
+    let files = spill.pending().expect("pending");
+    assert_eq!(files.len(), 3, "one file per batch");
+    assert_eq!(sink.metrics().rows_spilled.load(Ordering::Relaxed), 300);
+    // One of them is damaged on disk.
+    let mut bytes = std::fs::read(&files[1]).expect("read");
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01;
+    std::fs::write(&files[1], bytes).expect("corrupt it");
+
+    // Back: the good batches are replayed in order, the corrupt one is set aside.
+    server.restart();
+    poll_until(
+        Duration::from_secs(30),
+        "the spill directory to drain",
+        || async { spill.pending().ok().filter(|p| p.is_empty()).map(|_| ()) },
+    )
+    .await;
+    let ids = stored(&server, "r").await;
+    let expected: Vec<u64> = (0..100).chain(100..200).chain(300..400).collect();
+    assert_eq!(ids, expected, "everything but the corrupt batch");
+    assert_eq!(sink.metrics().corrupt_files.load(Ordering::Relaxed), 1);
+    assert_eq!(sink.metrics().rows_replayed.load(Ordering::Relaxed), 200);
+    assert!(
+        spill_dir
+            .path()
+            .join("corrupt")
+            .read_dir()
+            .expect("corrupt dir")
+            .next()
+            .is_some()
+    );
+
+    // A batch ClickHouse refuses (the table lost a column) is quarantined
+    // with the table named, and later batches still flow.
+    let db = clickhouse::Client::default()
+        .with_url(server.url())
+        .with_database("throng");
+    db.query("ALTER TABLE stream_events DROP COLUMN data")
+        .execute()
+        .await
+        .expect("drift");
+    sink.record_stream_events(events("r", 500, 10))
+        .await
+        .expect("record");
+    sink.flush().await.expect("flush quarantines");
+    let quarantined = spill.quarantined();
+    assert_eq!(quarantined.len(), 1);
+    let reason = std::fs::read_to_string(quarantined[0].with_extension("reason")).expect("reason");
+    assert!(reason.contains("stream_events"), "{reason}");
+    assert_eq!(sink.metrics().rows_rejected.load(Ordering::Relaxed), 10);
+    assert_eq!(sink.queue_depth(), 0);
+}
