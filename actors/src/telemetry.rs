@@ -8,7 +8,9 @@
 //! failover replaces its earlier rows instead of adding to them.
 
 mod clickhouse;
+pub mod data_files;
 mod memory;
+mod rows;
 pub mod spill;
 
 use crate::session::SessionOutcome;

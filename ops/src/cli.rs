@@ -197,6 +197,10 @@ pub struct UpArgs {
     /// How much faster than real time the demo stream run goes.
     #[arg(long, default_value_t = 60.0)]
     pub streams_speed: f64,
+    /// Also write every row to JSON-lines files here (sessions, requests,
+    /// stream_events), loadable into ClickHouse as they are.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// Where the coordinator's ControlService listens.
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub grpc: SocketAddr,

@@ -30,6 +30,8 @@ pub enum UpError {
     Demo { address: SocketAddr, reason: String },
     #[error("no coordinator became leader within 10s")]
     NoLeader,
+    #[error("cannot write data files in {path}: {reason}")]
+    DataDir { path: String, reason: String },
 }
 
 fn demo_spec(target: SocketAddr, rate: f64) -> String {
@@ -62,7 +64,13 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
             reason: e.to_string(),
         })?;
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let sink = Arc::new(MemorySink::default());
+    let sink = Arc::new(match &args.data_dir {
+        Some(dir) => MemorySink::with_data_dir(1_000, dir).map_err(|e| UpError::DataDir {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?,
+        None => MemorySink::default(),
+    });
 
     let mut config = CoordinatorConfig::new("coordinator-1", args.grpc);
     config.http_listen = Some(args.http);

@@ -589,3 +589,62 @@ async fn a_users_own_catalog_runs_and_its_mistakes_are_reported_with_paths() {
         text(&out)
     );
 }
+
+/// Column names of `table` in the project's DDL.
+fn ddl_columns(table: &str) -> Vec<String> {
+    let ddl = [
+        include_str!("../clickhouse/0001_sessions.sql"),
+        include_str!("../clickhouse/0002_stream_events.sql"),
+    ]
+    .join("\n");
+    let start = ddl
+        .find(&format!("CREATE TABLE IF NOT EXISTS {table} ("))
+        .expect("table");
+    let body = &ddl[start..];
+    let body = &body[body.find('(').expect("(") + 1..body.find(") ENGINE").expect("engine")];
+    let mut columns: Vec<String> = body
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|c| c.to_string())
+        .collect();
+    columns.sort();
+    columns
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throng_up_can_keep_every_row_in_files_shaped_like_the_schema() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let up = Up::start(&["--data-dir", data.to_str().expect("path")]);
+    up.wait_ready().await;
+    let lines = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(data.join(name))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    poll_until(
+        Duration::from_secs(60),
+        "sessions and stream events in the files",
+        || {
+            let found = !lines("sessions.jsonl").is_empty() && !lines("stream_events.jsonl").is_empty();
+            async move { found.then_some(()) }
+        },
+    )
+    .await;
+    up.interrupt().await;
+    for (file, table) in [
+        ("sessions.jsonl", "sessions"),
+        ("requests.jsonl", "requests"),
+        ("stream_events.jsonl", "stream_events"),
+    ] {
+        let rows = lines(file);
+        assert!(!rows.is_empty(), "{file}");
+        let mut keys: Vec<String> = rows[0].as_object().expect("object").keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ddl_columns(table), "{file} has the columns of {table}");
+        let date = rows[0]["event_date"].as_str().expect("a date");
+        assert!(date.len() == 10 && date.as_bytes()[4] == b'-', "{date}");
+    }
+}

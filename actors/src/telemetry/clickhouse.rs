@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clickhouse::{Client, Row, RowOwned, RowWrite};
+use clickhouse::{Client, RowOwned, RowWrite};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use super::rows::{RequestRow, SessionRow, StreamEventRow, event_row, session_rows};
 use super::spill::SpillDir;
-use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink, epoch_day};
-use crate::ids;
+use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink};
 
 /// Where and how to write.
 #[derive(Clone, Debug)]
@@ -72,57 +72,6 @@ impl ClickHouseConfig {
             spill_dir: None,
         }
     }
-}
-
-#[derive(Debug, Row, Serialize, Deserialize)]
-struct SessionRow {
-    event_date: u16,
-    campaign_id: String,
-    session_id: u64,
-    shard: u32,
-    seq: u64,
-    agent_id: String,
-    epoch: u64,
-    intended_ms: u64,
-    started_ms: u64,
-    ended_ms: u64,
-    persona: String,
-    journey: String,
-    target: u32,
-    requests: u32,
-    errors: u32,
-    ok: u8,
-    error: String,
-}
-
-#[derive(Debug, Row, Serialize, Deserialize)]
-struct RequestRow {
-    event_date: u16,
-    campaign_id: String,
-    session_id: u64,
-    request_id: u64,
-    idx: u32,
-    name: String,
-    action: String,
-    path: String,
-    status: u16,
-    latency_us: u64,
-    intended_ms: u64,
-    error: String,
-}
-
-#[derive(Debug, Row, Serialize, Deserialize)]
-struct StreamEventRow {
-    event_date: u16,
-    run_id: String,
-    stream: String,
-    event_id: u64,
-    at_ms: i64,
-    parent_id: u64,
-    entities: String,
-    data: String,
-    shard: u32,
-    epoch: u64,
 }
 
 enum WriterMsg {
@@ -312,60 +261,14 @@ impl Writer {
 
     fn push_events(&mut self, events: Vec<StreamRecord>) {
         self.oldest.get_or_insert_with(Instant::now);
-        self.events.extend(events.into_iter().map(|e| StreamEventRow {
-            event_date: epoch_day(e.at_ms.max(0) as u64),
-            run_id: e.run_id,
-            stream: e.stream,
-            event_id: e.event_id,
-            at_ms: e.at_ms,
-            parent_id: e.parent_id,
-            entities: e.entities,
-            data: e.data,
-            shard: e.shard,
-            epoch: e.epoch,
-        }));
+        self.events.extend(events.into_iter().map(event_row));
     }
 
     fn push(&mut self, record: SessionRecord) {
         self.oldest.get_or_insert_with(Instant::now);
-        let outcome = record.outcome;
-        let day = epoch_day(outcome.intended_ms);
-        for request in &outcome.requests {
-            self.requests.push(RequestRow {
-                event_date: day,
-                campaign_id: record.campaign_id.clone(),
-                session_id: outcome.session_id,
-                request_id: ids::request_id(outcome.session_id, request.index),
-                idx: request.index,
-                name: request.name.clone(),
-                action: request.action.clone(),
-                path: request.path.clone(),
-                status: request.status,
-                latency_us: request.latency_us,
-                intended_ms: request.intended_ms,
-                error: request.error.clone(),
-            });
-        }
-        let errors = outcome.requests.iter().filter(|r| r.failed()).count();
-        self.sessions.push(SessionRow {
-            event_date: day,
-            campaign_id: record.campaign_id,
-            session_id: outcome.session_id,
-            shard: outcome.shard,
-            seq: outcome.seq,
-            agent_id: record.agent_id,
-            epoch: record.epoch,
-            intended_ms: outcome.intended_ms,
-            started_ms: outcome.started_ms,
-            ended_ms: outcome.ended_ms,
-            persona: outcome.persona,
-            journey: outcome.journey,
-            target: outcome.target,
-            requests: outcome.requests.len() as u32,
-            errors: errors as u32,
-            ok: u8::from(!outcome.failed),
-            error: outcome.error,
-        });
+        let (session, requests) = session_rows(record);
+        self.requests.extend(requests);
+        self.sessions.push(session);
     }
 
     /// Writes the current batch. With a spill directory, older spilled

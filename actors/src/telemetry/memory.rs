@@ -1,9 +1,11 @@
 //! The embedded sink of `throng up`: live totals per campaign and per stream,
-//! the most recent sessions and stream events, in process memory.
+//! the most recent sessions and stream events, in process memory, and every
+//! row in local data files when given a directory.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use super::data_files::DataFiles;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink};
 
 /// Totals of one campaign as the memory sink saw them.
@@ -31,6 +33,7 @@ struct Inner {
 pub struct MemorySink {
     inner: Arc<Mutex<Inner>>,
     recent_limit: usize,
+    files: Option<Arc<Mutex<DataFiles>>>,
 }
 
 impl Default for MemorySink {
@@ -44,7 +47,28 @@ impl MemorySink {
         MemorySink {
             inner: Arc::default(),
             recent_limit,
+            files: None,
         }
+    }
+
+    /// The same, also appending every row to data files in `dir`.
+    pub fn with_data_dir(recent_limit: usize, dir: &std::path::Path) -> std::io::Result<Self> {
+        Ok(MemorySink {
+            files: Some(Arc::new(Mutex::new(DataFiles::open(dir)?))),
+            ..MemorySink::new(recent_limit)
+        })
+    }
+
+    fn write_files(
+        &self,
+        write: impl FnOnce(&mut DataFiles) -> std::io::Result<()>,
+    ) -> Result<(), TelemetryError> {
+        let Some(files) = &self.files else { return Ok(()) };
+        let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
+        write(&mut files).map_err(|e| TelemetryError::Unavailable {
+            endpoint: files.dir().display().to_string(),
+            reason: e.to_string(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -80,6 +104,7 @@ impl MemorySink {
 #[async_trait::async_trait]
 impl TelemetrySink for MemorySink {
     async fn record(&self, record: SessionRecord) -> Result<(), TelemetryError> {
+        self.write_files(|files| files.write_session(&record))?;
         let mut inner = self.lock();
         let key = (record.campaign_id.clone(), record.outcome.session_id);
         if inner.seen.insert(key) {
@@ -96,6 +121,7 @@ impl TelemetrySink for MemorySink {
     }
 
     async fn record_stream_events(&self, events: Vec<StreamRecord>) -> Result<(), TelemetryError> {
+        self.write_files(|files| files.write_events(&events))?;
         let mut inner = self.lock();
         for event in events {
             *inner
@@ -111,6 +137,6 @@ impl TelemetrySink for MemorySink {
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        Ok(())
+        self.write_files(DataFiles::flush)
     }
 }

@@ -1,0 +1,121 @@
+//! The rows Throng stores, table by table, as ClickHouse's columns name
+//! them: written by the ClickHouse sink, spilled to disk, and written to the
+//! embedded store's data files.
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::{SessionRecord, StreamRecord, epoch_day};
+use crate::ids;
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(crate) struct SessionRow {
+    pub(crate) event_date: u16,
+    pub(crate) campaign_id: String,
+    pub(crate) session_id: u64,
+    pub(crate) shard: u32,
+    pub(crate) seq: u64,
+    pub(crate) agent_id: String,
+    pub(crate) epoch: u64,
+    pub(crate) intended_ms: u64,
+    pub(crate) started_ms: u64,
+    pub(crate) ended_ms: u64,
+    pub(crate) persona: String,
+    pub(crate) journey: String,
+    pub(crate) target: u32,
+    pub(crate) requests: u32,
+    pub(crate) errors: u32,
+    pub(crate) ok: u8,
+    pub(crate) error: String,
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(crate) struct RequestRow {
+    pub(crate) event_date: u16,
+    pub(crate) campaign_id: String,
+    pub(crate) session_id: u64,
+    pub(crate) request_id: u64,
+    pub(crate) idx: u32,
+    pub(crate) name: String,
+    pub(crate) action: String,
+    pub(crate) path: String,
+    pub(crate) status: u16,
+    pub(crate) latency_us: u64,
+    pub(crate) intended_ms: u64,
+    pub(crate) error: String,
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(crate) struct StreamEventRow {
+    pub(crate) event_date: u16,
+    pub(crate) run_id: String,
+    pub(crate) stream: String,
+    pub(crate) event_id: u64,
+    pub(crate) at_ms: i64,
+    pub(crate) parent_id: u64,
+    pub(crate) entities: String,
+    pub(crate) data: String,
+    pub(crate) shard: u32,
+    pub(crate) epoch: u64,
+}
+
+/// A finished session as its `sessions` row and its `requests` rows.
+pub(crate) fn session_rows(record: SessionRecord) -> (SessionRow, Vec<RequestRow>) {
+    let outcome = record.outcome;
+    let day = epoch_day(outcome.intended_ms);
+    let requests = outcome
+        .requests
+        .iter()
+        .map(|request| RequestRow {
+            event_date: day,
+            campaign_id: record.campaign_id.clone(),
+            session_id: outcome.session_id,
+            request_id: ids::request_id(outcome.session_id, request.index),
+            idx: request.index,
+            name: request.name.clone(),
+            action: request.action.clone(),
+            path: request.path.clone(),
+            status: request.status,
+            latency_us: request.latency_us,
+            intended_ms: request.intended_ms,
+            error: request.error.clone(),
+        })
+        .collect();
+    let errors = outcome.requests.iter().filter(|r| r.failed()).count();
+    let session = SessionRow {
+        event_date: day,
+        campaign_id: record.campaign_id,
+        session_id: outcome.session_id,
+        shard: outcome.shard,
+        seq: outcome.seq,
+        agent_id: record.agent_id,
+        epoch: record.epoch,
+        intended_ms: outcome.intended_ms,
+        started_ms: outcome.started_ms,
+        ended_ms: outcome.ended_ms,
+        persona: outcome.persona,
+        journey: outcome.journey,
+        target: outcome.target,
+        requests: outcome.requests.len() as u32,
+        errors: errors as u32,
+        ok: u8::from(!outcome.failed),
+        error: outcome.error,
+    };
+    (session, requests)
+}
+
+/// A stream event as its `stream_events` row.
+pub(crate) fn event_row(e: StreamRecord) -> StreamEventRow {
+    StreamEventRow {
+        event_date: epoch_day(e.at_ms.max(0) as u64),
+        run_id: e.run_id,
+        stream: e.stream,
+        event_id: e.event_id,
+        at_ms: e.at_ms,
+        parent_id: e.parent_id,
+        entities: e.entities,
+        data: e.data,
+        shard: e.shard,
+        epoch: e.epoch,
+    }
+}
