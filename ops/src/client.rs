@@ -265,15 +265,26 @@ fn print_campaign(c: &v1::Campaign, output: Output) {
     match output {
         Output::Json => println!("{}", campaign_json(c)),
         Output::Table => {
-            let plan = c.plan.clone().unwrap_or_default();
             println!("id        {}", c.id);
             println!("name      {}", c.name);
             println!("state     {}", state_name(c.state));
-            println!(
-                "sessions  {} checkpointed of {} planned",
-                c.sessions_checkpointed, plan.sessions
-            );
-            println!("shards    {} done of {}", c.shards_done, plan.shards);
+            let document: Value = serde_json::from_str(&c.spec_json).unwrap_or(Value::Null);
+            let stream_run = throng_actors::streams::StreamRunSpec::from_value(&document).ok();
+            match (stream_run, c.plan.clone()) {
+                (Some(run), _) => {
+                    println!("kind      stream run of {} streams", run.catalog.streams.len());
+                    println!("clock     {}", run.clock.mode());
+                    println!("shards    {} done of {}", c.shards_done, run.shard_count());
+                }
+                (None, plan) => {
+                    let plan = plan.unwrap_or_default();
+                    println!(
+                        "sessions  {} checkpointed of {} planned",
+                        c.sessions_checkpointed, plan.sessions
+                    );
+                    println!("shards    {} done of {}", c.shards_done, plan.shards);
+                }
+            }
         }
     }
 }
