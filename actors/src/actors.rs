@@ -23,13 +23,14 @@ mod stream_shard;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use throng_state::{Keys, StateStore};
+use throng_state::{Compare, Keys, Op, StateStore};
 
 pub use agent_root::{AgentRoot, AgentRootMsg, RunningShard, ShardOrder};
 pub use campaign_shard::{CampaignShard, CampaignShardArgs, CampaignShardMsg};
 pub use shard_supervisor::{ShardArgs, ShardSupervisor, ShardSupervisorMsg};
 pub use stream_shard::{StreamShard, StreamShardArgs, StreamShardMsg};
 
+use crate::assignment::{Assignment, Checkpoint};
 use crate::session::SessionContext;
 use crate::stats::ShardCounters;
 use crate::telemetry::TelemetrySink;
@@ -44,6 +45,48 @@ pub struct AgentServices {
     pub session: SessionContext,
     /// Most sessions one shard runs at once.
     pub max_sessions_per_shard: u64,
+}
+
+impl AgentServices {
+    /// A shard's last checkpoint (none yet: the default). A checkpoint from a
+    /// newer epoch than `assignment` means this order is stale: an error.
+    pub(crate) async fn load_checkpoint(&self, assignment: &Assignment) -> Result<Checkpoint, String> {
+        let shard_id = assignment.shard_id();
+        let checkpoint = self
+            .store
+            .get(&self.keys.checkpoint(&shard_id))
+            .await
+            .map_err(|e| format!("shard {shard_id}: {e}"))?
+            .and_then(|kv| Checkpoint::from_bytes(&kv.value))
+            .unwrap_or_default();
+        if checkpoint.epoch > assignment.epoch {
+            return Err(format!(
+                "shard {shard_id}: checkpoint epoch {} is newer than assignment epoch {}",
+                checkpoint.epoch, assignment.epoch
+            ));
+        }
+        Ok(checkpoint)
+    }
+
+    /// Writes `checkpoint` only while `assignment` is still the shard's
+    /// (fencing): `Ok(false)` means it moved and the shard must stop.
+    pub(crate) async fn write_checkpoint(
+        &self,
+        assignment: &Assignment,
+        checkpoint: &Checkpoint,
+    ) -> Result<bool, throng_state::StateError> {
+        let shard_id = assignment.shard_id();
+        let fence = Compare::ValueEquals(
+            self.keys.assignment(&assignment.agent_id, &shard_id),
+            assignment.to_bytes(),
+        );
+        let write = Op::Put {
+            key: self.keys.checkpoint(&shard_id),
+            value: checkpoint.to_bytes(),
+            lease: None,
+        };
+        self.store.txn(vec![fence], vec![write]).await
+    }
 }
 
 /// Live stats of one shard on this agent.

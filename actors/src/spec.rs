@@ -161,6 +161,20 @@ impl DailyCap {
     }
 }
 
+/// Parses a YAML or JSON document; a syntax error says where it is.
+pub fn parse_document(document: &str) -> Result<Value, SpecErrors> {
+    serde_yaml::from_str(document).map_err(|e| {
+        let path = e
+            .location()
+            .map(|l| format!("(line {}, column {})", l.line(), l.column()))
+            .unwrap_or_else(|| "(document)".to_string());
+        SpecErrors(vec![FieldError {
+            path,
+            message: format!("not valid YAML or JSON: {e}"),
+        }])
+    })
+}
+
 /// How a spec is checked beyond its own fields.
 #[derive(Clone, Debug, Default)]
 pub struct ValidationContext {
@@ -170,16 +184,7 @@ pub struct ValidationContext {
 impl CampaignSpec {
     /// Parses a YAML or JSON document and checks it.
     pub fn parse(document: &str, context: &ValidationContext) -> Result<Self, SpecErrors> {
-        let value: Value = serde_yaml::from_str(document).map_err(|e| {
-            let path = e
-                .location()
-                .map(|l| format!("(line {}, column {})", l.line(), l.column()))
-                .unwrap_or_else(|| "(document)".to_string());
-            SpecErrors(vec![FieldError {
-                path,
-                message: format!("not valid YAML or JSON: {e}"),
-            }])
-        })?;
+        let value: Value = parse_document(document)?;
         Self::from_value(&value, context)
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::spec::{CampaignSpec, FieldError, SpecErrors, ValidationContext};
+use crate::spec::{CampaignSpec, SpecErrors, ValidationContext};
 use crate::streams::StreamRunSpec;
 
 #[derive(Clone, Debug)]
@@ -18,16 +18,7 @@ pub enum Workload {
 impl Workload {
     /// Parses and validates a YAML or JSON document of either kind.
     pub fn parse(document: &str, context: &ValidationContext) -> Result<Workload, SpecErrors> {
-        let value: Value = serde_yaml::from_str(document).map_err(|e| {
-            let path = e
-                .location()
-                .map(|l| format!("(line {}, column {})", l.line(), l.column()))
-                .unwrap_or_else(|| "(document)".to_string());
-            SpecErrors(vec![FieldError {
-                path,
-                message: format!("not valid YAML or JSON: {e}"),
-            }])
-        })?;
+        let value: Value = crate::spec::parse_document(document)?;
         match value.get("kind").and_then(Value::as_str) {
             Some("streams") => Ok(Workload::Streams(Arc::new(StreamRunSpec::from_value(&value)?))),
             _ => Ok(Workload::Campaign(Arc::new(CampaignSpec::from_value(

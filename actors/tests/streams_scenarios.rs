@@ -18,29 +18,6 @@ const DAY: i64 = 24 * HOUR;
 const START: i64 = 1_770_163_200_000;
 const SCALE: f64 = 0.2;
 
-/// Roots whose shard produces events of `stream`.
-fn roots_reaching(catalog: &Catalog, stream: usize) -> Vec<usize> {
-    catalog
-        .roots()
-        .into_iter()
-        .filter(|root| {
-            let mut seen = HashSet::new();
-            let mut stack = vec![*root];
-            while let Some(s) = stack.pop() {
-                if s == stream {
-                    return true;
-                }
-                if seen.insert(s) {
-                    for chain in &catalog.chains_from[s] {
-                        stack.extend(catalog.chains[*chain].outcomes.iter().map(|o| o.stream));
-                    }
-                }
-            }
-            false
-        })
-        .collect()
-}
-
 fn generate(
     catalog: &Arc<Catalog>,
     roots: &[usize],
@@ -70,7 +47,7 @@ fn measure(catalog: &Arc<Catalog>, effect: &Effect, from: i64, until: i64, timel
                 .count() as f64
         }
         Effect::Field { stream, field, .. } => {
-            let events = generate(catalog, &roots_reaching(catalog, *stream), from, until, timeline);
+            let events = generate(catalog, &catalog.roots_reaching(*stream), from, until, timeline);
             let values: Vec<f64> = events
                 .iter()
                 .filter(|e| usize::from(e.stream) == *stream)
@@ -88,7 +65,7 @@ fn measure(catalog: &Arc<Catalog>, effect: &Effect, from: i64, until: i64, timel
             let reach = chain_def.outcomes[*outcome].delay_max_ms;
             let events = generate(
                 catalog,
-                &roots_reaching(catalog, chain_def.from),
+                &catalog.roots_reaching(chain_def.from),
                 from,
                 until + reach,
                 timeline,

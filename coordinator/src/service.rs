@@ -23,6 +23,16 @@ use crate::scenarios;
 use crate::stats::StatsHub;
 use crate::view::{ClusterView, load_campaigns};
 
+/// An optional simulated instant (RFC 3339; empty: none) as epoch ms.
+fn instant(field: &str, text: &str) -> std::result::Result<Option<i64>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<jiff::Timestamp>()
+        .map(|t| Some(t.as_millisecond()))
+        .map_err(|e| Status::invalid_argument(format!("{field}: not an RFC 3339 instant: {e}")))
+}
+
 /// A change to a stream run's scenarios.
 enum ScenarioChange {
     Apply { scenario: String, compose: bool },
@@ -780,14 +790,6 @@ impl ControlService for ControlServiceImpl {
             ))
             .into());
         };
-        let instant = |field: &str, text: &str| -> std::result::Result<Option<i64>, Status> {
-            if text.is_empty() {
-                return Ok(None);
-            }
-            text.parse::<jiff::Timestamp>()
-                .map(|t| Some(t.as_millisecond()))
-                .map_err(|e| Status::invalid_argument(format!("{field}: not an RFC 3339 instant: {e}")))
-        };
         let query = crate::stream_history::HistoryQuery {
             from_ms: instant("from", &request.from)?,
             until_ms: instant("until", &request.until)?,
@@ -821,14 +823,6 @@ impl ControlService for ControlServiceImpl {
         let request = request.into_inner();
         let campaign = self.load(&request.id).await?;
         let run = crate::subscribe::stream_run(&campaign).map_err(Status::failed_precondition)?;
-        let instant = |field: &str, text: &str| -> std::result::Result<Option<i64>, Status> {
-            if text.is_empty() {
-                return Ok(None);
-            }
-            text.parse::<jiff::Timestamp>()
-                .map(|t| Some(t.as_millisecond()))
-                .map_err(|e| Status::invalid_argument(format!("{field}: not an RFC 3339 instant: {e}")))
-        };
         let (from, until) = (instant("from", &request.from)?, instant("until", &request.until)?);
         let started = campaign
             .status
@@ -886,20 +880,13 @@ impl ControlService for ControlServiceImpl {
                     known.join(", ")
                 )));
             };
-            let at_ms = if event.at.is_empty() {
-                scenarios::effective_ms(&run, &campaign.status, now).ok_or_else(|| {
+            let at_ms = match instant(&format!("events[{i}].at"), &event.at)? {
+                Some(at_ms) => at_ms,
+                None => scenarios::effective_ms(&run, &campaign.status, now).ok_or_else(|| {
                     Status::invalid_argument(format!(
                         "events[{i}].at: a backfill has no clock to follow; give an instant"
                     ))
-                })?
-            } else {
-                event
-                    .at
-                    .parse::<jiff::Timestamp>()
-                    .map_err(|e| {
-                        Status::invalid_argument(format!("events[{i}].at: not an RFC 3339 instant: {e}"))
-                    })?
-                    .as_millisecond()
+                })?,
             };
             campaign
                 .status

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use throng_state::{Compare, Op};
 use tokio::task::JoinSet;
 
 use super::AgentServices;
@@ -62,11 +61,6 @@ impl ShardState {
     fn counters(&self) -> std::sync::MutexGuard<'_, ShardCounters> {
         self.args.counters.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    fn assignment_key(&self) -> String {
-        let a = &self.args.assignment;
-        self.args.services.keys.assignment(&a.agent_id, &a.shard_id())
-    }
 }
 
 impl Actor for CampaignShard {
@@ -80,21 +74,7 @@ impl Actor for CampaignShard {
         args: CampaignShardArgs,
     ) -> Result<ShardState, ActorProcessingErr> {
         let shard_id = args.assignment.shard_id();
-        let key = args.services.keys.checkpoint(&shard_id);
-        let checkpoint = args
-            .services
-            .store
-            .get(&key)
-            .await?
-            .and_then(|kv| Checkpoint::from_bytes(&kv.value))
-            .unwrap_or_default();
-        if checkpoint.epoch > args.assignment.epoch {
-            return Err(format!(
-                "shard {shard_id}: checkpoint epoch {} is newer than assignment epoch {}",
-                checkpoint.epoch, args.assignment.epoch
-            )
-            .into());
-        }
+        let checkpoint = args.services.load_checkpoint(&args.assignment).await?;
         let plan =
             CampaignPlan::with_changes(&args.spec, &args.rate_changes).shard(args.assignment.shard_index);
         // A fresh shard follows the campaign's own clock, so all shards keep
@@ -300,13 +280,7 @@ async fn checkpoint(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState)
             sessions_failed: state.checkpoint.sessions_failed,
             watermark_ms: None,
         };
-        let fence = Compare::ValueEquals(state.assignment_key(), state.args.assignment.to_bytes());
-        let write = Op::Put {
-            key: services.keys.checkpoint(&shard_id),
-            value: next.to_bytes(),
-            lease: None,
-        };
-        match services.store.txn(vec![fence], vec![write]).await {
+        match services.write_checkpoint(&state.args.assignment, &next).await {
             Ok(true) => state.checkpoint = next,
             Ok(false) => {
                 tracing::warn!(shard = %shard_id, "assignment moved; shard fences itself");

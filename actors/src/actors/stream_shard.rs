@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use throng_state::{Compare, Op};
 
 use super::AgentServices;
 use crate::assignment::{Assignment, Checkpoint};
@@ -66,20 +65,7 @@ impl Actor for StreamShard {
         args: StreamShardArgs,
     ) -> Result<StreamShardState, ActorProcessingErr> {
         let shard_id = args.assignment.shard_id();
-        let checkpoint = args
-            .services
-            .store
-            .get(&args.services.keys.checkpoint(&shard_id))
-            .await?
-            .and_then(|kv| Checkpoint::from_bytes(&kv.value))
-            .unwrap_or_default();
-        if checkpoint.epoch > args.assignment.epoch {
-            return Err(format!(
-                "shard {shard_id}: checkpoint epoch {} is newer than assignment epoch {}",
-                checkpoint.epoch, args.assignment.epoch
-            )
-            .into());
-        }
+        let checkpoint = args.services.load_checkpoint(&args.assignment).await?;
         let mut runner = StreamShardRunner::new(
             args.run.clone(),
             args.assignment.shard_index,
@@ -200,16 +186,7 @@ async fn checkpoint(myself: &ActorRef<StreamShardMsg>, state: &mut StreamShardSt
             sessions_failed: 0,
             watermark_ms: Some(watermark),
         };
-        let key = services
-            .keys
-            .assignment(&state.args.assignment.agent_id, &shard_id);
-        let fence = Compare::ValueEquals(key, state.args.assignment.to_bytes());
-        let write = Op::Put {
-            key: services.keys.checkpoint(&shard_id),
-            value: next.to_bytes(),
-            lease: None,
-        };
-        match services.store.txn(vec![fence], vec![write]).await {
+        match services.write_checkpoint(&state.args.assignment, &next).await {
             Ok(true) => state.checkpoint = next,
             Ok(false) => {
                 tracing::warn!(shard = %shard_id, "assignment moved; shard fences itself");

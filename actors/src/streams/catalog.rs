@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use super::external::{ExternalEvents, read_external};
 use super::rhythm::{Holiday, Rhythm, Season};
 use super::scenario::{ScenarioDef, read_scenarios};
+use crate::spec::SpecErrors;
 use crate::spec::reader::Reader;
-use crate::spec::{FieldError, SpecErrors};
 use crate::zone::Zone;
 
 /// The catalog that ships with Throng: 50 streams of a tutoring marketplace.
@@ -185,18 +185,16 @@ impl Catalog {
         Catalog::parse(BUILTIN_CATALOG).expect("the built-in catalog is valid (a test holds it)")
     }
 
+    /// The built-in catalog, parsed once per process: stream runs name it in
+    /// every document the coordinator reads back on each reconcile round.
+    pub fn builtin_shared() -> Arc<Catalog> {
+        static BUILTIN: std::sync::OnceLock<Arc<Catalog>> = std::sync::OnceLock::new();
+        BUILTIN.get_or_init(|| Arc::new(Catalog::builtin())).clone()
+    }
+
     /// Parses and validates a YAML or JSON catalog.
     pub fn parse(document: &str) -> Result<Catalog, SpecErrors> {
-        let value: Value = serde_yaml::from_str(document).map_err(|e| {
-            let path = e
-                .location()
-                .map(|l| format!("(line {}, column {})", l.line(), l.column()))
-                .unwrap_or_else(|| "(document)".to_string());
-            SpecErrors(vec![FieldError {
-                path,
-                message: format!("not valid YAML or JSON: {e}"),
-            }])
-        })?;
+        let value: Value = crate::spec::parse_document(document)?;
         Catalog::from_value(&value, "")
     }
 

@@ -93,8 +93,8 @@ impl StreamRunSpec {
         let run = read_run(&mut r, value);
         let mut errors = r.into_errors();
         let catalog = match value.get("catalog") {
-            None => Some(Arc::new(Catalog::builtin())),
-            Some(Value::String(name)) if name == "builtin" => Some(Arc::new(Catalog::builtin())),
+            None => Some(Catalog::builtin_shared()),
+            Some(Value::String(name)) if name == "builtin" => Some(Catalog::builtin_shared()),
             Some(Value::String(other)) => {
                 errors.push(FieldError {
                     path: "catalog".into(),

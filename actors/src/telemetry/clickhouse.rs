@@ -323,11 +323,8 @@ impl Writer {
     /// Writes the current batch to the spill directory; a full disk is a
     /// loud error, and the batch stays in memory (backpressure).
     fn spill_current(&mut self) -> Result<(), TelemetryError> {
-        let batch = SpilledBatch {
-            sessions: std::mem::take(&mut self.sessions),
-            requests: std::mem::take(&mut self.requests),
-            events: std::mem::take(&mut self.events),
-        };
+        let held = (self.oldest, self.sessions_written, self.requests_written);
+        let batch = self.take_batch();
         let payload = serde_json::to_vec(&batch).unwrap_or_default();
         let Some(spill) = self.spill.as_mut() else {
             return Err(TelemetryError::Closed);
@@ -339,13 +336,11 @@ impl Writer {
                     .rows_spilled
                     .fetch_add(batch.rows(), Ordering::Relaxed);
                 tracing::warn!(rows = batch.rows(), file = %path.display(), "ClickHouse unreachable; batch spilled to disk");
-                self.sessions_written = false;
-                self.requests_written = false;
-                self.oldest = None;
                 Ok(())
             }
             Err(error) => {
                 tracing::error!(%error, "cannot spill telemetry to disk; holding the batch in memory");
+                (self.oldest, self.sessions_written, self.requests_written) = held;
                 self.sessions = batch.sessions;
                 self.requests = batch.requests;
                 self.events = batch.events;
