@@ -7,6 +7,7 @@
 //! [`actors`] are thin shells that schedule it.
 
 pub mod actors;
+pub mod analytics;
 pub mod assignment;
 pub mod clock;
 pub mod http;

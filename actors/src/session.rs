@@ -22,7 +22,7 @@ use crate::spec::{CampaignSpec, TargetKind};
 use crate::traffic::journey::{Action, PlannedStep, walk};
 use crate::traffic::matomo::{self, MatomoSettings, MatomoVisit};
 use crate::traffic::persona::ReferrerKind;
-use crate::traffic::visit::{VisitContext, Visitant, query_string};
+use crate::traffic::visit::{VisitContext, VisitSummary, Visitant, query_string};
 use crate::traffic::visitor::Visitor;
 use crate::traffic::{chance, ga4};
 
@@ -205,6 +205,8 @@ pub struct SessionOutcome {
     pub started_ms: u64,
     pub ended_ms: u64,
     pub requests: Vec<RequestOutcome>,
+    /// Pages, actions and orders of the steps the session went through.
+    pub summary: VisitSummary,
     /// Any request failed (no answer, or a 4xx/5xx status).
     pub failed: bool,
     /// The first failure, for the record.
@@ -228,6 +230,7 @@ impl SessionOutcome {
             started_ms: at_ms,
             ended_ms: at_ms,
             requests: Vec::new(),
+            summary: VisitSummary::default(),
             failed: true,
             error,
             aborted: false,
@@ -543,6 +546,7 @@ pub async fn run_session(
         started_ms: clock.epoch_ms(Instant::now()),
         ended_ms: 0,
         requests: Vec::with_capacity(plan.steps.len()),
+        summary: VisitSummary::default(),
         failed: false,
         error: String::new(),
         aborted: false,
@@ -550,8 +554,10 @@ pub async fn run_session(
     let engine = context.engines.engine(&target.tls, target.http2);
     let mut intended = intended_start;
     let total = plan.steps.len();
+    let mut steps_reached = 0;
     'steps: for index in 0..=total {
         let outgoing = if index < total {
+            steps_reached = index + 1;
             let step = &plan.steps[index];
             if !step.think_before.is_zero() {
                 intended = Instant::now() + step.think_before;
@@ -620,6 +626,7 @@ pub async fn run_session(
         }
     }
     outcome.ended_ms = clock.epoch_ms(Instant::now());
+    outcome.summary = VisitSummary::of(&plan.steps[..steps_reached], &spec.site);
     outcome
 }
 

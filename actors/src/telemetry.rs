@@ -7,7 +7,7 @@
 //! stored yet. Rows carry deterministic ids, so work done again after a
 //! failover replaces its earlier rows instead of adding to them.
 
-mod clickhouse;
+pub(crate) mod clickhouse;
 pub mod data_files;
 mod memory;
 mod rows;

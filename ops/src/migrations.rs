@@ -1,8 +1,9 @@
-//! The ClickHouse schema, applied in order at start (each statement is idempotent).
+//! The ClickHouse schema: versioned migrations, each applied once, in order, at start.
 
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../clickhouse/0001_sessions.sql"),
     include_str!("../clickhouse/0002_stream_events.sql"),
+    include_str!("../clickhouse/0003_analytics.sql"),
 ];
 
 /// The migrations with SQL comments removed (the writer splits on `;`).

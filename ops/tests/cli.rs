@@ -590,11 +590,12 @@ async fn a_users_own_catalog_runs_and_its_mistakes_are_reported_with_paths() {
     );
 }
 
-/// Column names of `table` in the project's DDL.
+/// Column names of `table` in the project's DDL, with the columns later migrations add.
 fn ddl_columns(table: &str) -> Vec<String> {
     let ddl = [
         include_str!("../clickhouse/0001_sessions.sql"),
         include_str!("../clickhouse/0002_stream_events.sql"),
+        include_str!("../clickhouse/0003_analytics.sql"),
     ]
     .join("\n");
     let start = ddl
@@ -607,6 +608,13 @@ fn ddl_columns(table: &str) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next())
         .map(|c| c.to_string())
         .collect();
+    let added = format!("ALTER TABLE {table} ADD COLUMN ");
+    columns.extend(
+        ddl.lines()
+            .filter_map(|l| l.strip_prefix(added.as_str()))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_string),
+    );
     columns.sort();
     columns
 }

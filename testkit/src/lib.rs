@@ -250,3 +250,26 @@ impl ClickHouseServer {
         self.spawn();
     }
 }
+
+/// The project's ClickHouse migrations (`ops/clickhouse/NNNN_*.sql`), in
+/// order, with SQL comments removed, as `ClickHouseSink::start` takes them.
+pub fn clickhouse_migrations() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/clickhouse");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("ops/clickhouse")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .expect("migration")
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}

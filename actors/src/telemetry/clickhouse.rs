@@ -87,7 +87,7 @@ pub struct ClickHouseSink {
     metrics: Arc<WriterMetrics>,
 }
 
-fn client(config: &ClickHouseConfig) -> Client {
+pub(crate) fn client(config: &ClickHouseConfig) -> Client {
     // Validation uses a format ClickHouse 18.16 lacks; the row types here are
     // checked against the DDL by the integration tests instead.
     Client::default()
@@ -435,8 +435,9 @@ impl Writer {
 }
 
 /// Applies, in order, the migrations whose version `schema_migrations` does
-/// not record yet, and records each once it is applied. Every statement is
-/// idempotent too (`IF NOT EXISTS`), so two nodes starting at once are safe.
+/// not record yet, and records each once it is applied. Two nodes may start
+/// at once, so every statement is idempotent: tables are created `IF NOT
+/// EXISTS`, and a column another node added already counts as added.
 async fn apply_migrations(db: &Client, migrations: &[&str]) -> Result<(), TelemetryError> {
     let rejected = |e: clickhouse::error::Error| TelemetryError::Rejected {
         table: "schema_migrations".to_string(),
@@ -460,13 +461,16 @@ async fn apply_migrations(db: &Client, migrations: &[&str]) -> Result<(), Teleme
             continue;
         }
         for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            db.query(statement)
-                .execute()
-                .await
-                .map_err(|e| TelemetryError::Rejected {
-                    table: format!("(migration {version})"),
-                    reason: e.to_string(),
-                })?;
+            match db.query(statement).execute().await {
+                Ok(()) => {}
+                Err(e) if statement.contains("ADD COLUMN") && e.to_string().contains("already exists") => {}
+                Err(e) => {
+                    return Err(TelemetryError::Rejected {
+                        table: format!("(migration {version})"),
+                        reason: e.to_string(),
+                    });
+                }
+            }
         }
         db.query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
             .bind(version)

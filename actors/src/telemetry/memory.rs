@@ -1,12 +1,14 @@
-//! The embedded sink of `throng up`: live totals per campaign and per stream,
-//! the most recent sessions and stream events, in process memory, and every
-//! row in local data files when given a directory.
+//! The embedded sink of `throng up`: a compact summary of every session (for
+//! analytics), events per stream, the most recent sessions and stream events,
+//! in process memory, and every row in local data files when given a
+//! directory.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::data_files::DataFiles;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink};
+use crate::analytics::{AnalyticsError, AnalyticsSource, CellKey, Cells, SessionFacts, bucket_of};
 
 /// Totals of one campaign as the memory sink saw them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,10 +19,39 @@ pub struct CampaignTotals {
     pub requests: u64,
 }
 
+/// What analytics need of one session: about 100 bytes and 17 per request.
+struct StoredSession {
+    persona: Arc<str>,
+    journey: Arc<str>,
+    target: u32,
+    agent: Arc<str>,
+    intended_ms: u64,
+    facts: SessionFacts,
+    /// `(intended_ms, latency_us, failed)` of each request.
+    requests: Box<[(u64, u64, bool)]>,
+}
+
+/// One `Arc<str>` per distinct name, so sessions share their labels.
+#[derive(Default)]
+struct Labels(std::collections::HashSet<Arc<str>>);
+
+impl Labels {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(label) = self.0.get(name) {
+            return label.clone();
+        }
+        let label: Arc<str> = Arc::from(name);
+        self.0.insert(label.clone());
+        label
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    seen: HashSet<(String, u64)>,
-    totals: BTreeMap<String, CampaignTotals>,
+    /// Sessions by campaign and id: a session run again after a failover
+    /// replaces its earlier record, as in ClickHouse.
+    sessions: HashMap<String, HashMap<u64, StoredSession>>,
+    labels: Labels,
     recent: VecDeque<SessionRecord>,
     /// Events per (run, stream). Not deduplicated: a shard re-placed within
     /// one process is rare, and keeping every id would grow without bound.
@@ -77,7 +108,15 @@ impl MemorySink {
 
     /// Totals for one campaign.
     pub fn totals(&self, campaign_id: &str) -> CampaignTotals {
-        self.lock().totals.get(campaign_id).cloned().unwrap_or_default()
+        let inner = self.lock();
+        let Some(sessions) = inner.sessions.get(campaign_id) else {
+            return CampaignTotals::default();
+        };
+        CampaignTotals {
+            sessions: sessions.len() as u64,
+            failed_sessions: sessions.values().filter(|s| s.facts.failed).count() as u64,
+            requests: sessions.values().map(|s| s.requests.len() as u64).sum(),
+        }
     }
 
     /// The most recent sessions, oldest first.
@@ -106,13 +145,32 @@ impl TelemetrySink for MemorySink {
     async fn record(&self, record: SessionRecord) -> Result<(), TelemetryError> {
         self.write_files(|files| files.write_session(&record))?;
         let mut inner = self.lock();
-        let key = (record.campaign_id.clone(), record.outcome.session_id);
-        if inner.seen.insert(key) {
-            let totals = inner.totals.entry(record.campaign_id.clone()).or_default();
-            totals.sessions += 1;
-            totals.failed_sessions += u64::from(record.outcome.failed);
-            totals.requests += record.outcome.requests.len() as u64;
-        }
+        let outcome = &record.outcome;
+        let stored = StoredSession {
+            persona: inner.labels.get(&outcome.persona),
+            journey: inner.labels.get(&outcome.journey),
+            target: outcome.target,
+            agent: inner.labels.get(&record.agent_id),
+            intended_ms: outcome.intended_ms,
+            facts: SessionFacts {
+                failed: outcome.failed,
+                actions: outcome.summary.actions,
+                page_views: outcome.summary.page_views,
+                duration_ms: outcome.ended_ms.saturating_sub(outcome.started_ms),
+                conversions: outcome.summary.conversions,
+                revenue_cents: outcome.summary.revenue_cents,
+            },
+            requests: outcome
+                .requests
+                .iter()
+                .map(|r| (r.intended_ms, r.latency_us, r.failed()))
+                .collect(),
+        };
+        inner
+            .sessions
+            .entry(record.campaign_id.clone())
+            .or_default()
+            .insert(outcome.session_id, stored);
         inner.recent.push_back(record);
         while inner.recent.len() > self.recent_limit {
             inner.recent.pop_front();
@@ -138,5 +196,36 @@ impl TelemetrySink for MemorySink {
 
     async fn flush(&self) -> Result<(), TelemetryError> {
         self.write_files(DataFiles::flush)
+    }
+}
+
+#[async_trait::async_trait]
+impl AnalyticsSource for MemorySink {
+    async fn cells(&self, campaign_id: &str, resolution_ms: u64) -> Result<Cells, AnalyticsError> {
+        let inner = self.lock();
+        let mut cells = Cells::new();
+        let Some(sessions) = inner.sessions.get(campaign_id) else {
+            return Ok(cells);
+        };
+        let key = |s: &StoredSession, at_ms: u64| CellKey {
+            persona: s.persona.to_string(),
+            journey: s.journey.to_string(),
+            target: s.target,
+            agent: s.agent.to_string(),
+            bucket_ms: bucket_of(at_ms, resolution_ms),
+        };
+        for session in sessions.values() {
+            cells
+                .entry(key(session, session.intended_ms))
+                .or_default()
+                .add_session(session.facts);
+            for (at_ms, latency_us, failed) in &session.requests {
+                cells
+                    .entry(key(session, *at_ms))
+                    .or_default()
+                    .add_request(*latency_us, *failed);
+            }
+        }
+        Ok(cells)
     }
 }

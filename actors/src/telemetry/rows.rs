@@ -27,6 +27,15 @@ pub(crate) struct SessionRow {
     pub(crate) errors: u32,
     pub(crate) ok: u8,
     pub(crate) error: String,
+    // Added by migration 3; batches spilled before it have none.
+    #[serde(default)]
+    pub(crate) page_views: u32,
+    #[serde(default)]
+    pub(crate) actions: u32,
+    #[serde(default)]
+    pub(crate) conversions: u32,
+    #[serde(default)]
+    pub(crate) revenue_cents: u64,
 }
 
 #[derive(Debug, Row, Serialize, Deserialize)]
@@ -43,6 +52,15 @@ pub(crate) struct RequestRow {
     pub(crate) latency_us: u64,
     pub(crate) intended_ms: u64,
     pub(crate) error: String,
+    // Added by migration 3; batches spilled before it have none.
+    #[serde(default)]
+    pub(crate) persona: String,
+    #[serde(default)]
+    pub(crate) journey: String,
+    #[serde(default)]
+    pub(crate) target: u32,
+    #[serde(default)]
+    pub(crate) agent_id: String,
 }
 
 #[derive(Debug, Row, Serialize, Deserialize)]
@@ -79,6 +97,10 @@ pub(crate) fn session_rows(record: SessionRecord) -> (SessionRow, Vec<RequestRow
             latency_us: request.latency_us,
             intended_ms: request.intended_ms,
             error: request.error.clone(),
+            persona: outcome.persona.clone(),
+            journey: outcome.journey.clone(),
+            target: outcome.target,
+            agent_id: record.agent_id.clone(),
         })
         .collect();
     let errors = outcome.requests.iter().filter(|r| r.failed()).count();
@@ -100,6 +122,10 @@ pub(crate) fn session_rows(record: SessionRecord) -> (SessionRow, Vec<RequestRow
         errors: errors as u32,
         ok: u8::from(!outcome.failed),
         error: outcome.error,
+        page_views: outcome.summary.page_views,
+        actions: outcome.summary.actions,
+        conversions: outcome.summary.conversions,
+        revenue_cents: outcome.summary.revenue_cents,
     };
     (session, requests)
 }

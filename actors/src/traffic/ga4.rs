@@ -146,14 +146,14 @@ impl<'a> Ga4Visit<'a> {
                 {
                     self.cart.add(p);
                 }
-                let subtotal = self.cart.total();
+                let order = self.cart.order();
                 let transaction = format!(
                     "T{:012x}",
                     ids::stable_hash(&[Part::Str("order"), Part::U64(self.visit.session_id)]) >> 16
                 );
                 events.push(json!({"name": "purchase", "params": self.params(now_ms, json!({
-                    "transaction_id": transaction, "currency": currency, "value": subtotal * 1.2 + 4.95,
-                    "tax": subtotal * 0.2, "shipping": 4.95, "items": items(&self.cart)}))}));
+                    "transaction_id": transaction, "currency": currency, "value": order.revenue,
+                    "tax": order.tax, "shipping": order.shipping, "items": items(&self.cart)}))}));
                 self.cart = Cart::default();
             }
             Action::PageView | Action::Click | Action::FormSubmit => {}

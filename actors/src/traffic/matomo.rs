@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::journey::{Action, PlannedStep};
-use super::visit::{Cart, VisitContext, title};
+use super::visit::{Cart, Order, VisitContext, title};
 use crate::ids::{self, Part};
 
 /// A Matomo target.
@@ -216,8 +216,12 @@ impl<'a> MatomoVisit<'a> {
                 {
                     self.cart.add(p);
                 }
-                let subtotal = self.cart.total();
-                let (tax, shipping) = (subtotal * 0.2, 4.95);
+                let Order {
+                    subtotal,
+                    tax,
+                    shipping,
+                    revenue,
+                } = self.cart.order();
                 let mut order = self.on_page(now_ms);
                 order.push(("idgoal", "0".to_string()));
                 order.push((
@@ -228,7 +232,7 @@ impl<'a> MatomoVisit<'a> {
                     ),
                 ));
                 order.push(("ec_items", items_json(&self.cart)));
-                order.push(("revenue", money(subtotal + tax + shipping)));
+                order.push(("revenue", money(revenue)));
                 order.push(("ec_st", money(subtotal)));
                 order.push(("ec_tx", money(tax)));
                 order.push(("ec_sh", money(shipping)));

@@ -1,7 +1,7 @@
 //! What every tracking hit of one visit shares: the visitor, device,
 //! language, referrer and the cart, plus URL helpers.
 
-use super::journey::{Product, Site};
+use super::journey::{Action, PlannedStep, Product, Site};
 use super::persona::{Device, ReferrerKind};
 use super::visitor::Visitor;
 
@@ -73,6 +73,72 @@ impl Cart {
 
     pub fn total(&self) -> f64 {
         self.items.iter().map(|(p, q)| p.price * f64::from(*q)).sum()
+    }
+
+    /// What ordering this cart costs: the simulated shop adds 20 % tax and a
+    /// flat shipping fee.
+    pub fn order(&self) -> Order {
+        let subtotal = self.total();
+        let (tax, shipping) = (subtotal * 0.2, 4.95);
+        Order {
+            subtotal,
+            tax,
+            shipping,
+            revenue: subtotal + tax + shipping,
+        }
+    }
+}
+
+/// The money of one order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Order {
+    pub subtotal: f64,
+    pub tax: f64,
+    pub shipping: f64,
+    pub revenue: f64,
+}
+
+/// What a visit amounted to, as analytics count it: pages, actions, orders
+/// and their revenue. Revenue is in whole cents, so totals add up exactly
+/// wherever they are summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VisitSummary {
+    pub page_views: u32,
+    pub actions: u32,
+    pub conversions: u32,
+    pub revenue_cents: u64,
+}
+
+impl VisitSummary {
+    /// The summary of the `steps` a visit went through on `site`, with the
+    /// cart the tracking encoders keep.
+    pub fn of(steps: &[PlannedStep], site: &Site) -> Self {
+        let mut summary = VisitSummary::default();
+        let mut cart = Cart::default();
+        for step in steps {
+            let product = step.product.and_then(|i| site.products.get(i));
+            summary.actions += 1;
+            summary.page_views += u32::from(step.action.is_page());
+            match step.action {
+                Action::AddToCart => {
+                    if let Some(p) = product {
+                        cart.add(p);
+                    }
+                }
+                Action::Order => {
+                    if cart.items.is_empty()
+                        && let Some(p) = product
+                    {
+                        cart.add(p);
+                    }
+                    summary.conversions += 1;
+                    summary.revenue_cents += (cart.order().revenue * 100.0).round() as u64;
+                    cart = Cart::default();
+                }
+                _ => {}
+            }
+        }
+        summary
     }
 }
 

@@ -1,0 +1,407 @@
+//! Campaign analytics: sessions, page views, bounce rate, conversions,
+//! revenue, errors and latency percentiles, in total, broken down by a
+//! dimension, and as a time series.
+//!
+//! A store (ClickHouse, or the embedded store of `throng up`) answers with
+//! [`Cells`]: integer tallies keyed by persona, journey, target, agent and
+//! time bucket, with latencies as a histogram. Everything users read is
+//! computed from cells by one function, [`analyse`], so both stores give the
+//! same answers to the last digit: tallies add up exactly in any order, and
+//! the histogram's buckets are computed the same way in SQL and here.
+
+mod clickhouse;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::clickhouse::ClickHouseAnalytics;
+
+/// What a cell is keyed by.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CellKey {
+    pub persona: String,
+    pub journey: String,
+    /// Index into the campaign's targets.
+    pub target: u32,
+    pub agent: String,
+    /// Start of the time bucket, epoch millis (0 when not bucketed by time).
+    pub bucket_ms: u64,
+}
+
+/// Integer tallies of one cell: exact whatever order they are added in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub sessions: u64,
+    pub failed_sessions: u64,
+    /// Sessions of exactly one action.
+    pub bounces: u64,
+    pub page_views: u64,
+    pub actions: u64,
+    pub duration_ms: u64,
+    pub conversions: u64,
+    pub revenue_cents: u64,
+    pub requests: u64,
+    pub failed_requests: u64,
+    /// Requests by latency, in microseconds rounded up to three significant
+    /// digits ([`latency_bucket`]).
+    pub latency: BTreeMap<u64, u64>,
+}
+
+/// The facts of one session that analytics count.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionFacts {
+    pub failed: bool,
+    pub actions: u32,
+    pub page_views: u32,
+    pub duration_ms: u64,
+    pub conversions: u32,
+    pub revenue_cents: u64,
+}
+
+impl Tally {
+    pub fn add_session(&mut self, s: SessionFacts) {
+        self.sessions += 1;
+        self.failed_sessions += u64::from(s.failed);
+        self.bounces += u64::from(s.actions == 1);
+        self.page_views += u64::from(s.page_views);
+        self.actions += u64::from(s.actions);
+        self.duration_ms += s.duration_ms;
+        self.conversions += u64::from(s.conversions);
+        self.revenue_cents += s.revenue_cents;
+    }
+
+    pub fn add_request(&mut self, latency_us: u64, failed: bool) {
+        self.add_requests(latency_bucket(latency_us), 1, u64::from(failed));
+    }
+
+    /// `count` requests in latency bucket `bucket_us`, `failed` of them failed.
+    pub fn add_requests(&mut self, bucket_us: u64, count: u64, failed: u64) {
+        self.requests += count;
+        self.failed_requests += failed;
+        *self.latency.entry(bucket_us).or_default() += count;
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        self.sessions += other.sessions;
+        self.failed_sessions += other.failed_sessions;
+        self.bounces += other.bounces;
+        self.page_views += other.page_views;
+        self.actions += other.actions;
+        self.duration_ms += other.duration_ms;
+        self.conversions += other.conversions;
+        self.revenue_cents += other.revenue_cents;
+        self.requests += other.requests;
+        self.failed_requests += other.failed_requests;
+        for (bucket, count) in &other.latency {
+            *self.latency.entry(*bucket).or_default() += count;
+        }
+    }
+
+    /// The latency at quantile `q` (0..=1) in milliseconds: the bucket of the
+    /// request at rank ⌊q·n⌋, as ClickHouse's `quantileExact` picks it.
+    pub fn latency_ms(&self, q: f64) -> f64 {
+        let total: u64 = self.latency.values().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = ((q * total as f64) as u64).min(total - 1);
+        let mut seen = 0;
+        for (bucket, count) in &self.latency {
+            seen += count;
+            if seen > rank {
+                return *bucket as f64 / 1000.0;
+            }
+        }
+        0.0
+    }
+}
+
+/// Microseconds rounded up to three significant digits: at most 1 % above
+/// the true value, and few enough distinct values to group by. The SQL of
+/// the ClickHouse store computes the same ([`LATENCY_BUCKET_SQL`]).
+pub fn latency_bucket(us: u64) -> u64 {
+    if us < 1000 {
+        return us;
+    }
+    let scale = 10u64.pow(us.ilog10() - 2);
+    us.div_ceil(scale) * scale
+}
+
+/// [`latency_bucket`] of the `latency_us` column, in SQL that runs on
+/// ClickHouse 18.16 and current releases (both branches of `if` are
+/// evaluated, so the scale never drops below 1; subtraction turns unsigned
+/// integers signed, hence `toUInt64`).
+pub const LATENCY_BUCKET_SQL: &str = "if(latency_us < 1000, latency_us, toUInt64(\
+     intDiv(latency_us + intExp10(greatest(length(toString(latency_us)), 3) - 3) - 1, \
+     intExp10(greatest(length(toString(latency_us)), 3) - 3)) \
+     * intExp10(greatest(length(toString(latency_us)), 3) - 3)))";
+
+/// A campaign's tallies, cell by cell.
+pub type Cells = BTreeMap<CellKey, Tally>;
+
+/// Why analytics could not be answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AnalyticsError {
+    #[error("the analytics store at {endpoint} is unavailable: {reason}")]
+    Unavailable { endpoint: String, reason: String },
+}
+
+/// A store that can tally a campaign.
+#[async_trait::async_trait]
+pub trait AnalyticsSource: Send + Sync + 'static {
+    /// The campaign's cells, time-bucketed by `resolution_ms` (0: one bucket).
+    async fn cells(&self, campaign_id: &str, resolution_ms: u64) -> Result<Cells, AnalyticsError>;
+}
+
+/// The start of the bucket `at_ms` falls in.
+pub fn bucket_of(at_ms: u64, resolution_ms: u64) -> u64 {
+    at_ms.checked_div(resolution_ms).map_or(0, |n| n * resolution_ms)
+}
+
+/// A dimension results break down by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dimension {
+    Persona,
+    Journey,
+    Target,
+    Agent,
+}
+
+impl Dimension {
+    pub const NAMES: &'static str = "persona, journey, target or agent";
+
+    pub fn parse(name: &str) -> Option<Dimension> {
+        Some(match name {
+            "persona" => Dimension::Persona,
+            "journey" => Dimension::Journey,
+            "target" => Dimension::Target,
+            "agent" => Dimension::Agent,
+            _ => return None,
+        })
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+/// What users read about a set of sessions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub sessions: u64,
+    pub failed_sessions: u64,
+    pub page_views: u64,
+    pub pages_per_session: f64,
+    pub avg_session_ms: f64,
+    /// Share of sessions of a single action.
+    pub bounce_rate: f64,
+    pub conversions: u64,
+    /// Conversions per session.
+    pub conversion_rate: f64,
+    pub revenue: f64,
+    pub requests: u64,
+    /// Share of requests that failed (no answer, or a 4xx/5xx status).
+    pub error_rate: f64,
+    pub latency_ms: Percentiles,
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+impl Summary {
+    pub fn of(t: &Tally) -> Self {
+        Summary {
+            sessions: t.sessions,
+            failed_sessions: t.failed_sessions,
+            page_views: t.page_views,
+            pages_per_session: ratio(t.page_views, t.sessions),
+            avg_session_ms: ratio(t.duration_ms, t.sessions),
+            bounce_rate: ratio(t.bounces, t.sessions),
+            conversions: t.conversions,
+            conversion_rate: ratio(t.conversions, t.sessions),
+            revenue: t.revenue_cents as f64 / 100.0,
+            requests: t.requests,
+            error_rate: ratio(t.failed_requests, t.requests),
+            latency_ms: Percentiles {
+                p50: t.latency_ms(0.5),
+                p90: t.latency_ms(0.9),
+                p99: t.latency_ms(0.99),
+                p999: t.latency_ms(0.999),
+            },
+        }
+    }
+}
+
+/// One group of a breakdown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub key: String,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// One point of a time series.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub start_ms: u64,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// The analytics of one campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignAnalytics {
+    pub campaign_id: String,
+    pub name: String,
+    pub totals: Summary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Dimension>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    /// Bucket width of `series`, 0 when there is none.
+    #[serde(default)]
+    pub resolution_ms: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<Point>,
+}
+
+/// What to compute from a campaign's cells.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub by: Option<Dimension>,
+    /// Time series bucket width; 0 for none.
+    pub resolution_ms: u64,
+    /// Labels of the campaign's targets by index (their URLs).
+    pub target_labels: Vec<String>,
+}
+
+/// Totals, the breakdown and the time series of one campaign's cells.
+pub fn analyse(campaign_id: &str, name: &str, cells: &Cells, query: &Query) -> CampaignAnalytics {
+    let mut totals = Tally::default();
+    let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut series: BTreeMap<u64, Tally> = BTreeMap::new();
+    for (key, tally) in cells {
+        totals.merge(tally);
+        if let Some(by) = query.by {
+            let label = match by {
+                Dimension::Persona => key.persona.clone(),
+                Dimension::Journey => key.journey.clone(),
+                Dimension::Target => query
+                    .target_labels
+                    .get(key.target as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("target {}", key.target)),
+                Dimension::Agent => key.agent.clone(),
+            };
+            groups.entry(label).or_default().merge(tally);
+        }
+        if query.resolution_ms > 0 {
+            series.entry(key.bucket_ms).or_default().merge(tally);
+        }
+    }
+    CampaignAnalytics {
+        campaign_id: campaign_id.to_string(),
+        name: name.to_string(),
+        totals: Summary::of(&totals),
+        by: query.by,
+        groups: groups
+            .iter()
+            .map(|(key, t)| Group {
+                key: key.clone(),
+                summary: Summary::of(t),
+            })
+            .collect(),
+        resolution_ms: query.resolution_ms,
+        series: series
+            .iter()
+            .map(|(start_ms, t)| Point {
+                start_ms: *start_ms,
+                summary: Summary::of(t),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_keep_three_significant_digits_rounding_up() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(999), 999);
+        assert_eq!(latency_bucket(1000), 1000);
+        assert_eq!(latency_bucket(1001), 1010);
+        assert_eq!(latency_bucket(123_456), 124_000);
+        assert_eq!(latency_bucket(999_999), 1_000_000);
+        for us in [1_234u64, 56_789, 7_654_321, u64::from(u32::MAX)] {
+            let b = latency_bucket(us);
+            assert!(b >= us && (b - us) as f64 <= us as f64 * 0.01, "{us} -> {b}");
+        }
+    }
+
+    #[test]
+    fn percentiles_pick_the_rank_quantile_exact_picks() {
+        let mut t = Tally::default();
+        for ms in 1..=100u64 {
+            t.add_request(ms * 1000, false);
+        }
+        assert_eq!(t.latency_ms(0.5), 51.0);
+        assert_eq!(t.latency_ms(0.99), 100.0);
+        assert_eq!(t.latency_ms(0.0), 1.0);
+        assert_eq!(Tally::default().latency_ms(0.5), 0.0);
+    }
+
+    #[test]
+    fn breakdown_and_series_add_up_to_the_totals() {
+        let mut cells = Cells::new();
+        for (i, persona) in ["a", "b", "a"].iter().enumerate() {
+            let key = CellKey {
+                persona: persona.to_string(),
+                bucket_ms: i as u64 * 60_000,
+                ..CellKey::default()
+            };
+            let tally = cells.entry(key).or_default();
+            tally.add_session(SessionFacts {
+                failed: i == 1,
+                actions: i as u32 + 1,
+                page_views: i as u32 + 1,
+                duration_ms: 1000,
+                conversions: u32::from(i == 2),
+                revenue_cents: if i == 2 { 12_345 } else { 0 },
+            });
+            tally.add_request(2_000, i == 1);
+        }
+        let query = Query {
+            by: Some(Dimension::Persona),
+            resolution_ms: 60_000,
+            ..Query::default()
+        };
+        let report = analyse("c", "shop", &cells, &query);
+        assert_eq!(report.totals.sessions, 3);
+        assert_eq!(report.totals.page_views, 6);
+        assert!((report.totals.bounce_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(report.totals.revenue, 123.45);
+        assert!((report.totals.error_rate - 1.0 / 3.0).abs() < 1e-12);
+        let keys: Vec<_> = report
+            .groups
+            .iter()
+            .map(|g| (g.key.as_str(), g.summary.sessions))
+            .collect();
+        assert_eq!(keys, [("a", 2), ("b", 1)]);
+        let starts: Vec<_> = report.series.iter().map(|p| p.start_ms).collect();
+        assert_eq!(starts, [0, 60_000, 120_000]);
+    }
+}

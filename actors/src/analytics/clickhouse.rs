@@ -1,0 +1,134 @@
+//! Analytics from ClickHouse: two grouped queries (sessions, requests) whose
+//! rows become cells (read by position; aggregates carry no alias, since an
+//! alias named like a column would shadow it). `FINAL` makes them exact before merges: a session run
+//! again after a failover counts once.
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::{AnalyticsError, AnalyticsSource, CellKey, Cells, LATENCY_BUCKET_SQL};
+use crate::telemetry::ClickHouseConfig;
+use crate::telemetry::clickhouse::client;
+
+/// Reads analytics from the `sessions` and `requests` tables.
+#[derive(Clone)]
+pub struct ClickHouseAnalytics {
+    config: ClickHouseConfig,
+}
+
+#[derive(Row, Deserialize)]
+struct SessionCell {
+    persona: String,
+    journey: String,
+    target: u32,
+    agent_id: String,
+    bucket: u64,
+    sessions: u64,
+    failed_sessions: u64,
+    bounces: u64,
+    page_views: u64,
+    actions: u64,
+    duration_ms: u64,
+    conversions: u64,
+    revenue_cents: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct RequestCell {
+    persona: String,
+    journey: String,
+    target: u32,
+    agent_id: String,
+    bucket: u64,
+    latency: u64,
+    requests: u64,
+    failed: u64,
+}
+
+fn bucket_sql(column: &str, resolution_ms: u64) -> String {
+    if resolution_ms == 0 {
+        "toUInt64(0)".to_string()
+    } else {
+        format!("intDiv({column}, {resolution_ms}) * {resolution_ms}")
+    }
+}
+
+impl ClickHouseAnalytics {
+    pub fn new(config: ClickHouseConfig) -> Self {
+        ClickHouseAnalytics { config }
+    }
+
+    fn unavailable(&self, error: clickhouse::error::Error) -> AnalyticsError {
+        AnalyticsError::Unavailable {
+            endpoint: self.config.url.clone(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AnalyticsSource for ClickHouseAnalytics {
+    async fn cells(&self, campaign_id: &str, resolution_ms: u64) -> Result<Cells, AnalyticsError> {
+        let db = client(&self.config).with_database(self.config.database.clone());
+        let sessions: Vec<SessionCell> = db
+            .query(&format!(
+                "SELECT persona, journey, target, agent_id, {bucket} AS bucket, \
+                 count(), sum(ok = 0), sum(actions = 1), sum(page_views), sum(actions), \
+                 sum(toUInt64(if(ended_ms > started_ms, ended_ms - started_ms, 0))), \
+                 sum(conversions), sum(revenue_cents) \
+                 FROM sessions FINAL WHERE campaign_id = ? \
+                 GROUP BY persona, journey, target, agent_id, bucket",
+                bucket = bucket_sql("intended_ms", resolution_ms),
+            ))
+            .bind(campaign_id)
+            .fetch_all()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let requests: Vec<RequestCell> = db
+            .query(&format!(
+                "SELECT persona, journey, target, agent_id, {bucket} AS bucket, \
+                 {LATENCY_BUCKET_SQL} AS latency, count(), \
+                 sum(status = 0 OR status >= 400 OR error != '') \
+                 FROM requests FINAL WHERE campaign_id = ? \
+                 GROUP BY persona, journey, target, agent_id, bucket, latency",
+                bucket = bucket_sql("intended_ms", resolution_ms),
+            ))
+            .bind(campaign_id)
+            .fetch_all()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let mut cells = Cells::new();
+        for s in sessions {
+            let key = CellKey {
+                persona: s.persona,
+                journey: s.journey,
+                target: s.target,
+                agent: s.agent_id,
+                bucket_ms: s.bucket,
+            };
+            let tally = cells.entry(key).or_default();
+            tally.sessions += s.sessions;
+            tally.failed_sessions += s.failed_sessions;
+            tally.bounces += s.bounces;
+            tally.page_views += s.page_views;
+            tally.actions += s.actions;
+            tally.duration_ms += s.duration_ms;
+            tally.conversions += s.conversions;
+            tally.revenue_cents += s.revenue_cents;
+        }
+        for r in requests {
+            let key = CellKey {
+                persona: r.persona,
+                journey: r.journey,
+                target: r.target,
+                agent: r.agent_id,
+                bucket_ms: r.bucket,
+            };
+            cells
+                .entry(key)
+                .or_default()
+                .add_requests(r.latency, r.requests, r.failed);
+        }
+        Ok(cells)
+    }
+}
