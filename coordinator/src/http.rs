@@ -86,6 +86,39 @@ async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<Stri
     }
 }
 
+/// `?campaigns=ID,ID&by=persona&resolution_ms=60000`
+#[derive(serde::Deserialize, Default)]
+struct AnalyticsParams {
+    #[serde(default)]
+    campaigns: String,
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    resolution_ms: u64,
+}
+
+/// `GET /api/v1/analytics`: the same reports as `GetAnalytics`.
+async fn analytics(
+    State(service): State<ControlServiceImpl>,
+    Query(params): Query<AnalyticsParams>,
+) -> Response {
+    let request = v1::AnalyticsRequest {
+        campaign_ids: params
+            .campaigns
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect(),
+        by: params.by,
+        resolution_ms: params.resolution_ms,
+    };
+    match service.analytics(&request).await {
+        Ok(reports) => Json(reports).into_response(),
+        Err(status) => error(status),
+    }
+}
+
 /// `?patterns=customer.*,high-frequency&token=v1…&max_lag=60`
 #[derive(serde::Deserialize, Default)]
 struct SubscribeParams {
@@ -185,6 +218,7 @@ pub async fn serve(
         .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/campaigns", get(campaigns))
         .route("/api/v1/campaigns/{id}", get(campaign))
+        .route("/api/v1/analytics", get(analytics))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
         .with_state(service);
     let shutdown = async move {

@@ -5,6 +5,7 @@
 //! The coordinator is never in the per-request path: agents generate and
 //! record traffic on their own and send one small stats report per second.
 
+pub mod analytics;
 pub mod campaign;
 mod error;
 pub mod external_events;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use throng_actors::analytics::AnalyticsSource;
 use throng_actors::spec::ValidationContext;
 use throng_proto::v1::control_service_server::ControlServiceServer;
 use throng_state::{Keys, StateStore};
@@ -21,7 +22,7 @@ use crate::service::ControlServiceImpl;
 use crate::stats::StatsHub;
 
 /// How a coordinator runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CoordinatorConfig {
     pub coordinator_id: String,
     pub cluster: String,
@@ -29,6 +30,8 @@ pub struct CoordinatorConfig {
     pub http_listen: Option<SocketAddr>,
     pub lease_ttl: Duration,
     pub validation: ValidationContext,
+    /// Where `GetAnalytics` reads campaign telemetry.
+    pub analytics: Option<Arc<dyn AnalyticsSource>>,
 }
 
 impl CoordinatorConfig {
@@ -40,6 +43,7 @@ impl CoordinatorConfig {
             http_listen: None,
             lease_ttl: Duration::from_secs(5),
             validation: ValidationContext::default(),
+            analytics: None,
         }
     }
 }
@@ -148,6 +152,7 @@ impl Coordinator {
             hub,
             validation: config.validation.clone(),
             nudge,
+            analytics: config.analytics.clone(),
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use throng_actors::analytics::{AnalyticsSource, CampaignAnalytics};
 use throng_actors::clock::epoch_ms;
 use throng_actors::plan::CampaignPlan;
 use throng_actors::spec::{CampaignSpec, SpecErrors, ValidationContext};
@@ -56,6 +57,8 @@ pub struct ControlServiceImpl {
     pub validation: ValidationContext,
     /// Wakes the reconciler after a change, so agents hear of it at once.
     pub nudge: Arc<Notify>,
+    /// Where analytics are read (none: `GetAnalytics` is unavailable).
+    pub analytics: Option<Arc<dyn AnalyticsSource>>,
 }
 
 fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
@@ -114,6 +117,25 @@ fn field_errors(errors: &SpecErrors) -> Vec<v1::FieldError> {
 }
 
 impl ControlServiceImpl {
+    /// Analytics reports of campaigns, in the order asked.
+    pub async fn analytics(
+        &self,
+        request: &v1::AnalyticsRequest,
+    ) -> std::result::Result<Vec<CampaignAnalytics>, Status> {
+        let query = crate::analytics::parse(request)?;
+        let Some(source) = &self.analytics else {
+            return Err(Status::failed_precondition(
+                "this coordinator has no telemetry store to read: start it with --clickhouse URL",
+            ));
+        };
+        let mut reports = Vec::with_capacity(request.campaign_ids.len());
+        for id in &request.campaign_ids {
+            let campaign = self.load(id).await?;
+            reports.push(crate::analytics::report(source, &campaign, &query).await?);
+        }
+        Ok(reports)
+    }
+
     async fn require_leader(&self) -> Result<()> {
         if self.leadership.is_leader() {
             return Ok(());
@@ -846,6 +868,15 @@ impl ControlService for ControlServiceImpl {
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(Status::invalid_argument)?;
         Ok(Response::new(answer))
+    }
+
+    async fn get_analytics(
+        &self,
+        request: Request<v1::AnalyticsRequest>,
+    ) -> std::result::Result<Response<v1::AnalyticsResponse>, Status> {
+        let reports = self.analytics(&request.into_inner()).await?;
+        let reports_json = serde_json::to_string(&reports).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(v1::AnalyticsResponse { reports_json }))
     }
 
     async fn inject_events(

@@ -21,17 +21,36 @@ pub struct Cli {
         default_value = "http://127.0.0.1:7070"
     )]
     pub endpoint: String,
-    /// How client commands print their answers.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    /// How client commands print their answers (csv: `throng analytics` only).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// How a command that prints tables or JSON prints.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     Table,
     Json,
+}
+
+impl OutputFormat {
+    /// The format for commands without a CSV form.
+    pub fn table_or_json(self) -> Result<Output, String> {
+        match self {
+            OutputFormat::Table => Ok(Output::Table),
+            OutputFormat::Json => Ok(Output::Json),
+            OutputFormat::Csv => Err("--output csv is for `throng analytics`; use table or json".to_string()),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -57,6 +76,10 @@ pub enum Command {
     /// External events of a stream run's history, and what they moved.
     #[command(subcommand)]
     Event(EventCommand),
+    /// Campaign analytics from the telemetry store, side by side for several
+    /// campaigns: sessions, page views, bounce rate, conversions, revenue,
+    /// errors, latency percentiles; by a dimension; as a time series.
+    Analytics(AnalyticsArgs),
     /// Every scenario of a stream run stops bending at once: back to baseline.
     Reset {
         /// The stream run (default: the only one running).
@@ -245,6 +268,19 @@ pub struct CommonNodeArgs {
     /// Lease time to live, e.g. "5s".
     #[arg(long, default_value = "5s", value_parser = humantime_duration)]
     pub lease_ttl: std::time::Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyticsArgs {
+    /// Campaign ids (two or more: compared side by side).
+    #[arg(required = true)]
+    pub campaigns: Vec<String>,
+    /// Break down by persona, journey, target or agent.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Also a time series with buckets this long, e.g. "1m" or "10s".
+    #[arg(long, value_parser = humantime_duration)]
+    pub every: Option<std::time::Duration>,
 }
 
 fn humantime_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -1,5 +1,6 @@
 //! `throng`: the client, the node roles (coordinator, agent) and `throng up`.
 
+mod analytics_client;
 mod cli;
 mod client;
 mod demo_site;
@@ -27,62 +28,56 @@ fn init_tracing(default: &str) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result: Result<(), String> = match cli.command {
-        Command::Up(args) => {
-            init_tracing("warn");
-            up::run(args, cli.output).await.map_err(|e| e.to_string())
-        }
-        Command::Coordinator(args) => {
-            init_tracing("info");
-            server::run_coordinator(args).await.map_err(|e| e.to_string())
-        }
-        Command::Agent(args) => {
-            init_tracing("info");
-            server::run_agent(args).await.map_err(|e| e.to_string())
-        }
-        Command::Cluster(command) => {
-            init_tracing("warn");
-            client::cluster(&cli.endpoint, cli.output, command)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Command::Campaign(command) => {
-            init_tracing("warn");
-            client::campaign(&cli.endpoint, cli.output, command)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Command::Stream(command) => {
-            init_tracing("warn");
-            stream_client::stream(&cli.endpoint, cli.output, command)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Command::Event(command) => {
-            init_tracing("warn");
-            event_client::event(&cli.endpoint, cli.output, command)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Command::Scenario(command) => {
-            init_tracing("warn");
-            scenario_client::scenario(&cli.endpoint, cli.output, command)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Command::Reset { run } => {
-            init_tracing("warn");
-            scenario_client::scenario(&cli.endpoint, cli.output, cli::ScenarioCommand::Reset { run })
-                .await
-                .map_err(|e| e.to_string())
-        }
-    };
-    match result {
+    match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    let endpoint = cli.endpoint.as_str();
+    match cli.command {
+        Command::Up(args) => {
+            init_tracing("warn");
+            up::run(args, cli.output.table_or_json()?)
+                .await
+                .map_err(|e| text(&e))
+        }
+        Command::Coordinator(args) => {
+            init_tracing("info");
+            server::run_coordinator(args).await.map_err(|e| text(&e))
+        }
+        Command::Agent(args) => {
+            init_tracing("info");
+            server::run_agent(args).await.map_err(|e| text(&e))
+        }
+        Command::Analytics(args) => {
+            init_tracing("warn");
+            analytics_client::analytics(endpoint, cli.output, args)
+                .await
+                .map_err(|e| text(&e))
+        }
+        command => {
+            init_tracing("warn");
+            let output = cli.output.table_or_json()?;
+            match command {
+                Command::Cluster(command) => client::cluster(endpoint, output, command).await,
+                Command::Campaign(command) => client::campaign(endpoint, output, command).await,
+                Command::Stream(command) => stream_client::stream(endpoint, output, command).await,
+                Command::Event(command) => event_client::event(endpoint, output, command).await,
+                Command::Scenario(command) => scenario_client::scenario(endpoint, output, command).await,
+                Command::Reset { run } => {
+                    scenario_client::scenario(endpoint, output, cli::ScenarioCommand::Reset { run }).await
+                }
+                Command::Up(_) | Command::Coordinator(_) | Command::Agent(_) | Command::Analytics(_) => {
+                    unreachable!("handled above")
+                }
+            }
+            .map_err(|e| text(&e))
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use throng_actors::analytics::ClickHouseAnalytics;
 use throng_actors::spec::{Allowlist, ValidationContext};
 use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
 use throng_agent::{Agent, AgentConfig};
@@ -79,6 +80,11 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
     config.http_listen = args.http;
     config.lease_ttl = args.node.lease_ttl;
     config.validation = ValidationContext { allowlist };
+    if let Some(url) = &args.node.clickhouse {
+        let mut clickhouse = ClickHouseConfig::new(url);
+        clickhouse.database = args.node.clickhouse_database.clone();
+        config.analytics = Some(Arc::new(ClickHouseAnalytics::new(clickhouse)));
+    }
     let coordinator = Coordinator::start(config, store).await?;
     eprintln!(
         "coordinator {id} serving ControlService on {}",

@@ -74,6 +74,7 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
 
     let mut config = CoordinatorConfig::new("coordinator-1", args.grpc);
     config.http_listen = Some(args.http);
+    config.analytics = Some(sink.clone());
     let coordinator = Coordinator::start(config, store.clone())
         .await
         .map_err(NodeError::from)?;

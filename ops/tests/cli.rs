@@ -18,6 +18,59 @@ fn write_spec(text: &str) -> tempfile::NamedTempFile {
     file
 }
 
+/// `throng analytics` answers from the embedded store: CSV with a total row
+/// and persona rows that add up to it, the same in the HTTP API, and a clear
+/// error for CSV where a command has none.
+async fn check_embedded_analytics(up: &Up) {
+    let out = up.client(&["--output", "json", "campaign", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("campaign list");
+    let demo = list["campaigns"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["spec"]["kind"] != "streams"))
+        .and_then(|c| c["id"].as_str())
+        .expect("the demo campaign")
+        .to_string();
+    let rows = poll_until(Duration::from_secs(30), "analytics with sessions", || async {
+        let out = up.client(&["--output", "csv", "analytics", &demo, "--by", "persona"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let rows: Vec<Vec<String>> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect();
+        let total: u64 = rows.first()?.get(4)?.parse().ok()?;
+        (total > 0).then_some(rows)
+    })
+    .await;
+    assert_eq!(rows[0][2], "total", "{rows:?}");
+    assert!(rows.len() >= 2, "persona rows: {rows:?}");
+    let by_persona: u64 = rows[1..]
+        .iter()
+        .map(|r| r[4].parse::<u64>().expect("sessions"))
+        .sum();
+    assert!(rows[1..].iter().all(|r| r[2] == "persona"), "{rows:?}");
+    // Sessions keep coming: the persona rows add up to their own total.
+    assert_eq!(by_persona, rows[0][4].parse::<u64>().expect("total"));
+
+    let api = http_get(
+        &up.http,
+        &format!("/api/v1/analytics?campaigns={demo}&resolution_ms=10000"),
+    )
+    .expect("HTTP analytics");
+    assert!(api.contains("\"pages_per_session\""), "{api}");
+    assert!(api.contains("\"series\""), "{api}");
+    let out = up.client(&["analytics", &demo, "--by", "colour"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("by: unknown `colour`"), "{}", text(&out));
+    let out = up.client(&["--output", "csv", "cluster", "status"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--output csv is for `throng analytics`"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throng_up_serves_the_demo_shows_progress_and_reports_two_agents() {
     let up = Up::start(&[]);
@@ -66,6 +119,7 @@ async fn throng_up_serves_the_demo_shows_progress_and_reports_two_agents() {
         },
     )
     .await;
+    check_embedded_analytics(&up).await;
     let stderr = up.interrupt().await;
     assert!(stderr.contains("throng up stopped."), "{stderr}");
     assert!(stderr.contains("sessions recorded"), "{stderr}");

@@ -129,6 +129,27 @@ async fn a_killed_agent_loses_no_session_and_counts_none_twice() {
     wait_completed(&mut client, &id).await;
     assert_exact_sessions(&sandbox, &document, &id).await;
     assert!(sandbox.target.requests() >= 400, "the target saw the traffic");
+
+    // The analytics API reads the same exact count from ClickHouse, and the
+    // agents' shares add up to it: re-run sessions count once.
+    let answer = client
+        .get_analytics(v1::AnalyticsRequest {
+            campaign_ids: vec![id.clone()],
+            by: "agent".to_string(),
+            resolution_ms: 0,
+        })
+        .await
+        .expect("analytics")
+        .into_inner();
+    let reports: serde_json::Value = serde_json::from_str(&answer.reports_json).expect("json");
+    assert_eq!(reports[0]["totals"]["sessions"], 400, "{reports}");
+    let by_agent: u64 = reports[0]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["sessions"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(by_agent, 400, "{reports}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,4 +275,68 @@ async fn a_frozen_agent_fences_itself_instead_of_running_beside_its_replacement(
         log.contains("self-fenced"),
         "agent log shows self-fencing:\n{log}"
     );
+}
+
+/// Batch files waiting in a spill directory (not counting set-aside ones).
+fn spilled_batches(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".batch"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minute_without_clickhouse_loses_no_session_and_counts_none_twice() {
+    const OUTAGE: Duration = Duration::from_secs(60);
+    let mut sandbox = Sandbox::start().await;
+    let spill = tempfile::tempdir().expect("spill dir");
+    sandbox.spawn_coordinator("coordinator-1");
+    let dirs: Vec<std::path::PathBuf> = ["agent-1", "agent-2"]
+        .iter()
+        .map(|id| {
+            let dir = spill.path().join(id);
+            sandbox.spawn_agent_with(id, &["--spill-dir", &dir.display().to_string()]);
+            dir
+        })
+        .collect();
+    let (_, mut client) = sandbox.leader_client(2).await;
+    // 90 s of traffic: the outage falls in the middle of it.
+    let document = spec("outage", sandbox.target.address, 900, 10.0, 4);
+    let id = start_campaign(&mut client, document.clone()).await;
+    wait_checkpointed(&mut client, &id, 50).await;
+
+    sandbox.clickhouse.kill();
+    let outage_ends = Instant::now() + OUTAGE;
+    let before = campaign(&mut client, &id)
+        .await
+        .expect("campaign")
+        .sessions_checkpointed;
+    // The campaign goes on: its sessions wait on disk and still checkpoint.
+    wait_checkpointed(&mut client, &id, before + 100).await;
+    poll_until(Duration::from_secs(30), "batches spilled to disk", || async {
+        (dirs.iter().map(|d| spilled_batches(d)).sum::<usize>() > 0).then_some(())
+    })
+    .await;
+    let during = campaign(&mut client, &id).await.expect("campaign");
+    assert_eq!(during.state, v1::CampaignState::Running as i32, "{during:?}");
+    // The fault itself lasts its minute; everything else above polls.
+    tokio::time::sleep_until(outage_ends.into()).await;
+    sandbox.clickhouse.restart();
+
+    wait_completed(&mut client, &id).await;
+    poll_until(
+        Duration::from_secs(60),
+        "every spilled batch replayed",
+        || async { (dirs.iter().map(|d| spilled_batches(d)).sum::<usize>() == 0).then_some(()) },
+    )
+    .await;
+    assert_exact_sessions(&sandbox, &document, &id).await;
+    for agent in ["agent-1", "agent-2"] {
+        let log = sandbox.log(agent);
+        assert!(log.contains("spilled"), "{agent} logged no spill:\n{log}");
+    }
 }

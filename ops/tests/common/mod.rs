@@ -157,6 +157,10 @@ impl Sandbox {
         self.spawn("agent", id, &[])
     }
 
+    pub fn spawn_agent_with(&mut self, id: &str, extra: &[&str]) -> u16 {
+        self.spawn("agent", id, extra)
+    }
+
     pub fn node(&mut self, id: &str) -> &mut Node {
         self.nodes.get_mut(id).expect("known node")
     }

@@ -1,0 +1,78 @@
+//! `GetAnalytics`: campaign analytics from the telemetry store the
+//! coordinator was given (ClickHouse, or the embedded store of `throng up`),
+//! one report per campaign so several compare side by side.
+
+use std::sync::Arc;
+
+use throng_actors::analytics::{
+    AnalyticsError, AnalyticsSource, CampaignAnalytics, Dimension, Query, analyse,
+};
+use throng_proto::v1;
+use tonic::Status;
+
+use crate::campaign::Campaign;
+
+/// The most campaigns one request compares.
+const MAX_CAMPAIGNS: usize = 20;
+/// The finest time series resolution.
+const MIN_RESOLUTION_MS: u64 = 1_000;
+
+/// What a request asks, checked: every problem at once.
+pub fn parse(request: &v1::AnalyticsRequest) -> Result<Query, Status> {
+    let mut problems = Vec::new();
+    if request.campaign_ids.is_empty() {
+        problems.push("campaign_ids: give at least one campaign".to_string());
+    }
+    if request.campaign_ids.len() > MAX_CAMPAIGNS {
+        problems.push(format!(
+            "campaign_ids: at most {MAX_CAMPAIGNS} campaigns at once, got {}",
+            request.campaign_ids.len()
+        ));
+    }
+    let by = match request.by.as_str() {
+        "" => None,
+        name => Dimension::parse(name).or_else(|| {
+            problems.push(format!("by: unknown `{name}`; use {}", Dimension::NAMES));
+            None
+        }),
+    };
+    if request.resolution_ms != 0 && request.resolution_ms < MIN_RESOLUTION_MS {
+        problems.push(format!(
+            "resolution_ms: at least {MIN_RESOLUTION_MS} (one second), got {}",
+            request.resolution_ms
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Status::invalid_argument(problems.join("; ")));
+    }
+    Ok(Query {
+        by,
+        resolution_ms: request.resolution_ms,
+        target_labels: Vec::new(),
+    })
+}
+
+/// The report of one traffic campaign.
+pub async fn report(
+    source: &Arc<dyn AnalyticsSource>,
+    campaign: &Campaign,
+    query: &Query,
+) -> Result<CampaignAnalytics, Status> {
+    let Some(spec) = campaign.spec() else {
+        return Err(Status::failed_precondition(format!(
+            "{} is a stream run; its history is `throng stream history --run {}`",
+            campaign.id, campaign.id
+        )));
+    };
+    let query = Query {
+        target_labels: spec.targets.iter().map(|t| t.url.clone()).collect(),
+        ..query.clone()
+    };
+    let cells = source
+        .cells(&campaign.id, query.resolution_ms)
+        .await
+        .map_err(|e| match e {
+            AnalyticsError::Unavailable { .. } => Status::unavailable(e.to_string()),
+        })?;
+    Ok(analyse(&campaign.id, &spec.name, &cells, &query))
+}
