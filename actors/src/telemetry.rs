@@ -55,6 +55,25 @@ pub enum TelemetryError {
     Closed,
 }
 
+/// How a node's telemetry writer is doing: shown per agent by `cluster
+/// status`, so an outage or a full spill disk is visible where users look.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TelemetryHealth {
+    /// `clickhouse` or `memory`.
+    pub store: String,
+    /// Records waiting between shards and the writer.
+    pub queue_depth: u64,
+    pub rows_written: u64,
+    pub rows_spilled: u64,
+    pub rows_replayed: u64,
+    /// Rows of batches the store refused, quarantined on disk.
+    pub rows_rejected: u64,
+    /// Spill files that failed their checksum and were set aside.
+    pub corrupt_files: u64,
+    /// The problem the writer has now (empty when it writes fine).
+    pub error: String,
+}
+
 /// Where finished sessions go.
 #[async_trait::async_trait]
 pub trait TelemetrySink: Send + Sync + 'static {
@@ -64,6 +83,8 @@ pub trait TelemetrySink: Send + Sync + 'static {
     async fn record_stream_events(&self, events: Vec<StreamRecord>) -> Result<(), TelemetryError>;
     /// Returns once everything recorded before the call is stored.
     async fn flush(&self) -> Result<(), TelemetryError>;
+    /// How the writer is doing now.
+    fn health(&self) -> TelemetryHealth;
 }
 
 /// Today's day number since 1970-01-01 (ClickHouse `Date`) for epoch millis.

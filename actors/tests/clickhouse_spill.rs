@@ -1,6 +1,7 @@
 //! The ClickHouse writer against a real server that goes away: batches spill
 //! to disk and come back in order, a corrupt spill file is set aside without
-//! losing the others, and a batch ClickHouse refuses is quarantined.
+//! losing the others, a batch ClickHouse refuses is quarantined, and a full
+//! spill disk is a loud error and backpressure that loses nothing.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -124,4 +125,91 @@ async fn an_outage_loses_nothing_and_a_corrupt_spill_file_loses_only_itself() {
     assert!(reason.contains("stream_events"), "{reason}");
     assert_eq!(sink.metrics().rows_rejected.load(Ordering::Relaxed), 10);
     assert_eq!(sink.queue_depth(), 0);
+}
+
+/// A small tmpfs mounted for one test (the tests run as root, as CI does),
+/// unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a {bytes}-byte tmpfs failed: this test fills a real disk and needs root, as CI has"
+        );
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spill_disk_is_a_loud_error_and_backpressure_and_loses_nothing() {
+    let mut server = ClickHouseServer::start();
+    let disk = SmallDisk::mount(256 * 1024);
+    let mut config = ClickHouseConfig::new(&server.url());
+    config.spill_dir = Some(disk.dir.path().to_path_buf());
+    config.batch_period = Duration::from_millis(50);
+    config.batch_events = 500;
+    config.queue_capacity = 8;
+    let ddl = migration();
+    let sink = ClickHouseSink::start(config, &[ddl.as_str()])
+        .await
+        .expect("sink");
+    server.kill();
+
+    // Rows keep coming while ClickHouse is down; once the disk is full the
+    // writer holds its batch and stops taking more: a record call waits.
+    let mut offered = 0;
+    loop {
+        let batch = events("full", offered, 500);
+        match tokio::time::timeout(Duration::from_secs(3), sink.record_stream_events(batch)).await {
+            Ok(result) => {
+                result.expect("record");
+                offered += 500;
+                assert!(
+                    offered < 100_000,
+                    "no backpressure after {offered} events on a 256 KiB disk"
+                );
+            }
+            Err(_) => break,
+        }
+    }
+    let health = sink.health();
+    assert!(
+        health.error.contains("refuses the batch")
+            && health.error.contains("No space left")
+            && health.error.contains("backpressure"),
+        "{health:?}"
+    );
+    assert!(health.rows_spilled > 0, "{health:?}");
+
+    // ClickHouse is back: spilled batches replay (freeing the disk), the held
+    // batch goes through, the waiting call returns, and every row is stored once.
+    server.restart();
+    sink.record_stream_events(events("full", offered, 500))
+        .await
+        .expect("record after recovery");
+    offered += 500;
+    sink.flush().await.expect("flush after recovery");
+    let ids = stored(&server, "full").await;
+    assert_eq!(ids, (0..offered).collect::<Vec<u64>>());
+    let health = sink.health();
+    assert_eq!(health.error, "", "{health:?}");
+    assert_eq!(health.rows_replayed, health.rows_spilled, "{health:?}");
 }

@@ -10,6 +10,7 @@ use throng_actors::assignment::Assignment;
 use throng_actors::plan::RateChange;
 use throng_actors::stats::ShardCounters;
 use throng_actors::streams::scenario::ScenarioRun;
+use throng_actors::telemetry::TelemetryHealth;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
 use tonic::transport::{Channel, Endpoint};
@@ -41,8 +42,16 @@ pub struct ShardStatsReport {
     pub counters: ShardCounters,
 }
 
-/// One item per report (about every second): the stats of every shard on the agent.
-pub type StatsStream = Pin<Box<dyn Stream<Item = Result<Vec<ShardStatsReport>>> + Send>>;
+/// One stats report of an agent: every shard's counters and how its
+/// telemetry writer is doing.
+#[derive(Clone, Debug, Default)]
+pub struct AgentStatsReport {
+    pub shards: Vec<ShardStatsReport>,
+    pub telemetry: TelemetryHealth,
+}
+
+/// One item per report (about every second).
+pub type StatsStream = Pin<Box<dyn Stream<Item = Result<AgentStatsReport>> + Send>>;
 
 /// The operations a coordinator needs from an agent.
 #[async_trait::async_trait]
@@ -156,16 +165,23 @@ impl AgentApi for GrpcAgentClient {
         let this = self.clone();
         let stream = response.into_inner().map(move |item| {
             let report = item.map_err(|s| this.error(s))?;
-            Ok(report
-                .shards
-                .iter()
-                .map(|s| ShardStatsReport {
-                    campaign_id: s.campaign_id.clone(),
-                    shard_index: s.shard_index,
-                    epoch: s.epoch,
-                    counters: wire::counters_from_wire(s),
-                })
-                .collect())
+            Ok(AgentStatsReport {
+                shards: report
+                    .shards
+                    .iter()
+                    .map(|s| ShardStatsReport {
+                        campaign_id: s.campaign_id.clone(),
+                        shard_index: s.shard_index,
+                        epoch: s.epoch,
+                        counters: wire::counters_from_wire(s),
+                    })
+                    .collect(),
+                telemetry: report
+                    .telemetry
+                    .as_ref()
+                    .map(wire::health_from_wire)
+                    .unwrap_or_default(),
+            })
         });
         Ok(Box::pin(stream))
     }

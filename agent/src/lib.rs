@@ -11,6 +11,6 @@ mod node;
 mod service;
 pub mod wire;
 
-pub use client::{AgentApi, AssignOrder, GrpcAgentClient, ShardStatsReport, StatsStream};
+pub use client::{AgentApi, AgentStatsReport, AssignOrder, GrpcAgentClient, ShardStatsReport, StatsStream};
 pub use error::{AgentError, Result};
 pub use node::{Agent, AgentConfig};

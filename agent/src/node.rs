@@ -90,7 +90,7 @@ impl Agent {
             agent_id: config.agent_id.clone(),
             store: store.clone(),
             keys: keys.clone(),
-            sink,
+            sink: sink.clone(),
             session: SessionContext {
                 engines: HttpEngines::new(),
                 lease: guard.clone(),
@@ -128,6 +128,7 @@ impl Agent {
             agent_id: config.agent_id.clone(),
             root: root.clone(),
             stats,
+            sink: sink.clone(),
             stop: stop_rx.clone(),
         };
         let (health, health_service) = tonic_health::server::health_reporter();

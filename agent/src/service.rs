@@ -1,11 +1,13 @@
 //! The `AgentService` gRPC service: converts wire requests and asks the
 //! agent's root actor, always with a timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorRef, rpc::CallResult};
 use throng_actors::actors::{AgentRootMsg, ShardOrder, StatsRegistry};
 use throng_actors::spec::{Allowlist, ValidationContext};
+use throng_actors::telemetry::TelemetrySink;
 use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_server::AgentService;
@@ -23,6 +25,8 @@ pub struct AgentServiceImpl {
     pub agent_id: String,
     pub root: ActorRef<AgentRootMsg>,
     pub stats: StatsRegistry,
+    /// Where this agent's telemetry goes; its health rides on stats reports.
+    pub sink: Arc<dyn TelemetrySink>,
     /// Turns true when the agent stops; open streams end then.
     pub stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -105,6 +109,7 @@ impl AgentService for AgentServiceImpl {
     ) -> Result<Response<Self::StreamStatsStream>, Status> {
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         let stats = self.stats.clone();
+        let sink = self.sink.clone();
         let agent_id = self.agent_id.clone();
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
@@ -125,6 +130,7 @@ impl AgentService for AgentServiceImpl {
                     agent_id: agent_id.clone(),
                     at_ms: throng_actors::clock::epoch_ms(),
                     shards,
+                    telemetry: Some(wire::health_to_wire(&sink.health())),
                 };
                 if sender.send(Ok(report)).await.is_err() {
                     return;

@@ -5,6 +5,7 @@ use throng_actors::assignment::Assignment;
 use throng_actors::plan::RateChange;
 use throng_actors::stats::{LatencyHistogram, NamedCounters, ShardCounters};
 use throng_actors::streams::scenario::ScenarioRun;
+use throng_actors::telemetry::TelemetryHealth;
 use throng_proto::v1;
 
 use crate::client::AssignOrder;
@@ -146,5 +147,31 @@ pub fn counters_from_wire(wire: &v1::ShardStats) -> ShardCounters {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
+    }
+}
+
+pub fn health_to_wire(h: &TelemetryHealth) -> v1::TelemetryHealth {
+    v1::TelemetryHealth {
+        store: h.store.clone(),
+        queue_depth: h.queue_depth,
+        rows_written: h.rows_written,
+        rows_spilled: h.rows_spilled,
+        rows_replayed: h.rows_replayed,
+        rows_rejected: h.rows_rejected,
+        corrupt_files: h.corrupt_files,
+        error: h.error.clone(),
+    }
+}
+
+pub fn health_from_wire(h: &v1::TelemetryHealth) -> TelemetryHealth {
+    TelemetryHealth {
+        store: h.store.clone(),
+        queue_depth: h.queue_depth,
+        rows_written: h.rows_written,
+        rows_spilled: h.rows_spilled,
+        rows_replayed: h.rows_replayed,
+        rows_rejected: h.rows_rejected,
+        corrupt_files: h.corrupt_files,
+        error: h.error.clone(),
     }
 }

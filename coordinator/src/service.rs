@@ -733,6 +733,10 @@ impl ControlService for ControlServiceImpl {
                     .values()
                     .filter(|s| s.agent_id == a.record.agent_id)
                     .count() as u32,
+                telemetry: self
+                    .hub
+                    .telemetry(&a.record.agent_id)
+                    .map(|h| throng_agent::wire::health_to_wire(&h)),
             })
             .collect();
         Ok(Response::new(v1::ClusterStatus {

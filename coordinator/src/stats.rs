@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use throng_actors::stats::ShardCounters;
+use throng_actors::telemetry::TelemetryHealth;
 use throng_state::{Keys, StateStore};
 use tokio::sync::watch;
 
@@ -20,6 +21,8 @@ struct HubInner {
     /// Keyed by (campaign, shard, epoch): a shard re-run elsewhere after a
     /// failover keeps its earlier owner's counts next to the new ones.
     shards: BTreeMap<(String, u32, u64), ShardCounters>,
+    /// Each agent's telemetry writer, as of its last report.
+    telemetry: BTreeMap<String, TelemetryHealth>,
     streaming: HashSet<String>,
 }
 
@@ -46,9 +49,15 @@ impl StatsHub {
         totals
     }
 
-    fn update(&self, reports: Vec<throng_agent::ShardStatsReport>) {
+    /// An agent's telemetry writer as it last reported.
+    pub fn telemetry(&self, agent_id: &str) -> Option<TelemetryHealth> {
+        self.lock().telemetry.get(agent_id).cloned()
+    }
+
+    fn update(&self, agent_id: &str, report: throng_agent::AgentStatsReport) {
         let mut inner = self.lock();
-        for report in reports {
+        inner.telemetry.insert(agent_id.to_string(), report.telemetry);
+        for report in report.shards {
             inner.shards.insert(
                 (report.campaign_id, report.shard_index, report.epoch),
                 report.counters,
@@ -83,7 +92,7 @@ impl StatsHub {
                             while let Ok(Some(Ok(reports))) =
                                 tokio::time::timeout(Duration::from_secs(5), stream.next()).await
                             {
-                                hub.update(reports);
+                                hub.update(&id, reports);
                             }
                         }
                         hub.lock().streaming.remove(&id);

@@ -302,7 +302,16 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                     let agents: Vec<Value> = status
                         .agents
                         .iter()
-                        .map(|a| json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards}))
+                        .map(|a| {
+                            let telemetry = a.telemetry.as_ref().map(|t| {
+                                json!({"store": t.store, "queue_depth": t.queue_depth,
+                                    "rows_written": t.rows_written, "rows_spilled": t.rows_spilled,
+                                    "rows_replayed": t.rows_replayed, "rows_rejected": t.rows_rejected,
+                                    "corrupt_files": t.corrupt_files, "error": t.error})
+                            });
+                            json!({"id": a.id, "address": a.address, "capacity": a.capacity,
+                                "shards": a.shards, "telemetry": telemetry})
+                        })
                         .collect();
                     println!(
                         "{}",
@@ -323,11 +332,40 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                         status.shards
                     );
                     println!(
-                        "{:<24} {:<28} {:>8} {:>7}",
-                        "AGENT", "ADDRESS", "CAPACITY", "SHARDS"
+                        "{:<24} {:<28} {:>8} {:>7}  {:<10} {:>6} {:>11} {:>9} {:>9} {:>8}",
+                        "AGENT",
+                        "ADDRESS",
+                        "CAPACITY",
+                        "SHARDS",
+                        "TELEMETRY",
+                        "QUEUE",
+                        "WRITTEN",
+                        "SPILLED",
+                        "REPLAYED",
+                        "REJECTED"
                     );
+                    let mut problems = Vec::new();
                     for a in &status.agents {
-                        println!("{:<24} {:<28} {:>8} {:>7}", a.id, a.address, a.capacity, a.shards);
+                        let t = a.telemetry.clone().unwrap_or_default();
+                        println!(
+                            "{:<24} {:<28} {:>8} {:>7}  {:<10} {:>6} {:>11} {:>9} {:>9} {:>8}",
+                            a.id,
+                            a.address,
+                            a.capacity,
+                            a.shards,
+                            if t.store.is_empty() { "-" } else { &t.store },
+                            t.queue_depth,
+                            t.rows_written,
+                            t.rows_spilled,
+                            t.rows_replayed,
+                            t.rows_rejected
+                        );
+                        if !t.error.is_empty() {
+                            problems.push(format!("{}: {}", a.id, t.error));
+                        }
+                    }
+                    for problem in problems {
+                        println!("telemetry of {problem}");
                     }
                 }
             }

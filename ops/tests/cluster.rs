@@ -323,6 +323,23 @@ async fn a_minute_without_clickhouse_loses_no_session_and_counts_none_twice() {
     .await;
     let during = campaign(&mut client, &id).await.expect("campaign");
     assert_eq!(during.state, v1::CampaignState::Running as i32, "{during:?}");
+    // Cluster status says so, per agent.
+    poll_until(
+        Duration::from_secs(20),
+        "cluster status to show the spilling",
+        || {
+            let mut client = client.clone();
+            async move {
+                let agents = status(&mut client).await?.agents;
+                agents
+                    .iter()
+                    .filter_map(|a| a.telemetry.as_ref())
+                    .any(|t| t.rows_spilled > 0 && t.error.contains("unreachable"))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     // The fault itself lasts its minute; everything else above polls.
     tokio::time::sleep_until(outage_ends.into()).await;
     sandbox.clickhouse.restart();
@@ -335,6 +352,25 @@ async fn a_minute_without_clickhouse_loses_no_session_and_counts_none_twice() {
     )
     .await;
     assert_exact_sessions(&sandbox, &document, &id).await;
+    poll_until(
+        Duration::from_secs(20),
+        "cluster status to show the writers healthy",
+        || {
+            let mut client = client.clone();
+            async move {
+                let agents = status(&mut client).await?.agents;
+                agents
+                    .iter()
+                    .all(|a| {
+                        a.telemetry
+                            .as_ref()
+                            .is_some_and(|t| t.error.is_empty() && t.rows_replayed == t.rows_spilled)
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     for agent in ["agent-1", "agent-2"] {
         let log = sandbox.log(agent);
         assert!(log.contains("spilled"), "{agent} logged no spill:\n{log}");

@@ -44,6 +44,18 @@ pub struct WriterMetrics {
     pub rows_replayed: AtomicU64,
     pub rows_rejected: AtomicU64,
     pub corrupt_files: AtomicU64,
+    /// The writer's current problem, empty once a batch goes through again.
+    error: std::sync::Mutex<String>,
+}
+
+impl WriterMetrics {
+    fn set_error(&self, error: String) {
+        *self.error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    pub fn error(&self) -> String {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// A batch as it is spilled to disk.
@@ -168,6 +180,20 @@ impl TelemetrySink for ClickHouseSink {
             .map_err(|_| TelemetryError::Closed)?;
         answer.await.map_err(|_| TelemetryError::Closed)?
     }
+
+    fn health(&self) -> super::TelemetryHealth {
+        let m = &self.metrics;
+        super::TelemetryHealth {
+            store: "clickhouse".to_string(),
+            queue_depth: self.queue_depth() as u64,
+            rows_written: m.rows_written.load(Ordering::Relaxed),
+            rows_spilled: m.rows_spilled.load(Ordering::Relaxed),
+            rows_replayed: m.rows_replayed.load(Ordering::Relaxed),
+            rows_rejected: m.rows_rejected.load(Ordering::Relaxed),
+            corrupt_files: m.corrupt_files.load(Ordering::Relaxed),
+            error: m.error(),
+        }
+    }
 }
 
 struct Writer {
@@ -246,6 +272,10 @@ impl Writer {
                 match self.write_batch().await {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(error) => {
+                        if self.spill.is_none() {
+                            // With a spill directory, spilling says what went wrong.
+                            self.metrics.set_error(error.to_string());
+                        }
                         tracing::warn!(%error, rows = self.sessions.len(), "telemetry batch failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -336,10 +366,21 @@ impl Writer {
                     .rows_spilled
                     .fetch_add(batch.rows(), Ordering::Relaxed);
                 tracing::warn!(rows = batch.rows(), file = %path.display(), "ClickHouse unreachable; batch spilled to disk");
+                self.metrics.set_error(format!(
+                    "ClickHouse at {} unreachable: batches wait on disk in {}",
+                    self.config.url,
+                    spill.path().display()
+                ));
                 Ok(())
             }
             Err(error) => {
                 tracing::error!(%error, "cannot spill telemetry to disk; holding the batch in memory");
+                self.metrics.set_error(format!(
+                    "ClickHouse at {} unreachable and the spill directory {} refuses the batch ({error}): \
+                     new rows wait (backpressure)",
+                    self.config.url,
+                    spill.path().display()
+                ));
                 (self.oldest, self.sessions_written, self.requests_written) = held;
                 self.sessions = batch.sessions;
                 self.requests = batch.requests;
@@ -424,6 +465,7 @@ impl Writer {
         insert(&self.client, &self.config, "stream_events", &self.events).await?;
         let rows = (self.sessions.len() + self.requests.len() + self.events.len()) as u64;
         self.metrics.rows_written.fetch_add(rows, Ordering::Relaxed);
+        self.metrics.set_error(String::new());
         self.sessions.clear();
         self.requests.clear();
         self.events.clear();

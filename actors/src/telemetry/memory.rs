@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::data_files::DataFiles;
-use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink};
+use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, TelemetrySink};
 use crate::analytics::{AnalyticsError, AnalyticsSource, CellKey, Cells, SessionFacts, bucket_of};
 
 /// Totals of one campaign as the memory sink saw them.
@@ -196,6 +196,17 @@ impl TelemetrySink for MemorySink {
 
     async fn flush(&self) -> Result<(), TelemetryError> {
         self.write_files(DataFiles::flush)
+    }
+
+    fn health(&self) -> TelemetryHealth {
+        let inner = self.lock();
+        let sessions: u64 = inner.sessions.values().map(|s| s.len() as u64).sum();
+        let events: u64 = inner.stream_counts.values().sum();
+        TelemetryHealth {
+            store: "memory".to_string(),
+            rows_written: sessions + events,
+            ..TelemetryHealth::default()
+        }
     }
 }
 
