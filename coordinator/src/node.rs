@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use throng_actors::analytics::AnalyticsSource;
 use throng_actors::spec::ValidationContext;
+use throng_actors::telemetry::ClickHouseConfig;
 use throng_proto::v1::control_service_server::ControlServiceServer;
 use throng_state::{Keys, StateStore};
 use tokio::sync::{Notify, watch};
@@ -17,6 +18,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::error::{CoordinatorError, Result};
 use crate::http;
 use crate::leader::{LeaderRecord, Leadership};
+use crate::mirror::Mirror;
 use crate::reconcile::{AgentClients, Reconciler};
 use crate::service::ControlServiceImpl;
 use crate::stats::StatsHub;
@@ -32,6 +34,9 @@ pub struct CoordinatorConfig {
     pub validation: ValidationContext,
     /// Where `GetAnalytics` reads campaign telemetry.
     pub analytics: Option<Arc<dyn AnalyticsSource>>,
+    /// The ClickHouse the leader mirrors scenario timelines, external events
+    /// and agent snapshots into (none: not mirrored).
+    pub mirror: Option<ClickHouseConfig>,
 }
 
 impl CoordinatorConfig {
@@ -44,6 +49,7 @@ impl CoordinatorConfig {
             lease_ttl: Duration::from_secs(5),
             validation: ValidationContext::default(),
             analytics: None,
+            mirror: None,
         }
     }
 }
@@ -137,6 +143,16 @@ impl Coordinator {
             clients,
             stop_rx.clone(),
         )));
+        if let Some(clickhouse) = &config.mirror {
+            let mirror = Mirror::new(
+                clickhouse,
+                store.clone(),
+                keys.clone(),
+                leadership.clone(),
+                hub.clone(),
+            );
+            tasks.push(tokio::spawn(mirror.run(stop_rx.clone())));
+        }
         tasks.push(tokio::spawn(watch_membership(
             store.clone(),
             keys.agents_prefix(),

@@ -21,9 +21,23 @@ struct HubInner {
     /// Keyed by (campaign, shard, epoch): a shard re-run elsewhere after a
     /// failover keeps its earlier owner's counts next to the new ones.
     shards: BTreeMap<(String, u32, u64), ShardCounters>,
-    /// Each agent's telemetry writer, as of its last report.
-    telemetry: BTreeMap<String, TelemetryHealth>,
+    /// Each agent as of its last report.
+    agents: BTreeMap<String, AgentSnapshot>,
     streaming: HashSet<String>,
+}
+
+/// One agent as its last stats report showed it: its shards' cumulative
+/// counters summed, and its telemetry writer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentSnapshot {
+    pub at_ms: u64,
+    pub shards: u32,
+    pub sessions_completed: u64,
+    pub sessions_failed: u64,
+    pub requests: u64,
+    pub request_errors: u64,
+    pub stream_events: u64,
+    pub telemetry: TelemetryHealth,
 }
 
 /// Latest stats of every shard this coordinator has heard of.
@@ -51,12 +65,31 @@ impl StatsHub {
 
     /// An agent's telemetry writer as it last reported.
     pub fn telemetry(&self, agent_id: &str) -> Option<TelemetryHealth> {
-        self.lock().telemetry.get(agent_id).cloned()
+        self.lock().agents.get(agent_id).map(|a| a.telemetry.clone())
+    }
+
+    /// Every agent as of its last report.
+    pub fn agents(&self) -> BTreeMap<String, AgentSnapshot> {
+        self.lock().agents.clone()
     }
 
     fn update(&self, agent_id: &str, report: throng_agent::AgentStatsReport) {
         let mut inner = self.lock();
-        inner.telemetry.insert(agent_id.to_string(), report.telemetry);
+        let mut snapshot = AgentSnapshot {
+            at_ms: throng_actors::clock::epoch_ms(),
+            shards: report.shards.len() as u32,
+            telemetry: report.telemetry,
+            ..AgentSnapshot::default()
+        };
+        for shard in &report.shards {
+            let c = &shard.counters;
+            snapshot.sessions_completed += c.sessions_completed;
+            snapshot.sessions_failed += c.sessions_failed;
+            snapshot.requests += c.requests;
+            snapshot.request_errors += c.request_errors;
+            snapshot.stream_events += c.stream_events;
+        }
+        inner.agents.insert(agent_id.to_string(), snapshot);
         for report in report.shards {
             inner.shards.insert(
                 (report.campaign_id, report.shard_index, report.epoch),

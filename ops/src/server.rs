@@ -83,7 +83,8 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
     if let Some(url) = &args.node.clickhouse {
         let mut clickhouse = ClickHouseConfig::new(url);
         clickhouse.database = args.node.clickhouse_database.clone();
-        config.analytics = Some(Arc::new(ClickHouseAnalytics::new(clickhouse)));
+        config.analytics = Some(Arc::new(ClickHouseAnalytics::new(clickhouse.clone())));
+        config.mirror = Some(clickhouse);
     }
     let coordinator = Coordinator::start(config, store).await?;
     eprintln!(

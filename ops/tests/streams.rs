@@ -275,6 +275,60 @@ async fn a_scenario_bends_every_agent_at_the_same_simulated_instant() {
         failed(&got),
         failed(&expected(hours))
     );
+
+    // The leader mirrors the timeline, the external events and agent
+    // snapshots into ClickHouse for SQL users.
+    let db = sandbox.clickhouse_client();
+    let injected = outage.events.len() as u64;
+    let (scenarios, events): (Vec<(String, String, i64)>, u64) =
+        poll_until(Duration::from_secs(40), "the mirrored timeline", || {
+            let db = db.clone();
+            let id = id.clone();
+            async move {
+                let timeline: Vec<(String, String, i64)> = db
+                    .query("SELECT kind, name, started_ms FROM scenario_runs FINAL WHERE run_id = ? ORDER BY idx")
+                    .bind(&id)
+                    .fetch_all()
+                    .await
+                    .ok()?;
+                let events: u64 = db
+                    .query("SELECT count() FROM external_events FINAL WHERE run_id = ? AND injected = 1")
+                    .bind(&id)
+                    .fetch_one()
+                    .await
+                    .ok()?;
+                (timeline.len() as u64 == 1 + injected && events == injected).then_some((timeline, events))
+            }
+        })
+        .await;
+    assert_eq!(
+        scenarios[0],
+        ("scenario".to_string(), "payment-outage".to_string(), started_ms)
+    );
+    assert!(
+        scenarios[1..].iter().all(|(kind, _, _)| kind == "event"),
+        "{scenarios:?}"
+    );
+    assert_eq!(events, injected);
+    let history: u64 = db
+        .query("SELECT count() FROM external_events FINAL WHERE run_id = ? AND injected = 0")
+        .bind(&id)
+        .fetch_one()
+        .await
+        .expect("history events");
+    assert!(history >= 60, "30 days of 2-5 events a day: {history}");
+    poll_until(Duration::from_secs(30), "snapshots of every agent", || {
+        let db = db.clone();
+        async move {
+            let agents: u64 = db
+                .query("SELECT uniqExact(agent_id) FROM agent_metrics WHERE stream_events > 0")
+                .fetch_one()
+                .await
+                .ok()?;
+            (agents == 3).then_some(())
+        }
+    })
+    .await;
 }
 
 /// (event id, stream, time) of the events in a subscription's batches.
