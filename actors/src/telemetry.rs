@@ -10,6 +10,7 @@
 pub(crate) mod clickhouse;
 pub mod data_files;
 mod memory;
+pub mod retention;
 mod rows;
 pub mod spill;
 

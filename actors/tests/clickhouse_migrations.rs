@@ -37,3 +37,75 @@ async fn each_migration_runs_once_and_is_recorded() {
         .expect("versions");
     assert_eq!(versions, vec![1, 2]);
 }
+
+fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord {
+    use throng_actors::session::{RequestOutcome, SessionOutcome};
+    throng_actors::telemetry::SessionRecord {
+        campaign_id: "kept".to_string(),
+        agent_id: "agent-1".to_string(),
+        epoch: 1,
+        outcome: SessionOutcome {
+            session_id: id,
+            shard: 0,
+            seq: id,
+            persona: "p".to_string(),
+            journey: "j".to_string(),
+            target: 0,
+            intended_ms,
+            started_ms: intended_ms,
+            ended_ms: intended_ms + 10,
+            requests: vec![RequestOutcome {
+                index: 0,
+                name: "j.home".to_string(),
+                action: "page_view".to_string(),
+                path: "/".to_string(),
+                status: 200,
+                latency_us: 900,
+                intended_ms,
+                error: String::new(),
+            }],
+            summary: Default::default(),
+            failed: false,
+            error: String::new(),
+            aborted: false,
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_whole_months_past_the_period_and_keeps_the_rest() {
+    use throng_actors::telemetry::TelemetrySink;
+    use throng_actors::telemetry::retention::{EXPIRING_TABLES, drop_expired};
+
+    let server = ClickHouseServer::start();
+    let config = ClickHouseConfig::new(&server.url());
+    let migrations = throng_testkit::clickhouse_migrations();
+    let refs: Vec<&str> = migrations.iter().map(String::as_str).collect();
+    let sink = ClickHouseSink::start(config.clone(), &refs).await.expect("sink");
+    const DAY: u64 = 86_400_000;
+    // 2026-03-15: January is over 30 days past, February is not all past.
+    let today = 20_527u64;
+    for (id, day) in [(1, today - 70), (2, today - 35), (3, today - 2)] {
+        sink.record(session(id, day * DAY)).await.expect("record");
+    }
+    sink.flush().await.expect("flush");
+
+    let dropped = drop_expired(&config, EXPIRING_TABLES, 30, today as i64)
+        .await
+        .expect("retention");
+    assert_eq!(dropped, ["sessions/202601", "requests/202601"]);
+    let db = clickhouse::Client::default()
+        .with_url(server.url())
+        .with_database("throng")
+        .with_validation(false);
+    let kept: Vec<u64> = db
+        .query("SELECT session_id FROM sessions ORDER BY session_id")
+        .fetch_all()
+        .await
+        .expect("sessions");
+    assert_eq!(kept, [2, 3]);
+    let again = drop_expired(&config, EXPIRING_TABLES, 30, today as i64)
+        .await
+        .expect("retention again");
+    assert!(again.is_empty(), "{again:?}");
+}

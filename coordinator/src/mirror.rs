@@ -1,6 +1,7 @@
 //! Mirrors what the coordinator decided into ClickHouse for SQL users: each
 //! stream run's scenario timeline (`scenario_runs`) and external events
-//! (`external_events`), and snapshots of every agent (`agent_metrics`).
+//! (`external_events`), and snapshots of every agent (`agent_metrics`); and
+//! applies retention to the high-volume tables.
 //!
 //! etcd stays the source of truth, so nothing is lost when ClickHouse is
 //! away: the leader writes whatever changed since its last good round, and a
@@ -17,6 +18,7 @@ use serde::Serialize;
 use throng_actors::clock::epoch_ms;
 use throng_actors::streams::StreamRunSpec;
 use throng_actors::streams::scenario::EVENT_PREFIX;
+use throng_actors::telemetry::retention::{EXPIRING_TABLES, drop_expired};
 use throng_actors::telemetry::{ClickHouseConfig, epoch_day};
 use throng_actors::workload::Workload;
 use throng_state::{Keys, StateStore};
@@ -31,6 +33,8 @@ use crate::view::load_campaigns;
 const PERIOD: Duration = Duration::from_secs(10);
 /// Agent snapshots kept while ClickHouse is away: an hour of 10 agents.
 const MAX_PENDING_SNAPSHOTS: usize = 3_600;
+/// How often the leader applies retention.
+const RETENTION_PERIOD: Duration = Duration::from_secs(3_600);
 /// External events are mirrored from this long before a run's simulated start.
 const HISTORY_MS: i64 = 30 * 86_400_000;
 
@@ -142,6 +146,10 @@ pub struct Mirror {
     leadership: Leadership,
     hub: StatsHub,
     client: Client,
+    config: ClickHouseConfig,
+    /// Days of sessions, requests and agent snapshots kept (0: all).
+    retention_days: u32,
+    last_retention: Option<std::time::Instant>,
     /// Scenario timelines as last written, by run.
     timelines: BTreeMap<String, Vec<ScenarioRunRow>>,
     /// External events written, by (run, id).
@@ -155,6 +163,7 @@ pub struct Mirror {
 impl Mirror {
     pub fn new(
         config: &ClickHouseConfig,
+        retention_days: u32,
         store: Arc<dyn StateStore>,
         keys: Keys,
         leadership: Leadership,
@@ -170,6 +179,9 @@ impl Mirror {
             leadership,
             hub,
             client,
+            config: config.clone(),
+            retention_days,
+            last_retention: None,
             timelines: BTreeMap::new(),
             events: HashSet::new(),
             pending: VecDeque::new(),
@@ -195,6 +207,7 @@ impl Mirror {
             if let Err(error) = self.round().await {
                 tracing::warn!(%error, pending = self.pending.len(), "mirroring into ClickHouse failed; retrying next round");
             }
+            self.apply_retention().await;
         }
     }
 
@@ -223,6 +236,27 @@ impl Mirror {
                 rows_replayed: a.telemetry.rows_replayed,
                 rows_rejected: a.telemetry.rows_rejected,
             });
+        }
+    }
+
+    /// Drops expired monthly partitions, about once an hour.
+    async fn apply_retention(&mut self) {
+        if self.retention_days == 0
+            || self
+                .last_retention
+                .is_some_and(|t| t.elapsed() < RETENTION_PERIOD)
+        {
+            return;
+        }
+        let today = (epoch_ms() / 86_400_000) as i64;
+        match drop_expired(&self.config, EXPIRING_TABLES, self.retention_days, today).await {
+            Ok(dropped) => {
+                self.last_retention = Some(std::time::Instant::now());
+                if !dropped.is_empty() {
+                    tracing::info!(?dropped, days = self.retention_days, "expired partitions dropped");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "retention failed; retrying next round"),
         }
     }
 

@@ -37,6 +37,8 @@ pub struct CoordinatorConfig {
     /// The ClickHouse the leader mirrors scenario timelines, external events
     /// and agent snapshots into (none: not mirrored).
     pub mirror: Option<ClickHouseConfig>,
+    /// Days of sessions, requests and agent snapshots ClickHouse keeps (0: all).
+    pub retention_days: u32,
 }
 
 impl CoordinatorConfig {
@@ -50,6 +52,7 @@ impl CoordinatorConfig {
             validation: ValidationContext::default(),
             analytics: None,
             mirror: None,
+            retention_days: 0,
         }
     }
 }
@@ -146,6 +149,7 @@ impl Coordinator {
         if let Some(clickhouse) = &config.mirror {
             let mirror = Mirror::new(
                 clickhouse,
+                config.retention_days,
                 store.clone(),
                 keys.clone(),
                 leadership.clone(),

@@ -294,6 +294,10 @@ pub struct CoordinatorArgs {
     /// Where the HTTP JSON API listens.
     #[arg(long)]
     pub http: Option<SocketAddr>,
+    /// Days of sessions, requests and agent snapshots kept in ClickHouse,
+    /// dropped a month at a time once wholly older (0: keep everything).
+    #[arg(long, default_value_t = 90)]
+    pub retention_days: u32,
     /// Hosts campaigns may target (repeatable): a host, *.domain, an IPv4 CIDR or *.
     /// Default: loopback only.
     #[arg(long = "allow", value_name = "HOST")]

@@ -85,6 +85,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
         clickhouse.database = args.node.clickhouse_database.clone();
         config.analytics = Some(Arc::new(ClickHouseAnalytics::new(clickhouse.clone())));
         config.mirror = Some(clickhouse);
+        config.retention_days = args.retention_days;
     }
     let coordinator = Coordinator::start(config, store).await?;
     eprintln!(
