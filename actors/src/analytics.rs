@@ -260,11 +260,27 @@ pub struct Point {
     pub summary: Summary,
 }
 
+/// A running campaign as the agents' per-second reports show it: fresher
+/// than the store, whose rows arrive in batches.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    pub sessions_started: u64,
+    pub sessions_completed: u64,
+    pub sessions_failed: u64,
+    pub requests: u64,
+    pub request_errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
 /// The analytics of one campaign.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CampaignAnalytics {
     pub campaign_id: String,
     pub name: String,
+    /// Only while the campaign runs (or is paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<Live>,
     pub totals: Summary,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Dimension>,
@@ -314,6 +330,7 @@ pub fn analyse(campaign_id: &str, name: &str, cells: &Cells, query: &Query) -> C
     CampaignAnalytics {
         campaign_id: campaign_id.to_string(),
         name: name.to_string(),
+        live: None,
         totals: Summary::of(&totals),
         by: query.by,
         groups: groups

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use throng_actors::analytics::{AnalyticsSource, CampaignAnalytics};
+use throng_actors::analytics::{AnalyticsSource, CampaignAnalytics, Live};
 use throng_actors::clock::epoch_ms;
 use throng_actors::plan::CampaignPlan;
 use throng_actors::spec::{CampaignSpec, SpecErrors, ValidationContext};
@@ -131,7 +131,20 @@ impl ControlServiceImpl {
         let mut reports = Vec::with_capacity(request.campaign_ids.len());
         for id in &request.campaign_ids {
             let campaign = self.load(id).await?;
-            reports.push(crate::analytics::report(source, &campaign, &query).await?);
+            let mut report = crate::analytics::report(source, &campaign, &query).await?;
+            if campaign.status.state.is_active() {
+                let totals = self.hub.campaign_totals(id);
+                report.live = Some(Live {
+                    sessions_started: totals.sessions_started,
+                    sessions_completed: totals.sessions_completed,
+                    sessions_failed: totals.sessions_failed,
+                    requests: totals.requests,
+                    request_errors: totals.request_errors,
+                    p50_ms: totals.latency.quantile_ms(0.5),
+                    p99_ms: totals.latency.quantile_ms(0.99),
+                });
+            }
+            reports.push(report);
         }
         Ok(reports)
     }

@@ -127,6 +127,22 @@ fn tables(reports: &[CampaignAnalytics]) -> String {
     }
     let mut text = aligned(&rows);
     for report in reports {
+        if let Some(live) = &report.live {
+            text.push_str(&format!(
+                "{} ({}) is running; live: sessions {} started, {} done, {} failed; requests {}, errors {}; p50 {:.1} ms, p99 {:.1} ms\n",
+                report.name,
+                report.campaign_id,
+                live.sessions_started,
+                live.sessions_completed,
+                live.sessions_failed,
+                live.requests,
+                live.request_errors,
+                live.p50_ms,
+                live.p99_ms
+            ));
+        }
+    }
+    for report in reports {
         let sections = [
             report.by.map(|by| {
                 let label = serde_json::to_value(by)
@@ -249,6 +265,7 @@ mod tests {
         CampaignAnalytics {
             campaign_id: "c1".into(),
             name: "shop, \"demo\"".into(),
+            live: None,
             totals: summary.clone(),
             by: Some(throng_actors::analytics::Dimension::Persona),
             groups: vec![Group {

@@ -59,6 +59,13 @@ async fn check_embedded_analytics(up: &Up) {
     .expect("HTTP analytics");
     assert!(api.contains("\"pages_per_session\""), "{api}");
     assert!(api.contains("\"series\""), "{api}");
+    // A running campaign also shows the agents' live counters.
+    let out = up.client(&["--output", "json", "analytics", &demo]);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        reports[0]["live"]["sessions_started"].as_u64() > Some(0),
+        "{reports}"
+    );
     let out = up.client(&["analytics", &demo, "--by", "colour"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("by: unknown `colour`"), "{}", text(&out));
