@@ -22,7 +22,7 @@ use crate::spec::{CampaignSpec, TargetKind};
 use crate::traffic::journey::{Action, PlannedStep, walk};
 use crate::traffic::matomo::{self, MatomoSettings, MatomoVisit};
 use crate::traffic::persona::ReferrerKind;
-use crate::traffic::visit::{VisitContext, VisitSummary, Visitant, query_string};
+use crate::traffic::visit::{VisitContext, VisitSummary, Visitant, query_string, revenue_by_step};
 use crate::traffic::visitor::Visitor;
 use crate::traffic::{chance, ga4};
 
@@ -192,6 +192,18 @@ impl RequestOutcome {
     }
 }
 
+/// One step a session went through: a page, or something done on one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepOutcome {
+    pub index: u32,
+    pub action: &'static str,
+    pub page: bool,
+    pub path: String,
+    pub intended_ms: u64,
+    /// An order's total in cents, 0 for other steps.
+    pub revenue_cents: u64,
+}
+
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionOutcome {
@@ -205,7 +217,8 @@ pub struct SessionOutcome {
     pub started_ms: u64,
     pub ended_ms: u64,
     pub requests: Vec<RequestOutcome>,
-    /// Pages, actions and orders of the steps the session went through.
+    /// The steps the session went through, and their pages, actions and orders.
+    pub steps: Vec<StepOutcome>,
     pub summary: VisitSummary,
     /// Any request failed (no answer, or a 4xx/5xx status).
     pub failed: bool,
@@ -230,6 +243,7 @@ impl SessionOutcome {
             started_ms: at_ms,
             ended_ms: at_ms,
             requests: Vec::new(),
+            steps: Vec::new(),
             summary: VisitSummary::default(),
             failed: true,
             error,
@@ -546,6 +560,7 @@ pub async fn run_session(
         started_ms: clock.epoch_ms(Instant::now()),
         ended_ms: 0,
         requests: Vec::with_capacity(plan.steps.len()),
+        steps: Vec::with_capacity(plan.steps.len()),
         summary: VisitSummary::default(),
         failed: false,
         error: String::new(),
@@ -554,15 +569,15 @@ pub async fn run_session(
     let engine = context.engines.engine(&target.tls, target.http2);
     let mut intended = intended_start;
     let total = plan.steps.len();
-    let mut steps_reached = 0;
+    let mut step_times = Vec::with_capacity(total);
     'steps: for index in 0..=total {
         let outgoing = if index < total {
-            steps_reached = index + 1;
             let step = &plan.steps[index];
             if !step.think_before.is_zero() {
                 intended = Instant::now() + step.think_before;
                 tokio::time::sleep_until(intended.into()).await;
             }
+            step_times.push(clock.epoch_ms(intended));
             speaker.requests(plan, index, step, clock.epoch_ms(intended))
         } else {
             speaker.finish()
@@ -626,7 +641,22 @@ pub async fn run_session(
         }
     }
     outcome.ended_ms = clock.epoch_ms(Instant::now());
-    outcome.summary = VisitSummary::of(&plan.steps[..steps_reached], &spec.site);
+    let reached = &plan.steps[..step_times.len()];
+    outcome.summary = VisitSummary::of(reached, &spec.site);
+    outcome.steps = reached
+        .iter()
+        .zip(step_times)
+        .zip(revenue_by_step(reached, &spec.site))
+        .enumerate()
+        .map(|(index, ((step, intended_ms), revenue_cents))| StepOutcome {
+            index: index as u32,
+            action: step.action.name(),
+            page: step.action.is_page(),
+            path: step.path.clone(),
+            intended_ms,
+            revenue_cents,
+        })
+        .collect();
     outcome
 }
 

@@ -186,6 +186,7 @@ mod tests {
             started_ms: 0,
             ended_ms: 0,
             requests,
+            steps: Vec::new(),
             summary: Default::default(),
             failed: true,
             error: String::new(),

@@ -72,6 +72,7 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                     intended_ms,
                     started_ms: intended_ms + rng.below(5),
                     ended_ms: intended_ms + u64::from(pages) * 900 + rng.below(400),
+                    steps: Vec::new(),
                     summary: VisitSummary {
                         page_views: pages,
                         actions: pages + u32::from(rng.below(3) == 0),

@@ -64,6 +64,7 @@ fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord
                 intended_ms,
                 error: String::new(),
             }],
+            steps: Vec::new(),
             summary: Default::default(),
             failed: false,
             error: String::new(),

@@ -5,6 +5,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../clickhouse/0002_stream_events.sql"),
     include_str!("../clickhouse/0003_analytics.sql"),
     include_str!("../clickhouse/0004_control_log.sql"),
+    include_str!("../clickhouse/0005_actions.sql"),
 ];
 
 /// The migrations with SQL comments removed (the writer splits on `;`).

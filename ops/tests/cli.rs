@@ -657,6 +657,7 @@ fn ddl_columns(table: &str) -> Vec<String> {
         include_str!("../clickhouse/0001_sessions.sql"),
         include_str!("../clickhouse/0002_stream_events.sql"),
         include_str!("../clickhouse/0003_analytics.sql"),
+        include_str!("../clickhouse/0005_actions.sql"),
     ]
     .join("\n");
     let start = ddl
@@ -706,6 +707,7 @@ async fn throng_up_can_keep_every_row_in_files_shaped_like_the_schema() {
     for (file, table) in [
         ("sessions.jsonl", "sessions"),
         ("requests.jsonl", "requests"),
+        ("actions.jsonl", "actions"),
         ("stream_events.jsonl", "stream_events"),
     ] {
         let rows = lines(file);

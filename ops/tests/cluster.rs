@@ -150,6 +150,31 @@ async fn a_killed_agent_loses_no_session_and_counts_none_twice() {
         .map(|g| g["sessions"].as_u64().unwrap_or(0))
         .sum();
     assert_eq!(by_agent, 400, "{reports}");
+
+    // Every session's steps are stored once too, and page visits add up to
+    // the sessions' page views.
+    let db = sandbox.clickhouse_client();
+    let with_steps: u64 = db
+        .query("SELECT uniqExact(session_id) FROM actions WHERE campaign_id = ?")
+        .bind(&id)
+        .fetch_one()
+        .await
+        .expect("actions");
+    assert_eq!(with_steps, 400);
+    let visits: u64 = db
+        .query("SELECT count() FROM page_visits WHERE campaign_id = ?")
+        .bind(&id)
+        .fetch_one()
+        .await
+        .expect("page visits");
+    let page_views: u64 = db
+        .query("SELECT sum(page_views) FROM sessions FINAL WHERE campaign_id = ?")
+        .bind(&id)
+        .fetch_one()
+        .await
+        .expect("page views");
+    assert!(visits > 400, "{visits}");
+    assert_eq!(visits, page_views);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

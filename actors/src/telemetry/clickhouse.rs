@@ -14,7 +14,7 @@ use clickhouse::{Client, RowOwned, RowWrite};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{RequestRow, SessionRow, StreamEventRow, event_row, session_rows};
+use super::rows::{ActionRow, RequestRow, SessionRow, StreamEventRow, event_row, session_rows};
 use super::spill::SpillDir;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink};
 
@@ -58,17 +58,52 @@ impl WriterMetrics {
     }
 }
 
-/// A batch as it is spilled to disk.
+/// Rows of every table, written table by table in this order; also the
+/// form a batch is spilled to disk in.
 #[derive(Default, Serialize, Deserialize)]
-struct SpilledBatch {
+struct Batch {
     sessions: Vec<SessionRow>,
     requests: Vec<RequestRow>,
+    // Added after the first release: batches spilled before have none.
+    #[serde(default)]
+    actions: Vec<ActionRow>,
     events: Vec<StreamEventRow>,
 }
 
-impl SpilledBatch {
+impl Batch {
     fn rows(&self) -> u64 {
-        (self.sessions.len() + self.requests.len() + self.events.len()) as u64
+        (self.sessions.len() + self.requests.len() + self.actions.len() + self.events.len()) as u64
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows() == 0
+    }
+
+    /// Inserts the tables from the `done`-th on, counting each one written,
+    /// so a retry resumes where the last attempt failed.
+    async fn insert(
+        &self,
+        client: &Client,
+        config: &ClickHouseConfig,
+        done: &mut usize,
+    ) -> Result<(), TelemetryError> {
+        if *done < 1 {
+            insert(client, config, "sessions", &self.sessions).await?;
+            *done = 1;
+        }
+        if *done < 2 {
+            insert(client, config, "requests", &self.requests).await?;
+            *done = 2;
+        }
+        if *done < 3 {
+            insert(client, config, "actions", &self.actions).await?;
+            *done = 3;
+        }
+        if *done < 4 {
+            insert(client, config, "stream_events", &self.events).await?;
+            *done = 4;
+        }
+        Ok(())
     }
 }
 
@@ -199,13 +234,9 @@ impl TelemetrySink for ClickHouseSink {
 struct Writer {
     config: ClickHouseConfig,
     client: Client,
-    sessions: Vec<SessionRow>,
-    requests: Vec<RequestRow>,
-    events: Vec<StreamEventRow>,
-    /// Tables of the current batch already written (a batch is up to three
-    /// inserts; a retry resumes where it failed).
-    sessions_written: bool,
-    requests_written: bool,
+    batch: Batch,
+    /// Tables of the current batch already written.
+    tables_done: usize,
     /// When the oldest buffered row arrived.
     oldest: Option<Instant>,
     spill: Option<SpillDir>,
@@ -232,11 +263,8 @@ impl Writer {
             metrics,
             config,
             client,
-            sessions: Vec::new(),
-            requests: Vec::new(),
-            events: Vec::new(),
-            sessions_written: false,
-            requests_written: false,
+            batch: Batch::default(),
+            tables_done: 0,
             oldest: None,
         }
     }
@@ -276,7 +304,7 @@ impl Writer {
                             // With a spill directory, spilling says what went wrong.
                             self.metrics.set_error(error.to_string());
                         }
-                        tracing::warn!(%error, rows = self.sessions.len(), "telemetry batch failed; retrying");
+                        tracing::warn!(%error, rows = self.batch.rows(), "telemetry batch failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
@@ -286,19 +314,21 @@ impl Writer {
     }
 
     fn is_full(&self) -> bool {
-        self.sessions.len() >= self.config.batch_sessions || self.events.len() >= self.config.batch_events
+        self.batch.sessions.len() >= self.config.batch_sessions
+            || self.batch.events.len() >= self.config.batch_events
     }
 
     fn push_events(&mut self, events: Vec<StreamRecord>) {
         self.oldest.get_or_insert_with(Instant::now);
-        self.events.extend(events.into_iter().map(event_row));
+        self.batch.events.extend(events.into_iter().map(event_row));
     }
 
     fn push(&mut self, record: SessionRecord) {
         self.oldest.get_or_insert_with(Instant::now);
-        let (session, requests) = session_rows(record);
-        self.requests.extend(requests);
-        self.sessions.push(session);
+        let rows = session_rows(record);
+        self.batch.sessions.push(rows.session);
+        self.batch.requests.extend(rows.requests);
+        self.batch.actions.extend(rows.actions);
     }
 
     /// Writes the current batch. With a spill directory, older spilled
@@ -310,8 +340,7 @@ impl Writer {
             return self.insert_current().await;
         }
         let caught_up = self.replay().await;
-        let empty = self.sessions.is_empty() && self.requests.is_empty() && self.events.is_empty();
-        if empty {
+        if self.batch.is_empty() {
             return Ok(());
         }
         let result = if caught_up {
@@ -339,21 +368,16 @@ impl Writer {
         }
     }
 
-    fn take_batch(&mut self) -> SpilledBatch {
-        self.sessions_written = false;
-        self.requests_written = false;
+    fn take_batch(&mut self) -> Batch {
+        self.tables_done = 0;
         self.oldest = None;
-        SpilledBatch {
-            sessions: std::mem::take(&mut self.sessions),
-            requests: std::mem::take(&mut self.requests),
-            events: std::mem::take(&mut self.events),
-        }
+        std::mem::take(&mut self.batch)
     }
 
     /// Writes the current batch to the spill directory; a full disk is a
     /// loud error, and the batch stays in memory (backpressure).
     fn spill_current(&mut self) -> Result<(), TelemetryError> {
-        let held = (self.oldest, self.sessions_written, self.requests_written);
+        let held = (self.oldest, self.tables_done);
         let batch = self.take_batch();
         let payload = serde_json::to_vec(&batch).unwrap_or_default();
         let Some(spill) = self.spill.as_mut() else {
@@ -381,10 +405,8 @@ impl Writer {
                     self.config.url,
                     spill.path().display()
                 ));
-                (self.oldest, self.sessions_written, self.requests_written) = held;
-                self.sessions = batch.sessions;
-                self.requests = batch.requests;
-                self.events = batch.events;
+                (self.oldest, self.tables_done) = held;
+                self.batch = batch;
                 Err(TelemetryError::Unavailable {
                     endpoint: spill.path().display().to_string(),
                     reason: error.to_string(),
@@ -415,19 +437,14 @@ impl Writer {
                     continue;
                 }
             };
-            let Ok(batch) = serde_json::from_slice::<SpilledBatch>(&payload) else {
+            let Ok(batch) = serde_json::from_slice::<Batch>(&payload) else {
                 tracing::error!(file = %path.display(), "spill file does not hold a batch; set aside");
                 self.metrics.corrupt_files.fetch_add(1, Ordering::Relaxed);
                 let _ = spill.set_aside_corrupt(&path);
                 self.spilled -= 1;
                 continue;
             };
-            let written = async {
-                insert(&self.client, &self.config, "sessions", &batch.sessions).await?;
-                insert(&self.client, &self.config, "requests", &batch.requests).await?;
-                insert(&self.client, &self.config, "stream_events", &batch.events).await
-            };
-            match written.await {
+            match batch.insert(&self.client, &self.config, &mut 0).await {
                 Ok(()) => {
                     self.metrics
                         .rows_replayed
@@ -451,27 +468,17 @@ impl Writer {
     }
 
     async fn insert_current(&mut self) -> Result<(), TelemetryError> {
-        if self.sessions.is_empty() && self.requests.is_empty() && self.events.is_empty() {
+        if self.batch.is_empty() {
             return Ok(());
         }
-        if !self.sessions_written {
-            insert(&self.client, &self.config, "sessions", &self.sessions).await?;
-            self.sessions_written = true;
-        }
-        if !self.requests_written {
-            insert(&self.client, &self.config, "requests", &self.requests).await?;
-            self.requests_written = true;
-        }
-        insert(&self.client, &self.config, "stream_events", &self.events).await?;
-        let rows = (self.sessions.len() + self.requests.len() + self.events.len()) as u64;
-        self.metrics.rows_written.fetch_add(rows, Ordering::Relaxed);
+        self.batch
+            .insert(&self.client, &self.config, &mut self.tables_done)
+            .await?;
+        let written = self.take_batch();
+        self.metrics
+            .rows_written
+            .fetch_add(written.rows(), Ordering::Relaxed);
         self.metrics.set_error(String::new());
-        self.sessions.clear();
-        self.requests.clear();
-        self.events.clear();
-        self.sessions_written = false;
-        self.requests_written = false;
-        self.oldest = None;
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! The embedded store's data files (`throng up --data-dir DIR`): every row
-//! also appended to `sessions.jsonl`, `requests.jsonl` and
+//! also appended to `sessions.jsonl`, `requests.jsonl`, `actions.jsonl` and
 //! `stream_events.jsonl`, one JSON object per line with the column names of
 //! the ClickHouse schema, so the files load elsewhere as they are
 //! (`INSERT INTO sessions FORMAT JSONEachRow`).
@@ -17,6 +17,7 @@ pub struct DataFiles {
     dir: PathBuf,
     sessions: BufWriter<File>,
     requests: BufWriter<File>,
+    actions: BufWriter<File>,
     events: BufWriter<File>,
 }
 
@@ -48,6 +49,7 @@ impl DataFiles {
             dir: dir.to_path_buf(),
             sessions: append(dir, "sessions.jsonl")?,
             requests: append(dir, "requests.jsonl")?,
+            actions: append(dir, "actions.jsonl")?,
             events: append(dir, "stream_events.jsonl")?,
         })
     }
@@ -57,10 +59,13 @@ impl DataFiles {
     }
 
     pub fn write_session(&mut self, record: &SessionRecord) -> std::io::Result<()> {
-        let (session, requests) = session_rows(record.clone());
-        line(&mut self.sessions, &session)?;
-        for request in &requests {
+        let rows = session_rows(record.clone());
+        line(&mut self.sessions, &rows.session)?;
+        for request in &rows.requests {
             line(&mut self.requests, request)?;
+        }
+        for action in &rows.actions {
+            line(&mut self.actions, action)?;
         }
         Ok(())
     }
@@ -75,6 +80,7 @@ impl DataFiles {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.sessions.flush()?;
         self.requests.flush()?;
+        self.actions.flush()?;
         self.events.flush()
     }
 }

@@ -63,6 +63,24 @@ pub(crate) struct RequestRow {
     pub(crate) agent_id: String,
 }
 
+/// One step of a session: a page visit (`page` = 1) or an action on a page.
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(crate) struct ActionRow {
+    pub(crate) event_date: u16,
+    pub(crate) campaign_id: String,
+    pub(crate) session_id: u64,
+    pub(crate) idx: u32,
+    pub(crate) action: String,
+    pub(crate) page: u8,
+    pub(crate) path: String,
+    pub(crate) intended_ms: u64,
+    pub(crate) revenue_cents: u64,
+    pub(crate) persona: String,
+    pub(crate) journey: String,
+    pub(crate) target: u32,
+    pub(crate) agent_id: String,
+}
+
 #[derive(Debug, Row, Serialize, Deserialize)]
 pub(crate) struct StreamEventRow {
     pub(crate) event_date: u16,
@@ -77,8 +95,15 @@ pub(crate) struct StreamEventRow {
     pub(crate) epoch: u64,
 }
 
-/// A finished session as its `sessions` row and its `requests` rows.
-pub(crate) fn session_rows(record: SessionRecord) -> (SessionRow, Vec<RequestRow>) {
+/// A finished session's rows in each table.
+pub(crate) struct SessionRows {
+    pub(crate) session: SessionRow,
+    pub(crate) requests: Vec<RequestRow>,
+    pub(crate) actions: Vec<ActionRow>,
+}
+
+/// A finished session as its `sessions`, `requests` and `actions` rows.
+pub(crate) fn session_rows(record: SessionRecord) -> SessionRows {
     let outcome = record.outcome;
     let day = epoch_day(outcome.intended_ms);
     let requests = outcome
@@ -97,6 +122,25 @@ pub(crate) fn session_rows(record: SessionRecord) -> (SessionRow, Vec<RequestRow
             latency_us: request.latency_us,
             intended_ms: request.intended_ms,
             error: request.error.clone(),
+            persona: outcome.persona.clone(),
+            journey: outcome.journey.clone(),
+            target: outcome.target,
+            agent_id: record.agent_id.clone(),
+        })
+        .collect();
+    let actions = outcome
+        .steps
+        .iter()
+        .map(|step| ActionRow {
+            event_date: day,
+            campaign_id: record.campaign_id.clone(),
+            session_id: outcome.session_id,
+            idx: step.index,
+            action: step.action.to_string(),
+            page: u8::from(step.page),
+            path: step.path.clone(),
+            intended_ms: step.intended_ms,
+            revenue_cents: step.revenue_cents,
             persona: outcome.persona.clone(),
             journey: outcome.journey.clone(),
             target: outcome.target,
@@ -127,7 +171,11 @@ pub(crate) fn session_rows(record: SessionRecord) -> (SessionRow, Vec<RequestRow
         conversions: outcome.summary.conversions,
         revenue_cents: outcome.summary.revenue_cents,
     };
-    (session, requests)
+    SessionRows {
+        session,
+        requests,
+        actions,
+    }
 }
 
 /// A stream event as its `stream_events` row.

@@ -110,20 +110,33 @@ pub struct VisitSummary {
 }
 
 impl VisitSummary {
-    /// The summary of the `steps` a visit went through on `site`, with the
-    /// cart the tracking encoders keep.
+    /// The summary of the `steps` a visit went through on `site`.
     pub fn of(steps: &[PlannedStep], site: &Site) -> Self {
         let mut summary = VisitSummary::default();
-        let mut cart = Cart::default();
-        for step in steps {
-            let product = step.product.and_then(|i| site.products.get(i));
+        for (step, revenue_cents) in steps.iter().zip(revenue_by_step(steps, site)) {
             summary.actions += 1;
             summary.page_views += u32::from(step.action.is_page());
+            summary.conversions += u32::from(step.action == Action::Order);
+            summary.revenue_cents += revenue_cents;
+        }
+        summary
+    }
+}
+
+/// What each step earns in cents: an order its cart's total (kept as the
+/// tracking encoders keep it), anything else nothing.
+pub fn revenue_by_step(steps: &[PlannedStep], site: &Site) -> Vec<u64> {
+    let mut cart = Cart::default();
+    steps
+        .iter()
+        .map(|step| {
+            let product = step.product.and_then(|i| site.products.get(i));
             match step.action {
                 Action::AddToCart => {
                     if let Some(p) = product {
                         cart.add(p);
                     }
+                    0
                 }
                 Action::Order => {
                     if cart.items.is_empty()
@@ -131,15 +144,14 @@ impl VisitSummary {
                     {
                         cart.add(p);
                     }
-                    summary.conversions += 1;
-                    summary.revenue_cents += (cart.order().revenue * 100.0).round() as u64;
+                    let cents = (cart.order().revenue * 100.0).round() as u64;
                     cart = Cart::default();
+                    cents
                 }
-                _ => {}
+                _ => 0,
             }
-        }
-        summary
-    }
+        })
+        .collect()
 }
 
 /// A page title derived from its path: `/products/sku-lamp` → `Products / Sku Lamp`.

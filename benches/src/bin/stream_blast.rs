@@ -7,7 +7,7 @@
 //! `stream_blast clickhouse HOURS`: starts a ClickHouse server, then in one
 //! sitting (a) generates the same events and writes them through Throng's
 //! ClickHouse sink, and (b) has `clickhouse-client` insert the same rows from
-//! a file; prints both rates and their ratio.
+//! a RowBinary file; prints both rates and their ratio.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -72,10 +72,33 @@ fn memory(hours: i64) {
     );
 }
 
-fn tsv_field(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('\t', "\\t")
-        .replace('\n', "\\n")
+/// Appends a RowBinary string: its length as LEB128, then its bytes.
+fn put_string(out: &mut Vec<u8>, text: &str) {
+    let mut len = text.len() as u64;
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// One `stream_events` row in RowBinary, columns in table order.
+fn put_row(out: &mut Vec<u8>, r: &StreamRecord) {
+    out.extend_from_slice(&((r.at_ms.max(0) / 86_400_000) as u16).to_le_bytes());
+    put_string(out, "client");
+    put_string(out, &r.stream);
+    out.extend_from_slice(&r.event_id.to_le_bytes());
+    out.extend_from_slice(&r.at_ms.to_le_bytes());
+    out.extend_from_slice(&r.parent_id.to_le_bytes());
+    put_string(out, &r.entities);
+    put_string(out, &r.data);
+    out.extend_from_slice(&r.shard.to_le_bytes());
+    out.extend_from_slice(&r.epoch.to_le_bytes());
 }
 
 async fn clickhouse(hours: i64) {
@@ -100,35 +123,23 @@ async fn clickhouse(hours: i64) {
     sink.flush().await.expect("flush");
     let (throng_wall, throng_cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
 
-    // (b) The same rows from a file through clickhouse-client.
+    // (b) The same rows, already encoded as RowBinary in a file, through clickhouse-client.
     let file = tempfile::NamedTempFile::new().expect("temp file");
     {
         let mut writer = std::io::BufWriter::new(file.as_file());
+        let mut row = Vec::new();
         generate_records(&run, |batch| {
             for r in batch {
-                let day = r.at_ms.max(0) / 86_400_000;
-                let date = jiff::Timestamp::from_second(day * 86_400)
-                    .expect("date")
-                    .strftime("%Y-%m-%d");
-                let _ = writeln!(
-                    writer,
-                    "{date}\tclient\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    tsv_field(&r.stream),
-                    r.event_id,
-                    r.at_ms,
-                    r.parent_id,
-                    tsv_field(&r.entities),
-                    tsv_field(&r.data),
-                    r.shard,
-                    r.epoch
-                );
+                row.clear();
+                put_row(&mut row, &r);
+                let _ = writer.write_all(&row);
             }
         });
     }
     let started = Instant::now();
     let status = Command::new("clickhouse-client")
         .args(["--port", &server.tcp_port().to_string(), "--database", "throng"])
-        .args(["--query", "INSERT INTO stream_events FORMAT TabSeparated"])
+        .args(["--query", "INSERT INTO stream_events FORMAT RowBinary"])
         .stdin(Stdio::from(std::fs::File::open(file.path()).expect("open rows")))
         .status()
         .expect("run clickhouse-client");

@@ -71,6 +71,7 @@ fn session(i: u64) -> SessionRecord {
                     error: String::new(),
                 })
                 .collect(),
+            steps: Vec::new(),
             summary: VisitSummary {
                 page_views: REQUESTS_PER_SESSION,
                 actions: REQUESTS_PER_SESSION,
