@@ -1,6 +1,6 @@
 //! The coordinator's HTTP JSON API: the same answers as `ControlService`,
 //! for scripts and browsers, and stream subscriptions over WebSocket.
-//! Read-only for now.
+//! Nothing it serves changes the cluster.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -119,6 +119,14 @@ async fn analytics(
     }
 }
 
+/// `POST /api/v1/behaviour/score`: behaviour data in, the detector's verdict out.
+async fn score_behaviour(body: String) -> Response {
+    match crate::service::score_behaviour_json(&body) {
+        Ok(verdict) => ([(axum::http::header::CONTENT_TYPE, "application/json")], verdict).into_response(),
+        Err(message) => error(tonic::Status::invalid_argument(message)),
+    }
+}
+
 /// `?patterns=customer.*,high-frequency&token=v1…&max_lag=60`
 #[derive(serde::Deserialize, Default)]
 struct SubscribeParams {
@@ -219,6 +227,7 @@ pub async fn serve(
         .route("/api/v1/campaigns", get(campaigns))
         .route("/api/v1/campaigns/{id}", get(campaign))
         .route("/api/v1/analytics", get(analytics))
+        .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
         .with_state(service);
     let shutdown = async move {

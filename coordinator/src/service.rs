@@ -896,6 +896,17 @@ impl ControlService for ControlServiceImpl {
         Ok(Response::new(v1::AnalyticsResponse { reports_json }))
     }
 
+    async fn score_behaviour(
+        &self,
+        request: Request<v1::ScoreBehaviourRequest>,
+    ) -> std::result::Result<Response<v1::ScoreBehaviourResponse>, Status> {
+        let verdict =
+            score_behaviour_json(&request.into_inner().behaviour_json).map_err(Status::invalid_argument)?;
+        Ok(Response::new(v1::ScoreBehaviourResponse {
+            verdict_json: verdict,
+        }))
+    }
+
     async fn inject_events(
         &self,
         request: Request<v1::InjectEventsRequest>,
@@ -969,4 +980,13 @@ impl ControlService for ControlServiceImpl {
         let ok = targets.iter().all(|t| t.ok);
         Ok(Response::new(v1::TestTargetResponse { targets, ok }))
     }
+}
+
+/// The detector's verdict on behaviour data given as JSON, as JSON; or what
+/// is wrong with the data, with where.
+pub fn score_behaviour_json(json: &str) -> std::result::Result<String, String> {
+    let data: throng_actors::behaviour::signals::BehaviourData =
+        serde_json::from_str(json).map_err(|e| format!("behaviour data: {e}"))?;
+    let verdict = throng_actors::behaviour::score::score(&data);
+    serde_json::to_string(&verdict).map_err(|e| e.to_string())
 }

@@ -80,6 +80,9 @@ pub enum Command {
     /// campaigns: sessions, page views, bounce rate, conversions, revenue,
     /// errors, latency percentiles; by a dimension; as a time series.
     Analytics(AnalyticsArgs),
+    /// The bot detector, for your own behaviour data.
+    #[command(subcommand)]
+    Behaviour(BehaviourCommand),
     /// Every scenario of a stream run stops bending at once: back to baseline.
     Reset {
         /// The stream run (default: the only one running).
@@ -268,6 +271,16 @@ pub struct CommonNodeArgs {
     /// Lease time to live, e.g. "5s".
     #[arg(long, default_value = "5s", value_parser = humantime_duration)]
     pub lease_ttl: std::time::Duration,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BehaviourCommand {
+    /// Judges one session's behaviour data (JSON, as docs/behaviour.md shows): score, risk, reasons.
+    Score {
+        /// The behaviour data file, or `-` for standard input.
+        #[arg(short, long)]
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

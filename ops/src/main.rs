@@ -1,6 +1,7 @@
 //! `throng`: the client, the node roles (coordinator, agent) and `throng up`.
 
 mod analytics_client;
+mod behaviour_client;
 mod cli;
 mod client;
 mod demo_site;
@@ -70,6 +71,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Stream(command) => stream_client::stream(endpoint, output, command).await,
                 Command::Event(command) => event_client::event(endpoint, output, command).await,
                 Command::Scenario(command) => scenario_client::scenario(endpoint, output, command).await,
+                Command::Behaviour(command) => behaviour_client::behaviour(endpoint, output, command).await,
                 Command::Reset { run } => {
                     scenario_client::scenario(endpoint, output, cli::ScenarioCommand::Reset { run }).await
                 }

@@ -170,10 +170,14 @@ async fn bad_specs_are_rejected_with_every_problem_and_nothing_is_stored() {
     assert!(!out.status.success());
     assert!(text(&out).contains("allowlist"), "{}", text(&out));
 
-    // The shipped examples are valid.
+    // The shipped campaign and stream run examples are valid (behaviour data
+    // sits in its own folder).
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     for entry in std::fs::read_dir(&examples).expect("examples dir") {
         let path = entry.expect("entry").path();
+        if !path.is_file() {
+            continue;
+        }
         let out = up.client(&["campaign", "validate", "-f", path.to_str().expect("path")]);
         assert!(out.status.success(), "{}: {}", path.display(), text(&out));
         assert!(text(&out).starts_with("valid:"), "{}", text(&out));
@@ -718,4 +722,61 @@ async fn throng_up_can_keep_every_row_in_files_shaped_like_the_schema() {
         let date = rows[0]["event_date"].as_str().expect("a date");
         assert!(date.len() == 10 && date.as_bytes()[4] == b'-', "{date}");
     }
+}
+
+/// POSTs `body` to the HTTP API; the status line and body.
+fn http_post(addr: &str, path: &str, body: &str) -> Option<String> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_detector_judges_posted_behaviour_data() {
+    let up = Up::start(&["--no-demo", "--no-streams"]);
+    up.wait_ready().await;
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let human = format!("{examples}/behaviour/human.json");
+    let bot = format!("{examples}/behaviour/bot.json");
+
+    let out = up.client(&["--output", "json", "behaviour", "score", "-f", &human]);
+    assert!(out.status.success(), "{}", text(&out));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(verdict["risk"], "LOW", "{verdict}");
+    let out = up.client(&["behaviour", "score", "-f", &bot]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = text(&out);
+    assert!(table.starts_with("risk HIGH"), "{table}");
+    assert!(table.contains("navigator.webdriver"), "{table}");
+    assert!(table.contains("ruler-straight"), "{table}");
+
+    // The HTTP API says the same, and names what is wrong with bad data.
+    let body = std::fs::read_to_string(&bot).expect("example");
+    let answer = http_post(&up.http, "/api/v1/behaviour/score", &body).expect("HTTP answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"risk\":\"HIGH\""), "{answer}");
+    let answer = http_post(
+        &up.http,
+        "/api/v1/behaviour/score",
+        r#"{"mouse": [{"x": 1, "y": 2}]}"#,
+    )
+    .expect("HTTP answer");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("missing field `t`"), "{answer}");
+    let out = up.client(&["behaviour", "score", "-f", "/nonexistent/behaviour.json"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("/nonexistent/behaviour.json"),
+        "{}",
+        text(&out)
+    );
 }

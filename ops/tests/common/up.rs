@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use throng_testkit::{free_port, poll_until};
+use throng_testkit::poll_until;
 
 pub fn throng() -> Command {
     Command::new(env!("CARGO_BIN_EXE_throng"))
@@ -27,24 +27,52 @@ pub struct Up {
 }
 
 impl Up {
+    /// Starts `throng up` on ports the OS picks, and learns them from the
+    /// line it prints once it serves (so two tests can never talk to each
+    /// other's cluster).
     pub fn start(extra: &[&str]) -> Up {
-        let (grpc, http, demo) = (free_port(), free_port(), free_port());
         let stderr = tempfile::NamedTempFile::new().expect("temp file");
-        let child = throng()
+        let mut child = throng()
             .arg("up")
-            .args(["--grpc", &format!("127.0.0.1:{grpc}")])
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .args(["--demo", &format!("127.0.0.1:{demo}")])
+            .args([
+                "--grpc",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--demo",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(stderr.reopen().expect("reopen"))
             .spawn()
             .expect("spawn throng up");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let line = loop {
+            let text = std::fs::read_to_string(stderr.path()).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.starts_with("throng up: coordinator ")) {
+                break line.to_string();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("throng up exited with {status}: {text}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "throng up did not start: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // throng up: coordinator http://127.0.0.1:P (HTTP http://127.0.0.1:Q), 2 agents, demo site http://127.0.0.1:R
+        let word_after = |marker: &str| {
+            let rest =
+                &line[line.find(marker).unwrap_or_else(|| panic!("{marker} in {line}")) + marker.len()..];
+            rest.split([' ', ')', ',']).next().unwrap_or_default().to_string()
+        };
         Up {
             child,
-            endpoint: format!("http://127.0.0.1:{grpc}"),
-            http: format!("127.0.0.1:{http}"),
-            demo: format!("127.0.0.1:{demo}"),
+            endpoint: word_after("coordinator "),
+            http: word_after("(HTTP http://"),
+            demo: word_after("demo site http://"),
             stderr,
         }
     }
