@@ -1,0 +1,439 @@
+//! One visit in a fresh browser context: navigate, then play each step with
+//! the input a person (or a bot) would make, and collect what the pages saw.
+
+use std::time::Duration;
+
+use playwright_rs::{Browser, BrowserContextOptions, Page, Viewport, WaitUntil};
+use rand_core::Rng;
+use serde::{Deserialize, Serialize};
+use throng_actors::behaviour::input::{InputStyle, Point, mouse_path, scrolling, typing};
+use throng_actors::behaviour::score::{Verdict, score};
+use throng_actors::behaviour::signals::{
+    BehaviourData, Device, FocusEvent, KeyEvent, KeyKind, MouseEvent, ScrollEvent,
+};
+use throng_actors::ids::{Part, rng_for, unit_f64};
+use tokio::time::Instant;
+
+use crate::BrowserError;
+
+const CAPTURE: &str = include_str!("capture.js");
+/// What a bot visit adds to every page: it does not hide the automation flag.
+const AUTOMATION_VISIBLE: &str =
+    "Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => true });";
+
+/// One thing a visitor does on a page.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Read: scroll down about this many pixels, pausing as people do.
+    Read { scroll_px: f64 },
+    /// Move to the element and click it (a link, a button).
+    Click { selector: String },
+    /// Click into the field and type the text.
+    Type { selector: String, text: String },
+}
+
+/// Who visits, how, and what they do.
+#[derive(Clone, Debug)]
+pub struct VisitPlan {
+    pub url: String,
+    pub steps: Vec<Step>,
+    pub style: InputStyle,
+    /// Seeds the visit's input, so a visit plays the same each time.
+    pub seed: u64,
+    pub viewport: (u32, u32),
+    pub user_agent: Option<String>,
+    pub locale: String,
+    pub timezone: String,
+    /// Leaves `navigator.webdriver` set, as plain automation does.
+    pub automation_visible: bool,
+    /// Longest a navigation may take.
+    pub timeout: Duration,
+}
+
+/// Timings of one page, in milliseconds from its navigation start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PageVitals {
+    pub url: String,
+    pub ttfb_ms: f64,
+    pub dom_ms: f64,
+    pub load_ms: f64,
+    /// Largest Contentful Paint.
+    pub lcp_ms: f64,
+    /// Cumulative Layout Shift.
+    pub cls: f64,
+    /// The slowest interaction (a proxy for Interaction to Next Paint).
+    pub inp_ms: f64,
+}
+
+/// A script error a page reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageError {
+    pub url: String,
+    pub message: String,
+}
+
+/// What a visit left: its behaviour as the pages saw it, each page's
+/// vitals, script errors, and the detector's verdict.
+#[derive(Clone, Debug)]
+pub struct VisitOutcome {
+    pub behaviour: BehaviourData,
+    pub pages: Vec<PageVitals>,
+    pub errors: Vec<PageError>,
+    pub verdict: Verdict,
+}
+
+/// What `capture.js` collects, with times as epoch milliseconds.
+#[derive(Deserialize)]
+struct Captured {
+    mouse: Vec<MouseEvent>,
+    keys: Vec<KeyEvent>,
+    scrolls: Vec<ScrollEvent>,
+    focus: Vec<FocusEvent>,
+    pages: Vec<PageVitals>,
+    errors: Vec<PageError>,
+    device: Device,
+}
+
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+fn failed(step: impl Into<String>) -> impl FnOnce(playwright_rs::Error) -> BrowserError {
+    let step = step.into();
+    move |e| BrowserError::Visit {
+        step,
+        reason: e.to_string(),
+    }
+}
+
+/// Plays input events at their times (milliseconds after `base`).
+struct Player<'a> {
+    page: &'a Page,
+    base: Instant,
+    /// Where the pointer is.
+    pointer: Point,
+    /// The viewport's size.
+    viewport: Point,
+}
+
+impl Player<'_> {
+    async fn at(&self, t: f64) {
+        tokio::time::sleep_until(self.base + Duration::from_secs_f64(t.max(0.0) / 1000.0)).await;
+    }
+
+    fn elapsed_ms(&self) -> f64 {
+        self.base.elapsed().as_secs_f64() * 1000.0
+    }
+
+    async fn click(
+        &mut self,
+        selector: &str,
+        style: &InputStyle,
+        rng: &mut impl Rng,
+    ) -> Result<(), BrowserError> {
+        let step = format!("click {selector}");
+        let locator = self.page.locator(selector);
+        // Checked first: waiting for an element that is not there would
+        // take the whole action timeout.
+        if locator.count().await.map_err(failed(step.clone()))? == 0 {
+            return Err(BrowserError::Visit {
+                step,
+                reason: format!("no element matches `{selector}` on {}", self.page.url()),
+            });
+        }
+        let bounds = || async {
+            locator
+                .bounding_box()
+                .await
+                .map_err(failed(step.clone()))?
+                .ok_or_else(|| BrowserError::Visit {
+                    step: step.clone(),
+                    reason: format!("no visible element matches `{selector}` on {}", self.page.url()),
+                })
+        };
+        let mut target = bounds().await?;
+        if target.y < 0.0 || target.y + target.height > self.viewport.1 {
+            // Out of view: people wheel towards it, bots jump.
+            match style {
+                InputStyle::Human(_) => {
+                    let distance = target.y - self.viewport.1 / 3.0;
+                    let start = self.elapsed_ms();
+                    let (scrolls, end) = scrolling(style, distance.abs(), start, rng);
+                    let mouse = self.page.mouse();
+                    for event in scrolls {
+                        self.at(event.t).await;
+                        mouse
+                            .wheel(0.0, event.dy.copysign(distance))
+                            .await
+                            .map_err(failed(step.clone()))?;
+                    }
+                    self.at(end.min(self.elapsed_ms() + 400.0)).await;
+                }
+                InputStyle::Robotic => locator
+                    .scroll_into_view_if_needed()
+                    .await
+                    .map_err(failed(step.clone()))?,
+            }
+            target = bounds().await?;
+        }
+        let point = (
+            target.x + target.width * (0.3 + 0.4 * unit_f64(rng)),
+            target.y + target.height * (0.3 + 0.4 * unit_f64(rng)),
+        );
+        let start = self.elapsed_ms();
+        let (moves, end) = mouse_path(
+            style,
+            self.pointer,
+            point,
+            target.width.min(target.height),
+            start,
+            rng,
+        );
+        let mouse = self.page.mouse();
+        for event in moves {
+            self.at(event.t).await;
+            mouse
+                .move_to(event.x, event.y, None)
+                .await
+                .map_err(failed(step.clone()))?;
+        }
+        self.pointer = point;
+        self.at(end).await;
+        mouse.down(None).await.map_err(failed(step.clone()))?;
+        let hold = match style {
+            InputStyle::Human(_) => 60.0 + 80.0 * unit_f64(rng),
+            InputStyle::Robotic => 5.0,
+        };
+        self.at(end + hold).await;
+        mouse.up(None).await.map_err(failed(step))?;
+        Ok(())
+    }
+
+    async fn type_text(
+        &mut self,
+        text: &str,
+        style: &InputStyle,
+        rng: &mut impl Rng,
+    ) -> Result<(), BrowserError> {
+        let start = self.elapsed_ms() + 250.0;
+        let (keys, _) = typing(style, text, start, rng);
+        let keyboard = self.page.keyboard();
+        for key in keys {
+            self.at(key.t).await;
+            let name = if key.key == " " { "Space" } else { key.key.as_str() };
+            let result = match key.kind {
+                KeyKind::Down => keyboard.down(name).await,
+                KeyKind::Up => keyboard.up(name).await,
+            };
+            result.map_err(failed(format!("type {text:?}")))?;
+        }
+        Ok(())
+    }
+
+    async fn read(
+        &mut self,
+        scroll_px: f64,
+        style: &InputStyle,
+        rng: &mut impl Rng,
+    ) -> Result<(), BrowserError> {
+        let start = self.elapsed_ms();
+        let (scrolls, end) = scrolling(style, scroll_px, start, rng);
+        let mouse = self.page.mouse();
+        for event in scrolls {
+            self.at(event.t).await;
+            mouse.wheel(0.0, event.dy).await.map_err(failed("read"))?;
+        }
+        self.at(end).await;
+        Ok(())
+    }
+}
+
+/// The current document's identity (its time origin), or none while the
+/// page is between documents.
+async fn document_id(page: &Page) -> Option<f64> {
+    let probe = page.evaluate::<(), f64>("() => performance.timeOrigin", None);
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .ok()?
+        .ok()
+}
+
+/// After a click: if it starts a navigation (a link, a form), waits until the
+/// new document has loaded; otherwise returns after a short look.
+async fn settle(page: &Page, before: Option<f64>, timeout: Duration) {
+    let look = Instant::now() + Duration::from_millis(1_000);
+    while Instant::now() < look {
+        let now = document_id(page).await;
+        if now.is_some() && now != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = tokio::time::timeout(timeout, page.wait_for_load_state(Some(WaitUntil::Load))).await;
+}
+
+/// What the pages recorded, once the last one answers.
+async fn collect(page: &Page, timeout: Duration) -> Result<Captured, BrowserError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let probe = page.evaluate::<(), Captured>("() => window.__throng.collect()", None);
+        let error = match tokio::time::timeout(Duration::from_secs(2), probe).await {
+            Ok(Ok(captured)) => return Ok(captured),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the page did not answer".to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(BrowserError::Visit {
+                step: "collect behaviour".into(),
+                reason: error,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `plan` in a new context of `browser`.
+pub async fn run(browser: &Browser, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
+    let mut options = BrowserContextOptions::builder()
+        .viewport(Viewport {
+            width: plan.viewport.0,
+            height: plan.viewport.1,
+        })
+        .locale(plan.locale.clone())
+        .timezone_id(plan.timezone.clone());
+    // Headless Chromium names itself `HeadlessChrome`; a visit that does not
+    // mean to look automated shows the user agent of the same browser with a
+    // screen.
+    let user_agent = plan.user_agent.clone().or_else(|| {
+        (!plan.automation_visible).then(|| {
+            format!(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{} Safari/537.36",
+                browser.version()
+            )
+        })
+    });
+    if let Some(user_agent) = user_agent {
+        options = options.user_agent(user_agent);
+    }
+    let options = options.build();
+    let context = browser
+        .new_context_with_options(options)
+        .await
+        .map_err(failed("open a browser context"))?;
+    // However a page behaves, a visit ends: each step may take `timeout`.
+    let limit = plan.timeout * (plan.steps.len() as u32 + 2);
+    let outcome = match tokio::time::timeout(limit, run_in(&context, plan)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(BrowserError::Visit {
+            step: plan.url.clone(),
+            reason: format!("the visit did not finish within {} s", limit.as_secs()),
+        }),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), context.close()).await;
+    outcome
+}
+
+async fn run_in(
+    context: &playwright_rs::BrowserContext,
+    plan: &VisitPlan,
+) -> Result<VisitOutcome, BrowserError> {
+    context
+        .add_init_script(CAPTURE)
+        .await
+        .map_err(failed("install capture"))?;
+    if plan.automation_visible {
+        context
+            .add_init_script(AUTOMATION_VISIBLE)
+            .await
+            .map_err(failed("install capture"))?;
+    }
+    let page = context.new_page().await.map_err(failed("open a page"))?;
+    let mut rng = rng_for(&[Part::Str("browser-visit"), Part::U64(plan.seed)]);
+    let started_ms = epoch_ms();
+    let goto = playwright_rs::GotoOptions::new()
+        .timeout(plan.timeout)
+        .wait_until(WaitUntil::Load);
+    page.goto(&plan.url, goto)
+        .await
+        .map_err(failed(format!("open {}", plan.url)))?;
+    let mut player = Player {
+        page: &page,
+        base: Instant::now(),
+        pointer: (f64::from(plan.viewport.0) / 2.0, f64::from(plan.viewport.1) / 2.0),
+        viewport: (f64::from(plan.viewport.0), f64::from(plan.viewport.1)),
+    };
+    if let InputStyle::Human(_) = plan.style {
+        // A person looks at a new page before doing anything.
+        let glance = 600.0 + 900.0 * unit_f64(&mut rng);
+        player.at(glance).await;
+    }
+    for step in &plan.steps {
+        match step {
+            Step::Read { scroll_px } => player.read(*scroll_px, &plan.style, &mut rng).await?,
+            Step::Click { selector } => {
+                let before = document_id(&page).await;
+                player.click(selector, &plan.style, &mut rng).await?;
+                settle(&page, before, plan.timeout).await;
+            }
+            Step::Type { selector, text } => {
+                player.click(selector, &plan.style, &mut rng).await?;
+                player.type_text(text, &plan.style, &mut rng).await?;
+            }
+        }
+        // A moment between steps: people look, bots do not.
+        let pause = match plan.style {
+            InputStyle::Human(_) => 400.0 + 900.0 * unit_f64(&mut rng),
+            InputStyle::Robotic => 20.0,
+        };
+        let now = player.elapsed_ms();
+        player.at(now + pause).await;
+    }
+    let captured = collect(&page, plan.timeout).await?;
+    let relative = |t: f64| t - started_ms;
+    let behaviour = BehaviourData {
+        duration_ms: epoch_ms() - started_ms,
+        mouse: captured
+            .mouse
+            .into_iter()
+            .map(|m| MouseEvent {
+                t: relative(m.t),
+                ..m
+            })
+            .collect(),
+        keys: captured
+            .keys
+            .into_iter()
+            .map(|k| KeyEvent {
+                t: relative(k.t),
+                ..k
+            })
+            .collect(),
+        scrolls: captured
+            .scrolls
+            .into_iter()
+            .map(|s| ScrollEvent {
+                t: relative(s.t),
+                ..s
+            })
+            .collect(),
+        focus: captured
+            .focus
+            .into_iter()
+            .map(|f| FocusEvent {
+                t: relative(f.t),
+                ..f
+            })
+            .collect(),
+        device: captured.device,
+        network: Default::default(),
+    };
+    let verdict = score(&behaviour);
+    Ok(VisitOutcome {
+        behaviour,
+        pages: captured.pages,
+        errors: captured.errors,
+        verdict,
+    })
+}

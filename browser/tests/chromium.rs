@@ -1,0 +1,188 @@
+//! Real Chromium through Playwright against a site served by the test:
+//! people and bots walk to a form and submit it, the site's own log shows
+//! the navigations and the form, Web Vitals are measured, and the detector
+//! judges the people LOW and the bots HIGH from what the pages saw.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::response::Html;
+use axum::routing::get;
+use throng_actors::behaviour::input::{HumanStyle, InputStyle};
+use throng_actors::behaviour::score::Risk;
+use throng_actors::ids::{Part, rng_for};
+use throng_browser::{BrowserConfig, BrowserEngine, BrowserError, Step, VisitPlan};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn page(title: &str, body: &str) -> Html<String> {
+    let filler: String = (0..40)
+        .map(|i| format!("<p>Paragraph {i} of {title}: tutoring that fits around your week.</p>"))
+        .collect();
+    Html(format!(
+        "<!doctype html><html><head><title>{title}</title></head><body>\
+         <h1>{title}</h1>{body}{filler}</body></html>"
+    ))
+}
+
+async fn record(State(log): State<Log>, method: Method, uri: Uri, body: String) -> Html<String> {
+    let line = if body.is_empty() {
+        format!("{method} {}", uri.path())
+    } else {
+        format!("{method} {} {body}", uri.path())
+    };
+    log.lock().expect("log").push(line);
+    match uri.path() {
+        "/" => page(
+            "Home",
+            r#"<p><a id="products" href="/products">Our tutors</a></p>"#,
+        ),
+        "/products" => page(
+            "Tutors",
+            r#"<p><a id="contact" href="/contact">Book a lesson</a></p>"#,
+        ),
+        "/contact" if method == Method::POST => page("Thanks", "<p>We will call you.</p>"),
+        "/contact" => page(
+            "Contact",
+            r#"<form method="post" action="/contact"><input id="name" name="name" size="30">
+               <button id="send" type="submit">Send</button></form>"#,
+        ),
+        _ => page("Missing", ""),
+    }
+}
+
+async fn site() -> (String, Log) {
+    let log: Log = Arc::default();
+    let app = Router::new()
+        .route("/", get(record))
+        .route("/products", get(record))
+        .route("/contact", get(record).post(record))
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{address}"), log)
+}
+
+fn plan(url: &str, style: InputStyle, seed: u64, automation_visible: bool) -> VisitPlan {
+    VisitPlan {
+        url: format!("{url}/"),
+        steps: vec![
+            Step::Read { scroll_px: 900.0 },
+            Step::Click {
+                selector: "#products".into(),
+            },
+            Step::Read { scroll_px: 600.0 },
+            Step::Click {
+                selector: "#contact".into(),
+            },
+            Step::Type {
+                selector: "#name".into(),
+                text: "ada lovelace".into(),
+            },
+            Step::Click {
+                selector: "#send".into(),
+            },
+        ],
+        style,
+        seed,
+        viewport: (1280, 800),
+        user_agent: None,
+        locale: "en-GB".into(),
+        timezone: "Europe/London".into(),
+        automation_visible,
+        timeout: Duration::from_secs(15),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_and_bots_walk_to_the_form_and_are_told_apart() {
+    let (url, log) = site().await;
+    let engine = BrowserEngine::launch(&BrowserConfig::default())
+        .await
+        .expect("Chromium and the Playwright driver (run .ci/run to install them)");
+
+    for seed in 0..2u64 {
+        let mut rng = rng_for(&[Part::Str("person"), Part::U64(seed)]);
+        let human = InputStyle::Human(HumanStyle::draw(&mut rng));
+        let outcome = engine
+            .visit(&plan(&url, human, seed, false))
+            .await
+            .expect("human visit");
+        assert_eq!(
+            outcome.verdict.risk,
+            Risk::Low,
+            "a person: {:#?}",
+            outcome.verdict
+        );
+        assert!(
+            !outcome.behaviour.device.webdriver,
+            "people's browsers hide the flag"
+        );
+        assert!(
+            outcome.behaviour.scrolls.len() > 5,
+            "{:?}",
+            outcome.behaviour.scrolls.len()
+        );
+        // Every page was measured: home, tutors, contact, thanks.
+        assert_eq!(outcome.pages.len(), 4, "{:#?}", outcome.pages);
+        assert!(
+            outcome.pages.iter().all(|p| p.ttfb_ms > 0.0 && p.load_ms > 0.0),
+            "{:#?}",
+            outcome.pages
+        );
+        assert!(outcome.pages[0].lcp_ms > 0.0, "{:#?}", outcome.pages[0]);
+        assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    }
+    for (seed, visible) in [(10u64, true), (11, false)] {
+        let outcome = engine
+            .visit(&plan(&url, InputStyle::Robotic, seed, visible))
+            .await
+            .expect("bot visit");
+        assert_eq!(outcome.verdict.risk, Risk::High, "a bot: {:#?}", outcome.verdict);
+        assert_eq!(outcome.behaviour.device.webdriver, visible);
+    }
+
+    let log = log.lock().expect("log").clone();
+    let forms: Vec<&String> = log.iter().filter(|l| l.starts_with("POST /contact")).collect();
+    assert_eq!(forms.len(), 4, "{log:#?}");
+    assert!(
+        forms.iter().all(|f| f.ends_with("name=ada+lovelace")),
+        "typos corrected: {forms:?}"
+    );
+    for path in ["GET /", "GET /products", "GET /contact"] {
+        assert_eq!(log.iter().filter(|l| *l == path).count(), 4, "{path}: {log:#?}");
+    }
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_element_or_browser_is_a_clear_error() {
+    let missing = BrowserEngine::launch(&BrowserConfig {
+        executable: "/nonexistent/chromium".into(),
+        browsers: 1,
+    })
+    .await;
+    match missing {
+        Err(BrowserError::NoChromium { path }) => assert_eq!(path, "/nonexistent/chromium"),
+        other => panic!("expected NoChromium, got {:?}", other.err()),
+    }
+
+    let (url, _) = site().await;
+    let engine = BrowserEngine::launch(&BrowserConfig::default())
+        .await
+        .expect("Chromium and the Playwright driver");
+    let mut plan = plan(&url, InputStyle::Robotic, 1, true);
+    plan.steps = vec![Step::Click {
+        selector: "#nowhere".into(),
+    }];
+    let error = engine.visit(&plan).await.expect_err("no such element");
+    let text = error.to_string();
+    assert!(text.contains("#nowhere"), "{text}");
+    engine.close().await;
+}
