@@ -4,8 +4,9 @@
 //! is a bot, how much evidence it had (confidence), and its reasons.
 //!
 //! The score is the checks' probabilities weighted by their confidence;
-//! decisive evidence (an automation flag, a ruler-straight constant-speed
-//! mouse) lifts it on its own. Risk: LOW below 0.35, HIGH from 0.7.
+//! decisive evidence (an automation flag, ruler-straight mouse paths, keys
+//! held for less time than fingers can) lifts it on its own. Risk: LOW below
+//! 0.35, HIGH from 0.7.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +15,8 @@ use super::signals::{BehaviourData, Summary};
 const LOW_BELOW: f64 = 0.35;
 const HIGH_FROM: f64 = 0.7;
 /// A check this sure, with this much evidence, decides alone.
-const DECISIVE_PROBABILITY: f64 = 0.9;
-const DECISIVE_CONFIDENCE: f64 = 0.6;
+const DECISIVE_PROBABILITY: f64 = 0.85;
+const DECISIVE_CONFIDENCE: f64 = 0.5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -84,26 +85,28 @@ fn mouse(s: &Summary, data: &BehaviourData) -> Check {
         }
         return check(name, 0.5, 0.1, vec!["too little movement to judge".into()]);
     };
-    let mut p: f64 = 0.1;
+    // People never move in ruler-straight lines; speed alone is less telling,
+    // since a loaded machine jitters even a bot's timing.
     let mut reasons = Vec::new();
-    if straightness > 0.985 {
-        p += 0.4;
+    let mut p: f64 = if straightness > 0.985 {
         reasons.push(format!(
             "ruler-straight mouse paths (straightness {straightness:.3})"
         ));
+        0.85
     } else if straightness > 0.96 {
-        p += 0.15;
         reasons.push(format!(
             "nearly straight mouse paths (straightness {straightness:.3})"
         ));
+        0.3
     } else {
         reasons.push(format!("mouse paths curve (straightness {straightness:.3})"));
-    }
+        0.1
+    };
     if speed_cv < 0.15 {
-        p += 0.4;
+        p += 0.3;
         reasons.push(format!("constant mouse speed (variation {speed_cv:.2})"));
     } else if speed_cv < 0.3 {
-        p += 0.15;
+        p += 0.1;
         reasons.push(format!("little change in mouse speed (variation {speed_cv:.2})"));
     } else {
         reasons.push(format!(
@@ -129,12 +132,13 @@ fn keystrokes(s: &Summary) -> Check {
     if s.keystrokes < 5 {
         return check(name, 0.5, 0.0, vec!["too few keystrokes to judge".into()]);
     }
-    let mut p: f64 = 0.1;
     let mut reasons = Vec::new();
-    if dwell < 20.0 {
-        p += 0.3;
+    let mut p: f64 = if dwell < 20.0 {
         reasons.push(format!("keys held {dwell:.0} ms, faster than fingers"));
-    }
+        0.85
+    } else {
+        0.1
+    };
     if dwell_cv < 0.08 {
         p += 0.3;
         reasons.push(format!("every key held as long (variation {dwell_cv:.2})"));
@@ -143,7 +147,7 @@ fn keystrokes(s: &Summary) -> Check {
         reasons.push(format!("key holds barely vary (variation {dwell_cv:.2})"));
     }
     if flight_cv < 0.08 {
-        p += 0.3;
+        p += 0.2;
         reasons.push(format!(
             "keys follow each other like a metronome (variation {flight_cv:.2})"
         ));
@@ -158,7 +162,7 @@ fn keystrokes(s: &Summary) -> Check {
         reasons.push("mistakes corrected, as people do".into());
     }
     let confidence = (0.2 + 0.03 * s.keystrokes as f64).min(0.85);
-    check(name, p.max(0.02), confidence, reasons)
+    check(name, p.clamp(0.02, 0.98), confidence, reasons)
 }
 
 fn scrolling(s: &Summary) -> Check {
@@ -175,9 +179,10 @@ fn scrolling(s: &Summary) -> Check {
         return check(name, 0.5, 0.0, vec!["too short to expect scrolling".into()]);
     }
     match s.scroll_delta_cv {
+        // Not decisive: a notched wheel gives people equal steps too.
         Some(cv) if cv < 0.05 => check(
             name,
-            0.85,
+            0.7,
             0.5,
             vec![format!("every scroll step the same (variation {cv:.2})")],
         ),
@@ -196,14 +201,15 @@ fn timing(s: &Summary) -> Check {
     let Some(first) = s.first_input_ms else {
         return check(name, 0.5, 0.0, vec!["no input".into()]);
     };
-    let mut p: f64 = 0.15;
+    // Pauses are weak evidence of a person: a bot can wait too.
+    let mut p: f64 = 0.3;
     let mut reasons = Vec::new();
     if first < 150.0 {
-        p += 0.35;
+        p += 0.3;
         reasons.push(format!("first input {first:.0} ms after the page loaded"));
     }
     if s.duration_ms > 3_000.0 && s.longest_pause_ms < 500.0 {
-        p += 0.35;
+        p += 0.3;
         reasons.push(format!(
             "never paused longer than {:.0} ms in {:.0} s",
             s.longest_pause_ms,
@@ -233,7 +239,9 @@ fn device(data: &BehaviourData) -> Check {
     if d.user_agent.contains("HeadlessChrome") {
         return check(name, 0.97, 0.95, vec!["a headless browser's user agent".into()]);
     }
-    let mut p: f64 = 0.05;
+    // A consistent device is weak evidence of a person (bots copy real
+    // ones); each inconsistency is strong evidence of a bot.
+    let mut p: f64 = 0.3;
     let mut reasons = Vec::new();
     let ua = d.user_agent.as_str();
     if is_mobile(ua) && d.touch_points == 0 {
@@ -387,6 +395,27 @@ mod tests {
         };
         let bots = judged(&|_| InputStyle::Robotic, flagged, "flagged");
         assert_eq!(share(&bots, Risk::High), 1.0);
+    }
+
+    #[test]
+    fn bots_on_a_busy_machine_are_still_caught() {
+        // A loaded machine delivers a bot's events at uneven times: its paths
+        // stay straight and its keys stay faster than fingers.
+        let mut high = 0;
+        for i in 0..200u64 {
+            let mut rng = rng_for(&[Part::Str("busy bot"), Part::U64(i)]);
+            let mut data = session(&InputStyle::Robotic, desktop(), 3, &mut rng);
+            let mut jitter = |t: &mut f64| *t += unit_f64(&mut rng) * 25.0;
+            data.mouse.iter_mut().for_each(|m| jitter(&mut m.t));
+            data.mouse.sort_by(|a, b| a.t.total_cmp(&b.t));
+            for pair in data.keys.chunks_mut(2) {
+                let shift = unit_f64(&mut rng) * 40.0;
+                pair.iter_mut().for_each(|k| k.t += shift);
+            }
+            let verdict = score(&data);
+            high += usize::from(verdict.risk == Risk::High);
+        }
+        assert!(high >= 190, "{high} of 200 busy bots judged HIGH");
     }
 
     #[test]
