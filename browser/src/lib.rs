@@ -37,6 +37,10 @@ const CHROMIUM_ARGS: &[&str] = &[
 pub struct BrowserConfig {
     pub executable: PathBuf,
     pub browsers: usize,
+    /// Where a failed visit's screenshot goes (none: no screenshots).
+    pub screenshots: Option<PathBuf>,
+    /// Extra Chromium flags.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for BrowserConfig {
@@ -44,6 +48,8 @@ impl Default for BrowserConfig {
         BrowserConfig {
             executable: PathBuf::from("/usr/bin/chromium"),
             browsers: 1,
+            screenshots: None,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -60,16 +66,59 @@ pub enum BrowserError {
     NoDriver { reason: String },
     #[error("Chromium did not start: {0}")]
     Launch(String),
-    #[error("{step}: {reason}")]
-    Visit { step: String, reason: String },
+    #[error("{step}: {reason}{}", screenshot_note(.screenshot))]
+    Visit {
+        step: String,
+        reason: String,
+        /// A screenshot of the page when it failed, if one was taken.
+        screenshot: Option<PathBuf>,
+    },
 }
 
-/// A few Chromium processes behind one Playwright driver.
+fn screenshot_note(screenshot: &Option<PathBuf>) -> String {
+    screenshot
+        .as_ref()
+        .map(|p| format!(" (screenshot {})", p.display()))
+        .unwrap_or_default()
+}
+
+/// A few Chromium processes behind one Playwright driver. A browser that
+/// crashes is replaced, and the visit it broke runs again on the new one.
 pub struct BrowserEngine {
-    // Kept alive: dropping it stops the driver.
-    _playwright: Playwright,
-    browsers: Vec<Browser>,
+    playwright: Playwright,
+    config: BrowserConfig,
+    browsers: tokio::sync::Mutex<Vec<Browser>>,
     next: AtomicUsize,
+    replaced: AtomicUsize,
+}
+
+/// Whether `browser` has died: the driver may report the lost connection
+/// just after the calls that failed because of it.
+async fn died(browser: &Browser) -> bool {
+    for _ in 0..10 {
+        if !browser.is_connected() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// How many times a visit runs when its browser dies under it.
+const ATTEMPTS: u32 = 2;
+
+async fn launch_browser(playwright: &Playwright, config: &BrowserConfig) -> Result<Browser, BrowserError> {
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+    args.extend(config.extra_args.iter().cloned());
+    let options = LaunchOptions::new()
+        .executable_path(config.executable.display().to_string())
+        .headless(true)
+        .args(args);
+    playwright
+        .chromium()
+        .launch_with_options(options)
+        .await
+        .map_err(|e| BrowserError::Launch(e.to_string()))
 }
 
 impl BrowserEngine {
@@ -84,37 +133,68 @@ impl BrowserEngine {
         })?;
         let mut browsers = Vec::new();
         for _ in 0..config.browsers.max(1) {
-            let options = LaunchOptions::new()
-                .executable_path(config.executable.display().to_string())
-                .headless(true)
-                .args(CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect());
-            let browser = playwright
-                .chromium()
-                .launch_with_options(options)
-                .await
-                .map_err(|e| BrowserError::Launch(e.to_string()))?;
-            browsers.push(browser);
+            browsers.push(launch_browser(&playwright, config).await?);
         }
         Ok(BrowserEngine {
-            _playwright: playwright,
-            browsers,
+            playwright,
+            config: config.clone(),
+            browsers: tokio::sync::Mutex::new(browsers),
             next: AtomicUsize::new(0),
+            replaced: AtomicUsize::new(0),
         })
     }
 
-    /// The browser the next visit uses, in turn.
-    fn browser(&self) -> &Browser {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.browsers.len();
-        &self.browsers[i]
+    /// Browsers launched to replace ones that died.
+    pub fn replaced(&self) -> usize {
+        self.replaced.load(Ordering::Relaxed)
     }
 
-    /// Runs one visit in a fresh context of one of the browsers.
+    /// The browser the next visit uses, in turn, and its slot.
+    async fn browser(&self) -> (usize, Browser) {
+        let browsers = self.browsers.lock().await;
+        let slot = self.next.fetch_add(1, Ordering::Relaxed) % browsers.len();
+        (slot, browsers[slot].clone())
+    }
+
+    /// Launches a new browser in `slot` if the one there has died.
+    async fn replace_if_dead(&self, slot: usize) -> Result<(), BrowserError> {
+        let mut browsers = self.browsers.lock().await;
+        if browsers[slot].is_connected() {
+            return Ok(());
+        }
+        tracing::warn!(slot, "a Chromium process died; launching a new one");
+        browsers[slot] = launch_browser(&self.playwright, &self.config).await?;
+        self.replaced.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs one visit in a fresh context of one of the browsers. If the
+    /// browser dies during it, it is replaced and the visit runs again.
     pub async fn visit(&self, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
-        visit::run(self.browser(), plan).await
+        let mut attempt = 1;
+        loop {
+            let (slot, browser) = self.browser().await;
+            let result = visit::run(&browser, plan, self.config.screenshots.as_deref()).await;
+            match result {
+                Ok(mut outcome) => {
+                    outcome.attempts = attempt;
+                    return Ok(outcome);
+                }
+                Err(error) if died(&browser).await => {
+                    self.replace_if_dead(slot).await?;
+                    if attempt >= ATTEMPTS {
+                        return Err(error);
+                    }
+                    tracing::warn!(%error, attempt, "visit failed with its browser; running it again");
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     pub async fn close(self) {
-        for browser in self.browsers {
+        for browser in self.browsers.into_inner() {
             let _ = browser.close().await;
         }
     }

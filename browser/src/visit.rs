@@ -1,6 +1,7 @@
 //! One visit in a fresh browser context: navigate, then play each step with
 //! the input a person (or a bot) would make, and collect what the pages saw.
 
+use std::path::Path;
 use std::time::Duration;
 
 use playwright_rs::{Browser, BrowserContextOptions, Page, Viewport, WaitUntil};
@@ -76,6 +77,8 @@ pub struct PageError {
 /// vitals, script errors, and the detector's verdict.
 #[derive(Clone, Debug)]
 pub struct VisitOutcome {
+    /// 1, or 2 when the first browser died and the visit ran again.
+    pub attempts: u32,
     pub behaviour: BehaviourData,
     pub pages: Vec<PageVitals>,
     pub errors: Vec<PageError>,
@@ -105,6 +108,7 @@ fn failed(step: impl Into<String>) -> impl FnOnce(playwright_rs::Error) -> Brows
     move |e| BrowserError::Visit {
         step,
         reason: e.to_string(),
+        screenshot: None,
     }
 }
 
@@ -141,6 +145,7 @@ impl Player<'_> {
             return Err(BrowserError::Visit {
                 step,
                 reason: format!("no element matches `{selector}` on {}", self.page.url()),
+                screenshot: None,
             });
         }
         let bounds = || async {
@@ -151,6 +156,7 @@ impl Player<'_> {
                 .ok_or_else(|| BrowserError::Visit {
                     step: step.clone(),
                     reason: format!("no visible element matches `{selector}` on {}", self.page.url()),
+                    screenshot: None,
                 })
         };
         let mut target = bounds().await?;
@@ -288,14 +294,20 @@ async fn collect(page: &Page, timeout: Duration) -> Result<Captured, BrowserErro
             return Err(BrowserError::Visit {
                 step: "collect behaviour".into(),
                 reason: error,
+                screenshot: None,
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Runs `plan` in a new context of `browser`.
-pub async fn run(browser: &Browser, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
+/// Runs `plan` in a new context of `browser`; on failure, a screenshot of
+/// the page goes to `screenshots` (when given) and its path into the error.
+pub async fn run(
+    browser: &Browser,
+    plan: &VisitPlan,
+    screenshots: Option<&Path>,
+) -> Result<VisitOutcome, BrowserError> {
     let mut options = BrowserContextOptions::builder()
         .viewport(Viewport {
             width: plan.viewport.0,
@@ -317,28 +329,47 @@ pub async fn run(browser: &Browser, plan: &VisitPlan) -> Result<VisitOutcome, Br
     if let Some(user_agent) = user_agent {
         options = options.user_agent(user_agent);
     }
-    let options = options.build();
     let context = browser
-        .new_context_with_options(options)
+        .new_context_with_options(options.build())
         .await
         .map_err(failed("open a browser context"))?;
-    // However a page behaves, a visit ends: each step may take `timeout`.
-    let limit = plan.timeout * (plan.steps.len() as u32 + 2);
-    let outcome = match tokio::time::timeout(limit, run_in(&context, plan)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(BrowserError::Visit {
-            step: plan.url.clone(),
-            reason: format!("the visit did not finish within {} s", limit.as_secs()),
-        }),
+    let outcome = match open_page(&context, plan).await {
+        Ok(page) => {
+            let outcome = bounded(&page, plan).await;
+            match (outcome, screenshots) {
+                (Err(BrowserError::Visit { step, reason, .. }), Some(dir)) => {
+                    let path = dir.join(format!("visit-{:016x}.png", plan.seed));
+                    let shot = page.screenshot_to_file(&path, None);
+                    let taken = tokio::time::timeout(Duration::from_secs(5), shot).await;
+                    Err(BrowserError::Visit {
+                        step,
+                        reason,
+                        screenshot: matches!(taken, Ok(Ok(_))).then_some(path),
+                    })
+                }
+                (outcome, _) => outcome,
+            }
+        }
+        Err(error) => Err(error),
     };
     let _ = tokio::time::timeout(Duration::from_secs(10), context.close()).await;
     outcome
 }
 
-async fn run_in(
-    context: &playwright_rs::BrowserContext,
-    plan: &VisitPlan,
-) -> Result<VisitOutcome, BrowserError> {
+/// However a page behaves, a visit ends: each step may take `timeout`.
+async fn bounded(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
+    let limit = plan.timeout * (plan.steps.len() as u32 + 2);
+    match tokio::time::timeout(limit, run_in(page, plan)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(BrowserError::Visit {
+            step: plan.url.clone(),
+            reason: format!("the visit did not finish within {} s", limit.as_secs()),
+            screenshot: None,
+        }),
+    }
+}
+
+async fn open_page(context: &playwright_rs::BrowserContext, plan: &VisitPlan) -> Result<Page, BrowserError> {
     context
         .add_init_script(CAPTURE)
         .await
@@ -349,7 +380,10 @@ async fn run_in(
             .await
             .map_err(failed("install capture"))?;
     }
-    let page = context.new_page().await.map_err(failed("open a page"))?;
+    context.new_page().await.map_err(failed("open a page"))
+}
+
+async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
     let mut rng = rng_for(&[Part::Str("browser-visit"), Part::U64(plan.seed)]);
     let started_ms = epoch_ms();
     let goto = playwright_rs::GotoOptions::new()
@@ -359,7 +393,7 @@ async fn run_in(
         .await
         .map_err(failed(format!("open {}", plan.url)))?;
     let mut player = Player {
-        page: &page,
+        page,
         base: Instant::now(),
         pointer: (f64::from(plan.viewport.0) / 2.0, f64::from(plan.viewport.1) / 2.0),
         viewport: (f64::from(plan.viewport.0), f64::from(plan.viewport.1)),
@@ -373,9 +407,9 @@ async fn run_in(
         match step {
             Step::Read { scroll_px } => player.read(*scroll_px, &plan.style, &mut rng).await?,
             Step::Click { selector } => {
-                let before = document_id(&page).await;
+                let before = document_id(page).await;
                 player.click(selector, &plan.style, &mut rng).await?;
-                settle(&page, before, plan.timeout).await;
+                settle(page, before, plan.timeout).await;
             }
             Step::Type { selector, text } => {
                 player.click(selector, &plan.style, &mut rng).await?;
@@ -390,7 +424,7 @@ async fn run_in(
         let now = player.elapsed_ms();
         player.at(now + pause).await;
     }
-    let captured = collect(&page, plan.timeout).await?;
+    let captured = collect(page, plan.timeout).await?;
     let relative = |t: f64| t - started_ms;
     let behaviour = BehaviourData {
         duration_ms: epoch_ms() - started_ms,
@@ -431,6 +465,7 @@ async fn run_in(
     };
     let verdict = score(&behaviour);
     Ok(VisitOutcome {
+        attempts: 1,
         behaviour,
         pages: captured.pages,
         errors: captured.errors,

@@ -165,7 +165,7 @@ async fn people_and_bots_walk_to_the_form_and_are_told_apart() {
 async fn a_missing_element_or_browser_is_a_clear_error() {
     let missing = BrowserEngine::launch(&BrowserConfig {
         executable: "/nonexistent/chromium".into(),
-        browsers: 1,
+        ..BrowserConfig::default()
     })
     .await;
     match missing {
@@ -174,9 +174,13 @@ async fn a_missing_element_or_browser_is_a_clear_error() {
     }
 
     let (url, _) = site().await;
-    let engine = BrowserEngine::launch(&BrowserConfig::default())
-        .await
-        .expect("Chromium and the Playwright driver");
+    let shots = tempfile::tempdir().expect("screenshot dir");
+    let engine = BrowserEngine::launch(&BrowserConfig {
+        screenshots: Some(shots.path().to_path_buf()),
+        ..BrowserConfig::default()
+    })
+    .await
+    .expect("Chromium and the Playwright driver");
     let mut plan = plan(&url, InputStyle::Robotic, 1, true);
     plan.steps = vec![Step::Click {
         selector: "#nowhere".into(),
@@ -184,5 +188,64 @@ async fn a_missing_element_or_browser_is_a_clear_error() {
     let error = engine.visit(&plan).await.expect_err("no such element");
     let text = error.to_string();
     assert!(text.contains("#nowhere"), "{text}");
+    // The page as it was when the step failed, kept on disk.
+    let Err(BrowserError::Visit {
+        screenshot: Some(path),
+        ..
+    }) = engine.visit(&plan).await
+    else {
+        panic!("expected a failed visit with a screenshot: {text}");
+    };
+    let png = std::fs::read(&path).expect("screenshot file");
+    assert_eq!(&png[1..4], b"PNG", "{}", path.display());
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_chromium_is_replaced_and_its_visit_runs_again() {
+    let (url, log) = site().await;
+    let marker = format!("--throng-test-engine={}", std::process::id());
+    let engine = BrowserEngine::launch(&BrowserConfig {
+        extra_args: vec![marker.clone()],
+        ..BrowserConfig::default()
+    })
+    .await
+    .expect("Chromium and the Playwright driver");
+    let mut rng = rng_for(&[Part::Str("person"), Part::U64(7)]);
+    let human = InputStyle::Human(HumanStyle::draw(&mut rng));
+    let plan = plan(&url, human, 7, false);
+    let visit = engine.visit(&plan);
+    let kill = async {
+        // Once the visit is under way, its browser dies.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !log.lock().expect("log").iter().any(|l| l == "GET /") {
+            assert!(std::time::Instant::now() < deadline, "the visit never started");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let status = std::process::Command::new("pkill")
+            .args(["-9", "-f", "--", &marker])
+            .status()
+            .expect("pkill");
+        assert!(status.success(), "no Chromium with {marker} to kill");
+    };
+    let (outcome, ()) = tokio::join!(visit, kill);
+    let outcome = outcome.expect("the visit ran again on a new browser");
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(engine.replaced(), 1);
+    assert_eq!(outcome.verdict.risk, Risk::Low, "{:#?}", outcome.verdict);
+    // The engine stays healthy: the next visit needs no retry.
+    let next = engine.visit(&plan).await.expect("next visit");
+    assert_eq!(next.attempts, 1);
+    let posts = log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|l| l.starts_with("POST /contact"))
+        .count();
+    assert_eq!(
+        posts, 2,
+        "the killed attempt never sent the form; the two full visits did"
+    );
     engine.close().await;
 }
