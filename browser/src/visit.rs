@@ -380,6 +380,12 @@ async fn open_page(context: &playwright_rs::BrowserContext, plan: &VisitPlan) ->
             .await
             .map_err(failed("install capture"))?;
     }
+    // A visitor closes alerts and says no to confirms and prompts; a page
+    // that opens one never stalls the visit.
+    context
+        .on_dialog(|dialog| async move { dialog.dismiss().await })
+        .await
+        .map_err(failed("handle dialogs"))?;
     context.new_page().await.map_err(failed("open a page"))
 }
 

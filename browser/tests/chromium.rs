@@ -45,6 +45,12 @@ async fn record(State(log): State<Log>, method: Method, uri: Uri, body: String) 
             r#"<p><a id="contact" href="/contact">Book a lesson</a></p>"#,
         ),
         "/contact" if method == Method::POST => page("Thanks", "<p>We will call you.</p>"),
+        "/dialogs" => page(
+            "Dialogs",
+            r#"<script>alert("Welcome!"); confirm("Stay?");</script>
+               <p><a id="file" href="/file.csv" download>Price list</a></p>
+               <p><a id="products" href="/products">Our tutors</a></p>"#,
+        ),
         "/contact" => page(
             "Contact",
             r#"<form method="post" action="/contact"><input id="name" name="name" size="30">
@@ -60,6 +66,8 @@ async fn site() -> (String, Log) {
         .route("/", get(record))
         .route("/products", get(record))
         .route("/contact", get(record).post(record))
+        .route("/dialogs", get(record))
+        .route("/file.csv", get(|| async { "tutor,price\nada,40\n" }))
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
@@ -247,5 +255,36 @@ async fn a_killed_chromium_is_replaced_and_its_visit_runs_again() {
         posts, 2,
         "the killed attempt never sent the form; the two full visits did"
     );
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialogs_and_downloads_do_not_stop_a_visit() {
+    let (url, log) = site().await;
+    let engine = BrowserEngine::launch(&BrowserConfig::default())
+        .await
+        .expect("Chromium and the Playwright driver");
+    let mut plan = plan(&url, InputStyle::Robotic, 3, true);
+    plan.url = format!("{url}/dialogs");
+    plan.steps = vec![
+        Step::Click {
+            selector: "#file".into(),
+        },
+        Step::Click {
+            selector: "#products".into(),
+        },
+    ];
+    plan.timeout = Duration::from_secs(10);
+    let outcome = engine
+        .visit(&plan)
+        .await
+        .expect("a visit past an alert, a confirm and a download");
+    assert_eq!(
+        outcome.pages.last().map(|p| p.url.ends_with("/products")),
+        Some(true),
+        "{:#?}",
+        outcome.pages
+    );
+    assert!(log.lock().expect("log").iter().any(|l| l == "GET /products"));
     engine.close().await;
 }
