@@ -642,7 +642,6 @@ pub async fn run_session(
     }
     outcome.ended_ms = clock.epoch_ms(Instant::now());
     let reached = &plan.steps[..step_times.len()];
-    outcome.summary = VisitSummary::of(reached, &spec.site);
     outcome.steps = reached
         .iter()
         .zip(step_times)
@@ -657,7 +656,18 @@ pub async fn run_session(
             revenue_cents,
         })
         .collect();
+    outcome.summary = summarise(&outcome.steps);
     outcome
+}
+
+/// What the steps a session went through amount to.
+fn summarise(steps: &[StepOutcome]) -> VisitSummary {
+    VisitSummary {
+        page_views: steps.iter().filter(|s| s.page).count() as u32,
+        actions: steps.len() as u32,
+        conversions: steps.iter().filter(|s| s.action == Action::Order.name()).count() as u32,
+        revenue_cents: steps.iter().map(|s| s.revenue_cents).sum(),
+    }
 }
 
 #[cfg(test)]

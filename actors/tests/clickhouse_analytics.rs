@@ -93,9 +93,9 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
 async fn clickhouse_and_the_embedded_store_answer_alike() {
     let server = ClickHouseServer::start();
     let config = ClickHouseConfig::new(&server.url());
-    let migrations = clickhouse_migrations();
-    let refs: Vec<&str> = migrations.iter().map(String::as_str).collect();
-    let clickhouse = ClickHouseSink::start(config.clone(), &refs).await.expect("sink");
+    let clickhouse = ClickHouseSink::start(config.clone(), &clickhouse_migrations())
+        .await
+        .expect("sink");
     let memory = MemorySink::default();
 
     let mut records = sessions("c1", 3_000);

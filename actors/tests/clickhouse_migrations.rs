@@ -80,9 +80,9 @@ async fn retention_drops_whole_months_past_the_period_and_keeps_the_rest() {
 
     let server = ClickHouseServer::start();
     let config = ClickHouseConfig::new(&server.url());
-    let migrations = throng_testkit::clickhouse_migrations();
-    let refs: Vec<&str> = migrations.iter().map(String::as_str).collect();
-    let sink = ClickHouseSink::start(config.clone(), &refs).await.expect("sink");
+    let sink = ClickHouseSink::start(config.clone(), &throng_testkit::clickhouse_migrations())
+        .await
+        .expect("sink");
     const DAY: u64 = 86_400_000;
     // 2026-03-15: January is over 30 days past, February is not all past.
     let today = 20_527u64;

@@ -8,16 +8,7 @@ use std::time::Duration;
 
 use throng_actors::telemetry::spill::SpillDir;
 use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
-use throng_testkit::{ClickHouseServer, poll_until};
-
-const DDL: &str = include_str!("../../ops/clickhouse/0002_stream_events.sql");
-
-fn migration() -> String {
-    DDL.lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use throng_testkit::{ClickHouseServer, clickhouse_migrations, poll_until};
 
 fn events(run: &str, from: u64, count: u64) -> Vec<StreamRecord> {
     (from..from + count)
@@ -54,8 +45,7 @@ async fn an_outage_loses_nothing_and_a_corrupt_spill_file_loses_only_itself() {
     let mut config = ClickHouseConfig::new(&server.url());
     config.spill_dir = Some(spill_dir.path().to_path_buf());
     config.batch_period = Duration::from_millis(100);
-    let ddl = migration();
-    let sink = ClickHouseSink::start(config, &[ddl.as_str()])
+    let sink = ClickHouseSink::start(config, &clickhouse_migrations())
         .await
         .expect("sink");
 
@@ -167,8 +157,7 @@ async fn a_full_spill_disk_is_a_loud_error_and_backpressure_and_loses_nothing() 
     config.batch_period = Duration::from_millis(50);
     config.batch_events = 500;
     config.queue_capacity = 8;
-    let ddl = migration();
-    let sink = ClickHouseSink::start(config, &[ddl.as_str()])
+    let sink = ClickHouseSink::start(config, &clickhouse_migrations())
         .await
         .expect("sink");
     server.kill();

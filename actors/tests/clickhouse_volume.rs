@@ -33,9 +33,7 @@ struct Totals {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_rows_are_written_and_read_back_exactly() {
     let server = ClickHouseServer::start();
-    let migrations = clickhouse_migrations();
-    let refs: Vec<&str> = migrations.iter().map(String::as_str).collect();
-    let sink = ClickHouseSink::start(ClickHouseConfig::new(&server.url()), &refs)
+    let sink = ClickHouseSink::start(ClickHouseConfig::new(&server.url()), &clickhouse_migrations())
         .await
         .expect("sink");
     let mut expected = Totals {

@@ -7,16 +7,3 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../clickhouse/0004_control_log.sql"),
     include_str!("../clickhouse/0005_actions.sql"),
 ];
-
-/// The migrations with SQL comments removed (the writer splits on `;`).
-pub fn statements() -> Vec<String> {
-    MIGRATIONS
-        .iter()
-        .map(|m| {
-            m.lines()
-                .filter(|line| !line.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect()
-}

@@ -33,9 +33,9 @@ pub async fn telemetry_sink(node: &CommonNodeArgs) -> Result<Arc<dyn TelemetrySi
             let mut config = ClickHouseConfig::new(url);
             config.database = node.clickhouse_database.clone();
             config.spill_dir = node.spill_dir.clone();
-            let statements = migrations::statements();
-            let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
-            Ok(Arc::new(ClickHouseSink::start(config, &refs).await?))
+            Ok(Arc::new(
+                ClickHouseSink::start(config, migrations::MIGRATIONS).await?,
+            ))
         }
         None => {
             tracing::warn!("no --clickhouse given: telemetry is kept in memory only");

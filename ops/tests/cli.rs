@@ -657,13 +657,7 @@ async fn a_users_own_catalog_runs_and_its_mistakes_are_reported_with_paths() {
 
 /// Column names of `table` in the project's DDL, with the columns later migrations add.
 fn ddl_columns(table: &str) -> Vec<String> {
-    let ddl = [
-        include_str!("../clickhouse/0001_sessions.sql"),
-        include_str!("../clickhouse/0002_stream_events.sql"),
-        include_str!("../clickhouse/0003_analytics.sql"),
-        include_str!("../clickhouse/0005_actions.sql"),
-    ]
-    .join("\n");
+    let ddl = throng_testkit::clickhouse_migrations().join("\n");
     let start = ddl
         .find(&format!("CREATE TABLE IF NOT EXISTS {table} ("))
         .expect("table");

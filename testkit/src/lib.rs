@@ -252,7 +252,7 @@ impl ClickHouseServer {
 }
 
 /// The project's ClickHouse migrations (`ops/clickhouse/NNNN_*.sql`), in
-/// order, with SQL comments removed, as `ClickHouseSink::start` takes them.
+/// order, as `ClickHouseSink::start` takes them.
 pub fn clickhouse_migrations() -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/clickhouse");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -263,13 +263,6 @@ pub fn clickhouse_migrations() -> Vec<String> {
     files.sort();
     files
         .iter()
-        .map(|path| {
-            std::fs::read_to_string(path)
-                .expect("migration")
-                .lines()
-                .filter(|line| !line.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
+        .map(|path| std::fs::read_to_string(path).expect("migration"))
         .collect()
 }

@@ -153,7 +153,10 @@ impl ClickHouseSink {
     /// Checks ClickHouse answers, applies the `migrations` not applied yet
     /// (version = position + 1, recorded in `schema_migrations`), then starts
     /// the writer task.
-    pub async fn start(config: ClickHouseConfig, migrations: &[&str]) -> Result<Self, TelemetryError> {
+    pub async fn start(
+        config: ClickHouseConfig,
+        migrations: &[impl AsRef<str>],
+    ) -> Result<Self, TelemetryError> {
         let admin = client(&config);
         admin
             .query("SELECT 1")
@@ -483,11 +486,26 @@ impl Writer {
     }
 }
 
+/// The statements of a migration file: `--` comment lines dropped (they may
+/// hold `;`), split on `;`.
+fn statements(migration: &str) -> Vec<String> {
+    let code: Vec<&str> = migration
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Applies, in order, the migrations whose version `schema_migrations` does
 /// not record yet, and records each once it is applied. Two nodes may start
 /// at once, so every statement is idempotent: tables are created `IF NOT
 /// EXISTS`, and a column another node added already counts as added.
-async fn apply_migrations(db: &Client, migrations: &[&str]) -> Result<(), TelemetryError> {
+async fn apply_migrations(db: &Client, migrations: &[impl AsRef<str>]) -> Result<(), TelemetryError> {
     let rejected = |e: clickhouse::error::Error| TelemetryError::Rejected {
         table: "schema_migrations".to_string(),
         reason: e.to_string(),
@@ -509,8 +527,8 @@ async fn apply_migrations(db: &Client, migrations: &[&str]) -> Result<(), Teleme
         if applied.contains(&version) {
             continue;
         }
-        for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            match db.query(statement).execute().await {
+        for statement in statements(migration.as_ref()) {
+            match db.query(&statement).execute().await {
                 Ok(()) => {}
                 Err(e) if statement.contains("ADD COLUMN") && e.to_string().contains("already exists") => {}
                 Err(e) => {

@@ -109,20 +109,6 @@ pub struct VisitSummary {
     pub revenue_cents: u64,
 }
 
-impl VisitSummary {
-    /// The summary of the `steps` a visit went through on `site`.
-    pub fn of(steps: &[PlannedStep], site: &Site) -> Self {
-        let mut summary = VisitSummary::default();
-        for (step, revenue_cents) in steps.iter().zip(revenue_by_step(steps, site)) {
-            summary.actions += 1;
-            summary.page_views += u32::from(step.action.is_page());
-            summary.conversions += u32::from(step.action == Action::Order);
-            summary.revenue_cents += revenue_cents;
-        }
-        summary
-    }
-}
-
 /// What each step earns in cents: an order its cart's total (kept as the
 /// tracking encoders keep it), anything else nothing.
 pub fn revenue_by_step(steps: &[PlannedStep], site: &Site) -> Vec<u64> {

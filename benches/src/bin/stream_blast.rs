@@ -103,12 +103,8 @@ fn put_row(out: &mut Vec<u8>, r: &StreamRecord) {
 
 async fn clickhouse(hours: i64) {
     let server = throng_testkit::ClickHouseServer::start();
-    let migration = include_str!("../../../ops/clickhouse/0002_stream_events.sql")
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let sink = ClickHouseSink::start(ClickHouseConfig::new(&server.url()), &[&migration])
+    let migrations = throng_testkit::clickhouse_migrations();
+    let sink = ClickHouseSink::start(ClickHouseConfig::new(&server.url()), &migrations)
         .await
         .expect("clickhouse sink");
     let run = run_spec(hours);

@@ -89,9 +89,9 @@ async fn start(spill: &std::path::Path) -> (ClickHouseServer, ClickHouseSink) {
     let server = ClickHouseServer::start();
     let mut config = ClickHouseConfig::new(&server.url());
     config.spill_dir = Some(spill.to_path_buf());
-    let migrations = clickhouse_migrations();
-    let refs: Vec<&str> = migrations.iter().map(String::as_str).collect();
-    let sink = ClickHouseSink::start(config, &refs).await.expect("sink");
+    let sink = ClickHouseSink::start(config, &clickhouse_migrations())
+        .await
+        .expect("sink");
     (server, sink)
 }
 
