@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::behaviour::score::Risk;
+
 pub use self::clickhouse::ClickHouseAnalytics;
 
 /// What a cell is keyed by.
@@ -46,6 +48,44 @@ pub struct Tally {
     /// Requests by latency, in microseconds rounded up to three significant
     /// digits ([`latency_bucket`]).
     pub latency: BTreeMap<u64, u64>,
+    #[serde(default)]
+    pub detection: DetectionTally,
+}
+
+/// Browser sessions as the bot detector judged them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectionTally {
+    pub browser_sessions: u64,
+    /// Sessions of human personas the detector judged, and how many of
+    /// them it judged LOW risk.
+    pub humans: u64,
+    pub humans_low: u64,
+    /// Sessions of bot personas it judged, and how many it judged HIGH risk.
+    pub bots: u64,
+    pub bots_high: u64,
+    /// Sessions whose browser died (or hung) under them and that ran again.
+    pub retried: u64,
+}
+
+impl DetectionTally {
+    fn merge(&mut self, other: &DetectionTally) {
+        self.browser_sessions += other.browser_sessions;
+        self.humans += other.humans;
+        self.humans_low += other.humans_low;
+        self.bots += other.bots;
+        self.bots_high += other.bots_high;
+        self.retried += other.retried;
+    }
+}
+
+/// What a browser session adds to the facts analytics count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BrowserFacts {
+    pub bot_persona: bool,
+    /// The detector's verdict, none when the visit failed before it.
+    pub risk: Option<Risk>,
+    /// The visit ran more than once.
+    pub retried: bool,
 }
 
 /// The facts of one session that analytics count.
@@ -57,6 +97,7 @@ pub struct SessionFacts {
     pub duration_ms: u64,
     pub conversions: u32,
     pub revenue_cents: u64,
+    pub browser: Option<BrowserFacts>,
 }
 
 impl Tally {
@@ -69,6 +110,22 @@ impl Tally {
         self.duration_ms += s.duration_ms;
         self.conversions += u64::from(s.conversions);
         self.revenue_cents += s.revenue_cents;
+        if let Some(b) = s.browser {
+            let d = &mut self.detection;
+            d.browser_sessions += 1;
+            d.retried += u64::from(b.retried);
+            match (b.bot_persona, b.risk) {
+                (false, Some(risk)) => {
+                    d.humans += 1;
+                    d.humans_low += u64::from(risk == Risk::Low);
+                }
+                (true, Some(risk)) => {
+                    d.bots += 1;
+                    d.bots_high += u64::from(risk == Risk::High);
+                }
+                (_, None) => {}
+            }
+        }
     }
 
     pub fn add_request(&mut self, latency_us: u64, failed: bool) {
@@ -96,6 +153,7 @@ impl Tally {
         for (bucket, count) in &other.latency {
             *self.latency.entry(*bucket).or_default() += count;
         }
+        self.detection.merge(&other.detection);
     }
 
     /// The latency at quantile `q` (0..=1) in milliseconds: the bucket of the
@@ -210,6 +268,23 @@ pub struct Summary {
     /// Share of requests that failed (no answer, or a 4xx/5xx status).
     pub error_rate: f64,
     pub latency_ms: Percentiles,
+    /// "Human vs simulated": present when the campaign ran browser sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+}
+
+/// How the bot detector judged a campaign's browser sessions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub browser_sessions: u64,
+    /// Sessions whose browser died (or hung) under them and that ran again.
+    pub retried_sessions: u64,
+    /// Judged sessions of human personas, and the share judged human (LOW risk).
+    pub human_sessions: u64,
+    pub humans_judged_human: f64,
+    /// Judged sessions of bot personas, and the share judged bots (HIGH risk).
+    pub bot_sessions: u64,
+    pub bots_judged_bot: f64,
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
@@ -240,6 +315,17 @@ impl Summary {
                 p99: t.latency_ms(0.99),
                 p999: t.latency_ms(0.999),
             },
+            detection: (t.detection.browser_sessions > 0).then(|| {
+                let d = &t.detection;
+                Detection {
+                    browser_sessions: d.browser_sessions,
+                    retried_sessions: d.retried,
+                    human_sessions: d.humans,
+                    humans_judged_human: ratio(d.humans_low, d.humans),
+                    bot_sessions: d.bots,
+                    bots_judged_bot: ratio(d.bots_high, d.bots),
+                }
+            }),
         }
     }
 }
@@ -398,6 +484,7 @@ mod tests {
                 duration_ms: 1000,
                 conversions: u32::from(i == 2),
                 revenue_cents: if i == 2 { 12_345 } else { 0 },
+                browser: None,
             });
             tally.add_request(2_000, i == 1);
         }

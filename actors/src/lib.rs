@@ -10,6 +10,7 @@ pub mod actors;
 pub mod analytics;
 pub mod assignment;
 pub mod behaviour;
+pub mod browsing;
 pub mod clock;
 pub mod http;
 pub mod ids;

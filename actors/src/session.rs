@@ -19,7 +19,7 @@ use crate::http::{
 use crate::ids::{self, Part};
 use crate::lease::LeaseGuard;
 use crate::spec::{CampaignSpec, TargetKind};
-use crate::traffic::journey::{Action, PlannedStep, walk};
+use crate::traffic::journey::{Action, PlannedStep, Site, walk};
 use crate::traffic::matomo::{self, MatomoSettings, MatomoVisit};
 use crate::traffic::persona::ReferrerKind;
 use crate::traffic::visit::{VisitContext, VisitSummary, Visitant, query_string, revenue_by_step};
@@ -205,7 +205,7 @@ pub struct StepOutcome {
 }
 
 /// How a session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionOutcome {
     pub session_id: u64,
     pub shard: u32,
@@ -227,6 +227,8 @@ pub struct SessionOutcome {
     /// Stopped midway because this agent's lease is no longer valid; such a
     /// session is not recorded, its replacement owner runs it again.
     pub aborted: bool,
+    /// What a browser session saw and how the bot detector judged it.
+    pub browser: Option<crate::browsing::BrowserReport>,
 }
 
 impl SessionOutcome {
@@ -248,6 +250,7 @@ impl SessionOutcome {
             failed: true,
             error,
             aborted: false,
+            browser: None,
         }
     }
 }
@@ -259,6 +262,8 @@ pub struct SessionContext {
     pub engines: HttpEngines,
     pub lease: LeaseGuard,
     pub clock: WallClock,
+    /// The agent's browsers, for `browser` targets (none: this agent runs none).
+    pub browsers: Option<std::sync::Arc<dyn crate::browsing::Browsing>>,
 }
 
 /// A request a step makes, before it is sent.
@@ -507,6 +512,9 @@ pub async fn run_session(
     }
     let clock = &context.clock;
     let target = &spec.targets[plan.target];
+    if let TargetKind::Browser { retries } = target.kind {
+        return crate::browsing::run_session(plan, spec, context, intended_start, retries + 1).await;
+    }
     let visit = plan.visit_context(spec, clock.epoch_ms(intended_start));
     let matomo_settings = match &target.kind {
         TargetKind::Matomo {
@@ -548,6 +556,7 @@ pub async fn run_session(
             tracker: ga4::Ga4Visit::new(&visit),
             validate: *validate,
         },
+        TargetKind::Browser { .. } => unreachable!("browser sessions return above"),
     };
     let mut outcome = SessionOutcome {
         session_id: plan.session_id,
@@ -565,6 +574,7 @@ pub async fn run_session(
         failed: false,
         error: String::new(),
         aborted: false,
+        browser: None,
     };
     let engine = context.engines.engine(&target.tls, target.http2);
     let mut intended = intended_start;
@@ -642,12 +652,22 @@ pub async fn run_session(
     }
     outcome.ended_ms = clock.epoch_ms(Instant::now());
     let reached = &plan.steps[..step_times.len()];
-    outcome.steps = reached
+    outcome.steps = step_outcomes(reached, &spec.site, 0);
+    for (step, intended_ms) in outcome.steps.iter_mut().zip(step_times) {
+        step.intended_ms = intended_ms;
+    }
+    outcome.summary = summarise(&outcome.steps);
+    outcome
+}
+
+/// The outcomes of the steps a session reached, with their orders' revenue;
+/// each intended at `intended_ms` until the caller knows better.
+pub(crate) fn step_outcomes(reached: &[PlannedStep], site: &Site, intended_ms: u64) -> Vec<StepOutcome> {
+    reached
         .iter()
-        .zip(step_times)
-        .zip(revenue_by_step(reached, &spec.site))
+        .zip(revenue_by_step(reached, site))
         .enumerate()
-        .map(|(index, ((step, intended_ms), revenue_cents))| StepOutcome {
+        .map(|(index, (step, revenue_cents))| StepOutcome {
             index: index as u32,
             action: step.action.name(),
             page: step.action.is_page(),
@@ -655,13 +675,11 @@ pub async fn run_session(
             intended_ms,
             revenue_cents,
         })
-        .collect();
-    outcome.summary = summarise(&outcome.steps);
-    outcome
+        .collect()
 }
 
 /// What the steps a session went through amount to.
-fn summarise(steps: &[StepOutcome]) -> VisitSummary {
+pub(crate) fn summarise(steps: &[StepOutcome]) -> VisitSummary {
     VisitSummary {
         page_views: steps.iter().filter(|s| s.page).count() as u32,
         actions: steps.len() as u32,

@@ -191,6 +191,7 @@ mod tests {
             failed: true,
             error: String::new(),
             aborted: false,
+            browser: None,
         });
         stats
     }

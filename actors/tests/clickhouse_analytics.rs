@@ -83,6 +83,7 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                     failed,
                     error: String::new(),
                     aborted: false,
+                    browser: None,
                 },
             }
         })

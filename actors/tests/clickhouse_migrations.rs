@@ -69,6 +69,7 @@ fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord
             failed: false,
             error: String::new(),
             aborted: false,
+            browser: None,
         },
     }
 }

@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
 use std::time::Duration;
+use throng_actors::browsing::Browsing;
 
 use ractor::{Actor, ActorRef};
 use throng_actors::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
@@ -35,6 +37,9 @@ pub struct AgentConfig {
     pub capacity: u32,
     pub lease_ttl: Duration,
     pub max_sessions_per_shard: u64,
+    /// The browsers `browser` targets' sessions run in (none: such
+    /// sessions fail, saying this agent runs no browsers).
+    pub browsers: Option<Arc<dyn Browsing>>,
 }
 
 impl AgentConfig {
@@ -47,6 +52,7 @@ impl AgentConfig {
             capacity: 1,
             lease_ttl: Duration::from_secs(5),
             max_sessions_per_shard: 20_000,
+            browsers: None,
         }
     }
 }
@@ -95,6 +101,7 @@ impl Agent {
                 engines: HttpEngines::new(),
                 lease: guard.clone(),
                 clock: WallClock::now(),
+                browsers: config.browsers.clone(),
             },
             max_sessions_per_shard: config.max_sessions_per_shard,
         };

@@ -34,6 +34,7 @@ fn session_task(c: &mut Criterion) {
         engines: HttpEngines::new(),
         lease: LeaseGuard::always_valid(),
         clock: WallClock::now(),
+        browsers: None,
     };
     let spawn = |seq: u64, pages: usize| {
         let mut plan = SessionPlan::new(&spec, 0, seq);

@@ -9,6 +9,7 @@
 //! records what it saw (`capture.js`), which becomes the session's behaviour
 //! data, its Web Vitals, and the bot detector's verdict.
 
+mod pool;
 mod visit;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use playwright_rs::{Browser, LaunchOptions, Playwright};
 
-pub use visit::{PageVitals, Step, VisitOutcome, VisitPlan};
+pub use pool::BrowserPool;
+pub use throng_actors::browsing::{PageVitals, Step, VisitOutcome, VisitPlan};
 
 /// Chromium flags for a closed network: no background traffic, no sandbox
 /// (containers), and the automation flag off (bot visits set it themselves).
@@ -104,8 +106,8 @@ async fn died(browser: &Browser) -> bool {
     false
 }
 
-/// How many times a visit runs when its browser dies under it.
-const ATTEMPTS: u32 = 2;
+/// How long a browser may take to open a context before it counts as hung.
+const HUNG_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn launch_browser(playwright: &Playwright, config: &BrowserConfig) -> Result<Browser, BrowserError> {
     let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
@@ -168,27 +170,57 @@ impl BrowserEngine {
         Ok(())
     }
 
+    /// Closes the browser in `slot` if it no longer opens a context in
+    /// time (hung), and launches a new one in its place.
+    async fn replace_if_hung(&self, slot: usize, browser: &Browser) -> Result<bool, BrowserError> {
+        let probe = async {
+            let context = browser.new_context().await?;
+            context.close().await
+        };
+        if matches!(tokio::time::timeout(HUNG_AFTER, probe).await, Ok(Ok(()))) {
+            return Ok(false);
+        }
+        tracing::warn!(slot, "a Chromium process stopped answering; replacing it");
+        let _ = tokio::time::timeout(HUNG_AFTER, browser.close()).await;
+        self.replace_if_dead(slot).await?;
+        Ok(true)
+    }
+
     /// Runs one visit in a fresh context of one of the browsers. If the
-    /// browser dies during it, it is replaced and the visit runs again.
+    /// browser dies (or hangs) during it, it is replaced and the visit runs
+    /// again, up to `plan.attempts` times in all.
     pub async fn visit(&self, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
+        self.visit_counted(plan).await.1
+    }
+
+    /// [`BrowserEngine::visit`], and how many times the visit ran.
+    pub async fn visit_counted(&self, plan: &VisitPlan) -> (u32, Result<VisitOutcome, BrowserError>) {
         let mut attempt = 1;
         loop {
             let (slot, browser) = self.browser().await;
             let result = visit::run(&browser, plan, self.config.screenshots.as_deref()).await;
+            let broken = match &result {
+                Ok(_) => false,
+                Err(_) if died(&browser).await => match self.replace_if_dead(slot).await {
+                    Ok(()) => true,
+                    Err(error) => return (attempt, Err(error)),
+                },
+                Err(BrowserError::Visit { .. }) => match self.replace_if_hung(slot, &browser).await {
+                    Ok(hung) => hung,
+                    Err(error) => return (attempt, Err(error)),
+                },
+                Err(_) => false,
+            };
             match result {
                 Ok(mut outcome) => {
                     outcome.attempts = attempt;
-                    return Ok(outcome);
+                    return (attempt, Ok(outcome));
                 }
-                Err(error) if died(&browser).await => {
-                    self.replace_if_dead(slot).await?;
-                    if attempt >= ATTEMPTS {
-                        return Err(error);
-                    }
+                Err(error) if broken && attempt < plan.attempts.max(1) => {
                     tracing::warn!(%error, attempt, "visit failed with its browser; running it again");
                     attempt += 1;
                 }
-                Err(error) => return Err(error),
+                Err(error) => return (attempt, Err(error)),
             }
         }
     }

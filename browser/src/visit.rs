@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use playwright_rs::{Browser, BrowserContextOptions, Page, Viewport, WaitUntil};
 use rand_core::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use throng_actors::behaviour::input::{InputStyle, Point, mouse_path, scrolling, typing};
-use throng_actors::behaviour::score::{Verdict, score};
+use throng_actors::behaviour::score::score;
 use throng_actors::behaviour::signals::{
     BehaviourData, Device, FocusEvent, KeyEvent, KeyKind, MouseEvent, ScrollEvent,
 };
+use throng_actors::browsing::{PageError, PageVitals, Step, VisitOutcome, VisitPlan};
 use throng_actors::ids::{Part, rng_for, unit_f64};
+use throng_actors::traffic::persona::Device as DeviceKind;
 use tokio::time::Instant;
 
 use crate::BrowserError;
@@ -21,69 +23,6 @@ const CAPTURE: &str = include_str!("capture.js");
 /// What a bot visit adds to every page: it does not hide the automation flag.
 const AUTOMATION_VISIBLE: &str =
     "Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => true });";
-
-/// One thing a visitor does on a page.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Step {
-    /// Read: scroll down about this many pixels, pausing as people do.
-    Read { scroll_px: f64 },
-    /// Move to the element and click it (a link, a button).
-    Click { selector: String },
-    /// Click into the field and type the text.
-    Type { selector: String, text: String },
-}
-
-/// Who visits, how, and what they do.
-#[derive(Clone, Debug)]
-pub struct VisitPlan {
-    pub url: String,
-    pub steps: Vec<Step>,
-    pub style: InputStyle,
-    /// Seeds the visit's input, so a visit plays the same each time.
-    pub seed: u64,
-    pub viewport: (u32, u32),
-    pub user_agent: Option<String>,
-    pub locale: String,
-    pub timezone: String,
-    /// Leaves `navigator.webdriver` set, as plain automation does.
-    pub automation_visible: bool,
-    /// Longest a navigation may take.
-    pub timeout: Duration,
-}
-
-/// Timings of one page, in milliseconds from its navigation start.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PageVitals {
-    pub url: String,
-    pub ttfb_ms: f64,
-    pub dom_ms: f64,
-    pub load_ms: f64,
-    /// Largest Contentful Paint.
-    pub lcp_ms: f64,
-    /// Cumulative Layout Shift.
-    pub cls: f64,
-    /// The slowest interaction (a proxy for Interaction to Next Paint).
-    pub inp_ms: f64,
-}
-
-/// A script error a page reported.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PageError {
-    pub url: String,
-    pub message: String,
-}
-
-/// What a visit left: its behaviour as the pages saw it, each page's
-/// vitals, script errors, and the detector's verdict.
-#[derive(Clone, Debug)]
-pub struct VisitOutcome {
-    /// 1, or 2 when the first browser died and the visit ran again.
-    pub attempts: u32,
-    pub behaviour: BehaviourData,
-    pub pages: Vec<PageVitals>,
-    pub errors: Vec<PageError>,
-    pub verdict: Verdict,
-}
 
 /// What `capture.js` collects, with times as epoch milliseconds.
 #[derive(Deserialize)]
@@ -109,6 +48,51 @@ fn failed(step: impl Into<String>) -> impl FnOnce(playwright_rs::Error) -> Brows
         step,
         reason: e.to_string(),
         screenshot: None,
+    }
+}
+
+/// How a visit presents its device: what a real Chrome on it would say.
+struct Emulation {
+    user_agent: String,
+    platform: &'static str,
+    touch: bool,
+    scale: f64,
+}
+
+/// `146.0.7680.80` → `146.0.0.0`, as Chrome reduces its user agent.
+fn major_version(version: &str) -> String {
+    format!("{}.0.0.0", version.split('.').next().unwrap_or(version))
+}
+
+impl Emulation {
+    fn of(kind: DeviceKind, version: &str) -> Emulation {
+        let v = major_version(version);
+        match kind {
+            DeviceKind::Desktop => Emulation {
+                user_agent: format!(
+                    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v} Safari/537.36"
+                ),
+                platform: "Win32",
+                touch: false,
+                scale: 1.0,
+            },
+            DeviceKind::Mobile => Emulation {
+                user_agent: format!(
+                    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v} Mobile Safari/537.36"
+                ),
+                platform: "Linux armv81",
+                touch: true,
+                scale: 2.625,
+            },
+            DeviceKind::Tablet => Emulation {
+                user_agent: format!(
+                    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v} Safari/537.36"
+                ),
+                platform: "Linux armv81",
+                touch: true,
+                scale: 2.0,
+            },
+        }
     }
 }
 
@@ -138,16 +122,20 @@ impl Player<'_> {
         rng: &mut impl Rng,
     ) -> Result<(), BrowserError> {
         let step = format!("click {selector}");
-        let locator = self.page.locator(selector);
+        let matches = self.page.locator(selector);
         // Checked first: waiting for an element that is not there would
         // take the whole action timeout.
-        if locator.count().await.map_err(failed(step.clone()))? == 0 {
+        let count = matches.count().await.map_err(failed(step.clone()))?;
+        if count == 0 {
             return Err(BrowserError::Visit {
                 step,
                 reason: format!("no element matches `{selector}` on {}", self.page.url()),
                 screenshot: None,
             });
         }
+        // Of several (the links of a page), a visitor picks one.
+        let pick = (unit_f64(rng) * count as f64) as usize;
+        let locator = matches.nth(pick.min(count - 1) as i32);
         let bounds = || async {
             locator
                 .bounding_box()
@@ -317,23 +305,32 @@ pub async fn run(
         .timezone_id(plan.timezone.clone());
     // Headless Chromium names itself `HeadlessChrome`; a visit that does not
     // mean to look automated shows the user agent of the same browser with a
-    // screen.
-    let user_agent = plan.user_agent.clone().or_else(|| {
-        (!plan.automation_visible).then(|| {
+    // screen, on the device it emulates.
+    let emulation = plan.device.map(|kind| Emulation::of(kind, browser.version()));
+    let user_agent = plan.user_agent.clone().or_else(|| match &emulation {
+        Some(emulation) => Some(emulation.user_agent.clone()),
+        None => (!plan.automation_visible).then(|| {
             format!(
                 "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{} Safari/537.36",
-                browser.version()
+                major_version(browser.version())
             )
-        })
+        }),
     });
     if let Some(user_agent) = user_agent {
         options = options.user_agent(user_agent);
+    }
+    if let Some(emulation) = &emulation {
+        options = options
+            .is_mobile(emulation.touch)
+            .has_touch(emulation.touch)
+            .device_scale_factor(emulation.scale);
     }
     let context = browser
         .new_context_with_options(options.build())
         .await
         .map_err(failed("open a browser context"))?;
-    let outcome = match open_page(&context, plan).await {
+    let platform = emulation.map(|e| e.platform);
+    let outcome = match open_page(&context, plan, platform).await {
         Ok(page) => {
             let outcome = bounded(&page, plan).await;
             match (outcome, screenshots) {
@@ -369,11 +366,23 @@ async fn bounded(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserE
     }
 }
 
-async fn open_page(context: &playwright_rs::BrowserContext, plan: &VisitPlan) -> Result<Page, BrowserError> {
+async fn open_page(
+    context: &playwright_rs::BrowserContext,
+    plan: &VisitPlan,
+    platform: Option<&str>,
+) -> Result<Page, BrowserError> {
     context
         .add_init_script(CAPTURE)
         .await
         .map_err(failed("install capture"))?;
+    if let Some(platform) = platform {
+        let script =
+            format!("Object.defineProperty(Navigator.prototype, 'platform', {{ get: () => '{platform}' }});");
+        context
+            .add_init_script(&script)
+            .await
+            .map_err(failed("emulate the device"))?;
+    }
     if plan.automation_visible {
         context
             .add_init_script(AUTOMATION_VISIBLE)
@@ -411,6 +420,18 @@ async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserEr
     }
     for step in &plan.steps {
         match step {
+            Step::Goto { url } => {
+                let goto = playwright_rs::GotoOptions::new()
+                    .timeout(plan.timeout)
+                    .wait_until(WaitUntil::Load);
+                page.goto(url, goto)
+                    .await
+                    .map_err(failed(format!("open {url}")))?;
+                if let InputStyle::Human(_) = plan.style {
+                    let glance = player.elapsed_ms() + 400.0 + 700.0 * unit_f64(&mut rng);
+                    player.at(glance).await;
+                }
+            }
             Step::Read { scroll_px } => player.read(*scroll_px, &plan.style, &mut rng).await?,
             Step::Click { selector } => {
                 let before = document_id(page).await;
@@ -418,7 +439,8 @@ async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserEr
                 settle(page, before, plan.timeout).await;
             }
             Step::Type { selector, text } => {
-                player.click(selector, &plan.style, &mut rng).await?;
+                let first = format!("{selector} >> nth=0");
+                player.click(&first, &plan.style, &mut rng).await?;
                 player.type_text(text, &plan.style, &mut rng).await?;
             }
         }

@@ -100,11 +100,13 @@ fn plan(url: &str, style: InputStyle, seed: u64, automation_visible: bool) -> Vi
         style,
         seed,
         viewport: (1280, 800),
+        device: None,
         user_agent: None,
         locale: "en-GB".into(),
         timezone: "Europe/London".into(),
         automation_visible,
         timeout: Duration::from_secs(15),
+        attempts: 2,
     }
 }
 

@@ -30,7 +30,7 @@ fn diagnose(error: &RequestError) -> String {
 pub async fn check(target: &TargetSpec) -> v1::TargetCheck {
     let engine = HttpEngine::with_trust(&target.tls, target.http2);
     let request = match &target.kind {
-        TargetKind::Http => HttpRequest::get(format!("{}/", target.url)),
+        TargetKind::Http | TargetKind::Browser { .. } => HttpRequest::get(format!("{}/", target.url)),
         // Matomo answers its tracker URL without parameters with a short page.
         TargetKind::Matomo { .. } => HttpRequest::get(target.url.clone()),
         // An empty event list is valid and records nothing.

@@ -61,6 +61,12 @@ pub enum Command {
     Coordinator(CoordinatorArgs),
     /// Run an agent node.
     Agent(AgentArgs),
+    /// Serve the demo site alone (a target to practise on), with its
+    /// request log at `/_requests`.
+    DemoSite {
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        listen: SocketAddr,
+    },
     /// Cluster commands.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -239,6 +245,8 @@ pub struct UpArgs {
     /// Demo campaign arrival rate (sessions per second).
     #[arg(long, default_value_t = 20.0)]
     pub demo_rate: f64,
+    #[command(flatten)]
+    pub browsers: BrowserArgs,
 }
 
 #[derive(Args, Debug)]
@@ -321,9 +329,26 @@ pub struct CoordinatorArgs {
 pub struct AgentArgs {
     #[command(flatten)]
     pub node: CommonNodeArgs,
-    /// Placement weight of this agent (e.g. its cores).
+    /// Placement weight of this agent (e.g. its cores); it also sizes the
+    /// browser pool (one Chromium per unit, up to 8).
     #[arg(long, default_value_t = 1)]
     pub capacity: u32,
+    #[command(flatten)]
+    pub browsers: BrowserArgs,
+}
+
+/// The browsers `browser` targets' sessions run in.
+#[derive(Args, Debug, Clone)]
+pub struct BrowserArgs {
+    /// The Chromium executable.
+    #[arg(long, default_value = "/usr/bin/chromium")]
+    pub chromium: PathBuf,
+    /// Where a failed browser visit leaves its screenshot.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("throng-screenshots"))]
+    pub screenshots: PathBuf,
+    /// Run no browsers: sessions of `browser` targets fail at once.
+    #[arg(long)]
+    pub no_browsers: bool,
 }
 
 #[derive(Subcommand, Debug)]

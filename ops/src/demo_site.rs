@@ -1,26 +1,65 @@
-//! The built-in demo target of `throng up`: a few linked pages and a
-//! tracking endpoint, on loopback, counting what it serves.
+//! The built-in demo target of `throng up` (and `throng demo-site`): a few
+//! linked pages, a contact form and a tracking endpoint, on loopback,
+//! counting what it serves and keeping its own request log at
+//! `GET /_requests` (one `METHOD /path [form body]` line per request, the
+//! latest 10,000), so what a campaign did can be checked from the site's side.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::Html;
+use axum::middleware::Next;
+use axum::response::{Html, Response};
 use axum::routing::get;
 
-/// Requests the demo site has answered.
+/// How many requests the log keeps.
+const LOG_LINES: usize = 10_000;
+
+/// Requests the demo site has answered, and its request log.
 #[derive(Clone, Default)]
 pub struct DemoCounters {
     pub requests: Arc<AtomicU64>,
+    log: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl DemoCounters {
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
+
+    fn log(&self, line: String) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() == LOG_LINES {
+            log.pop_front();
+        }
+        log.push_back(line);
+    }
+}
+
+/// Logs every request but the log's own, with the body of a form post.
+async fn log_request(State(c): State<DemoCounters>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/_requests" {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let mut line = format!("{} {}", parts.method, parts.uri.path());
+    if !body.is_empty() {
+        line.push(' ');
+        line.push_str(&String::from_utf8_lossy(&body));
+    }
+    c.log(line);
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+async fn request_log(State(c): State<DemoCounters>) -> String {
+    let log = c.log.lock().unwrap_or_else(|p| p.into_inner());
+    log.iter().map(|line| format!("{line}\n")).collect()
 }
 
 /// The paths the demo campaign visits.
@@ -103,6 +142,11 @@ pub async fn start(address: SocketAddr, counters: DemoCounters) -> std::io::Resu
         .route("/about", get(about))
         .route("/contact", get(contact).post(contact))
         .route("/track", get(track).post(track))
+        .route("/_requests", get(request_log))
+        .layer(axum::middleware::from_fn_with_state(
+            counters.clone(),
+            log_request,
+        ))
         .with_state(counters);
     let listener = tokio::net::TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;

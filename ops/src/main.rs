@@ -56,6 +56,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             init_tracing("info");
             server::run_agent(args).await.map_err(|e| text(&e))
         }
+        Command::DemoSite { listen } => {
+            init_tracing("warn");
+            let address = demo_site::start(listen, demo_site::DemoCounters::default())
+                .await
+                .map_err(|e| format!("cannot serve the demo site on {listen}: {e}"))?;
+            eprintln!("demo site http://{address} (request log http://{address}/_requests)");
+            server::shutdown_signal().await;
+            Ok(())
+        }
         Command::Analytics(args) => {
             init_tracing("warn");
             analytics_client::analytics(endpoint, cli.output, args)
@@ -75,7 +84,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Reset { run } => {
                     scenario_client::scenario(endpoint, output, cli::ScenarioCommand::Reset { run }).await
                 }
-                Command::Up(_) | Command::Coordinator(_) | Command::Agent(_) | Command::Analytics(_) => {
+                Command::Up(_)
+                | Command::Coordinator(_)
+                | Command::Agent(_)
+                | Command::DemoSite { .. }
+                | Command::Analytics(_) => {
                     unreachable!("handled above")
                 }
             }

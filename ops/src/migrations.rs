@@ -6,4 +6,5 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../clickhouse/0003_analytics.sql"),
     include_str!("../clickhouse/0004_control_log.sql"),
     include_str!("../clickhouse/0005_actions.sql"),
+    include_str!("../clickhouse/0006_browser_sessions.sql"),
 ];

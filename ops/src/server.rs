@@ -9,7 +9,10 @@ use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, Tel
 use throng_agent::{Agent, AgentConfig};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 
-use crate::cli::{AgentArgs, CommonNodeArgs, CoordinatorArgs};
+use throng_actors::browsing::Browsing;
+use throng_browser::{BrowserConfig, BrowserPool};
+
+use crate::cli::{AgentArgs, BrowserArgs, CommonNodeArgs, CoordinatorArgs};
 use crate::migrations;
 
 /// Why a node could not start.
@@ -42,6 +45,28 @@ pub async fn telemetry_sink(node: &CommonNodeArgs) -> Result<Arc<dyn TelemetrySi
             Ok(Arc::new(MemorySink::default()))
         }
     }
+}
+
+/// The browser pool of an agent of `capacity`, or none when browsers are
+/// off. What it lacks (Chromium, the Playwright driver) is said now, not at
+/// the first browser session.
+pub fn browser_pool(args: &BrowserArgs, capacity: u32) -> Option<Arc<dyn Browsing>> {
+    if args.no_browsers {
+        return None;
+    }
+    if let Err(error) = std::fs::create_dir_all(&args.screenshots) {
+        eprintln!("warning: cannot create {}: {error}", args.screenshots.display());
+    }
+    let config = BrowserConfig {
+        executable: args.chromium.clone(),
+        screenshots: Some(args.screenshots.clone()),
+        ..BrowserConfig::default()
+    };
+    let pool = BrowserPool::for_capacity(config, capacity);
+    if let Some(problem) = pool.missing() {
+        eprintln!("warning: browser targets will fail on this agent: {problem}");
+    }
+    Some(Arc::new(pool))
 }
 
 pub async fn shutdown_signal() {
@@ -110,6 +135,7 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
     config.advertise = args.node.advertise.clone();
     config.capacity = args.capacity;
     config.lease_ttl = args.node.lease_ttl;
+    config.browsers = browser_pool(&args.browsers, args.capacity);
     let agent = Agent::start(config, store, sink).await?;
     eprintln!("agent {id} serving AgentService on {}", agent.address());
     shutdown_signal().await;

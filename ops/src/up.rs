@@ -79,8 +79,11 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
         .await
         .map_err(NodeError::from)?;
     let mut agents = Vec::new();
+    // One pool for the process: the embedded agents share its browsers.
+    let browsers = crate::server::browser_pool(&args.browsers, args.agents.max(1));
     for i in 1..=args.agents.max(1) {
-        let config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
+        let mut config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.browsers = browsers.clone();
         agents.push(
             Agent::start(config, store.clone(), sink.clone())
                 .await

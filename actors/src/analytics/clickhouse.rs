@@ -1,4 +1,5 @@
-//! Analytics from ClickHouse: two grouped queries (sessions, requests) whose
+//! Analytics from ClickHouse: grouped queries (sessions, requests, browser
+//! sessions) whose
 //! rows become cells (read by position; aggregates carry no alias, since an
 //! alias named like a column would shadow it). `FINAL` makes them exact before merges: a session run
 //! again after a failover counts once.
@@ -6,7 +7,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::{AnalyticsError, AnalyticsSource, CellKey, Cells, LATENCY_BUCKET_SQL};
+use super::{AnalyticsError, AnalyticsSource, CellKey, Cells, DetectionTally, LATENCY_BUCKET_SQL};
 use crate::telemetry::ClickHouseConfig;
 use crate::telemetry::clickhouse::client;
 
@@ -43,6 +44,21 @@ struct RequestCell {
     latency: u64,
     requests: u64,
     failed: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct BrowserCell {
+    persona: String,
+    journey: String,
+    target: u32,
+    agent_id: String,
+    bucket: u64,
+    sessions: u64,
+    humans: u64,
+    humans_low: u64,
+    bots: u64,
+    bots_high: u64,
+    retried: u64,
 }
 
 fn bucket_sql(column: &str, resolution_ms: u64) -> String {
@@ -97,7 +113,38 @@ impl AnalyticsSource for ClickHouseAnalytics {
             .fetch_all()
             .await
             .map_err(|e| self.unavailable(e))?;
+        let browser: Vec<BrowserCell> = db
+            .query(&format!(
+                "SELECT persona, journey, target, agent_id, {bucket} AS bucket, count(), \
+                 sum(bot_persona = 0 AND risk != ''), sum(bot_persona = 0 AND risk = 'LOW'), \
+                 sum(bot_persona = 1 AND risk != ''), sum(bot_persona = 1 AND risk = 'HIGH'), \
+                 sum(attempts > 1) \
+                 FROM browser_sessions FINAL WHERE campaign_id = ? \
+                 GROUP BY persona, journey, target, agent_id, bucket",
+                bucket = bucket_sql("intended_ms", resolution_ms),
+            ))
+            .bind(campaign_id)
+            .fetch_all()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         let mut cells = Cells::new();
+        for b in browser {
+            let key = CellKey {
+                persona: b.persona,
+                journey: b.journey,
+                target: b.target,
+                agent: b.agent_id,
+                bucket_ms: b.bucket,
+            };
+            cells.entry(key).or_default().detection = DetectionTally {
+                browser_sessions: b.sessions,
+                humans: b.humans,
+                humans_low: b.humans_low,
+                bots: b.bots,
+                bots_high: b.bots_high,
+                retried: b.retried,
+            };
+        }
         for s in sessions {
             let key = CellKey {
                 persona: s.persona,

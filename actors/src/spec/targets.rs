@@ -57,6 +57,12 @@ pub enum TargetKind {
         /// `…/debug/mp/collect`): a payload it finds fault with is a failed request.
         validate: bool,
     },
+    /// Real Chromium visits the site at the target URL: journeys become
+    /// navigations, clicks, typing and scrolling.
+    Browser {
+        /// How many times a visit runs again when its browser dies under it.
+        retries: u32,
+    },
 }
 
 impl TargetKind {
@@ -65,6 +71,7 @@ impl TargetKind {
             TargetKind::Http => "http",
             TargetKind::Matomo { .. } => "matomo",
             TargetKind::Ga4 { .. } => "ga4",
+            TargetKind::Browser { .. } => "browser",
         }
     }
 }
@@ -103,6 +110,7 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "connections",
     "validate",
     "tls",
+    "retries",
 ];
 
 const TLS_FIELDS: &[&str] = &["ca", "verify"];
@@ -181,6 +189,9 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
             );
         }
     };
+    if kind_name != "browser" {
+        only_for(r, "retries", "browser");
+    }
     let kind = match kind_name.as_str() {
         "http" => {
             for field in [
@@ -232,10 +243,29 @@ fn read_target(r: &mut Reader, value: &Value, path: &str, allowlist: &Allowlist)
                 validate,
             })
         }
+        "browser" => {
+            for field in [
+                "site_id",
+                "token_auth",
+                "bulk",
+                "measurement_id",
+                "api_secret",
+                "validate",
+                "http2",
+                "connections",
+                "tls",
+            ] {
+                if target.contains_key(field) {
+                    r.error(&format!("{path}.{field}"), "does not apply to browser targets");
+                }
+            }
+            let retries = r.optional_u64(target, path, "retries", 0, 5).unwrap_or(1) as u32;
+            Some(TargetKind::Browser { retries })
+        }
         other => {
             r.error(
                 &format!("{path}.kind"),
-                format!("unknown kind `{other}`; expected http, matomo or ga4"),
+                format!("unknown kind `{other}`; expected http, matomo, ga4 or browser"),
             );
             None
         }

@@ -25,6 +25,7 @@ pub(crate) const PERSONA_FIELDS: &[&str] = &[
     "think_time",
     "conversion",
     "journeys",
+    "behaviour",
 ];
 
 /// Reads the site the traffic pretends to visit: its public URL (what
@@ -108,7 +109,11 @@ pub(crate) fn read_journeys(r: &mut Reader, root: &Map<String, Value>) -> Vec<Jo
             Some(entries) if !entries.is_empty() => {
                 for (step_name, step) in entries {
                     let step_path = format!("{path}.steps.{step_name}");
-                    let Some(s) = r.object(step, &step_path, &["action", "path", "next"]) else {
+                    let Some(s) = r.object(
+                        step,
+                        &step_path,
+                        &["action", "path", "next", "selector", "fields"],
+                    ) else {
                         continue;
                     };
                     let action = match r.required_str(s, &step_path, "action") {
@@ -129,6 +134,8 @@ pub(crate) fn read_journeys(r: &mut Reader, root: &Map<String, Value>) -> Vec<Jo
                         .optional_str(s, &step_path, "path")
                         .unwrap_or_else(|| "{page}".into());
                     let next = r.weights(s, &step_path, "next", None).unwrap_or_default();
+                    let selector = r.optional_str(s, &step_path, "selector");
+                    let fields = read_fields(r, s, &step_path);
                     if let Some(action) = action {
                         steps.insert(
                             step_name.clone(),
@@ -136,6 +143,8 @@ pub(crate) fn read_journeys(r: &mut Reader, root: &Map<String, Value>) -> Vec<Jo
                                 action,
                                 path: step_target,
                                 next: Weighted::new(next),
+                                selector,
+                                fields,
                             },
                         );
                     }
@@ -163,6 +172,29 @@ pub(crate) fn read_journeys(r: &mut Reader, root: &Map<String, Value>) -> Vec<Jo
         journeys.push(journey);
     }
     journeys
+}
+
+/// `fields: {selector: text}`: what a browser visitor types into a form.
+fn read_fields(r: &mut Reader, step: &Map<String, Value>, path: &str) -> Vec<(String, String)> {
+    let Some(value) = step.get("fields") else {
+        return Vec::new();
+    };
+    let Some(map) = value.as_object().filter(|m| !m.is_empty()) else {
+        r.error(
+            &format!("{path}.fields"),
+            "must be a non-empty mapping of selectors to the text typed into them",
+        );
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(selector, text)| match text.as_str() {
+            Some(text) => Some((selector.clone(), text.to_string())),
+            None => {
+                r.error(&format!("{path}.fields.{selector}"), "must be a string");
+                None
+            }
+        })
+        .collect()
 }
 
 fn weighted<T>(
@@ -300,6 +332,17 @@ pub(crate) fn read_personas(
                 r.error(&p, "min is above max");
             }
         }
+        persona.bot = match r.optional_str(map, &path, "behaviour").as_deref() {
+            None | Some("human") => false,
+            Some("bot") => true,
+            Some(other) => {
+                r.error(
+                    &format!("{path}.behaviour"),
+                    format!("unknown `{other}`; expected human or bot"),
+                );
+                false
+            }
+        };
         if let Some(entries) = r.weights(map, &path, "journeys", None) {
             for (journey, _) in &entries {
                 if !journey_names.contains(&journey.as_str()) {

@@ -14,7 +14,9 @@ use clickhouse::{Client, RowOwned, RowWrite};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{ActionRow, RequestRow, SessionRow, StreamEventRow, event_row, session_rows};
+use super::rows::{
+    ActionRow, BrowserSessionRow, RequestRow, SessionRow, StreamEventRow, event_row, session_rows,
+};
 use super::spill::SpillDir;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetrySink};
 
@@ -68,11 +70,17 @@ struct Batch {
     #[serde(default)]
     actions: Vec<ActionRow>,
     events: Vec<StreamEventRow>,
+    #[serde(default)]
+    browser_sessions: Vec<BrowserSessionRow>,
 }
 
 impl Batch {
     fn rows(&self) -> u64 {
-        (self.sessions.len() + self.requests.len() + self.actions.len() + self.events.len()) as u64
+        (self.sessions.len()
+            + self.requests.len()
+            + self.actions.len()
+            + self.events.len()
+            + self.browser_sessions.len()) as u64
     }
 
     fn is_empty(&self) -> bool {
@@ -102,6 +110,10 @@ impl Batch {
         if *done < 4 {
             insert(client, config, "stream_events", &self.events).await?;
             *done = 4;
+        }
+        if *done < 5 {
+            insert(client, config, "browser_sessions", &self.browser_sessions).await?;
+            *done = 5;
         }
         Ok(())
     }
@@ -332,6 +344,7 @@ impl Writer {
         self.batch.sessions.push(rows.session);
         self.batch.requests.extend(rows.requests);
         self.batch.actions.extend(rows.actions);
+        self.batch.browser_sessions.extend(rows.browser);
     }
 
     /// Writes the current batch. With a spill directory, older spilled

@@ -1,6 +1,6 @@
 //! The embedded store's data files (`throng up --data-dir DIR`): every row
-//! also appended to `sessions.jsonl`, `requests.jsonl`, `actions.jsonl` and
-//! `stream_events.jsonl`, one JSON object per line with the column names of
+//! also appended to `sessions.jsonl`, `requests.jsonl`, `actions.jsonl`,
+//! `browser_sessions.jsonl` and `stream_events.jsonl`, one JSON object per line with the column names of
 //! the ClickHouse schema, so the files load elsewhere as they are
 //! (`INSERT INTO sessions FORMAT JSONEachRow`).
 
@@ -18,6 +18,7 @@ pub struct DataFiles {
     sessions: BufWriter<File>,
     requests: BufWriter<File>,
     actions: BufWriter<File>,
+    browser_sessions: BufWriter<File>,
     events: BufWriter<File>,
 }
 
@@ -50,6 +51,7 @@ impl DataFiles {
             sessions: append(dir, "sessions.jsonl")?,
             requests: append(dir, "requests.jsonl")?,
             actions: append(dir, "actions.jsonl")?,
+            browser_sessions: append(dir, "browser_sessions.jsonl")?,
             events: append(dir, "stream_events.jsonl")?,
         })
     }
@@ -67,6 +69,9 @@ impl DataFiles {
         for action in &rows.actions {
             line(&mut self.actions, action)?;
         }
+        if let Some(browser) = &rows.browser {
+            line(&mut self.browser_sessions, browser)?;
+        }
         Ok(())
     }
 
@@ -81,6 +86,7 @@ impl DataFiles {
         self.sessions.flush()?;
         self.requests.flush()?;
         self.actions.flush()?;
+        self.browser_sessions.flush()?;
         self.events.flush()
     }
 }

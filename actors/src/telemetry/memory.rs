@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use super::data_files::DataFiles;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, TelemetrySink};
-use crate::analytics::{AnalyticsError, AnalyticsSource, CellKey, Cells, SessionFacts, bucket_of};
+use crate::analytics::{
+    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, SessionFacts, bucket_of,
+};
 
 /// Totals of one campaign as the memory sink saw them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -159,6 +161,11 @@ impl TelemetrySink for MemorySink {
                 duration_ms: outcome.ended_ms.saturating_sub(outcome.started_ms),
                 conversions: outcome.summary.conversions,
                 revenue_cents: outcome.summary.revenue_cents,
+                browser: outcome.browser.as_ref().map(|b| BrowserFacts {
+                    bot_persona: b.bot_persona,
+                    risk: b.verdict.as_ref().map(|v| v.risk),
+                    retried: b.attempts > 1,
+                }),
             },
             requests: outcome
                 .requests

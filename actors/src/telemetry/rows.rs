@@ -81,6 +81,45 @@ pub(crate) struct ActionRow {
     pub(crate) agent_id: String,
 }
 
+/// A browser session: the detector's verdict, the signals it judged, and
+/// each page's Web Vitals as parallel arrays.
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(crate) struct BrowserSessionRow {
+    pub(crate) event_date: u16,
+    pub(crate) campaign_id: String,
+    pub(crate) session_id: u64,
+    pub(crate) intended_ms: u64,
+    pub(crate) persona: String,
+    pub(crate) journey: String,
+    pub(crate) target: u32,
+    pub(crate) agent_id: String,
+    pub(crate) bot_persona: u8,
+    pub(crate) ok: u8,
+    pub(crate) attempts: u32,
+    /// `LOW`, `MEDIUM`, `HIGH`, or empty when the visit failed before.
+    pub(crate) risk: String,
+    pub(crate) score: f64,
+    pub(crate) confidence: f64,
+    pub(crate) reasons: Vec<String>,
+    pub(crate) mouse_events: u32,
+    pub(crate) clicks: u32,
+    pub(crate) straightness: f64,
+    pub(crate) keystrokes: u32,
+    pub(crate) correction_ratio: f64,
+    pub(crate) scroll_events: u32,
+    pub(crate) blurs: u32,
+    pub(crate) duration_ms: f64,
+    pub(crate) page_urls: Vec<String>,
+    pub(crate) status: Vec<u16>,
+    pub(crate) ttfb_ms: Vec<f64>,
+    pub(crate) load_ms: Vec<f64>,
+    pub(crate) lcp_ms: Vec<f64>,
+    pub(crate) cls: Vec<f64>,
+    pub(crate) inp_ms: Vec<f64>,
+    pub(crate) js_errors: u32,
+    pub(crate) screenshot: String,
+}
+
 #[derive(Debug, Row, Serialize, Deserialize)]
 pub(crate) struct StreamEventRow {
     pub(crate) event_date: u16,
@@ -100,6 +139,7 @@ pub(crate) struct SessionRows {
     pub(crate) session: SessionRow,
     pub(crate) requests: Vec<RequestRow>,
     pub(crate) actions: Vec<ActionRow>,
+    pub(crate) browser: Option<BrowserSessionRow>,
 }
 
 /// A finished session as its `sessions`, `requests` and `actions` rows.
@@ -147,6 +187,47 @@ pub(crate) fn session_rows(record: SessionRecord) -> SessionRows {
             agent_id: record.agent_id.clone(),
         })
         .collect();
+    let browser = outcome.browser.as_ref().map(|b| {
+        let verdict = b.verdict.as_ref();
+        let summary = verdict.map(|v| &v.summary);
+        let pages = |f: fn(&crate::browsing::PageVitals) -> f64| b.pages.iter().map(f).collect();
+        BrowserSessionRow {
+            event_date: day,
+            campaign_id: record.campaign_id.clone(),
+            session_id: outcome.session_id,
+            intended_ms: outcome.intended_ms,
+            persona: outcome.persona.clone(),
+            journey: outcome.journey.clone(),
+            target: outcome.target,
+            agent_id: record.agent_id.clone(),
+            bot_persona: u8::from(b.bot_persona),
+            ok: u8::from(!outcome.failed),
+            attempts: b.attempts,
+            risk: verdict
+                .map(|v| format!("{:?}", v.risk).to_uppercase())
+                .unwrap_or_default(),
+            score: verdict.map_or(0.0, |v| v.score),
+            confidence: verdict.map_or(0.0, |v| v.confidence),
+            reasons: verdict.map(|v| v.reasons.clone()).unwrap_or_default(),
+            mouse_events: summary.map_or(0, |s| s.mouse_events as u32),
+            clicks: summary.map_or(0, |s| s.clicks as u32),
+            straightness: summary.and_then(|s| s.straightness).unwrap_or(0.0),
+            keystrokes: summary.map_or(0, |s| s.keystrokes as u32),
+            correction_ratio: summary.map_or(0.0, |s| s.correction_ratio),
+            scroll_events: summary.map_or(0, |s| s.scroll_events as u32),
+            blurs: summary.map_or(0, |s| s.blurs as u32),
+            duration_ms: summary.map_or(0.0, |s| s.duration_ms),
+            page_urls: b.pages.iter().map(|p| p.url.clone()).collect(),
+            status: b.pages.iter().map(|p| p.status).collect(),
+            ttfb_ms: pages(|p| p.ttfb_ms),
+            load_ms: pages(|p| p.load_ms),
+            lcp_ms: pages(|p| p.lcp_ms),
+            cls: pages(|p| p.cls),
+            inp_ms: pages(|p| p.inp_ms),
+            js_errors: b.errors.len() as u32,
+            screenshot: b.screenshot.clone().unwrap_or_default(),
+        }
+    });
     let errors = outcome.requests.iter().filter(|r| r.failed()).count();
     let session = SessionRow {
         event_date: day,
@@ -175,6 +256,7 @@ pub(crate) fn session_rows(record: SessionRecord) -> SessionRows {
         session,
         requests,
         actions,
+        browser,
     }
 }
 

@@ -102,6 +102,12 @@ pub struct Step {
     pub path: String,
     /// Next steps by weight; `end` (or nothing) ends the journey.
     pub next: Weighted<String>,
+    /// For browser targets: the element a `click` or `form_submit` presses
+    /// (one of its matches, picked as a visitor would).
+    pub selector: Option<String>,
+    /// For browser targets: the fields a `form_submit` types into, as
+    /// (selector, text); `{email}` in a text is the visitor's address.
+    pub fields: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -159,6 +165,8 @@ fn step(action: Action, path: &str, next: &[(&str, f64)]) -> Step {
         action,
         path: path.to_string(),
         next: Weighted::new(next.iter().map(|(n, w)| (n.to_string(), *w)).collect()),
+        selector: None,
+        fields: Vec::new(),
     }
 }
 

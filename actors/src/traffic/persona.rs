@@ -114,6 +114,10 @@ pub struct Persona {
     pub conversion: f64,
     /// Journeys by name, weighted.
     pub journeys: Weighted<String>,
+    /// A bot, not a person: in a browser it moves in straight lines at
+    /// constant speed, types at machine pace, does not scroll, and leaves
+    /// the automation flag visible. The contrast the bot detector is judged on.
+    pub bot: bool,
 }
 
 impl Persona {
@@ -139,6 +143,7 @@ impl Persona {
             think_max,
             conversion: 0.0,
             journeys: Weighted::new(vec![("browse".to_string(), 1.0)]),
+            bot: false,
         }
     }
 }

@@ -76,11 +76,13 @@ fn plan(url: &str, seed: u64) -> VisitPlan {
         style: InputStyle::Human(HumanStyle::draw(&mut rng)),
         seed,
         viewport: (1280, 800),
+        device: None,
         user_agent: None,
         locale: "en-GB".into(),
         timezone: "Europe/London".into(),
         automation_visible: false,
         timeout: Duration::from_secs(20),
+        attempts: 2,
     }
 }
 

@@ -63,6 +63,7 @@ fn main() {
             engines: HttpEngines::new(),
             lease: LeaseGuard::always_valid(),
             clock: WallClock::now(),
+            browsers: None,
         };
         tokio::time::sleep(Duration::from_millis(200)).await;
         let baseline = rss_kib();

@@ -81,6 +81,7 @@ fn session(i: u64) -> SessionRecord {
             failed: false,
             error: String::new(),
             aborted: false,
+            browser: None,
         },
     }
 }
