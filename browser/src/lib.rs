@@ -89,7 +89,8 @@ fn screenshot_note(screenshot: &Option<PathBuf>) -> String {
 pub struct BrowserEngine {
     playwright: Playwright,
     config: BrowserConfig,
-    browsers: tokio::sync::Mutex<Vec<Browser>>,
+    /// Each slot's browser, and how many times the slot has been refilled.
+    browsers: tokio::sync::Mutex<Vec<(Browser, u64)>>,
     next: AtomicUsize,
     replaced: AtomicUsize,
 }
@@ -107,7 +108,7 @@ async fn died(browser: &Browser) -> bool {
 }
 
 /// How long a browser may take to open a context before it counts as hung.
-const HUNG_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+const HUNG_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn launch_browser(playwright: &Playwright, config: &BrowserConfig) -> Result<Browser, BrowserError> {
     let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
@@ -135,7 +136,7 @@ impl BrowserEngine {
         })?;
         let mut browsers = Vec::new();
         for _ in 0..config.browsers.max(1) {
-            browsers.push(launch_browser(&playwright, config).await?);
+            browsers.push((launch_browser(&playwright, config).await?, 0));
         }
         Ok(BrowserEngine {
             playwright,
@@ -151,28 +152,52 @@ impl BrowserEngine {
         self.replaced.load(Ordering::Relaxed)
     }
 
-    /// The browser the next visit uses, in turn, and its slot.
-    async fn browser(&self) -> (usize, Browser) {
+    /// The browser the next visit uses, in turn, its slot and generation.
+    async fn browser(&self) -> (usize, u64, Browser) {
         let browsers = self.browsers.lock().await;
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % browsers.len();
-        (slot, browsers[slot].clone())
+        (slot, browsers[slot].1, browsers[slot].0.clone())
     }
 
     /// Launches a new browser in `slot` if the one there has died.
     async fn replace_if_dead(&self, slot: usize) -> Result<(), BrowserError> {
         let mut browsers = self.browsers.lock().await;
-        if browsers[slot].is_connected() {
+        if browsers[slot].0.is_connected() {
             return Ok(());
         }
         tracing::warn!(slot, "a Chromium process died; launching a new one");
-        browsers[slot] = launch_browser(&self.playwright, &self.config).await?;
+        let browser = launch_browser(&self.playwright, &self.config).await?;
+        browsers[slot] = (browser, browsers[slot].1 + 1);
         self.replaced.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Launches a new browser in `slot` in place of `hung`, unless another
+    /// visit already did; the hung one is closed in the background (the
+    /// driver kills it when it does not close gracefully).
+    async fn replace_hung(&self, slot: usize, generation: u64) -> Result<(), BrowserError> {
+        let mut browsers = self.browsers.lock().await;
+        if browsers[slot].1 != generation {
+            return Ok(());
+        }
+        tracing::warn!(slot, "a Chromium process stopped answering; launching a new one");
+        let browser = launch_browser(&self.playwright, &self.config).await?;
+        let (old, _) = std::mem::replace(&mut browsers[slot], (browser, generation + 1));
+        self.replaced.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), old.close()).await;
+        });
         Ok(())
     }
 
     /// Closes the browser in `slot` if it no longer opens a context in
     /// time (hung), and launches a new one in its place.
-    async fn replace_if_hung(&self, slot: usize, browser: &Browser) -> Result<bool, BrowserError> {
+    async fn replace_if_hung(
+        &self,
+        slot: usize,
+        generation: u64,
+        browser: &Browser,
+    ) -> Result<bool, BrowserError> {
         let probe = async {
             let context = browser.new_context().await?;
             context.close().await
@@ -180,9 +205,7 @@ impl BrowserEngine {
         if matches!(tokio::time::timeout(HUNG_AFTER, probe).await, Ok(Ok(()))) {
             return Ok(false);
         }
-        tracing::warn!(slot, "a Chromium process stopped answering; replacing it");
-        let _ = tokio::time::timeout(HUNG_AFTER, browser.close()).await;
-        self.replace_if_dead(slot).await?;
+        self.replace_hung(slot, generation).await?;
         Ok(true)
     }
 
@@ -197,7 +220,7 @@ impl BrowserEngine {
     pub async fn visit_counted(&self, plan: &VisitPlan) -> (u32, Result<VisitOutcome, BrowserError>) {
         let mut attempt = 1;
         loop {
-            let (slot, browser) = self.browser().await;
+            let (slot, generation, browser) = self.browser().await;
             let result = visit::run(&browser, plan, self.config.screenshots.as_deref()).await;
             let broken = match &result {
                 Ok(_) => false,
@@ -205,10 +228,12 @@ impl BrowserEngine {
                     Ok(()) => true,
                     Err(error) => return (attempt, Err(error)),
                 },
-                Err(BrowserError::Visit { .. }) => match self.replace_if_hung(slot, &browser).await {
-                    Ok(hung) => hung,
-                    Err(error) => return (attempt, Err(error)),
-                },
+                Err(BrowserError::Visit { .. }) => {
+                    match self.replace_if_hung(slot, generation, &browser).await {
+                        Ok(hung) => hung,
+                        Err(error) => return (attempt, Err(error)),
+                    }
+                }
                 Err(_) => false,
             };
             match result {
@@ -226,7 +251,7 @@ impl BrowserEngine {
     }
 
     pub async fn close(self) {
-        for browser in self.browsers.into_inner() {
+        for (browser, _) in self.browsers.into_inner() {
             let _ = browser.close().await;
         }
     }

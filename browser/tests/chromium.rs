@@ -261,6 +261,60 @@ async fn a_killed_chromium_is_replaced_and_its_visit_runs_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_chromium_is_replaced_and_its_visit_runs_again() {
+    let (url, log) = site().await;
+    let marker = format!("--throng-test-hang={}", std::process::id());
+    let engine = BrowserEngine::launch(&BrowserConfig {
+        extra_args: vec![marker.clone()],
+        ..BrowserConfig::default()
+    })
+    .await
+    .expect("Chromium and the Playwright driver");
+    let mut plan = plan(&url, InputStyle::Robotic, 9, true);
+    plan.steps.truncate(3);
+    plan.timeout = Duration::from_secs(4);
+    let pids = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", "--", &marker])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let visit = engine.visit(&plan);
+    let freeze = async {
+        // Once the visit is under way, its browser stops answering.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !log.lock().expect("log").iter().any(|l| l == "GET /") {
+            assert!(std::time::Instant::now() < deadline, "the visit never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let frozen = pids();
+        let status = std::process::Command::new("kill")
+            .arg("-STOP")
+            .args(&frozen)
+            .status()
+            .expect("kill -STOP");
+        assert!(status.success(), "no Chromium with {marker} to freeze");
+        frozen
+    };
+    let (outcome, frozen) = tokio::join!(visit, freeze);
+    // Whatever the engine did with the frozen process, none is left stopped.
+    let _ = std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(&frozen)
+        .status();
+    let outcome = outcome.expect("the visit ran again on a new browser");
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(engine.replaced(), 1);
+    let next = engine.visit(&plan).await.expect("the engine is healthy");
+    assert_eq!(next.attempts, 1);
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dialogs_and_downloads_do_not_stop_a_visit() {
     let (url, log) = site().await;
     let engine = BrowserEngine::launch(&BrowserConfig::default())

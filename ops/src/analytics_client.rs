@@ -2,7 +2,7 @@
 //! JSON (the API's own array) or CSV (one row per total, group or time
 //! bucket, for spreadsheets).
 
-use throng_actors::analytics::{CampaignAnalytics, Summary};
+use throng_actors::analytics::{CampaignAnalytics, Detection, Summary};
 use throng_proto::v1;
 
 use crate::cli::{AnalyticsArgs, OutputFormat};
@@ -50,6 +50,30 @@ const METRICS: &[(&str, Show)] = &[
     ("p99", |s| format!("{:.1} ms", s.latency_ms.p99)),
     ("p99.9", |s| format!("{:.1} ms", s.latency_ms.p999)),
 ];
+
+/// "Human vs simulated", for campaigns that ran browser sessions.
+const DETECTION_METRICS: &[(&str, Show)] = &[
+    ("browser sessions", |s| {
+        detection(s, |d| d.browser_sessions.to_string())
+    }),
+    ("retried sessions", |s| {
+        detection(s, |d| d.retried_sessions.to_string())
+    }),
+    ("people judged human", |s| {
+        detection(s, |d| {
+            format!("{} of {}", percent(d.humans_judged_human), d.human_sessions)
+        })
+    }),
+    ("bots judged bot", |s| {
+        detection(s, |d| {
+            format!("{} of {}", percent(d.bots_judged_bot), d.bot_sessions)
+        })
+    }),
+];
+
+fn detection(summary: &Summary, show: impl Fn(&Detection) -> String) -> String {
+    summary.detection.as_ref().map_or_else(|| "-".to_string(), show)
+}
 
 /// The columns of group and series tables, narrower than the full list.
 const ROW_METRICS: &[&str] = &[
@@ -118,7 +142,9 @@ fn tables(reports: &[CampaignAnalytics]) -> String {
             .chain(reports.iter().map(|r| format!("{} ({})", r.name, r.campaign_id)))
             .collect::<Vec<_>>(),
     ];
-    for (name, show) in METRICS {
+    let browsers = reports.iter().any(|r| r.totals.detection.is_some());
+    let detection = DETECTION_METRICS.iter().filter(|_| browsers);
+    for (name, show) in METRICS.iter().chain(detection) {
         rows.push(
             std::iter::once(name.to_string())
                 .chain(reports.iter().map(|r| show(&r.totals)))
@@ -200,12 +226,18 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// A detection figure, or an empty field for a campaign without browser sessions.
+fn csv_detection(summary: &Summary, show: impl Fn(&Detection) -> String) -> String {
+    summary.detection.as_ref().map_or_else(String::new, show)
+}
+
 /// One row per campaign total, group and time bucket, with every metric as
 /// a plain number (rates as fractions, latencies in milliseconds).
 fn csv(reports: &[CampaignAnalytics]) -> String {
     let mut text = String::from(
         "campaign_id,name,scope,key,sessions,failed_sessions,page_views,pages_per_session,avg_session_ms,\
-         bounce_rate,conversions,conversion_rate,revenue,requests,error_rate,p50_ms,p90_ms,p99_ms,p999_ms\n",
+         bounce_rate,conversions,conversion_rate,revenue,requests,error_rate,p50_ms,p90_ms,p99_ms,p999_ms,\
+         browser_sessions,retried_sessions,humans_judged_human,bots_judged_bot\n",
     );
     for report in reports {
         let mut row = |scope: &str, key: &str, s: &Summary| {
@@ -229,6 +261,10 @@ fn csv(reports: &[CampaignAnalytics]) -> String {
                 s.latency_ms.p90.to_string(),
                 s.latency_ms.p99.to_string(),
                 s.latency_ms.p999.to_string(),
+                csv_detection(s, |d| d.browser_sessions.to_string()),
+                csv_detection(s, |d| d.retried_sessions.to_string()),
+                csv_detection(s, |d| d.humans_judged_human.to_string()),
+                csv_detection(s, |d| d.bots_judged_bot.to_string()),
             ];
             text.push_str(&fields.join(","));
             text.push('\n');
@@ -294,7 +330,42 @@ mod tests {
             lines[3]
         );
         let columns = lines[0].split(',').count();
-        assert_eq!(columns, 19);
+        assert_eq!(columns, 23);
+        assert!(lines.iter().all(|l| l.split(',').count() >= columns), "{text}");
+    }
+
+    #[test]
+    fn browser_campaigns_show_how_the_detector_judged_them() {
+        let mut browsing = report();
+        browsing.totals.detection = Some(Detection {
+            browser_sessions: 40,
+            retried_sessions: 2,
+            human_sessions: 20,
+            humans_judged_human: 0.95,
+            bot_sessions: 20,
+            bots_judged_bot: 1.0,
+        });
+        let text = tables(&[browsing.clone(), report()]);
+        let row = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("{name} row in {text}"))
+                .to_string()
+        };
+        assert!(row("people judged human").contains("95.0 % of 20"), "{text}");
+        assert!(
+            row("bots judged bot").ends_with('-'),
+            "the other campaign ran no browsers: {text}"
+        );
+        assert!(
+            !tables(&[report()]).contains("judged"),
+            "no browser rows without browsers"
+        );
+        let csv = csv(&[browsing]);
+        assert!(
+            csv.lines().nth(1).is_some_and(|l| l.ends_with(",40,2,0.95,1")),
+            "{csv}"
+        );
     }
 
     #[test]
