@@ -28,6 +28,8 @@ pub enum Step {
     Goto { url: String },
     /// Read: scroll down about this many pixels, pausing as people do.
     Read { scroll_px: f64 },
+    /// Switch to another tab for this many milliseconds, then come back.
+    LookAway { ms: f64 },
     /// Move to an element matching the selector (one of them, picked as a
     /// visitor would) and click it.
     Click { selector: String },
@@ -127,6 +129,9 @@ pub struct BrowserReport {
     pub screenshot: Option<String>,
 }
 
+/// Chance a person, after reading a page, looks at another tab for a while.
+pub const TAB_SWITCH: f64 = 0.2;
+
 /// The link a `click` without a selector follows: any link within the site.
 pub const ANY_SITE_LINK: &str = "a[href^='/']:visible";
 /// The button a `form_submit` without a selector presses.
@@ -178,8 +183,16 @@ pub fn visit_plan(plan: &SessionPlan, spec: &CampaignSpec, attempts: u32) -> Vis
         InputStyle::Human(HumanStyle::draw(&mut rng))
     };
     let email = format!("visitor-{:x}@example.com", plan.who.visitor.id);
-    let read = |rng: &mut _| Step::Read {
-        scroll_px: 300.0 + 900.0 * ids::unit_f64(rng),
+    let human = !persona.bot;
+    let read = |rng: &mut _, steps: &mut Vec<Step>| {
+        steps.push(Step::Read {
+            scroll_px: 300.0 + 900.0 * ids::unit_f64(rng),
+        });
+        if human && ids::unit_f64(rng) < TAB_SWITCH {
+            steps.push(Step::LookAway {
+                ms: 1_500.0 + 4_500.0 * ids::unit_f64(rng),
+            });
+        }
     };
     let mut url = format!("{base}/");
     let mut steps = Vec::new();
@@ -194,19 +207,19 @@ pub fn visit_plan(plan: &SessionPlan, spec: &CampaignSpec, attempts: u32) -> Vis
             // The visit lands on the first step's page, whatever its action.
             url = page_url.clone();
             if step.action != Action::FormSubmit {
-                steps.push(read(&mut rng));
+                read(&mut rng, &mut steps);
                 continue;
             }
         }
         match step.action {
             // Leaving the site, or an analytics-only event: a moment's reading.
-            Action::Outlink | Action::Event => steps.push(read(&mut rng)),
+            Action::Outlink | Action::Event => read(&mut rng, &mut steps),
             Action::Click | Action::Download => {
                 steps.push(Step::Click {
                     selector: selector.unwrap_or_else(|| ANY_SITE_LINK.to_string()),
                 });
                 if step.action == Action::Click {
-                    steps.push(read(&mut rng));
+                    read(&mut rng, &mut steps);
                 }
             }
             Action::FormSubmit => {
@@ -231,7 +244,7 @@ pub fn visit_plan(plan: &SessionPlan, spec: &CampaignSpec, attempts: u32) -> Vis
             }
             _ => {
                 steps.push(Step::Goto { url: page_url });
-                steps.push(read(&mut rng));
+                read(&mut rng, &mut steps);
             }
         }
     }
@@ -422,9 +435,16 @@ journeys:
     fn a_journey_becomes_navigations_clicks_and_typing() {
         let spec = spec();
         let (mut person, mut bot) = (None, None);
+        let mut looked_away = [0, 0];
         for seq in 0..40 {
             let plan = SessionPlan::new(&spec, 0, seq);
             let visit = visit_plan(&plan, &spec, 3);
+            let kind = usize::from(spec.personas[plan.persona].bot);
+            looked_away[kind] += visit
+                .steps
+                .iter()
+                .filter(|s| matches!(s, Step::LookAway { .. }))
+                .count();
             match spec.personas[plan.persona].bot {
                 true => bot = Some(visit),
                 false => person = Some(visit),
@@ -448,9 +468,11 @@ journeys:
         let kinds: Vec<String> = person
             .steps
             .iter()
+            .filter(|s| !matches!(s, Step::LookAway { .. }))
             .map(|s| match s {
                 Step::Goto { url } => format!("goto {url}"),
                 Step::Read { .. } => "read".into(),
+                Step::LookAway { .. } => unreachable!("filtered out"),
                 Step::Click { selector } => format!("click {selector}"),
                 Step::Type { selector, text } => format!("type {selector} {text}"),
             })
@@ -460,6 +482,8 @@ journeys:
         assert!(kinds[4].starts_with("type #email visitor-") && kinds[4].ends_with("@example.com"));
         assert_eq!(kinds[5..], ["type #message hello", "click #send"]);
 
+        assert!(looked_away[0] > 0, "people sometimes switch tabs");
+        assert_eq!(looked_away[1], 0, "bots never do");
         let bot = bot.expect("a bot's visit");
         assert_eq!(bot.style, InputStyle::Robotic);
         assert!(bot.automation_visible);

@@ -242,6 +242,30 @@ impl Player<'_> {
         self.at(end).await;
         Ok(())
     }
+
+    /// Switches to another tab for `away_ms` and back: the page sees a real
+    /// blur, then focus. Playwright tells every page it has focus; for the
+    /// switch the page is told the truth, then the emulation resumes (so
+    /// the other sessions sharing the browser keep their focus).
+    async fn look_away(&mut self, away_ms: f64) -> Result<(), BrowserError> {
+        let step = "switch tabs";
+        let context = self.page.context().map_err(failed(step))?;
+        let cdp = context.new_cdp_session(self.page).await.map_err(failed(step))?;
+        let emulate = |enabled: bool| {
+            cdp.send(
+                "Emulation.setFocusEmulationEnabled",
+                Some(serde_json::json!({ "enabled": enabled })),
+            )
+        };
+        emulate(false).await.map_err(failed(step))?;
+        let other = context.new_page().await.map_err(failed(step))?;
+        other.bring_to_front().await.map_err(failed(step))?;
+        self.at(self.elapsed_ms() + away_ms).await;
+        self.page.bring_to_front().await.map_err(failed(step))?;
+        let _ = other.close().await;
+        emulate(true).await.map_err(failed(step))?;
+        Ok(())
+    }
 }
 
 /// The current document's identity (its time origin), or none while the
@@ -432,6 +456,7 @@ async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserEr
                     player.at(glance).await;
                 }
             }
+            Step::LookAway { ms } => player.look_away(*ms).await?,
             Step::Read { scroll_px } => player.read(*scroll_px, &plan.style, &mut rng).await?,
             Step::Click { selector } => {
                 let before = document_id(page).await;

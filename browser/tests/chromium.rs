@@ -78,25 +78,14 @@ async fn site() -> (String, Log) {
 }
 
 fn plan(url: &str, style: InputStyle, seed: u64, automation_visible: bool) -> VisitPlan {
+    let mut steps = plan_steps();
+    if let InputStyle::Human(_) = style {
+        // People glance at another tab now and then.
+        steps.insert(1, Step::LookAway { ms: 1_200.0 });
+    }
     VisitPlan {
         url: format!("{url}/"),
-        steps: vec![
-            Step::Read { scroll_px: 900.0 },
-            Step::Click {
-                selector: "#products".into(),
-            },
-            Step::Read { scroll_px: 600.0 },
-            Step::Click {
-                selector: "#contact".into(),
-            },
-            Step::Type {
-                selector: "#name".into(),
-                text: "ada lovelace".into(),
-            },
-            Step::Click {
-                selector: "#send".into(),
-            },
-        ],
+        steps,
         style,
         seed,
         viewport: (1280, 800),
@@ -108,6 +97,26 @@ fn plan(url: &str, style: InputStyle, seed: u64, automation_visible: bool) -> Vi
         timeout: Duration::from_secs(15),
         attempts: 2,
     }
+}
+
+fn plan_steps() -> Vec<Step> {
+    vec![
+        Step::Read { scroll_px: 900.0 },
+        Step::Click {
+            selector: "#products".into(),
+        },
+        Step::Read { scroll_px: 600.0 },
+        Step::Click {
+            selector: "#contact".into(),
+        },
+        Step::Type {
+            selector: "#name".into(),
+            text: "ada lovelace".into(),
+        },
+        Step::Click {
+            selector: "#send".into(),
+        },
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,6 +143,14 @@ async fn people_and_bots_walk_to_the_form_and_are_told_apart() {
             !outcome.behaviour.device.webdriver,
             "people's browsers hide the flag"
         );
+        // The tab switch reached the page as a real blur, then focus.
+        let focus: Vec<String> = outcome
+            .behaviour
+            .focus
+            .iter()
+            .map(|f| format!("{:?}", f.kind))
+            .collect();
+        assert_eq!(focus, ["Blur", "Focus"], "{:?}", outcome.behaviour.focus);
         assert!(
             outcome.behaviour.scrolls.len() > 5,
             "{:?}",

@@ -135,6 +135,7 @@ struct Judged {
     lcp_ms: f64,
     ttfb_ms: f64,
     reasons: Vec<String>,
+    blurs: u32,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +208,7 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
     let rows: Vec<Judged> = db
         .query(
             "SELECT bot_persona, ok, attempts, risk, length(page_urls), arrayReduce('max', lcp_ms), \
-             arrayReduce('max', ttfb_ms), reasons FROM browser_sessions FINAL WHERE campaign_id = ?",
+             arrayReduce('max', ttfb_ms), reasons, blurs FROM browser_sessions FINAL WHERE campaign_id = ?",
         )
         .bind(&id)
         .fetch_all()
@@ -229,6 +230,13 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
             "Web Vitals recorded: {row:?}"
         );
     }
+    let left_the_tab = |bot: u8| {
+        rows.iter()
+            .filter(|r| r.bot_persona == bot && r.blurs > 0)
+            .count()
+    };
+    assert!(left_the_tab(0) > 0, "some people switched tabs: {rows:#?}");
+    assert_eq!(left_the_tab(1), 0, "no bot did");
     let share = |bot: u8, risk: &str| {
         let judged: Vec<&Judged> = rows
             .iter()

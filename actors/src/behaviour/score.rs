@@ -221,6 +221,11 @@ fn timing(s: &Summary) -> Check {
             "reading pauses (up to {:.1} s)",
             s.longest_pause_ms / 1000.0
         ));
+        if s.blurs > 0 {
+            // Scripts rarely leave their tab; people do.
+            p -= 0.1;
+            reasons.push(format!("left the tab {} times and came back", s.blurs));
+        }
     }
     check(name, p, 0.4, reasons)
 }
