@@ -53,12 +53,9 @@ impl BrowserPool {
                 path: self.config.executable.display().to_string(),
             });
         }
-        match std::env::var_os("PLAYWRIGHT_CLI_JS") {
-            Some(cli) if !std::path::Path::new(&cli).is_file() => Some(BrowserError::NoDriver {
-                reason: format!("no driver at {}", std::path::Path::new(&cli).display()),
-            }),
-            _ => None,
-        }
+        playwright_rs::server::driver::get_driver_executable()
+            .err()
+            .map(|e| BrowserError::NoDriver { reason: e.to_string() })
     }
 
     /// Browsers launched to replace ones that died or hung.
