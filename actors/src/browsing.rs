@@ -266,8 +266,8 @@ pub fn visit_plan(plan: &SessionPlan, spec: &CampaignSpec, attempts: u32) -> Vis
 
 /// Runs a session of a `browser` target on the agent's browsers. Each page
 /// the visit saw is recorded as a request (its status and its load time;
-/// the first page's from the session's intended start, so a pool that
-/// falls behind shows in the figures).
+/// the first page's from the session's intended start, so a schedule or a
+/// pool that falls behind shows in the figures).
 pub(crate) async fn run_session(
     plan: &SessionPlan,
     spec: &CampaignSpec,
@@ -277,12 +277,12 @@ pub(crate) async fn run_session(
 ) -> SessionOutcome {
     let clock = &context.clock;
     let persona = &spec.personas[plan.persona];
-    let started = Instant::now();
-    let mut outcome =
-        SessionOutcome::failed_without_running(plan, clock.epoch_ms(intended_start), String::new());
-    outcome.persona = persona.name.clone();
-    outcome.started_ms = clock.epoch_ms(started);
-    outcome.failed = false;
+    let mut outcome = SessionOutcome::starting(
+        plan,
+        &persona.name,
+        clock.epoch_ms(intended_start),
+        clock.epoch_ms(Instant::now()),
+    );
     if !context.lease.is_valid() {
         outcome.aborted = true;
         return outcome;
@@ -298,9 +298,13 @@ pub(crate) async fn run_session(
     outcome.ended_ms = clock.epoch_ms(Instant::now());
     // A visit that outlived the lease is run again by the shard's next owner.
     outcome.aborted = !context.lease.is_valid();
-    let queued_ms = started.saturating_duration_since(intended_start).as_secs_f64() * 1000.0;
     match result {
         Ok(visit) => {
+            // The visit began its first navigation `duration_ms` before it
+            // ended; anything before that since the intended start (a late
+            // schedule, a wait for the pool) is the first page's too.
+            let began_ms = outcome.ended_ms as f64 - visit.behaviour.duration_ms;
+            let queued_ms = (began_ms - outcome.intended_ms as f64).max(0.0);
             for (index, page) in visit.pages.iter().enumerate() {
                 let waited = if index == 0 { queued_ms } else { 0.0 };
                 let path = page

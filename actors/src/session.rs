@@ -232,25 +232,34 @@ pub struct SessionOutcome {
 }
 
 impl SessionOutcome {
-    /// A session that could not run at all (e.g. its actor failed).
-    pub fn failed_without_running(plan: &SessionPlan, at_ms: u64, error: String) -> Self {
+    /// The outcome of `plan` as it starts: nothing done yet.
+    pub fn starting(plan: &SessionPlan, persona: &str, intended_ms: u64, started_ms: u64) -> Self {
         SessionOutcome {
             session_id: plan.session_id,
             shard: plan.shard,
             seq: plan.seq,
-            persona: String::new(),
+            persona: persona.to_string(),
             journey: plan.journey.clone(),
             target: plan.target as u32,
-            intended_ms: at_ms,
-            started_ms: at_ms,
-            ended_ms: at_ms,
-            requests: Vec::new(),
-            steps: Vec::new(),
+            intended_ms,
+            started_ms,
+            ended_ms: started_ms,
+            requests: Vec::with_capacity(plan.steps.len()),
+            steps: Vec::with_capacity(plan.steps.len()),
             summary: VisitSummary::default(),
-            failed: true,
-            error,
+            failed: false,
+            error: String::new(),
             aborted: false,
             browser: None,
+        }
+    }
+
+    /// A session that could not run at all (e.g. its actor failed).
+    pub fn failed_without_running(plan: &SessionPlan, at_ms: u64, error: String) -> Self {
+        SessionOutcome {
+            failed: true,
+            error,
+            ..SessionOutcome::starting(plan, "", at_ms, at_ms)
         }
     }
 }
@@ -558,24 +567,12 @@ pub async fn run_session(
         },
         TargetKind::Browser { .. } => unreachable!("browser sessions return above"),
     };
-    let mut outcome = SessionOutcome {
-        session_id: plan.session_id,
-        shard: plan.shard,
-        seq: plan.seq,
-        persona: spec.personas[plan.persona].name.clone(),
-        journey: plan.journey.clone(),
-        target: plan.target as u32,
-        intended_ms: clock.epoch_ms(intended_start),
-        started_ms: clock.epoch_ms(Instant::now()),
-        ended_ms: 0,
-        requests: Vec::with_capacity(plan.steps.len()),
-        steps: Vec::with_capacity(plan.steps.len()),
-        summary: VisitSummary::default(),
-        failed: false,
-        error: String::new(),
-        aborted: false,
-        browser: None,
-    };
+    let mut outcome = SessionOutcome::starting(
+        plan,
+        &spec.personas[plan.persona].name,
+        clock.epoch_ms(intended_start),
+        clock.epoch_ms(Instant::now()),
+    );
     let engine = context.engines.engine(&target.tls, target.http2);
     let mut intended = intended_start;
     let total = plan.steps.len();

@@ -55,7 +55,9 @@ impl BrowserPool {
         }
         playwright_rs::server::driver::get_driver_executable()
             .err()
-            .map(|e| BrowserError::NoDriver { reason: e.to_string() })
+            .map(|e| BrowserError::NoDriver {
+                reason: e.to_string(),
+            })
     }
 
     /// Browsers launched to replace ones that died or hung.
