@@ -74,11 +74,13 @@ pub trait AgentApi: Send + Sync {
 pub struct GrpcAgentClient {
     address: String,
     client: AgentServiceClient<Channel>,
+    /// The cluster's token, sent with every call.
+    token: Option<String>,
 }
 
 impl GrpcAgentClient {
     /// A client that connects on first use (and reconnects after failures).
-    pub fn new(address: &str) -> Result<Self> {
+    pub fn new(address: &str, token: Option<String>) -> Result<Self> {
         let endpoint = Endpoint::from_shared(address.to_string())
             .map_err(|e| AgentError::Unreachable {
                 address: address.to_string(),
@@ -89,6 +91,7 @@ impl GrpcAgentClient {
         Ok(GrpcAgentClient {
             address: address.to_string(),
             client: AgentServiceClient::new(endpoint.connect_lazy()),
+            token,
         })
     }
 
@@ -104,10 +107,12 @@ impl GrpcAgentClient {
         }
     }
 
-    /// Every unary call gets a deadline: a frozen agent must not hang the caller.
-    fn request<T>(message: T) -> tonic::Request<T> {
+    /// Every unary call gets a deadline (a frozen agent must not hang the
+    /// caller) and the cluster's token.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(Duration::from_secs(5));
+        crate::auth::authorize(&mut request, self.token.as_deref());
         request
     }
 }
@@ -121,7 +126,7 @@ impl AgentApi for GrpcAgentClient {
         let response = self
             .client
             .clone()
-            .assign(Self::request(request))
+            .assign(self.request(request))
             .await
             .map_err(|s| self.error(s))?;
         Ok(response.into_inner().started)
@@ -135,7 +140,7 @@ impl AgentApi for GrpcAgentClient {
         let response = self
             .client
             .clone()
-            .revoke(Self::request(request))
+            .revoke(self.request(request))
             .await
             .map_err(|s| self.error(s))?;
         Ok(response.into_inner().stopped)
@@ -149,7 +154,7 @@ impl AgentApi for GrpcAgentClient {
         let response = self
             .client
             .clone()
-            .set_campaign_paused(Self::request(request))
+            .set_campaign_paused(self.request(request))
             .await
             .map_err(|s| self.error(s))?;
         Ok(response.into_inner().shards)
@@ -159,7 +164,11 @@ impl AgentApi for GrpcAgentClient {
         let response = self
             .client
             .clone()
-            .stream_stats(v1::StreamStatsRequest {})
+            .stream_stats({
+                let mut request = tonic::Request::new(v1::StreamStatsRequest {});
+                crate::auth::authorize(&mut request, self.token.as_deref());
+                request
+            })
             .await
             .map_err(|s| self.error(s))?;
         let this = self.clone();
@@ -190,7 +199,7 @@ impl AgentApi for GrpcAgentClient {
         let response = self
             .client
             .clone()
-            .describe(Self::request(v1::DescribeRequest {}))
+            .describe(self.request(v1::DescribeRequest {}))
             .await
             .map_err(|s| self.error(s))?;
         Ok(response

@@ -4,6 +4,7 @@
 //! An agent that cannot renew its lease stops its shards (self-fencing), so a
 //! partitioned or frozen agent never generates load beside its replacement.
 
+pub mod auth;
 mod client;
 mod error;
 mod membership;

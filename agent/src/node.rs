@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::auth::{Guard, GuardLayer};
 use crate::error::{AgentError, Result};
 use crate::membership::Membership;
 use crate::service::AgentServiceImpl;
@@ -40,6 +41,8 @@ pub struct AgentConfig {
     /// The browsers `browser` targets' sessions run in (none: such
     /// sessions fail, saying this agent runs no browsers).
     pub browsers: Option<Arc<dyn Browsing>>,
+    /// Who may call this agent (the cluster's token); open by default.
+    pub guard: Arc<Guard>,
 }
 
 impl AgentConfig {
@@ -53,6 +56,7 @@ impl AgentConfig {
             lease_ttl: Duration::from_secs(5),
             max_sessions_per_shard: 20_000,
             browsers: None,
+            guard: Arc::new(Guard::open()),
         }
     }
 }
@@ -145,8 +149,10 @@ impl Agent {
             .build_v1()
             .map_err(|e| AgentError::Actors(e.to_string()))?;
         let mut server_stop = stop_rx.clone();
+        let guard = config.guard.clone();
         let server = tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
+                .layer(GuardLayer::new(guard))
                 .add_service(AgentServiceServer::new(service))
                 .add_service(health_service)
                 .add_service(reflection)

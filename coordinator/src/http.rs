@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 use throng_proto::v1::control_service_server::ControlService;
 use tokio::sync::watch;
 
+use std::sync::Arc;
+
+use throng_agent::auth::{Guard, Refusal, Role};
+
 use crate::service::ControlServiceImpl;
 use throng_proto::v1;
 
@@ -216,9 +220,46 @@ async fn forward(
     let _ = socket.send(Message::Close(None)).await;
 }
 
+/// Checks every request but `/healthz` against the guard: reading needs
+/// the read role, posting (scoring behaviour) too; refusals are 401 (with
+/// `WWW-Authenticate: Bearer`), 403 or 429, and never echo the token.
+async fn check_token(
+    State(guard): State<Arc<Guard>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.uri().path() == "/healthz" {
+        return next.run(request).await;
+    }
+    let authorization = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match guard.check(authorization, Some(Role::Read)) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            let status = match refusal {
+                Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+                Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
+                Refusal::Limited => StatusCode::TOO_MANY_REQUESTS,
+            };
+            let message = refusal.to_status().message().to_string();
+            let mut response = (status, Json(json!({ "error": message }))).into_response();
+            if status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            response
+        }
+    }
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: ControlServiceImpl,
+    guard: Arc<Guard>,
     mut stop: watch::Receiver<bool>,
 ) {
     let app = axum::Router::new()
@@ -229,6 +270,7 @@ pub async fn serve(
         .route("/api/v1/analytics", get(analytics))
         .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
+        .layer(axum::middleware::from_fn_with_state(guard, check_token))
         .with_state(service);
     let shutdown = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;

@@ -22,6 +22,7 @@ use crate::mirror::Mirror;
 use crate::reconcile::{AgentClients, Reconciler};
 use crate::service::ControlServiceImpl;
 use crate::stats::StatsHub;
+use throng_agent::auth::{Guard, GuardLayer};
 
 /// How a coordinator runs.
 #[derive(Clone)]
@@ -39,6 +40,10 @@ pub struct CoordinatorConfig {
     pub mirror: Option<ClickHouseConfig>,
     /// Days of sessions, requests and agent snapshots ClickHouse keeps (0: all).
     pub retention_days: u32,
+    /// Who may call the coordinator's APIs; open by default.
+    pub guard: Arc<Guard>,
+    /// The token agents ask of the coordinator's calls.
+    pub cluster_token: Option<String>,
 }
 
 impl CoordinatorConfig {
@@ -53,6 +58,8 @@ impl CoordinatorConfig {
             analytics: None,
             mirror: None,
             retention_days: 0,
+            guard: Arc::new(Guard::open()),
+            cluster_token: None,
         }
     }
 }
@@ -122,7 +129,7 @@ impl Coordinator {
             },
         );
         let (stop, stop_rx) = watch::channel(false);
-        let clients = AgentClients::default();
+        let clients = AgentClients::with_token(config.cluster_token.clone());
         let hub = StatsHub::default();
         let nudge = Arc::new(Notify::new());
         let mut tasks = Vec::new();
@@ -184,8 +191,10 @@ impl Coordinator {
             .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         let mut server_stop = stop_rx.clone();
         let grpc_service = ControlServiceServer::new(service.clone());
+        let guard = config.guard.clone();
         tasks.push(tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
+                .layer(GuardLayer::new(guard))
                 .add_service(grpc_service)
                 .add_service(health_service)
                 .add_service(reflection)
@@ -202,7 +211,12 @@ impl Coordinator {
         if let Some(address) = config.http_listen {
             let (listener, bound) = bind(address).await?;
             http_address = Some(format!("http://{bound}"));
-            tasks.push(tokio::spawn(http::serve(listener, service, stop_rx)));
+            tasks.push(tokio::spawn(http::serve(
+                listener,
+                service,
+                config.guard.clone(),
+                stop_rx,
+            )));
         }
         tracing::info!(coordinator = %config.coordinator_id, grpc = %grpc_address, "coordinator started");
         Ok(Coordinator {

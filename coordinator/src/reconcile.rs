@@ -34,11 +34,20 @@ pub const RECONCILE_PERIOD: Duration = Duration::from_millis(500);
 pub struct AgentClients {
     /// By agent id: the address the client was made for, and the client.
     clients: Arc<Mutex<HashMap<String, AddressedClient>>>,
+    /// The cluster's token, which agents ask of every call.
+    token: Option<String>,
 }
 
 type AddressedClient = (String, Arc<dyn AgentApi>);
 
 impl AgentClients {
+    pub fn with_token(token: Option<String>) -> AgentClients {
+        AgentClients {
+            token,
+            ..AgentClients::default()
+        }
+    }
+
     pub fn get(&self, record: &AgentRecord) -> Option<Arc<dyn AgentApi>> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((address, client)) = clients.get(&record.agent_id)
@@ -46,7 +55,8 @@ impl AgentClients {
         {
             return Some(client.clone());
         }
-        let client: Arc<dyn AgentApi> = Arc::new(GrpcAgentClient::new(&record.address).ok()?);
+        let client: Arc<dyn AgentApi> =
+            Arc::new(GrpcAgentClient::new(&record.address, self.token.clone()).ok()?);
         clients.insert(record.agent_id.clone(), (record.address.clone(), client.clone()));
         Some(client)
     }

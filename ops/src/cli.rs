@@ -21,6 +21,10 @@ pub struct Cli {
         default_value = "http://127.0.0.1:7070"
     )]
     pub endpoint: String,
+    /// The bearer token client commands send (a coordinator started with
+    /// `--tokens` asks for one); prefer the environment variable.
+    #[arg(long, global = true, env = "THRONG_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// How client commands print their answers (csv: `throng analytics` only).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -279,6 +283,10 @@ pub struct CommonNodeArgs {
     /// Lease time to live, e.g. "5s".
     #[arg(long, default_value = "5s", value_parser = humantime_duration)]
     pub lease_ttl: std::time::Duration,
+    /// A file holding the cluster's token: agents ask it of every call, the
+    /// coordinator sends it. Without it agents take calls from anyone.
+    #[arg(long, env = "THRONG_CLUSTER_TOKEN_FILE")]
+    pub cluster_token_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -323,6 +331,14 @@ pub struct CoordinatorArgs {
     /// Default: loopback only.
     #[arg(long = "allow", value_name = "HOST")]
     pub allow: Vec<String>,
+    /// API tokens, one `admin TOKEN` or `read TOKEN` per line: every
+    /// ControlService call and HTTP API request must carry one. Without it
+    /// the APIs are open.
+    #[arg(long, env = "THRONG_TOKENS_FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Calls per second each token may make (bursts of twice as many).
+    #[arg(long, default_value_t = 50.0)]
+    pub rate_limit: f64,
 }
 
 #[derive(Args, Debug)]

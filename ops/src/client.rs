@@ -5,10 +5,15 @@ use std::time::Duration;
 
 use prost::Message;
 use serde_json::{Value, json};
+use std::sync::OnceLock;
 use throng_actors::http::error_chain;
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use tokio_stream::StreamExt;
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::cli::{CampaignCommand, ClusterCommand, Output};
@@ -35,6 +40,9 @@ fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::Unavailable => "unavailable",
         tonic::Code::InvalidArgument => "invalid",
         tonic::Code::DeadlineExceeded => "timed out",
+        tonic::Code::Unauthenticated => "not authenticated",
+        tonic::Code::PermissionDenied => "not permitted",
+        tonic::Code::ResourceExhausted => "rate limited",
         _ => "error",
     }
 }
@@ -59,7 +67,31 @@ impl From<tonic::Status> for CliError {
     }
 }
 
-pub async fn connect(endpoint: &str) -> Result<ControlServiceClient<Channel>, CliError> {
+/// The bearer token client commands send: `--token` or `THRONG_TOKEN`, set
+/// once when the command starts.
+static TOKEN: OnceLock<Option<String>> = OnceLock::new();
+
+pub fn use_token(token: Option<String>) {
+    let _ = TOKEN.set(token);
+}
+
+/// Adds the token, if any, to every call.
+#[derive(Clone)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A `ControlService` client that sends the command's token.
+pub type Control = ControlServiceClient<InterceptedService<Channel, BearerToken>>;
+
+pub async fn connect(endpoint: &str) -> Result<Control, CliError> {
     let unreachable = |reason: String| CliError::Unreachable {
         endpoint: endpoint.to_string(),
         reason,
@@ -70,7 +102,19 @@ pub async fn connect(endpoint: &str) -> Result<ControlServiceClient<Channel>, Cl
         .connect()
         .await
         .map_err(|e| unreachable(error_chain(&e)))?;
-    Ok(ControlServiceClient::new(channel))
+    let token = TOKEN.get().cloned().flatten();
+    let value = match token {
+        Some(token) => Some(
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| CliError::Other("the token has characters a header cannot carry".into()))?,
+        ),
+        None => None,
+    };
+    Ok(ControlServiceClient::with_interceptor(
+        channel,
+        BearerToken(value),
+    ))
 }
 
 fn read_spec(path: &std::path::Path) -> Result<String, CliError> {
@@ -515,7 +559,7 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
     Ok(())
 }
 
-async fn watch(client: &mut ControlServiceClient<Channel>, id: &str, output: Output) -> Result<(), CliError> {
+async fn watch(client: &mut Control, id: &str, output: Output) -> Result<(), CliError> {
     let mut stream = client
         .watch_campaign(v1::CampaignRef { id: id.to_string() })
         .await?

@@ -41,6 +41,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     let endpoint = cli.endpoint.as_str();
+    client::use_token(cli.token.clone());
     match cli.command {
         Command::Up(args) => {
             init_tracing("warn");

@@ -7,10 +7,7 @@ use crate::cli::{Output, ScenarioCommand};
 use crate::client::{CliError, connect};
 
 /// The stream run a command means: the one given, or the only one running.
-pub async fn run_id(
-    client: &mut v1::control_service_client::ControlServiceClient<tonic::transport::Channel>,
-    given: Option<String>,
-) -> Result<String, CliError> {
+pub async fn run_id(client: &mut crate::client::Control, given: Option<String>) -> Result<String, CliError> {
     if let Some(id) = given {
         return Ok(id);
     }

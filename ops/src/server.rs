@@ -6,6 +6,7 @@ use std::sync::Arc;
 use throng_actors::analytics::ClickHouseAnalytics;
 use throng_actors::spec::{Allowlist, ValidationContext};
 use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
+use throng_agent::auth::{Guard, RateLimit, Tokens};
 use throng_agent::{Agent, AgentConfig};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 
@@ -28,6 +29,22 @@ pub enum NodeError {
     Agent(#[from] throng_agent::AgentError),
     #[error("invalid --allow rule: {0}")]
     Allowlist(String),
+    #[error("tokens: {0}")]
+    Tokens(String),
+}
+
+/// The cluster's token, read from `--cluster-token-file` (surrounding
+/// whitespace ignored).
+fn cluster_token(node: &CommonNodeArgs) -> Result<Option<String>, NodeError> {
+    let Some(path) = &node.cluster_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| NodeError::Tokens(format!("cannot read {}: {e}", path.display())))?;
+    let token = text.trim().to_string();
+    // Checked as tokens are, without repeating it in the error.
+    Tokens::admin(&token).map_err(|e| NodeError::Tokens(format!("{}: {e}", path.display())))?;
+    Ok(Some(token))
 }
 
 pub async fn telemetry_sink(node: &CommonNodeArgs) -> Result<Arc<dyn TelemetrySink>, NodeError> {
@@ -105,6 +122,13 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
     config.http_listen = args.http;
     config.lease_ttl = args.node.lease_ttl;
     config.validation = ValidationContext { allowlist };
+    if let Some(path) = &args.tokens {
+        config.guard = Arc::new(Guard {
+            tokens: Some(Tokens::load(path).map_err(NodeError::Tokens)?),
+            limit: Some(RateLimit::new(args.rate_limit, 2.0 * args.rate_limit)),
+        });
+    }
+    config.cluster_token = cluster_token(&args.node)?;
     if let Some(url) = &args.node.clickhouse {
         let mut clickhouse = ClickHouseConfig::new(url);
         clickhouse.database = args.node.clickhouse_database.clone();
@@ -136,6 +160,12 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
     config.capacity = args.capacity;
     config.lease_ttl = args.node.lease_ttl;
     config.browsers = browser_pool(&args.browsers, args.capacity);
+    if let Some(token) = cluster_token(&args.node)? {
+        config.guard = Arc::new(Guard {
+            tokens: Some(Tokens::admin(&token).map_err(NodeError::Tokens)?),
+            limit: None,
+        });
+    }
     let agent = Agent::start(config, store, sink).await?;
     eprintln!("agent {id} serving AgentService on {}", agent.address());
     shutdown_signal().await;

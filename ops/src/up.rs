@@ -180,7 +180,7 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
 }
 
 async fn show_progress(
-    mut control: throng_proto::v1::control_service_client::ControlServiceClient<tonic::transport::Channel>,
+    mut control: crate::client::Control,
     id: String,
     output: Output,
 ) -> Option<v1::CampaignStats> {

@@ -153,6 +153,16 @@ impl Sandbox {
         http
     }
 
+    /// A coordinator with extra arguments that also serves the HTTP API;
+    /// returns its HTTP address.
+    pub fn spawn_coordinator_with(&mut self, id: &str, extra: &[&str]) -> String {
+        let http = format!("127.0.0.1:{}", free_port());
+        let mut args = vec!["--http", http.as_str()];
+        args.extend_from_slice(extra);
+        self.spawn("coordinator", id, &args);
+        http
+    }
+
     pub fn spawn_agent(&mut self, id: &str) -> u16 {
         self.spawn("agent", id, &[])
     }

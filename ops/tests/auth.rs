@@ -1,0 +1,259 @@
+//! Tokens and roles in real processes: a coordinator started with
+//! `--tokens` and a cluster token, and an agent that asks for the cluster
+//! token. Calls without a token, with a wrong one or with too small a role
+//! are refused on ControlService, AgentService and the HTTP API, without
+//! echoing a token; the admin token runs a campaign end to end (the
+//! coordinator's calls to the agent carry the cluster token); a token that
+//! calls too fast is slowed down.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Sandbox, spec, throng_bin};
+use throng_proto::v1;
+use throng_proto::v1::agent_service_client::AgentServiceClient;
+use throng_proto::v1::control_service_client::ControlServiceClient;
+use throng_testkit::poll_until;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const ADMIN: &str = "admin-0f1e2d3c4b5a69788796a5b4";
+const READ: &str = "read-11223344556677889900aabb";
+const BURSTY: &str = "read-ffeeddccbbaa998877665544";
+const CLUSTER: &str = "cluster-a1b2c3d4e5f60718293a4b5c";
+
+fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    request
+}
+
+async fn list(client: &mut ControlServiceClient<Channel>, token: Option<&str>) -> Result<(), tonic::Status> {
+    client
+        .list_campaigns(with_token(v1::ListCampaignsRequest::default(), token))
+        .await
+        .map(|_| ())
+}
+
+/// A bare HTTP/1.0 GET with an optional bearer token: the status code and the body.
+fn http(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the HTTP API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n{auth}\r\n").expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+fn assert_no_token_in(text: &str) {
+    for token in [ADMIN, READ, BURSTY, CLUSTER] {
+        assert!(!text.contains(token), "a token leaked: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_roles_guard_every_service() {
+    let files = tempfile::tempdir().expect("dir");
+    let tokens = files.path().join("tokens");
+    std::fs::write(&tokens, format!("admin {ADMIN}\nread {READ}\nread {BURSTY}\n")).expect("tokens");
+    let cluster = files.path().join("cluster-token");
+    std::fs::write(&cluster, format!("{CLUSTER}\n")).expect("cluster token");
+    let (tokens, cluster) = (tokens.display().to_string(), cluster.display().to_string());
+
+    let mut sandbox = Sandbox::start().await;
+    let http_address = sandbox.spawn_coordinator_with(
+        "coordinator-1",
+        &["--tokens", &tokens, "--cluster-token-file", &cluster],
+    );
+    let agent_port = sandbox.spawn_agent_with("agent-1", &["--cluster-token-file", &cluster]);
+    let endpoint = sandbox.node("coordinator-1").endpoint();
+    let mut client = poll_until(Duration::from_secs(30), "the coordinator to answer", || {
+        let endpoint = endpoint.clone();
+        async move { ControlServiceClient::connect(endpoint).await.ok() }
+    })
+    .await;
+    poll_until(Duration::from_secs(30), "a leader that sees the agent", || {
+        let mut client = client.clone();
+        async move {
+            let status = client
+                .get_cluster_status(with_token(v1::GetClusterStatusRequest {}, Some(ADMIN)))
+                .await
+                .ok()?
+                .into_inner();
+            (!status.leader.is_empty() && status.agents.len() == 1).then_some(())
+        }
+    })
+    .await;
+
+    // ControlService: no token, a wrong one, too small a role.
+    let refused = list(&mut client, None).await.expect_err("no token");
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    let refused = list(&mut client, Some("read-00000000000000000000000"))
+        .await
+        .expect_err("wrong token");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    list(&mut client, Some(READ)).await.expect("a read token lists");
+    let document = spec("guarded", sandbox.target.address, 30, 30.0, 2);
+    let refused = client
+        .create_campaign(with_token(
+            v1::CampaignSpecRequest {
+                document: document.clone(),
+                start: true,
+            },
+            Some(READ),
+        ))
+        .await
+        .expect_err("read may not create");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert_no_token_in(&format!("{refused:?}"));
+
+    // The admin token runs a campaign: the coordinator's calls to the agent
+    // carry the cluster token.
+    let id = client
+        .create_campaign(with_token(
+            v1::CampaignSpecRequest {
+                document,
+                start: true,
+            },
+            Some(ADMIN),
+        ))
+        .await
+        .expect("admin creates")
+        .into_inner()
+        .id;
+    poll_until(
+        Duration::from_secs(60),
+        "the guarded campaign to complete",
+        || {
+            let mut client = client.clone();
+            let id = id.clone();
+            async move {
+                let c = client
+                    .get_campaign(with_token(v1::CampaignRef { id }, Some(ADMIN)))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (c.state == v1::CampaignState::Completed as i32).then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(sandbox.distinct_sessions(&id).await, 30);
+
+    // AgentService: only the cluster token; health probes need none.
+    let agent_endpoint = format!("http://127.0.0.1:{agent_port}");
+    let mut agent = AgentServiceClient::connect(agent_endpoint.clone())
+        .await
+        .expect("connect to the agent");
+    for token in [None, Some(ADMIN)] {
+        let refused = agent
+            .describe(with_token(v1::DescribeRequest {}, token))
+            .await
+            .expect_err("not the cluster token");
+        assert_eq!(refused.code(), Code::Unauthenticated, "{token:?}: {refused:?}");
+    }
+    agent
+        .describe(with_token(v1::DescribeRequest {}, Some(CLUSTER)))
+        .await
+        .expect("the cluster token describes");
+    let channel = tonic::transport::Endpoint::from_shared(agent_endpoint)
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect for health");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("health needs no token")
+        .into_inner();
+    assert_eq!(
+        serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    // The HTTP API.
+    let (status, answer) = http(&http_address, "/api/v1/campaigns", None);
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer.to_lowercase().contains("www-authenticate: bearer"),
+        "{answer}"
+    );
+    let (status, answer) = http(
+        &http_address,
+        "/api/v1/campaigns",
+        Some("nope-nope-nope-nope-nope"),
+    );
+    assert_eq!(status, 401, "{answer}");
+    assert_no_token_in(&answer);
+    let (status, answer) = http(&http_address, "/api/v1/campaigns", Some(READ));
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains(&id), "{answer}");
+    assert_eq!(http(&http_address, "/healthz", None).0, 200);
+
+    // The CLI: THRONG_TOKEN (or --token) is sent; refusals read plainly.
+    let cli = |token: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(throng_bin());
+        command
+            .arg("--endpoint")
+            .arg(&endpoint)
+            .args(args)
+            .env_remove("THRONG_TOKEN");
+        if let Some(token) = token {
+            command.env("THRONG_TOKEN", token);
+        }
+        command.output().expect("run throng")
+    };
+    let out = cli(None, &["campaign", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not authenticated"),
+        "{stderr}"
+    );
+    let out = cli(Some(READ), &["campaign", "list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    let out = cli(Some(READ), &["campaign", "stop", &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not permitted"),
+        "{stderr}"
+    );
+    assert_no_token_in(&stderr);
+
+    // A token that calls too fast is slowed down; the others are not.
+    let calls = (0..300).map(|_| {
+        let mut client = client.clone();
+        async move { list(&mut client, Some(BURSTY)).await }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let limited = answers.iter().filter(|a| a.is_err()).count();
+    for refused in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    }
+    assert!(
+        (150..300).contains(&limited),
+        "300 calls at once exceed 50/s with bursts of 100: {limited} refused"
+    );
+    list(&mut client, Some(READ))
+        .await
+        .expect("another token is not limited");
+}
