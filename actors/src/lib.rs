@@ -15,6 +15,7 @@ pub mod clock;
 pub mod http;
 pub mod ids;
 pub mod lease;
+pub mod metrics;
 pub mod plan;
 pub mod session;
 pub mod shard;

@@ -53,6 +53,20 @@ impl LatencyHistogram {
         self.histogram.max() as f64 / 1000.0
     }
 
+    /// How many latencies are at most `micros` (within the histogram's
+    /// three significant digits).
+    pub fn count_at_most(&self, micros: u64) -> u64 {
+        if self.histogram.is_empty() {
+            return 0;
+        }
+        self.histogram.count_between(0, micros.clamp(1, MAX_LATENCY_US))
+    }
+
+    /// The sum of every latency, in microseconds (from the mean).
+    pub fn sum_us(&self) -> f64 {
+        self.histogram.mean() * self.histogram.len() as f64
+    }
+
     /// The non-empty buckets as (highest equivalent value, count): a compact,
     /// exact wire form (re-recording them lands in the same buckets).
     pub fn buckets(&self) -> Vec<(u64, u64)> {

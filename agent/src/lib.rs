@@ -14,4 +14,4 @@ pub mod wire;
 
 pub use client::{AgentApi, AgentStatsReport, AssignOrder, GrpcAgentClient, ShardStatsReport, StatsStream};
 pub use error::{AgentError, Result};
-pub use node::{Agent, AgentConfig};
+pub use node::{Agent, AgentConfig, AgentMetrics};

@@ -12,7 +12,9 @@ use throng_actors::assignment::AgentRecord;
 use throng_actors::clock::WallClock;
 use throng_actors::http::HttpEngines;
 use throng_actors::lease::LeaseGuard;
+use throng_actors::metrics::Exposition;
 use throng_actors::session::SessionContext;
+use throng_actors::stats::ShardCounters;
 use throng_actors::telemetry::TelemetrySink;
 use throng_proto::v1::agent_service_server::AgentServiceServer;
 use throng_state::{Keys, StateStore};
@@ -61,10 +63,87 @@ impl AgentConfig {
     }
 }
 
+/// An agent's Prometheus metrics: its lease, its shards and their traffic
+/// and stream counters by campaign, and its telemetry writer.
+#[derive(Clone)]
+pub struct AgentMetrics {
+    id: String,
+    stats: StatsRegistry,
+    sink: Arc<dyn TelemetrySink>,
+    lease: LeaseGuard,
+}
+
+impl AgentMetrics {
+    pub fn render(&self) -> String {
+        let mut m = Exposition::default();
+        let agent = [("agent", self.id.as_str())];
+        m.gauge(
+            "throng_agent_lease_valid",
+            "1 while the agent's lease is valid; 0 when it has fenced itself.",
+            &agent,
+            f64::from(u8::from(self.lease.is_valid())),
+        );
+        let shards = self.stats.snapshot();
+        let running = shards.iter().filter(|(_, c)| !c.done).count();
+        m.gauge(
+            "throng_agent_shards",
+            "Shards the agent runs now.",
+            &agent,
+            running as f64,
+        );
+        let mut by_campaign: std::collections::BTreeMap<String, ShardCounters> = Default::default();
+        for (entry, counters) in shards {
+            by_campaign.entry(entry.campaign_id).or_default().merge(&counters);
+        }
+        for (campaign, counters) in &by_campaign {
+            m.campaign(&[("agent", self.id.as_str()), ("campaign", campaign)], counters);
+        }
+        let t = self.sink.health();
+        m.gauge(
+            "throng_telemetry_queue_depth",
+            "Records waiting for the telemetry writer.",
+            &agent,
+            t.queue_depth as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_written_total",
+            "Rows the telemetry writer stored.",
+            &agent,
+            t.rows_written as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_spilled_total",
+            "Rows spilled to disk while the store was unreachable.",
+            &agent,
+            t.rows_spilled as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_replayed_total",
+            "Spilled rows replayed into the store.",
+            &agent,
+            t.rows_replayed as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_rejected_total",
+            "Rows of batches the store refused (quarantined).",
+            &agent,
+            t.rows_rejected as f64,
+        );
+        m.gauge(
+            "throng_telemetry_healthy",
+            "1 when the telemetry writer reports no problem.",
+            &agent,
+            f64::from(u8::from(t.error.is_empty())),
+        );
+        m.finish()
+    }
+}
+
 /// A running agent.
 pub struct Agent {
     id: String,
     address: String,
+    metrics: AgentMetrics,
     root: ActorRef<AgentRootMsg>,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -95,7 +174,7 @@ impl Agent {
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
         let keys = Keys::new(&config.cluster);
-        let guard = LeaseGuard::new();
+        let lease_guard = LeaseGuard::new();
         let services = AgentServices {
             agent_id: config.agent_id.clone(),
             store: store.clone(),
@@ -103,7 +182,7 @@ impl Agent {
             sink: sink.clone(),
             session: SessionContext {
                 engines: HttpEngines::new(),
-                lease: guard.clone(),
+                lease: lease_guard.clone(),
                 clock: WallClock::now(),
                 browsers: config.browsers.clone(),
             },
@@ -123,7 +202,7 @@ impl Agent {
                 capacity: config.capacity,
             },
             ttl: config.lease_ttl,
-            guard,
+            guard: lease_guard.clone(),
             root: root.clone(),
         };
         let lease = match membership.register().await {
@@ -138,7 +217,7 @@ impl Agent {
         let service = AgentServiceImpl {
             agent_id: config.agent_id.clone(),
             root: root.clone(),
-            stats,
+            stats: stats.clone(),
             sink: sink.clone(),
             stop: stop_rx.clone(),
         };
@@ -167,8 +246,14 @@ impl Agent {
         let membership = tokio::spawn(membership.run(Some(lease), stop_rx));
         tracing::info!(agent = %config.agent_id, %address, "agent started");
         Ok(Agent {
-            id: config.agent_id,
+            id: config.agent_id.clone(),
             address,
+            metrics: AgentMetrics {
+                id: config.agent_id,
+                stats,
+                sink,
+                lease: lease_guard,
+            },
             root,
             stop,
             server,
@@ -178,6 +263,11 @@ impl Agent {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// What this agent's `/metrics` reads, for a server to share.
+    pub fn metrics(&self) -> AgentMetrics {
+        self.metrics.clone()
     }
 
     /// The advertised `AgentService` URL.

@@ -1,5 +1,6 @@
 //! The coordinator's HTTP JSON API: the same answers as `ControlService`,
-//! for scripts and browsers, and stream subscriptions over WebSocket.
+//! for scripts and browsers, stream subscriptions over WebSocket, and
+//! Prometheus metrics at `/metrics`.
 //! Nothing it serves changes the cluster.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -256,6 +257,19 @@ async fn check_token(
     }
 }
 
+/// Prometheus text, behind the same tokens as the API (a read token).
+async fn metrics(State(service): State<ControlServiceImpl>) -> Response {
+    let text = crate::metrics::render(&service).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: ControlServiceImpl,
@@ -264,6 +278,7 @@ pub async fn serve(
 ) {
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/campaigns", get(campaigns))
         .route("/api/v1/campaigns/{id}", get(campaign))

@@ -11,6 +11,7 @@ mod error;
 pub mod external_events;
 mod http;
 pub mod leader;
+pub mod metrics;
 mod mirror;
 mod node;
 pub mod placement;

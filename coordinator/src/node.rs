@@ -18,6 +18,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::error::{CoordinatorError, Result};
 use crate::http;
 use crate::leader::{LeaderRecord, Leadership};
+use crate::metrics::PlacementCounts;
 use crate::mirror::Mirror;
 use crate::reconcile::{AgentClients, Reconciler};
 use crate::service::ControlServiceImpl;
@@ -139,12 +140,14 @@ impl Coordinator {
             config.lease_ttl,
             stop_rx.clone(),
         )));
+        let placements = Arc::new(PlacementCounts::default());
         let reconciler = Reconciler::new(
             store.clone(),
             keys.clone(),
             leadership.clone(),
             clients.clone(),
             hub.clone(),
+            placements.clone(),
         );
         tasks.push(tokio::spawn(reconciler.run(nudge.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(hub.clone().run(
@@ -180,6 +183,7 @@ impl Coordinator {
             validation: config.validation.clone(),
             nudge,
             analytics: config.analytics.clone(),
+            placements,
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health

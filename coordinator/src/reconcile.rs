@@ -19,9 +19,12 @@ use throng_agent::{AgentApi, AssignOrder, GrpcAgentClient};
 use throng_state::{Keys, LeaseId, Op, StateStore};
 use tokio::sync::{Notify, watch};
 
+use std::sync::atomic::Ordering;
+
 use crate::campaign::{CampaignState, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
+use crate::metrics::PlacementCounts;
 use crate::placement::{Candidate, place};
 use crate::stats::StatsHub;
 use crate::view::ClusterView;
@@ -98,6 +101,7 @@ pub struct Reconciler {
     pub clients: AgentClients,
     /// Live stats, for thresholds that abort a campaign.
     pub hub: StatsHub,
+    placements: Arc<PlacementCounts>,
     confirmed: HashMap<String, Confirmed>,
 }
 
@@ -112,6 +116,7 @@ impl Reconciler {
         leadership: Leadership,
         clients: AgentClients,
         hub: StatsHub,
+        placements: Arc<PlacementCounts>,
     ) -> Self {
         Reconciler {
             store,
@@ -119,6 +124,7 @@ impl Reconciler {
             leadership,
             clients,
             hub,
+            placements,
             confirmed: HashMap::new(),
         }
     }
@@ -263,6 +269,10 @@ impl Reconciler {
                             lease: None,
                         });
                         self.guarded(ops).await?;
+                        self.placements.placed.fetch_add(1, Ordering::Relaxed);
+                        if current.is_some() {
+                            self.placements.moved.fetch_add(1, Ordering::Relaxed);
+                        }
                         tracing::info!(
                             shard = %shard_id,
                             from = current.map(|a| a.agent_id.as_str()).unwrap_or("-"),

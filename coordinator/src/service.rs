@@ -59,6 +59,8 @@ pub struct ControlServiceImpl {
     pub nudge: Arc<Notify>,
     /// Where analytics are read (none: `GetAnalytics` is unavailable).
     pub analytics: Option<Arc<dyn AnalyticsSource>>,
+    /// The reconcile loop's placement counts, for `/metrics`.
+    pub placements: Arc<crate::metrics::PlacementCounts>,
 }
 
 fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {

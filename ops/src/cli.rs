@@ -349,6 +349,10 @@ pub struct AgentArgs {
     /// browser pool (one Chromium per unit, up to 8).
     #[arg(long, default_value_t = 1)]
     pub capacity: u32,
+    /// Where this agent serves Prometheus metrics (`GET /metrics`; with a
+    /// cluster token, scrapes must carry it).
+    #[arg(long, env = "THRONG_METRICS")]
+    pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub browsers: BrowserArgs,
 }

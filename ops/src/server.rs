@@ -1,13 +1,14 @@
 //! `throng coordinator` and `throng agent`: long-running nodes backed by etcd
 //! (and ClickHouse for agents' telemetry).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use throng_actors::analytics::ClickHouseAnalytics;
 use throng_actors::spec::{Allowlist, ValidationContext};
 use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
-use throng_agent::auth::{Guard, RateLimit, Tokens};
-use throng_agent::{Agent, AgentConfig};
+use throng_agent::auth::{Guard, RateLimit, Role, Tokens};
+use throng_agent::{Agent, AgentConfig, AgentMetrics};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 
 use throng_actors::browsing::Browsing;
@@ -31,6 +32,8 @@ pub enum NodeError {
     Allowlist(String),
     #[error("tokens: {0}")]
     Tokens(String),
+    #[error("cannot listen for {0}")]
+    Listen(String),
 }
 
 /// The cluster's token, read from `--cluster-token-file` (surrounding
@@ -84,6 +87,52 @@ pub fn browser_pool(args: &BrowserArgs, capacity: u32) -> Option<Arc<dyn Browsin
         eprintln!("warning: browser targets will fail on this agent: {problem}");
     }
     Some(Arc::new(pool))
+}
+
+/// Serves an agent's `/metrics`, behind the cluster token when there is one.
+async fn serve_agent_metrics(
+    address: SocketAddr,
+    metrics: AgentMetrics,
+    guard: Arc<Guard>,
+) -> Result<SocketAddr, NodeError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| NodeError::Listen(format!("metrics on {address}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| NodeError::Listen(e.to_string()))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let (metrics, guard) = (metrics.clone(), guard.clone());
+            async move {
+                let authorization = headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes());
+                match guard.check(authorization, Some(Role::Admin)) {
+                    Ok(()) => (
+                        axum::http::StatusCode::OK,
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    ),
+                    Err(refusal) => (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                        refusal.to_status().message().to_string(),
+                    ),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "agent metrics server failed");
+        }
+    });
+    Ok(bound)
 }
 
 pub async fn shutdown_signal() {
@@ -166,7 +215,12 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
             limit: None,
         });
     }
+    let guard = config.guard.clone();
     let agent = Agent::start(config, store, sink).await?;
+    if let Some(address) = args.metrics {
+        let bound = serve_agent_metrics(address, agent.metrics(), guard).await?;
+        eprintln!("agent {id} serving metrics on http://{bound}/metrics");
+    }
     eprintln!("agent {id} serving AgentService on {}", agent.address());
     shutdown_signal().await;
     agent.shutdown().await;

@@ -11,7 +11,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Sandbox, campaign, start_campaign, throng_bin};
+use common::{Sandbox, campaign, start_campaign, throng_bin, wait_completed};
 use throng_proto::v1;
 use throng_testkit::{free_port, http_get, poll_until};
 
@@ -170,15 +170,7 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
 
-    poll_until(Duration::from_secs(300), "the campaign to complete", || {
-        let mut client = client.clone();
-        let id = id.clone();
-        async move {
-            let c = campaign(&mut client, &id).await?;
-            (c.state == v1::CampaignState::Completed as i32).then_some(())
-        }
-    })
-    .await;
+    wait_completed(&client, &id, Duration::from_secs(300)).await;
 
     // The agent is still alive and registered, with a new Chromium.
     assert!(

@@ -269,6 +269,18 @@ pub async fn campaign(client: &mut ControlServiceClient<Channel>, id: &str) -> O
         .map(|r| r.into_inner())
 }
 
+/// Waits until the campaign has completed, for at most `timeout`.
+pub async fn wait_completed(client: &ControlServiceClient<Channel>, id: &str, timeout: Duration) {
+    poll_until(timeout, "the campaign to complete", || {
+        let mut client = client.clone();
+        async move {
+            let c = campaign(&mut client, id).await?;
+            (c.state == v1::CampaignState::Completed as i32).then_some(())
+        }
+    })
+    .await;
+}
+
 /// Every session id the campaign's plan calls for.
 pub fn expected_session_ids(document: &str) -> std::collections::BTreeSet<u64> {
     use throng_actors::plan::CampaignPlan;

@@ -1,0 +1,229 @@
+//! Prometheus text exposition: what a node's `/metrics` answers. Samples are
+//! gathered by family and written family by family (a family's samples must
+//! be contiguous), with `# HELP` and `# TYPE` once each.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::stats::{LatencyHistogram, ShardCounters};
+
+/// Upper bounds of latency histogram buckets, in seconds.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+struct Family {
+    kind: &'static str,
+    help: &'static str,
+    lines: Vec<String>,
+}
+
+/// Metrics being written for one scrape.
+#[derive(Default)]
+pub struct Exposition {
+    families: BTreeMap<&'static str, Family>,
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn label_text(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    format!("{{{}}}", pairs.join(","))
+}
+
+fn number(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value}")
+    } else if value.is_nan() {
+        "NaN".into()
+    } else if value > 0.0 {
+        "+Inf".into()
+    } else {
+        "-Inf".into()
+    }
+}
+
+impl Exposition {
+    fn family(&mut self, name: &'static str, kind: &'static str, help: &'static str) -> &mut Vec<String> {
+        &mut self
+            .families
+            .entry(name)
+            .or_insert(Family {
+                kind,
+                help,
+                lines: Vec::new(),
+            })
+            .lines
+    }
+
+    pub fn gauge(&mut self, name: &'static str, help: &'static str, labels: &[(&str, &str)], value: f64) {
+        let line = format!("{name}{} {}", label_text(labels), number(value));
+        self.family(name, "gauge", help).push(line);
+    }
+
+    /// A counter; its name ends in `_total`.
+    pub fn counter(&mut self, name: &'static str, help: &'static str, labels: &[(&str, &str)], value: f64) {
+        let line = format!("{name}{} {}", label_text(labels), number(value));
+        self.family(name, "counter", help).push(line);
+    }
+
+    /// A latency histogram in seconds, from microseconds.
+    pub fn histogram(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        latency: &LatencyHistogram,
+    ) {
+        let mut lines = Vec::with_capacity(LATENCY_BUCKETS.len() + 3);
+        for bound in LATENCY_BUCKETS {
+            let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+            let le = number(*bound);
+            with_le.push(("le", &le));
+            let count = latency.count_at_most((bound * 1e6) as u64);
+            lines.push(format!("{name}_bucket{} {count}", label_text(&with_le)));
+        }
+        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+        with_le.push(("le", "+Inf"));
+        lines.push(format!(
+            "{name}_bucket{} {}",
+            label_text(&with_le),
+            latency.count()
+        ));
+        lines.push(format!(
+            "{name}_sum{} {}",
+            label_text(labels),
+            number(latency.sum_us() / 1e6)
+        ));
+        lines.push(format!("{name}_count{} {}", label_text(labels), latency.count()));
+        self.family(name, "histogram", help).extend(lines);
+    }
+
+    /// The traffic and stream counters of one campaign (or stream run).
+    pub fn campaign(&mut self, labels: &[(&str, &str)], c: &ShardCounters) {
+        let active = c
+            .sessions_started
+            .saturating_sub(c.sessions_completed + c.sessions_failed);
+        self.counter(
+            "throng_sessions_started_total",
+            "Sessions started.",
+            labels,
+            c.sessions_started as f64,
+        );
+        self.counter(
+            "throng_sessions_completed_total",
+            "Sessions that ended without a failure.",
+            labels,
+            c.sessions_completed as f64,
+        );
+        self.counter(
+            "throng_sessions_failed_total",
+            "Sessions with a failed request, or that could not run.",
+            labels,
+            c.sessions_failed as f64,
+        );
+        self.gauge(
+            "throng_sessions_active",
+            "Sessions running now.",
+            labels,
+            active as f64,
+        );
+        self.counter(
+            "throng_requests_total",
+            "Requests sent.",
+            labels,
+            c.requests as f64,
+        );
+        self.counter(
+            "throng_request_errors_total",
+            "Requests without an answer or with a 4xx/5xx status.",
+            labels,
+            c.request_errors as f64,
+        );
+        self.histogram(
+            "throng_request_latency_seconds",
+            "Request latency from its intended start (no coordinated omission).",
+            labels,
+            &c.latency,
+        );
+        self.counter(
+            "throng_stream_events_total",
+            "Stream events generated.",
+            labels,
+            c.stream_events as f64,
+        );
+    }
+
+    /// The text, family by family.
+    pub fn finish(self) -> String {
+        let mut text = String::new();
+        for (name, family) in self.families {
+            let _ = writeln!(text, "# HELP {name} {}", family.help);
+            let _ = writeln!(text, "# TYPE {name} {}", family.kind);
+            for line in family.lines {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_contiguous_and_histograms_cumulative() {
+        let mut counters = ShardCounters {
+            sessions_started: 5,
+            sessions_completed: 3,
+            ..ShardCounters::default()
+        };
+        for us in [500, 3_000, 40_000, 2_000_000] {
+            counters.latency.record_us(us);
+        }
+        let mut exposition = Exposition::default();
+        exposition.campaign(&[("campaign", "a\"b")], &counters);
+        exposition.gauge("throng_up", "Up.", &[], 1.0);
+        exposition.campaign(&[("campaign", "c")], &ShardCounters::default());
+        let text = exposition.finish();
+        let types = text
+            .matches("# TYPE throng_sessions_started_total counter")
+            .count();
+        assert_eq!(types, 1, "{text}");
+        let started: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("throng_sessions_started_total{"))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(started.len(), 2);
+        assert_eq!(started[1], started[0] + 1, "contiguous: {text}");
+        assert!(
+            text.contains("throng_sessions_active{campaign=\"a\\\"b\"} 2"),
+            "{text}"
+        );
+        let bucket = |le: &str| {
+            let prefix = format!("throng_request_latency_seconds_bucket{{campaign=\"a\\\"b\",le=\"{le}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        assert_eq!(bucket("0.001"), Some(1));
+        assert_eq!(bucket("0.005"), Some(2));
+        assert_eq!(bucket("0.05"), Some(3));
+        assert_eq!(bucket("+Inf"), Some(4));
+    }
+}

@@ -1,0 +1,165 @@
+//! The coordinator's `/metrics` (Prometheus text): leadership, agents and
+//! their telemetry writers, every campaign's state, placement and merged
+//! traffic counters (request rate, errors, latency histogram, active
+//! sessions, stream events), scenario phases, and placement moves. Read at
+//! scrape time from the cluster view and the stats hub.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use throng_actors::clock::epoch_ms;
+use throng_actors::metrics::Exposition;
+
+use crate::scenarios;
+use crate::service::ControlServiceImpl;
+use crate::view::ClusterView;
+use throng_actors::workload::Workload;
+
+/// Placement decisions of the leader's reconcile loop.
+#[derive(Debug, Default)]
+pub struct PlacementCounts {
+    /// Shards placed on an agent (first placements and moves).
+    pub placed: AtomicU64,
+    /// Shards moved from one agent to another.
+    pub moved: AtomicU64,
+}
+
+pub async fn render(service: &ControlServiceImpl) -> String {
+    let mut m = Exposition::default();
+    m.gauge(
+        "throng_coordinator_leader",
+        "1 on the leader, 0 on a standby.",
+        &[],
+        f64::from(u8::from(service.leadership.is_leader())),
+    );
+    m.counter(
+        "throng_shard_placements_total",
+        "Shards placed on an agent by this coordinator while leader.",
+        &[],
+        service.placements.placed.load(Ordering::Relaxed) as f64,
+    );
+    m.counter(
+        "throng_shard_moves_total",
+        "Shards moved from one agent to another by this coordinator while leader.",
+        &[],
+        service.placements.moved.load(Ordering::Relaxed) as f64,
+    );
+    match ClusterView::load(service.store.as_ref(), &service.keys).await {
+        Ok(view) => {
+            m.gauge(
+                "throng_state_store_up",
+                "1 when etcd answered this scrape.",
+                &[],
+                1.0,
+            );
+            m.gauge(
+                "throng_agents",
+                "Agents registered with a live lease.",
+                &[],
+                view.agents.len() as f64,
+            );
+            let mut placed: BTreeMap<&str, u64> = BTreeMap::new();
+            for assignment in view.assignments.values() {
+                *placed.entry(assignment.campaign_id.as_str()).or_default() += 1;
+            }
+            for (id, campaign) in &view.campaigns {
+                let labels = [("campaign", id.as_str())];
+                let state = format!("{:?}", campaign.status.state).to_lowercase();
+                m.gauge(
+                    "throng_campaign_state",
+                    "1 for the campaign's current state.",
+                    &[("campaign", id), ("state", &state)],
+                    1.0,
+                );
+                m.gauge(
+                    "throng_campaign_shards_placed",
+                    "Shards of the campaign placed on agents now.",
+                    &labels,
+                    placed.get(id.as_str()).copied().unwrap_or(0) as f64,
+                );
+                m.campaign(&labels, &service.hub.campaign_totals(id));
+                if let Workload::Streams(run) = &campaign.workload {
+                    let now = scenarios::sim_now_ms(run, &campaign.status, epoch_ms());
+                    let state =
+                        scenarios::state_to_wire(id, run, &campaign.status.scenario_runs, now, Vec::new());
+                    for entry in state.runs {
+                        m.gauge(
+                            "throng_scenario_run",
+                            "1 per scenario run of a stream run, by its phase now.",
+                            &[
+                                ("run", id),
+                                ("scenario", &entry.scenario),
+                                ("phase", &entry.phase),
+                                ("started_ms", &entry.started_ms.to_string()),
+                            ],
+                            1.0,
+                        );
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "metrics: the state store did not answer");
+            m.gauge(
+                "throng_state_store_up",
+                "1 when etcd answered this scrape.",
+                &[],
+                0.0,
+            );
+        }
+    }
+    let now = epoch_ms();
+    for (agent, snapshot) in service.hub.agents() {
+        let labels = [("agent", agent.as_str())];
+        let t = &snapshot.telemetry;
+        m.gauge(
+            "throng_agent_shards",
+            "Shards the agent runs, as of its last stats report.",
+            &labels,
+            f64::from(snapshot.shards),
+        );
+        m.gauge(
+            "throng_agent_report_age_seconds",
+            "Seconds since the agent's last stats report.",
+            &labels,
+            now.saturating_sub(snapshot.at_ms) as f64 / 1000.0,
+        );
+        m.gauge(
+            "throng_telemetry_queue_depth",
+            "Records waiting for the agent's telemetry writer.",
+            &labels,
+            t.queue_depth as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_written_total",
+            "Rows the agent's writer stored.",
+            &labels,
+            t.rows_written as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_spilled_total",
+            "Rows spilled to disk while the store was unreachable.",
+            &labels,
+            t.rows_spilled as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_replayed_total",
+            "Spilled rows replayed into the store.",
+            &labels,
+            t.rows_replayed as f64,
+        );
+        m.counter(
+            "throng_telemetry_rows_rejected_total",
+            "Rows of batches the store refused (quarantined).",
+            &labels,
+            t.rows_rejected as f64,
+        );
+        m.gauge(
+            "throng_telemetry_healthy",
+            "1 when the agent's writer reports no problem.",
+            &labels,
+            f64::from(u8::from(t.error.is_empty())),
+        );
+    }
+    m.finish()
+}
