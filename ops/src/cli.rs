@@ -99,6 +99,14 @@ pub enum Command {
         #[arg(long)]
         run: Option<String>,
     },
+    /// The configuration client commands use (endpoint, token, output) and
+    /// every THRONG_ setting in the environment, secrets redacted.
+    Config,
+    /// A shell completion script: `throng completions bash > /etc/bash_completion.d/throng`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Which history a stream command reads.

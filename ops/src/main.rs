@@ -4,6 +4,7 @@ mod analytics_client;
 mod behaviour_client;
 mod cli;
 mod client;
+mod config;
 mod demo_site;
 mod event_client;
 mod migrations;
@@ -57,6 +58,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             init_tracing("info");
             server::run_agent(args).await.map_err(|e| text(&e))
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "throng", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
+        }
+        Command::Config => {
+            let output = cli.output.table_or_json()?;
+            config::print(&cli, output);
+            Ok(())
+        }
         Command::DemoSite { listen } => {
             init_tracing("warn");
             let address = demo_site::start(listen, demo_site::DemoCounters::default())
@@ -89,6 +103,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 | Command::Coordinator(_)
                 | Command::Agent(_)
                 | Command::DemoSite { .. }
+                | Command::Completions { .. }
+                | Command::Config
                 | Command::Analytics(_) => {
                     unreachable!("handled above")
                 }

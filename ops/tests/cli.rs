@@ -229,6 +229,36 @@ async fn bad_specs_are_rejected_with_every_problem_and_nothing_is_stored() {
 }
 
 #[test]
+fn config_redacts_the_token_and_completions_cover_every_verb() {
+    let secret = "a-token-nobody-may-see-0123";
+    let out = throng()
+        .args(["--output", "json", "config"])
+        .env("THRONG_TOKEN", secret)
+        .env("THRONG_ETCD", "http://127.0.0.1:2379")
+        .output()
+        .expect("run throng config");
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(!printed.contains(secret), "the token leaked: {printed}");
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(config["token"], "***");
+    assert_eq!(config["environment"]["THRONG_TOKEN"], "***");
+    assert_eq!(config["environment"]["THRONG_ETCD"], "http://127.0.0.1:2379");
+
+    for shell in ["bash", "zsh", "fish"] {
+        let out = throng()
+            .args(["completions", shell])
+            .output()
+            .expect("completions");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && !script.is_empty(), "{shell}");
+        for verb in ["campaign", "analytics", "scenario", "behaviour", "set-rate"] {
+            assert!(script.contains(verb), "{shell} completes {verb}");
+        }
+    }
+}
+
+#[test]
 fn unreachable_dependencies_are_clear_errors_naming_the_endpoint() {
     let etcd = format!("http://127.0.0.1:{}", free_port());
     let out = throng()
