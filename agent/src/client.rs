@@ -108,11 +108,12 @@ impl GrpcAgentClient {
     }
 
     /// Every unary call gets a deadline (a frozen agent must not hang the
-    /// caller) and the cluster's token.
+    /// caller), the cluster's token and the caller's trace context.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(Duration::from_secs(5));
         crate::auth::authorize(&mut request, self.token.as_deref());
+        crate::trace_context::inject(&mut request);
         request
     }
 }

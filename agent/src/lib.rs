@@ -10,6 +10,7 @@ mod error;
 mod membership;
 mod node;
 mod service;
+pub mod trace_context;
 pub mod wire;
 
 pub use client::{AgentApi, AgentStatsReport, AssignOrder, GrpcAgentClient, ShardStatsReport, StatsStream};

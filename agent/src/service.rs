@@ -14,6 +14,9 @@ use throng_proto::v1::agent_service_server::AgentService;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use tracing::Instrument;
+
+use crate::trace_context;
 use crate::wire;
 
 /// How long a call into the actor tree may take.
@@ -48,35 +51,9 @@ impl AgentService for AgentServiceImpl {
         &self,
         request: Request<v1::AssignRequest>,
     ) -> Result<Response<v1::AssignResponse>, Status> {
-        let Some(wire_assignment) = request.into_inner().assignment else {
-            return Err(Status::invalid_argument("assignment is required"));
-        };
-        let assignment = wire::assignment_from_wire(&wire_assignment);
-        if assignment.agent_id != self.agent_id {
-            return Err(Status::failed_precondition(format!(
-                "assignment is for agent {}, this is {}",
-                assignment.agent_id, self.agent_id
-            )));
-        }
-        // The coordinator validated the spec against its allowlist; here it is
-        // only parsed back into the domain model.
-        let context = ValidationContext {
-            allowlist: Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
-        };
-        let workload = Workload::parse(&wire_assignment.spec_json, &context)
-            .map_err(|e| Status::invalid_argument(format!("spec: {e}")))?;
-        let order = ShardOrder {
-            assignment,
-            workload,
-            paused: wire_assignment.paused,
-            started_at_ms: wire_assignment.started_at_ms,
-            rate_changes: wire::rate_changes_from_wire(&wire_assignment),
-            scenario_runs: wire::scenario_runs_from_wire(&wire_assignment),
-        };
-        let started = call(&self.root, |reply| AgentRootMsg::Assign(order, reply))
-            .await?
-            .map_err(Status::failed_precondition)?;
-        Ok(Response::new(v1::AssignResponse { started }))
+        let span = tracing::info_span!("Assign", agent = %self.agent_id);
+        trace_context::adopt(&span, trace_context::extract(&request).as_deref());
+        self.assign_traced(request, span.clone()).instrument(span).await
     }
 
     async fn revoke(
@@ -164,5 +141,46 @@ impl AgentService for AgentServiceImpl {
             agent_id: self.agent_id.clone(),
             shards,
         }))
+    }
+}
+
+impl AgentServiceImpl {
+    /// `Assign`, inside its span (a child of the coordinator's, when the
+    /// call carried one), which the shard's start continues.
+    async fn assign_traced(
+        &self,
+        request: Request<v1::AssignRequest>,
+        span: tracing::Span,
+    ) -> Result<Response<v1::AssignResponse>, Status> {
+        let Some(wire_assignment) = request.into_inner().assignment else {
+            return Err(Status::invalid_argument("assignment is required"));
+        };
+        let assignment = wire::assignment_from_wire(&wire_assignment);
+        if assignment.agent_id != self.agent_id {
+            return Err(Status::failed_precondition(format!(
+                "assignment is for agent {}, this is {}",
+                assignment.agent_id, self.agent_id
+            )));
+        }
+        // The coordinator validated the spec against its allowlist; here it is
+        // only parsed back into the domain model.
+        let context = ValidationContext {
+            allowlist: Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
+        };
+        let workload = Workload::parse(&wire_assignment.spec_json, &context)
+            .map_err(|e| Status::invalid_argument(format!("spec: {e}")))?;
+        let order = ShardOrder {
+            assignment,
+            workload,
+            paused: wire_assignment.paused,
+            started_at_ms: wire_assignment.started_at_ms,
+            rate_changes: wire::rate_changes_from_wire(&wire_assignment),
+            scenario_runs: wire::scenario_runs_from_wire(&wire_assignment),
+            span,
+        };
+        let started = call(&self.root, |reply| AgentRootMsg::Assign(order, reply))
+            .await?
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(v1::AssignResponse { started }))
     }
 }

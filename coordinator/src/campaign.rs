@@ -74,6 +74,10 @@ pub struct CampaignStatus {
     /// Stream runs: scenarios applied, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scenario_runs: Vec<ScenarioRun>,
+    /// The trace of the call that started it (W3C `traceparent`), which
+    /// placing its shards continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl CampaignStatus {
@@ -156,6 +160,7 @@ mod tests {
             paused_ms: 3_000,
             paused_at_ms: Some(40_000),
             scenario_runs: Vec::new(),
+            trace: None,
         };
         // 50 s after start, 3 s of an earlier pause and 20 s of the current one.
         assert_eq!(status.plan_seconds(60_000), 27.0);

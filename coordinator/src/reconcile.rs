@@ -24,6 +24,9 @@ use std::sync::atomic::Ordering;
 use crate::campaign::{CampaignState, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
+use throng_agent::trace_context;
+use tracing::Instrument;
+
 use crate::metrics::PlacementCounts;
 use crate::placement::{Candidate, place};
 use crate::stats::StatsHub;
@@ -76,17 +79,23 @@ struct Confirmed {
     scenario_runs: Vec<ScenarioRun>,
 }
 
+/// A shard to start (or re-affirm) on an agent.
+struct AssignCall {
+    record: AgentRecord,
+    assignment: Assignment,
+    spec_json: String,
+    paused: bool,
+    started_at_ms: u64,
+    rate_changes: Vec<RateChange>,
+    scenario_runs: Vec<ScenarioRun>,
+    confirmed: Confirmed,
+    /// The placement this call carries out, when it is one (the call
+    /// is traced as its child).
+    placement: tracing::Span,
+}
+
 enum AgentCall {
-    Assign {
-        record: AgentRecord,
-        assignment: Assignment,
-        spec_json: String,
-        paused: bool,
-        started_at_ms: u64,
-        rate_changes: Vec<RateChange>,
-        scenario_runs: Vec<ScenarioRun>,
-        confirmed: Confirmed,
-    },
+    Assign(Box<AssignCall>),
     Revoke {
         record: AgentRecord,
         campaign_id: String,
@@ -248,6 +257,7 @@ impl Reconciler {
                 let Some(agent) = view.agent(&target.agent_id) else {
                     continue;
                 };
+                let mut placement = tracing::Span::none();
                 let assignment = match current {
                     Some(a) if a.agent_id == target.agent_id => a.clone(),
                     _ => {
@@ -268,7 +278,16 @@ impl Reconciler {
                             value: moved.to_bytes(),
                             lease: None,
                         });
-                        self.guarded(ops).await?;
+                        // Placing a shard continues the trace of the call
+                        // that started its campaign.
+                        placement = tracing::info_span!(
+                            "place shard",
+                            shard = %shard_id,
+                            agent = %target.agent_id,
+                            epoch
+                        );
+                        trace_context::adopt(&placement, campaign.status.trace.as_deref());
+                        self.guarded(ops).instrument(placement.clone()).await?;
                         self.placements.placed.fetch_add(1, Ordering::Relaxed);
                         if current.is_some() {
                             self.placements.moved.fetch_add(1, Ordering::Relaxed);
@@ -301,7 +320,7 @@ impl Reconciler {
                     scenario_runs: campaign.status.scenario_runs.clone(),
                 };
                 if self.confirmed.get(&shard_id) != Some(&confirmed) {
-                    calls.push(AgentCall::Assign {
+                    calls.push(AgentCall::Assign(Box::new(AssignCall {
                         record: agent.record.clone(),
                         assignment,
                         spec_json: campaign.spec_json.clone(),
@@ -313,7 +332,8 @@ impl Reconciler {
                         rate_changes: campaign.status.rate_changes.clone(),
                         scenario_runs: campaign.status.scenario_runs.clone(),
                         confirmed,
-                    });
+                        placement,
+                    })));
                 }
             }
         }
@@ -328,7 +348,8 @@ impl Reconciler {
             let clients = clients.clone();
             async move {
                 match call {
-                    AgentCall::Assign {
+                    AgentCall::Assign(call) => {
+                        let AssignCall {
                         record,
                         assignment,
                         spec_json,
@@ -337,8 +358,14 @@ impl Reconciler {
                         rate_changes,
                         scenario_runs,
                         confirmed,
-                    } => {
+                        placement,
+                    } = *call;
                         let client = clients.get(&record)?;
+                        let span = if placement.is_none() {
+                            tracing::Span::none()
+                        } else {
+                            tracing::info_span!(parent: &placement, "assign", agent = %record.agent_id)
+                        };
                         match client
                             .assign(AssignOrder {
                                 assignment: &assignment,
@@ -348,6 +375,7 @@ impl Reconciler {
                                 rate_changes: &rate_changes,
                                 scenario_runs: &scenario_runs,
                             })
+                            .instrument(span)
                             .await {
                             Ok(_) => Some((assignment.shard_id(), confirmed)),
                             Err(error) => {

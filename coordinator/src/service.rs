@@ -17,6 +17,9 @@ use tokio::sync::Notify;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use throng_agent::trace_context;
+use tracing::Instrument;
+
 use crate::campaign::{Action, Campaign, CampaignState, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
@@ -179,7 +182,9 @@ impl ControlServiceImpl {
 
     async fn create(&self, document: &str, start: bool) -> Result<Campaign> {
         self.require_leader().await?;
-        let workload = Workload::parse(document, &self.validation).map_err(CoordinatorError::InvalidSpec)?;
+        let workload = tracing::info_span!("validate spec")
+            .in_scope(|| Workload::parse(document, &self.validation))
+            .map_err(CoordinatorError::InvalidSpec)?;
         let now = epoch_ms();
         let suffix = throng_actors::ids::stable_hash(&[
             throng_actors::ids::Part::Str(workload.name()),
@@ -201,6 +206,7 @@ impl ControlServiceImpl {
             paused_ms: 0,
             paused_at_ms: None,
             scenario_runs: Vec::new(),
+            trace: if start { trace_context::current() } else { None },
         };
         let spec_json = workload.to_json();
         // One transaction: the spec and status appear together or not at all.
@@ -249,6 +255,7 @@ impl ControlServiceImpl {
         campaign.status.state = next;
         if action == Action::Start {
             campaign.status.started_at_ms = Some(now);
+            campaign.status.trace = trace_context::current();
         }
         match action {
             Action::Pause => campaign.status.paused_at_ms = Some(now),
@@ -574,8 +581,18 @@ impl ControlService for ControlServiceImpl {
         &self,
         request: Request<v1::CampaignSpecRequest>,
     ) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let span = tracing::info_span!(
+            "CreateCampaign",
+            start = request.get_ref().start,
+            campaign = tracing::field::Empty
+        );
+        trace_context::adopt(&span, trace_context::extract(&request).as_deref());
         let request = request.into_inner();
-        let campaign = self.create(&request.document, request.start).await?;
+        let campaign = self
+            .create(&request.document, request.start)
+            .instrument(span.clone())
+            .await?;
+        span.record("campaign", campaign.id.as_str());
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 
@@ -583,7 +600,12 @@ impl ControlService for ControlServiceImpl {
         &self,
         request: Request<v1::CampaignRef>,
     ) -> std::result::Result<Response<v1::Campaign>, Status> {
-        let campaign = self.act(&request.into_inner().id, Action::Start).await?;
+        let span = tracing::info_span!("StartCampaign");
+        trace_context::adopt(&span, trace_context::extract(&request).as_deref());
+        let campaign = self
+            .act(&request.into_inner().id, Action::Start)
+            .instrument(span)
+            .await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 

@@ -295,6 +295,11 @@ pub struct CommonNodeArgs {
     /// coordinator sends it. Without it agents take calls from anyone.
     #[arg(long, env = "THRONG_CLUSTER_TOKEN_FILE")]
     pub cluster_token_file: Option<PathBuf>,
+    /// Send this node's spans to an OpenTelemetry collector (OTLP over
+    /// gRPC, e.g. http://collector:4317). A collector that is down costs
+    /// dropped spans, never a slower simulation.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,21 +11,17 @@ mod migrations;
 mod scenario_client;
 mod server;
 mod stream_client;
+mod traces;
 mod up;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 
 fn init_tracing(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    traces::init(default, None);
 }
 
 #[tokio::main]
@@ -51,12 +47,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| text(&e))
         }
         Command::Coordinator(args) => {
-            init_tracing("info");
-            server::run_coordinator(args).await.map_err(|e| text(&e))
+            let otlp = args.node.otlp_endpoint.clone();
+            let tracing = traces::init("info", otlp.as_deref().map(|e| (e, "throng-coordinator")));
+            let result = server::run_coordinator(args).await.map_err(|e| text(&e));
+            tracing.finish();
+            result
         }
         Command::Agent(args) => {
-            init_tracing("info");
-            server::run_agent(args).await.map_err(|e| text(&e))
+            let otlp = args.node.otlp_endpoint.clone();
+            let tracing = traces::init("info", otlp.as_deref().map(|e| (e, "throng-agent")));
+            let result = server::run_agent(args).await.map_err(|e| text(&e));
+            tracing.finish();
+            result
         }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tracing::Instrument;
 
 use super::{
     AgentServices, CampaignShardArgs, ShardArgs, ShardStatsEntry, ShardSupervisor, ShardSupervisorMsg,
@@ -30,6 +31,9 @@ pub struct ShardOrder {
     pub rate_changes: Vec<RateChange>,
     /// Stream runs: the scenario timeline.
     pub scenario_runs: Vec<ScenarioRun>,
+    /// The span of the call that asked for the shard: starting it is traced
+    /// as its child, across the actor boundary.
+    pub span: tracing::Span,
 }
 
 /// A shard this agent runs.
@@ -217,7 +221,14 @@ async fn assign(
             counters,
         }),
     };
+    let span = tracing::info_span!(
+        parent: &order.span,
+        "start shard",
+        shard = %shard_id,
+        epoch = order.assignment.epoch
+    );
     let (supervisor, _) = Actor::spawn_linked(None, ShardSupervisor, args, myself.get_cell())
+        .instrument(span)
         .await
         .map_err(|e| format!("cannot start shard {shard_id}: {e}"))?;
     state

@@ -1,0 +1,68 @@
+//! Where a process's diagnostics go: log lines to stderr, and, with an OTLP
+//! endpoint, its spans to an OpenTelemetry collector over gRPC.
+//!
+//! Spans leave through a batch processor on its own thread with a bounded
+//! queue: a collector that is slow or down costs dropped spans, never a
+//! slower simulation.
+
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// What was set up; dropping it does nothing, `finish` flushes the spans.
+pub struct Tracing {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Tracing {
+    /// Sends the spans still queued, waiting at most a few seconds.
+    pub fn finish(self) {
+        if let Some(provider) = self.provider {
+            let _ = provider.shutdown_with_timeout(Duration::from_secs(3));
+        }
+    }
+}
+
+/// Logs at `default` level (or `RUST_LOG`); with `otlp`, also exports spans
+/// as `service` (e.g. `throng-coordinator`). Call inside the runtime.
+pub fn init(default: &str, otlp: Option<(&str, &'static str)>) -> Tracing {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let provider = otlp.and_then(|(endpoint, service)| match exporter(endpoint) {
+        Ok(exporter) => Some(
+            SdkTracerProvider::builder()
+                .with_resource(Resource::builder_empty().with_service_name(service).build())
+                .with_batch_exporter(exporter)
+                .build(),
+        ),
+        Err(error) => {
+            eprintln!("warning: no traces: the OTLP exporter for {endpoint} did not start: {error}");
+            None
+        }
+    });
+    let spans = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("throng")));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(spans)
+        .init();
+    Tracing { provider }
+}
+
+fn exporter(
+    endpoint: &str,
+) -> Result<opentelemetry_otlp::SpanExporter, opentelemetry_otlp::ExporterBuildError> {
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .with_timeout(Duration::from_secs(3))
+        .build()
+}

@@ -1,0 +1,144 @@
+//! OpenTelemetry traces in real processes: a coordinator and an agent export
+//! to an OTLP receiver this test serves, and starting a campaign yields one
+//! connected trace — the API call, validation, placement, the call to the
+//! agent, the agent's `Assign` and its actors starting the shard — across
+//! both processes.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Sandbox, spec, start_campaign};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use throng_testkit::poll_until;
+
+/// A span as the receiver got it.
+#[derive(Clone, Debug)]
+struct Received {
+    service: String,
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent_span_id: Vec<u8>,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    spans: Arc<Mutex<Vec<Received>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().expect("spans");
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                for span in scope.spans {
+                    spans.push(Received {
+                        service: service.clone(),
+                        name: span.name,
+                        trace_id: span.trace_id,
+                        span_id: span.span_id,
+                        parent_span_id: span.parent_span_id,
+                    });
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+async fn serve_receiver() -> (String, Receiver) {
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let service = TraceServiceServer::new(receiver.clone());
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    });
+    (format!("http://{address}"), receiver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_start_is_one_trace_across_coordinator_and_agent() {
+    let (endpoint, receiver) = serve_receiver().await;
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator_with("coordinator-1", &["--otlp-endpoint", &endpoint]);
+    sandbox.spawn_agent_with("agent-1", &["--otlp-endpoint", &endpoint]);
+    let (_, mut client) = sandbox.leader_client(1).await;
+    start_campaign(&mut client, spec("traced", sandbox.target.address, 20, 20.0, 2)).await;
+
+    let chain = ["CreateCampaign", "place shard", "assign", "Assign", "start shard"];
+    let trace = poll_until(Duration::from_secs(40), "one trace with the whole chain", || {
+        let spans = receiver.spans.lock().expect("spans").clone();
+        async move {
+            let create = spans.iter().find(|s| s.name == "CreateCampaign")?;
+            let trace: Vec<Received> = spans
+                .iter()
+                .filter(|s| s.trace_id == create.trace_id)
+                .cloned()
+                .collect();
+            let names: Vec<&str> = trace.iter().map(|s| s.name.as_str()).collect();
+            chain.iter().all(|n| names.contains(n)).then_some(trace)
+        }
+    })
+    .await;
+
+    let by_id: HashMap<&[u8], &Received> = trace.iter().map(|s| (s.span_id.as_slice(), s)).collect();
+    let parent_of = |span: &Received| by_id.get(span.parent_span_id.as_slice()).map(|p| p.name.as_str());
+    let find = |name: &str| trace.iter().find(|s| s.name == name).expect(name);
+    assert_eq!(find("CreateCampaign").service, "throng-coordinator");
+    assert_eq!(parent_of(find("validate spec")), Some("CreateCampaign"));
+    assert_eq!(parent_of(find("place shard")), Some("CreateCampaign"));
+    assert_eq!(parent_of(find("assign")), Some("place shard"));
+    let agent_side = find("Assign");
+    assert_eq!(
+        agent_side.service, "throng-agent",
+        "the agent's span is in the same trace"
+    );
+    assert_eq!(parent_of(agent_side), Some("assign"));
+    assert_eq!(parent_of(find("start shard")), Some("Assign"));
+    let shards = trace.iter().filter(|s| s.name == "start shard").count();
+    assert_eq!(shards, 2, "both shards' starts: {trace:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_does_not_stop_the_simulation() {
+    // Nothing listens on this port.
+    let dead = format!("http://127.0.0.1:{}", throng_testkit::free_port());
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator_with("coordinator-1", &["--otlp-endpoint", &dead]);
+    sandbox.spawn_agent_with("agent-1", &["--otlp-endpoint", &dead]);
+    let (_, mut client) = sandbox.leader_client(1).await;
+    let id = start_campaign(
+        &mut client,
+        spec("untraced", sandbox.target.address, 100, 100.0, 2),
+    )
+    .await;
+    common::wait_completed(&client, &id, Duration::from_secs(60)).await;
+    assert_eq!(sandbox.distinct_sessions(&id).await, 100);
+}
