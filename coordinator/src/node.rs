@@ -31,6 +31,8 @@ pub struct CoordinatorConfig {
     pub coordinator_id: String,
     pub cluster: String,
     pub grpc_listen: SocketAddr,
+    /// The URL others use to reach this coordinator (default: the bound address).
+    pub advertise: Option<String>,
     pub http_listen: Option<SocketAddr>,
     pub lease_ttl: Duration,
     pub validation: ValidationContext,
@@ -53,6 +55,7 @@ impl CoordinatorConfig {
             coordinator_id: coordinator_id.to_string(),
             cluster: "default".to_string(),
             grpc_listen,
+            advertise: None,
             http_listen: None,
             lease_ttl: Duration::from_secs(5),
             validation: ValidationContext::default(),
@@ -118,7 +121,10 @@ async fn watch_membership(
 impl Coordinator {
     pub async fn start(config: CoordinatorConfig, store: Arc<dyn StateStore>) -> Result<Coordinator> {
         let (grpc_listener, grpc_bound) = bind(config.grpc_listen).await?;
-        let grpc_address = format!("http://{grpc_bound}");
+        let grpc_address = config
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{grpc_bound}"));
         let keys = Keys::new(&config.cluster);
         // Fail fast, naming the store, if it cannot be reached.
         store.get(&keys.leader()).await?;

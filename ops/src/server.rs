@@ -168,6 +168,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
         .unwrap_or_else(|| format!("coordinator-{}", args.node.grpc.port()));
     let mut config = CoordinatorConfig::new(&id, args.node.grpc);
     config.cluster = args.node.cluster.clone();
+    config.advertise = args.node.advertise.clone();
     config.http_listen = args.http;
     config.lease_ttl = args.node.lease_ttl;
     config.validation = ValidationContext { allowlist };
