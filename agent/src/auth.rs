@@ -392,6 +392,53 @@ mod tests {
         assert!(!format!("{:?}", guard.tokens).contains(ADMIN));
     }
 
+    /// The RPCs a proto file declares.
+    fn rpcs(proto: &str) -> Vec<String> {
+        proto
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("rpc "))
+            .filter_map(|l| l.split('(').next())
+            .map(|name| name.trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_api_page_lists_every_rpc_with_its_role() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).expect(path);
+        let page = read("docs/api.md");
+        let rows: Vec<(String, String)> = page
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                let role = cells.get(3)?;
+                (!name.contains(' ') && !name.contains('/')).then(|| (name.to_string(), role.to_string()))
+            })
+            .collect();
+        for (proto, service) in [
+            ("proto/throng/v1/control.proto", "ControlService"),
+            ("proto/throng/v1/agent.proto", "AgentService"),
+        ] {
+            for rpc in rpcs(&read(proto)) {
+                let role = match grpc_role(&format!("/throng.v1.{service}/{rpc}")) {
+                    Some(Role::Admin) if service == "AgentService" => "cluster",
+                    Some(role) => role.name(),
+                    None => "open",
+                };
+                let listed = rows.iter().find(|(name, _)| *name == rpc);
+                assert_eq!(
+                    listed.map(|(_, r)| r.as_str()),
+                    Some(role),
+                    "docs/api.md lists {service}/{rpc} with role {role}"
+                );
+            }
+        }
+        let declared = rpcs(&read("proto/throng/v1/control.proto")).len()
+            + rpcs(&read("proto/throng/v1/agent.proto")).len();
+        assert_eq!(rows.len(), declared, "docs/api.md lists no RPC the protos lack");
+    }
+
     #[test]
     fn bad_token_files_name_every_line() {
         let problems = Tokens::parse("admin short\nroot abcdefghijklmnopqrstu\nread\n").expect_err("bad");
