@@ -16,6 +16,7 @@ use throng_proto::v1::agent_service_client::AgentServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{AgentError, Result};
+use crate::tls::NodeTls;
 use crate::wire;
 
 /// What the coordinator asks an agent to run.
@@ -80,14 +81,20 @@ pub struct GrpcAgentClient {
 
 impl GrpcAgentClient {
     /// A client that connects on first use (and reconnects after failures).
-    pub fn new(address: &str, token: Option<String>) -> Result<Self> {
-        let endpoint = Endpoint::from_shared(address.to_string())
-            .map_err(|e| AgentError::Unreachable {
-                address: address.to_string(),
-                reason: e.to_string(),
-            })?
+    pub fn new(address: &str, token: Option<String>, tls: Option<&NodeTls>) -> Result<Self> {
+        let unreachable = |reason: String| AgentError::Unreachable {
+            address: address.to_string(),
+            reason,
+        };
+        let mut endpoint = Endpoint::from_shared(address.to_string())
+            .map_err(|e| unreachable(e.to_string()))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls.client())
+                .map_err(|e| unreachable(format!("TLS: {e}")))?;
+        }
         Ok(GrpcAgentClient {
             address: address.to_string(),
             client: AgentServiceClient::new(endpoint.connect_lazy()),

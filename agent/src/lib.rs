@@ -10,6 +10,7 @@ mod error;
 mod membership;
 mod node;
 mod service;
+pub mod tls;
 pub mod trace_context;
 pub mod wire;
 

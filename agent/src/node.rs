@@ -26,6 +26,7 @@ use crate::auth::{Guard, GuardLayer};
 use crate::error::{AgentError, Result};
 use crate::membership::Membership;
 use crate::service::AgentServiceImpl;
+use crate::tls::NodeTls;
 
 /// How an agent runs.
 #[derive(Clone, Debug)]
@@ -45,6 +46,8 @@ pub struct AgentConfig {
     pub browsers: Option<Arc<dyn Browsing>>,
     /// Who may call this agent (the cluster's token); open by default.
     pub guard: Arc<Guard>,
+    /// Serve over TLS (with client certificates, when the TLS says so).
+    pub tls: Option<NodeTls>,
 }
 
 impl AgentConfig {
@@ -59,6 +62,7 @@ impl AgentConfig {
             max_sessions_per_shard: 20_000,
             browsers: None,
             guard: Arc::new(Guard::open()),
+            tls: None,
         }
     }
 }
@@ -169,10 +173,11 @@ impl Agent {
             address: config.listen.to_string(),
             reason: e.to_string(),
         })?;
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
         let address = config
             .advertise
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
+            .unwrap_or_else(|| format!("{scheme}://{bound}"));
         let keys = Keys::new(&config.cluster);
         let lease_guard = LeaseGuard::new();
         let services = AgentServices {
@@ -229,8 +234,15 @@ impl Agent {
             .map_err(|e| AgentError::Actors(e.to_string()))?;
         let mut server_stop = stop_rx.clone();
         let guard = config.guard.clone();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls.server()).map_err(|e| AgentError::Listen {
+                address: bound.to_string(),
+                reason: format!("TLS: {e}"),
+            })?;
+        }
         let server = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
+            let result = builder
                 .layer(GuardLayer::new(guard))
                 .add_service(AgentServiceServer::new(service))
                 .add_service(health_service)

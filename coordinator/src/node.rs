@@ -24,6 +24,7 @@ use crate::reconcile::{AgentClients, Reconciler};
 use crate::service::ControlServiceImpl;
 use crate::stats::StatsHub;
 use throng_agent::auth::{Guard, GuardLayer};
+use throng_agent::tls::NodeTls;
 
 /// How a coordinator runs.
 #[derive(Clone)]
@@ -47,6 +48,8 @@ pub struct CoordinatorConfig {
     pub guard: Arc<Guard>,
     /// The token agents ask of the coordinator's calls.
     pub cluster_token: Option<String>,
+    /// Serve over TLS and call agents over TLS.
+    pub tls: Option<NodeTls>,
 }
 
 impl CoordinatorConfig {
@@ -64,6 +67,7 @@ impl CoordinatorConfig {
             retention_days: 0,
             guard: Arc::new(Guard::open()),
             cluster_token: None,
+            tls: None,
         }
     }
 }
@@ -121,10 +125,10 @@ async fn watch_membership(
 impl Coordinator {
     pub async fn start(config: CoordinatorConfig, store: Arc<dyn StateStore>) -> Result<Coordinator> {
         let (grpc_listener, grpc_bound) = bind(config.grpc_listen).await?;
-        let grpc_address = config
-            .advertise
-            .clone()
-            .unwrap_or_else(|| format!("http://{grpc_bound}"));
+        let grpc_address = config.advertise.clone().unwrap_or_else(|| {
+            let scheme = if config.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{grpc_bound}")
+        });
         let keys = Keys::new(&config.cluster);
         // Fail fast, naming the store, if it cannot be reached.
         store.get(&keys.leader()).await?;
@@ -136,7 +140,7 @@ impl Coordinator {
             },
         );
         let (stop, stop_rx) = watch::channel(false);
-        let clients = AgentClients::with_token(config.cluster_token.clone());
+        let clients = AgentClients::new(config.cluster_token.clone(), config.tls.clone());
         let hub = StatsHub::default();
         let nudge = Arc::new(Notify::new());
         let mut tasks = Vec::new();
@@ -202,8 +206,14 @@ impl Coordinator {
         let mut server_stop = stop_rx.clone();
         let grpc_service = ControlServiceServer::new(service.clone());
         let guard = config.guard.clone();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder
+                .tls_config(tls.server())
+                .map_err(|e| CoordinatorError::Internal(format!("TLS: {e}")))?;
+        }
         tasks.push(tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
+            let result = builder
                 .layer(GuardLayer::new(guard))
                 .add_service(grpc_service)
                 .add_service(health_service)

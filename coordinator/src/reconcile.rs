@@ -24,6 +24,7 @@ use std::sync::atomic::Ordering;
 use crate::campaign::{CampaignState, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
+use throng_agent::tls::NodeTls;
 use throng_agent::trace_context;
 use tracing::Instrument;
 
@@ -42,14 +43,17 @@ pub struct AgentClients {
     clients: Arc<Mutex<HashMap<String, AddressedClient>>>,
     /// The cluster's token, which agents ask of every call.
     token: Option<String>,
+    /// How calls to agents are encrypted (and this coordinator's certificate).
+    tls: Option<NodeTls>,
 }
 
 type AddressedClient = (String, Arc<dyn AgentApi>);
 
 impl AgentClients {
-    pub fn with_token(token: Option<String>) -> AgentClients {
+    pub fn new(token: Option<String>, tls: Option<NodeTls>) -> AgentClients {
         AgentClients {
             token,
+            tls,
             ..AgentClients::default()
         }
     }
@@ -62,7 +66,7 @@ impl AgentClients {
             return Some(client.clone());
         }
         let client: Arc<dyn AgentApi> =
-            Arc::new(GrpcAgentClient::new(&record.address, self.token.clone()).ok()?);
+            Arc::new(GrpcAgentClient::new(&record.address, self.token.clone(), self.tls.as_ref()).ok()?);
         clients.insert(record.agent_id.clone(), (record.address.clone(), client.clone()));
         Some(client)
     }

@@ -25,6 +25,15 @@ pub struct Cli {
     /// `--tokens` asks for one); prefer the environment variable.
     #[arg(long, global = true, env = "THRONG_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// For an https:// endpoint: the CA that signed the coordinator's
+    /// certificate (default: the public roots).
+    #[arg(long, global = true, env = "THRONG_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate and key, for a coordinator that asks for one (mTLS).
+    #[arg(long, global = true, env = "THRONG_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, global = true, env = "THRONG_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// How client commands print their answers (csv: `throng analytics` only).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -300,6 +309,23 @@ pub struct CommonNodeArgs {
     /// dropped spans, never a slower simulation.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Serve gRPC over TLS with this certificate (PEM; its key in --tls-key).
+    #[arg(long, env = "THRONG_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "THRONG_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA other nodes' certificates are checked against (default: the
+    /// public roots); with --tls-client-auth, callers must present a
+    /// certificate it signed.
+    #[arg(long, env = "THRONG_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Require client certificates signed by --tls-ca (mutual TLS).
+    #[arg(long, requires = "tls_ca")]
+    pub tls_client_auth: bool,
+    /// The name other nodes' certificates are checked against, when it is
+    /// not the host in their address (nodes reached by IP).
+    #[arg(long)]
+    pub tls_server_name: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,7 +14,7 @@ use tokio_stream::StreamExt;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::cli::{CampaignCommand, ClusterCommand, Output};
 
@@ -67,12 +67,39 @@ impl From<tonic::Status> for CliError {
     }
 }
 
-/// The bearer token client commands send: `--token` or `THRONG_TOKEN`, set
-/// once when the command starts.
-static TOKEN: OnceLock<Option<String>> = OnceLock::new();
+/// How client commands reach the coordinator beyond its address: the
+/// bearer token (`--token`, `THRONG_TOKEN`) and TLS (`--tls-ca`, and a
+/// client certificate for mTLS), set once when the command starts.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    pub token: Option<String>,
+    pub tls_ca: Option<std::path::PathBuf>,
+    pub tls_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
 
-pub fn use_token(token: Option<String>) {
-    let _ = TOKEN.set(token);
+static CREDENTIALS: OnceLock<Credentials> = OnceLock::new();
+
+pub fn use_credentials(credentials: Credentials) {
+    let _ = CREDENTIALS.set(credentials);
+}
+
+fn read_pem(path: &std::path::Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| CliError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The TLS of an https:// endpoint, from the credentials.
+fn client_tls(credentials: &Credentials) -> Result<ClientTlsConfig, CliError> {
+    let mut tls = match &credentials.tls_ca {
+        Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(ca)?)),
+        None => ClientTlsConfig::new().with_webpki_roots(),
+    };
+    if let Some((cert, key)) = &credentials.tls_identity {
+        tls = tls.identity(Identity::from_pem(read_pem(cert)?, read_pem(key)?));
+    }
+    Ok(tls)
 }
 
 /// Adds the token, if any, to every call.
@@ -96,13 +123,21 @@ pub async fn connect(endpoint: &str) -> Result<Control, CliError> {
         endpoint: endpoint.to_string(),
         reason,
     };
-    let channel = Endpoint::from_shared(endpoint.to_string())
+    let default = Credentials::default();
+    let credentials = CREDENTIALS.get().unwrap_or(&default);
+    let mut endpoint_config = Endpoint::from_shared(endpoint.to_string())
         .map_err(|e| unreachable(e.to_string()))?
-        .connect_timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(3));
+    if endpoint.starts_with("https://") {
+        endpoint_config = endpoint_config
+            .tls_config(client_tls(credentials)?)
+            .map_err(|e| unreachable(error_chain(&e)))?;
+    }
+    let channel = endpoint_config
         .connect()
         .await
         .map_err(|e| unreachable(error_chain(&e)))?;
-    let token = TOKEN.get().cloned().flatten();
+    let token = credentials.token.clone();
     let value = match token {
         Some(token) => Some(
             format!("Bearer {token}")

@@ -21,6 +21,8 @@ fn shown(name: &str, value: &str) -> String {
 
 pub fn print(cli: &Cli, output: Output) {
     let token = cli.token.as_ref().map(|_| "***");
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let (tls_ca, tls_cert) = (path(&cli.tls_ca), path(&cli.tls_cert));
     let mut environment: Vec<(String, String)> = std::env::vars()
         .filter(|(name, _)| name.starts_with("THRONG_") || name.starts_with("PLAYWRIGHT_"))
         .map(|(name, value)| {
@@ -35,6 +37,8 @@ pub fn print(cli: &Cli, output: Output) {
             json!({
                 "endpoint": cli.endpoint,
                 "token": token,
+                "tls_ca": tls_ca,
+                "tls_cert": tls_cert,
                 "output": format!("{:?}", cli.output).to_lowercase(),
                 "environment": environment.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             })
@@ -42,6 +46,8 @@ pub fn print(cli: &Cli, output: Output) {
         Output::Table => {
             println!("endpoint  {}", cli.endpoint);
             println!("token     {}", token.unwrap_or("(none)"));
+            println!("tls ca    {}", tls_ca.as_deref().unwrap_or("(public roots)"));
+            println!("tls cert  {}", tls_cert.as_deref().unwrap_or("(none)"));
             println!("output    {:?}", cli.output);
             if environment.is_empty() {
                 println!("no THRONG_ or PLAYWRIGHT_ variables set");

@@ -38,7 +38,11 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     let endpoint = cli.endpoint.as_str();
-    client::use_token(cli.token.clone());
+    client::use_credentials(client::Credentials {
+        token: cli.token.clone(),
+        tls_ca: cli.tls_ca.clone(),
+        tls_identity: cli.tls_cert.clone().zip(cli.tls_key.clone()),
+    });
     match cli.command {
         Command::Up(args) => {
             init_tracing("warn");

@@ -8,6 +8,7 @@ use throng_actors::analytics::ClickHouseAnalytics;
 use throng_actors::spec::{Allowlist, ValidationContext};
 use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
 use throng_agent::auth::{Guard, RateLimit, Role, Tokens};
+use throng_agent::tls::NodeTls;
 use throng_agent::{Agent, AgentConfig, AgentMetrics};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 
@@ -34,6 +35,24 @@ pub enum NodeError {
     Tokens(String),
     #[error("cannot listen for {0}")]
     Listen(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The node's TLS, when it is given a certificate.
+fn node_tls(node: &CommonNodeArgs) -> Result<Option<NodeTls>, NodeError> {
+    let (Some(cert), Some(key)) = (&node.tls_cert, &node.tls_key) else {
+        return Ok(None);
+    };
+    NodeTls::load(
+        cert,
+        key,
+        node.tls_ca.as_deref(),
+        node.tls_client_auth,
+        node.tls_server_name.clone(),
+    )
+    .map(Some)
+    .map_err(NodeError::Tls)
 }
 
 /// The cluster's token, read from `--cluster-token-file` (surrounding
@@ -179,6 +198,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
         });
     }
     config.cluster_token = cluster_token(&args.node)?;
+    config.tls = node_tls(&args.node)?;
     if let Some(url) = &args.node.clickhouse {
         let mut clickhouse = ClickHouseConfig::new(url);
         clickhouse.database = args.node.clickhouse_database.clone();
@@ -216,6 +236,7 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
             limit: None,
         });
     }
+    config.tls = node_tls(&args.node)?;
     let guard = config.guard.clone();
     let agent = Agent::start(config, store, sink).await?;
     if let Some(address) = args.metrics {

@@ -4,7 +4,9 @@
 //! conditions instead of sleeping.
 
 mod https;
+mod pki;
 pub use https::{HTTPS_PAGE, HttpsSite};
+pub use pki::TestPki;
 
 use std::future::Future;
 use std::io::{Read, Write};

@@ -116,7 +116,7 @@ impl Sandbox {
         }
     }
 
-    fn spawn(&mut self, role: &str, id: &str, extra: &[&str]) -> u16 {
+    pub fn spawn(&mut self, role: &str, id: &str, extra: &[&str]) -> u16 {
         let port = free_port();
         let log = std::fs::File::create(self.logs.path().join(format!("{id}.log"))).expect("log file");
         let child = Command::new(throng_bin())

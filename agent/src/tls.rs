@@ -1,0 +1,83 @@
+//! TLS between nodes and for clients, with rustls through tonic. A node
+//! serves gRPC with its certificate; given a CA it trusts that CA for its
+//! own calls to other nodes, and with client auth it also requires every
+//! caller to present a certificate the CA signed (mutual TLS).
+
+use std::path::Path;
+
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+/// A node's TLS material, read once at start.
+#[derive(Clone)]
+pub struct NodeTls {
+    identity: Identity,
+    ca: Option<Certificate>,
+    client_auth: bool,
+    /// The name other nodes' certificates are checked against, when it is
+    /// not the host in their address (pods reached by IP).
+    server_name: Option<String>,
+}
+
+impl std::fmt::Debug for NodeTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeTls")
+            .field("ca", &self.ca.is_some())
+            .field("client_auth", &self.client_auth)
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+fn read(what: &str, path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
+    if !text.contains("-----BEGIN") {
+        return Err(format!("the {what} {} is not PEM", path.display()));
+    }
+    Ok(text)
+}
+
+impl NodeTls {
+    pub fn load(
+        cert: &Path,
+        key: &Path,
+        ca: Option<&Path>,
+        client_auth: bool,
+        server_name: Option<String>,
+    ) -> Result<NodeTls, String> {
+        if client_auth && ca.is_none() {
+            return Err("client certificates need a CA to check them against (--tls-ca)".into());
+        }
+        let identity = Identity::from_pem(read("certificate", cert)?, read("key", key)?);
+        let ca = ca.map(|path| read("CA certificate", path)).transpose()?;
+        Ok(NodeTls {
+            identity,
+            ca: ca.map(Certificate::from_pem),
+            client_auth,
+            server_name,
+        })
+    }
+
+    /// How this node serves.
+    pub fn server(&self) -> ServerTlsConfig {
+        let config = ServerTlsConfig::new().identity(self.identity.clone());
+        match (&self.ca, self.client_auth) {
+            (Some(ca), true) => config.client_ca_root(ca.clone()),
+            _ => config,
+        }
+    }
+
+    /// How this node calls other nodes: trusting the CA (or the public
+    /// roots without one) and presenting its own certificate.
+    pub fn client(&self) -> ClientTlsConfig {
+        let config = ClientTlsConfig::new().identity(self.identity.clone());
+        let config = match &self.ca {
+            Some(ca) => config.ca_certificate(ca.clone()),
+            None => config.with_webpki_roots(),
+        };
+        match &self.server_name {
+            Some(name) => config.domain_name(name.clone()),
+            None => config,
+        }
+    }
+}
