@@ -1,7 +1,7 @@
 //! The coordinator's HTTP JSON API: the same answers as `ControlService`,
-//! for scripts and browsers, stream subscriptions over WebSocket, and
-//! Prometheus metrics at `/metrics`.
-//! Nothing it serves changes the cluster.
+//! for scripts and browsers, stream subscriptions over WebSocket,
+//! Prometheus metrics at `/metrics`, and the dashboard (`crate::dashboard`),
+//! whose routes are the only ones that change the cluster.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -29,7 +29,7 @@ fn status_to_http(status: &tonic::Status) -> StatusCode {
     }
 }
 
-fn error(status: tonic::Status) -> Response {
+pub(crate) fn error(status: tonic::Status) -> Response {
     (
         status_to_http(&status),
         Json(json!({ "error": status.message() })),
@@ -37,7 +37,7 @@ fn error(status: tonic::Status) -> Response {
         .into_response()
 }
 
-fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
+pub(crate) fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
     json!({
         "id": c.id,
         "name": c.name,
@@ -221,22 +221,29 @@ async fn forward(
     let _ = socket.send(Message::Close(None)).await;
 }
 
-/// Checks every request but `/healthz` against the guard: reading needs
-/// the read role, posting (scoring behaviour) too; refusals are 401 (with
+/// Checks every request but `/healthz` and the dashboard's page against
+/// the guard: reading (and validating, scoring) needs the read role,
+/// changing things the admin role; refusals are 401 (with
 /// `WWW-Authenticate: Bearer`), 403 or 429, and never echo the token.
 async fn check_token(
     State(guard): State<Arc<Guard>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if request.uri().path() == "/healthz" {
+    let path = request.uri().path();
+    if crate::dashboard::is_open(path) {
         return next.run(request).await;
     }
+    let needs = if crate::dashboard::changes_things(request.method(), path) {
+        Role::Admin
+    } else {
+        Role::Read
+    };
     let authorization = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    match guard.check(authorization, Some(Role::Read)) {
+    match guard.check(authorization, Some(needs)) {
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             let status = match refusal {
@@ -285,6 +292,7 @@ pub async fn serve(
         .route("/api/v1/analytics", get(analytics))
         .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
+        .merge(crate::dashboard::routes())
         .layer(axum::middleware::from_fn_with_state(guard, check_token))
         .with_state(service);
     let shutdown = async move {

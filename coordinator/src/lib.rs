@@ -7,6 +7,7 @@
 
 pub mod analytics;
 pub mod campaign;
+mod dashboard;
 mod error;
 pub mod external_events;
 mod http;

@@ -1,0 +1,223 @@
+//! The web dashboard: one page (`dashboard/index.html`, plain HTML and
+//! JavaScript, no build step) served at `/dashboard`, and the HTTP routes it
+//! uses beyond the read-only API — validating and creating campaigns,
+//! starting, pausing, resuming and stopping them, their live counters, and a
+//! stream run's scenarios (apply, stop, reset). Writes need an admin token,
+//! which the page sends as the API's bearer token.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use throng_actors::workload::Workload;
+use throng_proto::v1;
+use throng_proto::v1::control_service_server::ControlService;
+
+use crate::service::ControlServiceImpl;
+
+const PAGE: &str = include_str!("dashboard/index.html");
+
+/// Campaign presets the page offers, with `{target}` for the site's URL.
+const PRESETS: &[(&str, &str)] = &[
+    (
+        "browse",
+        "name: browse\nseed: 1\ntarget: { url: \"{target}\" }\npages: [\"/\", \"/products\", \"/about\", \"/contact\"]\n\
+         load: { rate: {rate}, sessions: {sessions} }\n",
+    ),
+    (
+        "shoppers",
+        "name: shoppers\nseed: 2\ntarget: { url: \"{target}\" }\npages: [\"/\", \"/products\"]\n\
+         personas:\n  - { name: shopper, weight: 3, journeys: { buyer: 1, researcher: 1 } }\n  - { name: reader, journeys: { casual: 1 } }\n\
+         load: { rate: {rate}, sessions: {sessions} }\n",
+    ),
+];
+
+pub fn routes() -> Router<ControlServiceImpl> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/dashboard", get(|| async { Html(PAGE) }))
+        .route("/api/v1/presets", get(presets))
+        .route("/api/v1/campaigns/validate", post(validate))
+        .route("/api/v1/campaigns", post(create))
+        .route("/api/v1/campaigns/{id}/live", get(live))
+        .route("/api/v1/campaigns/{id}/{action}", post(act))
+        .route("/api/v1/runs/{id}/scenarios", get(scenarios))
+        .route(
+            "/api/v1/runs/{id}/scenarios/{scenario}/{action}",
+            post(scenario_action),
+        )
+}
+
+/// Whether a request changes the cluster (and needs an admin token).
+pub fn changes_things(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST && !path.ends_with("/validate") && path != "/api/v1/behaviour/score"
+}
+
+/// Pages anyone may load: the page itself holds no data.
+pub fn is_open(path: &str) -> bool {
+    matches!(path, "/" | "/dashboard" | "/healthz")
+}
+
+fn failure(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn presets() -> Json<Value> {
+    let list: Vec<Value> = PRESETS
+        .iter()
+        .map(|(name, document)| json!({ "name": name, "document": document }))
+        .collect();
+    Json(json!({ "presets": list }))
+}
+
+/// Every problem of a spec with its field path, or none.
+fn problems(service: &ControlServiceImpl, document: &str) -> Vec<Value> {
+    match Workload::parse(document, &service.validation) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .0
+            .iter()
+            .map(|e| json!({ "path": e.path, "message": e.message }))
+            .collect(),
+    }
+}
+
+async fn validate(State(service): State<ControlServiceImpl>, body: String) -> Json<Value> {
+    let errors = problems(&service, &body);
+    Json(json!({ "valid": errors.is_empty(), "errors": errors }))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct CreateParams {
+    #[serde(default)]
+    start: bool,
+}
+
+async fn create(
+    State(service): State<ControlServiceImpl>,
+    Query(params): Query<CreateParams>,
+    body: String,
+) -> Response {
+    let errors = problems(&service, &body);
+    if !errors.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid spec", "errors": errors })),
+        )
+            .into_response();
+    }
+    let request = tonic::Request::new(v1::CampaignSpecRequest {
+        document: body,
+        start: params.start,
+    });
+    match service.create_campaign(request).await {
+        Ok(c) => Json(crate::http::campaign_json(&c.into_inner())).into_response(),
+        Err(status) => crate::http::error(status),
+    }
+}
+
+async fn act(
+    State(service): State<ControlServiceImpl>,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let request = tonic::Request::new(v1::CampaignRef { id });
+    let answer = match action.as_str() {
+        "start" => service.start_campaign(request).await,
+        "pause" => service.pause_campaign(request).await,
+        "resume" => service.resume_campaign(request).await,
+        "stop" => service.stop_campaign(request).await,
+        other => {
+            return failure(
+                StatusCode::NOT_FOUND,
+                &format!("unknown action `{other}`; use start, pause, resume or stop"),
+            );
+        }
+    };
+    match answer {
+        Ok(c) => Json(crate::http::campaign_json(&c.into_inner())).into_response(),
+        Err(status) => crate::http::error(status),
+    }
+}
+
+/// A campaign's merged live counters, as the agents last reported them.
+async fn live(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Json<Value> {
+    let c = service.hub.campaign_totals(&id);
+    Json(json!({
+        "sessions_started": c.sessions_started,
+        "sessions_completed": c.sessions_completed,
+        "sessions_failed": c.sessions_failed,
+        "requests": c.requests,
+        "request_errors": c.request_errors,
+        "stream_events": c.stream_events,
+        "p50_ms": c.latency.quantile_ms(0.5),
+        "p99_ms": c.latency.quantile_ms(0.99),
+    }))
+}
+
+fn scenario_json(state: &v1::ScenarioState) -> Value {
+    json!({
+        "run_id": state.run_id,
+        "sim_now_ms": state.sim_now_ms,
+        "scenarios": state.scenarios.iter().map(|s| json!({
+            "id": s.id, "name": s.name, "description": s.description,
+            "duration_seconds": s.duration_seconds, "settle_seconds": s.settle_seconds,
+        })).collect::<Vec<_>>(),
+        "runs": state.runs.iter().map(|r| json!({
+            "scenario": r.scenario, "phase": r.phase, "started_ms": r.started_ms,
+            "ends_ms": r.ends_ms, "settled_ms": r.settled_ms,
+        })).collect::<Vec<_>>(),
+        "warnings": state.warnings,
+    })
+}
+
+async fn scenarios(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+    match service
+        .list_scenarios(tonic::Request::new(v1::CampaignRef { id }))
+        .await
+    {
+        Ok(state) => Json(scenario_json(&state.into_inner())).into_response(),
+        Err(status) => crate::http::error(status),
+    }
+}
+
+/// `POST /api/v1/runs/{id}/scenarios/{scenario}/apply`, and `…/-/stop`,
+/// `…/-/reset` for every scenario of the run.
+async fn scenario_action(
+    State(service): State<ControlServiceImpl>,
+    Path((id, scenario, action)): Path<(String, String, String)>,
+) -> Response {
+    let answer = match action.as_str() {
+        "apply" => {
+            service
+                .apply_scenario(tonic::Request::new(v1::ApplyScenarioRequest {
+                    id,
+                    scenario,
+                    at: String::new(),
+                    compose: false,
+                }))
+                .await
+        }
+        "stop" => {
+            service
+                .stop_scenario(tonic::Request::new(v1::CampaignRef { id }))
+                .await
+        }
+        "reset" => {
+            service
+                .reset_scenarios(tonic::Request::new(v1::CampaignRef { id }))
+                .await
+        }
+        other => {
+            return failure(
+                StatusCode::NOT_FOUND,
+                &format!("unknown action `{other}`; use apply, stop or reset"),
+            );
+        }
+    };
+    match answer {
+        Ok(state) => Json(scenario_json(&state.into_inner())).into_response(),
+        Err(status) => crate::http::error(status),
+    }
+}

@@ -1,0 +1,165 @@
+//! The web dashboard in real Chromium, driven by Playwright, against a
+//! `throng up` cluster: an invalid campaign form shows every error beside
+//! its field; a valid one creates a campaign whose chart moves; a scenario
+//! applied from the streams tab (after the confirmation) becomes active;
+//! the cluster tab lists the agents.
+
+mod common;
+
+use std::time::Duration;
+
+use common::up::Up;
+use playwright_rs::{LaunchOptions, Page, Playwright};
+use throng_testkit::poll_until;
+
+async fn text(page: &Page, selector: &str) -> String {
+    page.locator(selector)
+        .text_content()
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+async fn attribute(page: &Page, selector: &str, name: &str) -> String {
+    page.locator(selector)
+        .get_attribute(name)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_creates_watches_and_steers() {
+    let up = Up::start(&["--no-browsers", "--demo-rate", "2"]);
+    let playwright = Playwright::launch()
+        .await
+        .expect("the Playwright driver (run .ci/run to install it)");
+    let options = LaunchOptions::new()
+        .executable_path("/usr/bin/chromium".to_string())
+        .headless(true)
+        .args(vec![
+            "--no-sandbox".to_string(),
+            "--disable-gpu".to_string(),
+            "--disable-background-networking".to_string(),
+        ]);
+    let browser = playwright
+        .chromium()
+        .launch_with_options(options)
+        .await
+        .expect("Chromium");
+    let page = browser.new_page().await.expect("page");
+    page.goto(&format!("http://{}/dashboard", up.http), None)
+        .await
+        .expect("the dashboard loads");
+
+    poll_until(Duration::from_secs(20), "the dashboard to load its data", || {
+        let page = &page;
+        async move { (attribute(page, "body", "data-ready").await == "true").then_some(()) }
+    })
+    .await;
+
+    // An invalid form: every error beside its field, nothing created.
+    page.locator("#name").fill("bad name!", None).await.expect("name");
+    page.locator("#rate").fill("-3", None).await.expect("rate");
+    page.locator("#create").click(None).await.expect("submit");
+    poll_until(Duration::from_secs(10), "inline errors", || {
+        let page = &page;
+        async move {
+            let (name, rate) = (text(page, "#error-name").await, text(page, "#error-rate").await);
+            (!name.is_empty() && !rate.is_empty()).then_some(())
+        }
+    })
+    .await;
+    assert!(text(&page, "#error-name").await.contains("letters, digits"));
+    assert!(text(&page, "#error-rate").await.contains("above 0"));
+    assert!(!text(&page, "#form-status").await.contains("created"));
+
+    // A valid one: created, started, and its chart moves.
+    page.locator("#name")
+        .fill("dashboard-demo", None)
+        .await
+        .expect("name");
+    page.locator("#target")
+        .fill(&format!("http://{}", up.demo), None)
+        .await
+        .expect("target");
+    page.locator("#rate").fill("40", None).await.expect("rate");
+    page.locator("#sessions")
+        .fill("100000", None)
+        .await
+        .expect("sessions");
+    page.locator("#create").click(None).await.expect("submit");
+    poll_until(Duration::from_secs(15), "the campaign to be created", || {
+        let page = &page;
+        async move {
+            text(page, "#form-status")
+                .await
+                .contains("created dashboard-demo")
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(
+        text(&page, "#error-name").await.is_empty(),
+        "the errors went away"
+    );
+    let moved = poll_until(Duration::from_secs(30), "the chart to move", || {
+        let page = &page;
+        async move {
+            let points: u32 = attribute(page, "#chart", "data-points").await.parse().ok()?;
+            let rps: f64 = attribute(page, "#chart", "data-rps").await.parse().ok()?;
+            (points >= 3 && rps > 0.0).then_some(rps)
+        }
+    })
+    .await;
+    assert!(moved > 0.0);
+    let line = attribute(&page, "#line-rps", "points").await;
+    assert!(
+        line.split(' ').count() >= 3,
+        "the requests/s line is drawn: {line}"
+    );
+
+    // The streams tab: apply a scenario after confirming; it becomes active.
+    page.locator("#tab-streams")
+        .click(None)
+        .await
+        .expect("streams tab");
+    poll_until(Duration::from_secs(20), "the run's scenarios", || {
+        let page = &page;
+        async move {
+            (page
+                .locator("#scenario-payment-outage .apply")
+                .count()
+                .await
+                .ok()?
+                == 1)
+                .then_some(())
+        }
+    })
+    .await;
+    page.locator("#scenario-payment-outage .apply")
+        .click(None)
+        .await
+        .expect("apply");
+    assert!(text(&page, "#confirm-text").await.contains("payment-outage"));
+    page.locator("#confirm-yes").click(None).await.expect("confirm");
+    poll_until(Duration::from_secs(30), "the scenario to become active", || {
+        let page = &page;
+        async move { (text(page, "#scenario-payment-outage .phase").await == "active").then_some(()) }
+    })
+    .await;
+
+    // The cluster tab lists both agents.
+    page.locator("#tab-cluster")
+        .click(None)
+        .await
+        .expect("cluster tab");
+    poll_until(Duration::from_secs(10), "the agents", || {
+        let page = &page;
+        async move { (page.locator("#agents tbody tr").count().await.ok()? == 2).then_some(()) }
+    })
+    .await;
+    let _ = browser.close().await;
+}
