@@ -44,6 +44,8 @@ pub fn routes() -> Router<ControlServiceImpl> {
         .route("/api/v1/campaigns/{id}/live", get(live))
         .route("/api/v1/campaigns/{id}/{action}", post(act))
         .route("/api/v1/runs/{id}/scenarios", get(scenarios))
+        .route("/api/v1/runs/{id}/streams", get(streams))
+        .route("/api/v1/runs/{id}/events", get(events))
         .route(
             "/api/v1/runs/{id}/scenarios/{scenario}/{action}",
             post(scenario_action),
@@ -178,6 +180,99 @@ async fn scenarios(State(service): State<ControlServiceImpl>, Path(id): Path<Str
         .await
     {
         Ok(state) => Json(scenario_json(&state.into_inner())).into_response(),
+        Err(status) => crate::http::error(status),
+    }
+}
+
+/// The run's simulated now, for windows that end there.
+async fn sim_now(service: &ControlServiceImpl, id: &str) -> Result<i64, Response> {
+    let state = service
+        .list_scenarios(tonic::Request::new(v1::CampaignRef { id: id.to_string() }))
+        .await
+        .map_err(crate::http::error)?
+        .into_inner();
+    if state.sim_now_ms == 0 {
+        return Err(failure(
+            StatusCode::CONFLICT,
+            "the run has no live clock (a backfill)",
+        ));
+    }
+    Ok(state.sim_now_ms)
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
+}
+
+/// Every stream's last hour against its baseline: the count, what the
+/// baseline had, their ratio (1 is usual) and the 0-100 score with its flag.
+async fn streams(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+    let now = match sim_now(&service, &id).await {
+        Ok(now) => now,
+        Err(response) => return response,
+    };
+    const HOUR: i64 = 3_600_000;
+    let until = now - now.rem_euclid(HOUR);
+    let request = tonic::Request::new(v1::StreamHistoryRequest {
+        id,
+        from: rfc3339(until - 3 * HOUR),
+        until: rfc3339(until),
+        block_seconds: 3600.0,
+        patterns: Vec::new(),
+    });
+    let history = match service.stream_history(request).await {
+        Ok(history) => history.into_inner(),
+        Err(status) => return crate::http::error(status),
+    };
+    let streams: Vec<Value> = history
+        .series
+        .iter()
+        .map(|series| {
+            let last = series.counts.len().saturating_sub(1);
+            let count = series.counts.get(last).copied().unwrap_or(0);
+            let baseline = series.baseline.get(last).copied().unwrap_or(0);
+            json!({
+                "stream": series.stream,
+                "domain": series.domain,
+                "count": count,
+                "baseline": baseline,
+                "normalised": if baseline > 0 { count as f64 / baseline as f64 } else { 1.0 },
+                "score": series.scores.get(last).copied().unwrap_or(0.0),
+                "flag": series.flags.get(last).cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
+    Json(json!({ "until_ms": until, "streams": streams })).into_response()
+}
+
+/// External events of the run's last week of simulated time.
+async fn events(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+    let now = match sim_now(&service, &id).await {
+        Ok(now) => now,
+        Err(response) => return response,
+    };
+    let request = tonic::Request::new(v1::ExternalEventsRequest {
+        id,
+        from: rfc3339(now - 7 * 86_400_000),
+        until: rfc3339(now + 86_400_000),
+        stream: String::new(),
+        event: String::new(),
+    });
+    match service.external_events(request).await {
+        Ok(answer) => {
+            let events: Vec<Value> = answer
+                .into_inner()
+                .events
+                .iter()
+                .map(|e| {
+                    json!({
+                        "id": e.id, "title": e.title, "category": e.category, "severity": e.severity,
+                        "icon": e.icon, "at_ms": e.at_ms, "real": e.real, "injected": e.injected,
+                    })
+                })
+                .collect();
+            Json(json!({ "now_ms": now, "events": events })).into_response()
+        }
         Err(status) => crate::http::error(status),
     }
 }

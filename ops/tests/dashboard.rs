@@ -151,6 +151,32 @@ async fn the_dashboard_creates_watches_and_steers() {
     })
     .await;
 
+    // Every stream's last hour against its baseline, coloured by score.
+    let streams = poll_until(Duration::from_secs(30), "the streams' values", || {
+        let page = &page;
+        async move {
+            let rows = page.locator("#stream-values tbody tr").count().await.ok()?;
+            (rows == 50).then_some(rows)
+        }
+    })
+    .await;
+    assert_eq!(streams, 50);
+    let class = attribute(&page, "#stream-values tbody tr >> nth=0", "class").await;
+    assert!(class.starts_with("score-"), "coloured by score: {class}");
+
+    let events = poll_until(Duration::from_secs(20), "the external event timeline", || {
+        let page = &page;
+        async move {
+            page.locator("#event-timeline li")
+                .count()
+                .await
+                .ok()
+                .filter(|n| *n > 0)
+        }
+    })
+    .await;
+    assert!(events > 0);
+
     // The cluster tab lists both agents.
     page.locator("#tab-cluster")
         .click(None)
