@@ -277,10 +277,50 @@ async fn metrics(State(service): State<ControlServiceImpl>) -> Response {
         .into_response()
 }
 
+/// Serves the API over TLS: each connection's handshake on its own task (a
+/// client that stalls it delays only itself), then HTTP/1.1 or HTTP/2 with
+/// upgrades (the WebSocket subscriptions).
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    config: Arc<rustls::ServerConfig>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tower::Service;
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "HTTPS accept failed");
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
+            let Ok(Ok(tls)) = handshake.await else {
+                return;
+            };
+            let service =
+                hyper::service::service_fn(move |request: axum::extract::Request<hyper::body::Incoming>| {
+                    app.clone().call(request)
+                });
+            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: ControlServiceImpl,
     guard: Arc<Guard>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let app = axum::Router::new()
@@ -295,6 +335,9 @@ pub async fn serve(
         .merge(crate::dashboard::routes())
         .layer(axum::middleware::from_fn_with_state(guard, check_token))
         .with_state(service);
+    if let Some(config) = tls {
+        return serve_tls(listener, app, config, stop).await;
+    }
     let shutdown = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };

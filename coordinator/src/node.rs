@@ -230,11 +230,21 @@ impl Coordinator {
         let mut http_address = None;
         if let Some(address) = config.http_listen {
             let (listener, bound) = bind(address).await?;
-            http_address = Some(format!("http://{bound}"));
+            // With TLS, the HTTP API is HTTPS with the same certificate.
+            let https = match &config.tls {
+                Some(tls) => Some(Arc::new(
+                    tls.https()
+                        .map_err(|e| CoordinatorError::Internal(format!("TLS: {e}")))?,
+                )),
+                None => None,
+            };
+            let scheme = if https.is_some() { "https" } else { "http" };
+            http_address = Some(format!("{scheme}://{bound}"));
             tasks.push(tokio::spawn(http::serve(
                 listener,
                 service,
                 config.guard.clone(),
+                https,
                 stop_rx,
             )));
         }

@@ -396,8 +396,15 @@ async fn a_minute_without_clickhouse_loses_no_session_and_counts_none_twice() {
         },
     )
     .await;
+    // Placement may give every shard to one agent; each agent that ran
+    // shards through the outage spilled, and said so.
+    let mut spilled = 0;
     for agent in ["agent-1", "agent-2"] {
         let log = sandbox.log(agent);
-        assert!(log.contains("spilled"), "{agent} logged no spill:\n{log}");
+        if log.contains("shard starting") {
+            assert!(log.contains("spilled"), "{agent} logged no spill:\n{log}");
+            spilled += 1;
+        }
     }
+    assert!(spilled > 0, "no agent ran a shard");
 }

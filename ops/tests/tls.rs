@@ -11,6 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Sandbox, spec, throng_bin, wait_completed};
+use throng_actors::http::tls::TlsTrust;
+use throng_actors::http::{HttpEngine, HttpRequest};
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_testkit::{TestPki, poll_until};
@@ -61,7 +63,10 @@ async fn nodes_and_clients_speak_mutual_tls() {
     ];
     let tls_args: Vec<&str> = tls_args.iter().map(String::as_str).collect();
     let mut sandbox = Sandbox::start().await;
-    let port = sandbox.spawn("coordinator", "coordinator-1", &tls_args);
+    let http = format!("127.0.0.1:{}", throng_testkit::free_port());
+    let mut coordinator_args = tls_args.clone();
+    coordinator_args.extend(["--http", http.as_str()]);
+    let port = sandbox.spawn("coordinator", "coordinator-1", &coordinator_args);
     sandbox.spawn("agent", "agent-1", &tls_args);
     let endpoint = format!("https://127.0.0.1:{port}");
 
@@ -139,6 +144,29 @@ async fn nodes_and_clients_speak_mutual_tls() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
     let out = cli(false);
     assert!(!out.status.success(), "mTLS refuses a CLI without a certificate");
+
+    // The HTTP API is HTTPS with the same certificate (callers use tokens there,
+    // not certificates).
+    let trust = TlsTrust::WithCertificates(std::fs::read_to_string(pki.path("ca.pem")).expect("CA"));
+    let https = HttpEngine::with_trust(&trust, false);
+    let answer = https
+        .send(
+            HttpRequest::get(format!("https://{http}/api/v1/campaigns")),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("the HTTPS API answers");
+    assert_eq!(answer.status, 200);
+    let plain = HttpEngine::with_trust(&trust, false)
+        .send(
+            HttpRequest::get(format!("http://{http}/healthz")),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        plain.is_err() || plain.is_ok_and(|r| r.status != 200),
+        "no plain HTTP on the HTTPS port"
+    );
 
     // A node given a key that is not PEM says so and does not start.
     let bad = Command::new(throng_bin())
