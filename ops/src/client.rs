@@ -255,6 +255,18 @@ pub fn stats_json(s: &v1::CampaignStats) -> Value {
 
 /// A stream run's progress: events, their rate, and the slowest shard's
 /// simulated time, with a bar when the run has an end.
+/// ` [#########-----------]  45%` for a share of work done (0 to 1).
+fn progress_bar(share: f64) -> String {
+    let share = share.clamp(0.0, 1.0);
+    let filled = (share * 20.0).round() as usize;
+    format!(
+        " [{}{}] {:>3.0}%",
+        "#".repeat(filled),
+        "-".repeat(20 - filled.min(20)),
+        share * 100.0
+    )
+}
+
 fn stream_line(s: &v1::CampaignStats) -> String {
     let when = |ms: i64| {
         jiff::Timestamp::from_millisecond(ms)
@@ -279,13 +291,7 @@ fn stream_line(s: &v1::CampaignStats) -> String {
         } else {
             ((s.sim_watermark_ms - s.sim_from_ms) as f64 / span).clamp(0.0, 1.0)
         };
-        let filled = (share * 20.0).round() as usize;
-        line.push_str(&format!(
-            " [{}{}] {:>3.0}%",
-            "#".repeat(filled),
-            "-".repeat(20 - filled.min(20)),
-            share * 100.0
-        ));
+        line.push_str(&progress_bar(share));
     }
     line.push_str(&format!("  shards {}/{}", s.shards_done, s.shards));
     line
@@ -324,10 +330,11 @@ pub fn stats_line(s: &v1::CampaignStats) -> String {
     if s.sim_watermark_ms > 0 || s.stream_events > 0 {
         return stream_line(s);
     }
-    format!(
+    let done = s.sessions_completed + s.sessions_failed;
+    let mut line = format!(
         "{:<9} sessions {:>7}/{:<7} {:>7.1}/s  requests {:>8} {:>8.1}/s  errors {:>5}  p50 {:>7.1} ms  p99 {:>7.1} ms  shards {}/{}",
         state_name(s.state),
-        s.sessions_completed + s.sessions_failed,
+        done,
         s.sessions_planned,
         s.sessions_per_second,
         s.requests,
@@ -337,7 +344,12 @@ pub fn stats_line(s: &v1::CampaignStats) -> String {
         s.p99_ms,
         s.shards_done,
         s.shards,
-    )
+    );
+    // A campaign bounded by a session count shows how far it has come.
+    if s.sessions_planned > 0 {
+        line.push_str(&progress_bar(done as f64 / s.sessions_planned as f64));
+    }
+    line
 }
 
 fn print_campaign(c: &v1::Campaign, output: Output) {
@@ -635,5 +647,29 @@ async fn watch(client: &mut Control, id: &str, output: Output) -> Result<(), Cli
         )))
     } else {
         Err(CliError::Other("the watch ended before the campaign did".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_campaigns_show_a_progress_bar() {
+        let stats = v1::CampaignStats {
+            state: v1::CampaignState::Running as i32,
+            sessions_planned: 200,
+            sessions_completed: 45,
+            sessions_failed: 5,
+            ..Default::default()
+        };
+        let line = stats_line(&stats);
+        assert!(line.ends_with(" [#####---------------]  25%"), "{line}");
+        let open_ended = v1::CampaignStats {
+            sessions_planned: 0,
+            ..stats
+        };
+        assert!(!stats_line(&open_ended).contains('['));
+        assert_eq!(progress_bar(1.7), " [####################] 100%");
     }
 }
