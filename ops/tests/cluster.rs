@@ -408,3 +408,52 @@ async fn a_minute_without_clickhouse_loses_no_session_and_counts_none_twice() {
     }
     assert!(spilled > 0, "no agent ran a shard");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_outage_refuses_control_calls_clearly_and_loses_no_session() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    sandbox.spawn_agent("agent-2");
+    let (_, mut client) = sandbox.leader_client(2).await;
+    let document = spec("etcd-outage", sandbox.target.address, 300, 20.0, 4);
+    let id = start_campaign(&mut client, document.clone()).await;
+    wait_checkpointed(&mut client, &id, 40).await;
+
+    sandbox.etcd.kill();
+    // While etcd is down, a control call fails at once and says why.
+    let refused = poll_until(
+        Duration::from_secs(20),
+        "a control call refused while etcd is down",
+        || {
+            let mut client = client.clone();
+            async move {
+                let call = client.list_campaigns(v1::ListCampaignsRequest::default());
+                match tokio::time::timeout(Duration::from_secs(10), call).await {
+                    Ok(Err(status)) => Some(status),
+                    _ => None,
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sandbox.etcd.restart();
+
+    // Afterwards calls succeed again and the campaign completes with every
+    // session stored exactly once.
+    poll_until(Duration::from_secs(30), "control calls to succeed again", || {
+        let mut client = client.clone();
+        async move {
+            client
+                .list_campaigns(v1::ListCampaignsRequest::default())
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    wait_completed(&mut client, &id).await;
+    assert_exact_sessions(&sandbox, &document, &id).await;
+}
