@@ -145,9 +145,16 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
     let mut sandbox = Sandbox::start().await;
     let screenshots = tempfile::tempdir().expect("screenshot dir");
     sandbox.spawn_coordinator("coordinator-1");
+    // Capacity 2: two Chromium processes, eight visits at once (people
+    // spend most of a visit reading and typing, not computing).
     sandbox.spawn_agent_with(
         "agent-1",
-        &["--screenshots", &screenshots.path().display().to_string()],
+        &[
+            "--capacity",
+            "2",
+            "--screenshots",
+            &screenshots.path().display().to_string(),
+        ],
     );
     let (_, mut client) = sandbox.leader_client(1).await;
     let id = start_campaign(&mut client, spec(&site.url, SESSIONS)).await;
