@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::stats::{LatencyHistogram, ShardCounters};
+use crate::telemetry::TelemetryHealth;
 
 /// Upper bounds of latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -162,6 +163,46 @@ impl Exposition {
             "Stream events generated.",
             labels,
             c.stream_events as f64,
+        );
+    }
+
+    /// A telemetry writer's health (an agent's, as it or the coordinator sees it).
+    pub fn telemetry(&mut self, labels: &[(&str, &str)], t: &TelemetryHealth) {
+        self.gauge(
+            "throng_telemetry_queue_depth",
+            "Records waiting for the telemetry writer.",
+            labels,
+            t.queue_depth as f64,
+        );
+        self.counter(
+            "throng_telemetry_rows_written_total",
+            "Rows the telemetry writer stored.",
+            labels,
+            t.rows_written as f64,
+        );
+        self.counter(
+            "throng_telemetry_rows_spilled_total",
+            "Rows spilled to disk while the store was unreachable.",
+            labels,
+            t.rows_spilled as f64,
+        );
+        self.counter(
+            "throng_telemetry_rows_replayed_total",
+            "Spilled rows replayed into the store.",
+            labels,
+            t.rows_replayed as f64,
+        );
+        self.counter(
+            "throng_telemetry_rows_rejected_total",
+            "Rows of batches the store refused (quarantined).",
+            labels,
+            t.rows_rejected as f64,
+        );
+        self.gauge(
+            "throng_telemetry_healthy",
+            "1 when the telemetry writer reports no problem.",
+            labels,
+            f64::from(u8::from(t.error.is_empty())),
         );
     }
 

@@ -102,43 +102,7 @@ impl AgentMetrics {
         for (campaign, counters) in &by_campaign {
             m.campaign(&[("agent", self.id.as_str()), ("campaign", campaign)], counters);
         }
-        let t = self.sink.health();
-        m.gauge(
-            "throng_telemetry_queue_depth",
-            "Records waiting for the telemetry writer.",
-            &agent,
-            t.queue_depth as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_written_total",
-            "Rows the telemetry writer stored.",
-            &agent,
-            t.rows_written as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_spilled_total",
-            "Rows spilled to disk while the store was unreachable.",
-            &agent,
-            t.rows_spilled as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_replayed_total",
-            "Spilled rows replayed into the store.",
-            &agent,
-            t.rows_replayed as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_rejected_total",
-            "Rows of batches the store refused (quarantined).",
-            &agent,
-            t.rows_rejected as f64,
-        );
-        m.gauge(
-            "throng_telemetry_healthy",
-            "1 when the telemetry writer reports no problem.",
-            &agent,
-            f64::from(u8::from(t.error.is_empty())),
-        );
+        m.telemetry(&agent, &self.sink.health());
         m.finish()
     }
 }

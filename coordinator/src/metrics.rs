@@ -111,7 +111,6 @@ pub async fn render(service: &ControlServiceImpl) -> String {
     let now = epoch_ms();
     for (agent, snapshot) in service.hub.agents() {
         let labels = [("agent", agent.as_str())];
-        let t = &snapshot.telemetry;
         m.gauge(
             "throng_agent_shards",
             "Shards the agent runs, as of its last stats report.",
@@ -124,42 +123,7 @@ pub async fn render(service: &ControlServiceImpl) -> String {
             &labels,
             now.saturating_sub(snapshot.at_ms) as f64 / 1000.0,
         );
-        m.gauge(
-            "throng_telemetry_queue_depth",
-            "Records waiting for the agent's telemetry writer.",
-            &labels,
-            t.queue_depth as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_written_total",
-            "Rows the agent's writer stored.",
-            &labels,
-            t.rows_written as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_spilled_total",
-            "Rows spilled to disk while the store was unreachable.",
-            &labels,
-            t.rows_spilled as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_replayed_total",
-            "Spilled rows replayed into the store.",
-            &labels,
-            t.rows_replayed as f64,
-        );
-        m.counter(
-            "throng_telemetry_rows_rejected_total",
-            "Rows of batches the store refused (quarantined).",
-            &labels,
-            t.rows_rejected as f64,
-        );
-        m.gauge(
-            "throng_telemetry_healthy",
-            "1 when the agent's writer reports no problem.",
-            &labels,
-            f64::from(u8::from(t.error.is_empty())),
-        );
+        m.telemetry(&labels, &snapshot.telemetry);
     }
     m.finish()
 }
