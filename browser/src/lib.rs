@@ -117,11 +117,26 @@ async fn launch_browser(playwright: &Playwright, config: &BrowserConfig) -> Resu
         .executable_path(config.executable.display().to_string())
         .headless(true)
         .args(args);
-    playwright
-        .chromium()
-        .launch_with_options(options)
-        .await
-        .map_err(|e| BrowserError::Launch(e.to_string()))
+    // A launch that never answers (a machine out of memory, a driver in a
+    // bad state) must not hold the slot, and every visit waiting on it, forever.
+    let launch = playwright.chromium().launch_with_options(options);
+    match tokio::time::timeout(LAUNCH_WITHIN, launch).await {
+        Ok(launched) => launched.map_err(|e| BrowserError::Launch(e.to_string())),
+        Err(_) => Err(BrowserError::Launch(format!(
+            "Chromium did not start within {} s",
+            LAUNCH_WITHIN.as_secs()
+        ))),
+    }
+}
+
+/// How long a Chromium may take to start.
+const LAUNCH_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a whole visit may take: each step its timeout, plus room to
+/// open and close the context and take a screenshot. Past it the browser
+/// is taken for hung, whichever call it stopped answering.
+fn visit_limit(plan: &VisitPlan) -> std::time::Duration {
+    plan.timeout * (plan.steps.len() as u32 + 2) + std::time::Duration::from_secs(30)
 }
 
 impl BrowserEngine {
@@ -131,9 +146,16 @@ impl BrowserEngine {
                 path: config.executable.display().to_string(),
             });
         }
-        let playwright = Playwright::launch().await.map_err(|e| BrowserError::NoDriver {
-            reason: e.to_string(),
-        })?;
+        let playwright = match tokio::time::timeout(LAUNCH_WITHIN, Playwright::launch()).await {
+            Ok(launched) => launched.map_err(|e| BrowserError::NoDriver {
+                reason: e.to_string(),
+            })?,
+            Err(_) => {
+                return Err(BrowserError::NoDriver {
+                    reason: format!("the driver did not start within {} s", LAUNCH_WITHIN.as_secs()),
+                });
+            }
+        };
         let mut browsers = Vec::new();
         for _ in 0..config.browsers.max(1) {
             browsers.push((launch_browser(&playwright, config).await?, 0));
@@ -221,7 +243,18 @@ impl BrowserEngine {
         let mut attempt = 1;
         loop {
             let (slot, generation, browser) = self.browser().await;
-            let result = visit::run(&browser, plan, self.config.screenshots.as_deref()).await;
+            let visit = visit::run(&browser, plan, self.config.screenshots.as_deref());
+            let result = match tokio::time::timeout(visit_limit(plan), visit).await {
+                Ok(result) => result,
+                Err(_) => Err(BrowserError::Visit {
+                    step: plan.url.clone(),
+                    reason: format!(
+                        "the browser did not answer within {} s",
+                        visit_limit(plan).as_secs()
+                    ),
+                    screenshot: None,
+                }),
+            };
             let broken = match &result {
                 Ok(_) => false,
                 Err(_) if died(&browser).await => match self.replace_if_dead(slot).await {

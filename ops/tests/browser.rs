@@ -9,9 +9,9 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{Sandbox, campaign, start_campaign, throng_bin, wait_completed};
+use common::{Sandbox, campaign, start_campaign, throng_bin};
 use throng_proto::v1;
 use throng_testkit::{free_port, http_get, poll_until};
 
@@ -177,7 +177,25 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
 
-    wait_completed(&client, &id, Duration::from_secs(300)).await;
+    // Waits for the end, and if it does not come, says where the campaign
+    // stood and what the agent logged.
+    let deadline = Instant::now() + Duration::from_secs(360);
+    loop {
+        let now = campaign(&mut client, &id).await;
+        if now
+            .as_ref()
+            .is_some_and(|c| c.state == v1::CampaignState::Completed as i32)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            let log = sandbox.log("agent-1");
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(120)..].join("\n");
+            panic!("the campaign did not complete in 360 s: {now:#?}\nthe agent's log ends:\n{tail}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The agent is still alive and registered, with a new Chromium.
     assert!(
