@@ -21,9 +21,12 @@ use throng_actors::traffic::matomo::{MatomoSettings, MatomoVisit, bulk_body};
 use throng_actors::traffic::visit::query_string;
 use throng_actors::workload::Workload;
 
+/// A harness: panics only when a promise is broken.
+pub type Harness = fn(&[u8]);
+
 /// The targets, by name: the names of `fuzz/targets/fuzz_targets/*.rs` and
 /// of the seed corpus folders `fuzz/corpus/*`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("workload", workload),
     ("catalog", catalog),
     ("subscription", subscription),
