@@ -457,3 +457,151 @@ async fn an_etcd_outage_refuses_control_calls_clearly_and_loses_no_session() {
     wait_completed(&mut client, &id).await;
     assert_exact_sessions(&sandbox, &document, &id).await;
 }
+
+/// A target that notes when each request came and from which address.
+struct SourceRecordingSite {
+    address: std::net::SocketAddr,
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<(u64, std::net::IpAddr)>>>,
+}
+
+impl SourceRecordingSite {
+    async fn start(ip: &str) -> SourceRecordingSite {
+        use axum::extract::ConnectInfo;
+        let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let noted = arrivals.clone();
+        let app =
+            axum::Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| {
+                let noted = noted.clone();
+                async move {
+                    let now = throng_actors::clock::epoch_ms();
+                    noted.lock().expect("arrivals").push((now, peer.ip()));
+                    "<html><body>ok</body></html>"
+                }
+            });
+        let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
+            .await
+            .expect("bind the target on the namespace's link");
+        let address = listener.local_addr().expect("target address");
+        tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, service).await;
+        });
+        SourceRecordingSite { address, arrivals }
+    }
+
+    /// Arrival times (epoch ms) of the requests from `ip`.
+    fn arrivals_from(&self, ip: &str) -> Vec<u64> {
+        let ip: std::net::IpAddr = ip.parse().expect("an IP");
+        let arrivals = self.arrivals.lock().expect("arrivals");
+        arrivals
+            .iter()
+            .filter(|(_, from)| *from == ip)
+            .map(|(at, _)| *at)
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_cut_off_from_etcd_stops_and_its_shards_move_without_loss() {
+    // Declared first, dropped last: after every process inside it has gone.
+    let namespace = common::netns::Namespace::create();
+    let mut sandbox = Sandbox::start_reachable_from(&namespace).await;
+    let site = SourceRecordingSite::start(&namespace.host_ip).await;
+    sandbox.spawn_coordinator_with("coordinator-1", &["--allow", &namespace.host_ip]);
+    // "far" runs in the namespace; "near" on the host, beside etcd.
+    sandbox.spawn_in(&namespace, "agent", "far", &[]);
+    sandbox.spawn_agent("near");
+    let (_, mut client) = sandbox.leader_client(2).await;
+    let document = spec("partition", site.address, 400, 20.0, 4);
+    let id = start_campaign(&mut client, document.clone()).await;
+    wait_checkpointed(&mut client, &id, 40).await;
+    assert!(
+        !site.arrivals_from(&namespace.inner_ip).is_empty(),
+        "the agent in the namespace generates traffic before the partition"
+    );
+
+    // Cut "far" off from etcd, not from the target, ClickHouse or the
+    // coordinator: it cannot renew its lease, so it must stop, and its
+    // shards must move to "near".
+    namespace.cut_off_store();
+    let cut_ms = throng_actors::clock::epoch_ms();
+    let moved_after = wait_replaced(&mut client, "far", &id).await;
+    eprintln!("shards of the partitioned agent re-placed {moved_after:?} after the cut (lease TTL {TTL:?})");
+    wait_completed(&mut client, &id).await;
+
+    // Every planned session once, whoever ran it.
+    assert_exact_sessions(&sandbox, &document, &id).await;
+
+    // Nothing kept generating beside its replacement: for every shard "far"
+    // ran, its last session started before "near" started its first one of
+    // that shard, and no request of "far" reached the target after "near"
+    // took over any of them.
+    #[derive(clickhouse::Row, serde::Deserialize, Debug)]
+    struct Span {
+        shard: u32,
+        agent_id: String,
+        first_ms: u64,
+        last_ms: u64,
+    }
+    let spans: Vec<Span> = sandbox
+        .clickhouse_client()
+        .query(
+            "SELECT shard, agent_id, min(started_ms), max(started_ms) FROM sessions \
+             WHERE campaign_id = ? GROUP BY shard, agent_id ORDER BY shard, agent_id",
+        )
+        .bind(&id)
+        .fetch_all()
+        .await
+        .expect("sessions by shard and agent");
+    let mut taken_over_ms = Vec::new();
+    for far in spans.iter().filter(|s| s.agent_id == "far") {
+        if let Some(near) = spans
+            .iter()
+            .find(|s| s.shard == far.shard && s.agent_id == "near")
+        {
+            assert!(
+                far.last_ms < near.first_ms,
+                "shard {} ran on both agents at once: {spans:#?}",
+                far.shard
+            );
+            taken_over_ms.push(near.first_ms);
+        }
+    }
+    assert!(
+        !taken_over_ms.is_empty(),
+        "some shard of the partitioned agent moved: {spans:#?}"
+    );
+    let taken_over = taken_over_ms.into_iter().min().expect("a take-over");
+    let far_requests = site.arrivals_from(&namespace.inner_ip);
+    let last_far = far_requests.iter().max().copied().unwrap_or_default();
+    assert!(
+        last_far < taken_over,
+        "the partitioned agent still sent requests {} ms after its replacement took over",
+        last_far.saturating_sub(taken_over)
+    );
+    eprintln!(
+        "the partitioned agent's last request came {} ms after the cut; its replacement began {} ms after it",
+        last_far.saturating_sub(cut_ms),
+        taken_over.saturating_sub(cut_ms)
+    );
+    assert!(
+        sandbox.log("far").contains("self-fenced"),
+        "the partitioned agent says it fenced itself:\n{}",
+        sandbox.log("far")
+    );
+
+    // Healed, it joins again as a fresh member.
+    namespace.reconnect_store();
+    poll_until(
+        Duration::from_secs(60),
+        "the healed agent to register again",
+        || {
+            let mut client = client.clone();
+            async move {
+                let status = status(&mut client).await?;
+                status.agents.iter().any(|a| a.id == "far").then_some(())
+            }
+        },
+    )
+    .await;
+}

@@ -99,11 +99,19 @@ pub struct EtcdServer {
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
+    /// Addresses besides 127.0.0.1 clients may reach it on.
+    also_on: Vec<String>,
 }
 
 impl EtcdServer {
     /// Starts etcd and waits until `/health` says it is healthy.
     pub fn start() -> Self {
+        EtcdServer::start_also_on(&[])
+    }
+
+    /// Starts etcd listening for clients on `addresses` too (e.g. the host's
+    /// end of a test's network namespace), on the same port.
+    pub fn start_also_on(addresses: &[&str]) -> Self {
         require_binary("/usr/bin/etcd", "etcd-server");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let mut server = EtcdServer {
@@ -111,13 +119,18 @@ impl EtcdServer {
             dir,
             client_port: free_port(),
             peer_port: free_port(),
+            also_on: addresses.iter().map(|a| a.to_string()).collect(),
         };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = std::iter::once("127.0.0.1")
+            .chain(self.also_on.iter().map(String::as_str))
+            .map(|host| format!("http://{host}:{}", self.client_port))
+            .collect::<Vec<_>>()
+            .join(",");
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.dir.path().join("etcd.log"))
             .unwrap_or_else(|e| panic!("etcd log: {e}"));
@@ -128,7 +141,7 @@ impl EtcdServer {
                 "--listen-client-urls",
                 &client,
                 "--advertise-client-urls",
-                &client,
+                &self.endpoint(),
             ])
             .args([
                 "--listen-peer-urls",
@@ -150,7 +163,12 @@ impl EtcdServer {
 
     /// The client URL, e.g. `http://127.0.0.1:23790`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        self.endpoint_on("127.0.0.1")
+    }
+
+    /// The client URL on one of the addresses it listens on.
+    pub fn endpoint_on(&self, address: &str) -> String {
+        format!("http://{address}:{}", self.client_port)
     }
 
     /// Kills the server (SIGKILL); its data dir stays, so `restart` resumes it.
@@ -176,17 +194,33 @@ pub struct ClickHouseServer {
 impl ClickHouseServer {
     /// Starts ClickHouse from a rewritten copy of the packaged config and waits for `/ping`.
     pub fn start() -> Self {
+        ClickHouseServer::start_also_on(&[])
+    }
+
+    /// Starts ClickHouse listening on `addresses` too, besides loopback.
+    pub fn start_also_on(addresses: &[&str]) -> Self {
         require_binary("/usr/sbin/clickhouse-server", "clickhouse-server");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let http_port = free_port();
         let tcp_port = free_port();
         let interserver_port = free_port();
         let root = dir.path().to_string_lossy().to_string();
+        // The packaged config listens on localhost by default (its
+        // listen_host lines are commented out); naming addresses replaces
+        // that default, so loopback is named too.
+        let listen: String = if addresses.is_empty() {
+            String::new()
+        } else {
+            std::iter::once("127.0.0.1")
+                .chain(addresses.iter().copied())
+                .map(|host| format!("<listen_host>{host}</listen_host>"))
+                .collect()
+        };
         let config = std::fs::read_to_string("/etc/clickhouse-server/config.xml")
             .unwrap_or_else(|e| panic!("read /etc/clickhouse-server/config.xml: {e}"))
             .replace(
                 "<http_port>8123</http_port>",
-                &format!("<http_port>{http_port}</http_port>"),
+                &format!("<http_port>{http_port}</http_port>{listen}"),
             )
             .replace(
                 "<tcp_port>9000</tcp_port>",
@@ -201,6 +235,10 @@ impl ClickHouseServer {
         let write = |name: &str, text: &str| {
             std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
         };
+        assert!(
+            addresses.is_empty() || config.contains(&listen),
+            "the packaged ClickHouse config has no <http_port>8123</http_port> to put listen_host beside"
+        );
         write("config.xml", &config);
         let users = std::fs::read_to_string("/etc/clickhouse-server/users.xml")
             .unwrap_or_else(|e| panic!("read /etc/clickhouse-server/users.xml: {e}"));
@@ -238,7 +276,12 @@ impl ClickHouseServer {
 
     /// The HTTP URL, e.g. `http://127.0.0.1:8123`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        self.url_on("127.0.0.1")
+    }
+
+    /// The HTTP URL on one of the addresses it listens on.
+    pub fn url_on(&self, address: &str) -> String {
+        format!("http://{address}:{}", self.http_port)
     }
 
     /// Stops the server (SIGKILL); data stays for `restart`.

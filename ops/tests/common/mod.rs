@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod recorder;
 pub mod up;
 
@@ -116,14 +117,55 @@ impl Sandbox {
         }
     }
 
+    /// A sandbox whose etcd and ClickHouse also listen where `namespace`
+    /// reaches them (etcd on its own address, so it can be cut off alone).
+    pub async fn start_reachable_from(namespace: &netns::Namespace) -> Self {
+        let etcd = EtcdServer::start_also_on(&[&namespace.store_ip]);
+        let clickhouse = ClickHouseServer::start_also_on(&[&namespace.host_ip]);
+        let target = TargetSite::start().await;
+        Sandbox {
+            etcd,
+            clickhouse,
+            target,
+            cluster: format!("test{}", free_port()),
+            nodes: BTreeMap::new(),
+            logs: tempfile::tempdir().expect("log dir"),
+        }
+    }
+
     pub fn spawn(&mut self, role: &str, id: &str, extra: &[&str]) -> u16 {
+        let command = Command::new(throng_bin());
+        let etcd = self.etcd.endpoint();
+        let clickhouse = self.clickhouse.url();
+        self.spawn_command(command, role, id, "127.0.0.1", &etcd, &clickhouse, extra)
+    }
+
+    /// A node inside `namespace`, reaching etcd and ClickHouse across its link.
+    pub fn spawn_in(&mut self, namespace: &netns::Namespace, role: &str, id: &str, extra: &[&str]) -> u16 {
+        let command = namespace.command(&throng_bin());
+        let etcd = self.etcd.endpoint_on(&namespace.store_ip);
+        let clickhouse = self.clickhouse.url_on(&namespace.host_ip);
+        self.spawn_command(command, role, id, &namespace.inner_ip, &etcd, &clickhouse, extra)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_command(
+        &mut self,
+        mut command: Command,
+        role: &str,
+        id: &str,
+        address: &str,
+        etcd: &str,
+        clickhouse: &str,
+        extra: &[&str],
+    ) -> u16 {
         let port = free_port();
         let log = std::fs::File::create(self.logs.path().join(format!("{id}.log"))).expect("log file");
-        let child = Command::new(throng_bin())
+        let child = command
             .arg(role)
-            .args(["--etcd", &self.etcd.endpoint()])
-            .args(["--grpc", &format!("127.0.0.1:{port}")])
-            .args(["--clickhouse", &self.clickhouse.url()])
+            .args(["--etcd", etcd])
+            .args(["--grpc", &format!("{address}:{port}")])
+            .args(["--clickhouse", clickhouse])
             .args(["--cluster", &self.cluster, "--id", id, "--lease-ttl", LEASE_TTL])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -188,9 +230,9 @@ impl Sandbox {
             .filter(|n| n.id.starts_with("coordinator"))
             .map(|n| (n.id.clone(), n.endpoint()))
             .collect();
-        poll_until(Duration::from_secs(30), "a leader that sees every agent", || {
-            let nodes = nodes.clone();
-            async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = async {
                 for (_, endpoint) in &nodes {
                     let Ok(mut client) = ControlServiceClient::connect(endpoint.clone()).await else {
                         continue;
@@ -208,8 +250,31 @@ impl Sandbox {
                 }
                 None
             }
-        })
-        .await
+            .await;
+            if let Some(found) = found {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no leader saw {agents} agents within 30 s; the nodes' logs end:\n{}",
+                self.log_tails()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last lines each node logged, for failure messages.
+    pub fn log_tails(&self) -> String {
+        let mut tails = String::new();
+        for id in self.nodes.keys() {
+            let log = self.log(id);
+            let lines: Vec<&str> = log.lines().collect();
+            tails.push_str(&format!(
+                "--- {id}\n{}\n",
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            ));
+        }
+        tails
     }
 
     pub fn clickhouse_client(&self) -> clickhouse::Client {
@@ -285,7 +350,11 @@ pub async fn wait_completed(client: &ControlServiceClient<Channel>, id: &str, ti
 pub fn expected_session_ids(document: &str) -> std::collections::BTreeSet<u64> {
     use throng_actors::plan::CampaignPlan;
     use throng_actors::spec::{CampaignSpec, ValidationContext};
-    let spec = CampaignSpec::parse(document, &ValidationContext::default()).expect("valid spec");
+    // The coordinator decided where traffic may go; here only the plan matters.
+    let anywhere = ValidationContext {
+        allowlist: throng_actors::spec::Allowlist::parse(&["*".to_string()]).expect("`*`"),
+    };
+    let spec = CampaignSpec::parse(document, &anywhere).expect("valid spec");
     let plan = CampaignPlan::of(&spec);
     (0..plan.shards)
         .flat_map(|i| {
