@@ -207,6 +207,47 @@ impl Exposition {
     }
 
     /// The text, family by family.
+    /// This process's own health: resident memory, open file descriptors,
+    /// threads and the async tasks alive in its runtime; what a soak run
+    /// watches for leaks.
+    pub fn process(&mut self, labels: &[(&str, &str)]) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|value| value.parse::<f64>().ok())
+        };
+        if let Some(kib) = field("VmRSS:") {
+            self.gauge(
+                "process_resident_memory_bytes",
+                "Resident memory of this process.",
+                labels,
+                kib * 1024.0,
+            );
+        }
+        if let Some(threads) = field("Threads:") {
+            self.gauge("process_threads", "Threads of this process.", labels, threads);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.gauge(
+                "process_open_fds",
+                "Open file descriptors of this process.",
+                labels,
+                fds.count() as f64,
+            );
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.gauge(
+                "throng_runtime_alive_tasks",
+                "Async tasks alive in this process's runtime.",
+                labels,
+                runtime.metrics().num_alive_tasks() as f64,
+            );
+        }
+    }
+
     pub fn finish(self) -> String {
         let mut text = String::new();
         for (name, family) in self.families {

@@ -103,6 +103,7 @@ impl AgentMetrics {
             m.campaign(&[("agent", self.id.as_str()), ("campaign", campaign)], counters);
         }
         m.telemetry(&agent, &self.sink.health());
+        m.process(&agent);
         m.finish()
     }
 }

@@ -125,5 +125,6 @@ pub async fn render(service: &ControlServiceImpl) -> String {
         );
         m.telemetry(&labels, &snapshot.telemetry);
     }
+    m.process(&[]);
     m.finish()
 }

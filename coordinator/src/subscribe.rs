@@ -34,6 +34,9 @@ const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// resume from long ago): keeps every message small.
 const CATCH_UP_STEP_MS: i64 = 5 * 60_000;
 
+/// The longest a consumer may fall behind: a day of wall time.
+const MAX_LAG_SECONDS: f64 = 86_400.0;
+
 /// A parsed subscription request.
 pub struct SubscribeQuery {
     pub patterns: Vec<StreamPattern>,
@@ -57,10 +60,15 @@ pub fn parse_query(run: &StreamRunSpec, request: &v1::SubscribeRequest) -> Resul
     } else {
         Some(ResumeToken::decode(&request.resume_token).map_err(|e| format!("resume_token: {e}"))?)
     };
-    let max_lag = if request.max_lag_seconds > 0.0 {
-        Duration::from_secs_f64(request.max_lag_seconds)
-    } else {
+    let lag = request.max_lag_seconds;
+    let max_lag = if lag == 0.0 {
         Duration::from_secs(60)
+    } else if lag.is_finite() && lag > 0.0 && lag <= MAX_LAG_SECONDS {
+        Duration::from_secs_f64(lag)
+    } else {
+        return Err(format!(
+            "max_lag_seconds: between 0 (the default, 60) and {MAX_LAG_SECONDS}, got {lag}"
+        ));
     };
     Ok(SubscribeQuery {
         patterns,

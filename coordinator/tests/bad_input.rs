@@ -4,9 +4,12 @@
 
 use std::path::PathBuf;
 
-use throng_actors::spec::ValidationContext;
+use serde_json::Value;
+use throng_actors::spec::{FieldError, ValidationContext};
+use throng_actors::streams::{Catalog, StreamRunSpec};
 use throng_actors::workload::Workload;
 use throng_coordinator::service::score_behaviour_json;
+use throng_proto::v1;
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/bad-input")
@@ -20,8 +23,79 @@ fn expected(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks `# expect: PATH: TEXT` lines against field errors.
+fn check_fields(name: &str, text: &str, errors: &[FieldError], misses: &mut Vec<String>) {
+    let expectations = expected(text);
+    assert!(!expectations.is_empty(), "{name} expects nothing");
+    for expectation in expectations {
+        let (path, fragment) = expectation
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("{name}: `# expect: PATH: TEXT`, not `{expectation}`"));
+        if !errors
+            .iter()
+            .any(|e| e.path == path && e.message.contains(fragment))
+        {
+            misses.push(format!("{name}: no `{fragment}` at `{path}` among {errors:?}"));
+        }
+    }
+}
+
+/// Checks `# expect: TEXT` lines of the `.expect` file beside `path` against one error message.
+fn check_message(name: &str, path: &std::path::Path, outcome: Result<(), String>, misses: &mut Vec<String>) {
+    let expect = std::fs::read_to_string(path.with_extension("expect")).expect("a .expect beside it");
+    let expectations = expected(&expect);
+    assert!(!expectations.is_empty(), "{name} expects nothing");
+    match outcome {
+        Ok(()) => misses.push(format!("{name} was accepted")),
+        Err(error) => {
+            for fragment in expectations {
+                if !error.contains(&fragment) {
+                    misses.push(format!("{name}: `{fragment}` not in `{error}`"));
+                }
+            }
+        }
+    }
+}
+
+/// The stream run subscriptions are checked against: the built-in catalog.
+fn builtin_run() -> StreamRunSpec {
+    let document = "kind: streams\nname: bad-input\ncatalog: builtin\n";
+    match Workload::parse(document, &ValidationContext::default()) {
+        Ok(Workload::Streams(run)) => (*run).clone(),
+        other => panic!("a stream run: {other:?}"),
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A subscription request as JSON; `max_lag_seconds` may be a string, as
+/// the HTTP API's `max_lag` query parameter is.
+fn subscribe_request(json: &Value) -> v1::SubscribeRequest {
+    let lag = &json["max_lag_seconds"];
+    v1::SubscribeRequest {
+        id: String::new(),
+        patterns: strings(&json["patterns"]),
+        resume_token: json["resume_token"].as_str().unwrap_or_default().to_string(),
+        max_lag_seconds: lag
+            .as_f64()
+            .or_else(|| lag.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_default(),
+    }
+}
+
 #[test]
 fn every_bad_document_is_refused_with_its_errors() {
+    let run = builtin_run();
     let mut cases = 0;
     let mut misses = Vec::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(corpus())
@@ -37,42 +111,40 @@ fn every_bad_document_is_refused_with_its_errors() {
             .to_string();
         let text = std::fs::read_to_string(&path).expect("readable");
         if name.ends_with(".behaviour.json") {
-            let expect = std::fs::read_to_string(path.with_extension("expect")).expect("a .expect beside it");
-            match score_behaviour_json(&text) {
+            check_message(&name, &path, score_behaviour_json(&text).map(|_| ()), &mut misses);
+            cases += 1;
+        } else if name.ends_with(".subscribe.json") {
+            let json: Value = serde_json::from_str(&text).expect("JSON");
+            let outcome =
+                throng_coordinator::subscribe::parse_query(&run, &subscribe_request(&json)).map(|_| ());
+            check_message(&name, &path, outcome, &mut misses);
+            cases += 1;
+        } else if name.ends_with(".analytics.json") {
+            let json: Value = serde_json::from_str(&text).expect("JSON");
+            let request = v1::AnalyticsRequest {
+                campaign_ids: strings(&json["campaign_ids"]),
+                by: json["by"].as_str().unwrap_or_default().to_string(),
+                resolution_ms: json["resolution_ms"].as_u64().unwrap_or_default(),
+            };
+            let outcome = throng_coordinator::analytics::parse(&request)
+                .map(|_| ())
+                .map_err(|status| status.message().to_string());
+            check_message(&name, &path, outcome, &mut misses);
+            cases += 1;
+        } else if name.ends_with(".catalog.yaml") {
+            match Catalog::parse(&text) {
                 Ok(_) => misses.push(format!("{name} was accepted")),
-                Err(error) => {
-                    for fragment in expected(&expect) {
-                        if !error.contains(&fragment) {
-                            misses.push(format!("{name}: `{fragment}` not in `{error}`"));
-                        }
-                    }
-                }
+                Err(errors) => check_fields(&name, &text, &errors.0, &mut misses),
             }
             cases += 1;
         } else if name.ends_with(".yaml") {
-            let expectations = expected(&text);
-            assert!(!expectations.is_empty(), "{name} expects nothing");
-            let errors = match Workload::parse(&text, &ValidationContext::default()) {
-                Ok(_) => {
-                    misses.push(format!("{name} was accepted"));
-                    continue;
-                }
-                Err(errors) => errors.0,
-            };
-            for expectation in expectations {
-                let (path, fragment) = expectation
-                    .split_once(": ")
-                    .unwrap_or_else(|| panic!("{name}: `# expect: PATH: TEXT`, not `{expectation}`"));
-                if !errors
-                    .iter()
-                    .any(|e| e.path == path && e.message.contains(fragment))
-                {
-                    misses.push(format!("{name}: no `{fragment}` at `{path}` among {errors:?}"));
-                }
+            match Workload::parse(&text, &ValidationContext::default()) {
+                Ok(_) => misses.push(format!("{name} was accepted")),
+                Err(errors) => check_fields(&name, &text, &errors.0, &mut misses),
             }
             cases += 1;
         }
     }
     assert!(misses.is_empty(), "{}", misses.join("\n"));
-    assert!(cases >= 12, "only {cases} cases found");
+    assert!(cases >= 17, "only {cases} cases found");
 }
