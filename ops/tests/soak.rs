@@ -182,7 +182,9 @@ async fn nothing_grows_but_the_work_in_hand() {
     }
 
     // When the work is done, descriptors and tasks come back to about where
-    // they were (idle pooled connections may linger a while; they close).
+    // they were: within 32 of it (pooled connections to ClickHouse and the
+    // target, with their tasks, stay open for reuse), where a leak of one
+    // per session would leave thousands.
     let settled = poll_until(
         Duration::from_secs(120),
         "descriptors and tasks to settle",
@@ -193,7 +195,7 @@ async fn nothing_grows_but_the_work_in_hand() {
                 let back = now.len() == baseline.len()
                     && now.iter().all(|(node, h)| {
                         let before = baseline[node];
-                        h.fds <= before.fds + 16.0 && h.tasks <= before.tasks + 16.0
+                        h.fds <= before.fds + 32.0 && h.tasks <= before.tasks + 32.0
                     });
                 back.then_some(now)
             }
