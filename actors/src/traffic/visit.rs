@@ -76,17 +76,23 @@ impl Cart {
     }
 
     /// What ordering this cart costs: the simulated shop adds 20 % tax and a
-    /// flat shipping fee.
+    /// flat shipping fee. Every amount is in whole cents, as a shop charges
+    /// them (a tax of 15.600000000000001 is no price anyone pays).
     pub fn order(&self) -> Order {
-        let subtotal = self.total();
-        let (tax, shipping) = (subtotal * 0.2, 4.95);
+        let subtotal = to_cents(self.total());
+        let (tax, shipping) = (to_cents(subtotal * 0.2), 4.95);
         Order {
             subtotal,
             tax,
             shipping,
-            revenue: subtotal + tax + shipping,
+            revenue: to_cents(subtotal + tax + shipping),
         }
     }
+}
+
+/// An amount rounded to whole cents.
+fn to_cents(amount: f64) -> f64 {
+    (amount * 100.0).round() / 100.0
 }
 
 /// The money of one order.
