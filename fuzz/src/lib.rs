@@ -25,7 +25,7 @@ use throng_actors::workload::Workload;
 pub type Harness = fn(&[u8]);
 
 /// The targets, by name: the names of `fuzz/targets/fuzz_targets/*.rs` and
-/// of the seed corpus folders `fuzz/corpus/*`.
+/// of the lines of `fuzz/seeds.txt`.
 pub const TARGETS: &[(&str, Harness)] = &[
     ("workload", workload),
     ("catalog", catalog),

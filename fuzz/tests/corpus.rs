@@ -1,7 +1,8 @@
-//! The fuzz harnesses on a stable toolchain: every seed of `fuzz/corpus`
-//! and a fixed number of deterministic mutations of each (bytes flipped,
-//! inserted, deleted, cut, spliced from another seed). `fuzz/run` goes
-//! further with libFuzzer's coverage-guided search.
+//! The fuzz harnesses on a stable toolchain: every seed (`fuzz/corpus` and
+//! the files `fuzz/seeds.txt` names) and a fixed number of deterministic
+//! mutations of each (bytes flipped, inserted, deleted, cut, spliced from
+//! another seed). `fuzz/run` goes further with libFuzzer's coverage-guided
+//! search.
 
 use std::path::{Path, PathBuf};
 
@@ -11,16 +12,39 @@ use throng_fuzz::TARGETS;
 /// for a debug build in CI.
 const MUTATIONS: u64 = 200;
 
-fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
-    let mut seeds: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("corpus entry").path();
+/// Every file below `dir`, with its bytes.
+fn files_below(dir: &Path, into: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.expect("corpus entry").path();
+        if path.is_dir() {
+            files_below(&path, into);
+        } else {
             let bytes = std::fs::read(&path).expect("seed");
-            (path, bytes)
-        })
-        .collect();
+            into.push((path, bytes));
+        }
+    }
+}
+
+/// The target's seeds: its own `fuzz/corpus/<target>` and the project's
+/// files that `fuzz/seeds.txt` names for it, as `fuzz/run` gives libFuzzer.
+fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = fuzz.parent().expect("the repository");
+    let map = std::fs::read_to_string(fuzz.join("seeds.txt")).expect("fuzz/seeds.txt");
+    let shared = map
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|words| words.first() == Some(&target))
+        .unwrap_or_else(|| panic!("fuzz/seeds.txt has no line for {target}"));
+    let mut seeds = Vec::new();
+    files_below(&fuzz.join("corpus").join(target), &mut seeds);
+    for dir in &shared[1..] {
+        files_below(&root.join(dir), &mut seeds);
+    }
     seeds.sort();
     seeds
 }

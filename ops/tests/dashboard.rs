@@ -21,6 +21,11 @@ async fn text(page: &Page, selector: &str) -> String {
         .unwrap_or_default()
 }
 
+/// How many elements match `selector` now (0 when the page cannot say).
+async fn count(page: &Page, selector: &str) -> usize {
+    page.locator(selector).count().await.unwrap_or_default()
+}
+
 async fn attribute(page: &Page, selector: &str, name: &str) -> String {
     page.locator(selector)
         .get_attribute(name)
@@ -128,15 +133,7 @@ async fn the_dashboard_creates_watches_and_steers() {
         .expect("streams tab");
     poll_until(Duration::from_secs(20), "the run's scenarios", || {
         let page = &page;
-        async move {
-            (page
-                .locator("#scenario-payment-outage .apply")
-                .count()
-                .await
-                .ok()?
-                == 1)
-                .then_some(())
-        }
+        async move { (count(page, "#scenario-payment-outage .apply").await == 1).then_some(()) }
     })
     .await;
     page.locator("#scenario-payment-outage .apply")
@@ -155,7 +152,7 @@ async fn the_dashboard_creates_watches_and_steers() {
     let streams = poll_until(Duration::from_secs(30), "the streams' values", || {
         let page = &page;
         async move {
-            let rows = page.locator("#stream-values tbody tr").count().await.ok()?;
+            let rows = count(page, "#stream-values tbody tr").await;
             (rows == 50).then_some(rows)
         }
     })
@@ -166,13 +163,7 @@ async fn the_dashboard_creates_watches_and_steers() {
 
     let events = poll_until(Duration::from_secs(20), "the external event timeline", || {
         let page = &page;
-        async move {
-            page.locator("#event-timeline li")
-                .count()
-                .await
-                .ok()
-                .filter(|n| *n > 0)
-        }
+        async move { Some(count(page, "#event-timeline li").await).filter(|n| *n > 0) }
     })
     .await;
     assert!(events > 0);
@@ -184,7 +175,7 @@ async fn the_dashboard_creates_watches_and_steers() {
         .expect("cluster tab");
     poll_until(Duration::from_secs(10), "the agents", || {
         let page = &page;
-        async move { (page.locator("#agents tbody tr").count().await.ok()? == 2).then_some(()) }
+        async move { (count(page, "#agents tbody tr").await == 2).then_some(()) }
     })
     .await;
     let _ = browser.close().await;

@@ -104,17 +104,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start() -> Self {
-        let etcd = EtcdServer::start();
-        let clickhouse = ClickHouseServer::start();
-        let target = TargetSite::start().await;
-        Sandbox {
-            etcd,
-            clickhouse,
-            target,
-            cluster: format!("test{}", free_port()),
-            nodes: BTreeMap::new(),
-            logs: tempfile::tempdir().expect("log dir"),
-        }
+        Sandbox::with(EtcdServer::start(), ClickHouseServer::start()).await
     }
 
     /// A sandbox whose etcd and ClickHouse also listen where `namespace`
@@ -122,11 +112,14 @@ impl Sandbox {
     pub async fn start_reachable_from(namespace: &netns::Namespace) -> Self {
         let etcd = EtcdServer::start_also_on(&[&namespace.store_ip]);
         let clickhouse = ClickHouseServer::start_also_on(&[&namespace.host_ip]);
-        let target = TargetSite::start().await;
+        Sandbox::with(etcd, clickhouse).await
+    }
+
+    async fn with(etcd: EtcdServer, clickhouse: ClickHouseServer) -> Self {
         Sandbox {
             etcd,
             clickhouse,
-            target,
+            target: TargetSite::start().await,
             cluster: format!("test{}", free_port()),
             nodes: BTreeMap::new(),
             logs: tempfile::tempdir().expect("log dir"),
