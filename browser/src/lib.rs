@@ -132,11 +132,11 @@ async fn launch_browser(playwright: &Playwright, config: &BrowserConfig) -> Resu
 /// How long a Chromium may take to start.
 const LAUNCH_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// How long a whole visit may take: each step its timeout, plus room to
-/// open and close the context and take a screenshot. Past it the browser
-/// is taken for hung, whichever call it stopped answering.
+/// How long a whole visit may take: its steps' limit, plus room to open
+/// and close the context and take a screenshot. Past it the browser is
+/// taken for hung, whichever call it stopped answering.
 fn visit_limit(plan: &VisitPlan) -> std::time::Duration {
-    plan.timeout * (plan.steps.len() as u32 + 2) + std::time::Duration::from_secs(30)
+    visit::steps_limit(plan) + std::time::Duration::from_secs(30)
 }
 
 impl BrowserEngine {
@@ -175,15 +175,26 @@ impl BrowserEngine {
     }
 
     /// The browser the next visit uses, in turn, its slot and generation.
-    async fn browser(&self) -> (usize, u64, Browser) {
-        let browsers = self.browsers.lock().await;
+    /// A visit never starts on a browser already known to be dead: when a
+    /// crash took every browser, a retry would otherwise fail again at once.
+    async fn browser(&self) -> Result<(usize, u64, Browser), BrowserError> {
+        let mut browsers = self.browsers.lock().await;
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % browsers.len();
-        (slot, browsers[slot].1, browsers[slot].0.clone())
+        self.relaunch_if_dead(&mut browsers, slot).await?;
+        Ok((slot, browsers[slot].1, browsers[slot].0.clone()))
     }
 
     /// Launches a new browser in `slot` if the one there has died.
     async fn replace_if_dead(&self, slot: usize) -> Result<(), BrowserError> {
         let mut browsers = self.browsers.lock().await;
+        self.relaunch_if_dead(&mut browsers, slot).await
+    }
+
+    async fn relaunch_if_dead(
+        &self,
+        browsers: &mut [(Browser, u64)],
+        slot: usize,
+    ) -> Result<(), BrowserError> {
         if browsers[slot].0.is_connected() {
             return Ok(());
         }
@@ -242,16 +253,17 @@ impl BrowserEngine {
     pub async fn visit_counted(&self, plan: &VisitPlan) -> (u32, Result<VisitOutcome, BrowserError>) {
         let mut attempt = 1;
         loop {
-            let (slot, generation, browser) = self.browser().await;
+            let (slot, generation, browser) = match self.browser().await {
+                Ok(chosen) => chosen,
+                Err(error) => return (attempt, Err(error)),
+            };
             let visit = visit::run(&browser, plan, self.config.screenshots.as_deref());
-            let result = match tokio::time::timeout(visit_limit(plan), visit).await {
+            let limit = visit_limit(plan);
+            let result = match tokio::time::timeout(limit, visit).await {
                 Ok(result) => result,
                 Err(_) => Err(BrowserError::Visit {
                     step: plan.url.clone(),
-                    reason: format!(
-                        "the browser did not answer within {} s",
-                        visit_limit(plan).as_secs()
-                    ),
+                    reason: format!("the browser did not answer within {} s", limit.as_secs()),
                     screenshot: None,
                 }),
             };
