@@ -206,7 +206,6 @@ impl Exposition {
         );
     }
 
-    /// The text, family by family.
     /// This process's own health: resident memory, open file descriptors,
     /// threads and the async tasks alive in its runtime; what a soak run
     /// watches for leaks.
@@ -248,6 +247,7 @@ impl Exposition {
         }
     }
 
+    /// The text, family by family.
     pub fn finish(self) -> String {
         let mut text = String::new();
         for (name, family) in self.families {

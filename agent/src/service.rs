@@ -165,7 +165,7 @@ impl AgentServiceImpl {
         // The coordinator validated the spec against its allowlist; here it is
         // only parsed back into the domain model.
         let context = ValidationContext {
-            allowlist: Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
+            allowlist: Allowlist::any(),
         };
         let workload = Workload::parse(&wire_assignment.spec_json, &context)
             .map_err(|e| Status::invalid_argument(format!("spec: {e}")))?;

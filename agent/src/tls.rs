@@ -4,6 +4,7 @@
 //! caller to present a certificate the CA signed (mutual TLS).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
@@ -11,9 +12,8 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 #[derive(Clone)]
 pub struct NodeTls {
     identity: Identity,
-    /// The same certificate chain and key, for the HTTP API's rustls server.
-    cert_pem: String,
-    key_pem: String,
+    /// The same certificate and key as the HTTP API's rustls server.
+    https: Arc<rustls::ServerConfig>,
     ca: Option<Certificate>,
     client_auth: bool,
     /// The name other nodes' certificates are checked against, when it is
@@ -40,6 +40,25 @@ fn read(what: &str, path: &Path) -> Result<String, String> {
     Ok(text)
 }
 
+fn https_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the certificate is not valid PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("the key is not a valid PEM private key: {e}"))?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 impl NodeTls {
     pub fn load(
         cert: &Path,
@@ -52,42 +71,22 @@ impl NodeTls {
             return Err("client certificates need a CA to check them against (--tls-ca)".into());
         }
         let (cert_pem, key_pem) = (read("certificate", cert)?, read("key", key)?);
-        let identity = Identity::from_pem(&cert_pem, &key_pem);
         let ca = ca.map(|path| read("CA certificate", path)).transpose()?;
-        let tls = NodeTls {
-            identity,
-            cert_pem,
-            key_pem,
+        Ok(NodeTls {
+            identity: Identity::from_pem(&cert_pem, &key_pem),
+            // Built now, so a bad certificate or key stops the node at start.
+            https: Arc::new(https_config(&cert_pem, &key_pem)?),
             ca: ca.map(Certificate::from_pem),
             client_auth,
             server_name,
-        };
-        // Checked now, so a bad certificate or key stops the node at start.
-        tls.https()?;
-        Ok(tls)
+        })
     }
 
     /// The rustls configuration an HTTPS server (the coordinator's HTTP API)
     /// serves with: the node's certificate, HTTP/2 and HTTP/1.1. Callers
     /// there prove who they are with tokens, not certificates.
-    pub fn https(&self) -> Result<rustls::ServerConfig, String> {
-        use rustls_pki_types::pem::PemObject;
-        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("the certificate is not valid PEM: {e}"))?;
-        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
-            .map_err(|e| format!("the key is not a valid PEM private key: {e}"))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(config)
+    pub fn https(&self) -> Arc<rustls::ServerConfig> {
+        self.https.clone()
     }
 
     /// How this node serves.

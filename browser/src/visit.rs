@@ -377,9 +377,15 @@ pub async fn run(
     outcome
 }
 
+/// How long a visit's steps may take: each step its timeout, plus the
+/// landing and the measurements.
+pub(crate) fn steps_limit(plan: &VisitPlan) -> Duration {
+    plan.timeout * (plan.steps.len() as u32 + 2)
+}
+
 /// However a page behaves, a visit ends: each step may take `timeout`.
 async fn bounded(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
-    let limit = plan.timeout * (plan.steps.len() as u32 + 2);
+    let limit = steps_limit(plan);
     match tokio::time::timeout(limit, run_in(page, plan)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(BrowserError::Visit {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::control_service_server::ControlService;
+use tonic::Status;
 
 use crate::service::ControlServiceImpl;
 
@@ -60,10 +61,6 @@ pub fn changes_things(method: &axum::http::Method, path: &str) -> bool {
 /// Pages anyone may load: the page itself holds no data.
 pub fn is_open(path: &str) -> bool {
     matches!(path, "/" | "/dashboard" | "/healthz")
-}
-
-fn failure(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
 }
 
 async fn presets() -> Json<Value> {
@@ -131,10 +128,9 @@ async fn act(
         "resume" => service.resume_campaign(request).await,
         "stop" => service.stop_campaign(request).await,
         other => {
-            return failure(
-                StatusCode::NOT_FOUND,
-                &format!("unknown action `{other}`; use start, pause, resume or stop"),
-            );
+            return crate::http::error(Status::not_found(format!(
+                "unknown action `{other}`; use start, pause, resume or stop"
+            )));
         }
     };
     match answer {
@@ -192,10 +188,9 @@ async fn sim_now(service: &ControlServiceImpl, id: &str) -> Result<i64, Response
         .map_err(crate::http::error)?
         .into_inner();
     if state.sim_now_ms == 0 {
-        return Err(failure(
-            StatusCode::CONFLICT,
+        return Err(crate::http::error(Status::failed_precondition(
             "the run has no live clock (a backfill)",
-        ));
+        )));
     }
     Ok(state.sim_now_ms)
 }
@@ -305,10 +300,9 @@ async fn scenario_action(
                 .await
         }
         other => {
-            return failure(
-                StatusCode::NOT_FOUND,
-                &format!("unknown action `{other}`; use apply, stop or reset"),
-            );
+            return crate::http::error(Status::not_found(format!(
+                "unknown action `{other}`; use apply, stop or reset"
+            )));
         }
     };
     match answer {

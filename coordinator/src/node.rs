@@ -231,13 +231,7 @@ impl Coordinator {
         if let Some(address) = config.http_listen {
             let (listener, bound) = bind(address).await?;
             // With TLS, the HTTP API is HTTPS with the same certificate.
-            let https = match &config.tls {
-                Some(tls) => Some(Arc::new(
-                    tls.https()
-                        .map_err(|e| CoordinatorError::Internal(format!("TLS: {e}")))?,
-                )),
-                None => None,
-            };
+            let https = config.tls.as_ref().map(NodeTls::https);
             let scheme = if https.is_some() { "https" } else { "http" };
             http_address = Some(format!("{scheme}://{bound}"));
             tasks.push(tokio::spawn(http::serve(

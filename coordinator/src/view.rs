@@ -111,7 +111,7 @@ pub async fn load_campaigns(store: &dyn StateStore, keys: &Keys) -> Result<BTree
     }
     // Stored specs were validated on the way in; the allowlist was applied then.
     let context = ValidationContext {
-        allowlist: Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
+        allowlist: Allowlist::any(),
     };
     let mut campaigns = BTreeMap::new();
     for (id, spec_json) in specs {

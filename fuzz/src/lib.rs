@@ -37,6 +37,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
 
 /// Sessions of a fuzzed campaign that are planned and encoded.
 const SESSIONS: u64 = 3;
+/// When the encoded visits start (epoch ms); their steps follow a second apart.
+const VISIT_START_MS: u64 = 1_700_000_000_000;
 
 fn text(data: &[u8]) -> Option<&str> {
     std::str::from_utf8(data).ok()
@@ -151,11 +153,11 @@ pub fn matomo(data: &[u8]) {
         authenticated: false,
     };
     for plan in plan_sessions(&spec) {
-        let visit = plan.visit_context(&spec, 1_700_000_000_000);
+        let visit = plan.visit_context(&spec, VISIT_START_MS);
         let mut tracker = MatomoVisit::new(&settings, &visit);
         let mut all = Vec::new();
         for (index, step) in plan.steps.iter().enumerate() {
-            for hit in tracker.hits(step, 1_700_000_000_000 + index as u64 * 1_000) {
+            for hit in tracker.hits(step, VISIT_START_MS + index as u64 * 1_000) {
                 let query = query_string(&hit);
                 let decoded: Vec<(Vec<u8>, Vec<u8>)> = query
                     .split('&')
@@ -182,10 +184,10 @@ pub fn matomo(data: &[u8]) {
 pub fn ga4(data: &[u8]) {
     let Some(spec) = campaign(data) else { return };
     for plan in plan_sessions(&spec) {
-        let visit = plan.visit_context(&spec, 1_700_000_000_000);
+        let visit = plan.visit_context(&spec, VISIT_START_MS);
         let mut tracker = Ga4Visit::new(&visit);
         for (index, step) in plan.steps.iter().enumerate() {
-            let payload = tracker.payload(step, 1_700_000_000_000 + index as u64 * 1_000);
+            let payload = tracker.payload(step, VISIT_START_MS + index as u64 * 1_000);
             let written = serde_json::to_string(&payload).expect("payload serialises");
             let read: Value = serde_json::from_str(&written).expect("payload is JSON");
             assert!(same_json(&read, &payload), "{written} reads back as {read}");

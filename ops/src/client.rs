@@ -253,8 +253,6 @@ pub fn stats_json(s: &v1::CampaignStats) -> Value {
     })
 }
 
-/// A stream run's progress: events, their rate, and the slowest shard's
-/// simulated time, with a bar when the run has an end.
 /// ` [#########-----------]  45%` for a share of work done (0 to 1).
 fn progress_bar(share: f64) -> String {
     let share = share.clamp(0.0, 1.0);
@@ -267,6 +265,8 @@ fn progress_bar(share: f64) -> String {
     )
 }
 
+/// A stream run's progress: events, their rate, and the slowest shard's
+/// simulated time, with a bar when the run has an end.
 fn stream_line(s: &v1::CampaignStats) -> String {
     let when = |ms: i64| {
         jiff::Timestamp::from_millisecond(ms)

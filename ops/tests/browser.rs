@@ -9,11 +9,11 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Sandbox, campaign, start_campaign, throng_bin};
 use throng_proto::v1;
-use throng_testkit::{free_port, http_get, poll_until};
+use throng_testkit::{free_port, http_get, poll_until, poll_until_explained};
 
 /// A `throng demo-site` process, stopped when dropped.
 struct DemoSite {
@@ -179,23 +179,26 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
 
     // Waits for the end, and if it does not come, says where the campaign
     // stood and what the agent logged.
-    let deadline = Instant::now() + Duration::from_secs(480);
-    loop {
-        let now = campaign(&mut client, &id).await;
-        if now
-            .as_ref()
-            .is_some_and(|c| c.state == v1::CampaignState::Completed as i32)
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            let log = sandbox.log("agent-1");
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(120)..].join("\n");
-            panic!("the campaign did not complete in 480 s: {now:#?}\nthe agent's log ends:\n{tail}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let last_seen = std::sync::Mutex::new(None);
+    poll_until_explained(
+        Duration::from_secs(480),
+        "the campaign to complete",
+        || {
+            let mut client = client.clone();
+            let (id, last_seen) = (id.clone(), &last_seen);
+            async move {
+                let now = campaign(&mut client, &id).await?;
+                let done = now.state == v1::CampaignState::Completed as i32;
+                *last_seen.lock().expect("last seen") = Some(now);
+                done.then_some(())
+            }
+        },
+        || {
+            let now = last_seen.lock().expect("last seen").take();
+            format!("the campaign: {now:#?}\n{}", sandbox.log_tails(120))
+        },
+    )
+    .await;
 
     // The agent is still alive and registered, with a new Chromium.
     assert!(

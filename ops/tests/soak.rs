@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Sandbox, campaign, spec, start_campaign};
+use common::{Sandbox, campaign, spec, start_campaign, wait_completed};
 use throng_proto::v1;
 use throng_testkit::{free_port, http_get, poll_until};
 
@@ -97,13 +97,8 @@ async fn nothing_grows_but_the_work_in_hand() {
     // The work: sessions at 30/s for the whole run, the 50 streams, and a
     // scenario every 30 s.
     let rate = 30.0;
-    let document = spec(
-        "soak",
-        sandbox.target.address,
-        (rate * seconds as f64) as u64,
-        rate,
-        4,
-    );
+    let sessions = (rate * seconds as f64) as u64;
+    let document = spec("soak", sandbox.target.address, sessions, rate, 4);
     let campaign_id = start_campaign(&mut client, document).await;
     let streams_id = start_campaign(&mut client, STREAMS.to_string()).await;
     let started = Instant::now();
@@ -152,21 +147,9 @@ async fn nothing_grows_but_the_work_in_hand() {
         })
         .await
         .expect("stop the stream run");
-    poll_until(Duration::from_secs(90), "the campaign to complete", || {
-        let mut client = client.clone();
-        let id = campaign_id.clone();
-        async move {
-            let c = campaign(&mut client, &id).await?;
-            (c.state == v1::CampaignState::Completed as i32).then_some(())
-        }
-    })
-    .await;
+    wait_completed(&client, &campaign_id, Duration::from_secs(90)).await;
     let campaign_now = campaign(&mut client, &campaign_id).await.expect("campaign");
-    assert_eq!(
-        campaign_now.sessions_checkpointed,
-        (rate * seconds as f64) as u64,
-        "every session ran"
-    );
+    assert_eq!(campaign_now.sessions_checkpointed, sessions, "every session ran");
 
     // Resident memory is flat once warm: the last third's peak is within
     // 25 % (and 16 MiB) of the middle third's.

@@ -24,7 +24,22 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
-pub async fn poll_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+pub async fn poll_until<T, F, Fut>(timeout: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    poll_until_explained(timeout, what, check, String::new).await
+}
+
+/// [`poll_until`], with what `explain` says (where things stood, a
+/// process's log) in the panic when time runs out.
+pub async fn poll_until_explained<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut check: F,
+    explain: impl FnOnce() -> String,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -35,7 +50,7 @@ where
             return value;
         }
         if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            panic!("timed out after {timeout:?} waiting for {what}\n{}", explain());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -30,6 +30,14 @@ impl Allowlist {
             .unwrap_or(Allowlist { rules: Vec::new() })
     }
 
+    /// Any host: for checks made after an operator's allowlist already
+    /// admitted the spec (agents, views of stored campaigns).
+    pub fn any() -> Self {
+        Allowlist {
+            rules: vec![Rule::Any],
+        }
+    }
+
     /// Parses rules: `*` (anything), `*.example.com`, an exact host or IP, or an IPv4 CIDR.
     pub fn parse(rules: &[String]) -> Result<Self, String> {
         let mut parsed = Vec::new();

@@ -50,7 +50,7 @@ fn main() {
              load: {{ model: closed, users: {visitors}, duration: 1h, shards: 1 }}\n"
         );
         let allow = ValidationContext {
-            allowlist: throng_actors::spec::Allowlist::parse(&["*".to_string()]).unwrap_or_default(),
+            allowlist: throng_actors::spec::Allowlist::any(),
         };
         let spec = match CampaignSpec::parse(&document, &allow) {
             Ok(spec) => Arc::new(spec),

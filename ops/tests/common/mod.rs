@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
-use throng_testkit::{ClickHouseServer, EtcdServer, free_port, poll_until};
+use throng_testkit::{ClickHouseServer, EtcdServer, free_port, poll_until, poll_until_explained};
 use tonic::transport::Channel;
 
 pub const LEASE_TTL: &str = "2s";
@@ -223,49 +223,44 @@ impl Sandbox {
             .filter(|n| n.id.starts_with("coordinator"))
             .map(|n| (n.id.clone(), n.endpoint()))
             .collect();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let found = async {
-                for (_, endpoint) in &nodes {
-                    let Ok(mut client) = ControlServiceClient::connect(endpoint.clone()).await else {
-                        continue;
-                    };
-                    let Ok(status) = client.get_cluster_status(v1::GetClusterStatusRequest {}).await else {
-                        continue;
-                    };
-                    let status = status.into_inner();
-                    if status.leader.is_empty() || status.agents.len() != agents {
-                        continue;
+        poll_until_explained(
+            Duration::from_secs(30),
+            "a leader that sees every agent",
+            || {
+                let nodes = nodes.clone();
+                async move {
+                    for (_, endpoint) in &nodes {
+                        let Ok(mut client) = ControlServiceClient::connect(endpoint.clone()).await else {
+                            continue;
+                        };
+                        let Ok(status) = client.get_cluster_status(v1::GetClusterStatusRequest {}).await
+                        else {
+                            continue;
+                        };
+                        let status = status.into_inner();
+                        if status.leader.is_empty() || status.agents.len() != agents {
+                            continue;
+                        }
+                        let leader = nodes.iter().find(|(id, _)| *id == status.leader)?;
+                        let leader_client = ControlServiceClient::connect(leader.1.clone()).await.ok()?;
+                        return Some((status.leader, leader_client));
                     }
-                    let leader = nodes.iter().find(|(id, _)| *id == status.leader)?;
-                    let leader_client = ControlServiceClient::connect(leader.1.clone()).await.ok()?;
-                    return Some((status.leader, leader_client));
+                    None
                 }
-                None
-            }
-            .await;
-            if let Some(found) = found {
-                return found;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no leader saw {agents} agents within 30 s; the nodes' logs end:\n{}",
-                self.log_tails()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            },
+            || format!("the nodes' logs end:\n{}", self.log_tails(20)),
+        )
+        .await
     }
 
-    /// The last lines each node logged, for failure messages.
-    pub fn log_tails(&self) -> String {
+    /// The last `lines` lines each node logged, for failure messages.
+    pub fn log_tails(&self, lines: usize) -> String {
         let mut tails = String::new();
         for id in self.nodes.keys() {
             let log = self.log(id);
-            let lines: Vec<&str> = log.lines().collect();
-            tails.push_str(&format!(
-                "--- {id}\n{}\n",
-                lines[lines.len().saturating_sub(20)..].join("\n")
-            ));
+            let all: Vec<&str> = log.lines().collect();
+            let tail = all[all.len().saturating_sub(lines)..].join("\n");
+            tails.push_str(&format!("--- {id}\n{tail}\n"));
         }
         tails
     }
@@ -345,7 +340,7 @@ pub fn expected_session_ids(document: &str) -> std::collections::BTreeSet<u64> {
     use throng_actors::spec::{CampaignSpec, ValidationContext};
     // The coordinator decided where traffic may go; here only the plan matters.
     let anywhere = ValidationContext {
-        allowlist: throng_actors::spec::Allowlist::parse(&["*".to_string()]).expect("`*`"),
+        allowlist: throng_actors::spec::Allowlist::any(),
     };
     let spec = CampaignSpec::parse(document, &anywhere).expect("valid spec");
     let plan = CampaignPlan::of(&spec);
