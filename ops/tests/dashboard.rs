@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::up::Up;
 use playwright_rs::{LaunchOptions, Page, Playwright};
-use throng_testkit::poll_until;
+use throng_testkit::{poll_until, poll_until_explained};
 
 async fn text(page: &Page, selector: &str) -> String {
     page.locator(selector)
@@ -59,10 +59,24 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await
         .expect("the dashboard loads");
 
-    poll_until(Duration::from_secs(20), "the dashboard to load its data", || {
-        let page = &page;
-        async move { (attribute(page, "body", "data-ready").await == "true").then_some(()) }
-    })
+    let problem = std::sync::Mutex::new(String::new());
+    poll_until_explained(
+        Duration::from_secs(20),
+        "the dashboard to load its data",
+        || {
+            let (page, problem) = (&page, &problem);
+            async move {
+                *problem.lock().expect("problem") = text(page, "#problem").await;
+                (attribute(page, "body", "data-ready").await == "true").then_some(())
+            }
+        },
+        || {
+            format!(
+                "the page's problem line says: {:?}",
+                problem.lock().expect("problem")
+            )
+        },
+    )
     .await;
 
     // An invalid form: every error beside its field, nothing created.
@@ -96,15 +110,21 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await
         .expect("sessions");
     page.locator("#create").click(None).await.expect("submit");
-    poll_until(Duration::from_secs(15), "the campaign to be created", || {
-        let page = &page;
-        async move {
-            text(page, "#form-status")
-                .await
-                .contains("created dashboard-demo")
-                .then_some(())
-        }
-    })
+    let last_status = std::sync::Mutex::new(String::new());
+    poll_until_explained(
+        Duration::from_secs(30),
+        "the campaign to be created",
+        || {
+            let (page, last_status) = (&page, &last_status);
+            async move {
+                let status = text(page, "#form-status").await;
+                let created = status.contains("created dashboard-demo");
+                *last_status.lock().expect("status") = status;
+                created.then_some(())
+            }
+        },
+        || format!("the form says: {:?}", last_status.lock().expect("status")),
+    )
     .await;
     assert!(
         text(&page, "#error-name").await.is_empty(),
