@@ -144,13 +144,15 @@ pub async fn serve(
             token,
         ),
         None => {
-            let (snapshot, live) = Subscription::snapshot(
+            let (catalog, scale, timeline) = (
                 run.catalog.clone(),
                 run.scale,
-                query.patterns,
-                &campaign.status.scenario_runs,
-                start_clock.min(until),
+                campaign.status.scenario_runs.clone(),
             );
+            let (snapshot, live) = off_runtime(move || {
+                Subscription::snapshot(catalog, scale, query.patterns, &timeline, start_clock.min(until))
+            })
+            .await;
             let first = batch(&run, &snapshot, live.position(), true);
             if sender.send(Ok(first)).await.is_err() {
                 return;
@@ -177,7 +179,12 @@ pub async fn serve(
         if let Some(now) = clock
             && now - position.at_ms > max_lag_ms
         {
-            let missed = subscription.skip_to(now - max_lag_ms / 2);
+            let (moved, missed) = off_runtime(move || {
+                let missed = subscription.skip_to(now - max_lag_ms / 2);
+                (subscription, missed)
+            })
+            .await;
+            subscription = moved;
             let report = v1::SubscribeMessage {
                 kind: Some(v1::subscribe_message::Kind::Missed(v1::Missed {
                     events: missed.into_iter().collect(),
@@ -192,7 +199,12 @@ pub async fn serve(
         let position = subscription.position();
         let target = clock.unwrap_or(until).min(position.at_ms + CATCH_UP_STEP_MS);
         let behind = clock.unwrap_or(until) > target;
-        let events = subscription.next_batch(target);
+        let (moved, events) = off_runtime(move || {
+            let events = subscription.next_batch(target);
+            (subscription, events)
+        })
+        .await;
+        subscription = moved;
         if !events.is_empty() {
             // A slow consumer holds this send, and only this subscription.
             if sender
@@ -224,6 +236,17 @@ pub async fn serve(
         if !behind {
             tokio::time::sleep(BATCH_EVERY).await;
         }
+    }
+}
+
+/// Runs a generation step on the blocking pool. A snapshot draws a day of
+/// events and a fresh generator first replays its chains' span: CPU work
+/// that would otherwise hold an async worker (and the lease keep-alives
+/// queued behind it) for as long as it takes.
+async fn off_runtime<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(step).await {
+        Ok(value) => value,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }
 

@@ -6,11 +6,13 @@
 
 mod common;
 
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::up::Up;
 use playwright_rs::{LaunchOptions, Page, Playwright};
-use throng_testkit::{poll_until, poll_until_explained};
+use throng_testkit::poll_until_explained;
 
 async fn text(page: &Page, selector: &str) -> String {
     page.locator(selector)
@@ -35,6 +37,89 @@ async fn attribute(page: &Page, selector: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What the page did, in order: requests sent, answered and failed, console
+/// lines and script errors. A wait that times out prints its tail with the
+/// cluster's log, so a failure says which call the page was waiting for.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    fn add(&self, line: String) {
+        self.0.lock().expect("journal").push(line);
+    }
+
+    async fn follow(&self, page: &Page) {
+        let journal = self.clone();
+        page.on_request(move |r| {
+            journal.add(format!("-> {} {}", r.method(), r.url()));
+            async { Ok(()) }
+        })
+        .await
+        .expect("request events");
+        let journal = self.clone();
+        page.on_request_finished(move |r| {
+            journal.add(format!("<- {} {}", r.method(), r.url()));
+            async { Ok(()) }
+        })
+        .await
+        .expect("request-finished events");
+        let journal = self.clone();
+        page.on_request_failed(move |r| {
+            journal.add(format!("!! {} {} failed", r.method(), r.url()));
+            async { Ok(()) }
+        })
+        .await
+        .expect("request-failed events");
+        let journal = self.clone();
+        page.on_console(move |m| {
+            journal.add(format!("console.{}: {}", m.type_(), m.text()));
+            async { Ok(()) }
+        })
+        .await
+        .expect("console events");
+        let journal = self.clone();
+        page.on_pageerror(move |error| {
+            journal.add(format!("script error: {error}"));
+            async { Ok(()) }
+        })
+        .await
+        .expect("page errors");
+    }
+
+    fn tail(&self, lines: usize) -> String {
+        let all = self.0.lock().expect("journal");
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// The page under test with its journal and the cluster behind it.
+struct Dashboard {
+    page: Page,
+    journal: Journal,
+    up: Up,
+}
+
+impl Dashboard {
+    /// Polls `check` until it holds; on timeout says what the page last did
+    /// and what the cluster logged.
+    async fn wait<T, F, Fut>(&self, timeout: Duration, what: &str, check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        poll_until_explained(timeout, what, check, || {
+            let log = self.up.stderr();
+            let log: Vec<&str> = log.lines().collect();
+            format!(
+                "the page's last actions:\n{}\nthe cluster's log (tail):\n{}",
+                self.journal.tail(40),
+                log[log.len().saturating_sub(30)..].join("\n")
+            )
+        })
+        .await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_creates_watches_and_steers() {
     let up = Up::start(&["--no-browsers", "--demo-rate", "2"]);
@@ -55,45 +140,34 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await
         .expect("Chromium");
     let page = browser.new_page().await.expect("page");
+    let journal = Journal::default();
+    journal.follow(&page).await;
+    let dashboard = Dashboard { page, journal, up };
+    let (page, up) = (&dashboard.page, &dashboard.up);
     page.goto(&format!("http://{}/dashboard", up.http), None)
         .await
         .expect("the dashboard loads");
-
-    let problem = std::sync::Mutex::new(String::new());
-    poll_until_explained(
-        Duration::from_secs(20),
-        "the dashboard to load its data",
-        || {
-            let (page, problem) = (&page, &problem);
-            async move {
-                *problem.lock().expect("problem") = text(page, "#problem").await;
-                (attribute(page, "body", "data-ready").await == "true").then_some(())
-            }
-        },
-        || {
-            format!(
-                "the page's problem line says: {:?}",
-                problem.lock().expect("problem")
-            )
-        },
-    )
-    .await;
+    dashboard
+        .wait(
+            Duration::from_secs(20),
+            "the dashboard to load its data",
+            || async { (attribute(page, "body", "data-ready").await == "true").then_some(()) },
+        )
+        .await;
 
     // An invalid form: every error beside its field, nothing created.
     page.locator("#name").fill("bad name!", None).await.expect("name");
     page.locator("#rate").fill("-3", None).await.expect("rate");
     page.locator("#create").click(None).await.expect("submit");
-    poll_until(Duration::from_secs(10), "inline errors", || {
-        let page = &page;
-        async move {
+    dashboard
+        .wait(Duration::from_secs(10), "inline errors", || async {
             let (name, rate) = (text(page, "#error-name").await, text(page, "#error-rate").await);
             (!name.is_empty() && !rate.is_empty()).then_some(())
-        }
-    })
-    .await;
-    assert!(text(&page, "#error-name").await.contains("letters, digits"));
-    assert!(text(&page, "#error-rate").await.contains("above 0"));
-    assert!(!text(&page, "#form-status").await.contains("created"));
+        })
+        .await;
+    assert!(text(page, "#error-name").await.contains("letters, digits"));
+    assert!(text(page, "#error-rate").await.contains("above 0"));
+    assert!(!text(page, "#form-status").await.contains("created"));
 
     // A valid one: created, started, and its chart moves.
     page.locator("#name")
@@ -110,37 +184,24 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await
         .expect("sessions");
     page.locator("#create").click(None).await.expect("submit");
-    let last_status = std::sync::Mutex::new(String::new());
-    poll_until_explained(
-        Duration::from_secs(30),
-        "the campaign to be created",
-        || {
-            let (page, last_status) = (&page, &last_status);
-            async move {
-                let status = text(page, "#form-status").await;
-                let created = status.contains("created dashboard-demo");
-                *last_status.lock().expect("status") = status;
-                created.then_some(())
-            }
-        },
-        || format!("the form says: {:?}", last_status.lock().expect("status")),
-    )
-    .await;
-    assert!(
-        text(&page, "#error-name").await.is_empty(),
-        "the errors went away"
-    );
-    let moved = poll_until(Duration::from_secs(30), "the chart to move", || {
-        let page = &page;
-        async move {
+    dashboard
+        .wait(Duration::from_secs(30), "the campaign to be created", || async {
+            text(page, "#form-status")
+                .await
+                .contains("created dashboard-demo")
+                .then_some(())
+        })
+        .await;
+    assert!(text(page, "#error-name").await.is_empty(), "the errors went away");
+    let moved = dashboard
+        .wait(Duration::from_secs(30), "the chart to move", || async {
             let points: u32 = attribute(page, "#chart", "data-points").await.parse().ok()?;
             let rps: f64 = attribute(page, "#chart", "data-rps").await.parse().ok()?;
             (points >= 3 && rps > 0.0).then_some(rps)
-        }
-    })
-    .await;
+        })
+        .await;
     assert!(moved > 0.0);
-    let line = attribute(&page, "#line-rps", "points").await;
+    let line = attribute(page, "#line-rps", "points").await;
     assert!(
         line.split(' ').count() >= 3,
         "the requests/s line is drawn: {line}"
@@ -151,41 +212,41 @@ async fn the_dashboard_creates_watches_and_steers() {
         .click(None)
         .await
         .expect("streams tab");
-    poll_until(Duration::from_secs(20), "the run's scenarios", || {
-        let page = &page;
-        async move { (count(page, "#scenario-payment-outage .apply").await == 1).then_some(()) }
-    })
-    .await;
+    dashboard
+        .wait(Duration::from_secs(20), "the run's scenarios", || async {
+            (count(page, "#scenario-payment-outage .apply").await == 1).then_some(())
+        })
+        .await;
     page.locator("#scenario-payment-outage .apply")
         .click(None)
         .await
         .expect("apply");
-    assert!(text(&page, "#confirm-text").await.contains("payment-outage"));
+    assert!(text(page, "#confirm-text").await.contains("payment-outage"));
     page.locator("#confirm-yes").click(None).await.expect("confirm");
-    poll_until(Duration::from_secs(30), "the scenario to become active", || {
-        let page = &page;
-        async move { (text(page, "#scenario-payment-outage .phase").await == "active").then_some(()) }
-    })
-    .await;
+    dashboard
+        .wait(
+            Duration::from_secs(30),
+            "the scenario to become active",
+            || async { (text(page, "#scenario-payment-outage .phase").await == "active").then_some(()) },
+        )
+        .await;
 
     // Every stream's last hour against its baseline, coloured by score.
-    let streams = poll_until(Duration::from_secs(30), "the streams' values", || {
-        let page = &page;
-        async move {
+    let streams = dashboard
+        .wait(Duration::from_secs(30), "the streams' values", || async {
             let rows = count(page, "#stream-values tbody tr").await;
             (rows == 50).then_some(rows)
-        }
-    })
-    .await;
+        })
+        .await;
     assert_eq!(streams, 50);
-    let class = attribute(&page, "#stream-values tbody tr >> nth=0", "class").await;
+    let class = attribute(page, "#stream-values tbody tr >> nth=0", "class").await;
     assert!(class.starts_with("score-"), "coloured by score: {class}");
 
-    let events = poll_until(Duration::from_secs(20), "the external event timeline", || {
-        let page = &page;
-        async move { Some(count(page, "#event-timeline li").await).filter(|n| *n > 0) }
-    })
-    .await;
+    let events = dashboard
+        .wait(Duration::from_secs(20), "the external event timeline", || async {
+            Some(count(page, "#event-timeline li").await).filter(|n| *n > 0)
+        })
+        .await;
     assert!(events > 0);
 
     // The cluster tab lists both agents.
@@ -193,10 +254,10 @@ async fn the_dashboard_creates_watches_and_steers() {
         .click(None)
         .await
         .expect("cluster tab");
-    poll_until(Duration::from_secs(10), "the agents", || {
-        let page = &page;
-        async move { (count(page, "#agents tbody tr").await == 2).then_some(()) }
-    })
-    .await;
+    dashboard
+        .wait(Duration::from_secs(10), "the agents", || async {
+            (count(page, "#agents tbody tr").await == 2).then_some(())
+        })
+        .await;
     let _ = browser.close().await;
 }

@@ -260,6 +260,15 @@ impl ShardGenerator {
     /// Every event before `until_ms` not yet emitted, in (time, id) order.
     /// Events at or after it stay pending for the next call.
     pub fn advance(&mut self, until_ms: i64, out: &mut Vec<StreamEvent>) {
+        self.advance_within(until_ms, usize::MAX, out);
+    }
+
+    /// [`Self::advance`] in bounded steps: stops at a bucket boundary once
+    /// about `budget` events were drawn or followed, and returns the instant
+    /// before which every event is now emitted (`until_ms` when it got
+    /// there). Where the steps fall changes nothing in the output.
+    pub fn advance_within(&mut self, until_ms: i64, budget: usize, out: &mut Vec<StreamEvent>) -> i64 {
+        let mut work = 0usize;
         loop {
             let bucket_start = self.next_bucket * self.bucket_ms;
             // Events of a bucket are drawn once the emission frontier
@@ -273,12 +282,16 @@ impl ShardGenerator {
                     break;
                 };
                 self.follow(&event);
+                work += 1;
                 if event.at_ms >= self.emit_from_ms {
                     out.push(event);
                 }
             }
             if bucket_start >= until_ms {
-                return;
+                return until_ms;
+            }
+            if work >= budget {
+                return bucket_start;
             }
             self.draw_bucket(self.next_bucket);
             self.next_bucket += 1;
@@ -500,4 +513,47 @@ pub fn generate_all_with(
     }
     events.sort_by_key(|e| (e.at_ms, e.id));
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FROM: i64 = 1_769_990_400_000;
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn bounded_steps_emit_exactly_what_one_call_does() {
+        let catalog = Arc::new(Catalog::builtin());
+        let mut largest = 0;
+        for root in catalog.roots() {
+            let mut whole = ShardGenerator::new(catalog.clone(), root, 0.2, FROM);
+            let mut expected = Vec::new();
+            whole.advance(FROM + 6 * HOUR, &mut expected);
+
+            let mut stepped = ShardGenerator::new(catalog.clone(), root, 0.2, FROM);
+            let (mut events, mut steps) = (Vec::new(), 0);
+            loop {
+                let before = events.len();
+                let reached = stepped.advance_within(FROM + 6 * HOUR, 50, &mut events);
+                steps += 1;
+                // Everything emitted so far lies before the instant reached.
+                assert!(events[before..].iter().all(|e| e.at_ms < reached));
+                if reached == FROM + 6 * HOUR {
+                    break;
+                }
+            }
+            let name = &catalog.streams[root].name;
+            assert!(expected == events, "{name}: same events in the same order");
+            if expected.len() > 500 {
+                assert!(
+                    steps > 5,
+                    "{name}: {} events came in {steps} steps",
+                    expected.len()
+                );
+            }
+            largest = largest.max(expected.len());
+        }
+        assert!(largest > 500, "some shard needed many steps");
+    }
 }

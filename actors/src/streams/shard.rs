@@ -14,6 +14,11 @@ use crate::telemetry::StreamRecord;
 const BACKFILL_STEP_MS: i64 = 3_600_000;
 /// The most simulated time a catching-up shard covers in one step.
 const CATCH_UP_STEP_MS: i64 = 6 * 3_600_000;
+/// About how many events one step draws or follows at most. A step runs on
+/// the async runtime between messages, so it must stay short: a shard
+/// replaying its chains' span at start, or catching up, would otherwise hold
+/// a worker thread for seconds and starve lease keep-alives beside it.
+const STEP_EVENT_BUDGET: usize = 1_000;
 
 pub struct StreamShardRunner {
     run: Arc<StreamRunSpec>,
@@ -26,6 +31,9 @@ pub struct StreamShardRunner {
     /// Wall time spent paused, and since when it is paused now.
     paused_ms: i64,
     paused_since: Option<i64>,
+    /// The last step stopped short of where it was going (its budget ran
+    /// out), so the next one should follow at once.
+    cut_short: bool,
 }
 
 impl StreamShardRunner {
@@ -48,6 +56,7 @@ impl StreamShardRunner {
             started_at_ms,
             paused_ms: 0,
             paused_since: None,
+            cut_short: false,
         })
     }
 
@@ -77,6 +86,9 @@ impl StreamShardRunner {
     pub fn is_behind(&self, now_ms: i64) -> bool {
         if self.is_done() || self.is_paused() {
             return false;
+        }
+        if self.cut_short {
+            return true;
         }
         match self.clock_ms(now_ms) {
             None => true,
@@ -121,8 +133,13 @@ impl StreamShardRunner {
         }
         let target = self.target_ms(now_ms);
         if target > self.watermark_ms {
-            self.generator.advance(target, &mut events);
-            self.watermark_ms = target;
+            let reached = self
+                .generator
+                .advance_within(target, STEP_EVENT_BUDGET, &mut events);
+            // While it replays the span before its start, a resumed shard
+            // reaches instants below its watermark: they emit nothing.
+            self.watermark_ms = self.watermark_ms.max(reached);
+            self.cut_short = reached < target;
         }
         events
     }
