@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::control_service_server::ControlService;
 use tonic::Status;
@@ -71,21 +70,30 @@ async fn presets() -> Json<Value> {
     Json(json!({ "presets": list }))
 }
 
-/// Every problem of a spec with its field path, or none.
-fn problems(service: &ControlServiceImpl, document: &str) -> Vec<Value> {
-    match Workload::parse(document, &service.validation) {
-        Ok(_) => Vec::new(),
-        Err(errors) => errors
-            .0
-            .iter()
-            .map(|e| json!({ "path": e.path, "message": e.message }))
-            .collect(),
-    }
+/// Every problem of a spec with its field path (none when it is valid), as
+/// the service's own validation finds them.
+async fn problems(service: &ControlServiceImpl, document: &str) -> Result<Vec<Value>, Response> {
+    let request = tonic::Request::new(v1::CampaignSpecRequest {
+        document: document.to_string(),
+        start: false,
+    });
+    let verdict = service
+        .validate_campaign(request)
+        .await
+        .map_err(crate::http::error)?
+        .into_inner();
+    Ok(verdict
+        .errors
+        .iter()
+        .map(|e| json!({ "path": e.path, "message": e.message }))
+        .collect())
 }
 
-async fn validate(State(service): State<ControlServiceImpl>, body: String) -> Json<Value> {
-    let errors = problems(&service, &body);
-    Json(json!({ "valid": errors.is_empty(), "errors": errors }))
+async fn validate(State(service): State<ControlServiceImpl>, body: String) -> Response {
+    match problems(&service, &body).await {
+        Ok(errors) => Json(json!({ "valid": errors.is_empty(), "errors": errors })).into_response(),
+        Err(response) => response,
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -99,7 +107,10 @@ async fn create(
     Query(params): Query<CreateParams>,
     body: String,
 ) -> Response {
-    let errors = problems(&service, &body);
+    let errors = match problems(&service, &body).await {
+        Ok(errors) => errors,
+        Err(response) => return response,
+    };
     if !errors.is_empty() {
         return (
             StatusCode::BAD_REQUEST,
