@@ -18,6 +18,7 @@ pub mod lease;
 pub mod metrics;
 pub mod plan;
 pub mod session;
+pub mod session_trace;
 pub mod shard;
 pub mod spec;
 pub mod stats;

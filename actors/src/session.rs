@@ -18,6 +18,7 @@ use crate::http::{
 };
 use crate::ids::{self, Part};
 use crate::lease::LeaseGuard;
+use crate::session_trace::{self, SessionTrace};
 use crate::spec::{CampaignSpec, TargetKind};
 use crate::traffic::journey::{Action, PlannedStep, Site, walk};
 use crate::traffic::matomo::{self, MatomoSettings, MatomoVisit};
@@ -573,6 +574,15 @@ pub async fn run_session(
         clock.epoch_ms(intended_start),
         clock.epoch_ms(Instant::now()),
     );
+    // A traced session is one trace: its span, and a span per request.
+    let trace = session_trace::is_traced(plan.session_id, spec.trace_sessions).then(|| {
+        SessionTrace::start(
+            &spec.name,
+            plan,
+            &spec.personas[plan.persona].name,
+            outcome.intended_ms,
+        )
+    });
     let engine = context.engines.engine(&target.tls, target.http2);
     let mut intended = intended_start;
     let total = plan.steps.len();
@@ -598,9 +608,20 @@ pub async fn run_session(
                 outcome.aborted = true;
                 break 'steps;
             }
+            let request_trace = trace.as_ref().map(|t| {
+                t.request(
+                    &out.name,
+                    out.request.method.as_str(),
+                    &out.shown,
+                    clock.epoch_ms(intended),
+                )
+            });
             let mut request = out.request;
             if target.traceparent {
-                let value = traceparent(plan.session_id, outcome.requests.len());
+                let value = match &request_trace {
+                    Some(span) => span.traceparent(),
+                    None => traceparent(plan.session_id, outcome.requests.len()),
+                };
                 request = request.header(header::HeaderName::from_static("traceparent"), value);
             }
             let result = speaker
@@ -621,6 +642,9 @@ pub async fn run_session(
                 }
                 Err(e) => (0, format!("{}: {e}", e.class())),
             };
+            if let Some(span) = request_trace {
+                span.end(clock.epoch_ms(Instant::now()), status, &error);
+            }
             let request = RequestOutcome {
                 index: outcome.requests.len() as u32,
                 name: out.name,
@@ -648,6 +672,9 @@ pub async fn run_session(
         }
     }
     outcome.ended_ms = clock.epoch_ms(Instant::now());
+    if let Some(trace) = trace {
+        trace.end(outcome.ended_ms, &outcome.error);
+    }
     let reached = &plan.steps[..step_times.len()];
     outcome.steps = step_outcomes(reached, &spec.site, 0);
     for (step, intended_ms) in outcome.steps.iter_mut().zip(step_times) {

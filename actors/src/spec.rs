@@ -90,6 +90,8 @@ pub struct CampaignSpec {
     pub site: std::sync::Arc<Site>,
     pub load: LoadSpec,
     pub request_timeout: Duration,
+    /// The share of sessions (0 to 1) exported as OpenTelemetry traces.
+    pub trace_sessions: f64,
     /// Pass/fail rules over the merged stats.
     pub thresholds: Vec<Threshold>,
     /// Stop the campaign as soon as a threshold fails.
@@ -233,6 +235,7 @@ pub(crate) const CAMPAIGN_FIELDS: &[&str] = &[
     "site",
     "load",
     "request_timeout",
+    "trace_sessions",
     "thresholds",
 ];
 
@@ -292,6 +295,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
             Duration::from_secs(300),
         )
         .unwrap_or(Duration::from_secs(10));
+    let trace_sessions = r.probability(root, "", "trace_sessions").unwrap_or(0.0);
     let (thresholds, abort_on_fail) = read_thresholds(r, root);
     let targets = targets?;
     let personas = personas?;
@@ -309,6 +313,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         site: std::sync::Arc::new(site),
         load: load?,
         request_timeout,
+        trace_sessions,
         thresholds,
         abort_on_fail,
         document: value.clone(),

@@ -30,7 +30,8 @@ impl Tracing {
 }
 
 /// Logs at `default` level (or `RUST_LOG`); with `otlp`, also exports spans
-/// as `service` (e.g. `throng-coordinator`). Call inside the runtime.
+/// as `service` (e.g. `throng-coordinator`), including the traces of sampled
+/// simulated sessions. Call inside the runtime.
 pub fn init(default: &str, otlp: Option<(&str, &'static str)>) -> Tracing {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -46,6 +47,11 @@ pub fn init(default: &str, otlp: Option<(&str, &'static str)>) -> Tracing {
             None
         }
     });
+    if let Some(provider) = &provider {
+        // Sampled simulated sessions reach the tracer through the global
+        // provider (they are built far from this setup).
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
     let spans = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("throng")));

@@ -515,10 +515,16 @@ async fn an_agent_cut_off_from_etcd_stops_and_its_shards_move_without_loss() {
     let document = spec("partition", site.address, 400, 20.0, 4);
     let id = start_campaign(&mut client, document.clone()).await;
     wait_checkpointed(&mut client, &id, 40).await;
-    assert!(
-        !site.arrivals_from(&namespace.inner_ip).is_empty(),
-        "the agent in the namespace generates traffic before the partition"
-    );
+    // Its shards may start a moment after the other agent's.
+    poll_until(
+        Duration::from_secs(20),
+        "the agent in the namespace to generate traffic before the partition",
+        || {
+            let started = !site.arrivals_from(&namespace.inner_ip).is_empty();
+            async move { started.then_some(()) }
+        },
+    )
+    .await;
 
     // Cut "far" off from etcd, not from the target, ClickHouse or the
     // coordinator: it cannot renew its lease, so it must stop, and its

@@ -28,6 +28,12 @@ struct Received {
     trace_id: Vec<u8>,
     span_id: Vec<u8>,
     parent_span_id: Vec<u8>,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Clone, Default)]
@@ -61,6 +67,8 @@ impl TraceService for Receiver {
                         trace_id: span.trace_id,
                         span_id: span.span_id,
                         parent_span_id: span.parent_span_id,
+                        start_ns: span.start_time_unix_nano,
+                        end_ns: span.end_time_unix_nano,
                     });
                 }
             }
@@ -141,4 +149,81 @@ async fn a_collector_that_is_down_does_not_stop_the_simulation() {
     .await;
     common::wait_completed(&client, &id, Duration::from_secs(60)).await;
     assert_eq!(sandbox.distinct_sessions(&id).await, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampled_sessions_are_traces_the_target_joins() {
+    let (endpoint, receiver) = serve_receiver().await;
+    let mut sandbox = Sandbox::start().await;
+    sandbox.spawn_coordinator_with("coordinator-1", &["--otlp-endpoint", &endpoint]);
+    sandbox.spawn_agent_with("agent-1", &["--otlp-endpoint", &endpoint]);
+    let (_, mut client) = sandbox.leader_client(1).await;
+    let document = spec("sampled", sandbox.target.address, 40, 40.0, 2)
+        .replace("target: { url:", "target: { traceparent: true, url:")
+        + "trace_sessions: 0.5\n";
+    let id = start_campaign(&mut client, document).await;
+    common::wait_completed(&client, &id, Duration::from_secs(60)).await;
+    let requests = sandbox.target.requests() as usize;
+    let headers = sandbox.target.traceparents.lock().expect("headers").clone();
+    assert_eq!(headers.len(), requests, "every request carried a traceparent");
+
+    // Every request of a traced session is a span, and the target saw its
+    // context: traced sessions' spans arrive with every request span.
+    let (sessions, request_spans) = poll_until(Duration::from_secs(40), "the sessions' spans", || {
+        let spans = receiver.spans.lock().expect("spans").clone();
+        let headers = headers.clone();
+        async move {
+            let sessions: Vec<Received> = spans.iter().filter(|s| s.name == "session").cloned().collect();
+            let children: Vec<Received> = spans
+                .iter()
+                .filter(|s| sessions.iter().any(|p| p.span_id == s.parent_span_id))
+                .cloned()
+                .collect();
+            let linked = headers
+                .iter()
+                .filter(|h| {
+                    children
+                        .iter()
+                        .any(|c| h.contains(&format!("{}-{}", hex(&c.trace_id), hex(&c.span_id))))
+                })
+                .count();
+            (!sessions.is_empty() && linked == children.len() && children.len() >= sessions.len())
+                .then_some((sessions, children))
+        }
+    })
+    .await;
+    eprintln!(
+        "{} of 40 sessions traced, {} request spans, {requests} requests",
+        sessions.len(),
+        request_spans.len()
+    );
+    assert!(
+        sessions.len() > 5 && sessions.len() < 35,
+        "about half of 40 sessions traced: {}",
+        sessions.len()
+    );
+    assert!(sessions.iter().all(|s| s.service == "throng-agent"));
+    for session in &sessions {
+        let own: Vec<&Received> = request_spans
+            .iter()
+            .filter(|r| r.parent_span_id == session.span_id)
+            .collect();
+        assert!(!own.is_empty(), "a session span has its requests");
+        for request in own {
+            assert_eq!(request.trace_id, session.trace_id, "one trace per session");
+            assert!(request.name.starts_with("GET "), "{}", request.name);
+            assert!(
+                request.start_ns >= session.start_ns && request.end_ns <= session.end_ns + 1_000_000,
+                "a request lies within its session"
+            );
+        }
+    }
+    // Untraced sessions' requests carry headers of traces nobody exported.
+    let exported: Vec<String> = sessions.iter().map(|s| hex(&s.trace_id)).collect();
+    let untraced = headers
+        .iter()
+        .filter(|h| !exported.iter().any(|t| h.contains(t.as_str())))
+        .count();
+    assert_eq!(untraced, requests - request_spans.len());
+    assert!(untraced > 0, "not every session is traced at 0.5");
 }

@@ -61,20 +61,26 @@ impl Node {
     }
 }
 
-/// A target that answers every GET with a small page and counts requests.
+/// A target that answers every GET with a small page, counts requests and
+/// keeps the `traceparent` headers they carried.
 pub struct TargetSite {
     pub address: SocketAddr,
     pub requests: Arc<AtomicU64>,
+    pub traceparents: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl TargetSite {
     pub async fn start() -> Self {
         let requests = Arc::new(AtomicU64::new(0));
-        let counter = requests.clone();
-        let app = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
+        let traceparents = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counter, seen) = (requests.clone(), traceparents.clone());
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let (counter, seen) = (counter.clone(), seen.clone());
             async move {
                 counter.fetch_add(1, Ordering::Relaxed);
+                if let Some(value) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+                    seen.lock().expect("traceparents").push(value.to_string());
+                }
                 "<html><body>ok</body></html>"
             }
         });
@@ -85,7 +91,11 @@ impl TargetSite {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TargetSite { address, requests }
+        TargetSite {
+            address,
+            requests,
+            traceparents,
+        }
     }
 
     pub fn requests(&self) -> u64 {
