@@ -580,7 +580,7 @@ pub async fn run_session(
             &spec.name,
             plan,
             &spec.personas[plan.persona].name,
-            outcome.intended_ms,
+            intended_start,
         )
     });
     let engine = context.engines.engine(&target.tls, target.http2);
@@ -608,20 +608,15 @@ pub async fn run_session(
                 outcome.aborted = true;
                 break 'steps;
             }
-            let request_trace = trace.as_ref().map(|t| {
-                t.request(
-                    &out.name,
-                    out.request.method.as_str(),
-                    &out.shown,
-                    clock.epoch_ms(intended),
-                )
-            });
+            let request_trace = trace
+                .as_ref()
+                .map(|t| t.request(&out.name, out.request.method.as_str(), &out.shown, intended));
             let mut request = out.request;
             if target.traceparent {
-                let value = match &request_trace {
-                    Some(span) => span.traceparent(),
-                    None => traceparent(plan.session_id, outcome.requests.len()),
-                };
+                let value = request_trace
+                    .as_ref()
+                    .and_then(|span| span.traceparent())
+                    .unwrap_or_else(|| traceparent(plan.session_id, outcome.requests.len()));
                 request = request.header(header::HeaderName::from_static("traceparent"), value);
             }
             let result = speaker
@@ -643,7 +638,7 @@ pub async fn run_session(
                 Err(e) => (0, format!("{}: {e}", e.class())),
             };
             if let Some(span) = request_trace {
-                span.end(clock.epoch_ms(Instant::now()), status, &error);
+                span.end(status, &error);
             }
             let request = RequestOutcome {
                 index: outcome.requests.len() as u32,
@@ -673,7 +668,7 @@ pub async fn run_session(
     }
     outcome.ended_ms = clock.epoch_ms(Instant::now());
     if let Some(trace) = trace {
-        trace.end(outcome.ended_ms, &outcome.error);
+        trace.end(&outcome.error);
     }
     let reached = &plan.steps[..step_times.len()];
     outcome.steps = step_outcomes(reached, &spec.site, 0);

@@ -8,9 +8,10 @@
 //! Which sessions are traced follows from their ids, so a rerun with the
 //! same seed traces the same sessions.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, global};
 
 use crate::ids::{self, Part};
@@ -25,24 +26,61 @@ pub fn is_traced(session_id: u64, share: f64) -> bool {
     ((draw >> 11) as f64 / (1u64 << 53) as f64) < share
 }
 
-/// When `epoch_ms` is, as the tracer takes it.
-fn at(epoch_ms: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_ms)
+/// The W3C `traceparent` naming `context`, when it is a real span's (a
+/// node that exports no traces has only invalid ones).
+pub fn traceparent_of(context: &SpanContext) -> Option<String> {
+    context.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags().to_u8()
+        )
+    })
+}
+
+/// One reading of the wall clock beside the monotonic one, so every time
+/// of a session converts the same way (its spans nest exactly).
+#[derive(Clone, Copy)]
+struct WallAnchor {
+    wall: SystemTime,
+    instant: Instant,
+}
+
+impl WallAnchor {
+    fn now() -> WallAnchor {
+        WallAnchor {
+            wall: SystemTime::now(),
+            instant: Instant::now(),
+        }
+    }
+
+    /// `instant` on the wall clock, to the nanosecond.
+    fn wall(&self, instant: Instant) -> SystemTime {
+        if instant >= self.instant {
+            self.wall + (instant - self.instant)
+        } else {
+            self.wall - (self.instant - instant)
+        }
+    }
 }
 
 /// A traced session while it runs: the context its request spans hang from.
 pub struct SessionTrace {
+    tracer: BoxedTracer,
     context: Context,
+    anchor: WallAnchor,
 }
 
 impl SessionTrace {
-    /// Opens the `session` span of `plan`, begun at `started_ms`.
-    pub fn start(campaign: &str, plan: &SessionPlan, persona: &str, started_ms: u64) -> SessionTrace {
+    /// Opens the `session` span of `plan`, begun at `started`.
+    pub fn start(campaign: &str, plan: &SessionPlan, persona: &str, started: Instant) -> SessionTrace {
         let tracer = global::tracer("throng-sessions");
+        let anchor = WallAnchor::now();
         let span = tracer
             .span_builder("session")
             .with_kind(SpanKind::Internal)
-            .with_start_time(at(started_ms))
+            .with_start_time(anchor.wall(started))
             .with_attributes([
                 KeyValue::new("throng.campaign", campaign.to_string()),
                 KeyValue::new("throng.session", format!("{:016x}", plan.session_id)),
@@ -53,60 +91,56 @@ impl SessionTrace {
             // A root of its own, whatever context the task runs in.
             .start_with_context(&tracer, &Context::new());
         SessionTrace {
+            tracer,
             context: Context::new().with_span(span),
+            anchor,
         }
     }
 
-    /// Opens the client span of a request about to leave, due at `due_ms`.
-    pub fn request(&self, name: &str, method: &str, path: &str, due_ms: u64) -> RequestTrace {
-        let tracer = global::tracer("throng-sessions");
-        let span = tracer
+    /// Opens the client span of a request about to leave, due at `due`.
+    pub fn request(&self, name: &str, method: &str, path: &str, due: Instant) -> RequestTrace {
+        let span = self
+            .tracer
             .span_builder(format!("{method} {name}"))
             .with_kind(SpanKind::Client)
-            .with_start_time(at(due_ms))
+            .with_start_time(self.anchor.wall(due))
             .with_attributes([
                 KeyValue::new("http.request.method", method.to_string()),
                 KeyValue::new("url.path", path.to_string()),
                 KeyValue::new("throng.request", name.to_string()),
             ])
-            .start_with_context(&tracer, &self.context);
+            .start_with_context(&self.tracer, &self.context);
         RequestTrace {
             context: self.context.with_span(span),
+            anchor: self.anchor,
         }
     }
 
-    /// Closes the session span at `ended_ms`, marked failed with `error`.
-    pub fn end(self, ended_ms: u64, error: &str) {
+    /// Closes the session span now, marked failed with `error`.
+    pub fn end(self, error: &str) {
         let span = self.context.span();
         if !error.is_empty() {
             span.set_status(Status::error(error.to_string()));
         }
-        span.end_with_timestamp(at(ended_ms));
+        span.end_with_timestamp(self.anchor.wall(Instant::now()));
     }
 }
 
 /// One request's span while the request is out.
 pub struct RequestTrace {
     context: Context,
+    anchor: WallAnchor,
 }
 
 impl RequestTrace {
-    /// The W3C `traceparent` naming this span: the target's server span
-    /// becomes its child.
-    pub fn traceparent(&self) -> String {
-        let span = self.context.span();
-        let context = span.span_context();
-        format!(
-            "00-{}-{}-{:02x}",
-            context.trace_id(),
-            context.span_id(),
-            context.trace_flags().to_u8()
-        )
+    /// The W3C `traceparent` naming this span (the target's server span
+    /// becomes its child); none when the node exports no traces.
+    pub fn traceparent(&self) -> Option<String> {
+        traceparent_of(self.context.span().span_context())
     }
 
-    /// Closes the span at `ended_ms` with the answer's status (0: none
-    /// came) or error.
-    pub fn end(self, ended_ms: u64, status: u16, error: &str) {
+    /// Closes the span now with the answer's status (0: none came) or error.
+    pub fn end(self, status: u16, error: &str) {
         let span = self.context.span();
         if status > 0 {
             span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
@@ -116,7 +150,7 @@ impl RequestTrace {
         } else if status >= 400 {
             span.set_status(Status::error(format!("HTTP {status}")));
         }
-        span.end_with_timestamp(at(ended_ms));
+        span.end_with_timestamp(self.anchor.wall(Instant::now()));
     }
 }
 

@@ -12,16 +12,7 @@ const HEADER: &str = "traceparent";
 /// The `traceparent` of the current span, if it is traced.
 pub fn current() -> Option<String> {
     let context = tracing::Span::current().context();
-    let span = context.span();
-    let span_context = span.span_context();
-    span_context.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            span_context.trace_id(),
-            span_context.span_id(),
-            span_context.trace_flags().to_u8()
-        )
-    })
+    throng_actors::session_trace::traceparent_of(context.span().span_context())
 }
 
 fn parse(traceparent: &str) -> Option<SpanContext> {

@@ -34,32 +34,33 @@ const PRESETS: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn routes() -> Router<ControlServiceImpl> {
+/// The page itself: anyone may load it, it holds no data.
+pub fn pages() -> Router<ControlServiceImpl> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/dashboard", get(|| async { Html(PAGE) }))
+}
+
+/// What the page reads (and validates): a read token.
+pub fn reads() -> Router<ControlServiceImpl> {
+    Router::new()
         .route("/api/v1/presets", get(presets))
         .route("/api/v1/campaigns/validate", post(validate))
-        .route("/api/v1/campaigns", post(create))
         .route("/api/v1/campaigns/{id}/live", get(live))
-        .route("/api/v1/campaigns/{id}/{action}", post(act))
         .route("/api/v1/runs/{id}/scenarios", get(scenarios))
         .route("/api/v1/runs/{id}/streams", get(streams))
         .route("/api/v1/runs/{id}/events", get(events))
+}
+
+/// What changes the cluster: an admin token.
+pub fn changes() -> Router<ControlServiceImpl> {
+    Router::new()
+        .route("/api/v1/campaigns", post(create))
+        .route("/api/v1/campaigns/{id}/{action}", post(act))
         .route(
             "/api/v1/runs/{id}/scenarios/{scenario}/{action}",
             post(scenario_action),
         )
-}
-
-/// Whether a request changes the cluster (and needs an admin token).
-pub fn changes_things(method: &axum::http::Method, path: &str) -> bool {
-    method == axum::http::Method::POST && !path.ends_with("/validate") && path != "/api/v1/behaviour/score"
-}
-
-/// Pages anyone may load: the page itself holds no data.
-pub fn is_open(path: &str) -> bool {
-    matches!(path, "/" | "/dashboard" | "/healthz")
 }
 
 async fn presets() -> Json<Value> {

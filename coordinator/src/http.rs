@@ -221,24 +221,14 @@ async fn forward(
     let _ = socket.send(Message::Close(None)).await;
 }
 
-/// Checks every request but `/healthz` and the dashboard's page against
-/// the guard: reading (and validating, scoring) needs the read role,
-/// changing things the admin role; refusals are 401 (with
+/// Checks a request against the guard for the role its routes need (set
+/// where they are declared, in [`serve`]); refusals are 401 (with
 /// `WWW-Authenticate: Bearer`), 403 or 429, and never echo the token.
 async fn check_token(
-    State(guard): State<Arc<Guard>>,
+    State((guard, needs)): State<(Arc<Guard>, Role)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let path = request.uri().path();
-    if crate::dashboard::is_open(path) {
-        return next.run(request).await;
-    }
-    let needs = if crate::dashboard::changes_things(request.method(), path) {
-        Role::Admin
-    } else {
-        Role::Read
-    };
     let authorization = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -323,8 +313,13 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = axum::Router::new()
+    let needing = |role: Role| axum::middleware::from_fn_with_state((guard.clone(), role), check_token);
+    // Open: health and the dashboard's page (it holds no data).
+    let open = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::dashboard::pages());
+    // Reading, validating and scoring: a read token.
+    let reads = axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/campaigns", get(campaigns))
@@ -332,9 +327,11 @@ pub async fn serve(
         .route("/api/v1/analytics", get(analytics))
         .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
-        .merge(crate::dashboard::routes())
-        .layer(axum::middleware::from_fn_with_state(guard, check_token))
-        .with_state(service);
+        .merge(crate::dashboard::reads())
+        .route_layer(needing(Role::Read));
+    // Changing the cluster: an admin token.
+    let changes = crate::dashboard::changes().route_layer(needing(Role::Admin));
+    let app = open.merge(reads).merge(changes).with_state(service);
     if let Some(config) = tls {
         return serve_tls(listener, app, config, stop).await;
     }

@@ -149,10 +149,13 @@ pub async fn serve(
                 run.scale,
                 campaign.status.scenario_runs.clone(),
             );
-            let (snapshot, live) = off_runtime(move || {
+            let Some((snapshot, live)) = off_runtime(move || {
                 Subscription::snapshot(catalog, scale, query.patterns, &timeline, start_clock.min(until))
             })
-            .await;
+            .await
+            else {
+                return;
+            };
             let first = batch(&run, &snapshot, live.position(), true);
             if sender.send(Ok(first)).await.is_err() {
                 return;
@@ -179,11 +182,14 @@ pub async fn serve(
         if let Some(now) = clock
             && now - position.at_ms > max_lag_ms
         {
-            let (moved, missed) = off_runtime(move || {
+            let Some((moved, missed)) = off_runtime(move || {
                 let missed = subscription.skip_to(now - max_lag_ms / 2);
                 (subscription, missed)
             })
-            .await;
+            .await
+            else {
+                return;
+            };
             subscription = moved;
             let report = v1::SubscribeMessage {
                 kind: Some(v1::subscribe_message::Kind::Missed(v1::Missed {
@@ -199,11 +205,14 @@ pub async fn serve(
         let position = subscription.position();
         let target = clock.unwrap_or(until).min(position.at_ms + CATCH_UP_STEP_MS);
         let behind = clock.unwrap_or(until) > target;
-        let (moved, events) = off_runtime(move || {
+        let Some((moved, events)) = off_runtime(move || {
             let events = subscription.next_batch(target);
             (subscription, events)
         })
-        .await;
+        .await
+        else {
+            return;
+        };
         subscription = moved;
         if !events.is_empty() {
             // A slow consumer holds this send, and only this subscription.
@@ -242,11 +251,15 @@ pub async fn serve(
 /// Runs a generation step on the blocking pool. A snapshot draws a day of
 /// events and a fresh generator first replays its chains' span: CPU work
 /// that would otherwise hold an async worker (and the lease keep-alives
-/// queued behind it) for as long as it takes.
-async fn off_runtime<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'static) -> T {
+/// queued behind it) for as long as it takes. `None` when the runtime is
+/// shutting down and the step never ran.
+async fn off_runtime<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     match tokio::task::spawn_blocking(step).await {
-        Ok(value) => value,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
+        Ok(value) => Some(value),
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_cancelled) => None,
+        },
     }
 }
 

@@ -55,23 +55,35 @@ fn demo_streams_spec(speed: f64) -> String {
     )
 }
 
-/// Creates and starts a demo document. A machine busy enough to delay the
-/// lease keep-alives can cost the coordinator its leadership for a moment
-/// while it starts; the call is retried until a leader answers, like any
-/// client would, rather than ending `throng up`.
-async fn create_started(control: &mut client::Control, document: String) -> Result<v1::Campaign, UpError> {
+/// Creates and starts the demo document named `name`. A machine busy
+/// enough to delay the lease keep-alives can cost the coordinator its
+/// leadership for a moment while it starts; the call is retried until a
+/// leader answers, like any client would, rather than ending `throng up`.
+/// An unavailable answer may also come after the campaign was stored, so
+/// before each retry the store is asked whether it already has it (this
+/// process's store is fresh: a campaign of that name is the one it made).
+async fn create_started(
+    control: &mut client::Control,
+    name: &str,
+    document: String,
+) -> Result<v1::Campaign, UpError> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let request = v1::CampaignSpecRequest {
             document: document.clone(),
             start: true,
         };
-        match control.create_campaign(request).await {
+        let refusal = match control.create_campaign(request).await {
             Ok(created) => return Ok(created.into_inner()),
-            Err(status) if status.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            Err(status) if status.code() == tonic::Code::Unavailable && Instant::now() < deadline => status,
             Err(status) => return Err(CliError::from(status).into()),
+        };
+        tracing::warn!(error = %refusal.message(), "creating the demo {name} again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(list) = control.list_campaigns(v1::ListCampaignsRequest {}).await
+            && let Some(made) = list.into_inner().campaigns.into_iter().find(|c| c.name == name)
+        {
+            return Ok(made);
         }
     }
 }
@@ -131,7 +143,8 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     let mut progress = None;
     if !args.no_demo && !args.no_streams {
         let mut control = client::connect(&endpoint).await?;
-        let created = create_started(&mut control, demo_streams_spec(args.streams_speed)).await?;
+        let created =
+            create_started(&mut control, "marketplace", demo_streams_spec(args.streams_speed)).await?;
         eprintln!(
             "  stream run {} started: 50 streams at {}x real time; try: throng --endpoint {endpoint} scenario list",
             created.id, args.streams_speed
@@ -140,7 +153,7 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     }
     if !args.no_demo {
         let mut control = client::connect(&endpoint).await?;
-        let created = create_started(&mut control, demo_spec(demo, args.demo_rate)).await?;
+        let created = create_started(&mut control, "demo", demo_spec(demo, args.demo_rate)).await?;
         eprintln!("  demo campaign {} started at {}/s", created.id, args.demo_rate);
         campaign_id = Some(created.id.clone());
         progress = Some(tokio::spawn(show_progress(control, created.id, output)));

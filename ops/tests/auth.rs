@@ -45,6 +45,11 @@ async fn list(client: &mut ControlServiceClient<Channel>, token: Option<&str>) -
 
 /// A bare HTTP/1.0 GET with an optional bearer token: the status code and the body.
 fn http(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    send(address, "GET", path, token, "")
+}
+
+/// One HTTP/1.0 request with `body`; the status and the whole answer.
+fn send(address: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).expect("connect to the HTTP API");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -52,7 +57,12 @@ fn http(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n{auth}\r\n").expect("send");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("answer");
     let status = answer
@@ -208,6 +218,30 @@ async fn tokens_and_roles_guard_every_service() {
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains(&id), "{answer}");
     assert_eq!(http(&http_address, "/healthz", None).0, 200);
+    assert_eq!(
+        http(&http_address, "/dashboard", None).0,
+        200,
+        "the page holds no data"
+    );
+    // Each route needs the role it was declared with: validating reads,
+    // creating and steering change things.
+    let post = |path: &str, token: Option<&str>| send(&http_address, "POST", path, token, "name: x\n");
+    assert_eq!(post("/api/v1/campaigns/validate", None).0, 401);
+    assert_eq!(post("/api/v1/campaigns/validate", Some(READ)).0, 200);
+    for path in [
+        "/api/v1/campaigns",
+        &format!("/api/v1/campaigns/{id}/stop"),
+        "/api/v1/runs/r/scenarios/s/apply",
+    ] {
+        let (status, answer) = post(path, Some(READ));
+        assert_eq!(status, 403, "{path} with a read token: {answer}");
+        assert_no_token_in(&answer);
+    }
+    let (status, answer) = post("/api/v1/campaigns", Some(ADMIN));
+    assert_eq!(
+        status, 400,
+        "an admin passes, the invalid spec does not: {answer}"
+    );
 
     // The CLI: THRONG_TOKEN (or --token) is sent; refusals read plainly.
     let cli = |token: Option<&str>, args: &[&str]| {

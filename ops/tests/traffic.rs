@@ -402,12 +402,14 @@ async fn http2_and_traceparent_are_spoken_when_asked() {
     let recorder = Recorder::start().await;
     let up = Up::start(&["--no-demo"]);
     up.wait_ready().await;
+    // Every session is to be traced, but this cluster exports no traces:
+    // the headers are still the sessions' own, never an empty context.
     let id = apply(
         &up,
         &format!(
             "name: h2\ntarget: {{ url: \"http://{}\", http2: true, traceparent: true }}\npages: [\"/\", \"/a\"]\n\
              session: {{ pages: {{ min: 2, max: 3 }}, think_time: {{ min: 0ms, max: 5ms }} }}\n\
-             load: {{ rate: 50, sessions: 20, shards: 2 }}\n",
+             load: {{ rate: 50, sessions: 20, shards: 2 }}\ntrace_sessions: 1\n",
             recorder.address
         ),
     );
@@ -428,6 +430,10 @@ async fn http2_and_traceparent_are_spoken_when_asked() {
         assert_eq!(parts.len(), 4, "{header}");
         assert_eq!((parts[0], parts[3]), ("00", "01"));
         assert!(parts[1].len() == 32 && parts[2].len() == 16, "{header}");
+        assert!(
+            parts[1].contains(|c| c != '0') && parts[2].contains(|c| c != '0'),
+            "{header}"
+        );
         assert!(header[3..].chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
         traces.insert(parts[1].to_string());
         spans.insert(parts[2].to_string());

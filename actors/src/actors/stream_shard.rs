@@ -159,6 +159,9 @@ async fn tick(
         state.args.services.sink.record_stream_events(records).await?;
     }
     if state.runner.is_behind(now()) {
+        // The next step follows at once, but after whatever else waits for
+        // this worker (a message to itself would be taken without yielding).
+        tokio::task::yield_now().await;
         myself.send_message(StreamShardMsg::Tick)?;
     } else {
         myself.send_after(TICK, || StreamShardMsg::Tick);

@@ -295,6 +295,7 @@ impl ShardGenerator {
             }
             self.draw_bucket(self.next_bucket);
             self.next_bucket += 1;
+            work += 1;
         }
     }
 

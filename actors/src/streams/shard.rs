@@ -34,6 +34,8 @@ pub struct StreamShardRunner {
     /// The last step stopped short of where it was going (its budget ran
     /// out), so the next one should follow at once.
     cut_short: bool,
+    /// About how many events one step draws or follows at most.
+    step_budget: usize,
 }
 
 impl StreamShardRunner {
@@ -57,7 +59,14 @@ impl StreamShardRunner {
             paused_ms: 0,
             paused_since: None,
             cut_short: false,
+            step_budget: STEP_EVENT_BUDGET,
         })
+    }
+
+    /// Steps of at most about `budget` events (tests use small ones).
+    pub fn with_step_budget(mut self, budget: usize) -> Self {
+        self.step_budget = budget.max(1);
+        self
     }
 
     /// Follows this scenario timeline for everything not generated yet.
@@ -135,7 +144,7 @@ impl StreamShardRunner {
         if target > self.watermark_ms {
             let reached = self
                 .generator
-                .advance_within(target, STEP_EVENT_BUDGET, &mut events);
+                .advance_within(target, self.step_budget, &mut events);
             // While it replays the span before its start, a resumed shard
             // reaches instants below its watermark: they emit nothing.
             self.watermark_ms = self.watermark_ms.max(reached);
@@ -179,6 +188,16 @@ mod tests {
 
     const FROM: i64 = 1_769_990_400_000;
 
+    /// Steps until the shard is where the clock says at `now_ms` (a step
+    /// may stop short of it).
+    fn catch_up(shard: &mut StreamShardRunner, now_ms: i64) -> Vec<StreamEvent> {
+        let mut events = shard.advance(now_ms);
+        while shard.is_behind(now_ms) {
+            events.extend(shard.advance(now_ms));
+        }
+        events
+    }
+
     #[test]
     fn an_accelerated_clock_paces_generation_and_pauses_stop_it() {
         let run = run(
@@ -186,20 +205,20 @@ mod tests {
         );
         let started = 1_000_000;
         let mut shard = StreamShardRunner::new(run, 0, started, None).expect("shard 0");
-        assert!(shard.advance(started).is_empty());
+        assert!(catch_up(&mut shard, started).is_empty());
         // One wall second is one simulated hour.
-        shard.advance(started + 1_000);
+        catch_up(&mut shard, started + 1_000);
         assert_eq!(shard.watermark_ms(), FROM + 3_600_000);
         shard.pause(started + 1_000);
-        assert!(shard.advance(started + 3_000).is_empty());
+        assert!(catch_up(&mut shard, started + 3_000).is_empty());
         shard.resume(started + 3_000);
-        shard.advance(started + 4_000);
+        catch_up(&mut shard, started + 4_000);
         assert_eq!(
             shard.watermark_ms(),
             FROM + 2 * 3_600_000,
             "two paused seconds do not count"
         );
-        shard.advance(started + 60_000);
+        catch_up(&mut shard, started + 60_000);
         assert!(shard.is_done());
         assert_eq!(shard.watermark_ms(), FROM + 6 * 3_600_000, "never past the end");
     }
@@ -223,5 +242,43 @@ mod tests {
         }
         assert!(!all.is_empty());
         assert!(all == parts);
+    }
+
+    #[test]
+    fn small_steps_change_nothing_and_say_when_to_go_on() {
+        let run = run(
+            "{ mode: accelerated, factor: 3600, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T06:00:00Z\" }",
+        );
+        let started = 1_000_000;
+        let mut whole = StreamShardRunner::new(run.clone(), 0, started, None).expect("shard");
+        let expected = catch_up(&mut whole, started + 60_000);
+        assert!(whole.is_done());
+
+        // A shard resumed mid-run replays its chains' span in small steps
+        // first, then emits exactly what the whole run emits after it.
+        let resume_at = FROM + 2 * 3_600_000;
+        let mut stepped = StreamShardRunner::new(run, 0, started, Some(resume_at))
+            .expect("shard")
+            .with_step_budget(20);
+        let (mut events, mut steps) = (Vec::new(), 0);
+        while !stepped.is_done() {
+            events.extend(stepped.advance(started + 60_000));
+            steps += 1;
+            assert!(
+                stepped.watermark_ms() >= resume_at,
+                "never behind where it resumed"
+            );
+            if !stepped.is_done() {
+                assert!(
+                    stepped.is_behind(started + 60_000),
+                    "a step cut short goes on at once"
+                );
+            }
+        }
+        let after: Vec<_> = expected.into_iter().filter(|e| e.at_ms >= resume_at).collect();
+        assert!(!after.is_empty());
+        assert!(after == events, "the same events in the same order");
+        assert!(steps > 10, "small steps: {steps}");
+        assert!(!stepped.is_behind(started + 60_000));
     }
 }

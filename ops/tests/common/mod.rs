@@ -61,26 +61,20 @@ impl Node {
     }
 }
 
-/// A target that answers every GET with a small page, counts requests and
-/// keeps the `traceparent` headers they carried.
+/// A target that answers every GET with a small page and counts requests.
 pub struct TargetSite {
     pub address: SocketAddr,
     pub requests: Arc<AtomicU64>,
-    pub traceparents: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl TargetSite {
     pub async fn start() -> Self {
         let requests = Arc::new(AtomicU64::new(0));
-        let traceparents = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (counter, seen) = (requests.clone(), traceparents.clone());
-        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
-            let (counter, seen) = (counter.clone(), seen.clone());
+        let counter = requests.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
             async move {
                 counter.fetch_add(1, Ordering::Relaxed);
-                if let Some(value) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
-                    seen.lock().expect("traceparents").push(value.to_string());
-                }
                 "<html><body>ok</body></html>"
             }
         });
@@ -91,11 +85,7 @@ impl TargetSite {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TargetSite {
-            address,
-            requests,
-            traceparents,
-        }
+        TargetSite { address, requests }
     }
 
     pub fn requests(&self) -> u64 {
