@@ -56,12 +56,26 @@ async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
     {
         Ok(status) => {
             let s = status.into_inner();
+            let reports = service.hub.agents();
+            let now = throng_actors::clock::epoch_ms();
             let agents: Vec<Value> = s
                 .agents
                 .iter()
-                .map(
-                    |a| json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards}),
-                )
+                .map(|a| {
+                    let writer = a.telemetry.clone().unwrap_or_default();
+                    let age = reports
+                        .get(&a.id)
+                        .map(|r| now.saturating_sub(r.at_ms) as f64 / 1000.0);
+                    json!({
+                        "id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
+                        "report_age_seconds": age,
+                        "telemetry": {
+                            "store": writer.store, "queue_depth": writer.queue_depth,
+                            "rows_written": writer.rows_written, "rows_spilled": writer.rows_spilled,
+                            "rows_rejected": writer.rows_rejected, "error": writer.error,
+                        },
+                    })
+                })
                 .collect();
             Json(json!({"cluster": s.cluster, "leader": s.leader, "agents": agents, "campaigns": s.campaigns, "shards": s.shards}))
                 .into_response()

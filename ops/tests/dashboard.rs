@@ -249,7 +249,8 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await;
     assert!(events > 0);
 
-    // The cluster tab lists both agents.
+    // The cluster tab lists both agents, healthy, with their telemetry
+    // writers (the embedded store's).
     page.locator("#tab-cluster")
         .click(None)
         .await
@@ -259,5 +260,18 @@ async fn the_dashboard_creates_watches_and_steers() {
             (count(page, "#agents tbody tr").await == 2).then_some(())
         })
         .await;
+    dashboard
+        .wait(
+            Duration::from_secs(15),
+            "both agents reported healthy",
+            || async { (count(page, "#agents td.health-ok").await == 2).then_some(()) },
+        )
+        .await;
+    for agent in ["agent-1", "agent-2"] {
+        let row = format!("#agents tr[data-agent=\"{agent}\"]");
+        assert_eq!(text(page, &format!("{row} td.health")).await, "ok");
+        let writer = text(page, &format!("{row} td.writer")).await;
+        assert!(writer.starts_with("memory, queue "), "{agent}: {writer}");
+    }
     let _ = browser.close().await;
 }
