@@ -499,15 +499,6 @@ fn matomo_bulk(endpoint: &str, token: Option<&str>, hits: Vec<matomo::Hit>) -> O
     }
 }
 
-/// A W3C trace context for request `index` of a session: one trace per
-/// session, one span id per request, sampled.
-pub fn traceparent(session_id: u64, index: usize) -> String {
-    let high = ids::stable_hash(&[Part::Str("trace"), Part::U64(session_id), Part::U64(0)]);
-    let low = ids::stable_hash(&[Part::Str("trace"), Part::U64(session_id), Part::U64(1)]);
-    let span = ids::stable_hash(&[Part::Str("span"), Part::U64(session_id), Part::U64(index as u64)]);
-    format!("00-{high:016x}{low:016x}-{span:016x}-01")
-}
-
 /// Runs `plan` against its target, starting at `intended_start`.
 pub async fn run_session(
     plan: &SessionPlan,
@@ -616,7 +607,7 @@ pub async fn run_session(
                 let value = request_trace
                     .as_ref()
                     .and_then(|span| span.traceparent())
-                    .unwrap_or_else(|| traceparent(plan.session_id, outcome.requests.len()));
+                    .unwrap_or_else(|| session_trace::untraced(plan.session_id, outcome.requests.len()));
                 request = request.header(header::HeaderName::from_static("traceparent"), value);
             }
             let result = speaker

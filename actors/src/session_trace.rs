@@ -3,7 +3,8 @@
 //! client span per request, sent through the process's OpenTelemetry
 //! tracer (nowhere when the node exports no traces). When the target also
 //! gets `traceparent` headers, a traced session's requests carry their own
-//! span's context, so the target's server spans join the session's trace.
+//! span's context, so the target's server spans join the session's trace;
+//! other sessions' requests carry a context drawn from the session's id.
 //!
 //! Which sessions are traced follows from their ids, so a rerun with the
 //! same seed traces the same sessions.
@@ -37,6 +38,16 @@ pub fn traceparent_of(context: &SpanContext) -> Option<String> {
             context.trace_flags().to_u8()
         )
     })
+}
+
+/// The `traceparent` of request `index` of a session that is not traced
+/// (or whose node exports no traces): one trace per session, one span id
+/// per request, sampled, all drawn from the session's id.
+pub fn untraced(session_id: u64, index: usize) -> String {
+    let high = ids::stable_hash(&[Part::Str("trace"), Part::U64(session_id), Part::U64(0)]);
+    let low = ids::stable_hash(&[Part::Str("trace"), Part::U64(session_id), Part::U64(1)]);
+    let span = ids::stable_hash(&[Part::Str("span"), Part::U64(session_id), Part::U64(index as u64)]);
+    format!("00-{high:016x}{low:016x}-{span:016x}-01")
 }
 
 /// One reading of the wall clock beside the monotonic one, so every time

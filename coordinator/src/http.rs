@@ -63,9 +63,7 @@ async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
                 .iter()
                 .map(|a| {
                     let writer = a.telemetry.clone().unwrap_or_default();
-                    let age = reports
-                        .get(&a.id)
-                        .map(|r| now.saturating_sub(r.at_ms) as f64 / 1000.0);
+                    let age = reports.get(&a.id).map(|r| r.age_seconds(now));
                     json!({
                         "id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
                         "report_age_seconds": age,

@@ -121,7 +121,7 @@ pub async fn render(service: &ControlServiceImpl) -> String {
             "throng_agent_report_age_seconds",
             "Seconds since the agent's last stats report.",
             &labels,
-            now.saturating_sub(snapshot.at_ms) as f64 / 1000.0,
+            snapshot.age_seconds(now),
         );
         m.telemetry(&labels, &snapshot.telemetry);
     }

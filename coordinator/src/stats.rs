@@ -40,6 +40,13 @@ pub struct AgentSnapshot {
     pub telemetry: TelemetryHealth,
 }
 
+impl AgentSnapshot {
+    /// Seconds from this report to `now_ms`.
+    pub fn age_seconds(&self, now_ms: u64) -> f64 {
+        now_ms.saturating_sub(self.at_ms) as f64 / 1000.0
+    }
+}
+
 /// Latest stats of every shard this coordinator has heard of.
 #[derive(Clone, Default)]
 pub struct StatsHub {

@@ -34,10 +34,14 @@ pub enum UpError {
     DataDir { path: String, reason: String },
 }
 
+/// The names of the demo campaign and the demo stream run.
+const DEMO_CAMPAIGN: &str = "demo";
+const DEMO_STREAMS: &str = "marketplace";
+
 fn demo_spec(target: SocketAddr, rate: f64) -> String {
     let pages: Vec<String> = DEMO_PAGES.iter().map(|p| format!("\"{p}\"")).collect();
     format!(
-        "name: demo\nseed: 1\ntarget: {{ url: \"http://{target}\" }}\npages: [{}]\n\
+        "name: {DEMO_CAMPAIGN}\nseed: 1\ntarget: {{ url: \"http://{target}\" }}\npages: [{}]\n\
          session:\n  pages: {{ min: 1, max: 5 }}\n  think_time: {{ min: 200ms, max: 2s }}\n\
          load: {{ rate: {rate}, duration: 24h, shards: 8 }}\n",
         pages.join(", ")
@@ -51,7 +55,7 @@ fn demo_streams_spec(speed: f64) -> String {
     let hour = now - now.rem_euclid(3_600_000);
     let from = jiff::Timestamp::from_millisecond(hour).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     format!(
-        "kind: streams\nname: marketplace\ncatalog: builtin\nclock: {{ mode: accelerated, factor: {speed}, from: \"{from}\" }}\n"
+        "kind: streams\nname: {DEMO_STREAMS}\ncatalog: builtin\nclock: {{ mode: accelerated, factor: {speed}, from: \"{from}\" }}\n"
     )
 }
 
@@ -144,7 +148,7 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     if !args.no_demo && !args.no_streams {
         let mut control = client::connect(&endpoint).await?;
         let created =
-            create_started(&mut control, "marketplace", demo_streams_spec(args.streams_speed)).await?;
+            create_started(&mut control, DEMO_STREAMS, demo_streams_spec(args.streams_speed)).await?;
         eprintln!(
             "  stream run {} started: 50 streams at {}x real time; try: throng --endpoint {endpoint} scenario list",
             created.id, args.streams_speed
@@ -153,7 +157,7 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     }
     if !args.no_demo {
         let mut control = client::connect(&endpoint).await?;
-        let created = create_started(&mut control, "demo", demo_spec(demo, args.demo_rate)).await?;
+        let created = create_started(&mut control, DEMO_CAMPAIGN, demo_spec(demo, args.demo_rate)).await?;
         eprintln!("  demo campaign {} started at {}/s", created.id, args.demo_rate);
         campaign_id = Some(created.id.clone());
         progress = Some(tokio::spawn(show_progress(control, created.id, output)));
