@@ -12,6 +12,7 @@ pub mod assignment;
 pub mod behaviour;
 pub mod browsing;
 pub mod clock;
+pub mod failure_log;
 pub mod http;
 pub mod ids;
 pub mod lease;

@@ -646,7 +646,7 @@ pub async fn run_session(
                 outcome.error = if request.error.is_empty() {
                     format!("http {status} on {}", request.path)
                 } else {
-                    request.error.clone()
+                    format!("{} on {}", request.error, request.path)
                 };
             }
             let no_answer = status == 0;

@@ -355,22 +355,31 @@ pub async fn run(
         .map_err(failed("open a browser context"))?;
     let platform = emulation.map(|e| e.platform);
     let outcome = match open_page(&context, plan, platform).await {
-        Ok(page) => {
-            let outcome = bounded(&page, plan).await;
-            match (outcome, screenshots) {
-                (Err(BrowserError::Visit { step, reason, .. }), Some(dir)) => {
-                    let path = dir.join(format!("visit-{:016x}.png", plan.seed));
-                    let shot = page.screenshot_to_file(&path, None);
-                    let taken = tokio::time::timeout(Duration::from_secs(5), shot).await;
-                    Err(BrowserError::Visit {
-                        step,
-                        reason,
-                        screenshot: matches!(taken, Ok(Ok(_))).then_some(path),
-                    })
-                }
-                (outcome, _) => outcome,
+        Ok(page) => match bounded(&page, plan).await {
+            // A failure says on which page it happened, and shows it when
+            // screenshots are kept.
+            Err(BrowserError::Visit { step, reason, .. }) => {
+                let step = match page.url() {
+                    url if url.is_empty() || url == "about:blank" || step.contains(&url) => step,
+                    url => format!("{step} on {url}"),
+                };
+                let screenshot = match screenshots {
+                    Some(dir) => {
+                        let path = dir.join(format!("visit-{:016x}.png", plan.seed));
+                        let shot = page.screenshot_to_file(&path, None);
+                        let taken = tokio::time::timeout(Duration::from_secs(5), shot).await;
+                        matches!(taken, Ok(Ok(_))).then_some(path)
+                    }
+                    None => None,
+                };
+                Err(BrowserError::Visit {
+                    step,
+                    reason,
+                    screenshot,
+                })
             }
-        }
+            outcome => outcome,
+        },
         Err(error) => Err(error),
     };
     let _ = tokio::time::timeout(Duration::from_secs(10), context.close()).await;
@@ -401,31 +410,46 @@ async fn open_page(
     plan: &VisitPlan,
     platform: Option<&str>,
 ) -> Result<Page, BrowserError> {
-    context
-        .add_init_script(CAPTURE)
-        .await
-        .map_err(failed("install capture"))?;
-    if let Some(platform) = platform {
-        let script =
-            format!("Object.defineProperty(Navigator.prototype, 'platform', {{ get: () => '{platform}' }});");
-        context
-            .add_init_script(&script)
-            .await
-            .map_err(failed("emulate the device"))?;
-    }
-    if plan.automation_visible {
-        context
-            .add_init_script(AUTOMATION_VISIBLE)
-            .await
-            .map_err(failed("install capture"))?;
-    }
     // A visitor closes alerts and says no to confirms and prompts; a page
     // that opens one never stalls the visit.
     context
         .on_dialog(|dialog| async move { dialog.dismiss().await })
         .await
         .map_err(failed("handle dialogs"))?;
-    context.new_page().await.map_err(failed("open a page"))
+    let page = context.new_page().await.map_err(failed("open a page"))?;
+    // What every document of the visit runs before its own scripts. It is
+    // installed through Chromium's DevTools protocol rather than Playwright's
+    // `addInitScript`: since Playwright 1.59 that call answers with a
+    // `Disposable` object the client crate does not model, and each one
+    // would be an error on the driver connection.
+    let mut script = String::from(CAPTURE);
+    if let Some(platform) = platform {
+        script.push_str(&format!(
+            "\nObject.defineProperty(Navigator.prototype, 'platform', {{ get: () => '{platform}' }});"
+        ));
+    }
+    if plan.automation_visible {
+        script.push('\n');
+        script.push_str(AUTOMATION_VISIBLE);
+    }
+    let devtools = context
+        .new_cdp_session(&page)
+        .await
+        .map_err(failed("install capture"))?;
+    // Chromium runs a session's new-document scripts only once the session
+    // has enabled its Page domain.
+    devtools
+        .send("Page.enable", None)
+        .await
+        .map_err(failed("install capture"))?;
+    devtools
+        .send(
+            "Page.addScriptToEvaluateOnNewDocument",
+            Some(serde_json::json!({ "source": script })),
+        )
+        .await
+        .map_err(failed("install capture"))?;
+    Ok(page)
 }
 
 async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {

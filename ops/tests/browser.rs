@@ -159,8 +159,9 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
     let (_, mut client) = sandbox.leader_client(1).await;
     let id = start_campaign(&mut client, spec(&site.url, SESSIONS)).await;
 
-    // Once a few sessions are in, kill the agent's Chromium under the ones
-    // running now.
+    // Once a few sessions are in, kill the agent's Chromium under a visit
+    // that is running: one that has just landed (its clicks and its form
+    // are still ahead of it), so the crash always breaks a visit.
     poll_until(Duration::from_secs(120), "the first browser sessions", || {
         let mut client = client.clone();
         let id = id.clone();
@@ -168,6 +169,13 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
             let c = campaign(&mut client, &id).await?;
             (c.sessions_checkpointed >= 6).then_some(())
         }
+    })
+    .await;
+    let landings = || site.requests().iter().filter(|line| *line == "GET /").count();
+    let landed_before = landings();
+    poll_until(Duration::from_secs(120), "a visit to land", || {
+        let landed = landings() > landed_before;
+        async move { landed.then_some(()) }
     })
     .await;
     let agent_pid = sandbox.node("agent-1").child.id();
@@ -199,6 +207,19 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
         },
     )
     .await;
+
+    // The driver connection and the client agreed on every message: the
+    // agent logged no error from it.
+    let agent_log = sandbox.log("agent-1");
+    let driver_errors: Vec<&str> = agent_log
+        .lines()
+        .filter(|line| line.contains("ERROR") && line.contains("playwright"))
+        .collect();
+    assert!(
+        driver_errors.is_empty(),
+        "errors on the driver connection:\n{}",
+        driver_errors.join("\n")
+    );
 
     // The agent is still alive and registered, with a new Chromium.
     assert!(

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::AgentServices;
 use crate::assignment::{Assignment, Checkpoint};
+use crate::failure_log::FailureLog;
 use crate::plan::{CampaignPlan, RateChange};
 use crate::session::{SessionContext, SessionOutcome, SessionPlan, run_session};
 use crate::shard::ShardRunner;
@@ -55,6 +56,7 @@ pub struct ShardState {
     checkpoint: Checkpoint,
     /// The running sessions. Dropping the set (when the shard stops) aborts them.
     sessions: JoinSet<()>,
+    failures: FailureLog,
 }
 
 impl ShardState {
@@ -112,6 +114,7 @@ impl Actor for CampaignShard {
             runner,
             checkpoint,
             sessions: JoinSet::new(),
+            failures: FailureLog::new(Instant::now()),
         })
     }
 
@@ -238,6 +241,12 @@ async fn session_done(
     state.counters().record_session(&outcome);
     let seq = outcome.seq;
     let failed = outcome.failed;
+    if failed {
+        let shard = state.args.assignment.shard_id();
+        state
+            .failures
+            .failed(&shard, outcome.session_id, &outcome.persona, &outcome.error);
+    }
     let record = SessionRecord {
         campaign_id: state.args.assignment.campaign_id.clone(),
         agent_id: state.args.services.agent_id.clone(),
