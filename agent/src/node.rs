@@ -193,9 +193,15 @@ impl Agent {
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AgentServiceServer<AgentServiceImpl>>().await;
+        // Reflection in both versions: grpcurl and Postman ask v1, older
+        // grpcurl, Evans and Python's grpcio-reflection ask v1alpha.
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
             .build_v1()
+            .map_err(|e| AgentError::Actors(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
             .map_err(|e| AgentError::Actors(e.to_string()))?;
         let mut server_stop = stop_rx.clone();
         let guard = config.guard.clone();
@@ -212,6 +218,7 @@ impl Agent {
                 .add_service(AgentServiceServer::new(service))
                 .add_service(health_service)
                 .add_service(reflection)
+                .add_service(reflection_v1alpha)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = server_stop.wait_for(|stopped| *stopped).await;
                 })

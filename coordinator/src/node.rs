@@ -199,9 +199,15 @@ impl Coordinator {
         health
             .set_serving::<ControlServiceServer<ControlServiceImpl>>()
             .await;
+        // Reflection in both versions: grpcurl and Postman ask v1, older
+        // grpcurl, Evans and Python's grpcio-reflection ask v1alpha.
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
             .build_v1()
+            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
             .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         let mut server_stop = stop_rx.clone();
         let grpc_service = ControlServiceServer::new(service.clone());
@@ -218,6 +224,7 @@ impl Coordinator {
                 .add_service(grpc_service)
                 .add_service(health_service)
                 .add_service(reflection)
+                .add_service(reflection_v1alpha)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
                     let _ = server_stop.wait_for(|stopped| *stopped).await;
                 })

@@ -23,11 +23,72 @@ struct HubInner {
     shards: BTreeMap<(String, u32, u64), ShardCounters>,
     /// Each agent as of its last report.
     agents: BTreeMap<String, AgentSnapshot>,
+    /// What each agent's shards counted: its shards now, and the sums of
+    /// those that have stopped.
+    agent_totals: BTreeMap<String, AgentTotals>,
     streaming: HashSet<String>,
 }
 
-/// One agent as its last stats report showed it: its shards' cumulative
-/// counters summed, and its telemetry writer.
+/// The counters an agent snapshot sums.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Totals {
+    sessions_completed: u64,
+    sessions_failed: u64,
+    requests: u64,
+    request_errors: u64,
+    stream_events: u64,
+}
+
+impl Totals {
+    fn of(c: &ShardCounters) -> Totals {
+        Totals {
+            sessions_completed: c.sessions_completed,
+            sessions_failed: c.sessions_failed,
+            requests: c.requests,
+            request_errors: c.request_errors,
+            stream_events: c.stream_events,
+        }
+    }
+
+    fn add(&mut self, other: &Totals) {
+        self.sessions_completed += other.sessions_completed;
+        self.sessions_failed += other.sessions_failed;
+        self.requests += other.requests;
+        self.request_errors += other.request_errors;
+        self.stream_events += other.stream_events;
+    }
+}
+
+/// An agent's counters since this coordinator first heard of it: a shard
+/// that stops leaves its last counts in `stopped`, so the sums never go
+/// down (a snapshot taken after a short run still shows it) and the memory
+/// kept grows with the shards running now, not with every shard ever run.
+#[derive(Default)]
+struct AgentTotals {
+    running: BTreeMap<(String, u32, u64), Totals>,
+    stopped: Totals,
+}
+
+impl AgentTotals {
+    /// Takes a report of the shards the agent holds now.
+    fn update(&mut self, now: BTreeMap<(String, u32, u64), Totals>) -> Totals {
+        for (key, last) in &self.running {
+            if !now.contains_key(key) {
+                self.stopped.add(last);
+            }
+        }
+        self.running = now;
+        let mut sum = self.stopped;
+        for totals in self.running.values() {
+            sum.add(totals);
+        }
+        sum
+    }
+}
+
+/// One agent as its last stats report showed it: the shards it holds, the
+/// counters of every shard it ran since this coordinator first heard of it,
+/// and its telemetry writer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AgentSnapshot {
     pub at_ms: u64,
@@ -82,20 +143,29 @@ impl StatsHub {
 
     fn update(&self, agent_id: &str, report: throng_agent::AgentStatsReport) {
         let mut inner = self.lock();
-        let mut snapshot = AgentSnapshot {
+        let now = report
+            .shards
+            .iter()
+            .map(|shard| {
+                let key = (shard.campaign_id.clone(), shard.shard_index, shard.epoch);
+                (key, Totals::of(&shard.counters))
+            })
+            .collect();
+        let totals = inner
+            .agent_totals
+            .entry(agent_id.to_string())
+            .or_default()
+            .update(now);
+        let snapshot = AgentSnapshot {
             at_ms: throng_actors::clock::epoch_ms(),
             shards: report.shards.len() as u32,
+            sessions_completed: totals.sessions_completed,
+            sessions_failed: totals.sessions_failed,
+            requests: totals.requests,
+            request_errors: totals.request_errors,
+            stream_events: totals.stream_events,
             telemetry: report.telemetry,
-            ..AgentSnapshot::default()
         };
-        for shard in &report.shards {
-            let c = &shard.counters;
-            snapshot.sessions_completed += c.sessions_completed;
-            snapshot.sessions_failed += c.sessions_failed;
-            snapshot.requests += c.requests;
-            snapshot.request_errors += c.request_errors;
-            snapshot.stream_events += c.stream_events;
-        }
         inner.agents.insert(agent_id.to_string(), snapshot);
         for report in report.shards {
             inner.shards.insert(
@@ -144,5 +214,35 @@ impl StatsHub {
                 _ = stop.changed() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(stream_events: u64) -> Totals {
+        Totals {
+            stream_events,
+            ..Totals::default()
+        }
+    }
+
+    fn shard(index: u32) -> (String, u32, u64) {
+        ("run".to_string(), index, 1)
+    }
+
+    #[test]
+    fn an_agents_counts_keep_what_its_stopped_shards_counted() {
+        let mut agent = AgentTotals::default();
+        let sum = agent.update([(shard(0), totals(5)), (shard(1), totals(7))].into());
+        assert_eq!(sum.stream_events, 12);
+        let sum = agent.update([(shard(1), totals(9))].into());
+        assert_eq!(sum.stream_events, 14, "shard 0 stopped at 5, shard 1 is at 9");
+        let sum = agent.update(BTreeMap::new());
+        assert_eq!(sum.stream_events, 14, "nothing running, nothing forgotten");
+        assert!(agent.running.is_empty(), "stopped shards are not kept one by one");
+        let sum = agent.update([(shard(2), totals(1))].into());
+        assert_eq!(sum.stream_events, 15);
     }
 }
