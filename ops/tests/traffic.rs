@@ -572,4 +572,17 @@ async fn a_validating_ga4_collector_turns_complaints_into_errors() {
     assert_eq!(stats["requests"], 5, "{stats}");
     assert_eq!(stats["request_errors"], 5, "every payload was faulted: {stats}");
     assert_eq!(stats["errors_by_class"]["ga4 validation"], 5, "{stats}");
+    // Each failed session says why in the log, once, with the page it failed on.
+    let log = up.stderr();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("session failed"))
+        .collect();
+    assert_eq!(failures.len(), 5, "{log}");
+    assert!(
+        failures
+            .iter()
+            .all(|line| line.contains("/debug/mp/collect") && line.contains("persona")),
+        "{failures:#?}"
+    );
 }
