@@ -139,6 +139,45 @@ async fn throng_up_serves_the_demo_shows_progress_and_reports_two_agents() {
     assert!(events > 0, "{stderr}");
 }
 
+/// An independent gRPC client: Python's grpcio with grpcio-reflection and
+/// grpcio-health-checking, which `.ci/run` installs into `target/grpc-venv`.
+fn python_grpc_client(address: &str) -> serde_json::Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("target/grpc-venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: .ci/run installs grpcio-reflection and grpcio-health-checking there",
+        python.display()
+    );
+    let out = std::process::Command::new(python)
+        .arg(root.join("ops/tests/clients/reflection_client.py"))
+        .arg(address)
+        .output()
+        .expect("run the Python gRPC client");
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpc_clients_list_the_api_by_reflection_v1alpha_and_see_it_serving() {
+    let up = Up::start(&["--no-demo", "--no-streams"]);
+    up.wait_ready().await;
+    let address = up.endpoint.trim_start_matches("http://");
+    let answer = python_grpc_client(address);
+    let services: Vec<&str> = answer["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(services.contains(&"throng.v1.ControlService"), "{answer}");
+    assert_eq!(answer["health"], "SERVING", "{answer}");
+    let methods = answer["methods"].as_array().expect("methods");
+    for method in ["CreateCampaign", "GetClusterStatus", "Subscribe", "ApplyScenario"] {
+        assert!(methods.iter().any(|m| m == method), "{method}: {answer}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_specs_are_rejected_with_every_problem_and_nothing_is_stored() {
     let up = Up::start(&["--no-demo"]);
