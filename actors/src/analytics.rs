@@ -10,6 +10,7 @@
 //! the histogram's buckets are computed the same way in SQL and here.
 
 mod clickhouse;
+pub mod errors;
 
 use std::collections::BTreeMap;
 
@@ -210,6 +211,9 @@ pub enum AnalyticsError {
 pub trait AnalyticsSource: Send + Sync + 'static {
     /// The campaign's cells, time-bucketed by `resolution_ms` (0: one bucket).
     async fn cells(&self, campaign_id: &str, resolution_ms: u64) -> Result<Cells, AnalyticsError>;
+
+    /// The campaign's failed requests, grouped by class and message.
+    async fn errors(&self, campaign_id: &str) -> Result<errors::ErrorReport, AnalyticsError>;
 }
 
 /// The start of the bucket `at_ms` falls in.

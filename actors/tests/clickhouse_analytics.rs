@@ -153,6 +153,24 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
         }
         assert_eq!(reports[0], reports[1], "ClickHouse and memory differ for {by:?}");
     }
+    // Failed requests grouped by message: the same groups from both stores.
+    let mut errors = Vec::new();
+    for (name, source) in &sources {
+        errors.push(source.errors("c1").await.expect(name));
+    }
+    let messages: Vec<(&str, &str)> = errors[0]
+        .groups
+        .iter()
+        .map(|g| (g.class.as_str(), g.message.as_str()))
+        .collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    for expected in [("http", "http 404"), ("http", "http 500"), ("connect", "refused")] {
+        assert!(messages.contains(&expected), "{expected:?} in {messages:?}");
+    }
+    let grouped: u64 = errors[0].groups.iter().map(|g| g.requests).sum();
+    assert_eq!(grouped, errors[0].failed_requests);
+    assert!(errors[0].failed_requests > 1_000, "{:?}", errors[0]);
+    assert_eq!(errors[0], errors[1], "ClickHouse and memory group errors alike");
     let none = sources[1].1.cells("unknown", 0).await.expect("memory");
     assert!(none.is_empty());
 }

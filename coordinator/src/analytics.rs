@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use throng_actors::analytics::errors::ErrorReport;
 use throng_actors::analytics::{
     AnalyticsError, AnalyticsSource, CampaignAnalytics, Dimension, Query, analyse,
 };
@@ -75,4 +76,38 @@ pub async fn report(
             AnalyticsError::Unavailable { .. } => Status::unavailable(e.to_string()),
         })?;
     Ok(analyse(&campaign.id, &spec.name, &cells, &query))
+}
+
+/// A traffic campaign's failed requests, grouped by class and message.
+pub async fn errors(source: &Arc<dyn AnalyticsSource>, campaign: &Campaign) -> Result<ErrorReport, Status> {
+    if campaign.spec().is_none() {
+        return Err(Status::failed_precondition(format!(
+            "{} is a stream run: it sends no requests",
+            campaign.id
+        )));
+    }
+    source.errors(&campaign.id).await.map_err(|e| match e {
+        AnalyticsError::Unavailable { .. } => Status::unavailable(e.to_string()),
+    })
+}
+
+pub fn errors_to_wire(campaign_id: &str, report: &ErrorReport) -> v1::CampaignErrors {
+    v1::CampaignErrors {
+        campaign_id: campaign_id.to_string(),
+        groups: report
+            .groups
+            .iter()
+            .map(|g| v1::ErrorGroup {
+                class: g.class.clone(),
+                message: g.message.clone(),
+                requests: g.requests,
+                first_ms: g.first_ms,
+                last_ms: g.last_ms,
+                example_path: g.example_path.clone(),
+                example_status: u32::from(g.example_status),
+            })
+            .collect(),
+        other_requests: report.other_requests,
+        failed_requests: report.failed_requests,
+    }
 }

@@ -136,6 +136,20 @@ async fn analytics(
     }
 }
 
+/// `GET /api/v1/campaigns/{id}/errors`: the same groups as `GetCampaignErrors`.
+async fn campaign_errors(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+    match service.campaign_errors(&id).await {
+        Ok(report) => Json(json!({
+            "campaign_id": id,
+            "groups": report.groups,
+            "other_requests": report.other_requests,
+            "failed_requests": report.failed_requests,
+        }))
+        .into_response(),
+        Err(status) => error(status),
+    }
+}
+
 /// `POST /api/v1/behaviour/score`: behaviour data in, the detector's verdict out.
 async fn score_behaviour(body: String) -> Response {
     match crate::service::score_behaviour_json(&body) {
@@ -337,6 +351,7 @@ pub async fn serve(
         .route("/api/v1/campaigns", get(campaigns))
         .route("/api/v1/campaigns/{id}", get(campaign))
         .route("/api/v1/analytics", get(analytics))
+        .route("/api/v1/campaigns/{id}/errors", get(campaign_errors))
         .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
         .merge(crate::dashboard::reads())

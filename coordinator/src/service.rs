@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use throng_actors::analytics::errors::ErrorReport;
 use throng_actors::analytics::{AnalyticsSource, CampaignAnalytics, Live};
 use throng_actors::clock::epoch_ms;
 use throng_actors::plan::CampaignPlan;
@@ -123,6 +124,17 @@ fn field_errors(errors: &SpecErrors) -> Vec<v1::FieldError> {
 
 impl ControlServiceImpl {
     /// Analytics reports of campaigns, in the order asked.
+    /// A traffic campaign's failed requests, grouped by class and message.
+    pub async fn campaign_errors(&self, id: &str) -> std::result::Result<ErrorReport, Status> {
+        let Some(source) = &self.analytics else {
+            return Err(Status::failed_precondition(
+                "this coordinator has no telemetry store to read: start it with --clickhouse URL",
+            ));
+        };
+        let campaign = self.load(id).await?;
+        crate::analytics::errors(source, &campaign).await
+    }
+
     pub async fn analytics(
         &self,
         request: &v1::AnalyticsRequest,
@@ -918,6 +930,15 @@ impl ControlService for ControlServiceImpl {
         let reports = self.analytics(&request.into_inner()).await?;
         let reports_json = serde_json::to_string(&reports).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(v1::AnalyticsResponse { reports_json }))
+    }
+
+    async fn get_campaign_errors(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::CampaignErrors>, Status> {
+        let id = request.into_inner().id;
+        let report = self.campaign_errors(&id).await?;
+        Ok(Response::new(crate::analytics::errors_to_wire(&id, &report)))
     }
 
     async fn score_behaviour(

@@ -461,4 +461,12 @@ pub enum CampaignCommand {
     Watch {
         id: String,
     },
+    /// Failed requests grouped by class and message: how many, first and
+    /// last seen, an example path and status.
+    Errors {
+        id: String,
+        /// Keep going while the campaign runs, printing groups as they grow.
+        #[arg(long)]
+        follow: bool,
+    },
 }

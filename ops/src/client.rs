@@ -601,9 +601,112 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
             return Ok(());
         }
         CampaignCommand::Watch { id } => return watch(&mut client, &id, output).await,
+        CampaignCommand::Errors { id, follow } => return errors(&mut client, &id, follow, output).await,
     };
     print_campaign(&campaign.into_inner(), output);
     Ok(())
+}
+
+fn error_group_json(g: &v1::ErrorGroup) -> serde_json::Value {
+    json!({
+        "class": g.class, "message": g.message, "requests": g.requests,
+        "first_ms": g.first_ms, "last_ms": g.last_ms,
+        "example_path": g.example_path, "example_status": g.example_status,
+    })
+}
+
+fn errors_json(report: &v1::CampaignErrors) -> serde_json::Value {
+    json!({
+        "campaign_id": report.campaign_id,
+        "groups": report.groups.iter().map(error_group_json).collect::<Vec<_>>(),
+        "other_requests": report.other_requests,
+        "failed_requests": report.failed_requests,
+    })
+}
+
+/// `HH:MM:SS` (UTC) of an epoch-millisecond instant.
+fn clock_time(ms: u64) -> String {
+    let seconds = ms / 1000 % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+fn print_error_groups(groups: &[(&v1::ErrorGroup, u64)]) {
+    for (g, count) in groups {
+        let status = if g.example_status == 0 {
+            "-".to_string()
+        } else {
+            g.example_status.to_string()
+        };
+        println!(
+            "{:>8}  {:<8} {:<16} {:<6} {:<24} {}",
+            count,
+            clock_time(g.last_ms),
+            g.class,
+            status,
+            g.example_path,
+            g.message
+        );
+    }
+}
+
+/// `throng campaign errors`: the groups once, or, with `follow`, each
+/// group's growth every two seconds while the campaign runs.
+async fn errors(client: &mut Control, id: &str, follow: bool, output: Output) -> Result<(), CliError> {
+    let reference = v1::CampaignRef { id: id.to_string() };
+    let mut seen: std::collections::HashMap<(String, String), u64> = std::collections::HashMap::new();
+    let mut first = true;
+    loop {
+        let report = client.get_campaign_errors(reference.clone()).await?.into_inner();
+        match output {
+            Output::Json => println!("{}", errors_json(&report)),
+            Output::Table => {
+                if first {
+                    println!(
+                        "{:>8}  {:<8} {:<16} {:<6} {:<24} MESSAGE",
+                        "REQUESTS", "LAST", "CLASS", "STATUS", "EXAMPLE PATH"
+                    );
+                }
+                let grown: Vec<(&v1::ErrorGroup, u64)> = report
+                    .groups
+                    .iter()
+                    .filter_map(|g| {
+                        let before = seen.insert((g.class.clone(), g.message.clone()), g.requests);
+                        let added = g.requests - before.unwrap_or(0).min(g.requests);
+                        (added > 0).then_some((g, if first { g.requests } else { added }))
+                    })
+                    .collect();
+                print_error_groups(&grown);
+                if first && report.groups.is_empty() {
+                    println!("no failed requests");
+                }
+                if first && report.other_requests > 0 {
+                    println!(
+                        "{:>8}  requests with other messages (past the first {})",
+                        report.other_requests,
+                        report.groups.len()
+                    );
+                }
+            }
+        }
+        first = false;
+        if !follow {
+            return Ok(());
+        }
+        let campaign = client.get_campaign(reference.clone()).await?.into_inner();
+        let running = matches!(
+            v1::CampaignState::try_from(campaign.state),
+            Ok(v1::CampaignState::Running | v1::CampaignState::Paused | v1::CampaignState::Created)
+        );
+        if !running {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }
 
 async fn watch(client: &mut Control, id: &str, output: Output) -> Result<(), CliError> {

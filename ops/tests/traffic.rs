@@ -7,6 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
+use common::FailingSite;
 use common::recorder::{Recorded, Recorder, parse_query};
 use common::up::{Up, text};
 
@@ -585,4 +586,107 @@ async fn a_validating_ga4_collector_turns_complaints_into_errors() {
             .all(|line| line.contains("/debug/mp/collect") && line.contains("persona")),
         "{failures:#?}"
     );
+}
+
+/// The error groups a store reported against what the failing target sent:
+/// one group per status, and counts that add up to the failed requests.
+fn check_error_groups(report: &serde_json::Value, sent: &BTreeMap<u16, u64>) {
+    let groups = report["groups"].as_array().expect("groups");
+    let by_status: BTreeMap<u16, u64> = groups
+        .iter()
+        .map(|g| {
+            assert_eq!(g["class"], "http", "{report}");
+            let status = g["example_status"].as_u64().expect("status") as u16;
+            assert_eq!(g["message"], format!("http {status}"), "{report}");
+            assert!(g["first_ms"].as_u64() <= g["last_ms"].as_u64(), "{report}");
+            assert!(
+                !g["example_path"].as_str().unwrap_or_default().is_empty(),
+                "{report}"
+            );
+            (status, g["requests"].as_u64().expect("requests"))
+        })
+        .collect();
+    assert_eq!(
+        &by_status, sent,
+        "one group per failure the target sent: {report}"
+    );
+    let failed: u64 = sent.values().sum();
+    assert_eq!(report["failed_requests"], failed, "{report}");
+    assert_eq!(report["other_requests"], 0, "{report}");
+}
+
+fn failing_spec(site: &FailingSite) -> String {
+    format!(
+        "name: flaky\nseed: 3\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\", \"/a\", \"/b\"]\n\
+         session: {{ pages: {{ min: 2, max: 4 }}, think_time: {{ min: 0ms, max: 5ms }} }}\n\
+         load: {{ rate: 100, sessions: 150, shards: 2 }}\n",
+        site.address
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_requests_are_grouped_by_message_in_the_embedded_store() {
+    let site = FailingSite::start().await;
+    let up = Up::start(&["--no-demo", "--no-streams"]);
+    up.wait_ready().await;
+    let id = apply(&up, &failing_spec(&site));
+    let out = up.client(&["--output", "json", "campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let sent = site.failures();
+    assert_eq!(sent.len(), 3, "the target failed with each status: {sent:?}");
+
+    let out = up.client(&["--output", "json", "campaign", "errors", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    check_error_groups(&report, &sent);
+    // The HTTP API answers the same groups.
+    let answer =
+        throng_testkit::http_get(&up.http, &format!("/api/v1/campaigns/{id}/errors")).expect("HTTP API");
+    let (_, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let over_http: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(over_http["groups"], report["groups"], "{body}");
+    // The table says it too, most requests first.
+    let out = up.client(&["campaign", "errors", &id]);
+    let table = text(&out);
+    assert!(table.starts_with("REQUESTS"), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" http ")).count(),
+        3,
+        "{table}"
+    );
+    // An unknown campaign is a clear error.
+    let out = up.client(&["campaign", "errors", "no-such-campaign"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no-such-campaign"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_requests_are_grouped_by_message_in_clickhouse() {
+    let site = FailingSite::start().await;
+    let mut sandbox = common::Sandbox::start().await;
+    sandbox.spawn_coordinator("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    sandbox.spawn_agent("agent-2");
+    let (_, mut client) = sandbox.leader_client(2).await;
+    let id = common::start_campaign(&mut client, failing_spec(&site)).await;
+    common::wait_completed(&client, &id, std::time::Duration::from_secs(60)).await;
+    let sent = site.failures();
+    assert_eq!(sent.len(), 3, "the target failed with each status: {sent:?}");
+
+    let endpoint = sandbox.node("coordinator-1").endpoint();
+    let out = std::process::Command::new(common::throng_bin())
+        .args([
+            "--endpoint",
+            &endpoint,
+            "--output",
+            "json",
+            "campaign",
+            "errors",
+            &id,
+        ])
+        .output()
+        .expect("run throng");
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    check_error_groups(&report, &sent);
 }

@@ -7,6 +7,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
+use super::errors::{ErrorGroups, ErrorReport, MAX_GROUPS, classify};
 use super::{AnalyticsError, AnalyticsSource, CellKey, Cells, DetectionTally, LATENCY_BUCKET_SQL};
 use crate::telemetry::ClickHouseConfig;
 use crate::telemetry::clickhouse::client;
@@ -60,6 +61,20 @@ struct BrowserCell {
     bots_high: u64,
     retried: u64,
 }
+
+#[derive(Row, Deserialize)]
+struct ErrorRow {
+    error: String,
+    code: u16,
+    requests: u64,
+    first_ms: u64,
+    last_ms: u64,
+    path: String,
+    status: u16,
+}
+
+/// What makes a request failed, as the engines count it.
+const FAILED_SQL: &str = "(status = 0 OR status >= 400 OR error != '')";
 
 fn bucket_sql(column: &str, resolution_ms: u64) -> String {
     if resolution_ms == 0 {
@@ -177,5 +192,45 @@ impl AnalyticsSource for ClickHouseAnalytics {
                 .add_requests(r.latency, r.requests, r.failed);
         }
         Ok(cells)
+    }
+
+    async fn errors(&self, campaign_id: &str) -> Result<ErrorReport, AnalyticsError> {
+        let db = client(&self.config).with_database(self.config.database.clone());
+        // An error status without a message groups by its status.
+        let rows: Vec<ErrorRow> = db
+            .query(&format!(
+                "SELECT error, if(error = '', status, toUInt16(0)) AS code, count(), \
+                 min(intended_ms), max(intended_ms), any(path), any(status) \
+                 FROM requests FINAL WHERE campaign_id = ? AND {FAILED_SQL} \
+                 GROUP BY error, code ORDER BY count() DESC, error LIMIT {MAX_GROUPS}"
+            ))
+            .bind(campaign_id)
+            .fetch_all()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let failed: u64 = db
+            .query(&format!(
+                "SELECT count() FROM requests FINAL WHERE campaign_id = ? AND {FAILED_SQL}"
+            ))
+            .bind(campaign_id)
+            .fetch_one()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let mut groups = ErrorGroups::default();
+        let mut grouped = 0;
+        for row in rows {
+            let (class, message) = classify(row.code, &row.error);
+            groups.add(
+                &class,
+                &message,
+                row.requests,
+                (row.first_ms, row.last_ms),
+                &row.path,
+                row.status,
+            );
+            grouped += row.requests;
+        }
+        groups.add_other(failed.saturating_sub(grouped));
+        Ok(groups.report())
     }
 }

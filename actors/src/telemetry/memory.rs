@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::data_files::DataFiles;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, TelemetrySink};
+use crate::analytics::errors::{ErrorGroups, ErrorReport, MAX_GROUPS, classify};
 use crate::analytics::{
     AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, SessionFacts, bucket_of,
 };
@@ -29,8 +30,48 @@ struct StoredSession {
     agent: Arc<str>,
     intended_ms: u64,
     facts: SessionFacts,
-    /// `(intended_ms, latency_us, failed)` of each request.
-    requests: Box<[(u64, u64, bool)]>,
+    /// `(intended_ms, latency_us, failure)` of each request; a failure is
+    /// its campaign's [`ErrorTexts`] index.
+    requests: Box<[(u64, u64, Option<u32>)]>,
+}
+
+/// A campaign's distinct error texts, each stored once, with the path and
+/// status of its first request; bounded like the report they feed.
+#[derive(Default)]
+struct ErrorTexts {
+    index: HashMap<(String, String), u32>,
+    texts: Vec<ErrorText>,
+}
+
+struct ErrorText {
+    class: String,
+    message: String,
+    path: String,
+    status: u16,
+}
+
+/// The index of failures past the bound: counted as other.
+const OTHER_ERROR: u32 = u32::MAX;
+
+impl ErrorTexts {
+    fn index_of(&mut self, request: &crate::session::RequestOutcome) -> u32 {
+        let key = classify(request.status, &request.error);
+        if let Some(index) = self.index.get(&key) {
+            return *index;
+        }
+        if self.texts.len() >= MAX_GROUPS {
+            return OTHER_ERROR;
+        }
+        let index = self.texts.len() as u32;
+        self.texts.push(ErrorText {
+            class: key.0.clone(),
+            message: key.1.clone(),
+            path: request.path.clone(),
+            status: request.status,
+        });
+        self.index.insert(key, index);
+        index
+    }
 }
 
 /// One `Arc<str>` per distinct name, so sessions share their labels.
@@ -54,6 +95,7 @@ struct Inner {
     /// replaces its earlier record, as in ClickHouse.
     sessions: HashMap<String, HashMap<u64, StoredSession>>,
     labels: Labels,
+    errors: HashMap<String, ErrorTexts>,
     recent: VecDeque<SessionRecord>,
     /// Events per (run, stream). Not deduplicated: a shard re-placed within
     /// one process is rare, and keeping every id would grow without bound.
@@ -167,12 +209,21 @@ impl TelemetrySink for MemorySink {
                     retried: b.attempts > 1,
                 }),
             },
-            requests: outcome
-                .requests
-                .iter()
-                .map(|r| (r.intended_ms, r.latency_us, r.failed()))
-                .collect(),
+            requests: Box::default(),
         };
+        let errors = inner.errors.entry(record.campaign_id.clone()).or_default();
+        let requests = outcome
+            .requests
+            .iter()
+            .map(|r| {
+                (
+                    r.intended_ms,
+                    r.latency_us,
+                    r.failed().then(|| errors.index_of(r)),
+                )
+            })
+            .collect();
+        let stored = StoredSession { requests, ..stored };
         inner
             .sessions
             .entry(record.campaign_id.clone())
@@ -237,13 +288,44 @@ impl AnalyticsSource for MemorySink {
                 .entry(key(session, session.intended_ms))
                 .or_default()
                 .add_session(session.facts);
-            for (at_ms, latency_us, failed) in &session.requests {
+            for (at_ms, latency_us, failure) in &session.requests {
                 cells
                     .entry(key(session, *at_ms))
                     .or_default()
-                    .add_request(*latency_us, *failed);
+                    .add_request(*latency_us, failure.is_some());
             }
         }
         Ok(cells)
+    }
+
+    async fn errors(&self, campaign_id: &str) -> Result<ErrorReport, AnalyticsError> {
+        let inner = self.lock();
+        let mut groups = ErrorGroups::default();
+        let (Some(sessions), Some(texts)) = (inner.sessions.get(campaign_id), inner.errors.get(campaign_id))
+        else {
+            return Ok(groups.report());
+        };
+        // (count, first, last) per error text, then one group each.
+        let mut seen: HashMap<u32, (u64, u64, u64)> = HashMap::new();
+        for (at_ms, _, failure) in sessions.values().flat_map(|s| s.requests.iter()) {
+            if let Some(index) = failure {
+                let entry = seen.entry(*index).or_insert((0, u64::MAX, 0));
+                *entry = (entry.0 + 1, entry.1.min(*at_ms), entry.2.max(*at_ms));
+            }
+        }
+        for (index, (count, first, last)) in seen {
+            match texts.texts.get(index as usize) {
+                Some(text) => groups.add(
+                    &text.class,
+                    &text.message,
+                    count,
+                    (first, last),
+                    &text.path,
+                    text.status,
+                ),
+                None => groups.add_other(count),
+            }
+        }
+        Ok(groups.report())
     }
 }

@@ -93,6 +93,49 @@ impl TargetSite {
     }
 }
 
+/// A target that fails every tenth request, with 500, 503 and 404 in turn,
+/// and counts the failures it sent by status.
+pub struct FailingSite {
+    pub address: SocketAddr,
+    failures: Arc<std::sync::Mutex<BTreeMap<u16, u64>>>,
+}
+
+impl FailingSite {
+    pub const STATUSES: [u16; 3] = [500, 503, 404];
+
+    pub async fn start() -> Self {
+        let served = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+        let sent = failures.clone();
+        let app = axum::Router::new().fallback(move || {
+            let (served, sent) = (served.clone(), sent.clone());
+            async move {
+                let n = served.fetch_add(1, Ordering::Relaxed);
+                if n % 10 != 9 {
+                    return (axum::http::StatusCode::OK, "<html><body>ok</body></html>");
+                }
+                let status = Self::STATUSES[(n / 10 % 3) as usize];
+                *sent.lock().expect("failures").entry(status).or_default() += 1;
+                let code = axum::http::StatusCode::from_u16(status).expect("a status");
+                (code, "<html><body>not today</body></html>")
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind target");
+        let address = listener.local_addr().expect("target address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FailingSite { address, failures }
+    }
+
+    /// The failed answers sent, by status.
+    pub fn failures(&self) -> BTreeMap<u16, u64> {
+        self.failures.lock().expect("failures").clone()
+    }
+}
+
 pub struct Sandbox {
     pub etcd: EtcdServer,
     pub clickhouse: ClickHouseServer,
