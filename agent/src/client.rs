@@ -68,6 +68,8 @@ pub trait AgentApi: Send + Sync {
     async fn stream_stats(&self) -> Result<StatsStream>;
     /// The shards the agent runs now.
     async fn describe(&self) -> Result<Vec<Assignment>>;
+    /// The agent's recent log lines that match.
+    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<v1::LogLine>>;
 }
 
 /// An [`AgentApi`] over gRPC.
@@ -166,6 +168,16 @@ impl AgentApi for GrpcAgentClient {
             .await
             .map_err(|s| self.error(s))?;
         Ok(response.into_inner().shards)
+    }
+
+    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<v1::LogLine>> {
+        let response = self
+            .client
+            .clone()
+            .get_logs(self.request(wire::log_query_to_wire("", query)))
+            .await
+            .map_err(|s| self.error(s))?;
+        Ok(response.into_inner().lines)
     }
 
     async fn stream_stats(&self) -> Result<StatsStream> {

@@ -7,6 +7,7 @@
 pub mod auth;
 mod client;
 mod error;
+pub mod log_ring;
 mod membership;
 mod node;
 mod service;

@@ -117,6 +117,15 @@ impl AgentService for AgentServiceImpl {
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
 
+    async fn get_logs(&self, request: Request<v1::GetLogsRequest>) -> Result<Response<v1::LogLines>, Status> {
+        let query = wire::log_query_from_wire(request.get_ref()).map_err(Status::invalid_argument)?;
+        let lines = crate::log_ring::LogRing::global().query(&query);
+        Ok(Response::new(v1::LogLines {
+            node: self.agent_id.clone(),
+            lines: lines.iter().map(wire::log_line_to_wire).collect(),
+        }))
+    }
+
     async fn describe(
         &self,
         _request: Request<v1::DescribeRequest>,

@@ -175,3 +175,41 @@ pub fn health_from_wire(h: &v1::TelemetryHealth) -> TelemetryHealth {
         error: h.error.clone(),
     }
 }
+
+/// A logs request as a query: every problem at once, as a message.
+pub fn log_query_from_wire(request: &v1::GetLogsRequest) -> Result<crate::log_ring::LogQuery, String> {
+    let min_level = crate::log_ring::parse_level(&request.level)?;
+    let limit = match request.limit {
+        0 => crate::log_ring::LogQuery::default().limit,
+        n if n as usize > crate::log_ring::MAX_LIMIT => {
+            return Err(format!("limit: at most {}, got {n}", crate::log_ring::MAX_LIMIT));
+        }
+        n => n as usize,
+    };
+    Ok(crate::log_ring::LogQuery {
+        min_level,
+        grep: request.grep.clone(),
+        after_seq: request.after_seq,
+        limit,
+    })
+}
+
+pub fn log_query_to_wire(node: &str, query: &crate::log_ring::LogQuery) -> v1::GetLogsRequest {
+    v1::GetLogsRequest {
+        node: node.to_string(),
+        level: query.min_level.as_str().to_ascii_lowercase(),
+        grep: query.grep.clone(),
+        after_seq: query.after_seq,
+        limit: query.limit as u32,
+    }
+}
+
+pub fn log_line_to_wire(line: &crate::log_ring::LogLine) -> v1::LogLine {
+    v1::LogLine {
+        seq: line.seq,
+        at_ms: line.at_ms,
+        level: line.level.as_str().to_string(),
+        target: line.target.clone(),
+        text: line.text.clone(),
+    }
+}

@@ -150,6 +150,42 @@ async fn campaign_errors(State(service): State<ControlServiceImpl>, Path(id): Pa
     }
 }
 
+/// `?node=agent-1&level=warn&grep=failed&after=SEQ&limit=200`
+#[derive(serde::Deserialize, Default)]
+struct LogsParams {
+    #[serde(default)]
+    node: String,
+    #[serde(default)]
+    level: String,
+    #[serde(default)]
+    grep: String,
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: u32,
+}
+
+/// `GET /api/v1/logs`: the same lines as `GetLogs`.
+async fn logs(State(service): State<ControlServiceImpl>, Query(params): Query<LogsParams>) -> Response {
+    let request = v1::GetLogsRequest {
+        node: params.node,
+        level: params.level,
+        grep: params.grep,
+        after_seq: params.after,
+        limit: params.limit,
+    };
+    match service.logs(&request).await {
+        Ok(lines) => Json(json!({
+            "node": lines.node,
+            "lines": lines.lines.iter().map(|l| json!({
+                "seq": l.seq, "at_ms": l.at_ms, "level": l.level, "target": l.target, "text": l.text,
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(status) => error(status),
+    }
+}
+
 /// `POST /api/v1/behaviour/score`: behaviour data in, the detector's verdict out.
 async fn score_behaviour(body: String) -> Response {
     match crate::service::score_behaviour_json(&body) {
@@ -352,6 +388,7 @@ pub async fn serve(
         .route("/api/v1/campaigns/{id}", get(campaign))
         .route("/api/v1/analytics", get(analytics))
         .route("/api/v1/campaigns/{id}/errors", get(campaign_errors))
+        .route("/api/v1/logs", get(logs))
         .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
         .merge(crate::dashboard::reads())

@@ -163,7 +163,7 @@ impl Coordinator {
         tasks.push(tokio::spawn(hub.clone().run(
             store.clone(),
             keys.clone(),
-            clients,
+            clients.clone(),
             stop_rx.clone(),
         )));
         if let Some(clickhouse) = &config.mirror {
@@ -194,6 +194,8 @@ impl Coordinator {
             nudge,
             analytics: config.analytics.clone(),
             placements,
+            coordinator_id: config.coordinator_id.clone(),
+            agents: clients,
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health

@@ -65,6 +65,9 @@ pub struct ControlServiceImpl {
     pub analytics: Option<Arc<dyn AnalyticsSource>>,
     /// The reconcile loop's placement counts, for `/metrics`.
     pub placements: Arc<crate::metrics::PlacementCounts>,
+    pub coordinator_id: String,
+    /// Clients of the agents, for what only an agent knows (its logs).
+    pub agents: crate::reconcile::AgentClients,
 }
 
 fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
@@ -124,6 +127,43 @@ fn field_errors(errors: &SpecErrors) -> Vec<v1::FieldError> {
 
 impl ControlServiceImpl {
     /// Analytics reports of campaigns, in the order asked.
+    /// Recent log lines of this coordinator (`node` empty or its id) or of
+    /// an agent.
+    pub async fn logs(&self, request: &v1::GetLogsRequest) -> std::result::Result<v1::LogLines, Status> {
+        let query = throng_agent::wire::log_query_from_wire(request).map_err(Status::invalid_argument)?;
+        if request.node.is_empty() || request.node == self.coordinator_id {
+            let lines = throng_agent::log_ring::LogRing::global().query(&query);
+            return Ok(v1::LogLines {
+                node: self.coordinator_id.clone(),
+                lines: lines.iter().map(throng_agent::wire::log_line_to_wire).collect(),
+            });
+        }
+        let view = ClusterView::load(&*self.store, &self.keys)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let Some(agent) = view.agents.iter().find(|a| a.record.agent_id == request.node) else {
+            let mut known: Vec<&str> = view.agents.iter().map(|a| a.record.agent_id.as_str()).collect();
+            known.insert(0, &self.coordinator_id);
+            return Err(Status::not_found(format!(
+                "node: no live node `{}` here; ask one of {}",
+                request.node,
+                known.join(", ")
+            )));
+        };
+        let client = self
+            .agents
+            .get(&agent.record)
+            .ok_or_else(|| Status::unavailable(format!("cannot reach agent {}", request.node)))?;
+        let lines = client
+            .logs(&query)
+            .await
+            .map_err(|e| Status::unavailable(format!("agent {}: {e}", request.node)))?;
+        Ok(v1::LogLines {
+            node: request.node.clone(),
+            lines,
+        })
+    }
+
     /// A traffic campaign's failed requests, grouped by class and message.
     pub async fn campaign_errors(&self, id: &str) -> std::result::Result<ErrorReport, Status> {
         let Some(source) = &self.analytics else {
@@ -930,6 +970,13 @@ impl ControlService for ControlServiceImpl {
         let reports = self.analytics(&request.into_inner()).await?;
         let reports_json = serde_json::to_string(&reports).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(v1::AnalyticsResponse { reports_json }))
+    }
+
+    async fn get_logs(
+        &self,
+        request: Request<v1::GetLogsRequest>,
+    ) -> std::result::Result<Response<v1::LogLines>, Status> {
+        Ok(Response::new(self.logs(request.get_ref()).await?))
     }
 
     async fn get_campaign_errors(

@@ -102,6 +102,8 @@ pub enum Command {
     /// The bot detector, for your own behaviour data.
     #[command(subcommand)]
     Behaviour(BehaviourCommand),
+    /// Recent log lines of a node (the coordinator, or an agent by id).
+    Logs(LogsArgs),
     /// Every scenario of a stream run stops bending at once: back to baseline.
     Reset {
         /// The stream run (default: the only one running).
@@ -469,4 +471,23 @@ pub enum CampaignCommand {
         #[arg(long)]
         follow: bool,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// An agent's id (see `throng cluster status`); default: the coordinator asked.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// error, warn, info, debug or trace: this level and more severe.
+    #[arg(long, default_value = "info")]
+    pub level: String,
+    /// Only lines whose text or module contain this.
+    #[arg(long)]
+    pub grep: Option<String>,
+    /// The newest this many lines (at most 1,000).
+    #[arg(long, default_value_t = 200)]
+    pub limit: u32,
+    /// Keep printing new lines as they come, until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
 }

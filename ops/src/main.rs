@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod demo_site;
 mod event_client;
+mod log_client;
 mod migrations;
 mod scenario_client;
 mod server;
@@ -102,6 +103,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Event(command) => event_client::event(endpoint, output, command).await,
                 Command::Scenario(command) => scenario_client::scenario(endpoint, output, command).await,
                 Command::Behaviour(command) => behaviour_client::behaviour(endpoint, output, command).await,
+                Command::Logs(args) => log_client::logs(endpoint, output, args).await,
                 Command::Reset { run } => {
                     scenario_client::scenario(endpoint, output, cli::ScenarioCommand::Reset { run }).await
                 }

@@ -689,4 +689,52 @@ async fn failed_requests_are_grouped_by_message_in_clickhouse() {
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     check_error_groups(&report, &sent);
+
+    // Each node's recent log lines, through the coordinator: the agents
+    // said why their sessions failed, at WARN.
+    let logs = |args: &[&str]| {
+        std::process::Command::new(common::throng_bin())
+            .args(["--endpoint", &endpoint, "--output", "json", "logs"])
+            .args(args)
+            .output()
+            .expect("run throng logs")
+    };
+    let lines = |out: &std::process::Output| -> Vec<serde_json::Value> {
+        assert!(out.status.success(), "{}", text(out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    let mut failures = Vec::new();
+    for agent in ["agent-1", "agent-2"] {
+        let out = logs(&["--node", agent, "--level", "warn", "--grep", "session failed"]);
+        failures.extend(lines(&out));
+    }
+    assert!(!failures.is_empty(), "the agents logged their failed sessions");
+    for line in &failures {
+        assert_eq!(line["level"], "WARN", "{line}");
+        let said = line["text"].as_str().unwrap_or_default();
+        assert!(
+            said.contains("session_id=") && said.contains("error=http "),
+            "{line}"
+        );
+    }
+    let coordinator = lines(&logs(&[]));
+    assert!(
+        coordinator
+            .iter()
+            .any(|l| l["text"] == "became leader coordinator=coordinator-1"),
+        "{coordinator:#?}"
+    );
+    let out = logs(&["--level", "loud"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("level: unknown `loud`"), "{}", text(&out));
+    let out = logs(&["--node", "agent-9"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("agent-1"),
+        "the error names the live nodes: {}",
+        text(&out)
+    );
 }
