@@ -174,7 +174,7 @@ impl AgentApi for GrpcAgentClient {
         let response = self
             .client
             .clone()
-            .get_logs(self.request(wire::log_query_to_wire("", query)))
+            .recent_logs(self.request(wire::log_query_to_wire("", query)))
             .await
             .map_err(|s| self.error(s))?;
         Ok(response.into_inner().lines)

@@ -117,7 +117,10 @@ impl AgentService for AgentServiceImpl {
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
 
-    async fn get_logs(&self, request: Request<v1::GetLogsRequest>) -> Result<Response<v1::LogLines>, Status> {
+    async fn recent_logs(
+        &self,
+        request: Request<v1::GetLogsRequest>,
+    ) -> Result<Response<v1::LogLines>, Status> {
         let query = wire::log_query_from_wire(request.get_ref()).map_err(Status::invalid_argument)?;
         let lines = crate::log_ring::LogRing::global().query(&query);
         Ok(Response::new(v1::LogLines {
