@@ -35,10 +35,21 @@ const PRESETS: &[(&str, &str)] = &[
 ];
 
 /// The page itself: anyone may load it, it holds no data.
+/// The page, with a content security policy that admits its own inline
+/// script and style only.
+async fn page() -> impl axum::response::IntoResponse {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let csp = CSP.get_or_init(|| crate::http_policy::dashboard_csp(PAGE));
+    (
+        [(axum::http::header::CONTENT_SECURITY_POLICY, csp.clone())],
+        Html(PAGE),
+    )
+}
+
 pub fn pages() -> Router<ControlServiceImpl> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/dashboard", get(|| async { Html(PAGE) }))
+        .route("/dashboard", get(page))
 }
 
 /// What the page reads (and validates): a read token.

@@ -254,7 +254,9 @@ async fn subscribe(
         Ok(found) => found,
         Err(status) => return error(status),
     };
-    upgrade.on_upgrade(move |socket| forward(socket, service, id, run, query))
+    upgrade
+        .protocols([WEBSOCKET_PROTOCOL])
+        .on_upgrade(move |socket| forward(socket, service, id, run, query))
 }
 
 async fn forward(
@@ -286,15 +288,43 @@ async fn forward(
 /// Checks a request against the guard for the role its routes need (set
 /// where they are declared, in [`serve`]); refusals are 401 (with
 /// `WWW-Authenticate: Bearer`), 403 or 429, and never echo the token.
+/// The subprotocol a browser's WebSocket names so that the server picks it.
+pub(crate) const WEBSOCKET_PROTOCOL: &str = "throng.v1";
+/// The prefix of the subprotocol that carries a token: browsers cannot set
+/// an `Authorization` header on a WebSocket, so a page opens
+/// `new WebSocket(url, ["throng.v1", "bearer." + base64url(token)])`.
+const TOKEN_PROTOCOL_PREFIX: &str = "bearer.";
+
+/// `Bearer TOKEN`, from a WebSocket subprotocol that carries the token.
+fn websocket_token(headers: &axum::http::HeaderMap) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let offered = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?;
+    let encoded = offered
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(TOKEN_PROTOCOL_PREFIX))?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .ok()?;
+    let mut header = b"Bearer ".to_vec();
+    header.extend(token);
+    Some(header)
+}
+
 async fn check_token(
     State((guard, needs)): State<(Arc<Guard>, Role)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let from_protocol = websocket_token(request.headers());
     let authorization = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
+        .map(|v| v.as_bytes())
+        .or(from_protocol.as_deref());
     match guard.check(authorization, Some(needs)) {
         Ok(()) => next.run(request).await,
         Err(refusal) => {
@@ -372,6 +402,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     service: ControlServiceImpl,
     guard: Arc<Guard>,
+    policy: Arc<crate::http_policy::BrowserPolicy>,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -395,7 +426,14 @@ pub async fn serve(
         .route_layer(needing(Role::Read));
     // Changing the cluster: an admin token.
     let changes = crate::dashboard::changes().route_layer(needing(Role::Admin));
-    let app = open.merge(reads).merge(changes).with_state(service);
+    let app =
+        open.merge(reads)
+            .merge(changes)
+            .with_state(service)
+            .layer(axum::middleware::from_fn_with_state(
+                policy,
+                crate::http_policy::apply,
+            ));
     if let Some(config) = tls {
         return serve_tls(listener, app, config, stop).await;
     }

@@ -11,6 +11,7 @@ mod dashboard;
 mod error;
 pub mod external_events;
 mod http;
+pub mod http_policy;
 pub mod leader;
 pub mod metrics;
 mod mirror;

@@ -50,6 +50,8 @@ pub struct CoordinatorConfig {
     pub cluster_token: Option<String>,
     /// Serve over TLS and call agents over TLS.
     pub tls: Option<NodeTls>,
+    /// Browser pages of which other origins may call the HTTP API (CORS).
+    pub browser: crate::http_policy::BrowserPolicy,
 }
 
 impl CoordinatorConfig {
@@ -68,6 +70,7 @@ impl CoordinatorConfig {
             guard: Arc::new(Guard::open()),
             cluster_token: None,
             tls: None,
+            browser: crate::http_policy::BrowserPolicy::default(),
         }
     }
 }
@@ -247,6 +250,7 @@ impl Coordinator {
                 listener,
                 service,
                 config.guard.clone(),
+                Arc::new(config.browser.clone()),
                 https,
                 stop_rx,
             )));

@@ -372,6 +372,11 @@ pub struct CoordinatorArgs {
     /// Default: loopback only.
     #[arg(long = "allow", value_name = "HOST")]
     pub allow: Vec<String>,
+    /// Origins of browser pages that may call the HTTP API (repeatable), e.g.
+    /// https://console.example, or * for any. Default: none but the
+    /// coordinator's own dashboard.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
     /// API tokens, one `admin TOKEN` or `read TOKEN` per line: every
     /// ControlService call and HTTP API request must carry one. Without it
     /// the APIs are open.

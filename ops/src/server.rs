@@ -189,6 +189,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
     config.cluster = args.node.cluster.clone();
     config.advertise = args.node.advertise.clone();
     config.http_listen = args.http;
+    config.browser.cors_origins = args.cors_origins.clone();
     config.lease_ttl = args.node.lease_ttl;
     config.validation = ValidationContext { allowlist };
     if let Some(path) = &args.tokens {

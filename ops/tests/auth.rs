@@ -291,3 +291,166 @@ async fn tokens_and_roles_guard_every_service() {
         .await
         .expect("another token is not limited");
 }
+
+/// One raw HTTP/1.1 request with extra header lines: the status and the
+/// answer's head (the connection may stay open, as for an upgrade).
+fn head_of(address: &str, method: &str, path: &str, headers: &[String]) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the HTTP API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .expect("send");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let head = answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_security_headers_cors_for_allowed_origins_and_websocket_tokens() {
+    use base64::Engine as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let files = tempfile::tempdir().expect("dir");
+    let tokens = files.path().join("tokens");
+    std::fs::write(&tokens, format!("admin {ADMIN}\nread {READ}\n")).expect("tokens");
+    let tokens = tokens.display().to_string();
+    let mut sandbox = Sandbox::start().await;
+    let http_address = sandbox.spawn_coordinator_with(
+        "coordinator-1",
+        &["--tokens", &tokens, "--cors-origin", "https://console.example"],
+    );
+    sandbox.spawn_agent("agent-1");
+    let endpoint = sandbox.node("coordinator-1").endpoint();
+    let mut client = poll_until(Duration::from_secs(30), "a leader that sees the agent", || {
+        let endpoint = endpoint.clone();
+        async move {
+            let mut client = ControlServiceClient::connect(endpoint).await.ok()?;
+            let status = client
+                .get_cluster_status(with_token(v1::GetClusterStatusRequest {}, Some(ADMIN)))
+                .await
+                .ok()?
+                .into_inner();
+            (!status.leader.is_empty() && status.agents.len() == 1).then_some(client)
+        }
+    })
+    .await;
+
+    // Every answer carries the security headers; the dashboard's policy
+    // admits its own script by hash, nothing inline besides.
+    let (status, head) = head_of(&http_address, "GET", "/healthz", &[]);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'; frame-ancestors 'none'"),
+        "{head}"
+    );
+    let (status, head) = head_of(&http_address, "GET", "/dashboard", &[]);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("script-src 'sha256-"), "{head}");
+    assert!(!head.contains("unsafe-inline"), "{head}");
+
+    // CORS: an allowed origin's preflight is answered without a token, and
+    // its calls carry the origin back; another origin gets no CORS.
+    let preflight = |origin: &str| {
+        head_of(
+            &http_address,
+            "OPTIONS",
+            "/api/v1/cluster",
+            &[
+                format!("Origin: {origin}"),
+                "Access-Control-Request-Method: GET".to_string(),
+                "Access-Control-Request-Headers: authorization".to_string(),
+            ],
+        )
+    };
+    let (status, head) = preflight("https://console.example");
+    assert_eq!(status, 204, "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://console.example"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: authorization, content-type"),
+        "{head}"
+    );
+    let (status, head) = preflight("https://evil.example");
+    assert_eq!(status, 403, "{head}");
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    let (status, head) = head_of(
+        &http_address,
+        "GET",
+        "/api/v1/cluster",
+        &[
+            "Origin: https://console.example".to_string(),
+            format!("Authorization: Bearer {READ}"),
+        ],
+    );
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://console.example"),
+        "{head}"
+    );
+
+    // A browser's WebSocket carries its token in a subprotocol.
+    let run = client
+        .create_campaign(with_token(
+            v1::CampaignSpecRequest {
+                document: "kind: streams\nname: watched\nscale: 0.02\nclock: { mode: accelerated, factor: 60, from: \"2026-02-02T00:00:00Z\" }\n".to_string(),
+                start: true,
+            },
+            Some(ADMIN),
+        ))
+        .await
+        .expect("a stream run")
+        .into_inner()
+        .id;
+    let url = format!("ws://{http_address}/api/v1/runs/{run}/subscribe?patterns=system.*");
+    let open = |protocols: Option<String>| {
+        let mut request = url.clone().into_client_request().expect("request");
+        if let Some(protocols) = protocols {
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", protocols.parse().expect("header"));
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(READ);
+    let (_, answer) = open(Some(format!("throng.v1, bearer.{encoded}")))
+        .await
+        .expect("the token in a subprotocol opens the socket");
+    assert_eq!(
+        answer
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.as_bytes()),
+        Some(&b"throng.v1"[..])
+    );
+    let refused = open(Some("throng.v1, bearer.bm90LWEtdG9rZW4".to_string()))
+        .await
+        .expect_err("a wrong token");
+    assert!(refused.to_string().contains("401"), "{refused}");
+    let refused = open(None).await.expect_err("no token");
+    assert!(refused.to_string().contains("401"), "{refused}");
+}
