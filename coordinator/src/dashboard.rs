@@ -297,9 +297,19 @@ async fn events(State(service): State<ControlServiceImpl>, Path(id): Path<String
 
 /// `POST /api/v1/runs/{id}/scenarios/{scenario}/apply`, and `…/-/stop`,
 /// `…/-/reset` for every scenario of the run.
+/// `?at=2026-03-02T06:00:00Z&compose=true` for `apply`.
+#[derive(serde::Deserialize, Default)]
+struct ApplyParams {
+    #[serde(default)]
+    at: String,
+    #[serde(default)]
+    compose: bool,
+}
+
 async fn scenario_action(
     State(service): State<ControlServiceImpl>,
     Path((id, scenario, action)): Path<(String, String, String)>,
+    axum::extract::Query(params): axum::extract::Query<ApplyParams>,
 ) -> Response {
     let answer = match action.as_str() {
         "apply" => {
@@ -307,8 +317,8 @@ async fn scenario_action(
                 .apply_scenario(tonic::Request::new(v1::ApplyScenarioRequest {
                     id,
                     scenario,
-                    at: String::new(),
-                    compose: false,
+                    at: params.at,
+                    compose: params.compose,
                 }))
                 .await
         }

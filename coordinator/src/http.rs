@@ -38,15 +38,7 @@ pub(crate) fn error(status: tonic::Status) -> Response {
 }
 
 pub(crate) fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "state": c.state().as_str_name().trim_start_matches("CAMPAIGN_STATE_").to_lowercase(),
-        "created_at_ms": c.created_at_ms,
-        "shards_done": c.shards_done,
-        "sessions_checkpointed": c.sessions_checkpointed,
-        "spec": serde_json::from_str::<Value>(&c.spec_json).unwrap_or(Value::Null),
-    })
+    crate::json::campaign(c)
 }
 
 async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
@@ -139,12 +131,9 @@ async fn analytics(
 /// `GET /api/v1/campaigns/{id}/errors`: the same groups as `GetCampaignErrors`.
 async fn campaign_errors(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
     match service.campaign_errors(&id).await {
-        Ok(report) => Json(json!({
-            "campaign_id": id,
-            "groups": report.groups,
-            "other_requests": report.other_requests,
-            "failed_requests": report.failed_requests,
-        }))
+        Ok(report) => Json(crate::json::campaign_errors(&crate::analytics::errors_to_wire(
+            &id, &report,
+        )))
         .into_response(),
         Err(status) => error(status),
     }
@@ -175,13 +164,184 @@ async fn logs(State(service): State<ControlServiceImpl>, Query(params): Query<Lo
         limit: params.limit,
     };
     match service.logs(&request).await {
-        Ok(lines) => Json(json!({
-            "node": lines.node,
-            "lines": lines.lines.iter().map(|l| json!({
-                "seq": l.seq, "at_ms": l.at_ms, "level": l.level, "target": l.target, "text": l.text,
-            })).collect::<Vec<_>>(),
-        }))
-        .into_response(),
+        Ok(lines) => Json(crate::json::log_lines(&lines)).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// `?from=RFC3339&until=RFC3339&block_seconds=43200&patterns=customer.*,support.*`
+#[derive(serde::Deserialize, Default)]
+struct HistoryParams {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    block_seconds: f64,
+    #[serde(default)]
+    patterns: String,
+}
+
+fn list_param(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+async fn history_answer(
+    service: &ControlServiceImpl,
+    id: String,
+    params: HistoryParams,
+) -> Result<v1::StreamHistoryResponse, tonic::Status> {
+    let request = v1::StreamHistoryRequest {
+        id,
+        from: params.from,
+        until: params.until,
+        block_seconds: params.block_seconds,
+        patterns: list_param(&params.patterns),
+    };
+    Ok(service
+        .stream_history(tonic::Request::new(request))
+        .await?
+        .into_inner())
+}
+
+/// `GET /api/v1/runs/{id}/history`: blocks of each stream against its baseline (`StreamHistory`).
+async fn stream_history(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    Query(params): Query<HistoryParams>,
+) -> Response {
+    match history_answer(&service, id, params).await {
+        Ok(answer) => Json(crate::json::stream_history(&answer)).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// `GET /api/v1/runs/{id}/stats`: each stream's baseline statistics over the window.
+async fn stream_stats(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    Query(params): Query<HistoryParams>,
+) -> Response {
+    match history_answer(&service, id, params).await {
+        Ok(answer) => Json(crate::json::stream_stats(&answer)).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// `?from=&until=&stream=customer.signup&event=ID`
+#[derive(serde::Deserialize, Default)]
+struct EventParams {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    stream: String,
+    #[serde(default)]
+    event: String,
+}
+
+/// `GET /api/v1/runs/{id}/external-events`: external events of a window and
+/// what they moved (`ExternalEvents`).
+async fn external_events(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    Query(params): Query<EventParams>,
+) -> Response {
+    let request = v1::ExternalEventsRequest {
+        id,
+        from: params.from,
+        until: params.until,
+        stream: params.stream,
+        event: params.event,
+    };
+    match service.external_events(tonic::Request::new(request)).await {
+        Ok(answer) => Json(crate::json::external_events(&answer.into_inner())).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// The body of `POST /api/v1/runs/{id}/events`.
+#[derive(serde::Deserialize)]
+struct InjectBody {
+    events: Vec<InjectEvent>,
+}
+
+#[derive(serde::Deserialize)]
+struct InjectEvent {
+    template: String,
+    #[serde(default)]
+    at: String,
+}
+
+/// `POST /api/v1/runs/{id}/events`: injects external events (`InjectEvents`).
+async fn inject_events(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    let body: InjectBody = match serde_json::from_str(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return error(tonic::Status::invalid_argument(format!(
+                "body: expected {{\"events\": [{{\"template\": …, \"at\": …}}]}}: {e}"
+            )));
+        }
+    };
+    let request = v1::InjectEventsRequest {
+        id,
+        events: body
+            .events
+            .into_iter()
+            .map(|e| v1::EventToInject {
+                template: e.template,
+                at: e.at,
+            })
+            .collect(),
+    };
+    match service.inject_events(tonic::Request::new(request)).await {
+        Ok(answer) => Json(crate::json::external_events(&answer.into_inner())).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// `POST /api/v1/campaigns/{id}/rate` with `{"rate": 50}` (`SetCampaignRate`).
+async fn set_rate(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    struct RateBody {
+        rate: f64,
+    }
+    let rate = match serde_json::from_str::<RateBody>(&body) {
+        Ok(body) => body.rate,
+        Err(e) => {
+            return error(tonic::Status::invalid_argument(format!(
+                "body: expected {{\"rate\": sessions per second}}: {e}"
+            )));
+        }
+    };
+    let request = v1::SetCampaignRateRequest { id, rate };
+    match service.set_campaign_rate(tonic::Request::new(request)).await {
+        Ok(c) => Json(crate::json::campaign(&c.into_inner())).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// `POST /api/v1/campaigns/test` with a spec: do its targets answer? (`TestTarget`)
+async fn test_targets(State(service): State<ControlServiceImpl>, document: String) -> Response {
+    let request = v1::CampaignSpecRequest {
+        document,
+        start: false,
+    };
+    match service.test_target(tonic::Request::new(request)).await {
+        Ok(answer) => Json(crate::json::target_checks(&answer.into_inner())).into_response(),
         Err(status) => error(status),
     }
 }
@@ -420,12 +580,19 @@ pub async fn serve(
         .route("/api/v1/analytics", get(analytics))
         .route("/api/v1/campaigns/{id}/errors", get(campaign_errors))
         .route("/api/v1/logs", get(logs))
+        .route("/api/v1/runs/{id}/history", get(stream_history))
+        .route("/api/v1/runs/{id}/stats", get(stream_stats))
+        .route("/api/v1/runs/{id}/external-events", get(external_events))
         .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
         .merge(crate::dashboard::reads())
         .route_layer(needing(Role::Read));
     // Changing the cluster: an admin token.
-    let changes = crate::dashboard::changes().route_layer(needing(Role::Admin));
+    let changes = crate::dashboard::changes()
+        .route("/api/v1/campaigns/{id}/rate", axum::routing::post(set_rate))
+        .route("/api/v1/campaigns/test", axum::routing::post(test_targets))
+        .route("/api/v1/runs/{id}/events", axum::routing::post(inject_events))
+        .route_layer(needing(Role::Admin));
     let app =
         open.merge(reads)
             .merge(changes)

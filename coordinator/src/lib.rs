@@ -12,6 +12,7 @@ mod error;
 pub mod external_events;
 mod http;
 pub mod http_policy;
+pub mod json;
 pub mod leader;
 pub mod metrics;
 mod mirror;

@@ -178,27 +178,10 @@ fn spec_request(path: &std::path::Path, start: bool) -> Result<v1::CampaignSpecR
     Ok(v1::CampaignSpecRequest { document, start })
 }
 
-pub fn state_name(state: i32) -> String {
-    v1::CampaignState::try_from(state)
-        .unwrap_or(v1::CampaignState::Unspecified)
-        .as_str_name()
-        .trim_start_matches("CAMPAIGN_STATE_")
-        .to_lowercase()
-}
+pub use throng_coordinator::json::state_name;
 
 fn campaign_json(c: &v1::Campaign) -> Value {
-    let plan = c.plan.clone().unwrap_or_default();
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "state": state_name(c.state),
-        "created_at_ms": c.created_at_ms,
-        "shards": plan.shards,
-        "shards_done": c.shards_done,
-        "sessions_planned": plan.sessions,
-        "sessions_checkpointed": c.sessions_checkpointed,
-        "spec": serde_json::from_str::<Value>(&c.spec_json).unwrap_or(Value::Null),
-    })
+    throng_coordinator::json::campaign(c)
 }
 
 fn plan_json(p: &v1::PlanPreview) -> Value {
@@ -522,16 +505,7 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         let request = spec_request(file, false)?;
         let answer = connect(endpoint).await?.test_target(request).await?.into_inner();
         match output {
-            Output::Json => println!(
-                "{}",
-                json!({
-                    "ok": answer.ok,
-                    "targets": answer.targets.iter().map(|t| json!({
-                        "url": t.url, "kind": t.kind, "ok": t.ok, "diagnosis": t.diagnosis,
-                        "status": t.status, "latency_ms": t.latency_ms,
-                    })).collect::<Vec<_>>(),
-                })
-            ),
+            Output::Json => println!("{}", throng_coordinator::json::target_checks(&answer)),
             Output::Table => {
                 for t in &answer.targets {
                     println!(
@@ -607,23 +581,6 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
     Ok(())
 }
 
-fn error_group_json(g: &v1::ErrorGroup) -> serde_json::Value {
-    json!({
-        "class": g.class, "message": g.message, "requests": g.requests,
-        "first_ms": g.first_ms, "last_ms": g.last_ms,
-        "example_path": g.example_path, "example_status": g.example_status,
-    })
-}
-
-fn errors_json(report: &v1::CampaignErrors) -> serde_json::Value {
-    json!({
-        "campaign_id": report.campaign_id,
-        "groups": report.groups.iter().map(error_group_json).collect::<Vec<_>>(),
-        "other_requests": report.other_requests,
-        "failed_requests": report.failed_requests,
-    })
-}
-
 /// `HH:MM:SS` (UTC) of an epoch-millisecond instant.
 fn clock_time(ms: u64) -> String {
     let seconds = ms / 1000 % 86_400;
@@ -663,7 +620,7 @@ async fn errors(client: &mut Control, id: &str, follow: bool, output: Output) ->
     loop {
         let report = client.get_campaign_errors(reference.clone()).await?.into_inner();
         match output {
-            Output::Json => println!("{}", errors_json(&report)),
+            Output::Json => println!("{}", throng_coordinator::json::campaign_errors(&report)),
             Output::Table => {
                 if first {
                     println!(

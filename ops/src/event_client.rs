@@ -1,22 +1,11 @@
 //! Client verbs for external events: list them, and show what one moved.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use throng_proto::v1;
 
 use crate::cli::{EventCommand, Output};
 use crate::client::{CliError, connect};
 use crate::scenario_client::run_id;
-
-fn movement_json(m: &v1::StreamMovement) -> Value {
-    json!({"stream": m.stream, "count": m.count, "usual": m.usual, "z": m.z, "moved": m.moved})
-}
-
-fn event_json(e: &v1::ExternalEventMessage) -> Value {
-    json!({"id": e.id, "template": e.template, "category": e.category, "title": e.title,
-        "severity": e.severity, "icon": e.icon, "at_ms": e.at_ms, "real": e.real,
-        "expected_streams": e.expected_streams, "injected": e.injected,
-        "movements": e.movements.iter().map(movement_json).collect::<Vec<_>>()})
-}
 
 fn when(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
@@ -90,10 +79,7 @@ pub async fn event(endpoint: &str, output: Output, command: EventCommand) -> Res
                 .await?
                 .into_inner();
             match output {
-                Output::Json => println!(
-                    "{}",
-                    json!({"run_id": answer.run_id, "events": answer.events.iter().map(event_json).collect::<Vec<_>>()})
-                ),
+                Output::Json => println!("{}", throng_coordinator::json::external_events(&answer)),
                 Output::Table => {
                     for e in &answer.events {
                         println!(
@@ -119,10 +105,7 @@ pub async fn event(endpoint: &str, output: Output, command: EventCommand) -> Res
     };
     let answer = client.external_events(request).await?.into_inner();
     match output {
-        Output::Json => println!(
-            "{}",
-            json!({"run_id": answer.run_id, "events": answer.events.iter().map(event_json).collect::<Vec<_>>()})
-        ),
+        Output::Json => println!("{}", throng_coordinator::json::external_events(&answer)),
         Output::Table if event.is_some() => {
             for e in &answer.events {
                 println!(

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use throng_proto::v1;
 
 use crate::cli::{LogsArgs, Output};
@@ -17,11 +16,7 @@ fn when(ms: u64) -> String {
 
 fn print(node: &str, line: &v1::LogLine, output: Output) {
     match output {
-        Output::Json => println!(
-            "{}",
-            json!({"node": node, "seq": line.seq, "at_ms": line.at_ms, "level": line.level,
-                "target": line.target, "text": line.text})
-        ),
+        Output::Json => println!("{}", throng_coordinator::json::log_line(node, line)),
         Output::Table => println!(
             "{} {:>5} {} {}: {}",
             when(line.at_ms),

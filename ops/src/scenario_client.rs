@@ -1,6 +1,6 @@
 //! Client verbs for stream runs' scenarios: list, apply, stop, reset.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use throng_proto::v1;
 
 use crate::cli::{Output, ScenarioCommand};
@@ -48,31 +48,7 @@ fn millis_text(ms: i64) -> String {
 
 fn print_state(state: &v1::ScenarioState, output: Output) {
     match output {
-        Output::Json => {
-            let scenarios: Vec<Value> = state
-                .scenarios
-                .iter()
-                .map(|s| {
-                    json!({"id": s.id, "name": s.name, "description": s.description,
-                        "duration_seconds": s.duration_seconds, "curve": s.curve,
-                        "settle_seconds": s.settle_seconds, "streams": s.streams})
-                })
-                .collect();
-            let runs: Vec<Value> = state
-                .runs
-                .iter()
-                .map(|r| {
-                    json!({"scenario": r.scenario, "phase": r.phase, "started_ms": r.started_ms,
-                        "stopped_ms": r.stopped_ms, "reset_ms": r.reset_ms, "ends_ms": r.ends_ms,
-                        "settled_ms": r.settled_ms})
-                })
-                .collect();
-            println!(
-                "{}",
-                json!({"run_id": state.run_id, "sim_now_ms": state.sim_now_ms,
-                    "scenarios": scenarios, "runs": runs, "warnings": state.warnings})
-            );
-        }
+        Output::Json => println!("{}", throng_coordinator::json::scenario_state(state)),
         Output::Table => {
             println!(
                 "stream run {} — simulated now {}",

@@ -19,13 +19,6 @@ fn history_request(id: String, args: &HistoryArgs) -> v1::StreamHistoryRequest {
     }
 }
 
-fn stats_json(stats: &v1::BaselineStats) -> Value {
-    json!({"mean": stats.mean, "median": stats.median, "std_dev": stats.std_dev, "min": stats.min,
-        "max": stats.max, "p25": stats.p25, "p75": stats.p75, "p90": stats.p90, "p95": stats.p95,
-        "weekday_mean": stats.weekday_mean, "weekend_mean": stats.weekend_mean,
-        "trend_per_day": stats.trend_per_day, "seasonality": stats.seasonality})
-}
-
 pub async fn stream(endpoint: &str, output: Output, command: StreamCommand) -> Result<(), CliError> {
     let mut client = connect(endpoint).await?;
     match command {
@@ -126,21 +119,7 @@ pub async fn stream(endpoint: &str, output: Output, command: StreamCommand) -> R
                 .await?
                 .into_inner();
             match output {
-                Output::Json => {
-                    let series: Vec<Value> = answer
-                        .series
-                        .iter()
-                        .map(|s| {
-                            json!({"stream": s.stream, "domain": s.domain, "cadence": s.cadence,
-                                "baseline": s.baseline, "counts": s.counts, "scores": s.scores,
-                                "flags": s.flags, "stats": s.stats.as_ref().map(stats_json)})
-                        })
-                        .collect();
-                    println!(
-                        "{}",
-                        json!({"run_id": answer.run_id, "from_ms": answer.from_ms, "block_ms": answer.block_ms, "series": series})
-                    );
-                }
+                Output::Json => println!("{}", throng_coordinator::json::stream_history(&answer)),
                 Output::Table => {
                     println!(
                         "{} blocks of {} h from {}",
@@ -174,17 +153,7 @@ pub async fn stream(endpoint: &str, output: Output, command: StreamCommand) -> R
                 .await?
                 .into_inner();
             match output {
-                Output::Json => {
-                    let stats: Vec<Value> = answer
-                        .series
-                        .iter()
-                        .map(|s| json!({"stream": s.stream, "stats": s.stats.as_ref().map(stats_json)}))
-                        .collect();
-                    println!(
-                        "{}",
-                        json!({"run_id": answer.run_id, "block_ms": answer.block_ms, "streams": stats})
-                    );
-                }
+                Output::Json => println!("{}", throng_coordinator::json::stream_stats(&answer)),
                 Output::Table => {
                     println!(
                         "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",

@@ -789,12 +789,18 @@ async fn throng_up_can_keep_every_row_in_files_shaped_like_the_schema() {
 
 /// POSTs `body` to the HTTP API; the status line and body.
 fn http_post(addr: &str, path: &str, body: &str) -> Option<String> {
+    http_request(addr, "POST", path, body)
+}
+
+/// One HTTP/1.1 request; a whole stream history takes seconds in a debug
+/// build, more on a busy machine, hence the patient timeout.
+fn http_request(addr: &str, method: &str, path: &str, body: &str) -> Option<String> {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .ok()?;
@@ -841,5 +847,150 @@ async fn the_bot_detector_judges_posted_behaviour_data() {
         text(&out).contains("/nonexistent/behaviour.json"),
         "{}",
         text(&out)
+    );
+}
+
+/// The status and JSON body of an HTTP answer.
+fn json_answer(answer: Option<String>) -> (u16, serde_json::Value) {
+    let answer = answer.expect("the HTTP API answers");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs() {
+    let up = Up::start(&["--no-streams"]);
+    up.wait_ready().await;
+    let traffic = write_spec(&format!(
+        "name: steady\ntarget: {{ url: \"http://{}\" }}\nload: {{ rate: 5, duration: 10m }}\n",
+        up.demo
+    ));
+    let out = up.client(&[
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        traffic.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let campaign = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    // A new rate, and a body that is not one.
+    let (status, body) = json_answer(http_post(
+        &up.http,
+        &format!("/api/v1/campaigns/{campaign}/rate"),
+        r#"{"rate": 9}"#,
+    ));
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (200, Some(campaign.as_str())),
+        "{body}"
+    );
+    let (status, body) = json_answer(http_post(
+        &up.http,
+        &format!("/api/v1/campaigns/{campaign}/rate"),
+        r#"{"speed": 9}"#,
+    ));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().starts_with("body:"),
+        "{body}"
+    );
+    // The target test, with the spec as the body.
+    let document = std::fs::read_to_string(traffic.path()).expect("spec");
+    let (status, body) = json_answer(http_post(&up.http, "/api/v1/campaigns/test", &document));
+    assert_eq!((status, &body["ok"]), (200, &serde_json::json!(true)), "{body}");
+
+    // A stream run: its history and statistics for some streams, its
+    // external events, an injected one, and a scenario composed at an instant.
+    let run = write_spec(
+        "kind: streams\nname: market\nscale: 0.05\nclock: { mode: accelerated, factor: 60, from: \"2026-02-09T00:00:00Z\" }\n",
+    );
+    let out = up.client(&[
+        "campaign",
+        "apply",
+        "--start",
+        "-f",
+        run.path().to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (status, history) = json_answer(http_request(
+        &up.http,
+        "GET",
+        &format!("/api/v1/runs/{run}/history?patterns=support.*&block_seconds=86400"),
+        "",
+    ));
+    assert_eq!(status, 200, "{history}");
+    let series = history["series"].as_array().expect("series");
+    assert!(!series.is_empty(), "{history}");
+    assert!(
+        series
+            .iter()
+            .all(|s| s["stream"].as_str().is_some_and(|n| n.starts_with("support."))),
+        "{history}"
+    );
+    assert_eq!(history["block_ms"], 86_400_000, "{history}");
+    let (status, stats) = json_answer(http_request(
+        &up.http,
+        "GET",
+        &format!("/api/v1/runs/{run}/stats?patterns=support.*"),
+        "",
+    ));
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        stats["streams"].as_array().map(Vec::len),
+        Some(series.len()),
+        "{stats}"
+    );
+    let (status, events) = json_answer(http_request(
+        &up.http,
+        "GET",
+        &format!("/api/v1/runs/{run}/external-events"),
+        "",
+    ));
+    assert_eq!(status, 200, "{events}");
+    assert!(
+        !events["events"].as_array().expect("events").is_empty(),
+        "30 days have events: {events}"
+    );
+    let (status, injected) = json_answer(http_post(
+        &up.http,
+        &format!("/api/v1/runs/{run}/events"),
+        r#"{"events": [{"template": "tiktok-mention"}]}"#,
+    ));
+    assert_eq!(status, 200, "{injected}");
+    assert_eq!(injected["events"][0]["injected"], true, "{injected}");
+    let (status, refused) = json_answer(http_post(
+        &up.http,
+        &format!("/api/v1/runs/{run}/events"),
+        r#"{"events": [{"template": "nope"}]}"#,
+    ));
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown `nope`"),
+        "{refused}"
+    );
+    let (status, applied) = json_answer(http_post(
+        &up.http,
+        &format!("/api/v1/runs/{run}/scenarios/payment-outage/apply?compose=true&at=2026-02-10T12:00:00Z"),
+        "",
+    ));
+    assert_eq!(status, 200, "{applied}");
+    let started = applied["runs"][0]["started_ms"]
+        .as_i64()
+        .expect("a scheduled run");
+    assert_eq!(
+        started, 1_770_724_800_000,
+        "it starts at the instant asked: {applied}"
     );
 }

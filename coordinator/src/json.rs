@@ -1,0 +1,136 @@
+//! The JSON shape of each resource the API returns, in one place: the HTTP
+//! API answers with these and the CLI's `--output json` prints them, so a
+//! script reads the same fields whichever it calls.
+
+use serde_json::{Value, json};
+use throng_proto::v1;
+
+/// A campaign state's name as users write it (`running`).
+pub fn state_name(state: i32) -> String {
+    v1::CampaignState::try_from(state)
+        .unwrap_or(v1::CampaignState::Unspecified)
+        .as_str_name()
+        .trim_start_matches("CAMPAIGN_STATE_")
+        .to_lowercase()
+}
+
+pub fn campaign(c: &v1::Campaign) -> Value {
+    let plan = c.plan.clone().unwrap_or_default();
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "state": state_name(c.state),
+        "created_at_ms": c.created_at_ms,
+        "shards": plan.shards,
+        "shards_done": c.shards_done,
+        "sessions_planned": plan.sessions,
+        "sessions_checkpointed": c.sessions_checkpointed,
+        "spec": serde_json::from_str::<Value>(&c.spec_json).unwrap_or(Value::Null),
+    })
+}
+
+pub fn error_group(g: &v1::ErrorGroup) -> Value {
+    json!({
+        "class": g.class, "message": g.message, "requests": g.requests,
+        "first_ms": g.first_ms, "last_ms": g.last_ms,
+        "example_path": g.example_path, "example_status": g.example_status,
+    })
+}
+
+pub fn campaign_errors(report: &v1::CampaignErrors) -> Value {
+    json!({
+        "campaign_id": report.campaign_id,
+        "groups": report.groups.iter().map(error_group).collect::<Vec<_>>(),
+        "other_requests": report.other_requests,
+        "failed_requests": report.failed_requests,
+    })
+}
+
+pub fn log_line(node: &str, line: &v1::LogLine) -> Value {
+    json!({"node": node, "seq": line.seq, "at_ms": line.at_ms, "level": line.level,
+        "target": line.target, "text": line.text})
+}
+
+pub fn log_lines(lines: &v1::LogLines) -> Value {
+    json!({
+        "node": lines.node,
+        "lines": lines.lines.iter().map(|l| log_line(&lines.node, l)).collect::<Vec<_>>(),
+    })
+}
+
+pub fn target_checks(answer: &v1::TestTargetResponse) -> Value {
+    json!({
+        "ok": answer.ok,
+        "targets": answer.targets.iter().map(|t| json!({
+            "url": t.url, "kind": t.kind, "ok": t.ok, "diagnosis": t.diagnosis,
+            "status": t.status, "latency_ms": t.latency_ms,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn scenario_state(state: &v1::ScenarioState) -> Value {
+    let scenarios: Vec<Value> = state
+        .scenarios
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "name": s.name, "description": s.description,
+                "duration_seconds": s.duration_seconds, "curve": s.curve,
+                "settle_seconds": s.settle_seconds, "streams": s.streams})
+        })
+        .collect();
+    let runs: Vec<Value> = state
+        .runs
+        .iter()
+        .map(|r| {
+            json!({"scenario": r.scenario, "phase": r.phase, "started_ms": r.started_ms,
+                "stopped_ms": r.stopped_ms, "reset_ms": r.reset_ms, "ends_ms": r.ends_ms,
+                "settled_ms": r.settled_ms})
+        })
+        .collect();
+    json!({"run_id": state.run_id, "sim_now_ms": state.sim_now_ms,
+        "scenarios": scenarios, "runs": runs, "warnings": state.warnings})
+}
+
+fn movement(m: &v1::StreamMovement) -> Value {
+    json!({"stream": m.stream, "count": m.count, "usual": m.usual, "z": m.z, "moved": m.moved})
+}
+
+pub fn external_event(e: &v1::ExternalEventMessage) -> Value {
+    json!({"id": e.id, "template": e.template, "category": e.category, "title": e.title,
+        "severity": e.severity, "icon": e.icon, "at_ms": e.at_ms, "real": e.real,
+        "expected_streams": e.expected_streams, "injected": e.injected,
+        "movements": e.movements.iter().map(movement).collect::<Vec<_>>()})
+}
+
+pub fn external_events(answer: &v1::ExternalEventsResponse) -> Value {
+    json!({"run_id": answer.run_id, "events": answer.events.iter().map(external_event).collect::<Vec<_>>()})
+}
+
+pub fn baseline_stats(stats: &v1::BaselineStats) -> Value {
+    json!({"mean": stats.mean, "median": stats.median, "std_dev": stats.std_dev, "min": stats.min,
+        "max": stats.max, "p25": stats.p25, "p75": stats.p75, "p90": stats.p90, "p95": stats.p95,
+        "weekday_mean": stats.weekday_mean, "weekend_mean": stats.weekend_mean,
+        "trend_per_day": stats.trend_per_day, "seasonality": stats.seasonality})
+}
+
+pub fn stream_history(answer: &v1::StreamHistoryResponse) -> Value {
+    let series: Vec<Value> = answer
+        .series
+        .iter()
+        .map(|s| {
+            json!({"stream": s.stream, "domain": s.domain, "cadence": s.cadence,
+                "baseline": s.baseline, "counts": s.counts, "scores": s.scores,
+                "flags": s.flags, "stats": s.stats.as_ref().map(baseline_stats)})
+        })
+        .collect();
+    json!({"run_id": answer.run_id, "from_ms": answer.from_ms, "block_ms": answer.block_ms, "series": series})
+}
+
+pub fn stream_stats(answer: &v1::StreamHistoryResponse) -> Value {
+    let streams: Vec<Value> = answer
+        .series
+        .iter()
+        .map(|s| json!({"stream": s.stream, "stats": s.stats.as_ref().map(baseline_stats)}))
+        .collect();
+    json!({"run_id": answer.run_id, "block_ms": answer.block_ms, "streams": streams})
+}
