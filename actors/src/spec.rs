@@ -626,11 +626,12 @@ fn read_profile(r: &mut Reader, load: &serde_json::Map<String, Value>) -> Option
     Some(Some(TimeOfDayProfile { hours, zone }))
 }
 
-/// `HH:MM` as minutes.
+/// `HH:MM` as minutes, for a time of day (the hour checked before any
+/// arithmetic: a fuzzer's 30-digit hour overflowed it).
 fn parse_clock(text: &str) -> Option<i32> {
     let (h, m) = text.split_once(':')?;
     let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    (h >= 0 && (0..60).contains(&m)).then_some(h * 60 + m)
+    ((0..24).contains(&h) && (0..60).contains(&m)).then(|| h * 60 + m)
 }
 
 fn read_load(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<LoadSpec> {
