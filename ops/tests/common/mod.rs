@@ -61,6 +61,18 @@ impl Node {
     }
 }
 
+/// Serves `app` on a loopback port of its own, in the background.
+async fn serve_locally(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind target");
+    let address = listener.local_addr().expect("target address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    address
+}
+
 /// A target that answers every GET with a small page and counts requests.
 pub struct TargetSite {
     pub address: SocketAddr,
@@ -78,13 +90,7 @@ impl TargetSite {
                 "<html><body>ok</body></html>"
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind target");
-        let address = listener.local_addr().expect("target address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let address = serve_locally(app).await;
         TargetSite { address, requests }
     }
 
@@ -120,13 +126,7 @@ impl FailingSite {
                 (code, "<html><body>not today</body></html>")
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind target");
-        let address = listener.local_addr().expect("target address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let address = serve_locally(app).await;
         FailingSite { address, failures }
     }
 
