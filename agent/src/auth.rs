@@ -183,6 +183,7 @@ const ADMIN_METHODS: &[&str] = &[
     "PauseCampaign",
     "ResumeCampaign",
     "StopCampaign",
+    "DeleteCampaign",
     "SetCampaignRate",
     "TestTarget",
     "ApplyScenario",

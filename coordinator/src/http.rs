@@ -334,6 +334,21 @@ async fn set_rate(
     }
 }
 
+/// `DELETE /api/v1/campaigns/{id}` (`DeleteCampaign`).
+async fn delete_campaign(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+    match service
+        .delete_campaign(tonic::Request::new(v1::CampaignRef { id }))
+        .await
+    {
+        Ok(answer) => {
+            let answer = answer.into_inner();
+            Json(json!({"id": answer.id, "deleted": true, "keys_removed": answer.keys_removed}))
+                .into_response()
+        }
+        Err(status) => error(status),
+    }
+}
+
 /// `POST /api/v1/campaigns/test` with a spec: do its targets answer? (`TestTarget`)
 async fn test_targets(State(service): State<ControlServiceImpl>, document: String) -> Response {
     let request = v1::CampaignSpecRequest {
@@ -590,6 +605,7 @@ pub async fn serve(
     // Changing the cluster: an admin token.
     let changes = crate::dashboard::changes()
         .route("/api/v1/campaigns/{id}/rate", axum::routing::post(set_rate))
+        .route("/api/v1/campaigns/{id}", axum::routing::delete(delete_campaign))
         .route("/api/v1/campaigns/test", axum::routing::post(test_targets))
         .route("/api/v1/runs/{id}/events", axum::routing::post(inject_events))
         .route_layer(needing(Role::Admin));

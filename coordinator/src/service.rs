@@ -418,6 +418,63 @@ impl ControlServiceImpl {
         Ok((run, query))
     }
 
+    /// Removes a campaign that is not running: its spec and status at once
+    /// (if it has not changed meanwhile and this coordinator still leads),
+    /// then its checkpoints. Its telemetry stays where it went.
+    async fn delete(&self, id: &str) -> Result<u64> {
+        self.require_leader().await?;
+        let campaign = self.load(id).await?;
+        if campaign.status.state.is_active() {
+            return Err(CoordinatorError::Conflict(format!(
+                "campaign {id} is {}: stop it first (`throng campaign stop {id}`)",
+                format!("{:?}", campaign.status.state).to_lowercase()
+            )));
+        }
+        // Shards of a campaign that just stopped may still be stopping on
+        // their agents; their assignments go once they have.
+        let shard_prefix = throng_state::keys::shard_id(id, 0);
+        let shard_prefix = &shard_prefix[..=id.len()];
+        let assigned = self
+            .store
+            .list(&self.keys.assignments_prefix())
+            .await?
+            .iter()
+            .filter(|kv| {
+                self.keys
+                    .parse_assignment(&kv.key)
+                    .is_some_and(|(_, shard)| shard.starts_with(shard_prefix))
+            })
+            .count();
+        if assigned > 0 {
+            return Err(CoordinatorError::Conflict(format!(
+                "campaign {id} still has {assigned} shard(s) stopping on agents; delete it again in a moment"
+            )));
+        }
+        let status_key = self.keys.campaign_status(id);
+        let removed = self
+            .store
+            .txn(
+                vec![
+                    self.leadership.fence(),
+                    Compare::ValueEquals(status_key.clone(), campaign.status.to_bytes()),
+                ],
+                vec![Op::Delete(self.keys.campaign_spec(id)), Op::Delete(status_key)],
+            )
+            .await?;
+        if !removed {
+            return Err(CoordinatorError::Conflict(format!(
+                "campaign {id} changed meanwhile; retry"
+            )));
+        }
+        let checkpoints = self
+            .store
+            .delete_prefix(&self.keys.checkpoint(shard_prefix))
+            .await?;
+        self.hub.forget(id);
+        tracing::info!(campaign = %id, checkpoints, "campaign deleted");
+        Ok(2 + checkpoints)
+    }
+
     async fn replace_status(&self, id: &str, old: &CampaignStatus, new: &CampaignStatus) -> Result<()> {
         let key = self.keys.campaign_status(id);
         let written = self
@@ -970,6 +1027,15 @@ impl ControlService for ControlServiceImpl {
         let reports = self.analytics(&request.into_inner()).await?;
         let reports_json = serde_json::to_string(&reports).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(v1::AnalyticsResponse { reports_json }))
+    }
+
+    async fn delete_campaign(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::DeleteCampaignResponse>, Status> {
+        let id = request.into_inner().id;
+        let keys_removed = self.delete(&id).await?;
+        Ok(Response::new(v1::DeleteCampaignResponse { id, keys_removed }))
     }
 
     async fn get_logs(

@@ -119,6 +119,13 @@ impl StatsHub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Forgets a deleted campaign's counters.
+    pub fn forget(&self, campaign_id: &str) {
+        self.lock()
+            .shards
+            .retain(|(campaign, _, _), _| campaign != campaign_id);
+    }
+
     /// Everything known about one campaign, merged.
     pub fn campaign_totals(&self, campaign_id: &str) -> ShardCounters {
         let inner = self.lock();

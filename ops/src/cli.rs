@@ -463,6 +463,11 @@ pub enum CampaignCommand {
     Get {
         id: String,
     },
+    /// Remove a campaign that is not running, and its checkpoints, from the
+    /// cluster state (its telemetry stays).
+    Delete {
+        id: String,
+    },
     List,
     /// Live stats until the campaign ends.
     Watch {

@@ -548,6 +548,17 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         CampaignCommand::Resume { id } => client.resume_campaign(reference(&id)).await?,
         CampaignCommand::Stop { id } => client.stop_campaign(reference(&id)).await?,
         CampaignCommand::Get { id } => client.get_campaign(reference(&id)).await?,
+        CampaignCommand::Delete { id } => {
+            let answer = client.delete_campaign(reference(&id)).await?.into_inner();
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    json!({"id": answer.id, "deleted": true, "keys_removed": answer.keys_removed})
+                ),
+                Output::Table => println!("deleted {} ({} keys)", answer.id, answer.keys_removed),
+            }
+            return Ok(());
+        }
         CampaignCommand::List => {
             let list = client
                 .list_campaigns(v1::ListCampaignsRequest {})
