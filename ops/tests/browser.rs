@@ -186,7 +186,9 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
     }
 
     // Waits for the end, and if it does not come, says where the campaign
-    // stood and what the agent logged.
+    // stood and what the agent logged. The whole test takes about 130 s on
+    // an idle 2-core machine (40 real visits, one Chromium, a restart after
+    // the kill); the deadline allows for a machine several times busier.
     let last_seen = std::sync::Mutex::new(None);
     poll_until_explained(
         Duration::from_secs(480),
