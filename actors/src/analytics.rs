@@ -11,6 +11,7 @@
 
 mod clickhouse;
 pub mod errors;
+pub mod sessions;
 
 use std::collections::BTreeMap;
 
@@ -204,6 +205,12 @@ pub type Cells = BTreeMap<CellKey, Tally>;
 pub enum AnalyticsError {
     #[error("the analytics store at {endpoint} is unavailable: {reason}")]
     Unavailable { endpoint: String, reason: String },
+    /// The embedded store keeps only its most recent sessions in full.
+    #[error(
+        "{what} ran, but its details are no longer kept: the embedded store keeps the last {limit} \
+         sessions in full (run with ClickHouse to keep every one)"
+    )]
+    NotKept { what: String, limit: usize },
 }
 
 /// A store that can tally a campaign.
@@ -214,6 +221,23 @@ pub trait AnalyticsSource: Send + Sync + 'static {
 
     /// The campaign's failed requests, grouped by class and message.
     async fn errors(&self, campaign_id: &str) -> Result<errors::ErrorReport, AnalyticsError>;
+
+    /// Up to `limit + 1` of the campaign's sessions that pass `filter`,
+    /// newest first (by intended start, then id), after `after`.
+    async fn sessions(
+        &self,
+        campaign_id: &str,
+        filter: &sessions::SessionFilter,
+        after: Option<sessions::Position>,
+        limit: u32,
+    ) -> Result<Vec<sessions::SessionSummary>, AnalyticsError>;
+
+    /// One session in full; none when the campaign has no such session.
+    async fn session(
+        &self,
+        campaign_id: &str,
+        session_id: u64,
+    ) -> Result<Option<sessions::SessionDetail>, AnalyticsError>;
 }
 
 /// The start of the bucket `at_ms` falls in.

@@ -205,6 +205,34 @@ pub struct StepOutcome {
     pub revenue_cents: u64,
 }
 
+/// Who made a session, as `session show` tells it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VisitFacts {
+    /// The visitor's 64-bit id (Matomo's `_id` is its 16 hex digits).
+    pub visitor_id: u64,
+    /// 1 for a visitor's first visit.
+    pub visit_count: u64,
+    pub device: String,
+    pub country: String,
+    /// Where the visit came from: its referring URL, or `direct`.
+    pub referrer: String,
+}
+
+impl VisitFacts {
+    pub fn of(who: &Visitant) -> Self {
+        VisitFacts {
+            visitor_id: who.visitor.id,
+            visit_count: who.visitor.visit_count,
+            device: who.device.name().to_string(),
+            country: who.country.clone(),
+            referrer: who
+                .referrer_url
+                .clone()
+                .unwrap_or_else(|| who.referrer.name().to_string()),
+        }
+    }
+}
+
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionOutcome {
@@ -217,6 +245,7 @@ pub struct SessionOutcome {
     pub intended_ms: u64,
     pub started_ms: u64,
     pub ended_ms: u64,
+    pub visit: VisitFacts,
     pub requests: Vec<RequestOutcome>,
     /// The steps the session went through, and their pages, actions and orders.
     pub steps: Vec<StepOutcome>,
@@ -245,6 +274,7 @@ impl SessionOutcome {
             intended_ms,
             started_ms,
             ended_ms: started_ms,
+            visit: VisitFacts::of(&plan.who),
             requests: Vec::with_capacity(plan.steps.len()),
             steps: Vec::with_capacity(plan.steps.len()),
             summary: VisitSummary::default(),

@@ -11,13 +11,13 @@ pub(crate) mod clickhouse;
 pub mod data_files;
 mod memory;
 pub mod retention;
-mod rows;
+pub(crate) mod rows;
 pub mod spill;
 
 use crate::session::SessionOutcome;
 
 pub use self::clickhouse::{ClickHouseConfig, ClickHouseSink};
-pub use self::memory::{CampaignTotals, MemorySink};
+pub use self::memory::{CampaignTotals, MemorySink, RECENT_LIMIT};
 
 /// A generated stream event, ready to store.
 #[derive(Clone, Debug, PartialEq)]

@@ -185,6 +185,7 @@ mod tests {
             intended_ms: 0,
             started_ms: 0,
             ended_ms: 0,
+            visit: Default::default(),
             requests,
             steps: Vec::new(),
             summary: Default::default(),

@@ -4,8 +4,12 @@
 
 use std::sync::Arc;
 
-use throng_actors::analytics::{AnalyticsSource, ClickHouseAnalytics, Dimension, Query, analyse};
-use throng_actors::session::{RequestOutcome, SessionOutcome};
+use throng_actors::analytics::sessions::{self, Outcome, SessionFilter, SessionSummary};
+use throng_actors::analytics::{
+    AnalyticsError, AnalyticsSource, ClickHouseAnalytics, Dimension, Query, analyse,
+};
+use throng_actors::browsing::{BrowserReport, PageVitals};
+use throng_actors::session::{RequestOutcome, SessionOutcome, VisitFacts};
 use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, SessionRecord, TelemetrySink};
 use throng_actors::traffic::visit::VisitSummary;
 use throng_testkit::{ClickHouseServer, clickhouse_migrations};
@@ -57,6 +61,15 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                 })
                 .collect();
             let failed = requests.iter().any(RequestOutcome::failed);
+            // The first failure, as the engine records it.
+            let error = requests
+                .iter()
+                .find(|r| r.failed())
+                .map(|r| match r.error.as_str() {
+                    "" => format!("http {} on {}", r.status, r.path),
+                    e => format!("{e} on {}", r.path),
+                })
+                .unwrap_or_default();
             let orders = u32::from(rng.below(5) == 0);
             SessionRecord {
                 campaign_id: campaign.to_string(),
@@ -72,6 +85,13 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                     intended_ms,
                     started_ms: intended_ms + rng.below(5),
                     ended_ms: intended_ms + u64::from(pages) * 900 + rng.below(400),
+                    visit: VisitFacts {
+                        visitor_id: rng.below(u64::MAX),
+                        visit_count: rng.range(1, 4),
+                        device: ["desktop", "mobile"][rng.below(2) as usize].to_string(),
+                        country: "de".to_string(),
+                        referrer: "direct".to_string(),
+                    },
                     steps: Vec::new(),
                     summary: VisitSummary {
                         page_views: pages,
@@ -81,9 +101,25 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                     },
                     requests,
                     failed,
-                    error: String::new(),
+                    error,
                     aborted: false,
-                    browser: None,
+                    browser: (i % 50 == 7).then(|| BrowserReport {
+                        bot_persona: i % 3 == 2,
+                        attempts: 2,
+                        verdict: None,
+                        pages: vec![PageVitals {
+                            url: "http://a/".to_string(),
+                            status: 200,
+                            ttfb_ms: 12.5,
+                            dom_ms: 30.0,
+                            load_ms: 80.25,
+                            lcp_ms: 90.0,
+                            cls: 0.01,
+                            inp_ms: 16.0,
+                        }],
+                        errors: Vec::new(),
+                        screenshot: Some("/var/lib/throng/shots/7.png".to_string()),
+                    }),
                 },
             }
         })
@@ -173,4 +209,181 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
     assert_eq!(errors[0], errors[1], "ClickHouse and memory group errors alike");
     let none = sources[1].1.cells("unknown", 0).await.expect("memory");
     assert!(none.is_empty());
+}
+
+/// Every page of a session list, walked with its cursors.
+async fn every_page(source: &dyn AnalyticsSource, filter: &SessionFilter) -> Vec<SessionSummary> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = sessions::list(source, "c2", filter, cursor.as_deref(), 37)
+            .await
+            .expect("a page");
+        assert!(page.sessions.len() <= 37);
+        all.extend(page.sessions);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_lists_and_details_answer_alike_from_both_stores() {
+    let server = ClickHouseServer::start();
+    let config = ClickHouseConfig::new(&server.url());
+    let clickhouse = ClickHouseSink::start(config.clone(), &clickhouse_migrations())
+        .await
+        .expect("sink");
+    let memory = MemorySink::new(1_000);
+
+    let mut records = sessions("c2", 600);
+    // The first 50 again on another agent, as after a failover.
+    let reruns: Vec<SessionRecord> = records[..50]
+        .iter()
+        .map(|r| SessionRecord {
+            agent_id: "agent-9".to_string(),
+            epoch: 2,
+            ..r.clone()
+        })
+        .collect();
+    records.extend(reruns);
+    for record in &records {
+        clickhouse.record(record.clone()).await.expect("record");
+        memory.record(record.clone()).await.expect("record");
+    }
+    clickhouse.flush().await.expect("flush");
+    // What each session is, as its last run left it.
+    let latest: std::collections::BTreeMap<u64, &SessionRecord> =
+        records.iter().map(|r| (r.outcome.session_id, r)).collect();
+
+    let sources: [(&str, Arc<dyn AnalyticsSource>); 2] = [
+        ("clickhouse", Arc::new(ClickHouseAnalytics::new(config))),
+        ("memory", Arc::new(memory)),
+    ];
+    let filters = [
+        SessionFilter::default(),
+        SessionFilter {
+            persona: Some("shopper".into()),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            outcome: Some(Outcome::Failed),
+            error_class: Some("connect".into()),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            agent: Some("agent-9".into()),
+            journey: Some("buyer".into()),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            target: Some(1),
+            outcome: Some(Outcome::Ok),
+            min_duration_ms: Some(2_000),
+            from_ms: Some(START_MS + 5_000),
+            to_ms: Some(START_MS + 15_000),
+            ..SessionFilter::default()
+        },
+    ];
+    for filter in &filters {
+        let mut lists = Vec::new();
+        for (name, source) in &sources {
+            let list = every_page(source.as_ref(), filter).await;
+            assert!(
+                list.windows(2).all(|w| w[0].position() > w[1].position()),
+                "{name}: newest first, no repeats"
+            );
+            lists.push(list);
+        }
+        // Every session the filter should keep is listed, and only those.
+        let kept = latest
+            .values()
+            .filter(|r| {
+                let o = &r.outcome;
+                let duration = o.ended_ms.saturating_sub(o.started_ms);
+                let class = sessions::error_class(&o.error);
+                filter.persona.as_ref().is_none_or(|p| *p == o.persona)
+                    && filter.journey.as_ref().is_none_or(|j| *j == o.journey)
+                    && filter.agent.as_ref().is_none_or(|a| *a == r.agent_id)
+                    && filter.target.is_none_or(|t| t == o.target)
+                    && filter.outcome.is_none_or(|w| (w == Outcome::Failed) == o.failed)
+                    && filter.error_class.as_ref().is_none_or(|c| *c == class)
+                    && filter.from_ms.is_none_or(|f| o.intended_ms >= f)
+                    && filter.to_ms.is_none_or(|t| o.intended_ms < t)
+                    && filter.min_duration_ms.is_none_or(|m| duration >= m)
+            })
+            .count();
+        assert_eq!(lists[0].len(), kept, "{filter:?}");
+        assert!(kept > 0, "{filter:?} keeps some sessions");
+        assert_eq!(
+            lists[0], lists[1],
+            "ClickHouse and memory list alike for {filter:?}"
+        );
+    }
+
+    // A session in full: the same from both stores, its steps its requests.
+    for id in [1_000, 1_007, 1_333, 1_599] {
+        let mut details = Vec::new();
+        for (name, source) in &sources {
+            details.push(source.session("c2", id).await.expect(name).expect("the session"));
+        }
+        let record = latest[&id];
+        let detail = &details[0];
+        assert_eq!(detail.steps.len(), record.outcome.requests.len());
+        for (step, request) in detail.steps.iter().zip(&record.outcome.requests) {
+            assert_eq!(
+                (step.status, &step.path, step.latency_us),
+                (request.status, &request.path, request.latency_us)
+            );
+            assert_eq!(step.offset_ms, request.intended_ms - record.outcome.intended_ms);
+        }
+        assert_eq!(detail.summary.agent, record.agent_id);
+        assert_eq!(detail.visit.visit_count as u64, record.outcome.visit.visit_count);
+        assert_eq!(
+            detail.visit.visitor_id,
+            format!("{:016x}", record.outcome.visit.visitor_id)
+        );
+        assert_eq!(
+            detail.browser.is_some(),
+            record.outcome.browser.is_some(),
+            "session {id}"
+        );
+        assert_eq!(
+            details[0], details[1],
+            "ClickHouse and memory show session {id} alike"
+        );
+    }
+    for (name, source) in &sources {
+        assert_eq!(
+            source.session("c2", 42).await.expect(name),
+            None,
+            "{name}: no such session"
+        );
+    }
+
+    // A tampered cursor, or one from another filter, is refused.
+    let filter = SessionFilter::default();
+    let page = sessions::list(sources[0].1.as_ref(), "c2", &filter, None, 10)
+        .await
+        .expect("page");
+    let cursor = page.next_cursor.expect("more pages");
+    let shopper = SessionFilter {
+        persona: Some("shopper".into()),
+        ..SessionFilter::default()
+    };
+    for (bad, filter) in [(cursor.replace('0', "1"), &filter), (cursor.clone(), &shopper)] {
+        let refused = sessions::list(sources[0].1.as_ref(), "c2", filter, Some(&bad), 10).await;
+        assert!(matches!(refused, Err(sessions::ListError::BadCursor(_))), "{bad}");
+    }
+
+    // The embedded store keeps only its latest sessions in full, and says so.
+    let small = MemorySink::new(5);
+    for record in &records {
+        small.record(record.clone()).await.expect("record");
+    }
+    match small.session("c2", 1_100).await {
+        Err(e @ AnalyticsError::NotKept { .. }) => assert!(e.to_string().contains("last 5 sessions"), "{e}"),
+        other => panic!("expected NotKept, got {other:?}"),
+    }
 }

@@ -54,6 +54,7 @@ fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord
             intended_ms,
             started_ms: intended_ms,
             ended_ms: intended_ms + 10,
+            visit: Default::default(),
             requests: vec![RequestOutcome {
                 index: 0,
                 name: "j.home".to_string(),

@@ -24,9 +24,9 @@ def main(paths):
     # Two rows of session 1 (a re-run after failover) and one of session 2.
     s.query(
         "INSERT INTO sessions VALUES "
-        "(today(),'c',1,0,0,'a',1,0,0,0,'p','j',0,1,0,1,'',1,1,0,0),"
-        "(today(),'c',1,0,0,'b',2,0,0,0,'p','j',0,1,0,1,'',1,1,0,0),"
-        "(today(),'c',2,0,1,'a',1,0,0,0,'p','j',0,1,0,1,'',1,1,0,0)"
+        "(today(),'c',1,0,0,'a',1,0,0,0,'p','j',0,1,0,1,'',1,1,0,0,0,0,'','',''),"
+        "(today(),'c',1,0,0,'b',2,0,0,0,'p','j',0,1,0,1,'',1,1,0,0,0,0,'','',''),"
+        "(today(),'c',2,0,1,'a',1,0,0,0,'p','j',0,1,0,1,'',1,1,0,0,0,0,'','','')"
     )
     distinct = s.query("SELECT uniqExact(session_id) FROM sessions WHERE campaign_id = 'c'", "CSV")
     final = s.query("SELECT count() FROM sessions FINAL WHERE campaign_id = 'c'", "CSV")

@@ -7,4 +7,5 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../clickhouse/0004_control_log.sql"),
     include_str!("../clickhouse/0005_actions.sql"),
     include_str!("../clickhouse/0006_browser_sessions.sql"),
+    include_str!("../clickhouse/0007_session_visit.sql"),
 ];

@@ -102,9 +102,11 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
         })?;
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let sink = Arc::new(match &args.data_dir {
-        Some(dir) => MemorySink::with_data_dir(1_000, dir).map_err(|e| UpError::DataDir {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
+        Some(dir) => MemorySink::with_data_dir(throng_actors::telemetry::RECENT_LIMIT, dir).map_err(|e| {
+            UpError::DataDir {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            }
         })?,
         None => MemorySink::default(),
     });

@@ -8,9 +8,11 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::errors::{ErrorGroups, ErrorReport, MAX_GROUPS, classify};
+use super::sessions::{ERROR_CLASS_SQL, Outcome, Position, SessionDetail, SessionFilter, SessionSummary};
 use super::{AnalyticsError, AnalyticsSource, CellKey, Cells, DetectionTally, LATENCY_BUCKET_SQL};
 use crate::telemetry::ClickHouseConfig;
 use crate::telemetry::clickhouse::client;
+use crate::telemetry::rows::{BrowserSessionRow, RequestRow, SessionRow};
 
 /// Reads analytics from the `sessions` and `requests` tables.
 #[derive(Clone)]
@@ -192,6 +194,102 @@ impl AnalyticsSource for ClickHouseAnalytics {
                 .add_requests(r.latency, r.requests, r.failed);
         }
         Ok(cells)
+    }
+
+    async fn sessions(
+        &self,
+        campaign_id: &str,
+        filter: &SessionFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, AnalyticsError> {
+        let db = client(&self.config).with_database(self.config.database.clone());
+        // Conditions and their values in order; every value is bound, never
+        // spliced into the text.
+        let mut conditions = vec!["campaign_id = ?".to_string()];
+        let mut texts = vec![campaign_id.to_string()];
+        let mut numbers = Vec::new();
+        for (column, value) in [
+            ("persona", &filter.persona),
+            ("journey", &filter.journey),
+            ("agent_id", &filter.agent),
+            (ERROR_CLASS_SQL, &filter.error_class),
+        ] {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = ?"));
+                texts.push(value.clone());
+            }
+        }
+        if let Some(target) = filter.target {
+            conditions.push("target = ?".to_string());
+            numbers.push(u64::from(target));
+        }
+        if let Some(outcome) = filter.outcome {
+            conditions.push(format!("ok = {}", u8::from(outcome == Outcome::Ok)));
+        }
+        if let Some(from) = filter.from_ms {
+            conditions.push("intended_ms >= ?".to_string());
+            numbers.push(from);
+        }
+        if let Some(to) = filter.to_ms {
+            conditions.push("intended_ms < ?".to_string());
+            numbers.push(to);
+        }
+        if let Some(min) = filter.min_duration_ms {
+            conditions.push("if(ended_ms > started_ms, ended_ms - started_ms, 0) >= ?".to_string());
+            numbers.push(min);
+        }
+        if let Some(at) = after {
+            conditions.push("(intended_ms < ? OR (intended_ms = ? AND session_id < ?))".to_string());
+            numbers.extend([at.intended_ms, at.intended_ms, at.session_id]);
+        }
+        let mut query = db.query(&format!(
+            "SELECT ?fields FROM sessions FINAL WHERE {} \
+             ORDER BY intended_ms DESC, session_id DESC LIMIT {}",
+            conditions.join(" AND "),
+            u64::from(limit) + 1
+        ));
+        for text in texts {
+            query = query.bind(text);
+        }
+        for number in numbers {
+            query = query.bind(number);
+        }
+        let rows: Vec<SessionRow> = query.fetch_all().await.map_err(|e| self.unavailable(e))?;
+        Ok(rows.iter().map(SessionSummary::of).collect())
+    }
+
+    async fn session(
+        &self,
+        campaign_id: &str,
+        session_id: u64,
+    ) -> Result<Option<SessionDetail>, AnalyticsError> {
+        let db = client(&self.config).with_database(self.config.database.clone());
+        let session: Option<SessionRow> = db
+            .query("SELECT ?fields FROM sessions FINAL WHERE campaign_id = ? AND session_id = ?")
+            .bind(campaign_id)
+            .bind(session_id)
+            .fetch_optional()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        let requests: Vec<RequestRow> = db
+            .query("SELECT ?fields FROM requests FINAL WHERE campaign_id = ? AND session_id = ? ORDER BY idx")
+            .bind(campaign_id)
+            .bind(session_id)
+            .fetch_all()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let browser: Option<BrowserSessionRow> = db
+            .query("SELECT ?fields FROM browser_sessions FINAL WHERE campaign_id = ? AND session_id = ?")
+            .bind(campaign_id)
+            .bind(session_id)
+            .fetch_optional()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        Ok(Some(SessionDetail::of(&session, requests, browser)))
     }
 
     async fn errors(&self, campaign_id: &str) -> Result<ErrorReport, AnalyticsError> {

@@ -1,14 +1,16 @@
 //! The embedded sink of `throng up`: a compact summary of every session (for
-//! analytics), events per stream, the most recent sessions and stream events,
-//! in process memory, and every row in local data files when given a
-//! directory.
+//! analytics and session lists), events per stream, the most recent sessions
+//! (in full, for `session show`) and stream events, in process memory, and
+//! every row in local data files when given a directory.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::data_files::DataFiles;
+use super::rows::session_rows;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, TelemetrySink};
 use crate::analytics::errors::{ErrorGroups, ErrorReport, MAX_GROUPS, classify};
+use crate::analytics::sessions::{Position, SessionDetail, SessionFilter, SessionSummary, error_class};
 use crate::analytics::{
     AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, SessionFacts, bucket_of,
 };
@@ -22,7 +24,8 @@ pub struct CampaignTotals {
     pub requests: u64,
 }
 
-/// What analytics need of one session: about 100 bytes and 17 per request.
+/// What analytics and session lists need of one session: about 100 bytes,
+/// 17 per request, and the text of its first failure.
 struct StoredSession {
     persona: Arc<str>,
     journey: Arc<str>,
@@ -30,6 +33,8 @@ struct StoredSession {
     agent: Arc<str>,
     intended_ms: u64,
     facts: SessionFacts,
+    /// The first failure, none when it succeeded.
+    error: Option<Box<str>>,
     /// `(intended_ms, latency_us, failure)` of each request; a failure is
     /// its campaign's [`ErrorTexts`] index.
     requests: Box<[(u64, u64, Option<u32>)]>,
@@ -111,9 +116,12 @@ pub struct MemorySink {
     files: Option<Arc<Mutex<DataFiles>>>,
 }
 
+/// Sessions and stream events kept in full by default: about 20 MB.
+pub const RECENT_LIMIT: usize = 10_000;
+
 impl Default for MemorySink {
     fn default() -> Self {
-        MemorySink::new(1_000)
+        MemorySink::new(RECENT_LIMIT)
     }
 }
 
@@ -209,6 +217,7 @@ impl TelemetrySink for MemorySink {
                     retried: b.attempts > 1,
                 }),
             },
+            error: (!outcome.error.is_empty()).then(|| outcome.error.as_str().into()),
             requests: Box::default(),
         };
         let errors = inner.errors.entry(record.campaign_id.clone()).or_default();
@@ -298,6 +307,61 @@ impl AnalyticsSource for MemorySink {
         Ok(cells)
     }
 
+    async fn sessions(
+        &self,
+        campaign_id: &str,
+        filter: &SessionFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, AnalyticsError> {
+        let inner = self.lock();
+        let Some(sessions) = inner.sessions.get(campaign_id) else {
+            return Ok(Vec::new());
+        };
+        let mut kept: Vec<SessionSummary> = sessions
+            .iter()
+            .map(|(id, s)| summary(*id, s))
+            .filter(|s| filter.keeps(s) && after.is_none_or(|at| at.is_before(s)))
+            .collect();
+        kept.sort_by_key(|s| std::cmp::Reverse(s.position()));
+        kept.truncate(limit as usize + 1);
+        Ok(kept)
+    }
+
+    async fn session(
+        &self,
+        campaign_id: &str,
+        session_id: u64,
+    ) -> Result<Option<SessionDetail>, AnalyticsError> {
+        let inner = self.lock();
+        let ran = inner
+            .sessions
+            .get(campaign_id)
+            .is_some_and(|sessions| sessions.contains_key(&session_id));
+        if !ran {
+            return Ok(None);
+        }
+        let record = inner
+            .recent
+            .iter()
+            .rev()
+            .find(|r| r.campaign_id == campaign_id && r.outcome.session_id == session_id);
+        match record {
+            Some(record) => {
+                let rows = session_rows(record.clone());
+                Ok(Some(SessionDetail::of(
+                    &rows.session,
+                    rows.requests,
+                    rows.browser,
+                )))
+            }
+            None => Err(AnalyticsError::NotKept {
+                what: format!("session {session_id}"),
+                limit: self.recent_limit,
+            }),
+        }
+    }
+
     async fn errors(&self, campaign_id: &str) -> Result<ErrorReport, AnalyticsError> {
         let inner = self.lock();
         let mut groups = ErrorGroups::default();
@@ -327,5 +391,28 @@ impl AnalyticsSource for MemorySink {
             }
         }
         Ok(groups.report())
+    }
+}
+
+/// A stored session as a session list shows it.
+fn summary(session_id: u64, s: &StoredSession) -> SessionSummary {
+    let error = s.error.as_deref().unwrap_or_default();
+    SessionSummary {
+        session_id,
+        intended_ms: s.intended_ms,
+        duration_ms: s.facts.duration_ms,
+        persona: s.persona.to_string(),
+        journey: s.journey.to_string(),
+        target: s.target,
+        agent: s.agent.to_string(),
+        requests: s.requests.len() as u32,
+        failed_requests: s.requests.iter().filter(|r| r.2.is_some()).count() as u32,
+        page_views: s.facts.page_views,
+        actions: s.facts.actions,
+        conversions: s.facts.conversions,
+        revenue_cents: s.facts.revenue_cents,
+        ok: !s.facts.failed,
+        error: error.to_string(),
+        error_class: error_class(error),
     }
 }

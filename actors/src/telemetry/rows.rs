@@ -36,6 +36,17 @@ pub(crate) struct SessionRow {
     pub(crate) conversions: u32,
     #[serde(default)]
     pub(crate) revenue_cents: u64,
+    // Added by migration 7; batches spilled before it have none.
+    #[serde(default)]
+    pub(crate) visitor_id: u64,
+    #[serde(default)]
+    pub(crate) visit_count: u32,
+    #[serde(default)]
+    pub(crate) device: String,
+    #[serde(default)]
+    pub(crate) country: String,
+    #[serde(default)]
+    pub(crate) referrer: String,
 }
 
 #[derive(Debug, Row, Serialize, Deserialize)]
@@ -251,6 +262,11 @@ pub(crate) fn session_rows(record: SessionRecord) -> SessionRows {
         actions: outcome.summary.actions,
         conversions: outcome.summary.conversions,
         revenue_cents: outcome.summary.revenue_cents,
+        visitor_id: outcome.visit.visitor_id,
+        visit_count: outcome.visit.visit_count.min(u64::from(u32::MAX)) as u32,
+        device: outcome.visit.device,
+        country: outcome.visit.country,
+        referrer: outcome.visit.referrer,
     };
     SessionRows {
         session,

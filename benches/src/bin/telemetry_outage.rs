@@ -59,6 +59,7 @@ fn session(i: u64) -> SessionRecord {
             intended_ms: at,
             started_ms: at,
             ended_ms: at + 4_000,
+            visit: Default::default(),
             requests: (0..REQUESTS_PER_SESSION)
                 .map(|index| RequestOutcome {
                     index,
