@@ -72,9 +72,7 @@ pub async fn report(
     let cells = source
         .cells(&campaign.id, query.resolution_ms)
         .await
-        .map_err(|e| match e {
-            AnalyticsError::Unavailable { .. } => Status::unavailable(e.to_string()),
-        })?;
+        .map_err(store_status)?;
     Ok(analyse(&campaign.id, &spec.name, &cells, &query))
 }
 
@@ -86,9 +84,15 @@ pub async fn errors(source: &Arc<dyn AnalyticsSource>, campaign: &Campaign) -> R
             campaign.id
         )));
     }
-    source.errors(&campaign.id).await.map_err(|e| match e {
+    source.errors(&campaign.id).await.map_err(store_status)
+}
+
+/// What a store's failure tells a caller.
+pub fn store_status(e: AnalyticsError) -> Status {
+    match e {
         AnalyticsError::Unavailable { .. } => Status::unavailable(e.to_string()),
-    })
+        AnalyticsError::NotKept { .. } => Status::failed_precondition(e.to_string()),
+    }
 }
 
 pub fn errors_to_wire(campaign_id: &str, report: &ErrorReport) -> v1::CampaignErrors {

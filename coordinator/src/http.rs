@@ -169,6 +169,97 @@ async fn logs(State(service): State<ControlServiceImpl>, Query(params): Query<Lo
     }
 }
 
+/// The parameters `GET /api/v1/campaigns/{id}/sessions` takes.
+const SESSION_PARAMS: [&str; 11] = [
+    "persona",
+    "journey",
+    "target",
+    "agent",
+    "outcome",
+    "error_class",
+    "from_ms",
+    "to_ms",
+    "min_duration_ms",
+    "cursor",
+    "limit",
+];
+
+/// A session list request from query parameters: unknown names and numbers
+/// that are not numbers are named, all at once.
+fn sessions_request(
+    campaign_id: String,
+    params: &std::collections::HashMap<String, String>,
+) -> Result<v1::ListSessionsRequest, tonic::Status> {
+    let mut problems: Vec<String> = params
+        .keys()
+        .filter(|name| !SESSION_PARAMS.contains(&name.as_str()))
+        .map(|name| format!("{name}: unknown parameter; use {}", SESSION_PARAMS.join(", ")))
+        .collect();
+    let text = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let mut number = |name: &str| -> u64 {
+        match params.get(name).map(|v| v.parse::<u64>()) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                problems.push(format!("{name}: `{}` is not a whole number", params[name]));
+                0
+            }
+        }
+    };
+    let request = v1::ListSessionsRequest {
+        campaign_id,
+        persona: text("persona"),
+        journey: text("journey"),
+        target: params.contains_key("target").then(|| number("target") as u32),
+        agent: text("agent"),
+        outcome: text("outcome"),
+        error_class: text("error_class"),
+        from_ms: number("from_ms"),
+        to_ms: number("to_ms"),
+        min_duration_ms: number("min_duration_ms"),
+        cursor: text("cursor"),
+        limit: number("limit").min(u64::from(u32::MAX)) as u32,
+    };
+    if problems.is_empty() {
+        Ok(request)
+    } else {
+        problems.sort();
+        Err(tonic::Status::invalid_argument(problems.join("; ")))
+    }
+}
+
+/// `GET /api/v1/campaigns/{id}/sessions`: the same page as `ListSessions`.
+async fn campaign_sessions(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let request = match sessions_request(id, &params) {
+        Ok(request) => request,
+        Err(status) => return error(status),
+    };
+    match service.list_sessions(&request).await {
+        Ok(page) => Json(page).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// `GET /api/v1/campaigns/{id}/sessions/{session}`: as `GetSession`.
+async fn campaign_session(
+    State(service): State<ControlServiceImpl>,
+    Path((id, session)): Path<(String, String)>,
+) -> Response {
+    let Ok(session_id) = session.parse::<u64>() else {
+        return error(tonic::Status::invalid_argument(format!(
+            "session: `{session}` is not a session id (a whole number, as session lists show it)"
+        )));
+    };
+    match service.session(&id, session_id).await {
+        Ok(detail) => Json(detail).into_response(),
+        Err(status) => error(status),
+    }
+}
+
 /// `?from=RFC3339&until=RFC3339&block_seconds=43200&patterns=customer.*,support.*`
 #[derive(serde::Deserialize, Default)]
 struct HistoryParams {
@@ -594,6 +685,8 @@ pub async fn serve(
         .route("/api/v1/campaigns/{id}", get(campaign))
         .route("/api/v1/analytics", get(analytics))
         .route("/api/v1/campaigns/{id}/errors", get(campaign_errors))
+        .route("/api/v1/campaigns/{id}/sessions", get(campaign_sessions))
+        .route("/api/v1/campaigns/{id}/sessions/{session}", get(campaign_session))
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/runs/{id}/history", get(stream_history))
         .route("/api/v1/runs/{id}/stats", get(stream_stats))

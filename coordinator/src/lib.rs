@@ -21,6 +21,7 @@ pub mod placement;
 pub mod reconcile;
 pub mod scenarios;
 pub mod service;
+pub mod sessions;
 pub mod stats;
 pub mod stream_history;
 pub mod subscribe;

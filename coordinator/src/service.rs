@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use throng_actors::analytics::errors::ErrorReport;
+use throng_actors::analytics::sessions::{self, SessionDetail, SessionPage};
 use throng_actors::analytics::{AnalyticsSource, CampaignAnalytics, Live};
 use throng_actors::clock::epoch_ms;
 use throng_actors::plan::CampaignPlan;
@@ -161,6 +162,53 @@ impl ControlServiceImpl {
         Ok(v1::LogLines {
             node: request.node.clone(),
             lines,
+        })
+    }
+
+    /// A page of a traffic campaign's sessions.
+    pub async fn list_sessions(
+        &self,
+        request: &v1::ListSessionsRequest,
+    ) -> std::result::Result<SessionPage, Status> {
+        let query = crate::sessions::parse(request)?;
+        let source = self.analytics_source()?;
+        let campaign = self.load(&query.campaign_id).await?;
+        traffic_only(&campaign)?;
+        sessions::list(
+            source.as_ref(),
+            &campaign.id,
+            &query.filter,
+            query.cursor.as_deref(),
+            query.limit,
+        )
+        .await
+        .map_err(|e| match e {
+            sessions::ListError::BadCursor(bad) => Status::invalid_argument(format!("cursor: {bad}")),
+            sessions::ListError::Store(e) => crate::analytics::store_status(e),
+        })
+    }
+
+    /// One session of a traffic campaign in full.
+    pub async fn session(
+        &self,
+        campaign_id: &str,
+        session_id: u64,
+    ) -> std::result::Result<SessionDetail, Status> {
+        let source = self.analytics_source()?;
+        let campaign = self.load(campaign_id).await?;
+        traffic_only(&campaign)?;
+        source
+            .session(&campaign.id, session_id)
+            .await
+            .map_err(crate::analytics::store_status)?
+            .ok_or_else(|| Status::not_found(format!("campaign {campaign_id} has no session {session_id}")))
+    }
+
+    fn analytics_source(&self) -> std::result::Result<&Arc<dyn AnalyticsSource>, Status> {
+        self.analytics.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this coordinator has no telemetry store to read: start it with --clickhouse URL",
+            )
         })
     }
 
@@ -1045,6 +1093,23 @@ impl ControlService for ControlServiceImpl {
         Ok(Response::new(self.logs(request.get_ref()).await?))
     }
 
+    async fn list_sessions(
+        &self,
+        request: Request<v1::ListSessionsRequest>,
+    ) -> std::result::Result<Response<v1::SessionList>, Status> {
+        let page = ControlServiceImpl::list_sessions(self, request.get_ref()).await?;
+        Ok(Response::new(crate::sessions::page_to_wire(&page)))
+    }
+
+    async fn get_session(
+        &self,
+        request: Request<v1::GetSessionRequest>,
+    ) -> std::result::Result<Response<v1::SessionDetail>, Status> {
+        let request = request.into_inner();
+        let detail = self.session(&request.campaign_id, request.session_id).await?;
+        Ok(Response::new(crate::sessions::detail_to_wire(&detail)))
+    }
+
     async fn get_campaign_errors(
         &self,
         request: Request<v1::CampaignRef>,
@@ -1147,4 +1212,15 @@ pub fn score_behaviour_json(json: &str) -> std::result::Result<String, String> {
         serde_json::from_str(json).map_err(|e| format!("behaviour data: {e}"))?;
     let verdict = throng_actors::behaviour::score::score(&data);
     serde_json::to_string(&verdict).map_err(|e| e.to_string())
+}
+
+/// Sessions belong to traffic campaigns; a stream run has events instead.
+fn traffic_only(campaign: &Campaign) -> std::result::Result<(), Status> {
+    match campaign.spec() {
+        Some(_) => Ok(()),
+        None => Err(Status::failed_precondition(format!(
+            "{} is a stream run: it has events, not sessions (`throng stream history --run {}`)",
+            campaign.id, campaign.id
+        ))),
+    }
 }

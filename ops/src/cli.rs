@@ -102,6 +102,9 @@ pub enum Command {
     /// The bot detector, for your own behaviour data.
     #[command(subcommand)]
     Behaviour(BehaviourCommand),
+    /// A campaign's sessions: a filtered list, newest first, and one in full.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Recent log lines of a node (the coordinator, or an agent by id).
     Logs(LogsArgs),
     /// Every scenario of a stream run stops bending at once: back to baseline.
@@ -481,6 +484,59 @@ pub enum CampaignCommand {
         #[arg(long)]
         follow: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCommand {
+    /// Sessions that pass every filter given, newest first, a page at a time.
+    List(SessionListArgs),
+    /// One session in full: who made it, every request, and for browser
+    /// sessions how the bot detector judged it.
+    Show {
+        /// The campaign.
+        id: String,
+        /// The session's id, as `throng session list` shows it.
+        session: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SessionListArgs {
+    /// The campaign.
+    pub id: String,
+    #[arg(long)]
+    pub persona: Option<String>,
+    #[arg(long)]
+    pub journey: Option<String>,
+    /// The target's index in the spec (0 for the first).
+    #[arg(long)]
+    pub target: Option<u32>,
+    /// An agent's id.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// ok or failed.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// The class of the first failure: http, connect, timeout, browser, ...
+    #[arg(long)]
+    pub error_class: Option<String>,
+    /// Intended start at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Intended start before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long)]
+    pub min_duration_ms: Option<u64>,
+    /// Sessions per page (1 to 1,000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Where the previous page said the next one begins.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Every page, not just the first.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(clap::Args, Debug)]

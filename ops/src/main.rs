@@ -11,6 +11,7 @@ mod log_client;
 mod migrations;
 mod scenario_client;
 mod server;
+mod session_client;
 mod stream_client;
 mod traces;
 mod up;
@@ -103,6 +104,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Event(command) => event_client::event(endpoint, output, command).await,
                 Command::Scenario(command) => scenario_client::scenario(endpoint, output, command).await,
                 Command::Behaviour(command) => behaviour_client::behaviour(endpoint, output, command).await,
+                Command::Session(command) => session_client::session(endpoint, output, command).await,
                 Command::Logs(args) => log_client::logs(endpoint, output, args).await,
                 Command::Reset { run } => {
                     scenario_client::scenario(endpoint, output, cli::ScenarioCommand::Reset { run }).await

@@ -617,15 +617,50 @@ fn check_error_groups(report: &serde_json::Value, sent: &BTreeMap<u16, u64>) {
 
 fn failing_spec(site: &FailingSite) -> String {
     format!(
-        "name: flaky\nseed: 3\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\", \"/a\", \"/b\"]\n\
-         session: {{ pages: {{ min: 2, max: 4 }}, think_time: {{ min: 0ms, max: 5ms }} }}\n\
+        "name: flaky\nseed: 3\ntarget: {{ url: \"http://{}\", traceparent: true }}\npages: [\"/\", \"/a\", \"/b\"]\n\
+         personas:\n\
+         \x20 - {{ name: buyers, journeys: {{ buyer: 1 }}, think_time: {{ min: 0ms, max: 5ms }} }}\n\
+         \x20 - {{ name: readers, journeys: {{ casual: 1 }}, think_time: {{ min: 0ms, max: 5ms }} }}\n\
          load: {{ rate: 100, sessions: 150, shards: 2 }}\n",
         site.address
     )
 }
 
+/// A session's steps against the target's own log: one request each, with
+/// the session's traceparent, path and status, and no request beside them.
+fn check_steps_against_the_site(detail: &serde_json::Value, site: &FailingSite) {
+    let session_id: u64 = detail["session_id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("a number");
+    let steps = detail["steps"].as_array().expect("steps");
+    assert!(!steps.is_empty(), "{detail}");
+    let requests = site.requests();
+    let trace = &throng_actors::session_trace::untraced(session_id, 0)[..35];
+    let seen: Vec<&common::SiteRequest> = requests
+        .iter()
+        .filter(|r| r.traceparent.starts_with(trace))
+        .collect();
+    assert_eq!(
+        seen.len(),
+        steps.len(),
+        "one request per step: {detail}\n{seen:?}"
+    );
+    for step in steps {
+        let index = step["index"].as_u64().expect("index") as usize;
+        let traceparent = throng_actors::session_trace::untraced(session_id, index);
+        let request = seen
+            .iter()
+            .find(|r| r.traceparent == traceparent)
+            .unwrap_or_else(|| panic!("the site saw step {index}: {step}"));
+        assert_eq!(step["path"], request.path, "{step}");
+        assert_eq!(step["status"], request.status, "{step}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_requests_are_grouped_by_message_in_the_embedded_store() {
+async fn failed_requests_group_by_message_and_each_session_opens_from_the_embedded_store() {
     let site = FailingSite::start().await;
     let up = Up::start(&["--no-demo", "--no-streams"]);
     up.wait_ready().await;
@@ -654,6 +689,35 @@ async fn failed_requests_are_grouped_by_message_in_the_embedded_store() {
         3,
         "{table}"
     );
+    // Every session can be opened from the embedded store: the failed ones
+    // list, and one of them shows each request as the target saw it.
+    let out = up.client(&[
+        "--output",
+        "json",
+        "session",
+        "list",
+        &id,
+        "--outcome",
+        "failed",
+        "--all",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let failed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failed = failed["sessions"].as_array().expect("sessions").clone();
+    assert!(!failed.is_empty());
+    assert!(
+        failed
+            .iter()
+            .all(|s| s["ok"] == false && s["error_class"] == "http"),
+        "{failed:?}"
+    );
+    let session = failed[0]["session_id"].as_str().expect("id");
+    let out = up.client(&["--output", "json", "session", "show", &id, session]);
+    assert!(out.status.success(), "{}", text(&out));
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    check_steps_against_the_site(&detail, &site);
+    let out = up.client(&["session", "show", &id, session]);
+    assert!(text(&out).contains("failed: http "), "{}", text(&out));
     // An unknown campaign is a clear error.
     let out = up.client(&["campaign", "errors", "no-such-campaign"]);
     assert!(!out.status.success());
@@ -661,10 +725,10 @@ async fn failed_requests_are_grouped_by_message_in_the_embedded_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_requests_are_grouped_by_message_in_clickhouse() {
+async fn failed_requests_group_by_message_and_each_session_opens_from_clickhouse() {
     let site = FailingSite::start().await;
     let mut sandbox = common::Sandbox::start().await;
-    sandbox.spawn_coordinator("coordinator-1");
+    let http = sandbox.spawn_coordinator_with_http("coordinator-1");
     sandbox.spawn_agent("agent-1");
     sandbox.spawn_agent("agent-2");
     let (_, mut client) = sandbox.leader_client(2).await;
@@ -674,21 +738,129 @@ async fn failed_requests_are_grouped_by_message_in_clickhouse() {
     assert_eq!(sent.len(), 3, "the target failed with each status: {sent:?}");
 
     let endpoint = sandbox.node("coordinator-1").endpoint();
-    let out = std::process::Command::new(common::throng_bin())
-        .args([
-            "--endpoint",
-            &endpoint,
-            "--output",
-            "json",
-            "campaign",
-            "errors",
-            &id,
-        ])
-        .output()
-        .expect("run throng");
-    assert!(out.status.success(), "{}", text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let throng = |args: &[&str]| {
+        let out = std::process::Command::new(common::throng_bin())
+            .args(["--endpoint", &endpoint, "--output", "json"])
+            .args(args)
+            .output()
+            .expect("run throng");
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let report = throng(&["campaign", "errors", &id]);
     check_error_groups(&report, &sent);
+
+    // Session lists hold exactly the sessions ClickHouse holds for a filter.
+    let listed = |filter: &[&str]| -> std::collections::BTreeSet<u64> {
+        let mut args = vec!["session", "list", id.as_str(), "--all", "--limit", "20"];
+        args.extend_from_slice(filter);
+        throng(&args)["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| s["session_id"].as_str().expect("id").parse().expect("a number"))
+            .collect()
+    };
+    let stored = |condition: &str| {
+        let db = sandbox.clickhouse_client();
+        let id = id.clone();
+        let sql = format!("SELECT session_id FROM sessions FINAL WHERE campaign_id = ? AND {condition}");
+        async move {
+            let ids: Vec<u64> = db.query(&sql).bind(id).fetch_all().await.expect("session ids");
+            ids.into_iter().collect::<std::collections::BTreeSet<u64>>()
+        }
+    };
+    let buyers = listed(&["--persona", "buyers"]);
+    assert_eq!(buyers, stored("persona = 'buyers'").await);
+    let failed = listed(&["--outcome", "failed"]);
+    assert_eq!(failed, stored("ok = 0").await);
+    assert!(!buyers.is_empty() && !failed.is_empty() && buyers.len() < 150);
+    let failed_buyers = listed(&[
+        "--persona",
+        "buyers",
+        "--outcome",
+        "failed",
+        "--error-class",
+        "http",
+    ]);
+    assert_eq!(failed_buyers, buyers.intersection(&failed).copied().collect());
+    // A session in full: each step is a request the target saw.
+    for session in failed.iter().take(3) {
+        let detail = throng(&["session", "show", &id, &session.to_string()]);
+        check_steps_against_the_site(&detail, &site);
+        assert_eq!(
+            detail["visit"]["visitor_id"].as_str().map(str::len),
+            Some(16),
+            "{detail}"
+        );
+    }
+    // The HTTP API pages the same list; bad input is named, field by field.
+    let get = |path: &str| {
+        let answer = throng_testkit::http_get(&http, path).expect("HTTP API");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(body).expect("json"),
+        )
+    };
+    let (status, page) = get(&format!("/api/v1/campaigns/{id}/sessions?outcome=failed&limit=2"));
+    assert_eq!(status, 200, "{page}");
+    let first: Vec<u64> = page["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| s["session_id"].as_str().expect("id").parse().expect("a number"))
+        .collect();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|s| failed.contains(s)), "{page}");
+    let cursor = page["next_cursor"].as_str().expect("a next page").to_string();
+    let (status, next) = get(&format!(
+        "/api/v1/campaigns/{id}/sessions?outcome=failed&limit=2&cursor={cursor}"
+    ));
+    assert_eq!(status, 200, "{next}");
+    assert!(
+        !next["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .any(|s| first.contains(&s["session_id"].as_str().expect("id").parse().expect("a number")))
+    );
+    let (status, refused) = get(&format!(
+        "/api/v1/campaigns/{id}/sessions?outcome=failed&cursor={}",
+        cursor.replace('0', "1")
+    ));
+    assert_eq!(status, 400, "a tampered cursor: {refused}");
+    assert!(
+        refused["error"].as_str().unwrap_or_default().contains("cursor:"),
+        "{refused}"
+    );
+    let (status, refused) = get(&format!(
+        "/api/v1/campaigns/{id}/sessions?outcome=maybe&limit=lots&persno=x"
+    ));
+    assert_eq!(status, 400, "{refused}");
+    let message = refused["error"].as_str().unwrap_or_default();
+    for field in ["limit: `lots` is not a whole number", "persno: unknown parameter"] {
+        assert!(message.contains(field), "{field} in {message}");
+    }
+    let (status, refused) = get(&format!("/api/v1/campaigns/{id}/sessions?outcome=maybe"));
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("outcome: unknown `maybe`"),
+        "{refused}"
+    );
+    let (status, detail) = get(&format!("/api/v1/campaigns/{id}/sessions/{}", first[0]));
+    assert_eq!(status, 200, "{detail}");
+    check_steps_against_the_site(&detail, &site);
+    let (status, missing) = get(&format!("/api/v1/campaigns/{id}/sessions/42"));
+    assert_eq!(status, 404, "{missing}");
 
     // Each node's recent log lines, through the coordinator: the agents
     // said why their sessions failed, at WARN.

@@ -104,6 +104,15 @@ impl TargetSite {
 pub struct FailingSite {
     pub address: SocketAddr,
     failures: Arc<std::sync::Mutex<BTreeMap<u16, u64>>>,
+    log: Arc<std::sync::Mutex<Vec<SiteRequest>>>,
+}
+
+/// One request as the failing site saw and answered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteRequest {
+    pub traceparent: String,
+    pub path: String,
+    pub status: u16,
 }
 
 impl FailingSite {
@@ -112,22 +121,49 @@ impl FailingSite {
     pub async fn start() -> Self {
         let served = Arc::new(AtomicU64::new(0));
         let failures = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
-        let sent = failures.clone();
-        let app = axum::Router::new().fallback(move || {
-            let (served, sent) = (served.clone(), sent.clone());
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (sent, logged) = (failures.clone(), log.clone());
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (served, sent, logged) = (served.clone(), sent.clone(), logged.clone());
             async move {
                 let n = served.fetch_add(1, Ordering::Relaxed);
-                if n % 10 != 9 {
-                    return (axum::http::StatusCode::OK, "<html><body>ok</body></html>");
-                }
-                let status = Self::STATUSES[(n / 10 % 3) as usize];
-                *sent.lock().expect("failures").entry(status).or_default() += 1;
+                let status = if n % 10 != 9 {
+                    200
+                } else {
+                    let status = Self::STATUSES[(n / 10 % 3) as usize];
+                    *sent.lock().expect("failures").entry(status).or_default() += 1;
+                    status
+                };
+                logged.lock().expect("log").push(SiteRequest {
+                    traceparent: request
+                        .headers()
+                        .get("traceparent")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string(),
+                    path: request.uri().path().to_string(),
+                    status,
+                });
                 let code = axum::http::StatusCode::from_u16(status).expect("a status");
-                (code, "<html><body>not today</body></html>")
+                let body = if status == 200 {
+                    "<html><body>ok</body></html>"
+                } else {
+                    "<html><body>not today</body></html>"
+                };
+                (code, body)
             }
         });
         let address = serve_locally(app).await;
-        FailingSite { address, failures }
+        FailingSite {
+            address,
+            failures,
+            log,
+        }
+    }
+
+    /// Every request the site answered, in the order it answered them.
+    pub fn requests(&self) -> Vec<SiteRequest> {
+        self.log.lock().expect("log").clone()
     }
 
     /// The failed answers sent, by status.
