@@ -6,6 +6,7 @@
 //! back, so there is one format and one parser.
 
 mod allowlist;
+pub mod library;
 pub(crate) mod reader;
 mod targets;
 mod traffic;
@@ -237,6 +238,7 @@ pub(crate) const CAMPAIGN_FIELDS: &[&str] = &[
     "request_timeout",
     "trace_sessions",
     "thresholds",
+    "uses",
 ];
 
 /// Fields of `load`.
@@ -297,6 +299,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         .unwrap_or(Duration::from_secs(10));
     let trace_sessions = r.probability(root, "", "trace_sessions").unwrap_or(0.0);
     let (thresholds, abort_on_fail) = read_thresholds(r, root);
+    library::read_uses(r, root);
     let targets = targets?;
     let personas = personas?;
     Some(CampaignSpec {
@@ -404,13 +407,20 @@ fn read_pages(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<V
     ok.then_some(pages)
 }
 
+/// A session of 1 to 3 pages, 0.5 to 2 s apart, unless the spec says otherwise.
+impl Default for SessionSpec {
+    fn default() -> Self {
+        SessionSpec {
+            pages_min: 1,
+            pages_max: 3,
+            think_min: Duration::from_millis(500),
+            think_max: Duration::from_secs(2),
+        }
+    }
+}
+
 fn read_session(r: &mut Reader, root: &serde_json::Map<String, Value>) -> Option<SessionSpec> {
-    let default = SessionSpec {
-        pages_min: 1,
-        pages_max: 3,
-        think_min: Duration::from_millis(500),
-        think_max: Duration::from_secs(2),
-    };
+    let default = SessionSpec::default();
     let Some(value) = root.get("session") else {
         return Some(default);
     };

@@ -19,6 +19,12 @@ impl Workload {
     /// Parses and validates a YAML or JSON document of either kind.
     pub fn parse(document: &str, context: &ValidationContext) -> Result<Workload, SpecErrors> {
         let value: Value = crate::spec::parse_document(document)?;
+        Self::from_value(&value, context)
+    }
+
+    /// Validates an already-parsed document of either kind.
+    pub fn from_value(value: &Value, context: &ValidationContext) -> Result<Workload, SpecErrors> {
+        let value = value.clone();
         match value.get("kind").and_then(Value::as_str) {
             Some("streams") => Ok(Workload::Streams(Arc::new(StreamRunSpec::from_value(&value)?))),
             _ => Ok(Workload::Campaign(Arc::new(CampaignSpec::from_value(

@@ -277,6 +277,11 @@ async fn session_lists_and_details_answer_alike_from_both_stores() {
             journey: Some("buyer".into()),
             ..SessionFilter::default()
         },
+        // The first runs of the re-run sessions match; their latest do not.
+        SessionFilter {
+            agent: Some("agent-1".into()),
+            ..SessionFilter::default()
+        },
         SessionFilter {
             target: Some(1),
             outcome: Some(Outcome::Ok),

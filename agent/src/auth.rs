@@ -190,6 +190,8 @@ const ADMIN_METHODS: &[&str] = &[
     "StopScenario",
     "ResetScenarios",
     "InjectEvents",
+    "ApplyLibraryItem",
+    "DeleteLibraryItem",
 ];
 
 /// The role a gRPC method (`/package.Service/Method`) needs, or none for

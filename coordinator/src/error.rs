@@ -7,6 +7,11 @@ use throng_actors::spec::SpecErrors;
 pub enum CoordinatorError {
     #[error("invalid campaign spec: {0}")]
     InvalidSpec(SpecErrors),
+    #[error("invalid {kind}: {errors}")]
+    InvalidItem {
+        kind: throng_actors::spec::library::ItemKind,
+        errors: SpecErrors,
+    },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -30,7 +35,7 @@ impl From<CoordinatorError> for tonic::Status {
         use throng_proto::v1;
         let message = error.to_string();
         match error {
-            CoordinatorError::InvalidSpec(errors) => {
+            CoordinatorError::InvalidSpec(errors) | CoordinatorError::InvalidItem { errors, .. } => {
                 // Every problem, in the message and as structured details.
                 let details = v1::FieldErrors {
                     errors: errors

@@ -37,6 +37,27 @@ pub(crate) fn error(status: tonic::Status) -> Response {
         .into_response()
 }
 
+/// A coordinator error as HTTP: a spec or library item that is not valid
+/// answers 400 with every problem and its field path.
+fn coordinator_error(e: crate::error::CoordinatorError) -> Response {
+    use crate::error::CoordinatorError;
+    match &e {
+        CoordinatorError::InvalidSpec(errors) | CoordinatorError::InvalidItem { errors, .. } => {
+            let list: Vec<Value> = errors
+                .0
+                .iter()
+                .map(|f| json!({"path": f.path, "message": f.message}))
+                .collect();
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(json!({"error": e.to_string(), "errors": list})),
+            )
+                .into_response()
+        }
+        _ => error(e.into()),
+    }
+}
+
 pub(crate) fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
     crate::json::campaign(c)
 }
@@ -257,6 +278,71 @@ async fn campaign_session(
     match service.session(&id, session_id).await {
         Ok(detail) => Json(detail).into_response(),
         Err(status) => error(status),
+    }
+}
+
+/// `GET /api/v1/library` and `/api/v1/library/{kind}`: the newest version
+/// of each item (`ListLibraryItems`).
+async fn library_items(State(service): State<ControlServiceImpl>, kind: Option<Path<String>>) -> Response {
+    match service.library_items(kind.as_ref().map(|k| k.0.as_str())).await {
+        Ok(views) => {
+            let items: Vec<Value> = views
+                .iter()
+                .map(|v| crate::json::library_item(&crate::library::to_wire(v)))
+                .collect();
+            Json(json!({ "items": items })).into_response()
+        }
+        Err(e) => coordinator_error(e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VersionParams {
+    version: Option<u32>,
+}
+
+/// `GET /api/v1/library/{kind}/{name}?version=N` (`GetLibraryItem`).
+async fn library_item(
+    State(service): State<ControlServiceImpl>,
+    Path((kind, name)): Path<(String, String)>,
+    params: Result<Query<VersionParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let version = match params {
+        Ok(Query(p)) => p.version.filter(|v| *v > 0),
+        Err(e) => {
+            return error(tonic::Status::invalid_argument(format!(
+                "query: {}",
+                e.body_text()
+            )));
+        }
+    };
+    match service.library_item(&kind, &name, version).await {
+        Ok(view) => Json(crate::json::library_item(&crate::library::to_wire(&view))).into_response(),
+        Err(e) => coordinator_error(e),
+    }
+}
+
+/// `POST /api/v1/library/{kind}` with the item in YAML or JSON (`ApplyLibraryItem`).
+async fn apply_library_item(
+    State(service): State<ControlServiceImpl>,
+    Path(kind): Path<String>,
+    document: String,
+) -> Response {
+    match service.apply_library_item(&kind, &document).await {
+        Ok(view) => Json(crate::json::library_item(&crate::library::to_wire(&view))).into_response(),
+        Err(e) => coordinator_error(e),
+    }
+}
+
+/// `DELETE /api/v1/library/{kind}/{name}` (`DeleteLibraryItem`).
+async fn delete_library_item(
+    State(service): State<ControlServiceImpl>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Response {
+    match service.delete_library_item(&kind, &name).await {
+        Ok(removed) => Json(json!({"kind": kind, "name": name, "versions_removed": removed})).into_response(),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -693,6 +779,9 @@ pub async fn serve(
         .route("/api/v1/runs/{id}/external-events", get(external_events))
         .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
         .route("/api/v1/runs/{id}/subscribe", get(subscribe))
+        .route("/api/v1/library", get(library_items))
+        .route("/api/v1/library/{kind}", get(library_items))
+        .route("/api/v1/library/{kind}/{name}", get(library_item))
         .merge(crate::dashboard::reads())
         .route_layer(needing(Role::Read));
     // Changing the cluster: an admin token.
@@ -701,6 +790,11 @@ pub async fn serve(
         .route("/api/v1/campaigns/{id}", axum::routing::delete(delete_campaign))
         .route("/api/v1/campaigns/test", axum::routing::post(test_targets))
         .route("/api/v1/runs/{id}/events", axum::routing::post(inject_events))
+        .route("/api/v1/library/{kind}", axum::routing::post(apply_library_item))
+        .route(
+            "/api/v1/library/{kind}/{name}",
+            axum::routing::delete(delete_library_item),
+        )
         .route_layer(needing(Role::Admin));
     let app =
         open.merge(reads)

@@ -29,6 +29,19 @@ pub fn campaign(c: &v1::Campaign) -> Value {
     })
 }
 
+/// A library item: the document as a campaign would hold it inline.
+pub fn library_item(item: &v1::LibraryItem) -> Value {
+    json!({
+        "kind": item.kind,
+        "name": item.name,
+        "version": item.version,
+        "versions": item.versions,
+        "updated_ms": item.updated_ms,
+        "used_by": item.used_by,
+        "document": serde_json::from_str::<Value>(&item.document_json).unwrap_or(Value::Null),
+    })
+}
+
 pub fn error_group(g: &v1::ErrorGroup) -> Value {
     json!({
         "class": g.class, "message": g.message, "requests": g.requests,

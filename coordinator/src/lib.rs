@@ -14,6 +14,7 @@ mod http;
 pub mod http_policy;
 pub mod json;
 pub mod leader;
+pub mod library;
 pub mod metrics;
 mod mirror;
 mod node;

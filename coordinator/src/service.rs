@@ -254,6 +254,56 @@ impl ControlServiceImpl {
         Ok(reports)
     }
 
+    /// A spec document checked, with its library references resolved into
+    /// snapshots of the items it uses.
+    async fn parse_workload(&self, document: &str) -> Result<Workload> {
+        let value = crate::library::resolve(&*self.store, &self.keys, document).await?;
+        Workload::from_value(&value, &self.validation).map_err(CoordinatorError::InvalidSpec)
+    }
+
+    /// Stores a library item (a new version when it changed).
+    pub async fn apply_library_item(&self, kind: &str, document: &str) -> Result<crate::library::ItemView> {
+        self.require_leader().await?;
+        let kind = crate::library::kind(kind)?;
+        let item = crate::library::apply(&*self.store, &self.keys, kind, document).await?;
+        self.library_item(kind.as_str(), &item.name, Some(item.version))
+            .await
+    }
+
+    /// One library item: the version asked for, or its newest.
+    pub async fn library_item(
+        &self,
+        kind: &str,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<crate::library::ItemView> {
+        let kind = crate::library::kind(kind)?;
+        let items = crate::library::load(&*self.store, &self.keys).await?;
+        let campaigns = load_campaigns(&*self.store, &self.keys).await?;
+        crate::library::views(&items, &campaigns, Some(kind), Some(name), version)
+            .pop()
+            .ok_or_else(|| {
+                let which = version.map(|v| format!(" version {v}")).unwrap_or_default();
+                CoordinatorError::NotFound(format!("{kind} {name}{which}"))
+            })
+    }
+
+    /// The newest version of each library item of a kind (every kind: `None`).
+    pub async fn library_items(&self, kind: Option<&str>) -> Result<Vec<crate::library::ItemView>> {
+        let kind = kind.map(crate::library::kind).transpose()?;
+        let items = crate::library::load(&*self.store, &self.keys).await?;
+        let campaigns = load_campaigns(&*self.store, &self.keys).await?;
+        Ok(crate::library::views(&items, &campaigns, kind, None, None))
+    }
+
+    /// Removes every version of a library item no unfinished campaign uses.
+    pub async fn delete_library_item(&self, kind: &str, name: &str) -> Result<u32> {
+        self.require_leader().await?;
+        let kind = crate::library::kind(kind)?;
+        let campaigns = load_campaigns(&*self.store, &self.keys).await?;
+        crate::library::delete(&*self.store, &self.keys, &campaigns, kind, name).await
+    }
+
     async fn require_leader(&self) -> Result<()> {
         if self.leadership.is_leader() {
             return Ok(());
@@ -282,9 +332,10 @@ impl ControlServiceImpl {
 
     async fn create(&self, document: &str, start: bool) -> Result<Campaign> {
         self.require_leader().await?;
-        let workload = tracing::info_span!("validate spec")
-            .in_scope(|| Workload::parse(document, &self.validation))
-            .map_err(CoordinatorError::InvalidSpec)?;
+        let workload = self
+            .parse_workload(document)
+            .instrument(tracing::info_span!("validate spec"))
+            .await?;
         let now = epoch_ms();
         let suffix = throng_actors::ids::stable_hash(&[
             throng_actors::ids::Part::Str(workload.name()),
@@ -719,17 +770,18 @@ impl ControlService for ControlServiceImpl {
         request: Request<v1::CampaignSpecRequest>,
     ) -> std::result::Result<Response<v1::ValidateCampaignResponse>, Status> {
         let document = request.into_inner().document;
-        let response = match Workload::parse(&document, &self.validation) {
+        let response = match self.parse_workload(&document).await {
             Ok(workload) => v1::ValidateCampaignResponse {
                 valid: true,
                 errors: Vec::new(),
                 plan: workload.campaign().map(|spec| plan_preview(spec)),
             },
-            Err(errors) => v1::ValidateCampaignResponse {
+            Err(CoordinatorError::InvalidSpec(errors)) => v1::ValidateCampaignResponse {
                 valid: false,
                 errors: field_errors(&errors),
                 plan: None,
             },
+            Err(other) => return Err(other.into()),
         };
         Ok(Response::new(response))
     }
@@ -1108,6 +1160,48 @@ impl ControlService for ControlServiceImpl {
         let request = request.into_inner();
         let detail = self.session(&request.campaign_id, request.session_id).await?;
         Ok(Response::new(crate::sessions::detail_to_wire(&detail)))
+    }
+
+    async fn apply_library_item(
+        &self,
+        request: Request<v1::ApplyLibraryItemRequest>,
+    ) -> std::result::Result<Response<v1::LibraryItem>, Status> {
+        let request = request.into_inner();
+        let view = ControlServiceImpl::apply_library_item(self, &request.kind, &request.document).await?;
+        Ok(Response::new(crate::library::to_wire(&view)))
+    }
+
+    async fn get_library_item(
+        &self,
+        request: Request<v1::LibraryItemRef>,
+    ) -> std::result::Result<Response<v1::LibraryItem>, Status> {
+        let request = request.into_inner();
+        let version = (request.version > 0).then_some(request.version);
+        let view = self.library_item(&request.kind, &request.name, version).await?;
+        Ok(Response::new(crate::library::to_wire(&view)))
+    }
+
+    async fn list_library_items(
+        &self,
+        request: Request<v1::ListLibraryItemsRequest>,
+    ) -> std::result::Result<Response<v1::LibraryItems>, Status> {
+        let kind = request.into_inner().kind;
+        let views = self
+            .library_items((!kind.is_empty()).then_some(kind.as_str()))
+            .await?;
+        Ok(Response::new(v1::LibraryItems {
+            items: views.iter().map(crate::library::to_wire).collect(),
+        }))
+    }
+
+    async fn delete_library_item(
+        &self,
+        request: Request<v1::LibraryItemRef>,
+    ) -> std::result::Result<Response<v1::DeleteLibraryItemResponse>, Status> {
+        let request = request.into_inner();
+        let versions_removed =
+            ControlServiceImpl::delete_library_item(self, &request.kind, &request.name).await?;
+        Ok(Response::new(v1::DeleteLibraryItemResponse { versions_removed }))
     }
 
     async fn get_campaign_errors(

@@ -107,6 +107,16 @@ pub enum Command {
     Session(SessionCommand),
     /// Recent log lines of a node (the coordinator, or an agent by id).
     Logs(LogsArgs),
+    /// Library personas, reused by campaigns as `personas: [{ use: NAME }]`.
+    #[command(subcommand)]
+    Persona(LibraryCommand),
+    /// Library journeys, reused as `journeys: [{ use: NAME }]` (a library
+    /// persona brings the library journeys it walks).
+    #[command(subcommand)]
+    Journey(LibraryCommand),
+    /// Library sites, reused as `site: { use: NAME }`.
+    #[command(subcommand)]
+    Site(LibraryCommand),
     /// Every scenario of a stream run stops bending at once: back to baseline.
     Reset {
         /// The stream run (default: the only one running).
@@ -484,6 +494,26 @@ pub enum CampaignCommand {
         #[arg(long)]
         follow: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LibraryCommand {
+    /// Stores the item in a YAML or JSON file (or each item of a list): a
+    /// new version when it changed, checked as a campaign reads it.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+    },
+    /// The newest version of each item, and which campaigns use it.
+    List,
+    /// One item's document: its newest version, or `--version N`.
+    Get {
+        name: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Removes every version; refused while an unfinished campaign uses it.
+    Delete { name: String },
 }
 
 #[derive(Subcommand, Debug)]

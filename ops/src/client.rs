@@ -152,7 +152,7 @@ pub async fn connect(endpoint: &str) -> Result<Control, CliError> {
     ))
 }
 
-fn read_spec(path: &std::path::Path) -> Result<String, CliError> {
+pub(crate) fn read_spec(path: &std::path::Path) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|e| CliError::Read {
         path: path.display().to_string(),
         reason: e.to_string(),

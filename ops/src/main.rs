@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod demo_site;
 mod event_client;
+mod library_client;
 mod log_client;
 mod migrations;
 mod scenario_client;
@@ -106,6 +107,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Behaviour(command) => behaviour_client::behaviour(endpoint, output, command).await,
                 Command::Session(command) => session_client::session(endpoint, output, command).await,
                 Command::Logs(args) => log_client::logs(endpoint, output, args).await,
+                Command::Persona(command) => {
+                    library_client::library(endpoint, output, "persona", command).await
+                }
+                Command::Journey(command) => {
+                    library_client::library(endpoint, output, "journey", command).await
+                }
+                Command::Site(command) => library_client::library(endpoint, output, "site", command).await,
                 Command::Reset { run } => {
                     scenario_client::scenario(endpoint, output, cli::ScenarioCommand::Reset { run }).await
                 }

@@ -789,24 +789,7 @@ async fn throng_up_can_keep_every_row_in_files_shaped_like_the_schema() {
 
 /// POSTs `body` to the HTTP API; the status line and body.
 fn http_post(addr: &str, path: &str, body: &str) -> Option<String> {
-    http_request(addr, "POST", path, body)
-}
-
-/// One HTTP/1.1 request; a whole stream history takes seconds in a debug
-/// build, more on a busy machine, hence the patient timeout.
-fn http_request(addr: &str, method: &str, path: &str, body: &str) -> Option<String> {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    Some(answer)
+    throng_testkit::http_request(addr, "POST", path, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -850,19 +833,6 @@ async fn the_bot_detector_judges_posted_behaviour_data() {
     );
 }
 
-/// The status and JSON body of an HTTP answer.
-fn json_answer(answer: Option<String>) -> (u16, serde_json::Value) {
-    let answer = answer.expect("the HTTP API answers");
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
-    (status, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs() {
     let up = Up::start(&["--no-streams"]);
@@ -882,7 +852,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
     let campaign = String::from_utf8_lossy(&out.stdout).trim().to_string();
 
     // A new rate, and a body that is not one.
-    let (status, body) = json_answer(http_post(
+    let (status, body) = common::json_answer(http_post(
         &up.http,
         &format!("/api/v1/campaigns/{campaign}/rate"),
         r#"{"rate": 9}"#,
@@ -892,7 +862,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
         (200, Some(campaign.as_str())),
         "{body}"
     );
-    let (status, body) = json_answer(http_post(
+    let (status, body) = common::json_answer(http_post(
         &up.http,
         &format!("/api/v1/campaigns/{campaign}/rate"),
         r#"{"speed": 9}"#,
@@ -904,7 +874,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
     );
     // The target test, with the spec as the body.
     let document = std::fs::read_to_string(traffic.path()).expect("spec");
-    let (status, body) = json_answer(http_post(&up.http, "/api/v1/campaigns/test", &document));
+    let (status, body) = common::json_answer(http_post(&up.http, "/api/v1/campaigns/test", &document));
     assert_eq!((status, &body["ok"]), (200, &serde_json::json!(true)), "{body}");
 
     // A stream run: its history and statistics for some streams, its
@@ -921,7 +891,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let run = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let (status, history) = json_answer(http_request(
+    let (status, history) = common::json_answer(throng_testkit::http_request(
         &up.http,
         "GET",
         &format!("/api/v1/runs/{run}/history?patterns=support.*&block_seconds=86400"),
@@ -937,7 +907,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
         "{history}"
     );
     assert_eq!(history["block_ms"], 86_400_000, "{history}");
-    let (status, stats) = json_answer(http_request(
+    let (status, stats) = common::json_answer(throng_testkit::http_request(
         &up.http,
         "GET",
         &format!("/api/v1/runs/{run}/stats?patterns=support.*"),
@@ -949,7 +919,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
         Some(series.len()),
         "{stats}"
     );
-    let (status, events) = json_answer(http_request(
+    let (status, events) = common::json_answer(throng_testkit::http_request(
         &up.http,
         "GET",
         &format!("/api/v1/runs/{run}/external-events"),
@@ -960,14 +930,14 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
         !events["events"].as_array().expect("events").is_empty(),
         "30 days have events: {events}"
     );
-    let (status, injected) = json_answer(http_post(
+    let (status, injected) = common::json_answer(http_post(
         &up.http,
         &format!("/api/v1/runs/{run}/events"),
         r#"{"events": [{"template": "tiktok-mention"}]}"#,
     ));
     assert_eq!(status, 200, "{injected}");
     assert_eq!(injected["events"][0]["injected"], true, "{injected}");
-    let (status, refused) = json_answer(http_post(
+    let (status, refused) = common::json_answer(http_post(
         &up.http,
         &format!("/api/v1/runs/{run}/events"),
         r#"{"events": [{"template": "nope"}]}"#,
@@ -980,7 +950,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
             .contains("unknown `nope`"),
         "{refused}"
     );
-    let (status, applied) = json_answer(http_post(
+    let (status, applied) = common::json_answer(http_post(
         &up.http,
         &format!("/api/v1/runs/{run}/scenarios/payment-outage/apply?compose=true&at=2026-02-10T12:00:00Z"),
         "",

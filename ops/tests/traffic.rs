@@ -910,3 +910,219 @@ async fn failed_requests_group_by_message_and_each_session_opens_from_clickhouse
         text(&out)
     );
 }
+
+const QUICK_LOOK: &str = "name: quick-look
+start: home
+steps:
+  home: { action: page_view, path: /a, next: { deals: 1 } }
+  deals: { action: page_view, path: /b, next: { end: 1 } }
+";
+
+fn shopper(journey: &str) -> String {
+    format!(
+        "name: shopper\njourneys: {{ {journey}: 1 }}\nthink_time: {{ min: 0ms, max: 5ms }}\npages: {{ min: 2, max: 2 }}\n"
+    )
+}
+
+/// A campaign built from library items runs on the versions it was created
+/// with; the library refuses bad items, unknown references and deleting
+/// what a running campaign uses, and writes nothing when it refuses; a
+/// finished campaign can be deleted, a running one cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_built_from_library_items_keep_the_versions_they_were_created_with() {
+    let site = common::TargetSite::start().await;
+    let mut sandbox = common::Sandbox::start().await;
+    let http = sandbox.spawn_coordinator_with_http("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    sandbox.spawn_agent("agent-2");
+    let (_, mut client) = sandbox.leader_client(2).await;
+    let endpoint = sandbox.node("coordinator-1").endpoint();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let throng = |args: &[&str], files: &[(&str, &str)]| {
+        for (name, body) in files {
+            std::fs::write(dir.path().join(name), body).expect("write file");
+        }
+        std::process::Command::new(common::throng_bin())
+            .current_dir(dir.path())
+            .args(["--endpoint", &endpoint, "--output", "json"])
+            .args(args)
+            .output()
+            .expect("run throng")
+    };
+    let json = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+
+    // Items are checked as a campaign reads them, with paths from the item.
+    let out = throng(
+        &["persona", "apply", "-f", "bad.yaml"],
+        &[(
+            "bad.yaml",
+            "name: shopper\nbounce: 2\ncolour: red\njourneys: { nowhere: 1 }\n",
+        )],
+    );
+    assert!(!out.status.success());
+    for path in ["bounce", "colour", "journeys"] {
+        assert!(text(&out).contains(path), "{path} named: {}", text(&out));
+    }
+    let (status, body) = common::json_answer(throng_testkit::http_request(
+        &http,
+        "POST",
+        "/api/v1/library/journey",
+        "{\"name\": \"broken\", \"start\": \"home\", \"steps\": {\"home\": {\"action\": \"fly\"}}}",
+    ));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["path"], "steps.home.action", "{body}");
+    assert_eq!(
+        json(throng(&["persona", "list"], &[])),
+        serde_json::json!([]),
+        "nothing written"
+    );
+
+    // A journey, then a persona walking it; applying the same again is no new version.
+    let journey = json(throng(
+        &["journey", "apply", "-f", "j.yaml"],
+        &[("j.yaml", QUICK_LOOK)],
+    ));
+    assert_eq!(journey[0]["version"], 1);
+    let persona = json(throng(
+        &["persona", "apply", "-f", "p.yaml"],
+        &[("p.yaml", &shopper("quick-look"))],
+    ));
+    assert_eq!(persona[0]["version"], 1);
+    let again = json(throng(&["persona", "apply", "-f", "p.yaml"], &[]));
+    assert_eq!(again[0]["version"], 1, "unchanged: the same version");
+
+    // An unknown reference is refused with its path; nothing is stored.
+    let target = site.address;
+    let campaign = |personas: &str| {
+        format!(
+            "name: library\nseed: 4\ntarget: {{ url: \"http://{target}\" }}\npages: [\"/\", \"/a\", \"/b\"]\n\
+             personas: {personas}\nload: {{ rate: 20, duration: 8s, shards: 2 }}\n"
+        )
+    };
+    let refused = client
+        .create_campaign(throng_proto::v1::CampaignSpecRequest {
+            document: campaign("[{ use: nobody }, { use: shopper, version: 7 }]"),
+            start: true,
+        })
+        .await
+        .expect_err("unknown references");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    for path in ["personas[0].use", "personas[1].use"] {
+        assert!(refused.message().contains(path), "{path}: {}", refused.message());
+    }
+    let listed = client
+        .list_campaigns(throng_proto::v1::ListCampaignsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.campaigns.is_empty(), "nothing stored: {listed:?}");
+
+    let id = common::start_campaign(&mut client, campaign("[{ use: shopper, weight: 2 }]")).await;
+    let stored = common::campaign(&mut client, &id).await.expect("campaign");
+    let spec: serde_json::Value = serde_json::from_str(&stored.spec_json).expect("spec");
+    assert_eq!(
+        spec["personas"][0]["journeys"],
+        serde_json::json!({"quick-look": 1}),
+        "{spec}"
+    );
+    assert_eq!(spec["personas"][0]["weight"], 2, "{spec}");
+    assert_eq!(
+        spec["journeys"][0]["name"], "quick-look",
+        "brought with the persona: {spec}"
+    );
+    assert_eq!(
+        spec["uses"],
+        serde_json::json!([
+            {"kind": "persona", "name": "shopper", "version": 1},
+            {"kind": "journey", "name": "quick-look", "version": 1}
+        ])
+    );
+
+    // Edited while the campaign runs: version 2 walks another journey.
+    let edited_at = throng_actors::clock::epoch_ms();
+    let edited = json(throng(
+        &["persona", "apply", "-f", "p2.yaml"],
+        &[("p2.yaml", &shopper("casual"))],
+    ));
+    assert_eq!(edited[0]["version"], 2);
+    assert_eq!(edited[0]["used_by"], serde_json::json!([id]));
+    // Deleting what a running campaign uses is refused, naming it; so is
+    // deleting the running campaign.
+    let out = throng(&["persona", "delete", "shopper"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains(&id), "{}", text(&out));
+    let (status, body) = common::json_answer(throng_testkit::http_request(
+        &http,
+        "DELETE",
+        "/api/v1/library/journey/quick-look",
+        "",
+    ));
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().expect("message").contains(&id), "{body}");
+    let running = client
+        .delete_campaign(throng_proto::v1::CampaignRef { id: id.clone() })
+        .await
+        .expect_err("running");
+    assert_eq!(running.code(), tonic::Code::FailedPrecondition, "{running:?}");
+
+    common::wait_completed(&client, &id, std::time::Duration::from_secs(90)).await;
+    // Every session, those that began after the edit too, is the snapshot's.
+    let db = sandbox.clickhouse_client();
+    let rows: Vec<(String, String, u64)> = db
+        .query(
+            "SELECT persona, journey, countIf(intended_ms > ?) FROM sessions FINAL \
+             WHERE campaign_id = ? GROUP BY persona, journey",
+        )
+        .bind(edited_at)
+        .bind(&id)
+        .fetch_all()
+        .await
+        .expect("sessions");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("shopper", "quick-look")
+    );
+    assert!(rows[0].2 > 0, "sessions began after the edit: {rows:?}");
+    let paths: BTreeSet<String> = db
+        .query("SELECT DISTINCT path FROM requests FINAL WHERE campaign_id = ?")
+        .bind(&id)
+        .fetch_all()
+        .await
+        .expect("paths")
+        .into_iter()
+        .collect();
+    assert_eq!(paths, BTreeSet::from(["/a".to_string(), "/b".to_string()]));
+
+    // Finished: the items can go, and so can the campaign.
+    let got = json(throng(&["persona", "get", "shopper", "--version", "1"], &[]));
+    assert_eq!(got["document"]["journeys"], serde_json::json!({"quick-look": 1}));
+    assert_eq!(got["versions"], 2);
+    let deleted = json(throng(&["persona", "delete", "shopper"], &[]));
+    assert_eq!(deleted["versions_removed"], 2);
+    let out = throng(&["persona", "get", "shopper"], &[]);
+    assert!(
+        !out.status.success() && text(&out).contains("not found"),
+        "{}",
+        text(&out)
+    );
+    let removed = client
+        .delete_campaign(throng_proto::v1::CampaignRef { id: id.clone() })
+        .await
+        .expect("a finished campaign is deleted")
+        .into_inner();
+    assert!(removed.keys_removed >= 2, "{removed:?}");
+    assert!(common::campaign(&mut client, &id).await.is_none(), "gone");
+    let unknown = client
+        .delete_campaign(throng_proto::v1::CampaignRef {
+            id: "no-such-campaign".into(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    // Its telemetry stays.
+    assert!(sandbox.distinct_sessions(&id).await > 0);
+}

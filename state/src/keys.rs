@@ -10,6 +10,7 @@
 //! | `/campaigns/<campaign>/status` | campaign state (JSON) | written by the leader |
 //! | `/assignments/<agent>/<shard>` | shard assignment with its fencing epoch (JSON) | written by the leader |
 //! | `/checkpoints/<shard>` | shard progress watermark (JSON) | written by the shard's owner, fenced |
+//! | `/library/<kind>/<name>/<version>` | one version of a persona, journey or site (JSON) | until the item is deleted |
 //!
 //! A shard id is `<campaign>:<index>`; campaign ids never contain `/` or `:`.
 
@@ -74,6 +75,21 @@ impl Keys {
 
     pub fn checkpoint(&self, shard_id: &str) -> String {
         format!("{}/checkpoints/{shard_id}", self.root)
+    }
+
+    /// Every library item of every kind.
+    pub fn library_prefix(&self) -> String {
+        format!("{}/library/", self.root)
+    }
+
+    /// Every version of one library item.
+    pub fn library_item(&self, kind: &str, name: &str) -> String {
+        format!("{}/library/{kind}/{name}/", self.root)
+    }
+
+    /// One version of a library item; zero-padded so versions list in order.
+    pub fn library_version(&self, kind: &str, name: &str, version: u32) -> String {
+        format!("{}/library/{kind}/{name}/{version:010}", self.root)
     }
 
     /// Splits an assignment key back into (agent, shard).

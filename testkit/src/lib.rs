@@ -66,6 +66,23 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(answer)
 }
 
+/// One HTTP/1.1 request with a JSON (or YAML) body; the status line,
+/// headers and body. A whole stream history takes seconds in a debug build,
+/// more on a busy machine, hence the patient timeout.
+pub fn http_request(addr: &str, method: &str, path: &str, body: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
 fn wait_for(timeout: Duration, what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !ready() {

@@ -75,6 +75,12 @@ struct ErrorRow {
     status: u16,
 }
 
+#[derive(Row, Deserialize)]
+struct PositionRow {
+    intended_ms: u64,
+    session_id: u64,
+}
+
 /// What makes a request failed, as the engines count it.
 const FAILED_SQL: &str = "(status = 0 OR status >= 400 OR error != '')";
 
@@ -89,6 +95,77 @@ fn bucket_sql(column: &str, resolution_ms: u64) -> String {
 impl ClickHouseAnalytics {
     pub fn new(config: ClickHouseConfig) -> Self {
         ClickHouseAnalytics { config }
+    }
+
+    /// Up to `limit` positions of the campaign's sessions whose stored rows
+    /// `filter` keeps, newest first, after `after`; a session stored twice
+    /// and not yet merged may show twice.
+    async fn session_positions(
+        &self,
+        campaign_id: &str,
+        filter: &SessionFilter,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<Position>, AnalyticsError> {
+        let db = client(&self.config).with_database(self.config.database.clone());
+        // Conditions and their values in order; every value is bound, never
+        // spliced into the text.
+        let mut conditions = vec!["campaign_id = ?".to_string()];
+        let mut texts = vec![campaign_id.to_string()];
+        let mut numbers = Vec::new();
+        for (column, value) in [
+            ("persona", &filter.persona),
+            ("journey", &filter.journey),
+            ("agent_id", &filter.agent),
+            (ERROR_CLASS_SQL, &filter.error_class),
+        ] {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = ?"));
+                texts.push(value.clone());
+            }
+        }
+        if let Some(target) = filter.target {
+            conditions.push("target = ?".to_string());
+            numbers.push(u64::from(target));
+        }
+        if let Some(outcome) = filter.outcome {
+            conditions.push(format!("ok = {}", u8::from(outcome == Outcome::Ok)));
+        }
+        if let Some(from) = filter.from_ms {
+            conditions.push("intended_ms >= ?".to_string());
+            numbers.push(from);
+        }
+        if let Some(to) = filter.to_ms {
+            conditions.push("intended_ms < ?".to_string());
+            numbers.push(to);
+        }
+        if let Some(min) = filter.min_duration_ms {
+            conditions.push("if(ended_ms > started_ms, ended_ms - started_ms, 0) >= ?".to_string());
+            numbers.push(min);
+        }
+        if let Some(at) = after {
+            conditions.push("(intended_ms < ? OR (intended_ms = ? AND session_id < ?))".to_string());
+            numbers.extend([at.intended_ms, at.intended_ms, at.session_id]);
+        }
+        let mut query = db.query(&format!(
+            "SELECT intended_ms, session_id FROM sessions WHERE {} \
+             ORDER BY intended_ms DESC, session_id DESC LIMIT {limit}",
+            conditions.join(" AND "),
+        ));
+        for text in texts {
+            query = query.bind(text);
+        }
+        for number in numbers {
+            query = query.bind(number);
+        }
+        let rows: Vec<PositionRow> = query.fetch_all().await.map_err(|e| self.unavailable(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Position {
+                intended_ms: r.intended_ms,
+                session_id: r.session_id,
+            })
+            .collect())
     }
 
     fn unavailable(&self, error: clickhouse::error::Error) -> AnalyticsError {
@@ -203,60 +280,51 @@ impl AnalyticsSource for ClickHouseAnalytics {
         after: Option<Position>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, AnalyticsError> {
+        // Two steps, because `FINAL` over a whole campaign costs a
+        // single-threaded merge of every row: first the positions of the
+        // next sessions the filter keeps, read without `FINAL` (a session
+        // stored twice shows twice; a stale copy may match where the latest
+        // does not), then those sessions' latest rows with `FINAL` narrowed
+        // to their ids, checked against the filter again. While copies or
+        // stale matches leave the page short, read on from where the
+        // positions stopped.
         let db = client(&self.config).with_database(self.config.database.clone());
-        // Conditions and their values in order; every value is bound, never
-        // spliced into the text.
-        let mut conditions = vec!["campaign_id = ?".to_string()];
-        let mut texts = vec![campaign_id.to_string()];
-        let mut numbers = Vec::new();
-        for (column, value) in [
-            ("persona", &filter.persona),
-            ("journey", &filter.journey),
-            ("agent_id", &filter.agent),
-            (ERROR_CLASS_SQL, &filter.error_class),
-        ] {
-            if let Some(value) = value {
-                conditions.push(format!("{column} = ?"));
-                texts.push(value.clone());
+        let wanted = limit as usize + 1;
+        let mut kept: Vec<SessionSummary> = Vec::with_capacity(wanted);
+        let mut from = after;
+        loop {
+            let asked = wanted - kept.len();
+            let positions = self.session_positions(campaign_id, filter, from, asked).await?;
+            let Some(last) = positions.last().copied() else {
+                break;
+            };
+            let mut ids: Vec<u64> = positions.iter().map(|p| p.session_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let id_list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            let rows: Vec<SessionRow> = db
+                .query(&format!(
+                    "SELECT ?fields FROM sessions FINAL PREWHERE campaign_id = ? AND session_id IN ({id_list})"
+                ))
+                .bind(campaign_id)
+                .fetch_all()
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            let mut latest: Vec<SessionSummary> = rows
+                .iter()
+                .map(SessionSummary::of)
+                .filter(|s| filter.keeps(s) && !kept.iter().any(|k| k.session_id == s.session_id))
+                .collect();
+            latest.sort_by_key(|s| std::cmp::Reverse((s.intended_ms, s.session_id)));
+            kept.extend(latest);
+            if positions.len() < asked || kept.len() >= wanted {
+                break;
             }
+            from = Some(last);
         }
-        if let Some(target) = filter.target {
-            conditions.push("target = ?".to_string());
-            numbers.push(u64::from(target));
-        }
-        if let Some(outcome) = filter.outcome {
-            conditions.push(format!("ok = {}", u8::from(outcome == Outcome::Ok)));
-        }
-        if let Some(from) = filter.from_ms {
-            conditions.push("intended_ms >= ?".to_string());
-            numbers.push(from);
-        }
-        if let Some(to) = filter.to_ms {
-            conditions.push("intended_ms < ?".to_string());
-            numbers.push(to);
-        }
-        if let Some(min) = filter.min_duration_ms {
-            conditions.push("if(ended_ms > started_ms, ended_ms - started_ms, 0) >= ?".to_string());
-            numbers.push(min);
-        }
-        if let Some(at) = after {
-            conditions.push("(intended_ms < ? OR (intended_ms = ? AND session_id < ?))".to_string());
-            numbers.extend([at.intended_ms, at.intended_ms, at.session_id]);
-        }
-        let mut query = db.query(&format!(
-            "SELECT ?fields FROM sessions FINAL WHERE {} \
-             ORDER BY intended_ms DESC, session_id DESC LIMIT {}",
-            conditions.join(" AND "),
-            u64::from(limit) + 1
-        ));
-        for text in texts {
-            query = query.bind(text);
-        }
-        for number in numbers {
-            query = query.bind(number);
-        }
-        let rows: Vec<SessionRow> = query.fetch_all().await.map_err(|e| self.unavailable(e))?;
-        Ok(rows.iter().map(SessionSummary::of).collect())
+        kept.sort_by_key(|s| std::cmp::Reverse((s.intended_ms, s.session_id)));
+        kept.truncate(wanted);
+        Ok(kept)
     }
 
     async fn session(
@@ -264,9 +332,11 @@ impl AnalyticsSource for ClickHouseAnalytics {
         campaign_id: &str,
         session_id: u64,
     ) -> Result<Option<SessionDetail>, AnalyticsError> {
+        // `PREWHERE` on the key narrows `FINAL` to the session's own rows
+        // (every copy of a row shares its key, so merging stays exact).
         let db = client(&self.config).with_database(self.config.database.clone());
         let session: Option<SessionRow> = db
-            .query("SELECT ?fields FROM sessions FINAL WHERE campaign_id = ? AND session_id = ?")
+            .query("SELECT ?fields FROM sessions FINAL PREWHERE campaign_id = ? AND session_id = ?")
             .bind(campaign_id)
             .bind(session_id)
             .fetch_optional()
@@ -276,14 +346,16 @@ impl AnalyticsSource for ClickHouseAnalytics {
             return Ok(None);
         };
         let requests: Vec<RequestRow> = db
-            .query("SELECT ?fields FROM requests FINAL WHERE campaign_id = ? AND session_id = ? ORDER BY idx")
+            .query(
+                "SELECT ?fields FROM requests FINAL PREWHERE campaign_id = ? AND session_id = ? ORDER BY idx",
+            )
             .bind(campaign_id)
             .bind(session_id)
             .fetch_all()
             .await
             .map_err(|e| self.unavailable(e))?;
         let browser: Option<BrowserSessionRow> = db
-            .query("SELECT ?fields FROM browser_sessions FINAL WHERE campaign_id = ? AND session_id = ?")
+            .query("SELECT ?fields FROM browser_sessions FINAL PREWHERE campaign_id = ? AND session_id = ?")
             .bind(campaign_id)
             .bind(session_id)
             .fetch_optional()

@@ -445,3 +445,16 @@ pub async fn recorded_session_ids(sandbox: &Sandbox, campaign_id: &str) -> std::
         .into_iter()
         .collect()
 }
+
+/// An HTTP answer's status code and JSON body.
+pub fn json_answer(answer: Option<String>) -> (u16, serde_json::Value) {
+    let answer = answer.expect("the HTTP API answers");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    (status, body)
+}
