@@ -210,8 +210,17 @@ async fn bad_specs_are_rejected_with_every_problem_and_nothing_is_stored() {
     assert!(text(&out).contains("allowlist"), "{}", text(&out));
 
     // The shipped campaign and stream run examples are valid (behaviour data
-    // sits in its own folder).
+    // sits in its own folder), with the example library applied first.
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for (kind, file) in [
+        ("journey", "journeys.yaml"),
+        ("persona", "personas.yaml"),
+        ("site", "site.yaml"),
+    ] {
+        let path = examples.join("library").join(file);
+        let out = up.client(&[kind, "apply", "-f", path.to_str().expect("path")]);
+        assert!(out.status.success(), "{}: {}", path.display(), text(&out));
+    }
     for entry in std::fs::read_dir(&examples).expect("examples dir") {
         let path = entry.expect("entry").path();
         if !path.is_file() {
