@@ -185,6 +185,8 @@ const ADMIN_METHODS: &[&str] = &[
     "StopCampaign",
     "DeleteCampaign",
     "SetCampaignRate",
+    "UpdateCampaign",
+    "CloneCampaign",
     "TestTarget",
     "ApplyScenario",
     "StopScenario",

@@ -78,6 +78,13 @@ pub struct CampaignStatus {
     /// placing its shards continues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Accepted updates of the spec since it was created (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub edits: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl CampaignStatus {
@@ -161,6 +168,7 @@ mod tests {
             paused_at_ms: Some(40_000),
             scenario_runs: Vec::new(),
             trace: None,
+            edits: 0,
         };
         // 50 s after start, 3 s of an earlier pause and 20 s of the current one.
         assert_eq!(status.plan_seconds(60_000), 27.0);

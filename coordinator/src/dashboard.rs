@@ -7,7 +7,6 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -119,17 +118,6 @@ async fn create(
     Query(params): Query<CreateParams>,
     body: String,
 ) -> Response {
-    let errors = match problems(&service, &body).await {
-        Ok(errors) => errors,
-        Err(response) => return response,
-    };
-    if !errors.is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "invalid spec", "errors": errors })),
-        )
-            .into_response();
-    }
     let request = tonic::Request::new(v1::CampaignSpecRequest {
         document: body,
         start: params.start,

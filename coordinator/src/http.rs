@@ -25,37 +25,47 @@ fn status_to_http(status: &tonic::Status) -> StatusCode {
         tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
         tonic::Code::FailedPrecondition => StatusCode::CONFLICT,
         tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
+/// An error as a problem document (RFC 9457, `application/problem+json`):
+/// `title` is the HTTP reason, `detail` the message, `code` the gRPC code
+/// the same call gets, and for invalid input `errors` lists every problem
+/// with its field path. gRPC and HTTP thus fail alike, from one status.
 pub(crate) fn error(status: tonic::Status) -> Response {
+    use prost::Message as _;
+    let http = status_to_http(&status);
+    let mut problem = json!({
+        "type": "about:blank",
+        "title": http.canonical_reason().unwrap_or("Error"),
+        "status": http.as_u16(),
+        "detail": status.message(),
+        "code": format!("{:?}", status.code()),
+    });
+    if let Ok(details) = v1::FieldErrors::decode(status.details())
+        && !details.errors.is_empty()
+    {
+        problem["errors"] = details
+            .errors
+            .iter()
+            .map(|f| json!({"path": f.path, "message": f.message}))
+            .collect();
+    }
     (
-        status_to_http(&status),
-        Json(json!({ "error": status.message() })),
+        http,
+        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+        problem.to_string(),
     )
         .into_response()
 }
 
-/// A coordinator error as HTTP: a spec or library item that is not valid
-/// answers 400 with every problem and its field path.
+/// A coordinator error as HTTP, through the same status gRPC answers with.
 fn coordinator_error(e: crate::error::CoordinatorError) -> Response {
-    use crate::error::CoordinatorError;
-    match &e {
-        CoordinatorError::InvalidSpec(errors) | CoordinatorError::InvalidItem { errors, .. } => {
-            let list: Vec<Value> = errors
-                .0
-                .iter()
-                .map(|f| json!({"path": f.path, "message": f.message}))
-                .collect();
-            (
-                axum::http::StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string(), "errors": list})),
-            )
-                .into_response()
-        }
-        _ => error(e.into()),
-    }
+    error(e.into())
 }
 
 pub(crate) fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
@@ -526,6 +536,57 @@ async fn delete_campaign(State(service): State<ControlServiceImpl>, Path(id): Pa
     }
 }
 
+/// `PUT /api/v1/campaigns/{id}` with the whole spec (`UpdateCampaign`).
+async fn update_campaign(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    document: String,
+) -> Response {
+    match service
+        .update_campaign(tonic::Request::new(v1::UpdateCampaignRequest { id, document }))
+        .await
+    {
+        Ok(c) => Json(crate::json::campaign(&c.into_inner())).into_response(),
+        Err(status) => error(status),
+    }
+}
+
+/// `?name=&start=true`
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CloneParams {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    start: bool,
+}
+
+/// `POST /api/v1/campaigns/{id}/clone?name=&start=` (`CloneCampaign`).
+async fn clone_campaign(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+    params: Result<Query<CloneParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => {
+            return error(tonic::Status::invalid_argument(format!(
+                "query: {}",
+                e.body_text()
+            )));
+        }
+    };
+    let request = v1::CloneCampaignRequest {
+        id,
+        name: params.name,
+        start: params.start,
+    };
+    match service.clone_campaign(tonic::Request::new(request)).await {
+        Ok(c) => Json(crate::json::campaign(&c.into_inner())).into_response(),
+        Err(status) => error(status),
+    }
+}
+
 /// `POST /api/v1/campaigns/test` with a spec: do its targets answer? (`TestTarget`)
 async fn test_targets(State(service): State<ControlServiceImpl>, document: String) -> Response {
     let request = v1::CampaignSpecRequest {
@@ -680,14 +741,9 @@ async fn check_token(
     match guard.check(authorization, Some(needs)) {
         Ok(()) => next.run(request).await,
         Err(refusal) => {
-            let status = match refusal {
-                Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-                Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
-                Refusal::Limited => StatusCode::TOO_MANY_REQUESTS,
-            };
-            let message = refusal.to_status().message().to_string();
-            let mut response = (status, Json(json!({ "error": message }))).into_response();
-            if status == StatusCode::UNAUTHORIZED {
+            let unauthenticated = matches!(refusal, Refusal::Unauthenticated(_));
+            let mut response = error(refusal.to_status());
+            if unauthenticated {
                 response.headers_mut().insert(
                     axum::http::header::WWW_AUTHENTICATE,
                     axum::http::HeaderValue::from_static("Bearer"),
@@ -787,7 +843,14 @@ pub async fn serve(
     // Changing the cluster: an admin token.
     let changes = crate::dashboard::changes()
         .route("/api/v1/campaigns/{id}/rate", axum::routing::post(set_rate))
-        .route("/api/v1/campaigns/{id}", axum::routing::delete(delete_campaign))
+        .route(
+            "/api/v1/campaigns/{id}",
+            axum::routing::delete(delete_campaign).put(update_campaign),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/clone",
+            axum::routing::post(clone_campaign),
+        )
         .route("/api/v1/campaigns/test", axum::routing::post(test_targets))
         .route("/api/v1/runs/{id}/events", axum::routing::post(inject_events))
         .route("/api/v1/library/{kind}", axum::routing::post(apply_library_item))

@@ -21,6 +21,8 @@ pub fn campaign(c: &v1::Campaign) -> Value {
         "name": c.name,
         "state": state_name(c.state),
         "created_at_ms": c.created_at_ms,
+        "ended_at_ms": c.ended_at_ms,
+        "revision": c.revision,
         "shards": plan.shards,
         "shards_done": c.shards_done,
         "sessions_planned": plan.sessions,

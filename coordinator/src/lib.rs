@@ -6,7 +6,9 @@
 //! record traffic on their own and send one small stats report per second.
 
 pub mod analytics;
+pub mod archive;
 pub mod campaign;
+pub mod campaign_update;
 mod dashboard;
 mod error;
 pub mod external_events;

@@ -44,6 +44,9 @@ pub struct CoordinatorConfig {
     pub mirror: Option<ClickHouseConfig>,
     /// Days of sessions, requests and agent snapshots ClickHouse keeps (0: all).
     pub retention_days: u32,
+    /// How long finished campaigns stay in the cluster state before the
+    /// leader removes them (none: until deleted).
+    pub archive_after: Option<Duration>,
     /// Who may call the coordinator's APIs; open by default.
     pub guard: Arc<Guard>,
     /// The token agents ask of the coordinator's calls.
@@ -67,6 +70,7 @@ impl CoordinatorConfig {
             analytics: None,
             mirror: None,
             retention_days: 0,
+            archive_after: None,
             guard: Arc::new(Guard::open()),
             cluster_token: None,
             tls: None,
@@ -179,6 +183,16 @@ impl Coordinator {
                 hub.clone(),
             );
             tasks.push(tokio::spawn(mirror.run(stop_rx.clone())));
+        }
+        if let Some(retention) = config.archive_after {
+            tasks.push(tokio::spawn(crate::archive::run(
+                store.clone(),
+                keys.clone(),
+                leadership.clone(),
+                hub.clone(),
+                retention,
+                stop_rx.clone(),
+            )));
         }
         tasks.push(tokio::spawn(watch_membership(
             store.clone(),

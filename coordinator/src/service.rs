@@ -358,6 +358,7 @@ impl ControlServiceImpl {
             paused_at_ms: None,
             scenario_runs: Vec::new(),
             trace: if start { trace_context::current() } else { None },
+            edits: 0,
         };
         let spec_json = workload.to_json();
         // One transaction: the spec and status appear together or not at all.
@@ -517,9 +518,7 @@ impl ControlServiceImpl {
         Ok((run, query))
     }
 
-    /// Removes a campaign that is not running: its spec and status at once
-    /// (if it has not changed meanwhile and this coordinator still leads),
-    /// then its checkpoints. Its telemetry stays where it went.
+    /// Removes a campaign that is not running (`crate::archive::remove`).
     async fn delete(&self, id: &str) -> Result<u64> {
         self.require_leader().await?;
         let campaign = self.load(id).await?;
@@ -529,49 +528,7 @@ impl ControlServiceImpl {
                 format!("{:?}", campaign.status.state).to_lowercase()
             )));
         }
-        // Shards of a campaign that just stopped may still be stopping on
-        // their agents; their assignments go once they have.
-        let shard_prefix = throng_state::keys::shard_id(id, 0);
-        let shard_prefix = &shard_prefix[..=id.len()];
-        let assigned = self
-            .store
-            .list(&self.keys.assignments_prefix())
-            .await?
-            .iter()
-            .filter(|kv| {
-                self.keys
-                    .parse_assignment(&kv.key)
-                    .is_some_and(|(_, shard)| shard.starts_with(shard_prefix))
-            })
-            .count();
-        if assigned > 0 {
-            return Err(CoordinatorError::Conflict(format!(
-                "campaign {id} still has {assigned} shard(s) stopping on agents; delete it again in a moment"
-            )));
-        }
-        let status_key = self.keys.campaign_status(id);
-        let removed = self
-            .store
-            .txn(
-                vec![
-                    self.leadership.fence(),
-                    Compare::ValueEquals(status_key.clone(), campaign.status.to_bytes()),
-                ],
-                vec![Op::Delete(self.keys.campaign_spec(id)), Op::Delete(status_key)],
-            )
-            .await?;
-        if !removed {
-            return Err(CoordinatorError::Conflict(format!(
-                "campaign {id} changed meanwhile; retry"
-            )));
-        }
-        let checkpoints = self
-            .store
-            .delete_prefix(&self.keys.checkpoint(shard_prefix))
-            .await?;
-        self.hub.forget(id);
-        tracing::info!(campaign = %id, checkpoints, "campaign deleted");
-        Ok(2 + checkpoints)
+        crate::archive::remove(&*self.store, &self.keys, &self.leadership, &self.hub, &campaign).await
     }
 
     async fn replace_status(&self, id: &str, old: &CampaignStatus, new: &CampaignStatus) -> Result<()> {
@@ -597,6 +554,99 @@ impl ControlServiceImpl {
                 "campaign {id} changed meanwhile; retry"
             )))
         }
+    }
+
+    /// A new revision of a campaign's spec (`crate::campaign_update` says
+    /// what may change when).
+    async fn update(&self, id: &str, document: &str) -> Result<Campaign> {
+        use crate::campaign_update::{Edit, plan_edit, unredact};
+        self.require_leader().await?;
+        let campaign = self.load(id).await?;
+        let old: serde_json::Value = serde_json::from_str(&campaign.spec_json)
+            .map_err(|e| CoordinatorError::Internal(format!("stored spec of {id}: {e}")))?;
+        let resolved = crate::library::resolve(&*self.store, &self.keys, document).await?;
+        let resolved = unredact(&resolved, &old);
+        let workload =
+            Workload::from_value(&resolved, &self.validation).map_err(CoordinatorError::InvalidSpec)?;
+        if workload.kind() != campaign.workload.kind() {
+            return Err(CoordinatorError::InvalidSpec(SpecErrors(vec![
+                throng_actors::spec::FieldError {
+                    path: "kind".into(),
+                    message: format!(
+                        "a {} cannot become a {}",
+                        campaign.workload.kind(),
+                        workload.kind()
+                    ),
+                },
+            ])));
+        }
+        let new: serde_json::Value = serde_json::from_str(&workload.to_json())
+            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        match plan_edit(campaign.status.state, &old, &new) {
+            Err(refused) => Err(CoordinatorError::InvalidSpec(SpecErrors(refused))),
+            Ok(Edit::Unchanged) => Ok(campaign),
+            Ok(Edit::Rate(rate)) => {
+                let mut updated = self.set_rate(id, rate).await?;
+                let before = updated.status.clone();
+                updated.status.edits += 1;
+                self.replace_status(id, &before, &updated.status).await?;
+                Ok(updated)
+            }
+            Ok(Edit::Replace) => {
+                let mut status = campaign.status.clone();
+                status.edits += 1;
+                let spec_json = workload.to_json();
+                let status_key = self.keys.campaign_status(id);
+                // Only while it is still the campaign that was read: not
+                // started meanwhile, not edited by another call.
+                let written = self
+                    .store
+                    .txn(
+                        vec![
+                            self.leadership.fence(),
+                            Compare::ValueEquals(status_key.clone(), campaign.status.to_bytes()),
+                        ],
+                        vec![
+                            Op::Put {
+                                key: self.keys.campaign_spec(id),
+                                value: spec_json.clone().into_bytes(),
+                                lease: None,
+                            },
+                            Op::Put {
+                                key: status_key,
+                                value: status.to_bytes(),
+                                lease: None,
+                            },
+                        ],
+                    )
+                    .await?;
+                if !written {
+                    return Err(CoordinatorError::Conflict(format!(
+                        "campaign {id} changed meanwhile; read it again and retry"
+                    )));
+                }
+                tracing::info!(campaign = %id, revision = status.edits + 1, "campaign spec updated");
+                Ok(Campaign {
+                    id: id.to_string(),
+                    workload,
+                    spec_json,
+                    status,
+                })
+            }
+        }
+    }
+
+    /// A new campaign from another's stored spec, under its name or `name`.
+    async fn clone_campaign(&self, id: &str, name: &str, start: bool) -> Result<Campaign> {
+        let campaign = self.load(id).await?;
+        let mut document: serde_json::Value = serde_json::from_str(&campaign.spec_json)
+            .map_err(|e| CoordinatorError::Internal(format!("stored spec of {id}: {e}")))?;
+        if !name.is_empty() {
+            document["name"] = serde_json::Value::String(name.to_string());
+        }
+        let clone = self.create(&document.to_string(), start).await?;
+        tracing::info!(campaign = %clone.id, from = %id, "campaign cloned");
+        Ok(clone)
     }
 
     async fn set_rate(&self, id: &str, rate: f64) -> Result<Campaign> {
@@ -760,6 +810,8 @@ pub fn campaign_to_wire(campaign: &Campaign, view: &ClusterView) -> v1::Campaign
         shards_done: view.shards_done(&campaign.id, shards),
         sessions_checkpointed: view.sessions_checkpointed(&campaign.id, shards),
         stop_reason: campaign.status.stop_reason.clone().unwrap_or_default(),
+        revision: campaign.status.edits + 1,
+        ended_at_ms: campaign.status.ended_at_ms.unwrap_or(0),
     }
 }
 
@@ -839,6 +891,25 @@ impl ControlService for ControlServiceImpl {
         request: Request<v1::CampaignRef>,
     ) -> std::result::Result<Response<v1::Campaign>, Status> {
         let campaign = self.act(&request.into_inner().id, Action::Stop).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn update_campaign(
+        &self,
+        request: Request<v1::UpdateCampaignRequest>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let request = request.into_inner();
+        let campaign = self.update(&request.id, &request.document).await?;
+        Ok(Response::new(self.to_wire(&campaign).await?))
+    }
+
+    async fn clone_campaign(
+        &self,
+        request: Request<v1::CloneCampaignRequest>,
+    ) -> std::result::Result<Response<v1::Campaign>, Status> {
+        let request = request.into_inner();
+        let campaign =
+            ControlServiceImpl::clone_campaign(self, &request.id, &request.name, request.start).await?;
         Ok(Response::new(self.to_wire(&campaign).await?))
     }
 

@@ -381,6 +381,11 @@ pub struct CoordinatorArgs {
     /// dropped a month at a time once wholly older (0: keep everything).
     #[arg(long, default_value_t = 90)]
     pub retention_days: u32,
+    /// How long a finished (stopped or completed) campaign stays in the
+    /// cluster state before the leader removes it, e.g. 7d; its telemetry
+    /// stays. Default: until `throng campaign delete`.
+    #[arg(long, value_parser = humantime_duration)]
+    pub archive_after: Option<std::time::Duration>,
     /// Hosts campaigns may target (repeatable): a host, *.domain, an IPv4 CIDR or *.
     /// Default: loopback only.
     #[arg(long = "allow", value_name = "HOST")]
@@ -480,6 +485,23 @@ pub enum CampaignCommand {
     /// cluster state (its telemetry stays).
     Delete {
         id: String,
+    },
+    /// A new revision of a campaign's spec: before it starts, any change;
+    /// while it runs, only load.rate (every other changed field is refused
+    /// with its path).
+    Update {
+        id: String,
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+    },
+    /// A new campaign from another's stored spec (the same library versions).
+    Clone {
+        id: String,
+        /// The clone's name (default: the original's).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        start: bool,
     },
     List,
     /// Live stats until the campaign ends.

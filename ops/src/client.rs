@@ -548,6 +548,20 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
         CampaignCommand::Resume { id } => client.resume_campaign(reference(&id)).await?,
         CampaignCommand::Stop { id } => client.stop_campaign(reference(&id)).await?,
         CampaignCommand::Get { id } => client.get_campaign(reference(&id)).await?,
+        CampaignCommand::Update { id, file } => {
+            let document = spec_request(&file, false)?.document;
+            client
+                .update_campaign(v1::UpdateCampaignRequest { id, document })
+                .await?
+        }
+        CampaignCommand::Clone { id, name, start } => {
+            let request = v1::CloneCampaignRequest {
+                id,
+                name: name.unwrap_or_default(),
+                start,
+            };
+            client.clone_campaign(request).await?
+        }
         CampaignCommand::Delete { id } => {
             let answer = client.delete_campaign(reference(&id)).await?.into_inner();
             match output {

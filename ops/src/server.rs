@@ -206,6 +206,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
         config.analytics = Some(Arc::new(ClickHouseAnalytics::new(clickhouse.clone())));
         config.mirror = Some(clickhouse);
         config.retention_days = args.retention_days;
+        config.archive_after = args.archive_after;
     }
     let coordinator = Coordinator::start(config, store).await?;
     eprintln!(

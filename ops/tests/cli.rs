@@ -878,7 +878,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
     ));
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["error"].as_str().unwrap_or_default().starts_with("body:"),
+        body["detail"].as_str().unwrap_or_default().starts_with("body:"),
         "{body}"
     );
     // The target test, with the spec as the body.
@@ -953,7 +953,7 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
     ));
     assert_eq!(status, 400, "{refused}");
     assert!(
-        refused["error"]
+        refused["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("unknown `nope`"),

@@ -836,21 +836,21 @@ async fn failed_requests_group_by_message_and_each_session_opens_from_clickhouse
     ));
     assert_eq!(status, 400, "a tampered cursor: {refused}");
     assert!(
-        refused["error"].as_str().unwrap_or_default().contains("cursor:"),
+        refused["detail"].as_str().unwrap_or_default().contains("cursor:"),
         "{refused}"
     );
     let (status, refused) = get(&format!(
         "/api/v1/campaigns/{id}/sessions?outcome=maybe&limit=lots&persno=x"
     ));
     assert_eq!(status, 400, "{refused}");
-    let message = refused["error"].as_str().unwrap_or_default();
+    let message = refused["detail"].as_str().unwrap_or_default();
     for field in ["limit: `lots` is not a whole number", "persno: unknown parameter"] {
         assert!(message.contains(field), "{field} in {message}");
     }
     let (status, refused) = get(&format!("/api/v1/campaigns/{id}/sessions?outcome=maybe"));
     assert_eq!(status, 400, "{refused}");
     assert!(
-        refused["error"]
+        refused["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("outcome: unknown `maybe`"),
@@ -966,13 +966,18 @@ async fn campaigns_built_from_library_items_keep_the_versions_they_were_created_
     for path in ["bounce", "colour", "journeys"] {
         assert!(text(&out).contains(path), "{path} named: {}", text(&out));
     }
-    let (status, body) = common::json_answer(throng_testkit::http_request(
+    let answer = throng_testkit::http_request(
         &http,
         "POST",
         "/api/v1/library/journey",
         "{\"name\": \"broken\", \"start\": \"home\", \"steps\": {\"home\": {\"action\": \"fly\"}}}",
-    ));
+    );
+    let raw = answer.clone().unwrap_or_default().to_lowercase();
+    assert!(raw.contains("content-type: application/problem+json"), "{raw}");
+    let (status, body) = common::json_answer(answer);
     assert_eq!(status, 400, "{body}");
+    assert_eq!(body["status"], 400, "{body}");
+    assert_eq!(body["code"], "InvalidArgument", "{body}");
     assert_eq!(body["errors"][0]["path"], "steps.home.action", "{body}");
     assert_eq!(
         json(throng(&["persona", "list"], &[])),
@@ -1061,7 +1066,7 @@ async fn campaigns_built_from_library_items_keep_the_versions_they_were_created_
         "",
     ));
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"].as_str().expect("message").contains(&id), "{body}");
+    assert!(body["detail"].as_str().expect("message").contains(&id), "{body}");
     let running = client
         .delete_campaign(throng_proto::v1::CampaignRef { id: id.clone() })
         .await
@@ -1125,4 +1130,135 @@ async fn campaigns_built_from_library_items_keep_the_versions_they_were_created_
     assert_eq!(unknown.code(), tonic::Code::NotFound);
     // Its telemetry stays.
     assert!(sandbox.distinct_sessions(&id).await > 0);
+}
+
+/// Edits follow the rules of what can change when; a clone is a new
+/// campaign from the stored spec; a finished campaign leaves the cluster
+/// state once the operator's retention has passed, and its telemetry stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_are_edited_cloned_and_archived_after_the_retention() {
+    let site = common::TargetSite::start().await;
+    let mut sandbox = common::Sandbox::start().await;
+    let http = sandbox.spawn_coordinator_with("coordinator-1", &["--archive-after", "2s"]);
+    sandbox.spawn_agent("agent-1");
+    let (_, mut client) = sandbox.leader_client(1).await;
+    let endpoint = sandbox.node("coordinator-1").endpoint();
+    let document = |seed: u32, rate: u32, duration: &str| {
+        format!(
+            "name: edited\nseed: {seed}\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\", \"/a\"]\n\
+             session: {{ think_time: {{ min: 0ms, max: 5ms }} }}\nload: {{ rate: {rate}, duration: {duration}, shards: 2 }}\n",
+            site.address
+        )
+    };
+    let editor = client.clone();
+    let update = |id: &str, document: String| {
+        let mut client = editor.clone();
+        let id = id.to_string();
+        async move {
+            client
+                .update_campaign(throng_proto::v1::UpdateCampaignRequest { id, document })
+                .await
+                .map(|c| c.into_inner())
+        }
+    };
+    let spec_of = |c: &throng_proto::v1::Campaign| {
+        serde_json::from_str::<serde_json::Value>(&c.spec_json).expect("spec")
+    };
+
+    // Not started: any valid spec with its name, as a new revision.
+    let created = client
+        .create_campaign(throng_proto::v1::CampaignSpecRequest {
+            document: document(1, 20, "2s"),
+            start: false,
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let id = created.id.clone();
+    assert_eq!(created.revision, 1);
+    let edited = update(&id, document(2, 20, "3s"))
+        .await
+        .expect("any change before it starts");
+    assert_eq!(edited.revision, 2);
+    assert_eq!(spec_of(&edited)["load"]["duration"], "3s");
+    let renamed = update(&id, document(2, 20, "3s").replace("name: edited", "name: other"))
+        .await
+        .expect_err("a new name");
+    assert_eq!(renamed.code(), tonic::Code::InvalidArgument);
+    assert!(renamed.message().contains("name"), "{}", renamed.message());
+
+    // Running: only the rate changes, at one plan instant; the rest is named and refused.
+    client
+        .start_campaign(throng_proto::v1::CampaignRef { id: id.clone() })
+        .await
+        .expect("start");
+    let refused = update(&id, document(5, 20, "9s"))
+        .await
+        .expect_err("duration and seed");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    for path in ["load.duration", "seed"] {
+        assert!(refused.message().contains(path), "{path}: {}", refused.message());
+    }
+    let (status, body) = common::json_answer(throng_testkit::http_request(
+        &http,
+        "PUT",
+        &format!("/api/v1/campaigns/{id}"),
+        &document(2, 40, "3s"),
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["revision"], 3, "{body}");
+    assert_eq!(
+        body["spec"]["load"]["rate"], 20,
+        "the spec keeps its base rate: {body}"
+    );
+    assert_eq!(body["state"], "running", "{body}");
+
+    // A clone is a new campaign from the stored spec.
+    let out = std::process::Command::new(common::throng_bin())
+        .args([
+            "--endpoint",
+            &endpoint,
+            "--output",
+            "json",
+            "campaign",
+            "clone",
+            &id,
+            "--name",
+            "edited-again",
+        ])
+        .output()
+        .expect("run throng");
+    assert!(out.status.success(), "{}", text(&out));
+    let clone: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let clone_id = clone["id"].as_str().expect("id").to_string();
+    assert_ne!(clone_id, id);
+    assert_eq!(clone["state"], "created");
+    assert_eq!(clone["spec"]["name"], "edited-again");
+    assert_eq!(clone["spec"]["seed"], 2, "{clone}");
+
+    // Finished, then gone from the cluster state after the retention.
+    common::wait_completed(&client, &id, std::time::Duration::from_secs(60)).await;
+    let done = update(&id, document(2, 60, "3s")).await.expect_err("finished");
+    assert!(done.message().contains("clone"), "{}", done.message());
+    throng_testkit::poll_until(
+        std::time::Duration::from_secs(30),
+        "the finished campaign to be archived",
+        || {
+            let mut client = client.clone();
+            let id = id.clone();
+            async move { common::campaign(&mut client, &id).await.is_none().then_some(()) }
+        },
+    )
+    .await;
+    assert!(
+        common::campaign(&mut client, &clone_id).await.is_some(),
+        "a campaign that has not run stays"
+    );
+    assert!(sandbox.distinct_sessions(&id).await > 0, "its telemetry stays");
+    assert!(
+        sandbox
+            .log("coordinator-1")
+            .contains("finished campaign archived"),
+        "the leader says what it removed"
+    );
 }
