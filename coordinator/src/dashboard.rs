@@ -1,14 +1,12 @@
 //! The web dashboard: one page (`dashboard/index.html`, plain HTML and
-//! JavaScript, no build step) served at `/dashboard`, and the HTTP routes it
-//! uses beyond the read-only API — validating and creating campaigns,
-//! starting, pausing, resuming and stopping them, their live counters, and a
-//! stream run's scenarios (apply, stop, reset). Writes need an admin token,
-//! which the page sends as the API's bearer token.
+//! JavaScript, no build step) served at `/dashboard`, and the handlers of
+//! the routes it uses beyond the read-only API — validating and creating
+//! campaigns, starting, pausing, resuming and stopping them, their live
+//! counters, and a stream run's scenarios (apply, stop, reset). Where each
+//! route sits and who may call it is in `crate::routes`.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 use throng_proto::v1;
 use throng_proto::v1::control_service_server::ControlService;
@@ -36,7 +34,7 @@ const PRESETS: &[(&str, &str)] = &[
 /// The page itself: anyone may load it, it holds no data.
 /// The page, with a content security policy that admits its own inline
 /// script and style only.
-async fn page() -> impl axum::response::IntoResponse {
+pub(crate) async fn page() -> impl axum::response::IntoResponse {
     static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let csp = CSP.get_or_init(|| crate::http_policy::dashboard_csp(PAGE));
     (
@@ -45,35 +43,12 @@ async fn page() -> impl axum::response::IntoResponse {
     )
 }
 
-pub fn pages() -> Router<ControlServiceImpl> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/dashboard", get(page))
+/// `/` sends a browser to the dashboard.
+pub(crate) async fn home() -> Redirect {
+    Redirect::to("/dashboard")
 }
 
-/// What the page reads (and validates): a read token.
-pub fn reads() -> Router<ControlServiceImpl> {
-    Router::new()
-        .route("/api/v1/presets", get(presets))
-        .route("/api/v1/campaigns/validate", post(validate))
-        .route("/api/v1/campaigns/{id}/live", get(live))
-        .route("/api/v1/runs/{id}/scenarios", get(scenarios))
-        .route("/api/v1/runs/{id}/streams", get(streams))
-        .route("/api/v1/runs/{id}/events", get(events))
-}
-
-/// What changes the cluster: an admin token.
-pub fn changes() -> Router<ControlServiceImpl> {
-    Router::new()
-        .route("/api/v1/campaigns", post(create))
-        .route("/api/v1/campaigns/{id}/{action}", post(act))
-        .route(
-            "/api/v1/runs/{id}/scenarios/{scenario}/{action}",
-            post(scenario_action),
-        )
-}
-
-async fn presets() -> Json<Value> {
+pub(crate) async fn presets() -> Json<Value> {
     let list: Vec<Value> = PRESETS
         .iter()
         .map(|(name, document)| json!({ "name": name, "document": document }))
@@ -100,7 +75,7 @@ async fn problems(service: &ControlServiceImpl, document: &str) -> Result<Vec<Va
         .collect())
 }
 
-async fn validate(State(service): State<ControlServiceImpl>, body: String) -> Response {
+pub(crate) async fn validate(State(service): State<ControlServiceImpl>, body: String) -> Response {
     match problems(&service, &body).await {
         Ok(errors) => Json(json!({ "valid": errors.is_empty(), "errors": errors })).into_response(),
         Err(response) => response,
@@ -108,12 +83,12 @@ async fn validate(State(service): State<ControlServiceImpl>, body: String) -> Re
 }
 
 #[derive(serde::Deserialize, Default)]
-struct CreateParams {
+pub(crate) struct CreateParams {
     #[serde(default)]
     start: bool,
 }
 
-async fn create(
+pub(crate) async fn create(
     State(service): State<ControlServiceImpl>,
     Query(params): Query<CreateParams>,
     body: String,
@@ -128,12 +103,14 @@ async fn create(
     }
 }
 
-async fn act(
+/// `POST /api/v1/campaigns/{id}/start|pause|resume|stop`.
+pub(crate) async fn act(
     State(service): State<ControlServiceImpl>,
-    Path((id, action)): Path<(String, String)>,
+    id: String,
+    action: &'static str,
 ) -> Response {
     let request = tonic::Request::new(v1::CampaignRef { id });
-    let answer = match action.as_str() {
+    let answer = match action {
         "start" => service.start_campaign(request).await,
         "pause" => service.pause_campaign(request).await,
         "resume" => service.resume_campaign(request).await,
@@ -151,7 +128,7 @@ async fn act(
 }
 
 /// A campaign's merged live counters, as the agents last reported them.
-async fn live(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Json<Value> {
+pub(crate) async fn live(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Json<Value> {
     let c = service.hub.campaign_totals(&id);
     Json(json!({
         "sessions_started": c.sessions_started,
@@ -181,7 +158,7 @@ fn scenario_json(state: &v1::ScenarioState) -> Value {
     })
 }
 
-async fn scenarios(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+pub(crate) async fn scenarios(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
     match service
         .list_scenarios(tonic::Request::new(v1::CampaignRef { id }))
         .await
@@ -212,7 +189,7 @@ fn rfc3339(ms: i64) -> String {
 
 /// Every stream's last hour against its baseline: the count, what the
 /// baseline had, their ratio (1 is usual) and the 0-100 score with its flag.
-async fn streams(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+pub(crate) async fn streams(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
     let now = match sim_now(&service, &id).await {
         Ok(now) => now,
         Err(response) => return response,
@@ -252,7 +229,7 @@ async fn streams(State(service): State<ControlServiceImpl>, Path(id): Path<Strin
 }
 
 /// External events of the run's last week of simulated time.
-async fn events(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+pub(crate) async fn events(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
     let now = match sim_now(&service, &id).await {
         Ok(now) => now,
         Err(response) => return response,
@@ -283,23 +260,33 @@ async fn events(State(service): State<ControlServiceImpl>, Path(id): Path<String
     }
 }
 
-/// `POST /api/v1/runs/{id}/scenarios/{scenario}/apply`, and `…/-/stop`,
-/// `…/-/reset` for every scenario of the run.
 /// `?at=2026-03-02T06:00:00Z&compose=true` for `apply`.
 #[derive(serde::Deserialize, Default)]
-struct ApplyParams {
+pub(crate) struct ApplyParams {
     #[serde(default)]
     at: String,
     #[serde(default)]
     compose: bool,
 }
 
-async fn scenario_action(
-    State(service): State<ControlServiceImpl>,
-    Path((id, scenario, action)): Path<(String, String, String)>,
+/// `POST /api/v1/runs/{id}/scenarios/{scenario}/apply?at=&compose=`.
+pub(crate) async fn apply_scenario(
+    state: State<ControlServiceImpl>,
+    Path((id, scenario)): Path<(String, String)>,
     axum::extract::Query(params): axum::extract::Query<ApplyParams>,
 ) -> Response {
-    let answer = match action.as_str() {
+    scenario_action(state, id, scenario, "apply", params).await
+}
+
+/// A scenario change of a stream run: apply (one scenario), stop or reset.
+pub(crate) async fn scenario_action(
+    State(service): State<ControlServiceImpl>,
+    id: String,
+    scenario: String,
+    action: &'static str,
+    params: ApplyParams,
+) -> Response {
+    let answer = match action {
         "apply" => {
             service
                 .apply_scenario(tonic::Request::new(v1::ApplyScenarioRequest {

@@ -7,7 +7,6 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 use throng_proto::v1::control_service_server::ControlService;
 use tokio::sync::watch;
@@ -72,7 +71,7 @@ pub(crate) fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
     crate::json::campaign(c)
 }
 
-async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
+pub(crate) async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
     match service
         .get_cluster_status(tonic::Request::new(Default::default()))
         .await
@@ -105,7 +104,7 @@ async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
     }
 }
 
-async fn campaigns(State(service): State<ControlServiceImpl>) -> Response {
+pub(crate) async fn campaigns(State(service): State<ControlServiceImpl>) -> Response {
     match service
         .list_campaigns(tonic::Request::new(Default::default()))
         .await
@@ -118,7 +117,7 @@ async fn campaigns(State(service): State<ControlServiceImpl>) -> Response {
     }
 }
 
-async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+pub(crate) async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
     let request = tonic::Request::new(throng_proto::v1::CampaignRef { id });
     match service.get_campaign(request).await {
         Ok(c) => Json(campaign_json(&c.into_inner())).into_response(),
@@ -128,7 +127,7 @@ async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<Stri
 
 /// `?campaigns=ID,ID&by=persona&resolution_ms=60000`
 #[derive(serde::Deserialize, Default)]
-struct AnalyticsParams {
+pub(crate) struct AnalyticsParams {
     #[serde(default)]
     campaigns: String,
     #[serde(default)]
@@ -138,7 +137,7 @@ struct AnalyticsParams {
 }
 
 /// `GET /api/v1/analytics`: the same reports as `GetAnalytics`.
-async fn analytics(
+pub(crate) async fn analytics(
     State(service): State<ControlServiceImpl>,
     Query(params): Query<AnalyticsParams>,
 ) -> Response {
@@ -160,7 +159,10 @@ async fn analytics(
 }
 
 /// `GET /api/v1/campaigns/{id}/errors`: the same groups as `GetCampaignErrors`.
-async fn campaign_errors(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+pub(crate) async fn campaign_errors(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+) -> Response {
     match service.campaign_errors(&id).await {
         Ok(report) => Json(crate::json::campaign_errors(&crate::analytics::errors_to_wire(
             &id, &report,
@@ -172,7 +174,7 @@ async fn campaign_errors(State(service): State<ControlServiceImpl>, Path(id): Pa
 
 /// `?node=agent-1&level=warn&grep=failed&after=SEQ&limit=200`
 #[derive(serde::Deserialize, Default)]
-struct LogsParams {
+pub(crate) struct LogsParams {
     #[serde(default)]
     node: String,
     #[serde(default)]
@@ -186,7 +188,10 @@ struct LogsParams {
 }
 
 /// `GET /api/v1/logs`: the same lines as `GetLogs`.
-async fn logs(State(service): State<ControlServiceImpl>, Query(params): Query<LogsParams>) -> Response {
+pub(crate) async fn logs(
+    State(service): State<ControlServiceImpl>,
+    Query(params): Query<LogsParams>,
+) -> Response {
     let request = v1::GetLogsRequest {
         node: params.node,
         level: params.level,
@@ -260,7 +265,7 @@ fn sessions_request(
 }
 
 /// `GET /api/v1/campaigns/{id}/sessions`: the same page as `ListSessions`.
-async fn campaign_sessions(
+pub(crate) async fn campaign_sessions(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     Query(params): Query<std::collections::HashMap<String, String>>,
@@ -276,7 +281,7 @@ async fn campaign_sessions(
 }
 
 /// `GET /api/v1/campaigns/{id}/sessions/{session}`: as `GetSession`.
-async fn campaign_session(
+pub(crate) async fn campaign_session(
     State(service): State<ControlServiceImpl>,
     Path((id, session)): Path<(String, String)>,
 ) -> Response {
@@ -293,7 +298,10 @@ async fn campaign_session(
 
 /// `GET /api/v1/library` and `/api/v1/library/{kind}`: the newest version
 /// of each item (`ListLibraryItems`).
-async fn library_items(State(service): State<ControlServiceImpl>, kind: Option<Path<String>>) -> Response {
+pub(crate) async fn library_items(
+    State(service): State<ControlServiceImpl>,
+    kind: Option<Path<String>>,
+) -> Response {
     match service.library_items(kind.as_ref().map(|k| k.0.as_str())).await {
         Ok(views) => {
             let items: Vec<Value> = views
@@ -308,12 +316,12 @@ async fn library_items(State(service): State<ControlServiceImpl>, kind: Option<P
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct VersionParams {
+pub(crate) struct VersionParams {
     version: Option<u32>,
 }
 
 /// `GET /api/v1/library/{kind}/{name}?version=N` (`GetLibraryItem`).
-async fn library_item(
+pub(crate) async fn library_item(
     State(service): State<ControlServiceImpl>,
     Path((kind, name)): Path<(String, String)>,
     params: Result<Query<VersionParams>, axum::extract::rejection::QueryRejection>,
@@ -334,7 +342,7 @@ async fn library_item(
 }
 
 /// `POST /api/v1/library/{kind}` with the item in YAML or JSON (`ApplyLibraryItem`).
-async fn apply_library_item(
+pub(crate) async fn apply_library_item(
     State(service): State<ControlServiceImpl>,
     Path(kind): Path<String>,
     document: String,
@@ -346,7 +354,7 @@ async fn apply_library_item(
 }
 
 /// `DELETE /api/v1/library/{kind}/{name}` (`DeleteLibraryItem`).
-async fn delete_library_item(
+pub(crate) async fn delete_library_item(
     State(service): State<ControlServiceImpl>,
     Path((kind, name)): Path<(String, String)>,
 ) -> Response {
@@ -356,9 +364,36 @@ async fn delete_library_item(
     }
 }
 
+/// `GET /api/v1/campaigns/{id}/watch`: the campaign's live stats about once
+/// a second until it ends, as server-sent events of JSON (`WatchCampaign`);
+/// a browser reads them with `EventSource`.
+pub(crate) async fn watch_campaign(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio_stream::StreamExt;
+    let stream = match service
+        .watch_campaign(tonic::Request::new(v1::CampaignRef { id }))
+        .await
+    {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return error(status),
+    };
+    let events = stream.map(|item| {
+        Ok::<_, std::convert::Infallible>(match item {
+            Ok(stats) => Event::default()
+                .event("stats")
+                .data(crate::json::campaign_stats(&stats).to_string()),
+            Err(status) => Event::default().event("error").data(status.message()),
+        })
+    });
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
+
 /// `?from=RFC3339&until=RFC3339&block_seconds=43200&patterns=customer.*,support.*`
 #[derive(serde::Deserialize, Default)]
-struct HistoryParams {
+pub(crate) struct HistoryParams {
     #[serde(default)]
     from: String,
     #[serde(default)]
@@ -396,7 +431,7 @@ async fn history_answer(
 }
 
 /// `GET /api/v1/runs/{id}/history`: blocks of each stream against its baseline (`StreamHistory`).
-async fn stream_history(
+pub(crate) async fn stream_history(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     Query(params): Query<HistoryParams>,
@@ -408,7 +443,7 @@ async fn stream_history(
 }
 
 /// `GET /api/v1/runs/{id}/stats`: each stream's baseline statistics over the window.
-async fn stream_stats(
+pub(crate) async fn stream_stats(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     Query(params): Query<HistoryParams>,
@@ -421,7 +456,7 @@ async fn stream_stats(
 
 /// `?from=&until=&stream=customer.signup&event=ID`
 #[derive(serde::Deserialize, Default)]
-struct EventParams {
+pub(crate) struct EventParams {
     #[serde(default)]
     from: String,
     #[serde(default)]
@@ -434,7 +469,7 @@ struct EventParams {
 
 /// `GET /api/v1/runs/{id}/external-events`: external events of a window and
 /// what they moved (`ExternalEvents`).
-async fn external_events(
+pub(crate) async fn external_events(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     Query(params): Query<EventParams>,
@@ -454,7 +489,7 @@ async fn external_events(
 
 /// The body of `POST /api/v1/runs/{id}/events`.
 #[derive(serde::Deserialize)]
-struct InjectBody {
+pub(crate) struct InjectBody {
     events: Vec<InjectEvent>,
 }
 
@@ -466,7 +501,7 @@ struct InjectEvent {
 }
 
 /// `POST /api/v1/runs/{id}/events`: injects external events (`InjectEvents`).
-async fn inject_events(
+pub(crate) async fn inject_events(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     body: String,
@@ -497,7 +532,7 @@ async fn inject_events(
 }
 
 /// `POST /api/v1/campaigns/{id}/rate` with `{"rate": 50}` (`SetCampaignRate`).
-async fn set_rate(
+pub(crate) async fn set_rate(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     body: String,
@@ -522,7 +557,10 @@ async fn set_rate(
 }
 
 /// `DELETE /api/v1/campaigns/{id}` (`DeleteCampaign`).
-async fn delete_campaign(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
+pub(crate) async fn delete_campaign(
+    State(service): State<ControlServiceImpl>,
+    Path(id): Path<String>,
+) -> Response {
     match service
         .delete_campaign(tonic::Request::new(v1::CampaignRef { id }))
         .await
@@ -537,7 +575,7 @@ async fn delete_campaign(State(service): State<ControlServiceImpl>, Path(id): Pa
 }
 
 /// `PUT /api/v1/campaigns/{id}` with the whole spec (`UpdateCampaign`).
-async fn update_campaign(
+pub(crate) async fn update_campaign(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     document: String,
@@ -554,7 +592,7 @@ async fn update_campaign(
 /// `?name=&start=true`
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct CloneParams {
+pub(crate) struct CloneParams {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -562,7 +600,7 @@ struct CloneParams {
 }
 
 /// `POST /api/v1/campaigns/{id}/clone?name=&start=` (`CloneCampaign`).
-async fn clone_campaign(
+pub(crate) async fn clone_campaign(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     params: Result<Query<CloneParams>, axum::extract::rejection::QueryRejection>,
@@ -588,7 +626,7 @@ async fn clone_campaign(
 }
 
 /// `POST /api/v1/campaigns/test` with a spec: do its targets answer? (`TestTarget`)
-async fn test_targets(State(service): State<ControlServiceImpl>, document: String) -> Response {
+pub(crate) async fn test_targets(State(service): State<ControlServiceImpl>, document: String) -> Response {
     let request = v1::CampaignSpecRequest {
         document,
         start: false,
@@ -600,7 +638,7 @@ async fn test_targets(State(service): State<ControlServiceImpl>, document: Strin
 }
 
 /// `POST /api/v1/behaviour/score`: behaviour data in, the detector's verdict out.
-async fn score_behaviour(body: String) -> Response {
+pub(crate) async fn score_behaviour(body: String) -> Response {
     match crate::service::score_behaviour_json(&body) {
         Ok(verdict) => ([(axum::http::header::CONTENT_TYPE, "application/json")], verdict).into_response(),
         Err(message) => error(tonic::Status::invalid_argument(message)),
@@ -609,7 +647,7 @@ async fn score_behaviour(body: String) -> Response {
 
 /// `?patterns=customer.*,high-frequency&token=v1…&max_lag=60`
 #[derive(serde::Deserialize, Default)]
-struct SubscribeParams {
+pub(crate) struct SubscribeParams {
     #[serde(default)]
     patterns: String,
     #[serde(default)]
@@ -645,12 +683,21 @@ fn message_json(message: &v1::SubscribeMessage) -> Value {
 
 /// `GET /api/v1/runs/{id}/subscribe` (WebSocket): the same messages as the
 /// gRPC `Subscribe`, as JSON text frames.
-async fn subscribe(
+pub(crate) async fn subscribe(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
     Query(params): Query<SubscribeParams>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return error(tonic::Status::invalid_argument(format!(
+                "this route is a WebSocket: connect with a WebSocket client ({})",
+                rejection.body_text()
+            )));
+        }
+    };
     let request = v1::SubscribeRequest {
         id: id.clone(),
         patterns: params
@@ -755,7 +802,7 @@ async fn check_token(
 }
 
 /// Prometheus text, behind the same tokens as the API (a read token).
-async fn metrics(State(service): State<ControlServiceImpl>) -> Response {
+pub(crate) async fn metrics(State(service): State<ControlServiceImpl>) -> Response {
     let text = crate::metrics::render(&service).await;
     (
         [(
@@ -814,59 +861,29 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let needing = |role: Role| axum::middleware::from_fn_with_state((guard.clone(), role), check_token);
-    // Open: health and the dashboard's page (it holds no data).
-    let open = axum::Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(crate::dashboard::pages());
-    // Reading, validating and scoring: a read token.
-    let reads = axum::Router::new()
-        .route("/metrics", get(metrics))
-        .route("/api/v1/cluster", get(cluster))
-        .route("/api/v1/campaigns", get(campaigns))
-        .route("/api/v1/campaigns/{id}", get(campaign))
-        .route("/api/v1/analytics", get(analytics))
-        .route("/api/v1/campaigns/{id}/errors", get(campaign_errors))
-        .route("/api/v1/campaigns/{id}/sessions", get(campaign_sessions))
-        .route("/api/v1/campaigns/{id}/sessions/{session}", get(campaign_session))
-        .route("/api/v1/logs", get(logs))
-        .route("/api/v1/runs/{id}/history", get(stream_history))
-        .route("/api/v1/runs/{id}/stats", get(stream_stats))
-        .route("/api/v1/runs/{id}/external-events", get(external_events))
-        .route("/api/v1/behaviour/score", axum::routing::post(score_behaviour))
-        .route("/api/v1/runs/{id}/subscribe", get(subscribe))
-        .route("/api/v1/library", get(library_items))
-        .route("/api/v1/library/{kind}", get(library_items))
-        .route("/api/v1/library/{kind}/{name}", get(library_item))
-        .merge(crate::dashboard::reads())
-        .route_layer(needing(Role::Read));
-    // Changing the cluster: an admin token.
-    let changes = crate::dashboard::changes()
-        .route("/api/v1/campaigns/{id}/rate", axum::routing::post(set_rate))
-        .route(
-            "/api/v1/campaigns/{id}",
-            axum::routing::delete(delete_campaign).put(update_campaign),
-        )
-        .route(
-            "/api/v1/campaigns/{id}/clone",
-            axum::routing::post(clone_campaign),
-        )
-        .route("/api/v1/campaigns/test", axum::routing::post(test_targets))
-        .route("/api/v1/runs/{id}/events", axum::routing::post(inject_events))
-        .route("/api/v1/library/{kind}", axum::routing::post(apply_library_item))
-        .route(
-            "/api/v1/library/{kind}/{name}",
-            axum::routing::delete(delete_library_item),
-        )
-        .route_layer(needing(Role::Admin));
-    let app =
-        open.merge(reads)
-            .merge(changes)
-            .with_state(service)
-            .layer(axum::middleware::from_fn_with_state(
-                policy,
-                crate::http_policy::apply,
-            ));
+    // Each route behind the token check of its access (crate::routes).
+    let mut app = axum::Router::new();
+    for route in crate::routes::table() {
+        let role = match route.access {
+            crate::routes::Access::Open => None,
+            crate::routes::Access::Read => Some(Role::Read),
+            crate::routes::Access::Admin => Some(Role::Admin),
+        };
+        let handler = match role {
+            Some(role) => route.handler.route_layer(axum::middleware::from_fn_with_state(
+                (guard.clone(), role),
+                check_token,
+            )),
+            None => route.handler,
+        };
+        app = app.route(route.path, handler);
+    }
+    let app = app
+        .with_state(service)
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            crate::http_policy::apply,
+        ));
     if let Some(config) = tls {
         return serve_tls(listener, app, config, stop).await;
     }

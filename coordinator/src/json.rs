@@ -31,6 +31,43 @@ pub fn campaign(c: &v1::Campaign) -> Value {
     })
 }
 
+/// Live stats of a campaign (`WatchCampaign`).
+pub fn campaign_stats(s: &v1::CampaignStats) -> Value {
+    json!({
+        "campaign_id": s.campaign_id,
+        "at_ms": s.at_ms,
+        "state": state_name(s.state),
+        "sessions_planned": s.sessions_planned,
+        "sessions_started": s.sessions_started,
+        "sessions_completed": s.sessions_completed,
+        "sessions_failed": s.sessions_failed,
+        "sessions_capped": s.sessions_capped,
+        "sessions_thinned": s.sessions_thinned,
+        "requests": s.requests,
+        "request_errors": s.request_errors,
+        "sessions_per_second": s.sessions_per_second,
+        "requests_per_second": s.requests_per_second,
+        "p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "p999_ms": s.p999_ms, "max_ms": s.max_ms,
+        "shards": s.shards,
+        "shards_done": s.shards_done,
+        "by_name": s.by_name.iter().map(|n| json!({
+            "name": n.name, "requests": n.requests, "errors": n.errors,
+            "p50_ms": n.p50_ms, "p90_ms": n.p90_ms, "p99_ms": n.p99_ms, "p999_ms": n.p999_ms,
+        })).collect::<Vec<_>>(),
+        "errors_by_class": s.errors_by_class,
+        "thresholds": s.thresholds.iter().map(|t| json!({
+            "rule": t.rule, "value": t.value, "passed": t.passed, "samples": t.samples,
+        })).collect::<Vec<_>>(),
+        "thresholds_passed": s.thresholds_passed,
+        "stop_reason": s.stop_reason,
+        "stream_events": s.stream_events,
+        "stream_events_per_second": s.stream_events_per_second,
+        "sim_watermark_ms": s.sim_watermark_ms,
+        "sim_until_ms": s.sim_until_ms,
+        "sim_from_ms": s.sim_from_ms,
+    })
+}
+
 /// A library item: the document as a campaign would hold it inline.
 pub fn library_item(item: &v1::LibraryItem) -> Value {
     json!({

@@ -973,3 +973,186 @@ async fn the_http_api_sets_rates_tests_targets_and_reads_and_bends_stream_runs()
         "it starts at the instant asked: {applied}"
     );
 }
+
+/// The status line and headers of an answer, without waiting for a body
+/// that may never end (event streams).
+fn http_head(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_lowercase()
+}
+
+/// The document at /api/v1/openapi.json validates with an independent
+/// validator, and every operation in it answers with a status it documents:
+/// reads with real ids succeed in the documented content type; changes sent
+/// invalid input or unknown ids are refused with a problem document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_validates_and_every_path_in_it_answers_as_documented() {
+    let up = Up::start(&[]);
+    up.wait_ready().await;
+    let (status, doc) = common::json_answer(throng_testkit::http_get(&up.http, "/api/v1/openapi.json"));
+    assert_eq!(status, 200);
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), doc.to_string()).expect("write");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("target/openapi-venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: .ci/run installs openapi-spec-validator there",
+        python.display()
+    );
+    let out = std::process::Command::new(python)
+        .arg(root.join("ops/tests/clients/validate_openapi.py"))
+        .arg(file.path())
+        .output()
+        .expect("run the validator");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3.1.0");
+
+    // Real ids for the reads: the demo campaign, a session of it, the demo
+    // stream run, one of its scenarios and a library persona.
+    let (campaign, run) = poll_until(Duration::from_secs(30), "the demo campaign and run", || async {
+        let (_, list) = common::json_answer(throng_testkit::http_get(&up.http, "/api/v1/campaigns"));
+        let all = list["campaigns"].as_array()?.clone();
+        let id = |streams: bool| {
+            all.iter()
+                .find(|c| (c["spec"]["kind"] == "streams") == streams)
+                .and_then(|c| c["id"].as_str().map(str::to_string))
+        };
+        Some((id(false)?, id(true)?))
+    })
+    .await;
+    let session = poll_until(
+        Duration::from_secs(60),
+        "a session of the demo campaign",
+        || async {
+            let (_, page) = common::json_answer(throng_testkit::http_get(
+                &up.http,
+                &format!("/api/v1/campaigns/{campaign}/sessions?limit=1"),
+            ));
+            page["sessions"][0]["session_id"].as_str().map(str::to_string)
+        },
+    )
+    .await;
+    let (_, scenarios) = common::json_answer(throng_testkit::http_get(
+        &up.http,
+        &format!("/api/v1/runs/{run}/scenarios"),
+    ));
+    let scenario = scenarios["scenarios"][0]["id"]
+        .as_str()
+        .expect("a scenario")
+        .to_string();
+    let (status, _) = common::json_answer(throng_testkit::http_request(
+        &up.http,
+        "POST",
+        "/api/v1/library/persona",
+        "{\"name\": \"probe\", \"journeys\": {\"casual\": 1}}",
+    ));
+    assert_eq!(status, 200);
+
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let documented: Vec<u16> = op["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(|code| code.parse().expect("a status"))
+                .collect();
+            let reading = method == "get";
+            let fill = |name: &str| -> String {
+                match (name, reading) {
+                    ("id", true) if path.starts_with("/api/v1/runs") => run.clone(),
+                    ("id", true) => campaign.clone(),
+                    ("session", _) => session.clone(),
+                    ("scenario", _) => scenario.clone(),
+                    ("kind", _) => "persona".into(),
+                    ("name", true) => "probe".into(),
+                    _ => "no-such-thing".into(),
+                }
+            };
+            let mut url = path.clone();
+            for name in throng_coordinator::openapi::path_parameters(path) {
+                url = url.replace(&format!("{{{name}}}"), &fill(name));
+            }
+            // Required query parameters, with real values.
+            let required: Vec<String> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query" && p["required"] == true)
+                .map(|p| match p["name"].as_str() {
+                    Some("campaigns") => format!("campaigns={campaign}"),
+                    other => panic!("{path}: no value for the required {other:?}"),
+                })
+                .collect();
+            let mut query = required;
+            let takes = |name: &str| {
+                op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query" && p["name"] == name))
+            };
+            if reading && takes("from") && takes("until") {
+                // An hour of history, not the default week: quick in a debug build.
+                query.push("from=2026-02-02T00:00:00Z&until=2026-02-02T01:00:00Z".into());
+            }
+            if !query.is_empty() {
+                url = format!("{url}?{}", query.join("&"));
+            }
+            let body = if reading { "" } else { "::: {not a spec" };
+            let websocket = op["responses"].get("101").is_some();
+            let headers = if websocket {
+                "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            } else {
+                "Connection: close\r\n"
+            };
+            let head = http_head(&up.http, &method.to_uppercase(), &url, headers, body);
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{method} {url}: no answer"));
+            assert!(
+                documented.contains(&status),
+                "{method} {url}: {status} is not documented ({documented:?})\n{head}"
+            );
+            if status >= 400 {
+                assert!(
+                    head.contains("content-type: application/problem+json"),
+                    "{method} {url}: {head}"
+                );
+            } else if let Some(types) = op["responses"][status.to_string()]["content"].as_object() {
+                let served = types.keys().any(|t| head.contains(&format!("content-type: {t}")));
+                assert!(
+                    served,
+                    "{method} {url}: not of {:?}\n{head}",
+                    types.keys().collect::<Vec<_>>()
+                );
+            }
+            if reading {
+                assert!(status < 400, "{method} {url} with real ids: {head}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        throng_coordinator::routes::table().len(),
+        "the served document holds every route"
+    );
+}
