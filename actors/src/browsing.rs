@@ -77,6 +77,8 @@ pub struct PageVitals {
     pub cls: f64,
     /// The slowest interaction (a proxy for Interaction to Next Paint).
     pub inp_ms: f64,
+    /// The document's body size (0 when the browser does not say).
+    pub bytes: u64,
 }
 
 /// A script error a page reported.
@@ -321,6 +323,7 @@ pub(crate) async fn run_session(
                     latency_us: ((page.load_ms + waited) * 1000.0) as u64,
                     intended_ms: outcome.intended_ms,
                     error: String::new(),
+                    bytes: page.bytes,
                 });
             }
             if let Some(bad) = outcome.requests.iter().find(|r| r.status >= 400) {
@@ -350,6 +353,7 @@ pub(crate) async fn run_session(
                 latency_us: (outcome.ended_ms.saturating_sub(outcome.intended_ms)) * 1000,
                 intended_ms: outcome.intended_ms,
                 error: outcome.error.clone(),
+                bytes: 0,
             });
             outcome.browser = Some(BrowserReport {
                 bot_persona: persona.bot,

@@ -185,6 +185,8 @@ pub struct RequestOutcome {
     pub intended_ms: u64,
     /// The error class and message when no answer came, empty otherwise.
     pub error: String,
+    /// The size of the answer's body (0 when none came).
+    pub bytes: u64,
 }
 
 impl RequestOutcome {
@@ -650,13 +652,17 @@ pub async fn run_session(
                 )
                 .await;
             let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
-            let (status, error) = match result {
+            let (status, error, bytes) = match result {
                 Ok(response) => {
                     // A validating collector answers 200 with its complaints.
                     let complaint = response.body.as_deref().and_then(ga4::validation_error);
-                    (response.status, complaint.unwrap_or_default())
+                    (
+                        response.status,
+                        complaint.unwrap_or_default(),
+                        response.body_bytes,
+                    )
                 }
-                Err(e) => (0, format!("{}: {e}", e.class())),
+                Err(e) => (0, format!("{}: {e}", e.class()), 0),
             };
             if let Some(span) = request_trace {
                 span.end(status, &error);
@@ -670,6 +676,7 @@ pub async fn run_session(
                 latency_us,
                 intended_ms: clock.epoch_ms(intended),
                 error,
+                bytes,
             };
             if request.failed() && !outcome.failed {
                 outcome.failed = true;

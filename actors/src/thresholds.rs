@@ -167,6 +167,7 @@ mod tests {
             latency_us: latency_ms * 1000,
             intended_ms: 0,
             error: String::new(),
+            bytes: 0,
         }
     }
 

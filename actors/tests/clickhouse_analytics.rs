@@ -57,6 +57,7 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                         } else {
                             String::new()
                         },
+                        bytes: if status == 0 { 0 } else { 1_000 + u64::from(index) },
                     }
                 })
                 .collect();
@@ -116,6 +117,7 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                             lcp_ms: 90.0,
                             cls: 0.01,
                             inp_ms: 16.0,
+                            bytes: 5_120,
                         }],
                         errors: Vec::new(),
                         screenshot: Some("/var/lib/throng/shots/7.png".to_string()),

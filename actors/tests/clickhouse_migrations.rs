@@ -64,6 +64,7 @@ fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord
                 latency_us: 900,
                 intended_ms,
                 error: String::new(),
+                bytes: 512,
             }],
             steps: Vec::new(),
             summary: Default::default(),

@@ -144,6 +144,7 @@ pub fn detail_to_wire(d: &SessionDetail) -> v1::SessionDetail {
                 offset_ms: s.offset_ms,
                 latency_us: s.latency_us,
                 error: s.error.clone(),
+                bytes: s.bytes,
             })
             .collect(),
         browser: d.browser.as_ref().map(|b| v1::BrowserSession {
@@ -213,6 +214,7 @@ pub fn detail_from_wire(d: &v1::SessionDetail) -> SessionDetail {
                 offset_ms: s.offset_ms,
                 latency_us: s.latency_us,
                 error: s.error.clone(),
+                bytes: s.bytes,
             })
             .collect(),
         browser: d.browser.as_ref().map(|b| BrowserDetail {

@@ -155,8 +155,8 @@ fn print_detail(d: &SessionDetail) {
     );
     println!();
     println!(
-        "{:>3}  {:>8}  {:>6}  {:>10}  {:<14} PATH",
-        "#", "AT", "STATUS", "LATENCY", "ACTION"
+        "{:>3}  {:>8}  {:>6}  {:>10}  {:>9}  {:<14} PATH",
+        "#", "AT", "STATUS", "LATENCY", "BYTES", "ACTION"
     );
     for step in &d.steps {
         let status = if step.status == 0 {
@@ -165,11 +165,12 @@ fn print_detail(d: &SessionDetail) {
             step.status.to_string()
         };
         println!(
-            "{:>3}  {:>6}ms  {:>6}  {:>8.1}ms  {:<14} {}{}",
+            "{:>3}  {:>6}ms  {:>6}  {:>8.1}ms  {:>9}  {:<14} {}{}",
             step.index,
             step.offset_ms,
             status,
             step.latency_us as f64 / 1000.0,
+            step.bytes,
             step.action,
             step.path,
             if step.error.is_empty() {

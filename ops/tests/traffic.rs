@@ -656,6 +656,7 @@ fn check_steps_against_the_site(detail: &serde_json::Value, site: &FailingSite) 
             .unwrap_or_else(|| panic!("the site saw step {index}: {step}"));
         assert_eq!(step["path"], request.path, "{step}");
         assert_eq!(step["status"], request.status, "{step}");
+        assert_eq!(step["bytes"], request.bytes, "the body's size: {step}");
     }
 }
 

@@ -297,6 +297,8 @@ pub struct Step {
     /// From its intended start to the end of the answer.
     pub latency_us: u64,
     pub error: String,
+    /// The size of the answer's body (for a browser page, the document's).
+    pub bytes: u64,
 }
 
 /// The behaviour signals the bot detector judged.
@@ -386,6 +388,7 @@ impl SessionDetail {
                     offset_ms: r.intended_ms.saturating_sub(session.intended_ms),
                     latency_us: r.latency_us,
                     error: r.error,
+                    bytes: r.bytes,
                 })
                 .collect(),
             browser: browser.map(|b| BrowserDetail {

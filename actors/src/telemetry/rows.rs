@@ -72,6 +72,9 @@ pub(crate) struct RequestRow {
     pub(crate) target: u32,
     #[serde(default)]
     pub(crate) agent_id: String,
+    // Added by migration 8.
+    #[serde(default)]
+    pub(crate) bytes: u64,
 }
 
 /// One step of a session: a page visit (`page` = 1) or an action on a page.
@@ -177,6 +180,7 @@ pub(crate) fn session_rows(record: SessionRecord) -> SessionRows {
             journey: outcome.journey.clone(),
             target: outcome.target,
             agent_id: record.agent_id.clone(),
+            bytes: request.bytes,
         })
         .collect();
     let actions = outcome

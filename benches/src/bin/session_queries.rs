@@ -75,6 +75,7 @@ fn session(campaign_id: &str, i: u64, sessions: u64) -> SessionRecord {
                         latency_us: 1_000 + (i * 31 + u64::from(index)) % 90_000,
                         intended_ms: at + u64::from(index) * length_ms / u64::from(REQUESTS_PER_SESSION),
                         error: String::new(),
+                        bytes: if fails { 0 } else { 2_048 + i % 512 },
                     }
                 })
                 .collect(),

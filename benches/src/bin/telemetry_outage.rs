@@ -70,6 +70,7 @@ fn session(i: u64) -> SessionRecord {
                     latency_us: 1_000 + i % 9_000,
                     intended_ms: at + u64::from(index) * 800,
                     error: String::new(),
+                    bytes: 4_096,
                 })
                 .collect(),
             steps: Vec::new(),

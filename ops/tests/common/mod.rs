@@ -113,6 +113,8 @@ pub struct SiteRequest {
     pub traceparent: String,
     pub path: String,
     pub status: u16,
+    /// The size of the body it answered with.
+    pub bytes: u64,
 }
 
 impl FailingSite {
@@ -134,6 +136,11 @@ impl FailingSite {
                     *sent.lock().expect("failures").entry(status).or_default() += 1;
                     status
                 };
+                let body = if status == 200 {
+                    "<html><body>ok</body></html>"
+                } else {
+                    "<html><body>not today</body></html>"
+                };
                 logged.lock().expect("log").push(SiteRequest {
                     traceparent: request
                         .headers()
@@ -143,13 +150,9 @@ impl FailingSite {
                         .to_string(),
                     path: request.uri().path().to_string(),
                     status,
+                    bytes: body.len() as u64,
                 });
                 let code = axum::http::StatusCode::from_u16(status).expect("a status");
-                let body = if status == 200 {
-                    "<html><body>ok</body></html>"
-                } else {
-                    "<html><body>not today</body></html>"
-                };
                 (code, body)
             }
         });
