@@ -5,7 +5,7 @@
 //! counters, and a stream run's scenarios (apply, stop, reset). Where each
 //! route sits and who may call it is in `crate::routes`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use serde_json::{Value, json};
 use throng_proto::v1;
@@ -83,6 +83,7 @@ pub(crate) async fn validate(State(service): State<ControlServiceImpl>, body: St
 }
 
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateParams {
     #[serde(default)]
     start: bool,
@@ -90,7 +91,7 @@ pub(crate) struct CreateParams {
 
 pub(crate) async fn create(
     State(service): State<ControlServiceImpl>,
-    Query(params): Query<CreateParams>,
+    crate::http::Params(params): crate::http::Params<CreateParams>,
     body: String,
 ) -> Response {
     let request = tonic::Request::new(v1::CampaignSpecRequest {
@@ -142,28 +143,12 @@ pub(crate) async fn live(State(service): State<ControlServiceImpl>, Path(id): Pa
     }))
 }
 
-fn scenario_json(state: &v1::ScenarioState) -> Value {
-    json!({
-        "run_id": state.run_id,
-        "sim_now_ms": state.sim_now_ms,
-        "scenarios": state.scenarios.iter().map(|s| json!({
-            "id": s.id, "name": s.name, "description": s.description,
-            "duration_seconds": s.duration_seconds, "settle_seconds": s.settle_seconds,
-        })).collect::<Vec<_>>(),
-        "runs": state.runs.iter().map(|r| json!({
-            "scenario": r.scenario, "phase": r.phase, "started_ms": r.started_ms,
-            "ends_ms": r.ends_ms, "settled_ms": r.settled_ms,
-        })).collect::<Vec<_>>(),
-        "warnings": state.warnings,
-    })
-}
-
 pub(crate) async fn scenarios(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
     match service
         .list_scenarios(tonic::Request::new(v1::CampaignRef { id }))
         .await
     {
-        Ok(state) => Json(scenario_json(&state.into_inner())).into_response(),
+        Ok(state) => Json(crate::json::scenario_state(&state.into_inner())).into_response(),
         Err(status) => crate::http::error(status),
     }
 }
@@ -262,6 +247,7 @@ pub(crate) async fn events(State(service): State<ControlServiceImpl>, Path(id): 
 
 /// `?at=2026-03-02T06:00:00Z&compose=true` for `apply`.
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ApplyParams {
     #[serde(default)]
     at: String,
@@ -273,7 +259,7 @@ pub(crate) struct ApplyParams {
 pub(crate) async fn apply_scenario(
     state: State<ControlServiceImpl>,
     Path((id, scenario)): Path<(String, String)>,
-    axum::extract::Query(params): axum::extract::Query<ApplyParams>,
+    crate::http::Params(params): crate::http::Params<ApplyParams>,
 ) -> Response {
     scenario_action(state, id, scenario, "apply", params).await
 }
@@ -314,7 +300,7 @@ pub(crate) async fn scenario_action(
         }
     };
     match answer {
-        Ok(state) => Json(scenario_json(&state.into_inner())).into_response(),
+        Ok(state) => Json(crate::json::scenario_state(&state.into_inner())).into_response(),
         Err(status) => crate::http::error(status),
     }
 }

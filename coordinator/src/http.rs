@@ -62,6 +62,28 @@ pub(crate) fn error(status: tonic::Status) -> Response {
         .into_response()
 }
 
+/// Query parameters, or a problem document naming what is wrong with them:
+/// an unknown name, or a value of the wrong type.
+pub(crate) struct Params<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(error(tonic::Status::invalid_argument(format!(
+                "query: {}",
+                rejection.body_text()
+            )))),
+        }
+    }
+}
+
 /// A coordinator error as HTTP, through the same status gRPC answers with.
 fn coordinator_error(e: crate::error::CoordinatorError) -> Response {
     error(e.into())
@@ -127,6 +149,7 @@ pub(crate) async fn campaign(State(service): State<ControlServiceImpl>, Path(id)
 
 /// `?campaigns=ID,ID&by=persona&resolution_ms=60000`
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AnalyticsParams {
     #[serde(default)]
     campaigns: String,
@@ -139,7 +162,7 @@ pub(crate) struct AnalyticsParams {
 /// `GET /api/v1/analytics`: the same reports as `GetAnalytics`.
 pub(crate) async fn analytics(
     State(service): State<ControlServiceImpl>,
-    Query(params): Query<AnalyticsParams>,
+    Params(params): Params<AnalyticsParams>,
 ) -> Response {
     let request = v1::AnalyticsRequest {
         campaign_ids: params
@@ -174,6 +197,7 @@ pub(crate) async fn campaign_errors(
 
 /// `?node=agent-1&level=warn&grep=failed&after=SEQ&limit=200`
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct LogsParams {
     #[serde(default)]
     node: String,
@@ -190,7 +214,7 @@ pub(crate) struct LogsParams {
 /// `GET /api/v1/logs`: the same lines as `GetLogs`.
 pub(crate) async fn logs(
     State(service): State<ControlServiceImpl>,
-    Query(params): Query<LogsParams>,
+    Params(params): Params<LogsParams>,
 ) -> Response {
     let request = v1::GetLogsRequest {
         node: params.node,
@@ -324,17 +348,9 @@ pub(crate) struct VersionParams {
 pub(crate) async fn library_item(
     State(service): State<ControlServiceImpl>,
     Path((kind, name)): Path<(String, String)>,
-    params: Result<Query<VersionParams>, axum::extract::rejection::QueryRejection>,
+    Params(params): Params<VersionParams>,
 ) -> Response {
-    let version = match params {
-        Ok(Query(p)) => p.version.filter(|v| *v > 0),
-        Err(e) => {
-            return error(tonic::Status::invalid_argument(format!(
-                "query: {}",
-                e.body_text()
-            )));
-        }
-    };
+    let version = params.version.filter(|v| *v > 0);
     match service.library_item(&kind, &name, version).await {
         Ok(view) => Json(crate::json::library_item(&crate::library::to_wire(&view))).into_response(),
         Err(e) => coordinator_error(e),
@@ -393,6 +409,7 @@ pub(crate) async fn watch_campaign(
 
 /// `?from=RFC3339&until=RFC3339&block_seconds=43200&patterns=customer.*,support.*`
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct HistoryParams {
     #[serde(default)]
     from: String,
@@ -434,7 +451,7 @@ async fn history_answer(
 pub(crate) async fn stream_history(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
-    Query(params): Query<HistoryParams>,
+    Params(params): Params<HistoryParams>,
 ) -> Response {
     match history_answer(&service, id, params).await {
         Ok(answer) => Json(crate::json::stream_history(&answer)).into_response(),
@@ -446,7 +463,7 @@ pub(crate) async fn stream_history(
 pub(crate) async fn stream_stats(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
-    Query(params): Query<HistoryParams>,
+    Params(params): Params<HistoryParams>,
 ) -> Response {
     match history_answer(&service, id, params).await {
         Ok(answer) => Json(crate::json::stream_stats(&answer)).into_response(),
@@ -456,6 +473,7 @@ pub(crate) async fn stream_stats(
 
 /// `?from=&until=&stream=customer.signup&event=ID`
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EventParams {
     #[serde(default)]
     from: String,
@@ -472,7 +490,7 @@ pub(crate) struct EventParams {
 pub(crate) async fn external_events(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
-    Query(params): Query<EventParams>,
+    Params(params): Params<EventParams>,
 ) -> Response {
     let request = v1::ExternalEventsRequest {
         id,
@@ -603,17 +621,8 @@ pub(crate) struct CloneParams {
 pub(crate) async fn clone_campaign(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
-    params: Result<Query<CloneParams>, axum::extract::rejection::QueryRejection>,
+    Params(params): Params<CloneParams>,
 ) -> Response {
-    let Query(params) = match params {
-        Ok(p) => p,
-        Err(e) => {
-            return error(tonic::Status::invalid_argument(format!(
-                "query: {}",
-                e.body_text()
-            )));
-        }
-    };
     let request = v1::CloneCampaignRequest {
         id,
         name: params.name,
@@ -647,6 +656,7 @@ pub(crate) async fn score_behaviour(body: String) -> Response {
 
 /// `?patterns=customer.*,high-frequency&token=v1…&max_lag=60`
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SubscribeParams {
     #[serde(default)]
     patterns: String,
@@ -686,7 +696,7 @@ fn message_json(message: &v1::SubscribeMessage) -> Value {
 pub(crate) async fn subscribe(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
-    Query(params): Query<SubscribeParams>,
+    Params(params): Params<SubscribeParams>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let upgrade = match upgrade {

@@ -1155,4 +1155,21 @@ async fn the_openapi_document_validates_and_every_path_in_it_answers_as_document
         throng_coordinator::routes::table().len(),
         "the served document holds every route"
     );
+    // Query parameters it does not document, or of the wrong type, are named.
+    for (path, named) in [
+        ("/api/v1/logs?colour=red".to_string(), "colour"),
+        (
+            format!("/api/v1/analytics?campaigns={campaign}&resolution_ms=soon"),
+            "resolution_ms",
+        ),
+        (format!("/api/v1/campaigns/{campaign}/clone?nmae=x"), "nmae"),
+    ] {
+        let method = if path.contains("/clone") { "POST" } else { "GET" };
+        let (status, body) = common::json_answer(throng_testkit::http_request(&up.http, method, &path, ""));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| d.contains(named)),
+            "{path}: {body}"
+        );
+    }
 }
