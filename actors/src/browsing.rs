@@ -324,6 +324,7 @@ pub(crate) async fn run_session(
                     intended_ms: outcome.intended_ms,
                     error: String::new(),
                     bytes: page.bytes,
+                    excerpt: String::new(),
                 });
             }
             if let Some(bad) = outcome.requests.iter().find(|r| r.status >= 400) {
@@ -354,6 +355,7 @@ pub(crate) async fn run_session(
                 intended_ms: outcome.intended_ms,
                 error: outcome.error.clone(),
                 bytes: 0,
+                excerpt: String::new(),
             });
             outcome.browser = Some(BrowserReport {
                 bot_persona: persona.bot,

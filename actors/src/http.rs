@@ -73,6 +73,22 @@ impl HttpRequest {
 /// The most of a body kept for link extraction.
 const MAX_KEPT_BODY: usize = 1 << 20;
 
+/// How much of an error answer's body is kept when the body was not asked
+/// for: enough for the excerpt error groups and sessions show.
+const MAX_ERROR_BODY: usize = 1024;
+
+/// How much of an answer's body to keep: all of it (up to a bound) when
+/// asked, the start of an error answer's, else none.
+fn body_to_keep(keep_body: bool, status: u16) -> usize {
+    if keep_body {
+        MAX_KEPT_BODY
+    } else if status >= 400 {
+        MAX_ERROR_BODY
+    } else {
+        0
+    }
+}
+
 /// Why a request got no HTTP answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -276,13 +292,14 @@ async fn read_response(
         .collect();
     let mut body = response.into_body();
     let mut body_bytes = 0u64;
-    let mut kept = keep_body.then(BytesMut::new);
+    let limit = body_to_keep(keep_body, status);
+    let mut kept = (limit > 0).then(BytesMut::new);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| RequestError::Protocol(e.to_string()))?;
         if let Some(data) = frame.data_ref() {
             body_bytes += data.len() as u64;
             if let Some(kept) = kept.as_mut()
-                && kept.len() < MAX_KEPT_BODY
+                && kept.len() < limit
             {
                 kept.extend_from_slice(data);
             }

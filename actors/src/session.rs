@@ -187,12 +187,29 @@ pub struct RequestOutcome {
     pub error: String,
     /// The size of the answer's body (0 when none came).
     pub bytes: u64,
+    /// The start of an error answer's body, as text; empty otherwise.
+    pub excerpt: String,
 }
 
 impl RequestOutcome {
     pub fn failed(&self) -> bool {
         self.status == 0 || self.status >= 400 || !self.error.is_empty()
     }
+}
+
+/// How many characters of an error answer's body a request keeps.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// The start of a body as one line of text: invalid UTF-8 replaced,
+/// whitespace runs collapsed, at most [`EXCERPT_CHARS`] characters.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4 * EXCERPT_CHARS)]);
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect()
 }
 
 /// One step a session went through: a page, or something done on one.
@@ -652,17 +669,22 @@ pub async fn run_session(
                 )
                 .await;
             let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
-            let (status, error, bytes) = match result {
+            let (status, error, bytes, body_excerpt) = match result {
                 Ok(response) => {
                     // A validating collector answers 200 with its complaints.
                     let complaint = response.body.as_deref().and_then(ga4::validation_error);
+                    let body_excerpt = match response.body.as_deref() {
+                        Some(body) if response.status >= 400 => excerpt(body),
+                        _ => String::new(),
+                    };
                     (
                         response.status,
                         complaint.unwrap_or_default(),
                         response.body_bytes,
+                        body_excerpt,
                     )
                 }
-                Err(e) => (0, format!("{}: {e}", e.class()), 0),
+                Err(e) => (0, format!("{}: {e}", e.class()), 0, String::new()),
             };
             if let Some(span) = request_trace {
                 span.end(status, &error);
@@ -677,6 +699,7 @@ pub async fn run_session(
                 intended_ms: clock.epoch_ms(intended),
                 error,
                 bytes,
+                excerpt: body_excerpt,
             };
             if request.failed() && !outcome.failed {
                 outcome.failed = true;
@@ -738,6 +761,21 @@ pub(crate) fn summarise(steps: &[StepOutcome]) -> VisitSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excerpt_is_one_short_line_of_the_body() {
+        assert_eq!(
+            excerpt(b"<html>\n  <body>not\t today</body>\n</html>"),
+            "<html> <body>not today</body> </html>"
+        );
+        assert_eq!(excerpt(&[b'x'; 5_000]).len(), EXCERPT_CHARS);
+        assert_eq!(
+            excerpt(b"caf\xc3"),
+            "caf\u{fffd}",
+            "a cut character is replaced, not an error"
+        );
+        assert_eq!(excerpt(b""), "");
+    }
     use crate::spec::ValidationContext;
 
     fn spec(extra: &str) -> CampaignSpec {

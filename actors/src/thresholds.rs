@@ -168,6 +168,7 @@ mod tests {
             intended_ms: 0,
             error: String::new(),
             bytes: 0,
+            excerpt: String::new(),
         }
     }
 

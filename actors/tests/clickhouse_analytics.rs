@@ -58,6 +58,11 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                             String::new()
                         },
                         bytes: if status == 0 { 0 } else { 1_000 + u64::from(index) },
+                        excerpt: if status >= 400 {
+                            format!("<h1>{status}</h1> the answer")
+                        } else {
+                            String::new()
+                        },
                     }
                 })
                 .collect();
@@ -209,6 +214,12 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
     assert_eq!(grouped, errors[0].failed_requests);
     assert!(errors[0].failed_requests > 1_000, "{:?}", errors[0]);
     assert_eq!(errors[0], errors[1], "ClickHouse and memory group errors alike");
+    let not_found = errors[0]
+        .groups
+        .iter()
+        .find(|g| g.message == "http 404")
+        .expect("404s");
+    assert_eq!(not_found.example_excerpt, "<h1>404</h1> the answer");
     let none = sources[1].1.cells("unknown", 0).await.expect("memory");
     assert!(none.is_empty());
 }

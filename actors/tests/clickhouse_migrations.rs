@@ -65,6 +65,7 @@ fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord
                 intended_ms,
                 error: String::new(),
                 bytes: 512,
+                excerpt: String::new(),
             }],
             steps: Vec::new(),
             summary: Default::default(),

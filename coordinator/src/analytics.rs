@@ -109,6 +109,7 @@ pub fn errors_to_wire(campaign_id: &str, report: &ErrorReport) -> v1::CampaignEr
                 last_ms: g.last_ms,
                 example_path: g.example_path.clone(),
                 example_status: u32::from(g.example_status),
+                example_excerpt: g.example_excerpt.clone(),
             })
             .collect(),
         other_requests: report.other_requests,

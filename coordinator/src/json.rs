@@ -86,6 +86,7 @@ pub fn error_group(g: &v1::ErrorGroup) -> Value {
         "class": g.class, "message": g.message, "requests": g.requests,
         "first_ms": g.first_ms, "last_ms": g.last_ms,
         "example_path": g.example_path, "example_status": g.example_status,
+        "example_excerpt": g.example_excerpt,
     })
 }
 

@@ -145,6 +145,7 @@ pub fn detail_to_wire(d: &SessionDetail) -> v1::SessionDetail {
                 latency_us: s.latency_us,
                 error: s.error.clone(),
                 bytes: s.bytes,
+                excerpt: s.excerpt.clone(),
             })
             .collect(),
         browser: d.browser.as_ref().map(|b| v1::BrowserSession {
@@ -215,6 +216,7 @@ pub fn detail_from_wire(d: &v1::SessionDetail) -> SessionDetail {
                 latency_us: s.latency_us,
                 error: s.error.clone(),
                 bytes: s.bytes,
+                excerpt: s.excerpt.clone(),
             })
             .collect(),
         browser: d.browser.as_ref().map(|b| BrowserDetail {

@@ -602,6 +602,9 @@ fn print_error_groups(groups: &[(&v1::ErrorGroup, u64)]) {
             g.example_path,
             g.message
         );
+        if !g.example_excerpt.is_empty() {
+            println!("{:>8}  {:<8} body: {}", "", "", g.example_excerpt);
+        }
     }
 }
 

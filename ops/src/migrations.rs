@@ -8,5 +8,5 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../clickhouse/0005_actions.sql"),
     include_str!("../clickhouse/0006_browser_sessions.sql"),
     include_str!("../clickhouse/0007_session_visit.sql"),
-    include_str!("../clickhouse/0008_request_bytes.sql"),
+    include_str!("../clickhouse/0008_request_answers.sql"),
 ];

@@ -173,10 +173,10 @@ fn print_detail(d: &SessionDetail) {
             step.bytes,
             step.action,
             step.path,
-            if step.error.is_empty() {
-                String::new()
-            } else {
-                format!("  ({})", step.error)
+            match (step.error.is_empty(), step.excerpt.is_empty()) {
+                (false, _) => format!("  ({})", step.error),
+                (true, false) => format!("  (body: {})", step.excerpt),
+                (true, true) => String::new(),
             }
         );
     }

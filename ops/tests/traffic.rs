@@ -603,6 +603,10 @@ fn check_error_groups(report: &serde_json::Value, sent: &BTreeMap<u16, u64>) {
                 !g["example_path"].as_str().unwrap_or_default().is_empty(),
                 "{report}"
             );
+            assert_eq!(
+                g["example_excerpt"], "<html><body>not today</body></html>",
+                "the start of the error answer's body: {report}"
+            );
             (status, g["requests"].as_u64().expect("requests"))
         })
         .collect();
@@ -657,6 +661,12 @@ fn check_steps_against_the_site(detail: &serde_json::Value, site: &FailingSite) 
         assert_eq!(step["path"], request.path, "{step}");
         assert_eq!(step["status"], request.status, "{step}");
         assert_eq!(step["bytes"], request.bytes, "the body's size: {step}");
+        let excerpt = if request.status >= 400 {
+            "<html><body>not today</body></html>"
+        } else {
+            ""
+        };
+        assert_eq!(step["excerpt"], excerpt, "{step}");
     }
 }
 

@@ -7,7 +7,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::errors::{ErrorGroups, ErrorReport, MAX_GROUPS, classify};
+use super::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use super::sessions::{ERROR_CLASS_SQL, Outcome, Position, SessionDetail, SessionFilter, SessionSummary};
 use super::{AnalyticsError, AnalyticsSource, CellKey, Cells, DetectionTally, LATENCY_BUCKET_SQL};
 use crate::telemetry::ClickHouseConfig;
@@ -73,6 +73,7 @@ struct ErrorRow {
     last_ms: u64,
     path: String,
     status: u16,
+    excerpt: String,
 }
 
 #[derive(Row, Deserialize)]
@@ -370,7 +371,7 @@ impl AnalyticsSource for ClickHouseAnalytics {
         let rows: Vec<ErrorRow> = db
             .query(&format!(
                 "SELECT error, if(error = '', status, toUInt16(0)) AS code, count(), \
-                 min(intended_ms), max(intended_ms), any(path), any(status) \
+                 min(intended_ms), max(intended_ms), any(path), any(status), any(excerpt) \
                  FROM requests FINAL WHERE campaign_id = ? AND {FAILED_SQL} \
                  GROUP BY error, code ORDER BY count() DESC, error LIMIT {MAX_GROUPS}"
             ))
@@ -395,8 +396,11 @@ impl AnalyticsSource for ClickHouseAnalytics {
                 &message,
                 row.requests,
                 (row.first_ms, row.last_ms),
-                &row.path,
-                row.status,
+                Example {
+                    path: &row.path,
+                    status: row.status,
+                    excerpt: &row.excerpt,
+                },
             );
             grouped += row.requests;
         }

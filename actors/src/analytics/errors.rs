@@ -26,6 +26,16 @@ pub struct ErrorGroup {
     pub example_path: String,
     /// The status of the example (0: no answer).
     pub example_status: u16,
+    /// The start of an example's body, for an error answer.
+    pub example_excerpt: String,
+}
+
+/// One request of a group, shown as its example.
+#[derive(Clone, Copy, Debug)]
+pub struct Example<'a> {
+    pub path: &'a str,
+    pub status: u16,
+    pub excerpt: &'a str,
 }
 
 /// Every failed request of a campaign, grouped.
@@ -62,15 +72,7 @@ pub struct ErrorGroups {
 impl ErrorGroups {
     /// Counts `count` failed requests of one class and message; `first_ms`
     /// and `last_ms` are when the first and last of them were meant to start.
-    pub fn add(
-        &mut self,
-        class: &str,
-        message: &str,
-        count: u64,
-        span_ms: (u64, u64),
-        path: &str,
-        status: u16,
-    ) {
+    pub fn add(&mut self, class: &str, message: &str, count: u64, span_ms: (u64, u64), example: Example<'_>) {
         let key = (class.to_string(), message.to_string());
         if let Some(group) = self.groups.get_mut(&key) {
             group.requests += count;
@@ -90,8 +92,9 @@ impl ErrorGroups {
                 requests: count,
                 first_ms: span_ms.0,
                 last_ms: span_ms.1,
-                example_path: path.to_string(),
-                example_status: status,
+                example_path: example.path.to_string(),
+                example_status: example.status,
+                example_excerpt: example.excerpt.to_string(),
             },
         );
     }
@@ -139,9 +142,39 @@ mod tests {
     #[test]
     fn groups_count_span_and_keep_their_first_example() {
         let mut groups = ErrorGroups::default();
-        groups.add("http", "http 503", 1, (30, 30), "/a", 503);
-        groups.add("http", "http 503", 2, (10, 20), "/b", 503);
-        groups.add("timeout", "no answer in 5 s", 1, (15, 15), "/c", 0);
+        groups.add(
+            "http",
+            "http 503",
+            1,
+            (30, 30),
+            Example {
+                path: "/a",
+                status: 503,
+                excerpt: "",
+            },
+        );
+        groups.add(
+            "http",
+            "http 503",
+            2,
+            (10, 20),
+            Example {
+                path: "/b",
+                status: 503,
+                excerpt: "",
+            },
+        );
+        groups.add(
+            "timeout",
+            "no answer in 5 s",
+            1,
+            (15, 15),
+            Example {
+                path: "/c",
+                status: 0,
+                excerpt: "",
+            },
+        );
         let report = groups.report();
         assert_eq!(report.failed_requests, 4);
         assert_eq!(report.other_requests, 0);
@@ -155,9 +188,29 @@ mod tests {
     fn messages_past_the_bound_are_counted_as_other() {
         let mut groups = ErrorGroups::default();
         for i in 0..MAX_GROUPS + 50 {
-            groups.add("http", &format!("order {i} not found"), 2, (0, 0), "/", 404);
+            groups.add(
+                "http",
+                &format!("order {i} not found"),
+                2,
+                (0, 0),
+                Example {
+                    path: "/",
+                    status: 404,
+                    excerpt: "",
+                },
+            );
         }
-        groups.add("http", "order 0 not found", 1, (0, 0), "/", 404);
+        groups.add(
+            "http",
+            "order 0 not found",
+            1,
+            (0, 0),
+            Example {
+                path: "/",
+                status: 404,
+                excerpt: "",
+            },
+        );
         let report = groups.report();
         assert_eq!(report.groups.len(), MAX_GROUPS);
         assert_eq!(report.other_requests, 100);

@@ -299,6 +299,8 @@ pub struct Step {
     pub error: String,
     /// The size of the answer's body (for a browser page, the document's).
     pub bytes: u64,
+    /// The start of an error answer's body.
+    pub excerpt: String,
 }
 
 /// The behaviour signals the bot detector judged.
@@ -389,6 +391,7 @@ impl SessionDetail {
                     latency_us: r.latency_us,
                     error: r.error,
                     bytes: r.bytes,
+                    excerpt: r.excerpt,
                 })
                 .collect(),
             browser: browser.map(|b| BrowserDetail {

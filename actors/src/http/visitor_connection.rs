@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{HttpRequest, HttpResponse, MAX_KEPT_BODY, RequestError, user_agent};
+use super::{HttpRequest, HttpResponse, RequestError, user_agent};
 
 /// The most header bytes a response may have.
 const MAX_HEAD: usize = 64 * 1024;
@@ -292,11 +292,12 @@ async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(
     } else {
         framing
     };
-    let mut kept = keep_body.then(BytesMut::new);
+    let limit = super::body_to_keep(keep_body, response.status);
+    let mut kept = (limit > 0).then(BytesMut::new);
     let mut sink = |data: &[u8]| {
         response.body_bytes += data.len() as u64;
         if let Some(kept) = kept.as_mut()
-            && kept.len() < MAX_KEPT_BODY
+            && kept.len() < limit
         {
             kept.extend_from_slice(data);
         }

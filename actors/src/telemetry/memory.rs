@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::data_files::DataFiles;
 use super::rows::session_rows;
 use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, TelemetrySink};
-use crate::analytics::errors::{ErrorGroups, ErrorReport, MAX_GROUPS, classify};
+use crate::analytics::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use crate::analytics::sessions::{Position, SessionDetail, SessionFilter, SessionSummary, error_class};
 use crate::analytics::{
     AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, SessionFacts, bucket_of,
@@ -53,6 +53,7 @@ struct ErrorText {
     message: String,
     path: String,
     status: u16,
+    excerpt: String,
 }
 
 /// The index of failures past the bound: counted as other.
@@ -73,6 +74,7 @@ impl ErrorTexts {
             message: key.1.clone(),
             path: request.path.clone(),
             status: request.status,
+            excerpt: request.excerpt.clone(),
         });
         self.index.insert(key, index);
         index
@@ -384,8 +386,11 @@ impl AnalyticsSource for MemorySink {
                     &text.message,
                     count,
                     (first, last),
-                    &text.path,
-                    text.status,
+                    Example {
+                        path: &text.path,
+                        status: text.status,
+                        excerpt: &text.excerpt,
+                    },
                 ),
                 None => groups.add_other(count),
             }

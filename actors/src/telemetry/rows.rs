@@ -75,6 +75,8 @@ pub(crate) struct RequestRow {
     // Added by migration 8.
     #[serde(default)]
     pub(crate) bytes: u64,
+    #[serde(default)]
+    pub(crate) excerpt: String,
 }
 
 /// One step of a session: a page visit (`page` = 1) or an action on a page.
@@ -181,6 +183,7 @@ pub(crate) fn session_rows(record: SessionRecord) -> SessionRows {
             target: outcome.target,
             agent_id: record.agent_id.clone(),
             bytes: request.bytes,
+            excerpt: request.excerpt.clone(),
         })
         .collect();
     let actions = outcome

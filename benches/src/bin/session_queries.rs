@@ -76,6 +76,7 @@ fn session(campaign_id: &str, i: u64, sessions: u64) -> SessionRecord {
                         intended_ms: at + u64::from(index) * length_ms / u64::from(REQUESTS_PER_SESSION),
                         error: String::new(),
                         bytes: if fails { 0 } else { 2_048 + i % 512 },
+                        excerpt: String::new(),
                     }
                 })
                 .collect(),

@@ -71,6 +71,7 @@ fn session(i: u64) -> SessionRecord {
                     intended_ms: at + u64::from(index) * 800,
                     error: String::new(),
                     bytes: 4_096,
+                    excerpt: String::new(),
                 })
                 .collect(),
             steps: Vec::new(),
