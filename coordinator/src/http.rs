@@ -623,14 +623,13 @@ pub(crate) async fn clone_campaign(
     Path(id): Path<String>,
     Params(params): Params<CloneParams>,
 ) -> Response {
-    let request = v1::CloneCampaignRequest {
-        id,
-        name: params.name,
-        start: params.start,
+    let answer = match service.clone_campaign(&id, &params.name, params.start).await {
+        Ok(clone) => service.to_wire(&clone).await,
+        Err(e) => Err(e),
     };
-    match service.clone_campaign(tonic::Request::new(request)).await {
-        Ok(c) => Json(crate::json::campaign(&c.into_inner())).into_response(),
-        Err(status) => error(status),
+    match answer {
+        Ok(c) => Json(crate::json::campaign(&c)).into_response(),
+        Err(e) => coordinator_error(e),
     }
 }
 

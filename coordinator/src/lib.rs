@@ -12,6 +12,7 @@ pub mod campaign_update;
 mod dashboard;
 mod error;
 pub mod external_events;
+pub mod grpc;
 mod http;
 pub mod http_policy;
 pub mod json;
