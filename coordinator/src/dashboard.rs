@@ -12,6 +12,7 @@ use throng_proto::v1;
 use throng_proto::v1::control_service_server::ControlService;
 use tonic::Status;
 
+use crate::campaign::Action;
 use crate::service::ControlServiceImpl;
 
 const PAGE: &str = include_str!("dashboard/index.html");
@@ -110,22 +111,19 @@ pub(crate) async fn act(
     id: String,
     action: &'static str,
 ) -> Response {
-    let request = tonic::Request::new(v1::CampaignRef { id });
-    let answer = match action {
-        "start" => service.start_campaign(request).await,
-        "pause" => service.pause_campaign(request).await,
-        "resume" => service.resume_campaign(request).await,
-        "stop" => service.stop_campaign(request).await,
+    let action = match action {
+        "start" => Action::Start,
+        "pause" => Action::Pause,
+        "resume" => Action::Resume,
+        "stop" => Action::Stop,
         other => {
             return crate::http::error(Status::not_found(format!(
                 "unknown action `{other}`; use start, pause, resume or stop"
             )));
         }
     };
-    match answer {
-        Ok(c) => Json(crate::http::campaign_json(&c.into_inner())).into_response(),
-        Err(status) => crate::http::error(status),
-    }
+    let answer = service.act(&id, action).await;
+    crate::http::campaign_answer(&service, answer).await
 }
 
 /// A campaign's merged live counters, as the agents last reported them.

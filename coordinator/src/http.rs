@@ -140,10 +140,23 @@ pub(crate) async fn campaigns(State(service): State<ControlServiceImpl>) -> Resp
 }
 
 pub(crate) async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
-    let request = tonic::Request::new(throng_proto::v1::CampaignRef { id });
-    match service.get_campaign(request).await {
-        Ok(c) => Json(campaign_json(&c.into_inner())).into_response(),
-        Err(status) => error(status),
+    let found = service.load(&id).await;
+    campaign_answer(&service, found).await
+}
+
+/// A campaign the application layer answered with, as its JSON; or the
+/// error as a problem document.
+pub(crate) async fn campaign_answer(
+    service: &ControlServiceImpl,
+    answer: crate::error::Result<crate::campaign::Campaign>,
+) -> Response {
+    let wire = match answer {
+        Ok(campaign) => service.to_wire(&campaign).await,
+        Err(e) => Err(e),
+    };
+    match wire {
+        Ok(c) => Json(crate::json::campaign(&c)).into_response(),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -567,11 +580,8 @@ pub(crate) async fn set_rate(
             )));
         }
     };
-    let request = v1::SetCampaignRateRequest { id, rate };
-    match service.set_campaign_rate(tonic::Request::new(request)).await {
-        Ok(c) => Json(crate::json::campaign(&c.into_inner())).into_response(),
-        Err(status) => error(status),
-    }
+    let changed = service.set_rate(&id, rate).await;
+    campaign_answer(&service, changed).await
 }
 
 /// `DELETE /api/v1/campaigns/{id}` (`DeleteCampaign`).
@@ -579,16 +589,11 @@ pub(crate) async fn delete_campaign(
     State(service): State<ControlServiceImpl>,
     Path(id): Path<String>,
 ) -> Response {
-    match service
-        .delete_campaign(tonic::Request::new(v1::CampaignRef { id }))
-        .await
-    {
-        Ok(answer) => {
-            let answer = answer.into_inner();
-            Json(json!({"id": answer.id, "deleted": true, "keys_removed": answer.keys_removed}))
-                .into_response()
+    match service.delete(&id).await {
+        Ok(keys_removed) => {
+            Json(json!({"id": id, "deleted": true, "keys_removed": keys_removed})).into_response()
         }
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -598,13 +603,8 @@ pub(crate) async fn update_campaign(
     Path(id): Path<String>,
     document: String,
 ) -> Response {
-    match service
-        .update_campaign(tonic::Request::new(v1::UpdateCampaignRequest { id, document }))
-        .await
-    {
-        Ok(c) => Json(crate::json::campaign(&c.into_inner())).into_response(),
-        Err(status) => error(status),
-    }
+    let updated = service.update(&id, &document).await;
+    campaign_answer(&service, updated).await
 }
 
 /// `?name=&start=true`
@@ -623,14 +623,8 @@ pub(crate) async fn clone_campaign(
     Path(id): Path<String>,
     Params(params): Params<CloneParams>,
 ) -> Response {
-    let answer = match service.clone_campaign(&id, &params.name, params.start).await {
-        Ok(clone) => service.to_wire(&clone).await,
-        Err(e) => Err(e),
-    };
-    match answer {
-        Ok(c) => Json(crate::json::campaign(&c)).into_response(),
-        Err(e) => coordinator_error(e),
-    }
+    let clone = service.clone_campaign(&id, &params.name, params.start).await;
+    campaign_answer(&service, clone).await
 }
 
 /// `POST /api/v1/campaigns/test` with a spec: do its targets answer? (`TestTarget`)
