@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use crate::error::CoordinatorError;
 use throng_actors::analytics::errors::ErrorReport;
 use throng_actors::analytics::{
     AnalyticsError, AnalyticsSource, CampaignAnalytics, Dimension, Query, analyse,
 };
 use throng_proto::v1;
-use tonic::Status;
 
 use crate::campaign::Campaign;
 
@@ -19,7 +19,7 @@ const MAX_CAMPAIGNS: usize = 20;
 const MIN_RESOLUTION_MS: u64 = 1_000;
 
 /// What a request asks, checked: every problem at once.
-pub fn parse(request: &v1::AnalyticsRequest) -> Result<Query, Status> {
+pub fn parse(request: &v1::AnalyticsRequest) -> Result<Query, CoordinatorError> {
     let mut problems = Vec::new();
     if request.campaign_ids.is_empty() {
         problems.push("campaign_ids: give at least one campaign".to_string());
@@ -44,7 +44,7 @@ pub fn parse(request: &v1::AnalyticsRequest) -> Result<Query, Status> {
         ));
     }
     if !problems.is_empty() {
-        return Err(Status::invalid_argument(problems.join("; ")));
+        return Err(CoordinatorError::Invalid(problems.join("; ")));
     }
     Ok(Query {
         by,
@@ -58,9 +58,9 @@ pub async fn report(
     source: &Arc<dyn AnalyticsSource>,
     campaign: &Campaign,
     query: &Query,
-) -> Result<CampaignAnalytics, Status> {
+) -> Result<CampaignAnalytics, CoordinatorError> {
     let Some(spec) = campaign.spec() else {
-        return Err(Status::failed_precondition(format!(
+        return Err(CoordinatorError::Conflict(format!(
             "{} is a stream run; its history is `throng stream history --run {}`",
             campaign.id, campaign.id
         )));
@@ -72,26 +72,29 @@ pub async fn report(
     let cells = source
         .cells(&campaign.id, query.resolution_ms)
         .await
-        .map_err(store_status)?;
+        .map_err(store_error)?;
     Ok(analyse(&campaign.id, &spec.name, &cells, &query))
 }
 
 /// A traffic campaign's failed requests, grouped by class and message.
-pub async fn errors(source: &Arc<dyn AnalyticsSource>, campaign: &Campaign) -> Result<ErrorReport, Status> {
+pub async fn errors(
+    source: &Arc<dyn AnalyticsSource>,
+    campaign: &Campaign,
+) -> Result<ErrorReport, CoordinatorError> {
     if campaign.spec().is_none() {
-        return Err(Status::failed_precondition(format!(
+        return Err(CoordinatorError::Conflict(format!(
             "{} is a stream run: it sends no requests",
             campaign.id
         )));
     }
-    source.errors(&campaign.id).await.map_err(store_status)
+    source.errors(&campaign.id).await.map_err(store_error)
 }
 
 /// What a store's failure tells a caller.
-pub fn store_status(e: AnalyticsError) -> Status {
+pub fn store_error(e: AnalyticsError) -> CoordinatorError {
     match e {
-        AnalyticsError::Unavailable { .. } => Status::unavailable(e.to_string()),
-        AnalyticsError::NotKept { .. } => Status::failed_precondition(e.to_string()),
+        AnalyticsError::Unavailable { .. } => CoordinatorError::Unavailable(e.to_string()),
+        AnalyticsError::NotKept { .. } => CoordinatorError::Conflict(e.to_string()),
     }
 }
 

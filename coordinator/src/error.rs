@@ -14,6 +14,15 @@ pub enum CoordinatorError {
     },
     #[error("{0} not found")]
     NotFound(String),
+    /// Something asked for is not there; the message says what and where.
+    #[error("{0}")]
+    Missing(String),
+    /// A request field that is not a spec's: every problem, named.
+    #[error("{0}")]
+    Invalid(String),
+    /// A dependency (an agent, the telemetry store) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Conflict(String),
     #[error("this coordinator is not the leader (leader: {leader}); retry against it")]
@@ -53,7 +62,9 @@ impl From<CoordinatorError> for tonic::Status {
                     details.encode_to_vec().into(),
                 )
             }
-            CoordinatorError::NotFound(_) => tonic::Status::not_found(message),
+            CoordinatorError::NotFound(_) | CoordinatorError::Missing(_) => tonic::Status::not_found(message),
+            CoordinatorError::Invalid(_) => tonic::Status::invalid_argument(message),
+            CoordinatorError::Unavailable(_) => tonic::Status::unavailable(message),
             CoordinatorError::Conflict(_) => tonic::Status::failed_precondition(message),
             // Retryable: against the leader, or once the dependency is back.
             CoordinatorError::NotLeader { .. } => tonic::Status::unavailable(message),

@@ -190,7 +190,7 @@ pub(crate) async fn analytics(
     };
     match service.analytics(&request).await {
         Ok(reports) => Json(reports).into_response(),
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -204,7 +204,7 @@ pub(crate) async fn campaign_errors(
             &id, &report,
         )))
         .into_response(),
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -238,7 +238,7 @@ pub(crate) async fn logs(
     };
     match service.logs(&request).await {
         Ok(lines) => Json(crate::json::log_lines(&lines)).into_response(),
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -313,7 +313,7 @@ pub(crate) async fn campaign_sessions(
     };
     match service.list_sessions(&request).await {
         Ok(page) => Json(page).into_response(),
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -329,7 +329,7 @@ pub(crate) async fn campaign_session(
     };
     match service.session(&id, session_id).await {
         Ok(detail) => Json(detail).into_response(),
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -715,7 +715,7 @@ pub(crate) async fn subscribe(
     };
     let (run, query) = match service.subscription(&request).await {
         Ok(found) => found,
-        Err(status) => return error(status),
+        Err(e) => return coordinator_error(e),
     };
     upgrade
         .protocols([WEBSOCKET_PROTOCOL])

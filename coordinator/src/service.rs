@@ -17,7 +17,6 @@ use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_state::{Compare, Keys, Op, StateStore};
 use tokio::sync::Notify;
-use tonic::Status;
 
 use throng_agent::trace_context;
 use tracing::Instrument;
@@ -30,13 +29,13 @@ use crate::stats::StatsHub;
 use crate::view::{ClusterView, load_campaigns};
 
 /// An optional simulated instant (RFC 3339; empty: none) as epoch ms.
-pub(crate) fn instant(field: &str, text: &str) -> std::result::Result<Option<i64>, Status> {
+pub(crate) fn instant(field: &str, text: &str) -> Result<Option<i64>> {
     if text.is_empty() {
         return Ok(None);
     }
     text.parse::<jiff::Timestamp>()
         .map(|t| Some(t.as_millisecond()))
-        .map_err(|e| Status::invalid_argument(format!("{field}: not an RFC 3339 instant: {e}")))
+        .map_err(|e| CoordinatorError::Invalid(format!("{field}: not an RFC 3339 instant: {e}")))
 }
 
 /// A change to a stream run's scenarios.
@@ -130,8 +129,8 @@ impl ControlServiceImpl {
     /// Analytics reports of campaigns, in the order asked.
     /// Recent log lines of this coordinator (`node` empty or its id) or of
     /// an agent.
-    pub async fn logs(&self, request: &v1::GetLogsRequest) -> std::result::Result<v1::LogLines, Status> {
-        let query = throng_agent::wire::log_query_from_wire(request).map_err(Status::invalid_argument)?;
+    pub async fn logs(&self, request: &v1::GetLogsRequest) -> Result<v1::LogLines> {
+        let query = throng_agent::wire::log_query_from_wire(request).map_err(CoordinatorError::Invalid)?;
         if request.node.is_empty() || request.node == self.coordinator_id {
             let lines = throng_agent::log_ring::LogRing::global().query(&query);
             return Ok(v1::LogLines {
@@ -139,13 +138,11 @@ impl ControlServiceImpl {
                 lines: lines.iter().map(throng_agent::wire::log_line_to_wire).collect(),
             });
         }
-        let view = ClusterView::load(&*self.store, &self.keys)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let view = ClusterView::load(&*self.store, &self.keys).await?;
         let Some(agent) = view.agents.iter().find(|a| a.record.agent_id == request.node) else {
             let mut known: Vec<&str> = view.agents.iter().map(|a| a.record.agent_id.as_str()).collect();
             known.insert(0, &self.coordinator_id);
-            return Err(Status::not_found(format!(
+            return Err(CoordinatorError::Missing(format!(
                 "node: no live node `{}` here; ask one of {}",
                 request.node,
                 known.join(", ")
@@ -154,11 +151,11 @@ impl ControlServiceImpl {
         let client = self
             .agents
             .get(&agent.record)
-            .ok_or_else(|| Status::unavailable(format!("cannot reach agent {}", request.node)))?;
+            .ok_or_else(|| CoordinatorError::Unavailable(format!("cannot reach agent {}", request.node)))?;
         let lines = client
             .logs(&query)
             .await
-            .map_err(|e| Status::unavailable(format!("agent {}: {e}", request.node)))?;
+            .map_err(|e| CoordinatorError::Unavailable(format!("agent {}: {e}", request.node)))?;
         Ok(v1::LogLines {
             node: request.node.clone(),
             lines,
@@ -166,10 +163,7 @@ impl ControlServiceImpl {
     }
 
     /// A page of a traffic campaign's sessions.
-    pub async fn list_sessions(
-        &self,
-        request: &v1::ListSessionsRequest,
-    ) -> std::result::Result<SessionPage, Status> {
+    pub async fn list_sessions(&self, request: &v1::ListSessionsRequest) -> Result<SessionPage> {
         let query = crate::sessions::parse(request)?;
         let source = self.analytics_source()?;
         let campaign = self.load(&query.campaign_id).await?;
@@ -183,56 +177,43 @@ impl ControlServiceImpl {
         )
         .await
         .map_err(|e| match e {
-            sessions::ListError::BadCursor(bad) => Status::invalid_argument(format!("cursor: {bad}")),
-            sessions::ListError::Store(e) => crate::analytics::store_status(e),
+            sessions::ListError::BadCursor(bad) => CoordinatorError::Invalid(format!("cursor: {bad}")),
+            sessions::ListError::Store(e) => crate::analytics::store_error(e),
         })
     }
 
     /// One session of a traffic campaign in full.
-    pub async fn session(
-        &self,
-        campaign_id: &str,
-        session_id: u64,
-    ) -> std::result::Result<SessionDetail, Status> {
+    pub async fn session(&self, campaign_id: &str, session_id: u64) -> Result<SessionDetail> {
         let source = self.analytics_source()?;
         let campaign = self.load(campaign_id).await?;
         traffic_only(&campaign)?;
         source
             .session(&campaign.id, session_id)
             .await
-            .map_err(crate::analytics::store_status)?
-            .ok_or_else(|| Status::not_found(format!("campaign {campaign_id} has no session {session_id}")))
+            .map_err(crate::analytics::store_error)?
+            .ok_or_else(|| {
+                CoordinatorError::Missing(format!("campaign {campaign_id} has no session {session_id}"))
+            })
     }
 
-    pub(crate) fn analytics_source(&self) -> std::result::Result<&Arc<dyn AnalyticsSource>, Status> {
+    pub(crate) fn analytics_source(&self) -> Result<&Arc<dyn AnalyticsSource>> {
         self.analytics.as_ref().ok_or_else(|| {
-            Status::failed_precondition(
-                "this coordinator has no telemetry store to read: start it with --clickhouse URL",
+            CoordinatorError::Conflict(
+                "this coordinator has no telemetry store to read: start it with --clickhouse URL".into(),
             )
         })
     }
 
     /// A traffic campaign's failed requests, grouped by class and message.
-    pub async fn campaign_errors(&self, id: &str) -> std::result::Result<ErrorReport, Status> {
-        let Some(source) = &self.analytics else {
-            return Err(Status::failed_precondition(
-                "this coordinator has no telemetry store to read: start it with --clickhouse URL",
-            ));
-        };
+    pub async fn campaign_errors(&self, id: &str) -> Result<ErrorReport> {
+        let source = self.analytics_source()?;
         let campaign = self.load(id).await?;
         crate::analytics::errors(source, &campaign).await
     }
 
-    pub async fn analytics(
-        &self,
-        request: &v1::AnalyticsRequest,
-    ) -> std::result::Result<Vec<CampaignAnalytics>, Status> {
+    pub async fn analytics(&self, request: &v1::AnalyticsRequest) -> Result<Vec<CampaignAnalytics>> {
         let query = crate::analytics::parse(request)?;
-        let Some(source) = &self.analytics else {
-            return Err(Status::failed_precondition(
-                "this coordinator has no telemetry store to read: start it with --clickhouse URL",
-            ));
-        };
+        let source = self.analytics_source()?;
         let mut reports = Vec::with_capacity(request.campaign_ids.len());
         for id in &request.campaign_ids {
             let campaign = self.load(id).await?;
@@ -505,16 +486,13 @@ impl ControlServiceImpl {
     pub async fn subscription(
         &self,
         request: &v1::SubscribeRequest,
-    ) -> std::result::Result<
-        (
-            Arc<throng_actors::streams::StreamRunSpec>,
-            crate::subscribe::SubscribeQuery,
-        ),
-        Status,
-    > {
+    ) -> Result<(
+        Arc<throng_actors::streams::StreamRunSpec>,
+        crate::subscribe::SubscribeQuery,
+    )> {
         let campaign = self.load(&request.id).await?;
-        let run = crate::subscribe::stream_run(&campaign).map_err(Status::failed_precondition)?;
-        let query = crate::subscribe::parse_query(&run, request).map_err(Status::invalid_argument)?;
+        let run = crate::subscribe::stream_run(&campaign).map_err(CoordinatorError::Conflict)?;
+        let query = crate::subscribe::parse_query(&run, request).map_err(CoordinatorError::Invalid)?;
         Ok((run, query))
     }
 
@@ -830,10 +808,10 @@ pub fn score_behaviour_json(json: &str) -> std::result::Result<String, String> {
 }
 
 /// Sessions belong to traffic campaigns; a stream run has events instead.
-pub(crate) fn traffic_only(campaign: &Campaign) -> std::result::Result<(), Status> {
+pub(crate) fn traffic_only(campaign: &Campaign) -> Result<()> {
     match campaign.spec() {
         Some(_) => Ok(()),
-        None => Err(Status::failed_precondition(format!(
+        None => Err(CoordinatorError::Conflict(format!(
             "{} is a stream run: it has events, not sessions (`throng stream history --run {}`)",
             campaign.id, campaign.id
         ))),

@@ -3,12 +3,12 @@
 //! wire. HTTP and `--output json` show the answers in one JSON shape, the
 //! serde form of the analytics crate's types.
 
+use crate::error::CoordinatorError;
 use throng_actors::analytics::sessions::{
     self, BrowserDetail, Outcome, PageVitals, SessionDetail, SessionFilter, SessionPage, SessionSummary,
     Signals, Step, Visit,
 };
 use throng_proto::v1;
-use tonic::Status;
 
 /// A session list request, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,7 +20,7 @@ pub struct ListQuery {
 }
 
 /// Checks a request: every problem with its field, at once.
-pub fn parse(request: &v1::ListSessionsRequest) -> Result<ListQuery, Status> {
+pub fn parse(request: &v1::ListSessionsRequest) -> Result<ListQuery, CoordinatorError> {
     let mut problems = Vec::new();
     if request.campaign_id.is_empty() {
         problems.push("campaign_id: give the campaign whose sessions to list".to_string());
@@ -43,7 +43,7 @@ pub fn parse(request: &v1::ListSessionsRequest) -> Result<ListQuery, Status> {
         0
     });
     if !problems.is_empty() {
-        return Err(Status::invalid_argument(problems.join("; ")));
+        return Err(CoordinatorError::Invalid(problems.join("; ")));
     }
     let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let number = |n: u64| (n != 0).then_some(n);
@@ -268,7 +268,7 @@ mod tests {
             limit: 5_000,
             ..Default::default()
         };
-        let status = parse(&request).expect_err("refused");
+        let status = tonic::Status::from(parse(&request).expect_err("refused"));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         for field in [
             "campaign_id:",

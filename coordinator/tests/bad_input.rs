@@ -128,7 +128,7 @@ fn every_bad_document_is_refused_with_its_errors() {
             };
             let outcome = throng_coordinator::analytics::parse(&request)
                 .map(|_| ())
-                .map_err(|status| status.message().to_string());
+                .map_err(|error| error.to_string());
             check_message(&name, &path, outcome, &mut misses);
             cases += 1;
         } else if name.ends_with(".catalog.yaml") {
