@@ -142,22 +142,18 @@ pub(crate) async fn live(State(service): State<ControlServiceImpl>, Path(id): Pa
 }
 
 pub(crate) async fn scenarios(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
-    match service
-        .list_scenarios(tonic::Request::new(v1::CampaignRef { id }))
-        .await
-    {
-        Ok(state) => Json(crate::json::scenario_state(&state.into_inner())).into_response(),
-        Err(status) => crate::http::error(status),
+    match service.list_scenarios(&id).await {
+        Ok(state) => Json(crate::json::scenario_state(&state)).into_response(),
+        Err(e) => crate::http::coordinator_error(e),
     }
 }
 
 /// The run's simulated now, for windows that end there.
 async fn sim_now(service: &ControlServiceImpl, id: &str) -> Result<i64, Response> {
     let state = service
-        .list_scenarios(tonic::Request::new(v1::CampaignRef { id: id.to_string() }))
+        .list_scenarios(id)
         .await
-        .map_err(crate::http::error)?
-        .into_inner();
+        .map_err(crate::http::coordinator_error)?;
     if state.sim_now_ms == 0 {
         return Err(crate::http::error(Status::failed_precondition(
             "the run has no live clock (a backfill)",
@@ -179,16 +175,16 @@ pub(crate) async fn streams(State(service): State<ControlServiceImpl>, Path(id):
     };
     const HOUR: i64 = 3_600_000;
     let until = now - now.rem_euclid(HOUR);
-    let request = tonic::Request::new(v1::StreamHistoryRequest {
+    let request = v1::StreamHistoryRequest {
         id,
         from: rfc3339(until - 3 * HOUR),
         until: rfc3339(until),
         block_seconds: 3600.0,
         patterns: Vec::new(),
-    });
+    };
     let history = match service.stream_history(request).await {
-        Ok(history) => history.into_inner(),
-        Err(status) => return crate::http::error(status),
+        Ok(history) => history,
+        Err(e) => return crate::http::coordinator_error(e),
     };
     let streams: Vec<Value> = history
         .series
@@ -217,17 +213,16 @@ pub(crate) async fn events(State(service): State<ControlServiceImpl>, Path(id): 
         Ok(now) => now,
         Err(response) => return response,
     };
-    let request = tonic::Request::new(v1::ExternalEventsRequest {
+    let request = v1::ExternalEventsRequest {
         id,
         from: rfc3339(now - 7 * 86_400_000),
         until: rfc3339(now + 86_400_000),
         stream: String::new(),
         event: String::new(),
-    });
+    };
     match service.external_events(request).await {
         Ok(answer) => {
             let events: Vec<Value> = answer
-                .into_inner()
                 .events
                 .iter()
                 .map(|e| {
@@ -239,7 +234,7 @@ pub(crate) async fn events(State(service): State<ControlServiceImpl>, Path(id): 
                 .collect();
             Json(json!({ "now_ms": now, "events": events })).into_response()
         }
-        Err(status) => crate::http::error(status),
+        Err(e) => crate::http::coordinator_error(e),
     }
 }
 

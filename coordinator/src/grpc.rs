@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use throng_actors::clock::epoch_ms;
 
 use throng_actors::spec::CampaignSpec;
-use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::control_service_server::ControlService;
 use tokio_stream::wrappers::ReceiverStream;
@@ -273,27 +272,6 @@ impl ControlService for ControlServiceImpl {
         }))
     }
 
-    async fn list_scenarios(
-        &self,
-        request: Request<v1::CampaignRef>,
-    ) -> std::result::Result<Response<v1::ScenarioState>, Status> {
-        let id = request.into_inner().id;
-        let campaign = self.load(&id).await?;
-        let Workload::Streams(run) = &campaign.workload else {
-            return Err(
-                CoordinatorError::Conflict(format!("{id} is a traffic campaign, not a stream run")).into(),
-            );
-        };
-        let sim_now = scenarios::sim_now_ms(run, &campaign.status, epoch_ms());
-        Ok(Response::new(scenarios::state_to_wire(
-            &id,
-            run,
-            &campaign.status.scenario_runs,
-            sim_now,
-            Vec::new(),
-        )))
-    }
-
     async fn apply_scenario(
         &self,
         request: Request<v1::ApplyScenarioRequest>,
@@ -328,75 +306,32 @@ impl ControlService for ControlServiceImpl {
         ))
     }
 
+    async fn list_scenarios(
+        &self,
+        request: Request<v1::CampaignRef>,
+    ) -> std::result::Result<Response<v1::ScenarioState>, Status> {
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            ControlServiceImpl::list_scenarios(self, &id).await?,
+        ))
+    }
+
     async fn stream_history(
         &self,
         request: Request<v1::StreamHistoryRequest>,
     ) -> std::result::Result<Response<v1::StreamHistoryResponse>, Status> {
-        let request = request.into_inner();
-        let campaign = self.load(&request.id).await?;
-        let Workload::Streams(run) = campaign.workload.clone() else {
-            return Err(CoordinatorError::Conflict(format!(
-                "{} is a traffic campaign, not a stream run",
-                request.id
-            ))
-            .into());
-        };
-        let query = crate::stream_history::HistoryQuery {
-            from_ms: instant("from", &request.from)?,
-            until_ms: instant("until", &request.until)?,
-            block_ms: if request.block_seconds > 0.0 {
-                (request.block_seconds * 1000.0) as i64
-            } else {
-                43_200_000
-            },
-            patterns: request.patterns,
-        };
-        let started = campaign
-            .status
-            .started_at_ms
-            .unwrap_or(campaign.status.created_at_ms) as i64;
-        let timeline = campaign.status.scenario_runs.clone();
-        let id = request.id.clone();
-        // Generating a month of events takes seconds of CPU: off the async threads.
-        let answer = tokio::task::spawn_blocking(move || {
-            crate::stream_history::history(&id, &run, started, &timeline, &query)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(Status::invalid_argument)?;
-        Ok(Response::new(answer))
+        Ok(Response::new(
+            ControlServiceImpl::stream_history(self, request.into_inner()).await?,
+        ))
     }
 
     async fn external_events(
         &self,
         request: Request<v1::ExternalEventsRequest>,
     ) -> std::result::Result<Response<v1::ExternalEventsResponse>, Status> {
-        let request = request.into_inner();
-        let campaign = self.load(&request.id).await?;
-        let run = crate::subscribe::stream_run(&campaign).map_err(Status::failed_precondition)?;
-        let (from, until) = (instant("from", &request.from)?, instant("until", &request.until)?);
-        let started = campaign
-            .status
-            .started_at_ms
-            .unwrap_or(campaign.status.created_at_ms) as i64;
-        let timeline = campaign.status.scenario_runs.clone();
-        // Correlation generates weeks of data: off the async threads.
-        let answer = tokio::task::spawn_blocking(move || {
-            crate::external_events::external_events(
-                &request.id,
-                &run,
-                started,
-                &timeline,
-                from,
-                until,
-                &request.stream,
-                &request.event,
-            )
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(Status::invalid_argument)?;
-        Ok(Response::new(answer))
+        Ok(Response::new(
+            ControlServiceImpl::external_events(self, request.into_inner()).await?,
+        ))
     }
 
     async fn get_analytics(

@@ -85,7 +85,7 @@ where
 }
 
 /// A coordinator error as HTTP, through the same status gRPC answers with.
-fn coordinator_error(e: crate::error::CoordinatorError) -> Response {
+pub(crate) fn coordinator_error(e: crate::error::CoordinatorError) -> Response {
     error(e.into())
 }
 
@@ -446,7 +446,7 @@ async fn history_answer(
     service: &ControlServiceImpl,
     id: String,
     params: HistoryParams,
-) -> Result<v1::StreamHistoryResponse, tonic::Status> {
+) -> crate::error::Result<v1::StreamHistoryResponse> {
     let request = v1::StreamHistoryRequest {
         id,
         from: params.from,
@@ -454,10 +454,7 @@ async fn history_answer(
         block_seconds: params.block_seconds,
         patterns: list_param(&params.patterns),
     };
-    Ok(service
-        .stream_history(tonic::Request::new(request))
-        .await?
-        .into_inner())
+    service.stream_history(request).await
 }
 
 /// `GET /api/v1/runs/{id}/history`: blocks of each stream against its baseline (`StreamHistory`).
@@ -468,7 +465,7 @@ pub(crate) async fn stream_history(
 ) -> Response {
     match history_answer(&service, id, params).await {
         Ok(answer) => Json(crate::json::stream_history(&answer)).into_response(),
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -480,7 +477,7 @@ pub(crate) async fn stream_stats(
 ) -> Response {
     match history_answer(&service, id, params).await {
         Ok(answer) => Json(crate::json::stream_stats(&answer)).into_response(),
-        Err(status) => error(status),
+        Err(e) => coordinator_error(e),
     }
 }
 
@@ -512,9 +509,9 @@ pub(crate) async fn external_events(
         stream: params.stream,
         event: params.event,
     };
-    match service.external_events(tonic::Request::new(request)).await {
-        Ok(answer) => Json(crate::json::external_events(&answer.into_inner())).into_response(),
-        Err(status) => error(status),
+    match service.external_events(request).await {
+        Ok(answer) => Json(crate::json::external_events(&answer)).into_response(),
+        Err(e) => coordinator_error(e),
     }
 }
 

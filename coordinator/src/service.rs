@@ -496,6 +496,94 @@ impl ControlServiceImpl {
         Ok((run, query))
     }
 
+    /// A stream run's scenarios: what its catalog defines and what has run.
+    pub(crate) async fn list_scenarios(&self, id: &str) -> Result<v1::ScenarioState> {
+        let campaign = self.load(id).await?;
+        let Workload::Streams(run) = &campaign.workload else {
+            return Err(CoordinatorError::Conflict(format!(
+                "{id} is a traffic campaign, not a stream run"
+            )));
+        };
+        let sim_now = scenarios::sim_now_ms(run, &campaign.status, epoch_ms());
+        Ok(scenarios::state_to_wire(
+            id,
+            run,
+            &campaign.status.scenario_runs,
+            sim_now,
+            Vec::new(),
+        ))
+    }
+
+    /// A stream run's history in blocks against its baseline.
+    pub(crate) async fn stream_history(
+        &self,
+        request: v1::StreamHistoryRequest,
+    ) -> Result<v1::StreamHistoryResponse> {
+        let campaign = self.load(&request.id).await?;
+        let Workload::Streams(run) = campaign.workload.clone() else {
+            return Err(CoordinatorError::Conflict(format!(
+                "{} is a traffic campaign, not a stream run",
+                request.id
+            )));
+        };
+        let query = crate::stream_history::HistoryQuery {
+            from_ms: instant("from", &request.from)?,
+            until_ms: instant("until", &request.until)?,
+            block_ms: if request.block_seconds > 0.0 {
+                (request.block_seconds * 1000.0) as i64
+            } else {
+                43_200_000
+            },
+            patterns: request.patterns,
+        };
+        let started = campaign
+            .status
+            .started_at_ms
+            .unwrap_or(campaign.status.created_at_ms) as i64;
+        let timeline = campaign.status.scenario_runs.clone();
+        let id = request.id.clone();
+        // Generating a month of events takes seconds of CPU: off the async threads.
+        let answer = tokio::task::spawn_blocking(move || {
+            crate::stream_history::history(&id, &run, started, &timeline, &query)
+        })
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))?
+        .map_err(CoordinatorError::Invalid)?;
+        Ok(answer)
+    }
+
+    /// External events of a run's history, and what they moved.
+    pub(crate) async fn external_events(
+        &self,
+        request: v1::ExternalEventsRequest,
+    ) -> Result<v1::ExternalEventsResponse> {
+        let campaign = self.load(&request.id).await?;
+        let run = crate::subscribe::stream_run(&campaign).map_err(CoordinatorError::Conflict)?;
+        let (from, until) = (instant("from", &request.from)?, instant("until", &request.until)?);
+        let started = campaign
+            .status
+            .started_at_ms
+            .unwrap_or(campaign.status.created_at_ms) as i64;
+        let timeline = campaign.status.scenario_runs.clone();
+        // Correlation generates weeks of data: off the async threads.
+        let answer = tokio::task::spawn_blocking(move || {
+            crate::external_events::external_events(
+                &request.id,
+                &run,
+                started,
+                &timeline,
+                from,
+                until,
+                &request.stream,
+                &request.event,
+            )
+        })
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))?
+        .map_err(CoordinatorError::Invalid)?;
+        Ok(answer)
+    }
+
     /// Removes a campaign that is not running (`crate::archive::remove`).
     pub(crate) async fn delete(&self, id: &str) -> Result<u64> {
         self.require_leader().await?;
