@@ -69,7 +69,7 @@ pub trait AgentApi: Send + Sync {
     /// The shards the agent runs now.
     async fn describe(&self) -> Result<Vec<Assignment>>;
     /// The agent's recent log lines that match.
-    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<v1::LogLine>>;
+    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<crate::log_ring::LogLine>>;
 }
 
 /// An [`AgentApi`] over gRPC.
@@ -170,14 +170,19 @@ impl AgentApi for GrpcAgentClient {
         Ok(response.into_inner().shards)
     }
 
-    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<v1::LogLine>> {
+    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<crate::log_ring::LogLine>> {
         let response = self
             .client
             .clone()
             .recent_logs(self.request(wire::log_query_to_wire("", query)))
             .await
             .map_err(|s| self.error(s))?;
-        Ok(response.into_inner().lines)
+        Ok(response
+            .into_inner()
+            .lines
+            .iter()
+            .map(wire::log_line_from_wire)
+            .collect())
     }
 
     async fn stream_stats(&self) -> Result<StatsStream> {

@@ -213,3 +213,14 @@ pub fn log_line_to_wire(line: &crate::log_ring::LogLine) -> v1::LogLine {
         text: line.text.clone(),
     }
 }
+
+/// A line another node sent; a level it does not name reads as `info`.
+pub fn log_line_from_wire(line: &v1::LogLine) -> crate::log_ring::LogLine {
+    crate::log_ring::LogLine {
+        seq: line.seq,
+        at_ms: line.at_ms,
+        level: crate::log_ring::parse_level(&line.level).unwrap_or(tracing::Level::INFO),
+        target: line.target.clone(),
+        text: line.text.clone(),
+    }
+}

@@ -5,15 +5,13 @@
 //! counters, and a stream run's scenarios (apply, stop, reset). Where each
 //! route sits and who may call it is in `crate::routes`.
 
+use crate::app::{App, ScenarioChange};
+use crate::campaign::Action;
+use crate::error::CoordinatorError;
+use crate::{problem, wire};
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use serde_json::{Value, json};
-use throng_proto::v1;
-use throng_proto::v1::control_service_server::ControlService;
-use tonic::Status;
-
-use crate::campaign::Action;
-use crate::service::ControlServiceImpl;
 
 const PAGE: &str = include_str!("dashboard/index.html");
 
@@ -59,25 +57,20 @@ pub(crate) async fn presets() -> Json<Value> {
 
 /// Every problem of a spec with its field path (none when it is valid), as
 /// the service's own validation finds them.
-async fn problems(service: &ControlServiceImpl, document: &str) -> Result<Vec<Value>, Response> {
-    let request = tonic::Request::new(v1::CampaignSpecRequest {
-        document: document.to_string(),
-        start: false,
-    });
-    let verdict = service
-        .validate_campaign(request)
-        .await
-        .map_err(crate::http::error)?
-        .into_inner();
-    Ok(verdict
-        .errors
-        .iter()
-        .map(|e| json!({ "path": e.path, "message": e.message }))
-        .collect())
+async fn problems(app: &App, document: &str) -> Result<Vec<Value>, Response> {
+    match app.campaigns().validate(document).await {
+        Ok(_) => Ok(Vec::new()),
+        Err(CoordinatorError::InvalidSpec(errors)) => Ok(errors
+            .0
+            .iter()
+            .map(|e| json!({ "path": e.path, "message": e.message }))
+            .collect()),
+        Err(other) => Err(problem::of(other)),
+    }
 }
 
-pub(crate) async fn validate(State(service): State<ControlServiceImpl>, body: String) -> Response {
-    match problems(&service, &body).await {
+pub(crate) async fn validate(State(app): State<App>, body: String) -> Response {
+    match problems(&app, &body).await {
         Ok(errors) => Json(json!({ "valid": errors.is_empty(), "errors": errors })).into_response(),
         Err(response) => response,
     }
@@ -91,44 +84,32 @@ pub(crate) struct CreateParams {
 }
 
 pub(crate) async fn create(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     crate::http::Params(params): crate::http::Params<CreateParams>,
     body: String,
 ) -> Response {
-    let request = tonic::Request::new(v1::CampaignSpecRequest {
-        document: body,
-        start: params.start,
-    });
-    match service.create_campaign(request).await {
-        Ok(c) => Json(crate::http::campaign_json(&c.into_inner())).into_response(),
-        Err(status) => crate::http::error(status),
-    }
+    crate::http::campaign_answer(app.campaigns().create(&body, params.start).await)
 }
 
 /// `POST /api/v1/campaigns/{id}/start|pause|resume|stop`.
-pub(crate) async fn act(
-    State(service): State<ControlServiceImpl>,
-    id: String,
-    action: &'static str,
-) -> Response {
+pub(crate) async fn act(State(app): State<App>, id: String, action: &'static str) -> Response {
     let action = match action {
         "start" => Action::Start,
         "pause" => Action::Pause,
         "resume" => Action::Resume,
         "stop" => Action::Stop,
         other => {
-            return crate::http::error(Status::not_found(format!(
+            return problem::of(CoordinatorError::Missing(format!(
                 "unknown action `{other}`; use start, pause, resume or stop"
             )));
         }
     };
-    let answer = service.act(&id, action).await;
-    crate::http::campaign_answer(&service, answer).await
+    crate::http::campaign_answer(app.campaigns().act(&id, action).await)
 }
 
 /// A campaign's merged live counters, as the agents last reported them.
-pub(crate) async fn live(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Json<Value> {
-    let c = service.hub.campaign_totals(&id);
+pub(crate) async fn live(State(app): State<App>, Path(id): Path<String>) -> Json<Value> {
+    let c = app.hub.campaign_totals(&id);
     Json(json!({
         "sessions_started": c.sessions_started,
         "sessions_completed": c.sessions_completed,
@@ -141,25 +122,21 @@ pub(crate) async fn live(State(service): State<ControlServiceImpl>, Path(id): Pa
     }))
 }
 
-pub(crate) async fn scenarios(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
-    match service.list_scenarios(&id).await {
-        Ok(state) => Json(crate::json::scenario_state(&state)).into_response(),
-        Err(e) => crate::http::coordinator_error(e),
+pub(crate) async fn scenarios(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.scenarios().list(&id).await {
+        Ok(state) => Json(crate::json::scenario_state(&wire::scenario_state(&state))).into_response(),
+        Err(e) => problem::of(e),
     }
 }
 
 /// The run's simulated now, for windows that end there.
-async fn sim_now(service: &ControlServiceImpl, id: &str) -> Result<i64, Response> {
-    let state = service
-        .list_scenarios(id)
-        .await
-        .map_err(crate::http::coordinator_error)?;
-    if state.sim_now_ms == 0 {
-        return Err(crate::http::error(Status::failed_precondition(
-            "the run has no live clock (a backfill)",
-        )));
-    }
-    Ok(state.sim_now_ms)
+async fn sim_now(app: &App, id: &str) -> Result<i64, Response> {
+    let state = app.scenarios().list(id).await.map_err(problem::of)?;
+    state.sim_now_ms.ok_or_else(|| {
+        problem::of(CoordinatorError::Conflict(
+            "the run has no live clock (a backfill)".into(),
+        ))
+    })
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -168,23 +145,22 @@ fn rfc3339(ms: i64) -> String {
 
 /// Every stream's last hour against its baseline: the count, what the
 /// baseline had, their ratio (1 is usual) and the 0-100 score with its flag.
-pub(crate) async fn streams(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
-    let now = match sim_now(&service, &id).await {
+pub(crate) async fn streams(State(app): State<App>, Path(id): Path<String>) -> Response {
+    let now = match sim_now(&app, &id).await {
         Ok(now) => now,
         Err(response) => return response,
     };
     const HOUR: i64 = 3_600_000;
     let until = now - now.rem_euclid(HOUR);
-    let request = v1::StreamHistoryRequest {
-        id,
-        from: rfc3339(until - 3 * HOUR),
-        until: rfc3339(until),
-        block_seconds: 3600.0,
+    let query = crate::stream_history::HistoryQuery {
+        from_ms: Some(until - 3 * HOUR),
+        until_ms: Some(until),
+        block_ms: HOUR,
         patterns: Vec::new(),
     };
-    let history = match service.stream_history(request).await {
+    let history = match app.streams().history(&id, query).await {
         Ok(history) => history,
-        Err(e) => return crate::http::coordinator_error(e),
+        Err(e) => return problem::of(e),
     };
     let streams: Vec<Value> = history
         .series
@@ -208,19 +184,17 @@ pub(crate) async fn streams(State(service): State<ControlServiceImpl>, Path(id):
 }
 
 /// External events of the run's last week of simulated time.
-pub(crate) async fn events(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
-    let now = match sim_now(&service, &id).await {
+pub(crate) async fn events(State(app): State<App>, Path(id): Path<String>) -> Response {
+    let now = match sim_now(&app, &id).await {
         Ok(now) => now,
         Err(response) => return response,
     };
-    let request = v1::ExternalEventsRequest {
-        id,
+    let query = crate::app::streams::EventsQuery {
         from: rfc3339(now - 7 * 86_400_000),
         until: rfc3339(now + 86_400_000),
-        stream: String::new(),
-        event: String::new(),
+        ..Default::default()
     };
-    match service.external_events(request).await {
+    match app.streams().external_events(&id, query).await {
         Ok(answer) => {
             let events: Vec<Value> = answer
                 .events
@@ -234,7 +208,7 @@ pub(crate) async fn events(State(service): State<ControlServiceImpl>, Path(id): 
                 .collect();
             Json(json!({ "now_ms": now, "events": events })).into_response()
         }
-        Err(e) => crate::http::coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
@@ -250,7 +224,7 @@ pub(crate) struct ApplyParams {
 
 /// `POST /api/v1/runs/{id}/scenarios/{scenario}/apply?at=&compose=`.
 pub(crate) async fn apply_scenario(
-    state: State<ControlServiceImpl>,
+    state: State<App>,
     Path((id, scenario)): Path<(String, String)>,
     crate::http::Params(params): crate::http::Params<ApplyParams>,
 ) -> Response {
@@ -259,41 +233,30 @@ pub(crate) async fn apply_scenario(
 
 /// A scenario change of a stream run: apply (one scenario), stop or reset.
 pub(crate) async fn scenario_action(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     id: String,
     scenario: String,
     action: &'static str,
     params: ApplyParams,
 ) -> Response {
-    let answer = match action {
-        "apply" => {
-            service
-                .apply_scenario(tonic::Request::new(v1::ApplyScenarioRequest {
-                    id,
-                    scenario,
-                    at: params.at,
-                    compose: params.compose,
-                }))
-                .await
-        }
-        "stop" => {
-            service
-                .stop_scenario(tonic::Request::new(v1::CampaignRef { id }))
-                .await
-        }
-        "reset" => {
-            service
-                .reset_scenarios(tonic::Request::new(v1::CampaignRef { id }))
-                .await
-        }
+    let (at, change) = match action {
+        "apply" => (
+            params.at,
+            ScenarioChange::Apply {
+                scenario,
+                compose: params.compose,
+            },
+        ),
+        "stop" => (String::new(), ScenarioChange::Stop),
+        "reset" => (String::new(), ScenarioChange::Reset),
         other => {
-            return crate::http::error(Status::not_found(format!(
+            return problem::of(CoordinatorError::Missing(format!(
                 "unknown action `{other}`; use apply, stop or reset"
             )));
         }
     };
-    match answer {
-        Ok(state) => Json(crate::json::scenario_state(&state.into_inner())).into_response(),
-        Err(status) => crate::http::error(status),
+    match app.scenarios().change(&id, &at, change).await {
+        Ok(state) => Json(crate::json::scenario_state(&wire::scenario_state(&state))).into_response(),
+        Err(e) => problem::of(e),
     }
 }

@@ -5,62 +5,17 @@
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Value, json};
-use throng_proto::v1::control_service_server::ControlService;
 use tokio::sync::watch;
 
 use std::sync::Arc;
 
 use throng_agent::auth::{Guard, Refusal, Role};
 
-use crate::service::ControlServiceImpl;
+use crate::app::{App, CampaignView, Injection, SubscribeAsk};
+use crate::{problem, wire};
 use throng_proto::v1;
-
-fn status_to_http(status: &tonic::Status) -> StatusCode {
-    match status.code() {
-        tonic::Code::NotFound => StatusCode::NOT_FOUND,
-        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
-        tonic::Code::FailedPrecondition => StatusCode::CONFLICT,
-        tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-        tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// An error as a problem document (RFC 9457, `application/problem+json`):
-/// `title` is the HTTP reason, `detail` the message, `code` the gRPC code
-/// the same call gets, and for invalid input `errors` lists every problem
-/// with its field path. gRPC and HTTP thus fail alike, from one status.
-pub(crate) fn error(status: tonic::Status) -> Response {
-    use prost::Message as _;
-    let http = status_to_http(&status);
-    let mut problem = json!({
-        "type": "about:blank",
-        "title": http.canonical_reason().unwrap_or("Error"),
-        "status": http.as_u16(),
-        "detail": status.message(),
-        "code": format!("{:?}", status.code()),
-    });
-    if let Ok(details) = v1::FieldErrors::decode(status.details())
-        && !details.errors.is_empty()
-    {
-        problem["errors"] = details
-            .errors
-            .iter()
-            .map(|f| json!({"path": f.path, "message": f.message}))
-            .collect();
-    }
-    (
-        http,
-        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
-        problem.to_string(),
-    )
-        .into_response()
-}
 
 /// Query parameters, or a problem document naming what is wrong with them:
 /// an unknown name, or a value of the wrong type.
@@ -76,88 +31,66 @@ where
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Response> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Params(value)),
-            Err(rejection) => Err(error(tonic::Status::invalid_argument(format!(
-                "query: {}",
-                rejection.body_text()
-            )))),
+            Err(rejection) => Err(problem::invalid(format!("query: {}", rejection.body_text()))),
         }
     }
 }
 
-/// A coordinator error as HTTP, through the same status gRPC answers with.
-pub(crate) fn coordinator_error(e: crate::error::CoordinatorError) -> Response {
-    error(e.into())
-}
-
-pub(crate) fn campaign_json(c: &throng_proto::v1::Campaign) -> Value {
-    crate::json::campaign(c)
-}
-
-pub(crate) async fn cluster(State(service): State<ControlServiceImpl>) -> Response {
-    match service
-        .get_cluster_status(tonic::Request::new(Default::default()))
-        .await
-    {
-        Ok(status) => {
-            let s = status.into_inner();
-            let reports = service.hub.agents();
-            let now = throng_actors::clock::epoch_ms();
-            let agents: Vec<Value> = s
-                .agents
-                .iter()
-                .map(|a| {
-                    let writer = a.telemetry.clone().unwrap_or_default();
-                    let age = reports.get(&a.id).map(|r| r.age_seconds(now));
-                    json!({
-                        "id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
-                        "report_age_seconds": age,
-                        "telemetry": {
-                            "store": writer.store, "queue_depth": writer.queue_depth,
-                            "rows_written": writer.rows_written, "rows_spilled": writer.rows_spilled,
-                            "rows_rejected": writer.rows_rejected, "error": writer.error,
-                        },
-                    })
-                })
-                .collect();
-            Json(json!({"cluster": s.cluster, "leader": s.leader, "agents": agents, "campaigns": s.campaigns, "shards": s.shards}))
-                .into_response()
-        }
-        Err(status) => error(status),
+/// A campaign the application answered with, as its JSON; or the error
+/// as a problem document.
+pub(crate) fn campaign_answer(answer: crate::error::Result<CampaignView>) -> Response {
+    match answer {
+        Ok(view) => Json(crate::json::campaign(&wire::campaign(&view))).into_response(),
+        Err(e) => problem::of(e),
     }
 }
 
-pub(crate) async fn campaigns(State(service): State<ControlServiceImpl>) -> Response {
-    match service
-        .list_campaigns(tonic::Request::new(Default::default()))
-        .await
-    {
-        Ok(list) => Json(
-            json!({"campaigns": list.into_inner().campaigns.iter().map(campaign_json).collect::<Vec<_>>()}),
-        )
-        .into_response(),
-        Err(status) => error(status),
-    }
-}
-
-pub(crate) async fn campaign(State(service): State<ControlServiceImpl>, Path(id): Path<String>) -> Response {
-    let found = service.load(&id).await;
-    campaign_answer(&service, found).await
-}
-
-/// A campaign the application layer answered with, as its JSON; or the
-/// error as a problem document.
-pub(crate) async fn campaign_answer(
-    service: &ControlServiceImpl,
-    answer: crate::error::Result<crate::campaign::Campaign>,
-) -> Response {
-    let wire = match answer {
-        Ok(campaign) => service.to_wire(&campaign).await,
-        Err(e) => Err(e),
+/// `GET /api/v1/cluster` (`GetClusterStatus`), with each agent's report age.
+pub(crate) async fn cluster(State(app): State<App>) -> Response {
+    let status = match app.cluster().status().await {
+        Ok(status) => status,
+        Err(e) => return problem::of(e),
     };
-    match wire {
-        Ok(c) => Json(crate::json::campaign(&c)).into_response(),
-        Err(e) => coordinator_error(e),
+    let agents: Vec<Value> = status
+        .agents
+        .iter()
+        .map(|a| {
+            let writer = a.telemetry.clone().unwrap_or_default();
+            json!({
+                "id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
+                "report_age_seconds": a.report_age_seconds,
+                "telemetry": {
+                    "store": writer.store, "queue_depth": writer.queue_depth,
+                    "rows_written": writer.rows_written, "rows_spilled": writer.rows_spilled,
+                    "rows_rejected": writer.rows_rejected, "error": writer.error,
+                },
+            })
+        })
+        .collect();
+    Json(
+        json!({"cluster": status.cluster, "leader": status.leader, "agents": agents,
+        "campaigns": status.campaigns, "shards": status.shards}),
+    )
+    .into_response()
+}
+
+/// `GET /api/v1/campaigns` (`ListCampaigns`).
+pub(crate) async fn campaigns(State(app): State<App>) -> Response {
+    match app.campaigns().list().await {
+        Ok(views) => {
+            let campaigns: Vec<Value> = views
+                .iter()
+                .map(|v| crate::json::campaign(&wire::campaign(v)))
+                .collect();
+            Json(json!({ "campaigns": campaigns })).into_response()
+        }
+        Err(e) => problem::of(e),
     }
+}
+
+/// `GET /api/v1/campaigns/{id}` (`GetCampaign`).
+pub(crate) async fn campaign(State(app): State<App>, Path(id): Path<String>) -> Response {
+    campaign_answer(app.campaigns().get(&id).await)
 }
 
 /// `?campaigns=ID,ID&by=persona&resolution_ms=60000`
@@ -173,10 +106,7 @@ pub(crate) struct AnalyticsParams {
 }
 
 /// `GET /api/v1/analytics`: the same reports as `GetAnalytics`.
-pub(crate) async fn analytics(
-    State(service): State<ControlServiceImpl>,
-    Params(params): Params<AnalyticsParams>,
-) -> Response {
+pub(crate) async fn analytics(State(app): State<App>, Params(params): Params<AnalyticsParams>) -> Response {
     let request = v1::AnalyticsRequest {
         campaign_ids: params
             .campaigns
@@ -188,23 +118,24 @@ pub(crate) async fn analytics(
         by: params.by,
         resolution_ms: params.resolution_ms,
     };
-    match service.analytics(&request).await {
+    let answer = match crate::analytics::parse(&request) {
+        Ok(query) => app.insight().analytics(&request.campaign_ids, &query).await,
+        Err(e) => Err(e),
+    };
+    match answer {
         Ok(reports) => Json(reports).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `GET /api/v1/campaigns/{id}/errors`: the same groups as `GetCampaignErrors`.
-pub(crate) async fn campaign_errors(
-    State(service): State<ControlServiceImpl>,
-    Path(id): Path<String>,
-) -> Response {
-    match service.campaign_errors(&id).await {
+pub(crate) async fn campaign_errors(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.insight().errors(&id).await {
         Ok(report) => Json(crate::json::campaign_errors(&crate::analytics::errors_to_wire(
             &id, &report,
         )))
         .into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
@@ -225,10 +156,7 @@ pub(crate) struct LogsParams {
 }
 
 /// `GET /api/v1/logs`: the same lines as `GetLogs`.
-pub(crate) async fn logs(
-    State(service): State<ControlServiceImpl>,
-    Params(params): Params<LogsParams>,
-) -> Response {
+pub(crate) async fn logs(State(app): State<App>, Params(params): Params<LogsParams>) -> Response {
     let request = v1::GetLogsRequest {
         node: params.node,
         level: params.level,
@@ -236,9 +164,13 @@ pub(crate) async fn logs(
         after_seq: params.after,
         limit: params.limit,
     };
-    match service.logs(&request).await {
-        Ok(lines) => Json(crate::json::log_lines(&lines)).into_response(),
-        Err(e) => coordinator_error(e),
+    let query = match throng_agent::wire::log_query_from_wire(&request) {
+        Ok(query) => query,
+        Err(message) => return problem::invalid(message),
+    };
+    match app.insight().logs(&request.node, &query).await {
+        Ok(logs) => Json(crate::json::log_lines(&wire::log_lines(&logs))).into_response(),
+        Err(e) => problem::of(e),
     }
 }
 
@@ -262,7 +194,7 @@ const SESSION_PARAMS: [&str; 11] = [
 fn sessions_request(
     campaign_id: String,
     params: &std::collections::HashMap<String, String>,
-) -> Result<v1::ListSessionsRequest, tonic::Status> {
+) -> crate::error::Result<crate::sessions::ListQuery> {
     let mut problems: Vec<String> = params
         .keys()
         .filter(|name| !SESSION_PARAMS.contains(&name.as_str()))
@@ -294,52 +226,49 @@ fn sessions_request(
         limit: number("limit").min(u64::from(u32::MAX)) as u32,
     };
     if problems.is_empty() {
-        Ok(request)
+        crate::sessions::parse(&request)
     } else {
         problems.sort();
-        Err(tonic::Status::invalid_argument(problems.join("; ")))
+        Err(crate::error::CoordinatorError::Invalid(problems.join("; ")))
     }
 }
 
 /// `GET /api/v1/campaigns/{id}/sessions`: the same page as `ListSessions`.
 pub(crate) async fn campaign_sessions(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(id): Path<String>,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let request = match sessions_request(id, &params) {
-        Ok(request) => request,
-        Err(status) => return error(status),
+    let query = match sessions_request(id, &params) {
+        Ok(query) => query,
+        Err(e) => return problem::of(e),
     };
-    match service.list_sessions(&request).await {
+    match app.sessions().list(&query).await {
         Ok(page) => Json(page).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `GET /api/v1/campaigns/{id}/sessions/{session}`: as `GetSession`.
 pub(crate) async fn campaign_session(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path((id, session)): Path<(String, String)>,
 ) -> Response {
     let Ok(session_id) = session.parse::<u64>() else {
-        return error(tonic::Status::invalid_argument(format!(
+        return problem::invalid(format!(
             "session: `{session}` is not a session id (a whole number, as session lists show it)"
-        )));
+        ));
     };
-    match service.session(&id, session_id).await {
+    match app.sessions().get(&id, session_id).await {
         Ok(detail) => Json(detail).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `GET /api/v1/library` and `/api/v1/library/{kind}`: the newest version
 /// of each item (`ListLibraryItems`).
-pub(crate) async fn library_items(
-    State(service): State<ControlServiceImpl>,
-    kind: Option<Path<String>>,
-) -> Response {
-    match service.library_items(kind.as_ref().map(|k| k.0.as_str())).await {
+pub(crate) async fn library_items(State(app): State<App>, kind: Option<Path<String>>) -> Response {
+    match app.library().list(kind.as_ref().map(|k| k.0.as_str())).await {
         Ok(views) => {
             let items: Vec<Value> = views
                 .iter()
@@ -347,7 +276,7 @@ pub(crate) async fn library_items(
                 .collect();
             Json(json!({ "items": items })).into_response()
         }
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
@@ -359,62 +288,56 @@ pub(crate) struct VersionParams {
 
 /// `GET /api/v1/library/{kind}/{name}?version=N` (`GetLibraryItem`).
 pub(crate) async fn library_item(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path((kind, name)): Path<(String, String)>,
     Params(params): Params<VersionParams>,
 ) -> Response {
     let version = params.version.filter(|v| *v > 0);
-    match service.library_item(&kind, &name, version).await {
+    match app.library().get(&kind, &name, version).await {
         Ok(view) => Json(crate::json::library_item(&crate::library::to_wire(&view))).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `POST /api/v1/library/{kind}` with the item in YAML or JSON (`ApplyLibraryItem`).
 pub(crate) async fn apply_library_item(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(kind): Path<String>,
     document: String,
 ) -> Response {
-    match service.apply_library_item(&kind, &document).await {
+    match app.library().apply(&kind, &document).await {
         Ok(view) => Json(crate::json::library_item(&crate::library::to_wire(&view))).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `DELETE /api/v1/library/{kind}/{name}` (`DeleteLibraryItem`).
 pub(crate) async fn delete_library_item(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path((kind, name)): Path<(String, String)>,
 ) -> Response {
-    match service.delete_library_item(&kind, &name).await {
+    match app.library().delete(&kind, &name).await {
         Ok(removed) => Json(json!({"kind": kind, "name": name, "versions_removed": removed})).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `GET /api/v1/campaigns/{id}/watch`: the campaign's live stats about once
 /// a second until it ends, as server-sent events of JSON (`WatchCampaign`);
 /// a browser reads them with `EventSource`.
-pub(crate) async fn watch_campaign(
-    State(service): State<ControlServiceImpl>,
-    Path(id): Path<String>,
-) -> Response {
+pub(crate) async fn watch_campaign(State(app): State<App>, Path(id): Path<String>) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio_stream::StreamExt;
-    let stream = match service
-        .watch_campaign(tonic::Request::new(v1::CampaignRef { id }))
-        .await
-    {
-        Ok(answer) => answer.into_inner(),
-        Err(status) => return error(status),
+    let stats = match app.campaigns().watch(&id).await {
+        Ok(stats) => tokio_stream::wrappers::ReceiverStream::new(stats),
+        Err(e) => return problem::of(e),
     };
-    let events = stream.map(|item| {
+    let events = stats.map(|item| {
         Ok::<_, std::convert::Infallible>(match item {
             Ok(stats) => Event::default()
                 .event("stats")
-                .data(crate::json::campaign_stats(&stats).to_string()),
-            Err(status) => Event::default().event("error").data(status.message()),
+                .data(crate::json::campaign_stats(&wire::campaign_stats(&stats)).to_string()),
+            Err(e) => Event::default().event("error").data(e.to_string()),
         })
     });
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()
@@ -443,41 +366,40 @@ fn list_param(text: &str) -> Vec<String> {
 }
 
 async fn history_answer(
-    service: &ControlServiceImpl,
+    app: &App,
     id: String,
     params: HistoryParams,
 ) -> crate::error::Result<v1::StreamHistoryResponse> {
-    let request = v1::StreamHistoryRequest {
-        id,
-        from: params.from,
-        until: params.until,
-        block_seconds: params.block_seconds,
-        patterns: list_param(&params.patterns),
-    };
-    service.stream_history(request).await
+    let query = crate::stream_history::query(
+        &params.from,
+        &params.until,
+        params.block_seconds,
+        list_param(&params.patterns),
+    )?;
+    app.streams().history(&id, query).await
 }
 
 /// `GET /api/v1/runs/{id}/history`: blocks of each stream against its baseline (`StreamHistory`).
 pub(crate) async fn stream_history(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(id): Path<String>,
     Params(params): Params<HistoryParams>,
 ) -> Response {
-    match history_answer(&service, id, params).await {
+    match history_answer(&app, id, params).await {
         Ok(answer) => Json(crate::json::stream_history(&answer)).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `GET /api/v1/runs/{id}/stats`: each stream's baseline statistics over the window.
 pub(crate) async fn stream_stats(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(id): Path<String>,
     Params(params): Params<HistoryParams>,
 ) -> Response {
-    match history_answer(&service, id, params).await {
+    match history_answer(&app, id, params).await {
         Ok(answer) => Json(crate::json::stream_stats(&answer)).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
@@ -498,20 +420,19 @@ pub(crate) struct EventParams {
 /// `GET /api/v1/runs/{id}/external-events`: external events of a window and
 /// what they moved (`ExternalEvents`).
 pub(crate) async fn external_events(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(id): Path<String>,
     Params(params): Params<EventParams>,
 ) -> Response {
-    let request = v1::ExternalEventsRequest {
-        id,
+    let query = crate::app::streams::EventsQuery {
         from: params.from,
         until: params.until,
         stream: params.stream,
         event: params.event,
     };
-    match service.external_events(request).await {
+    match app.streams().external_events(&id, query).await {
         Ok(answer) => Json(crate::json::external_events(&answer)).into_response(),
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
@@ -529,42 +450,38 @@ struct InjectEvent {
 }
 
 /// `POST /api/v1/runs/{id}/events`: injects external events (`InjectEvents`).
-pub(crate) async fn inject_events(
-    State(service): State<ControlServiceImpl>,
-    Path(id): Path<String>,
-    body: String,
-) -> Response {
+pub(crate) async fn inject_events(State(app): State<App>, Path(id): Path<String>, body: String) -> Response {
     let body: InjectBody = match serde_json::from_str(&body) {
         Ok(body) => body,
         Err(e) => {
-            return error(tonic::Status::invalid_argument(format!(
+            return problem::invalid(format!(
                 "body: expected {{\"events\": [{{\"template\": …, \"at\": …}}]}}: {e}"
-            )));
+            ));
         }
     };
-    let request = v1::InjectEventsRequest {
-        id,
-        events: body
-            .events
-            .into_iter()
-            .map(|e| v1::EventToInject {
-                template: e.template,
-                at: e.at,
-            })
-            .collect(),
-    };
-    match service.inject_events(tonic::Request::new(request)).await {
-        Ok(answer) => Json(crate::json::external_events(&answer.into_inner())).into_response(),
-        Err(status) => error(status),
+    let events: Vec<Injection> = body
+        .events
+        .into_iter()
+        .map(|e| Injection {
+            template: e.template,
+            at: e.at,
+        })
+        .collect();
+    match app.streams().inject(&id, &events).await {
+        Ok(injected) => Json(crate::json::external_events(
+            &crate::external_events::events_to_wire(
+                &injected.run_id,
+                &injected.run.catalog,
+                &injected.events,
+            ),
+        ))
+        .into_response(),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `POST /api/v1/campaigns/{id}/rate` with `{"rate": 50}` (`SetCampaignRate`).
-pub(crate) async fn set_rate(
-    State(service): State<ControlServiceImpl>,
-    Path(id): Path<String>,
-    body: String,
-) -> Response {
+pub(crate) async fn set_rate(State(app): State<App>, Path(id): Path<String>, body: String) -> Response {
     #[derive(serde::Deserialize)]
     struct RateBody {
         rate: f64,
@@ -572,36 +489,29 @@ pub(crate) async fn set_rate(
     let rate = match serde_json::from_str::<RateBody>(&body) {
         Ok(body) => body.rate,
         Err(e) => {
-            return error(tonic::Status::invalid_argument(format!(
-                "body: expected {{\"rate\": sessions per second}}: {e}"
-            )));
+            return problem::invalid(format!("body: expected {{\"rate\": sessions per second}}: {e}"));
         }
     };
-    let changed = service.set_rate(&id, rate).await;
-    campaign_answer(&service, changed).await
+    campaign_answer(app.campaigns().set_rate(&id, rate).await)
 }
 
 /// `DELETE /api/v1/campaigns/{id}` (`DeleteCampaign`).
-pub(crate) async fn delete_campaign(
-    State(service): State<ControlServiceImpl>,
-    Path(id): Path<String>,
-) -> Response {
-    match service.delete(&id).await {
+pub(crate) async fn delete_campaign(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.campaigns().delete(&id).await {
         Ok(keys_removed) => {
             Json(json!({"id": id, "deleted": true, "keys_removed": keys_removed})).into_response()
         }
-        Err(e) => coordinator_error(e),
+        Err(e) => problem::of(e),
     }
 }
 
 /// `PUT /api/v1/campaigns/{id}` with the whole spec (`UpdateCampaign`).
 pub(crate) async fn update_campaign(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(id): Path<String>,
     document: String,
 ) -> Response {
-    let updated = service.update(&id, &document).await;
-    campaign_answer(&service, updated).await
+    campaign_answer(app.campaigns().update(&id, &document).await)
 }
 
 /// `?name=&start=true`
@@ -616,31 +526,37 @@ pub(crate) struct CloneParams {
 
 /// `POST /api/v1/campaigns/{id}/clone?name=&start=` (`CloneCampaign`).
 pub(crate) async fn clone_campaign(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(id): Path<String>,
     Params(params): Params<CloneParams>,
 ) -> Response {
-    let clone = service.clone_campaign(&id, &params.name, params.start).await;
-    campaign_answer(&service, clone).await
+    campaign_answer(
+        app.campaigns()
+            .clone_campaign(&id, &params.name, params.start)
+            .await,
+    )
 }
 
 /// `POST /api/v1/campaigns/test` with a spec: do its targets answer? (`TestTarget`)
-pub(crate) async fn test_targets(State(service): State<ControlServiceImpl>, document: String) -> Response {
-    let request = v1::CampaignSpecRequest {
-        document,
-        start: false,
-    };
-    match service.test_target(tonic::Request::new(request)).await {
-        Ok(answer) => Json(crate::json::target_checks(&answer.into_inner())).into_response(),
-        Err(status) => error(status),
+pub(crate) async fn test_targets(State(app): State<App>, document: String) -> Response {
+    match app.cluster().test_targets(&document).await {
+        Ok(targets) => {
+            let ok = targets.iter().all(|t| t.ok);
+            Json(crate::json::target_checks(&v1::TestTargetResponse {
+                targets,
+                ok,
+            }))
+            .into_response()
+        }
+        Err(e) => problem::of(e),
     }
 }
 
 /// `POST /api/v1/behaviour/score`: behaviour data in, the detector's verdict out.
 pub(crate) async fn score_behaviour(body: String) -> Response {
-    match crate::service::score_behaviour_json(&body) {
+    match crate::app::insight::score_behaviour_json(&body) {
         Ok(verdict) => ([(axum::http::header::CONTENT_TYPE, "application/json")], verdict).into_response(),
-        Err(message) => error(tonic::Status::invalid_argument(message)),
+        Err(message) => problem::invalid(message),
     }
 }
 
@@ -684,7 +600,7 @@ fn message_json(message: &v1::SubscribeMessage) -> Value {
 /// `GET /api/v1/runs/{id}/subscribe` (WebSocket): the same messages as the
 /// gRPC `Subscribe`, as JSON text frames.
 pub(crate) async fn subscribe(
-    State(service): State<ControlServiceImpl>,
+    State(app): State<App>,
     Path(id): Path<String>,
     Params(params): Params<SubscribeParams>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -692,56 +608,39 @@ pub(crate) async fn subscribe(
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
-            return error(tonic::Status::invalid_argument(format!(
+            return problem::invalid(format!(
                 "this route is a WebSocket: connect with a WebSocket client ({})",
                 rejection.body_text()
-            )));
+            ));
         }
     };
-    let request = v1::SubscribeRequest {
-        id: id.clone(),
-        patterns: params
-            .patterns
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(String::from)
-            .collect(),
+    let ask = SubscribeAsk {
+        patterns: list_param(&params.patterns),
         resume_token: params.token,
         max_lag_seconds: params.max_lag,
     };
-    let (run, query) = match service.subscription(&request).await {
-        Ok(found) => found,
-        Err(e) => return coordinator_error(e),
+    // Checked before the upgrade, so a bad request gets a problem document.
+    let messages = match app.streams().subscribe(&id, &ask).await {
+        Ok(messages) => messages,
+        Err(e) => return problem::of(e),
     };
     upgrade
         .protocols([WEBSOCKET_PROTOCOL])
-        .on_upgrade(move |socket| forward(socket, service, id, run, query))
+        .on_upgrade(move |socket| forward(socket, messages))
 }
 
+/// Sends the subscription's messages as text frames until either side
+/// ends; dropping the receiver ends the subscription's task.
 async fn forward(
     mut socket: WebSocket,
-    service: ControlServiceImpl,
-    id: String,
-    run: std::sync::Arc<throng_actors::streams::StreamRunSpec>,
-    query: crate::subscribe::SubscribeQuery,
+    mut messages: tokio::sync::mpsc::Receiver<Result<v1::SubscribeMessage, tonic::Status>>,
 ) {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
-    let serving = tokio::spawn(crate::subscribe::serve(
-        service.store.clone(),
-        service.keys.clone(),
-        id,
-        run,
-        query,
-        sender,
-    ));
-    while let Some(Ok(message)) = receiver.recv().await {
+    while let Some(Ok(message)) = messages.recv().await {
         let text = message_json(&message).to_string();
         if socket.send(Message::Text(text.into())).await.is_err() {
             break;
         }
     }
-    serving.abort();
     let _ = socket.send(Message::Close(None)).await;
 }
 
@@ -789,7 +688,7 @@ async fn check_token(
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             let unauthenticated = matches!(refusal, Refusal::Unauthenticated(_));
-            let mut response = error(refusal.to_status());
+            let mut response = problem::refusal(&refusal.to_status());
             if unauthenticated {
                 response.headers_mut().insert(
                     axum::http::header::WWW_AUTHENTICATE,
@@ -802,8 +701,8 @@ async fn check_token(
 }
 
 /// Prometheus text, behind the same tokens as the API (a read token).
-pub(crate) async fn metrics(State(service): State<ControlServiceImpl>) -> Response {
-    let text = crate::metrics::render(&service).await;
+pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    let text = crate::metrics::render(&app).await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -855,14 +754,14 @@ async fn serve_tls(
 
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    service: ControlServiceImpl,
+    app: App,
     guard: Arc<Guard>,
     policy: Arc<crate::http_policy::BrowserPolicy>,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
     // Each route behind the token check of its access (crate::routes).
-    let mut app = axum::Router::new();
+    let mut router = axum::Router::new();
     for route in crate::routes::table() {
         let role = match route.access {
             crate::routes::Access::Open => None,
@@ -876,21 +775,22 @@ pub async fn serve(
             )),
             None => route.handler,
         };
-        app = app.route(route.path, handler);
+        router = router.route(route.path, handler);
     }
-    let app = app
-        .with_state(service)
-        .layer(axum::middleware::from_fn_with_state(
-            policy,
-            crate::http_policy::apply,
-        ));
+    let router = router.with_state(app).layer(axum::middleware::from_fn_with_state(
+        policy,
+        crate::http_policy::apply,
+    ));
     if let Some(config) = tls {
-        return serve_tls(listener, app, config, stop).await;
+        return serve_tls(listener, router, config, stop).await;
     }
     let shutdown = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!(%error, "coordinator HTTP server failed");
     }
 }

@@ -6,6 +6,7 @@
 //! record traffic on their own and send one small stats report per second.
 
 pub mod analytics;
+pub mod app;
 pub mod archive;
 pub mod campaign;
 pub mod campaign_update;
@@ -23,16 +24,17 @@ mod mirror;
 mod node;
 pub mod openapi;
 pub mod placement;
+mod problem;
 pub mod reconcile;
 pub mod routes;
 pub mod scenarios;
-pub mod service;
 pub mod sessions;
 pub mod stats;
 pub mod stream_history;
 pub mod subscribe;
 pub mod target_check;
 pub mod view;
+pub mod wire;
 
 pub use error::{CoordinatorError, Result};
 pub use node::{Coordinator, CoordinatorConfig};

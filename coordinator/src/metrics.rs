@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use throng_actors::clock::epoch_ms;
 use throng_actors::metrics::Exposition;
 
+use crate::app::App;
 use crate::scenarios;
-use crate::service::ControlServiceImpl;
 use crate::view::ClusterView;
 use throng_actors::workload::Workload;
 
@@ -24,27 +24,27 @@ pub struct PlacementCounts {
     pub moved: AtomicU64,
 }
 
-pub async fn render(service: &ControlServiceImpl) -> String {
+pub async fn render(app: &App) -> String {
     let mut m = Exposition::default();
     m.gauge(
         "throng_coordinator_leader",
         "1 on the leader, 0 on a standby.",
         &[],
-        f64::from(u8::from(service.leadership.is_leader())),
+        f64::from(u8::from(app.leadership.is_leader())),
     );
     m.counter(
         "throng_shard_placements_total",
         "Shards placed on an agent by this coordinator while leader.",
         &[],
-        service.placements.placed.load(Ordering::Relaxed) as f64,
+        app.placements.placed.load(Ordering::Relaxed) as f64,
     );
     m.counter(
         "throng_shard_moves_total",
         "Shards moved from one agent to another by this coordinator while leader.",
         &[],
-        service.placements.moved.load(Ordering::Relaxed) as f64,
+        app.placements.moved.load(Ordering::Relaxed) as f64,
     );
-    match ClusterView::load(service.store.as_ref(), &service.keys).await {
+    match ClusterView::load(app.store.as_ref(), &app.keys).await {
         Ok(view) => {
             m.gauge(
                 "throng_state_store_up",
@@ -77,7 +77,7 @@ pub async fn render(service: &ControlServiceImpl) -> String {
                     &labels,
                     placed.get(id.as_str()).copied().unwrap_or(0) as f64,
                 );
-                m.campaign(&labels, &service.hub.campaign_totals(id));
+                m.campaign(&labels, &app.hub.campaign_totals(id));
                 if let Workload::Streams(run) = &campaign.workload {
                     let now = scenarios::sim_now_ms(run, &campaign.status, epoch_ms());
                     let state =
@@ -109,7 +109,7 @@ pub async fn render(service: &ControlServiceImpl) -> String {
         }
     }
     let now = epoch_ms();
-    for (agent, snapshot) in service.hub.agents() {
+    for (agent, snapshot) in app.hub.agents() {
         let labels = [("agent", agent.as_str())];
         m.gauge(
             "throng_agent_shards",

@@ -15,13 +15,14 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::app::App;
 use crate::error::{CoordinatorError, Result};
+use crate::grpc::GrpcDoor;
 use crate::http;
 use crate::leader::{LeaderRecord, Leadership};
 use crate::metrics::PlacementCounts;
 use crate::mirror::Mirror;
 use crate::reconcile::{AgentClients, Reconciler};
-use crate::service::ControlServiceImpl;
 use crate::stats::StatsHub;
 use throng_agent::auth::{Guard, GuardLayer};
 use throng_agent::tls::NodeTls;
@@ -201,7 +202,7 @@ impl Coordinator {
             stop_rx.clone(),
         )));
 
-        let service = ControlServiceImpl {
+        let app = App {
             cluster: config.cluster.clone(),
             store: store.clone(),
             keys,
@@ -215,9 +216,7 @@ impl Coordinator {
             agents: clients,
         };
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<ControlServiceServer<ControlServiceImpl>>()
-            .await;
+        health.set_serving::<ControlServiceServer<GrpcDoor>>().await;
         // Reflection in both versions: grpcurl and Postman ask v1, older
         // grpcurl, Evans and Python's grpcio-reflection ask v1alpha.
         let reflection = tonic_reflection::server::Builder::configure()
@@ -229,7 +228,7 @@ impl Coordinator {
             .build_v1alpha()
             .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         let mut server_stop = stop_rx.clone();
-        let grpc_service = ControlServiceServer::new(service.clone());
+        let grpc_service = ControlServiceServer::new(GrpcDoor { app: app.clone() });
         let guard = config.guard.clone();
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &config.tls {
@@ -262,7 +261,7 @@ impl Coordinator {
             http_address = Some(format!("{scheme}://{bound}"));
             tasks.push(tokio::spawn(http::serve(
                 listener,
-                service,
+                app,
                 config.guard.clone(),
                 Arc::new(config.browser.clone()),
                 https,

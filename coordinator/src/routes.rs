@@ -7,9 +7,9 @@
 use axum::extract::{Path, State};
 use axum::routing::{MethodRouter, delete, get, post, put};
 
+use crate::app::App;
 use crate::dashboard;
 use crate::http;
-use crate::service::ControlServiceImpl;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub struct Route {
     pub answer: Answer,
     /// Error statuses it may answer besides those of its access (401, 403, 429).
     pub errors: &'static [u16],
-    pub handler: MethodRouter<ControlServiceImpl>,
+    pub handler: MethodRouter<App>,
 }
 
 impl Route {
@@ -71,7 +71,7 @@ impl Route {
         path: &'static str,
         access: Access,
         summary: &'static str,
-        handler: MethodRouter<ControlServiceImpl>,
+        handler: MethodRouter<App>,
     ) -> Self {
         Route {
             method,
@@ -167,12 +167,12 @@ const WINDOW_QUERY: &[Param] = &[
     ),
 ];
 
-fn action(action: &'static str) -> MethodRouter<ControlServiceImpl> {
-    post(move |state: State<ControlServiceImpl>, Path(id): Path<String>| dashboard::act(state, id, action))
+fn action(action: &'static str) -> MethodRouter<App> {
+    post(move |state: State<App>, Path(id): Path<String>| dashboard::act(state, id, action))
 }
 
-fn scenario(action: &'static str) -> MethodRouter<ControlServiceImpl> {
-    post(move |state: State<ControlServiceImpl>, Path(id): Path<String>| {
+fn scenario(action: &'static str) -> MethodRouter<App> {
+    post(move |state: State<App>, Path(id): Path<String>| {
         dashboard::scenario_action(state, id, String::new(), action, Default::default())
     })
 }

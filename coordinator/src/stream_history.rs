@@ -21,6 +21,26 @@ pub struct HistoryQuery {
     pub patterns: Vec<String>,
 }
 
+/// A history query from its request's text: RFC 3339 bounds (empty: the
+/// run's first 30 days) and seconds per block (0: 12 hours).
+pub fn query(
+    from: &str,
+    until: &str,
+    block_seconds: f64,
+    patterns: Vec<String>,
+) -> Result<HistoryQuery, crate::CoordinatorError> {
+    Ok(HistoryQuery {
+        from_ms: crate::app::instant("from", from)?,
+        until_ms: crate::app::instant("until", until)?,
+        block_ms: if block_seconds > 0.0 {
+            (block_seconds * 1000.0) as i64
+        } else {
+            43_200_000
+        },
+        patterns,
+    })
+}
+
 fn stats_to_wire(stats: &BaselineStats) -> v1::BaselineStats {
     v1::BaselineStats {
         mean: stats.mean,

@@ -45,7 +45,10 @@ pub struct SubscribeQuery {
 }
 
 /// Checks a request against the run's catalog; the error says what is wrong.
-pub fn parse_query(run: &StreamRunSpec, request: &v1::SubscribeRequest) -> Result<SubscribeQuery, String> {
+pub fn parse_query(
+    run: &StreamRunSpec,
+    request: &crate::app::SubscribeAsk,
+) -> Result<SubscribeQuery, String> {
     let patterns = if request.patterns.is_empty() {
         vec![StreamPattern::All]
     } else {

@@ -8,7 +8,8 @@ use serde_json::Value;
 use throng_actors::spec::{FieldError, ValidationContext};
 use throng_actors::streams::{Catalog, StreamRunSpec};
 use throng_actors::workload::Workload;
-use throng_coordinator::service::score_behaviour_json;
+use throng_coordinator::app::SubscribeAsk;
+use throng_coordinator::app::insight::score_behaviour_json;
 use throng_proto::v1;
 
 fn corpus() -> PathBuf {
@@ -80,10 +81,9 @@ fn strings(value: &Value) -> Vec<String> {
 
 /// A subscription request as JSON; `max_lag_seconds` may be a string, as
 /// the HTTP API's `max_lag` query parameter is.
-fn subscribe_request(json: &Value) -> v1::SubscribeRequest {
+fn subscribe_request(json: &Value) -> SubscribeAsk {
     let lag = &json["max_lag_seconds"];
-    v1::SubscribeRequest {
-        id: String::new(),
+    SubscribeAsk {
         patterns: strings(&json["patterns"]),
         resume_token: json["resume_token"].as_str().unwrap_or_default().to_string(),
         max_lag_seconds: lag

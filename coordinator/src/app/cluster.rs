@@ -1,0 +1,87 @@
+//! The cluster as the API shows it: who leads, the live agents with their
+//! shards and telemetry writers; and checks that a spec's targets answer.
+
+use throng_actors::clock::epoch_ms;
+use throng_actors::telemetry::TelemetryHealth;
+use throng_proto::v1;
+
+use super::App;
+use crate::error::{CoordinatorError, Result};
+use crate::view::ClusterView;
+
+pub struct ClusterStatus {
+    pub cluster: String,
+    /// The leading coordinator's id (empty: none elected).
+    pub leader: String,
+    pub agents: Vec<AgentStatus>,
+    pub campaigns: u32,
+    pub shards: u32,
+}
+
+pub struct AgentStatus {
+    pub id: String,
+    pub address: String,
+    pub capacity: u32,
+    pub shards: u32,
+    /// Its telemetry writer, from its last stats report (none yet: `None`).
+    pub telemetry: Option<TelemetryHealth>,
+    /// Seconds since that report.
+    pub report_age_seconds: Option<f64>,
+}
+
+pub struct Cluster<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Cluster<'_> {
+    pub async fn status(&self) -> Result<ClusterStatus> {
+        let app = self.app;
+        let view = ClusterView::load(&*app.store, &app.keys).await?;
+        let leader = app
+            .leadership
+            .current(&*app.store)
+            .await?
+            .map(|l| l.coordinator_id)
+            .unwrap_or_default();
+        let reports = app.hub.agents();
+        let now = epoch_ms();
+        let agents = view
+            .agents
+            .iter()
+            .map(|a| {
+                let id = &a.record.agent_id;
+                AgentStatus {
+                    id: id.clone(),
+                    address: a.record.address.clone(),
+                    capacity: a.record.capacity,
+                    shards: view.assignments.values().filter(|s| &s.agent_id == id).count() as u32,
+                    telemetry: app.hub.telemetry(id),
+                    report_age_seconds: reports.get(id).map(|r| r.age_seconds(now)),
+                }
+            })
+            .collect();
+        Ok(ClusterStatus {
+            cluster: app.cluster.clone(),
+            leader,
+            agents,
+            campaigns: view.campaigns.len() as u32,
+            shards: view.assignments.len() as u32,
+        })
+    }
+
+    /// Probes each target of a spec the way its sessions would speak to it,
+    /// without recording a visit (`crate::target_check`).
+    pub async fn test_targets(&self, document: &str) -> Result<Vec<v1::TargetCheck>> {
+        let workload = self.app.parse_workload(document).await?;
+        let Some(spec) = workload.campaign() else {
+            return Err(CoordinatorError::Conflict(
+                "a stream run has no targets to test; its sinks are the stores".into(),
+            ));
+        };
+        let mut checks = Vec::new();
+        for target in &spec.targets {
+            checks.push(crate::target_check::check(target).await);
+        }
+        Ok(checks)
+    }
+}

@@ -1,0 +1,182 @@
+//! A stream run's events, history and external events: live subscriptions,
+//! history in blocks against the 30-day baseline, external events and what
+//! they moved, and events injected into a running run.
+
+use std::sync::Arc;
+
+use throng_actors::clock::epoch_ms;
+use throng_actors::streams::StreamRunSpec;
+use throng_actors::streams::external::ExternalEvent;
+use throng_proto::v1;
+use tokio::sync::mpsc;
+
+use super::{App, instant, stream_run};
+use crate::error::{CoordinatorError, Result};
+use crate::scenarios;
+use crate::stream_history::HistoryQuery;
+
+/// What a subscriber asks for: streams by pattern (none: all), where to
+/// resume, and how far behind the run's clock it may fall.
+#[derive(Clone, Debug, Default)]
+pub struct SubscribeAsk {
+    pub patterns: Vec<String>,
+    pub resume_token: String,
+    pub max_lag_seconds: f64,
+}
+
+/// An external event to inject: a library template, at a simulated
+/// instant (RFC 3339; empty: the run's now).
+#[derive(Clone, Debug)]
+pub struct Injection {
+    pub template: String,
+    pub at: String,
+}
+
+/// Events injected into a run.
+pub struct Injected {
+    pub run_id: String,
+    pub run: Arc<StreamRunSpec>,
+    pub events: Vec<ExternalEvent>,
+}
+
+/// A window of external events: RFC 3339 bounds (empty: the run's first
+/// 30 days), narrowed to one stream's or one event's correlations.
+#[derive(Clone, Debug, Default)]
+pub struct EventsQuery {
+    pub from: String,
+    pub until: String,
+    pub stream: String,
+    pub event: String,
+}
+
+pub struct Streams<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Streams<'_> {
+    /// The run's events as they are made, in batches with resume tokens,
+    /// until the subscriber goes or the run ends. The messages are the
+    /// subscription protocol's own (`crate::subscribe`).
+    pub async fn subscribe(
+        &self,
+        id: &str,
+        ask: &SubscribeAsk,
+    ) -> Result<mpsc::Receiver<std::result::Result<v1::SubscribeMessage, tonic::Status>>> {
+        let campaign = self.app.load(id).await?;
+        let run = stream_run(&campaign)?;
+        let query = crate::subscribe::parse_query(&run, ask).map_err(CoordinatorError::Invalid)?;
+        // A few batches of room: a slower consumer holds its own subscription only.
+        let (sender, receiver) = mpsc::channel(16);
+        tokio::spawn(crate::subscribe::serve(
+            self.app.store.clone(),
+            self.app.keys.clone(),
+            id.to_string(),
+            run,
+            query,
+            sender,
+        ));
+        Ok(receiver)
+    }
+
+    /// The run's history in blocks against its baseline.
+    pub async fn history(&self, id: &str, query: HistoryQuery) -> Result<v1::StreamHistoryResponse> {
+        let campaign = self.app.load(id).await?;
+        let run = stream_run(&campaign)?;
+        let started = campaign
+            .status
+            .started_at_ms
+            .unwrap_or(campaign.status.created_at_ms) as i64;
+        let timeline = campaign.status.scenario_runs.clone();
+        let id = id.to_string();
+        // Generating a month of events takes seconds of CPU: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            crate::stream_history::history(&id, &run, started, &timeline, &query)
+        })
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))?
+        .map_err(CoordinatorError::Invalid)
+    }
+
+    /// External events of a window of the run's history, and what they moved.
+    pub async fn external_events(&self, id: &str, query: EventsQuery) -> Result<v1::ExternalEventsResponse> {
+        let campaign = self.app.load(id).await?;
+        let run = stream_run(&campaign)?;
+        let (from, until) = (instant("from", &query.from)?, instant("until", &query.until)?);
+        let started = campaign
+            .status
+            .started_at_ms
+            .unwrap_or(campaign.status.created_at_ms) as i64;
+        let timeline = campaign.status.scenario_runs.clone();
+        let id = id.to_string();
+        // Correlation generates weeks of data: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            crate::external_events::external_events(
+                &id,
+                &run,
+                started,
+                &timeline,
+                from,
+                until,
+                &query.stream,
+                &query.event,
+            )
+        })
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))?
+        .map_err(CoordinatorError::Invalid)
+    }
+
+    /// Injects external events from the run's library into a running run:
+    /// all of them, or none when one is wrong.
+    pub async fn inject(&self, id: &str, events: &[Injection]) -> Result<Injected> {
+        let app = self.app;
+        app.require_leader().await?;
+        let mut campaign = app.load(id).await?;
+        let run = stream_run(&campaign)?;
+        if !campaign.status.state.is_active() {
+            return Err(CoordinatorError::Conflict(format!(
+                "stream run {id} is not running; events are injected into running runs"
+            )));
+        }
+        if events.is_empty() {
+            return Err(CoordinatorError::Invalid(
+                "events: give at least one event to inject".into(),
+            ));
+        }
+        let library = &run.catalog.external_events.library;
+        let now = epoch_ms();
+        let old = campaign.status.clone();
+        let mut injected = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            let Some(template) = library.iter().position(|t| t.id == event.template) else {
+                let known: Vec<&str> = library.iter().map(|t| t.id.as_str()).collect();
+                return Err(CoordinatorError::Invalid(format!(
+                    "events[{i}].template: unknown `{}`; the library has: {}",
+                    event.template,
+                    known.join(", ")
+                )));
+            };
+            let at_ms = match instant(&format!("events[{i}].at"), &event.at)? {
+                Some(at_ms) => at_ms,
+                None => scenarios::effective_ms(&run, &campaign.status, now).ok_or_else(|| {
+                    CoordinatorError::Invalid(format!(
+                        "events[{i}].at: a backfill has no clock to follow; give an instant"
+                    ))
+                })?,
+            };
+            campaign
+                .status
+                .scenario_runs
+                .push(scenarios::injected_event(&event.template, at_ms));
+            injected.push(ExternalEvent::injected(template, &event.template, at_ms));
+        }
+        app.replace_status(id, &old, &campaign.status).await?;
+        tracing::info!(run = %id, events = injected.len(), "external events injected");
+        app.nudge.notify_one();
+        Ok(Injected {
+            run_id: id.to_string(),
+            run,
+            events: injected,
+        })
+    }
+}

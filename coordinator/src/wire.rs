@@ -1,0 +1,181 @@
+//! The application layer's answers in their `throng.v1` wire form, for the
+//! gRPC door and for the JSON shapes (`crate::json`) the HTTP door and the
+//! CLI's `--output json` share.
+
+use throng_actors::plan::CampaignPlan;
+use throng_actors::spec::{CampaignSpec, SpecErrors};
+use throng_proto::v1;
+
+use crate::app::{CampaignView, ClusterStatus, LiveStats, NodeLogs, ScenarioState};
+use crate::campaign::CampaignState;
+
+pub fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
+    let plan = CampaignPlan::of(spec);
+    let peak = plan.schedule.peak_rate();
+    v1::PlanPreview {
+        shards: plan.shards,
+        // 0: bounded by time, not by a count (closed model).
+        sessions: if plan.sessions == u64::MAX {
+            0
+        } else {
+            plan.sessions
+        },
+        sessions_per_second: peak,
+        expected_duration_seconds: plan.expected_duration().as_secs_f64(),
+        requests_per_second_at_peak: plan.requests_per_second(spec),
+        sessions_per_hour_at_peak: peak * 3600.0,
+        personas: spec
+            .personas
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let share = spec.persona_shares.share(i);
+                v1::PersonaPreview {
+                    name: p.name.clone(),
+                    share,
+                    sessions: share * plan.sessions as f64,
+                    sessions_per_hour_at_peak: share * peak * 3600.0,
+                    journeys: p.journeys.items().iter().map(|(j, _)| j.clone()).collect(),
+                }
+            })
+            .collect(),
+        daily_cap: spec.load.daily_cap.as_ref().map_or(0, |c| c.sessions),
+    }
+}
+
+pub fn state(state: CampaignState) -> v1::CampaignState {
+    match state {
+        CampaignState::Created => v1::CampaignState::Created,
+        CampaignState::Running => v1::CampaignState::Running,
+        CampaignState::Paused => v1::CampaignState::Paused,
+        CampaignState::Stopped => v1::CampaignState::Stopped,
+        CampaignState::Completed => v1::CampaignState::Completed,
+    }
+}
+
+pub fn field_errors(errors: &SpecErrors) -> Vec<v1::FieldError> {
+    errors
+        .0
+        .iter()
+        .map(|e| v1::FieldError {
+            path: e.path.clone(),
+            message: e.message.clone(),
+        })
+        .collect()
+}
+
+pub fn campaign(view: &CampaignView) -> v1::Campaign {
+    let campaign = &view.campaign;
+    v1::Campaign {
+        id: campaign.id.clone(),
+        name: campaign.workload.name().to_string(),
+        state: state(campaign.status.state).into(),
+        // Shown to clients: secrets (token_auth, api_secret) redacted.
+        spec_json: campaign.workload.to_redacted_json(),
+        created_at_ms: campaign.status.created_at_ms,
+        plan: campaign.spec().map(plan_preview),
+        shards_done: view.shards_done,
+        sessions_checkpointed: view.sessions_checkpointed,
+        stop_reason: campaign.status.stop_reason.clone().unwrap_or_default(),
+        revision: campaign.status.edits + 1,
+        ended_at_ms: campaign.status.ended_at_ms.unwrap_or(0),
+    }
+}
+
+pub fn campaign_stats(stats: &LiveStats) -> v1::CampaignStats {
+    let totals = &stats.totals;
+    v1::CampaignStats {
+        campaign_id: stats.campaign_id.clone(),
+        at_ms: stats.at_ms,
+        state: state(stats.state).into(),
+        sessions_planned: stats.sessions_planned.unwrap_or(0),
+        sessions_started: totals.sessions_started,
+        sessions_completed: totals.sessions_completed,
+        sessions_failed: totals.sessions_failed,
+        sessions_capped: totals.sessions_capped,
+        sessions_thinned: totals.sessions_thinned,
+        stream_events: totals.stream_events,
+        stream_events_per_second: stats.events_per_second,
+        sim_watermark_ms: stats.sim_watermark_ms,
+        sim_until_ms: stats.sim_until_ms,
+        sim_from_ms: stats.sim_from_ms,
+        requests: totals.requests,
+        request_errors: totals.request_errors,
+        sessions_per_second: stats.sessions_per_second,
+        requests_per_second: stats.requests_per_second,
+        p50_ms: totals.latency.quantile_ms(0.5),
+        p90_ms: totals.latency.quantile_ms(0.9),
+        p99_ms: totals.latency.quantile_ms(0.99),
+        p999_ms: totals.latency.quantile_ms(0.999),
+        max_ms: totals.latency.max_ms(),
+        shards_done: stats.shards_done,
+        shards: stats.shards,
+        by_name: totals
+            .by_name
+            .iter()
+            .map(|(name, n)| v1::RequestStats {
+                name: name.clone(),
+                requests: n.requests,
+                errors: n.errors,
+                p50_ms: n.latency.quantile_ms(0.5),
+                p90_ms: n.latency.quantile_ms(0.9),
+                p99_ms: n.latency.quantile_ms(0.99),
+                p999_ms: n.latency.quantile_ms(0.999),
+            })
+            .collect(),
+        errors_by_class: totals.errors_by_class.clone().into_iter().collect(),
+        thresholds_passed: stats.thresholds.iter().all(|t| t.passed),
+        thresholds: stats
+            .thresholds
+            .iter()
+            .map(|t| v1::ThresholdResult {
+                rule: t.rule.clone(),
+                value: t.value,
+                passed: t.passed,
+                samples: t.samples,
+            })
+            .collect(),
+        stop_reason: stats.stop_reason.clone().unwrap_or_default(),
+    }
+}
+
+pub fn cluster_status(status: &ClusterStatus) -> v1::ClusterStatus {
+    v1::ClusterStatus {
+        cluster: status.cluster.clone(),
+        leader: status.leader.clone(),
+        agents: status
+            .agents
+            .iter()
+            .map(|a| v1::AgentInfo {
+                id: a.id.clone(),
+                address: a.address.clone(),
+                capacity: a.capacity,
+                shards: a.shards,
+                telemetry: a.telemetry.as_ref().map(throng_agent::wire::health_to_wire),
+            })
+            .collect(),
+        campaigns: status.campaigns,
+        shards: status.shards,
+    }
+}
+
+pub fn scenario_state(state: &ScenarioState) -> v1::ScenarioState {
+    crate::scenarios::state_to_wire(
+        &state.run_id,
+        &state.run,
+        &state.timeline,
+        state.sim_now_ms,
+        state.warnings.clone(),
+    )
+}
+
+pub fn log_lines(logs: &NodeLogs) -> v1::LogLines {
+    v1::LogLines {
+        node: logs.node.clone(),
+        lines: logs
+            .lines
+            .iter()
+            .map(throng_agent::wire::log_line_to_wire)
+            .collect(),
+    }
+}

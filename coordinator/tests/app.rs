@@ -1,0 +1,287 @@
+//! The application layer's rules, called as the doors call them, against a
+//! real etcd: lifecycle transitions, what may change when, refusals that
+//! write nothing, leader-only writes, and stream-run calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use throng_actors::spec::ValidationContext;
+use throng_coordinator::CoordinatorError;
+use throng_coordinator::app::{App, Injection, ScenarioChange};
+use throng_coordinator::campaign::{Action, CampaignState};
+use throng_coordinator::leader::{LeaderRecord, Leadership};
+use throng_state::{EtcdStore, Keys, StateStore};
+use throng_testkit::{EtcdServer, poll_until};
+use tokio::sync::watch;
+
+/// A coordinator's application over `etcd`, campaigning for leadership
+/// until the returned sender is dropped.
+async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<bool>) {
+    let store: Arc<dyn StateStore> = Arc::new(EtcdStore::connect(&[etcd.endpoint()]).await.expect("etcd"));
+    let keys = Keys::new(cluster);
+    let leadership = Leadership::new(
+        &keys,
+        LeaderRecord {
+            coordinator_id: id.to_string(),
+            address: format!("http://{id}.test:7000"),
+        },
+    );
+    let (stop, stop_rx) = watch::channel(false);
+    tokio::spawn(
+        leadership
+            .clone()
+            .run(store.clone(), Duration::from_secs(5), stop_rx),
+    );
+    let app = App {
+        cluster: cluster.to_string(),
+        store,
+        keys,
+        leadership,
+        hub: Default::default(),
+        validation: ValidationContext::default(),
+        nudge: Arc::new(tokio::sync::Notify::new()),
+        analytics: None,
+        placements: Default::default(),
+        coordinator_id: id.to_string(),
+        agents: throng_coordinator::reconcile::AgentClients::new(None, None),
+    };
+    (app, stop)
+}
+
+async fn leading(etcd: &EtcdServer, cluster: &str) -> (App, watch::Sender<bool>) {
+    let (app, stop) = app(etcd, cluster, "c1").await;
+    let leadership = app.leadership.clone();
+    poll_until(Duration::from_secs(15), "leadership", || {
+        let leading = leadership.is_leader();
+        async move { leading.then_some(()) }
+    })
+    .await;
+    (app, stop)
+}
+
+const SPEC: &str = "name: shop\nseed: 1\ntarget: { url: \"http://127.0.0.1:9\" }\n\
+    pages: [\"/\", \"/a\"]\nload: { rate: 5, sessions: 100 }\n";
+
+fn conflict(result: Result<impl std::fmt::Debug, CoordinatorError>, says: &str) {
+    match result {
+        Err(CoordinatorError::Conflict(message)) => {
+            assert!(message.contains(says), "`{message}` does not say `{says}`")
+        }
+        other => panic!("expected a conflict saying `{says}`, got {other:?}"),
+    }
+}
+
+fn invalid_at(result: Result<impl std::fmt::Debug, CoordinatorError>, path: &str) {
+    match result {
+        Err(CoordinatorError::InvalidSpec(errors)) => assert!(
+            errors.0.iter().any(|e| e.path == path),
+            "no error at {path}: {errors:?}"
+        ),
+        other => panic!("expected a spec error at {path}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_moves_only_as_its_state_allows_and_refusals_write_nothing() {
+    let etcd = EtcdServer::start();
+    let (app, _stop) = leading(&etcd, "lifecycle").await;
+    let campaigns = app.campaigns();
+
+    // An unknown library reference: refused with its path, nothing stored.
+    let unknown = SPEC.replace("load:", "personas: [{ use: nobody }]\nload:");
+    match campaigns.create(&unknown, false).await {
+        Err(CoordinatorError::InvalidSpec(errors)) => {
+            assert!(
+                errors.0.iter().any(|e| e.path.starts_with("personas[0]")),
+                "{errors:?}"
+            )
+        }
+        other => panic!("unknown persona accepted: {other:?}"),
+    }
+    assert!(campaigns.list().await.expect("list").is_empty());
+
+    let created = campaigns.create(SPEC, false).await.expect("create");
+    let id = created.campaign.id.clone();
+    assert_eq!(created.campaign.status.state, CampaignState::Created);
+    conflict(campaigns.set_rate(&id, 9.0).await, "created");
+    conflict(campaigns.act(&id, Action::Pause).await, "");
+
+    // Before it starts, anything may change: a new revision.
+    let edited = campaigns
+        .update(&id, &SPEC.replace("\"/a\"", "\"/b\""))
+        .await
+        .expect("update while created");
+    assert_eq!(edited.campaign.status.edits, 1);
+    assert!(edited.campaign.spec_json.contains("/b"));
+
+    let running = campaigns.act(&id, Action::Start).await.expect("start");
+    assert_eq!(running.campaign.status.state, CampaignState::Running);
+    // Running: pages cannot change live, the rate can.
+    invalid_at(
+        campaigns.update(&id, &SPEC.replace("\"/a\"", "\"/c\"")).await,
+        "pages",
+    );
+    let faster = campaigns
+        .update(&id, &SPEC.replace("/a\"]", "/b\"]").replace("rate: 5", "rate: 8"))
+        .await
+        .expect("rate edit while running");
+    assert_eq!(faster.campaign.status.rate_changes.len(), 1);
+    assert_eq!(faster.campaign.status.rate_changes[0].rate, 8.0);
+    invalid_at(campaigns.set_rate(&id, -1.0).await, "rate");
+    conflict(campaigns.delete(&id).await, "stop it first");
+    let unchanged = campaigns.get(&id).await.expect("get");
+    assert_eq!(
+        unchanged.campaign.status, faster.campaign.status,
+        "a refusal wrote"
+    );
+
+    let clone = campaigns
+        .clone_campaign(&id, "shop-again", false)
+        .await
+        .expect("clone");
+    assert_ne!(clone.campaign.id, id);
+    assert_eq!(clone.campaign.workload.name(), "shop-again");
+
+    let stopped = campaigns.act(&id, Action::Stop).await.expect("stop");
+    assert_eq!(stopped.campaign.status.state, CampaignState::Stopped);
+    assert!(stopped.campaign.status.ended_at_ms.is_some());
+    conflict(campaigns.act(&id, Action::Stop).await, "");
+    let finished_edit = campaigns.update(&id, SPEC).await;
+    assert!(
+        finished_edit.is_err(),
+        "a finished campaign was edited: {finished_edit:?}"
+    );
+    assert!(campaigns.delete(&id).await.expect("delete") >= 2);
+    assert!(matches!(
+        campaigns.get(&id).await,
+        Err(CoordinatorError::NotFound(_))
+    ));
+    let left: Vec<String> = campaigns
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|v| v.campaign.id)
+        .collect();
+    assert_eq!(left, vec![clone.campaign.id]);
+}
+
+#[tokio::test]
+async fn a_standby_refuses_writes_naming_the_leader_and_still_answers_reads() {
+    let etcd = EtcdServer::start();
+    let (leader, _stop_leader) = leading(&etcd, "standby").await;
+    let created = leader.campaigns().create(SPEC, false).await.expect("create");
+    let (standby, _stop_standby) = app(&etcd, "standby", "c2").await;
+    match standby.campaigns().create(SPEC, false).await {
+        Err(CoordinatorError::NotLeader { leader }) => assert!(leader.contains("c1"), "{leader}"),
+        other => panic!("a standby wrote: {other:?}"),
+    }
+    assert!(matches!(
+        standby.campaigns().act(&created.campaign.id, Action::Start).await,
+        Err(CoordinatorError::NotLeader { .. })
+    ));
+    assert!(matches!(
+        standby
+            .library()
+            .apply("persona", "name: p\njourneys: { casual: 1 }\n")
+            .await,
+        Err(CoordinatorError::NotLeader { .. })
+    ));
+    let read = standby
+        .campaigns()
+        .get(&created.campaign.id)
+        .await
+        .expect("read on a standby");
+    assert_eq!(read.campaign.status.state, CampaignState::Created);
+    let status = standby.cluster().status().await.expect("status");
+    assert_eq!(status.leader, "c1");
+    assert_eq!(status.campaigns, 1);
+}
+
+#[tokio::test]
+async fn stream_runs_take_scenarios_and_events_while_running_and_traffic_refuses_them() {
+    let etcd = EtcdServer::start();
+    let (app, _stop) = leading(&etcd, "streams").await;
+    let run_spec = "kind: streams\nname: tutoring\ncatalog: builtin\n\
+        clock: { mode: accelerated, factor: 60, from: \"2026-02-02T00:00:00Z\" }\n";
+    let run = app.campaigns().create(run_spec, false).await.expect("create run");
+    let id = run.campaign.id.clone();
+    let traffic = app
+        .campaigns()
+        .create(SPEC, false)
+        .await
+        .expect("create campaign");
+
+    conflict(
+        app.scenarios().list(&traffic.campaign.id).await.map(|_| ()),
+        "traffic campaign",
+    );
+    conflict(app.campaigns().set_rate(&id, 3.0).await, "stream run");
+    let apply = || ScenarioChange::Apply {
+        scenario: "exam-season-surge".into(),
+        compose: false,
+    };
+    conflict(
+        app.scenarios().change(&id, "", apply()).await.map(|_| ()),
+        "created",
+    );
+
+    app.campaigns().act(&id, Action::Start).await.expect("start");
+    let before = app.campaigns().get(&id).await.expect("get").campaign.status;
+    // One bad event refuses the whole batch, naming it.
+    let events = [
+        Injection {
+            template: "tiktok-mention".into(),
+            at: String::new(),
+        },
+        Injection {
+            template: "no-such-event".into(),
+            at: String::new(),
+        },
+    ];
+    match app.streams().inject(&id, &events).await {
+        Err(CoordinatorError::Invalid(message)) => {
+            assert!(message.starts_with("events[1].template"), "{message}")
+        }
+        Err(other) => panic!("unexpected error {other:?}"),
+        Ok(_) => panic!("an unknown template was injected"),
+    }
+    let bad_at = app
+        .scenarios()
+        .change(&id, "yesterday", apply())
+        .await
+        .map(|_| ());
+    assert!(
+        matches!(bad_at, Err(CoordinatorError::Invalid(ref m)) if m.starts_with("at:")),
+        "{bad_at:?}"
+    );
+    assert_eq!(
+        app.campaigns().get(&id).await.expect("get").campaign.status,
+        before
+    );
+
+    let injected = app.streams().inject(&id, &events[..1]).await.expect("inject");
+    assert_eq!(injected.events.len(), 1);
+    let applied = app.scenarios().change(&id, "", apply()).await.expect("apply");
+    assert!(applied.sim_now_ms.is_some(), "a live run has a clock");
+    let names: Vec<&str> = applied.timeline.iter().map(|r| r.scenario.as_str()).collect();
+    assert!(names.contains(&"exam-season-surge"), "{names:?}");
+    app.scenarios()
+        .change(&id, "", ScenarioChange::Stop)
+        .await
+        .expect("stop");
+    conflict(
+        app.scenarios()
+            .change(&id, "", ScenarioChange::Stop)
+            .await
+            .map(|_| ()),
+        "no scenario is active",
+    );
+    let listed = app.scenarios().list(&id).await.expect("list");
+    let surge = listed
+        .timeline
+        .iter()
+        .find(|r| r.scenario == "exam-season-surge")
+        .expect("the scenario stays on the timeline");
+    assert!(surge.stopped_ms.is_some(), "stop settles it: {surge:?}");
+}
