@@ -45,33 +45,12 @@ pub(crate) fn campaign_answer(answer: crate::error::Result<CampaignView>) -> Res
     }
 }
 
-/// `GET /api/v1/cluster` (`GetClusterStatus`), with each agent's report age.
+/// `GET /api/v1/cluster` (`GetClusterStatus`).
 pub(crate) async fn cluster(State(app): State<App>) -> Response {
-    let status = match app.cluster().status().await {
-        Ok(status) => status,
-        Err(e) => return problem::of(e),
-    };
-    let agents: Vec<Value> = status
-        .agents
-        .iter()
-        .map(|a| {
-            let writer = a.telemetry.clone().unwrap_or_default();
-            json!({
-                "id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
-                "report_age_seconds": a.report_age_seconds,
-                "telemetry": {
-                    "store": writer.store, "queue_depth": writer.queue_depth,
-                    "rows_written": writer.rows_written, "rows_spilled": writer.rows_spilled,
-                    "rows_rejected": writer.rows_rejected, "error": writer.error,
-                },
-            })
-        })
-        .collect();
-    Json(
-        json!({"cluster": status.cluster, "leader": status.leader, "agents": agents,
-        "campaigns": status.campaigns, "shards": status.shards}),
-    )
-    .into_response()
+    match app.cluster().status().await {
+        Ok(status) => Json(crate::json::cluster_status(&wire::cluster_status(&status))).into_response(),
+        Err(e) => problem::of(e),
+    }
 }
 
 /// `GET /api/v1/campaigns` (`ListCampaigns`).

@@ -31,6 +31,27 @@ pub fn campaign(c: &v1::Campaign) -> Value {
     })
 }
 
+/// The cluster: leader, agents with their shards, telemetry writers and
+/// the age of their last stats report (`GetClusterStatus`).
+pub fn cluster_status(status: &v1::ClusterStatus) -> Value {
+    let agents: Vec<Value> = status
+        .agents
+        .iter()
+        .map(|a| {
+            let telemetry = a.telemetry.as_ref().map(|t| {
+                json!({"store": t.store, "queue_depth": t.queue_depth,
+                    "rows_written": t.rows_written, "rows_spilled": t.rows_spilled,
+                    "rows_replayed": t.rows_replayed, "rows_rejected": t.rows_rejected,
+                    "corrupt_files": t.corrupt_files, "error": t.error})
+            });
+            json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
+                "report_age_seconds": a.report_age_seconds, "telemetry": telemetry})
+        })
+        .collect();
+    json!({"cluster": status.cluster, "leader": status.leader, "agents": agents,
+        "campaigns": status.campaigns, "shards": status.shards})
+}
+
 /// Live stats of a campaign (`WatchCampaign`).
 pub fn campaign_stats(s: &v1::CampaignStats) -> Value {
     json!({

@@ -152,6 +152,7 @@ pub fn cluster_status(status: &ClusterStatus) -> v1::ClusterStatus {
                 capacity: a.capacity,
                 shards: a.shards,
                 telemetry: a.telemetry.as_ref().map(throng_agent::wire::health_to_wire),
+                report_age_seconds: a.report_age_seconds,
             })
             .collect(),
         campaigns: status.campaigns,

@@ -341,27 +341,7 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                 .await?
                 .into_inner();
             match output {
-                Output::Json => {
-                    let agents: Vec<Value> = status
-                        .agents
-                        .iter()
-                        .map(|a| {
-                            let telemetry = a.telemetry.as_ref().map(|t| {
-                                json!({"store": t.store, "queue_depth": t.queue_depth,
-                                    "rows_written": t.rows_written, "rows_spilled": t.rows_spilled,
-                                    "rows_replayed": t.rows_replayed, "rows_rejected": t.rows_rejected,
-                                    "corrupt_files": t.corrupt_files, "error": t.error})
-                            });
-                            json!({"id": a.id, "address": a.address, "capacity": a.capacity,
-                                "shards": a.shards, "telemetry": telemetry})
-                        })
-                        .collect();
-                    println!(
-                        "{}",
-                        json!({"cluster": status.cluster, "leader": status.leader, "agents": agents,
-                               "campaigns": status.campaigns, "shards": status.shards})
-                    );
-                }
+                Output::Json => println!("{}", throng_coordinator::json::cluster_status(&status)),
                 Output::Table => {
                     println!(
                         "cluster {}  leader {}  campaigns {}  shards {}",

@@ -126,6 +126,26 @@ async fn throng_up_serves_the_demo_shows_progress_and_reports_two_agents() {
         },
     )
     .await;
+    // One JSON shape for the cluster, whether HTTP or the CLI answers
+    // (both agents have reported by now, so both show their writers).
+    let (code, over_http) = common::json_answer(http_get(&up.http, "/api/v1/cluster"));
+    assert_eq!(code, 200);
+    let out = up.client(&["--output", "json", "cluster", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let from_cli: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        key_paths(&from_cli),
+        key_paths(&over_http),
+        "{from_cli}\n{over_http}"
+    );
+    assert!(
+        key_paths(&from_cli).contains("agents[].telemetry.rows_written"),
+        "{from_cli}"
+    );
+    assert!(
+        over_http["agents"][0]["report_age_seconds"].is_number(),
+        "{over_http}"
+    );
     check_embedded_analytics(&up).await;
     let stderr = up.interrupt().await;
     assert!(stderr.contains("throng up stopped."), "{stderr}");
@@ -1172,4 +1192,32 @@ async fn the_openapi_document_validates_and_every_path_in_it_answers_as_document
             "{path}: {body}"
         );
     }
+}
+
+/// Every key path of a JSON value (`agents[].telemetry.store`), values aside.
+fn key_paths(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    fn walk(value: &serde_json::Value, prefix: &str, paths: &mut std::collections::BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    paths.insert(path.clone());
+                    walk(inner, &path, paths);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, &format!("{prefix}[]"), paths);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut paths = std::collections::BTreeSet::new();
+    walk(value, "", &mut paths);
+    paths
 }
