@@ -176,7 +176,7 @@ pub(crate) async fn streams(State(app): State<App>, Path(id): Path<String>) -> R
                 "baseline": baseline,
                 "normalised": if baseline > 0 { count as f64 / baseline as f64 } else { 1.0 },
                 "score": series.scores.get(last).copied().unwrap_or(0.0),
-                "flag": series.flags.get(last).cloned().unwrap_or_default(),
+                "flag": series.flags.get(last).copied().unwrap_or_default(),
             })
         })
         .collect();
@@ -196,6 +196,7 @@ pub(crate) async fn events(State(app): State<App>, Path(id): Path<String>) -> Re
     };
     match app.streams().external_events(&id, query).await {
         Ok(answer) => {
+            let answer = crate::external_events::to_wire(&answer);
             let events: Vec<Value> = answer
                 .events
                 .iter()

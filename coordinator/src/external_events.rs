@@ -76,17 +76,28 @@ pub fn injected(catalog: &Catalog, timeline: &[ScenarioRun]) -> Vec<ExternalEven
         .collect()
 }
 
-/// The wire form of `events`, without correlation.
-pub fn events_to_wire(
-    run_id: &str,
-    catalog: &Catalog,
-    events: &[ExternalEvent],
-) -> v1::ExternalEventsResponse {
+/// External events of a run, each with what it moved in the streams it
+/// was correlated against (none: not asked).
+#[derive(Clone, Debug)]
+pub struct ExternalEvents {
+    pub run_id: String,
+    pub catalog: Arc<Catalog>,
+    pub events: Vec<(ExternalEvent, Vec<Movement>)>,
+}
+
+pub fn to_wire(answer: &ExternalEvents) -> v1::ExternalEventsResponse {
     v1::ExternalEventsResponse {
-        run_id: run_id.to_string(),
-        events: events
+        run_id: answer.run_id.clone(),
+        events: answer
+            .events
             .iter()
-            .map(|e| event_to_wire(catalog, e, Vec::new()))
+            .map(|(event, moved)| {
+                event_to_wire(
+                    &answer.catalog,
+                    event,
+                    moved.iter().map(movement_to_wire).collect(),
+                )
+            })
             .collect(),
     }
 }
@@ -103,7 +114,7 @@ pub fn external_events(
     until: Option<i64>,
     stream: &str,
     event: &str,
-) -> Result<v1::ExternalEventsResponse, String> {
+) -> Result<ExternalEvents, String> {
     let catalog = &run.catalog;
     let from = from.unwrap_or(run.clock.start_ms(started_at_ms) - 30 * DAY_MS);
     let until = until.unwrap_or(from + 30 * DAY_MS);
@@ -126,10 +137,10 @@ pub fn external_events(
         };
         let all: Vec<usize> = catalog.roots();
         let movements = correlate(catalog, found, |a, b| counts(run, &all, timeline, a, b));
-        let wire = movements.iter().map(movement_to_wire).collect();
-        return Ok(v1::ExternalEventsResponse {
+        return Ok(ExternalEvents {
             run_id: run_id.to_string(),
-            events: vec![event_to_wire(catalog, found, wire)],
+            catalog: catalog.clone(),
+            events: vec![(found.clone(), movements)],
         });
     }
     let target = if stream.is_empty() {
@@ -141,22 +152,23 @@ pub fn external_events(
                 .ok_or_else(|| format!("stream: `{stream}` is not a stream"))?,
         )
     };
-    let wire_events = events
-        .iter()
+    let correlated = events
+        .into_iter()
         .map(|e| {
             let movements = match target {
                 None => Vec::new(),
                 Some(s) => {
                     let roots = catalog.roots_reaching(s);
-                    let moved = correlate(catalog, e, |a, b| counts(run, &roots, timeline, a, b));
-                    vec![movement_to_wire(&moved[s])]
+                    let mut moved = correlate(catalog, &e, |a, b| counts(run, &roots, timeline, a, b));
+                    vec![moved.swap_remove(s)]
                 }
             };
-            event_to_wire(catalog, e, movements)
+            (e, movements)
         })
         .collect();
-    Ok(v1::ExternalEventsResponse {
+    Ok(ExternalEvents {
         run_id: run_id.to_string(),
-        events: wire_events,
+        catalog: catalog.clone(),
+        events: correlated,
     })
 }

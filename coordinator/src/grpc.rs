@@ -5,6 +5,7 @@
 
 use throng_proto::v1;
 use throng_proto::v1::control_service_server::ControlService;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -17,6 +18,10 @@ use crate::error::CoordinatorError;
 use crate::wire;
 
 type Answer<T> = std::result::Result<Response<T>, Status>;
+
+/// A server stream of wire messages.
+type WireStream<T> =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<T, Status>> + Send>>;
 
 /// `ControlService` over the application.
 #[derive(Clone)]
@@ -148,21 +153,14 @@ impl ControlService for GrpcDoor {
         Ok(Response::new(v1::DeleteCampaignResponse { id, keys_removed }))
     }
 
-    type WatchCampaignStream = ReceiverStream<std::result::Result<v1::CampaignStats, Status>>;
-    type SubscribeStream = ReceiverStream<std::result::Result<v1::SubscribeMessage, Status>>;
+    type WatchCampaignStream = WireStream<v1::CampaignStats>;
+    type SubscribeStream = WireStream<v1::SubscribeMessage>;
 
     async fn watch_campaign(&self, request: Request<v1::CampaignRef>) -> Answer<Self::WatchCampaignStream> {
-        let mut stats = self.app.campaigns().watch(&request.into_inner().id).await?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(8);
-        tokio::spawn(async move {
-            while let Some(item) = stats.recv().await {
-                let item = item.map(|s| wire::campaign_stats(&s)).map_err(Status::from);
-                if sender.send(item).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        let stats = self.app.campaigns().watch(&request.into_inner().id).await?;
+        let stats = ReceiverStream::new(stats)
+            .map(|item| item.map(|s| wire::campaign_stats(&s)).map_err(Status::from));
+        Ok(Response::new(Box::pin(stats)))
     }
 
     async fn subscribe(&self, request: Request<v1::SubscribeRequest>) -> Answer<Self::SubscribeStream> {
@@ -172,8 +170,11 @@ impl ControlService for GrpcDoor {
             resume_token: request.resume_token,
             max_lag_seconds: request.max_lag_seconds,
         };
-        let messages = self.app.streams().subscribe(&request.id, &ask).await?;
-        Ok(Response::new(ReceiverStream::new(messages)))
+        let subscribed = self.app.streams().subscribe(&request.id, &ask).await?;
+        let run = subscribed.run;
+        let messages = ReceiverStream::new(subscribed.messages)
+            .map(move |m| Ok(crate::subscribe::message_to_wire(&run, &m)));
+        Ok(Response::new(Box::pin(messages)))
     }
 
     async fn get_cluster_status(
@@ -185,13 +186,12 @@ impl ControlService for GrpcDoor {
     }
 
     async fn test_target(&self, request: Request<v1::CampaignSpecRequest>) -> Answer<v1::TestTargetResponse> {
-        let targets = self
+        let checks = self
             .app
             .cluster()
             .test_targets(&request.into_inner().document)
             .await?;
-        let ok = targets.iter().all(|t| t.ok);
-        Ok(Response::new(v1::TestTargetResponse { targets, ok }))
+        Ok(Response::new(crate::target_check::to_wire(&checks)))
     }
 
     async fn apply_scenario(&self, request: Request<v1::ApplyScenarioRequest>) -> Answer<v1::ScenarioState> {
@@ -229,9 +229,8 @@ impl ControlService for GrpcDoor {
             request.block_seconds,
             request.patterns,
         )?;
-        Ok(Response::new(
-            self.app.streams().history(&request.id, query).await?,
-        ))
+        let history = self.app.streams().history(&request.id, query).await?;
+        Ok(Response::new(crate::stream_history::to_wire(&history)))
     }
 
     async fn external_events(
@@ -245,9 +244,8 @@ impl ControlService for GrpcDoor {
             stream: request.stream,
             event: request.event,
         };
-        Ok(Response::new(
-            self.app.streams().external_events(&request.id, query).await?,
-        ))
+        let events = self.app.streams().external_events(&request.id, query).await?;
+        Ok(Response::new(crate::external_events::to_wire(&events)))
     }
 
     async fn inject_events(
@@ -264,11 +262,7 @@ impl ControlService for GrpcDoor {
             })
             .collect();
         let injected = self.app.streams().inject(&request.id, &events).await?;
-        Ok(Response::new(crate::external_events::events_to_wire(
-            &injected.run_id,
-            &injected.run.catalog,
-            &injected.events,
-        )))
+        Ok(Response::new(crate::external_events::to_wire(&injected)))
     }
 
     async fn get_analytics(&self, request: Request<v1::AnalyticsRequest>) -> Answer<v1::AnalyticsResponse> {

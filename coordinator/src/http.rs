@@ -355,7 +355,8 @@ async fn history_answer(
         params.block_seconds,
         list_param(&params.patterns),
     )?;
-    app.streams().history(&id, query).await
+    let history = app.streams().history(&id, query).await?;
+    Ok(crate::stream_history::to_wire(&history))
 }
 
 /// `GET /api/v1/runs/{id}/history`: blocks of each stream against its baseline (`StreamHistory`).
@@ -410,7 +411,10 @@ pub(crate) async fn external_events(
         event: params.event,
     };
     match app.streams().external_events(&id, query).await {
-        Ok(answer) => Json(crate::json::external_events(&answer)).into_response(),
+        Ok(answer) => Json(crate::json::external_events(&crate::external_events::to_wire(
+            &answer,
+        )))
+        .into_response(),
         Err(e) => problem::of(e),
     }
 }
@@ -447,13 +451,9 @@ pub(crate) async fn inject_events(State(app): State<App>, Path(id): Path<String>
         })
         .collect();
     match app.streams().inject(&id, &events).await {
-        Ok(injected) => Json(crate::json::external_events(
-            &crate::external_events::events_to_wire(
-                &injected.run_id,
-                &injected.run.catalog,
-                &injected.events,
-            ),
-        ))
+        Ok(injected) => Json(crate::json::external_events(&crate::external_events::to_wire(
+            &injected,
+        )))
         .into_response(),
         Err(e) => problem::of(e),
     }
@@ -519,13 +519,8 @@ pub(crate) async fn clone_campaign(
 /// `POST /api/v1/campaigns/test` with a spec: do its targets answer? (`TestTarget`)
 pub(crate) async fn test_targets(State(app): State<App>, document: String) -> Response {
     match app.cluster().test_targets(&document).await {
-        Ok(targets) => {
-            let ok = targets.iter().all(|t| t.ok);
-            Json(crate::json::target_checks(&v1::TestTargetResponse {
-                targets,
-                ok,
-            }))
-            .into_response()
+        Ok(checks) => {
+            Json(crate::json::target_checks(&crate::target_check::to_wire(&checks))).into_response()
         }
         Err(e) => problem::of(e),
     }
@@ -599,22 +594,20 @@ pub(crate) async fn subscribe(
         max_lag_seconds: params.max_lag,
     };
     // Checked before the upgrade, so a bad request gets a problem document.
-    let messages = match app.streams().subscribe(&id, &ask).await {
-        Ok(messages) => messages,
+    let subscribed = match app.streams().subscribe(&id, &ask).await {
+        Ok(subscribed) => subscribed,
         Err(e) => return problem::of(e),
     };
     upgrade
         .protocols([WEBSOCKET_PROTOCOL])
-        .on_upgrade(move |socket| forward(socket, messages))
+        .on_upgrade(move |socket| forward(socket, subscribed))
 }
 
 /// Sends the subscription's messages as text frames until either side
 /// ends; dropping the receiver ends the subscription's task.
-async fn forward(
-    mut socket: WebSocket,
-    mut messages: tokio::sync::mpsc::Receiver<Result<v1::SubscribeMessage, tonic::Status>>,
-) {
-    while let Some(Ok(message)) = messages.recv().await {
+async fn forward(mut socket: WebSocket, mut subscribed: crate::app::streams::Subscribed) {
+    while let Some(message) = subscribed.messages.recv().await {
+        let message = crate::subscribe::message_to_wire(&subscribed.run, &message);
         let text = message_json(&message).to_string();
         if socket.send(Message::Text(text.into())).await.is_err() {
             break;

@@ -41,6 +41,51 @@ pub fn query(
     })
 }
 
+/// A run's history: a series per stream, in blocks from `from_ms`.
+#[derive(Clone, Debug)]
+pub struct StreamHistory {
+    pub run_id: String,
+    pub from_ms: i64,
+    pub block_ms: i64,
+    pub series: Vec<StreamSeries>,
+}
+
+/// One stream's counts per block, bent by the run's scenarios and events,
+/// against its baseline, each block scored 0-100 with its flag.
+#[derive(Clone, Debug)]
+pub struct StreamSeries {
+    pub stream: String,
+    pub domain: String,
+    pub cadence: &'static str,
+    pub baseline: Vec<u64>,
+    pub counts: Vec<u64>,
+    pub scores: Vec<f64>,
+    pub flags: Vec<&'static str>,
+    pub stats: BaselineStats,
+}
+
+pub fn to_wire(history: &StreamHistory) -> v1::StreamHistoryResponse {
+    v1::StreamHistoryResponse {
+        run_id: history.run_id.clone(),
+        from_ms: history.from_ms,
+        block_ms: history.block_ms,
+        series: history
+            .series
+            .iter()
+            .map(|s| v1::StreamSeries {
+                stream: s.stream.clone(),
+                domain: s.domain.clone(),
+                cadence: s.cadence.to_string(),
+                baseline: s.baseline.clone(),
+                counts: s.counts.clone(),
+                scores: s.scores.clone(),
+                flags: s.flags.iter().map(|f| f.to_string()).collect(),
+                stats: Some(stats_to_wire(&s.stats)),
+            })
+            .collect(),
+    }
+}
+
 fn stats_to_wire(stats: &BaselineStats) -> v1::BaselineStats {
     v1::BaselineStats {
         mean: stats.mean,
@@ -66,7 +111,7 @@ pub fn history(
     started_at_ms: i64,
     timeline: &[ScenarioRun],
     query: &HistoryQuery,
-) -> Result<v1::StreamHistoryResponse, String> {
+) -> Result<StreamHistory, String> {
     let catalog = &run.catalog;
     let start = run.clock.start_ms(started_at_ms);
     let from = query.from_ms.unwrap_or(start - 30 * DAY_MS);
@@ -121,19 +166,19 @@ pub fn history(
                     (score, flag.name())
                 })
                 .collect();
-            v1::StreamSeries {
+            StreamSeries {
                 stream: def.name.to_string(),
                 domain: def.domain.clone(),
-                cadence: def.cadence.name().to_string(),
+                cadence: def.cadence.name(),
                 baseline: baseline.counts[s].clone(),
                 counts: bent.counts[s].clone(),
                 scores: scored.iter().map(|(score, _)| *score).collect(),
-                flags: scored.iter().map(|(_, flag)| flag.to_string()).collect(),
-                stats: Some(stats_to_wire(&stats)),
+                flags: scored.iter().map(|(_, flag)| *flag).collect(),
+                stats,
             }
         })
         .collect();
-    Ok(v1::StreamHistoryResponse {
+    Ok(StreamHistory {
         run_id: run_id.to_string(),
         from_ms: from,
         block_ms: query.block_ms,

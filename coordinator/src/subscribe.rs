@@ -80,6 +80,53 @@ pub fn parse_query(
     })
 }
 
+/// What a subscriber is sent.
+#[derive(Clone, Debug)]
+pub enum Message {
+    /// Events in order; `snapshot` for the first batch of a fresh
+    /// subscription (the day before the run's clock).
+    Batch {
+        events: Vec<StreamEvent>,
+        token: ResumeToken,
+        snapshot: bool,
+    },
+    /// Nothing new, and where the subscription stands.
+    Heartbeat { sim_now_ms: i64, token: ResumeToken },
+    /// Events skipped because the subscriber fell too far behind, per
+    /// stream, with the tokens to come back for them.
+    Missed {
+        events: std::collections::BTreeMap<String, u64>,
+        from: ResumeToken,
+        to: ResumeToken,
+    },
+}
+
+/// A message in its wire form (a stream run's events need its catalog).
+pub fn message_to_wire(run: &StreamRunSpec, message: &Message) -> v1::SubscribeMessage {
+    use v1::subscribe_message::Kind;
+    let kind = match message {
+        Message::Batch {
+            events,
+            token,
+            snapshot,
+        } => Kind::Batch(v1::EventBatch {
+            events: events.iter().map(|e| event_message(run, e)).collect(),
+            resume_token: token.encode(),
+            snapshot: *snapshot,
+        }),
+        Message::Heartbeat { sim_now_ms, token } => Kind::Heartbeat(v1::Heartbeat {
+            sim_now_ms: *sim_now_ms,
+            resume_token: token.encode(),
+        }),
+        Message::Missed { events, from, to } => Kind::Missed(v1::Missed {
+            events: events.clone().into_iter().collect(),
+            from_token: from.encode(),
+            to_token: to.encode(),
+        }),
+    };
+    v1::SubscribeMessage { kind: Some(kind) }
+}
+
 fn event_message(run: &StreamRunSpec, event: &StreamEvent) -> v1::StreamEventMessage {
     let json = event.to_json(&run.catalog);
     v1::StreamEventMessage {
@@ -89,21 +136,6 @@ fn event_message(run: &StreamRunSpec, event: &StreamEvent) -> v1::StreamEventMes
         parent: event.parent.map(|p| format!("{p:016x}")).unwrap_or_default(),
         entities_json: json["entities"].to_string(),
         data_json: json["data"].to_string(),
-    }
-}
-
-fn batch(
-    run: &StreamRunSpec,
-    events: &[StreamEvent],
-    token: ResumeToken,
-    snapshot: bool,
-) -> v1::SubscribeMessage {
-    v1::SubscribeMessage {
-        kind: Some(v1::subscribe_message::Kind::Batch(v1::EventBatch {
-            events: events.iter().map(|e| event_message(run, e)).collect(),
-            resume_token: token.encode(),
-            snapshot,
-        })),
     }
 }
 
@@ -127,7 +159,7 @@ pub async fn serve(
     id: String,
     run: Arc<StreamRunSpec>,
     query: SubscribeQuery,
-    sender: mpsc::Sender<Result<v1::SubscribeMessage, tonic::Status>>,
+    sender: mpsc::Sender<Message>,
 ) {
     let load = || async {
         load_campaigns(&*store, &keys)
@@ -159,8 +191,12 @@ pub async fn serve(
             else {
                 return;
             };
-            let first = batch(&run, &snapshot, live.position(), true);
-            if sender.send(Ok(first)).await.is_err() {
+            let first = Message::Batch {
+                events: snapshot,
+                token: live.position(),
+                snapshot: true,
+            };
+            if sender.send(first).await.is_err() {
                 return;
             }
             live
@@ -194,14 +230,12 @@ pub async fn serve(
                 return;
             };
             subscription = moved;
-            let report = v1::SubscribeMessage {
-                kind: Some(v1::subscribe_message::Kind::Missed(v1::Missed {
-                    events: missed.into_iter().collect(),
-                    from_token: position.encode(),
-                    to_token: subscription.position().encode(),
-                })),
+            let report = Message::Missed {
+                events: missed,
+                from: position,
+                to: subscription.position(),
             };
-            if sender.send(Ok(report)).await.is_err() {
+            if sender.send(report).await.is_err() {
                 return;
             }
         }
@@ -219,22 +253,21 @@ pub async fn serve(
         subscription = moved;
         if !events.is_empty() {
             // A slow consumer holds this send, and only this subscription.
-            if sender
-                .send(Ok(batch(&run, &events, subscription.position(), false)))
-                .await
-                .is_err()
-            {
+            let batch = Message::Batch {
+                events,
+                token: subscription.position(),
+                snapshot: false,
+            };
+            if sender.send(batch).await.is_err() {
                 return;
             }
             last_sent = Instant::now();
         } else if last_sent.elapsed() >= HEARTBEAT_EVERY {
-            let beat = v1::SubscribeMessage {
-                kind: Some(v1::subscribe_message::Kind::Heartbeat(v1::Heartbeat {
-                    sim_now_ms: target,
-                    resume_token: subscription.position().encode(),
-                })),
+            let beat = Message::Heartbeat {
+                sim_now_ms: target,
+                token: subscription.position(),
             };
-            if sender.send(Ok(beat)).await.is_err() {
+            if sender.send(beat).await.is_err() {
                 return;
             }
             last_sent = Instant::now();

@@ -25,9 +25,40 @@ fn diagnose(error: &RequestError) -> String {
     }
 }
 
+/// What probing one target found.
+#[derive(Clone, Debug)]
+pub struct TargetCheck {
+    pub url: String,
+    pub kind: &'static str,
+    pub ok: bool,
+    /// "answered 204 in 2.1 ms", "connection refused", "DNS lookup failed"…
+    pub diagnosis: String,
+    /// The HTTP status (0: none came).
+    pub status: u16,
+    pub latency_ms: f64,
+}
+
+/// The checks of a spec's targets, and whether all answered.
+pub fn to_wire(checks: &[TargetCheck]) -> v1::TestTargetResponse {
+    v1::TestTargetResponse {
+        targets: checks
+            .iter()
+            .map(|c| v1::TargetCheck {
+                url: c.url.clone(),
+                kind: c.kind.to_string(),
+                ok: c.ok,
+                diagnosis: c.diagnosis.clone(),
+                status: u32::from(c.status),
+                latency_ms: c.latency_ms,
+            })
+            .collect(),
+        ok: checks.iter().all(|c| c.ok),
+    }
+}
+
 /// Probes one target the way its kind is spoken, with the TLS trust and
 /// protocol its sessions would use, without recording a visit.
-pub async fn check(target: &TargetSpec) -> v1::TargetCheck {
+pub async fn check(target: &TargetSpec) -> TargetCheck {
     let engine = HttpEngine::with_trust(&target.tls, target.http2);
     let request = match &target.kind {
         TargetKind::Http | TargetKind::Browser { .. } => HttpRequest::get(format!("{}/", target.url)),
@@ -68,12 +99,12 @@ pub async fn check(target: &TargetSpec) -> v1::TargetCheck {
         }
         Err(error) => (false, 0, diagnose(&error)),
     };
-    v1::TargetCheck {
+    TargetCheck {
         url: target.url.clone(),
-        kind: target.kind.name().to_string(),
+        kind: target.kind.name(),
         ok,
         diagnosis,
-        status: u32::from(status),
+        status,
         latency_ms,
     }
 }

@@ -3,10 +3,10 @@
 
 use throng_actors::clock::epoch_ms;
 use throng_actors::telemetry::TelemetryHealth;
-use throng_proto::v1;
 
 use super::App;
 use crate::error::{CoordinatorError, Result};
+use crate::target_check::TargetCheck;
 use crate::view::ClusterView;
 
 pub struct ClusterStatus {
@@ -71,7 +71,7 @@ impl Cluster<'_> {
 
     /// Probes each target of a spec the way its sessions would speak to it,
     /// without recording a visit (`crate::target_check`).
-    pub async fn test_targets(&self, document: &str) -> Result<Vec<v1::TargetCheck>> {
+    pub async fn test_targets(&self, document: &str) -> Result<Vec<TargetCheck>> {
         let workload = self.app.parse_workload(document).await?;
         let Some(spec) = workload.campaign() else {
             return Err(CoordinatorError::Conflict(

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use throng_actors::clock::epoch_ms;
 use throng_actors::streams::StreamRunSpec;
 use throng_actors::streams::external::ExternalEvent;
-use throng_proto::v1;
 use tokio::sync::mpsc;
 
 use super::{App, instant, stream_run};
 use crate::error::{CoordinatorError, Result};
+use crate::external_events::ExternalEvents;
 use crate::scenarios;
-use crate::stream_history::HistoryQuery;
+use crate::stream_history::{HistoryQuery, StreamHistory};
+use crate::subscribe::Message;
 
 /// What a subscriber asks for: streams by pattern (none: all), where to
 /// resume, and how far behind the run's clock it may fall.
@@ -24,19 +25,19 @@ pub struct SubscribeAsk {
     pub max_lag_seconds: f64,
 }
 
+/// A subscription being served: its messages, and the run whose catalog
+/// names their streams.
+pub struct Subscribed {
+    pub run: Arc<StreamRunSpec>,
+    pub messages: mpsc::Receiver<Message>,
+}
+
 /// An external event to inject: a library template, at a simulated
 /// instant (RFC 3339; empty: the run's now).
 #[derive(Clone, Debug)]
 pub struct Injection {
     pub template: String,
     pub at: String,
-}
-
-/// Events injected into a run.
-pub struct Injected {
-    pub run_id: String,
-    pub run: Arc<StreamRunSpec>,
-    pub events: Vec<ExternalEvent>,
 }
 
 /// A window of external events: RFC 3339 bounds (empty: the run's first
@@ -55,13 +56,8 @@ pub struct Streams<'a> {
 
 impl Streams<'_> {
     /// The run's events as they are made, in batches with resume tokens,
-    /// until the subscriber goes or the run ends. The messages are the
-    /// subscription protocol's own (`crate::subscribe`).
-    pub async fn subscribe(
-        &self,
-        id: &str,
-        ask: &SubscribeAsk,
-    ) -> Result<mpsc::Receiver<std::result::Result<v1::SubscribeMessage, tonic::Status>>> {
+    /// until the subscriber drops the receiver or the run ends.
+    pub async fn subscribe(&self, id: &str, ask: &SubscribeAsk) -> Result<Subscribed> {
         let campaign = self.app.load(id).await?;
         let run = stream_run(&campaign)?;
         let query = crate::subscribe::parse_query(&run, ask).map_err(CoordinatorError::Invalid)?;
@@ -71,15 +67,18 @@ impl Streams<'_> {
             self.app.store.clone(),
             self.app.keys.clone(),
             id.to_string(),
-            run,
+            run.clone(),
             query,
             sender,
         ));
-        Ok(receiver)
+        Ok(Subscribed {
+            run,
+            messages: receiver,
+        })
     }
 
     /// The run's history in blocks against its baseline.
-    pub async fn history(&self, id: &str, query: HistoryQuery) -> Result<v1::StreamHistoryResponse> {
+    pub async fn history(&self, id: &str, query: HistoryQuery) -> Result<StreamHistory> {
         let campaign = self.app.load(id).await?;
         let run = stream_run(&campaign)?;
         let started = campaign
@@ -98,7 +97,7 @@ impl Streams<'_> {
     }
 
     /// External events of a window of the run's history, and what they moved.
-    pub async fn external_events(&self, id: &str, query: EventsQuery) -> Result<v1::ExternalEventsResponse> {
+    pub async fn external_events(&self, id: &str, query: EventsQuery) -> Result<ExternalEvents> {
         let campaign = self.app.load(id).await?;
         let run = stream_run(&campaign)?;
         let (from, until) = (instant("from", &query.from)?, instant("until", &query.until)?);
@@ -128,7 +127,7 @@ impl Streams<'_> {
 
     /// Injects external events from the run's library into a running run:
     /// all of them, or none when one is wrong.
-    pub async fn inject(&self, id: &str, events: &[Injection]) -> Result<Injected> {
+    pub async fn inject(&self, id: &str, events: &[Injection]) -> Result<ExternalEvents> {
         let app = self.app;
         app.require_leader().await?;
         let mut campaign = app.load(id).await?;
@@ -168,14 +167,17 @@ impl Streams<'_> {
                 .status
                 .scenario_runs
                 .push(scenarios::injected_event(&event.template, at_ms));
-            injected.push(ExternalEvent::injected(template, &event.template, at_ms));
+            injected.push((
+                ExternalEvent::injected(template, &event.template, at_ms),
+                Vec::new(),
+            ));
         }
         app.replace_status(id, &old, &campaign.status).await?;
         tracing::info!(run = %id, events = injected.len(), "external events injected");
         app.nudge.notify_one();
-        Ok(Injected {
+        Ok(ExternalEvents {
             run_id: id.to_string(),
-            run,
+            catalog: run.catalog.clone(),
             events: injected,
         })
     }
