@@ -55,24 +55,12 @@ pub(crate) async fn presets() -> Json<Value> {
     Json(json!({ "presets": list }))
 }
 
-/// Every problem of a spec with its field path (none when it is valid), as
-/// the service's own validation finds them.
-async fn problems(app: &App, document: &str) -> Result<Vec<Value>, Response> {
-    match app.campaigns().validate(document).await {
-        Ok(_) => Ok(Vec::new()),
-        Err(CoordinatorError::InvalidSpec(errors)) => Ok(errors
-            .0
-            .iter()
-            .map(|e| json!({ "path": e.path, "message": e.message }))
-            .collect()),
-        Err(other) => Err(problem::of(other)),
-    }
-}
-
+/// `POST /api/v1/campaigns/validate`: every problem of a spec with its
+/// field path, or the plan it makes (`ValidateCampaign`).
 pub(crate) async fn validate(State(app): State<App>, body: String) -> Response {
-    match problems(&app, &body).await {
-        Ok(errors) => Json(json!({ "valid": errors.is_empty(), "errors": errors })).into_response(),
-        Err(response) => response,
+    match wire::validation(app.campaigns().validate(&body).await) {
+        Ok(answer) => Json(crate::json::validation(&answer)).into_response(),
+        Err(e) => problem::of(e),
     }
 }
 

@@ -14,7 +14,6 @@ use throng_agent::trace_context;
 
 use crate::app::{App, Injection, ScenarioChange, SubscribeAsk};
 use crate::campaign::Action;
-use crate::error::CoordinatorError;
 use crate::wire;
 
 type Answer<T> = std::result::Result<Response<T>, Status>;
@@ -56,19 +55,7 @@ impl ControlService for GrpcDoor {
         request: Request<v1::CampaignSpecRequest>,
     ) -> Answer<v1::ValidateCampaignResponse> {
         let document = request.into_inner().document;
-        let response = match self.app.campaigns().validate(&document).await {
-            Ok(workload) => v1::ValidateCampaignResponse {
-                valid: true,
-                errors: Vec::new(),
-                plan: workload.campaign().map(|spec| wire::plan_preview(spec)),
-            },
-            Err(CoordinatorError::InvalidSpec(errors)) => v1::ValidateCampaignResponse {
-                valid: false,
-                errors: wire::field_errors(&errors),
-                plan: None,
-            },
-            Err(other) => return Err(other.into()),
-        };
+        let response = wire::validation(self.app.campaigns().validate(&document).await)?;
         Ok(Response::new(response))
     }
 

@@ -52,6 +52,33 @@ pub fn cluster_status(status: &v1::ClusterStatus) -> Value {
         "campaigns": status.campaigns, "shards": status.shards})
 }
 
+/// What a campaign's plan makes: shards, sessions, rates, each persona's share.
+pub fn plan_preview(p: &v1::PlanPreview) -> Value {
+    json!({
+        "shards": p.shards,
+        "sessions": p.sessions,
+        "sessions_per_second": p.sessions_per_second,
+        "expected_duration_seconds": p.expected_duration_seconds,
+        "requests_per_second_at_peak": p.requests_per_second_at_peak,
+        "sessions_per_hour_at_peak": p.sessions_per_hour_at_peak,
+        "daily_cap": p.daily_cap,
+        "personas": p.personas.iter().map(|x| json!({
+            "name": x.name, "share": x.share, "sessions": x.sessions,
+            "sessions_per_hour_at_peak": x.sessions_per_hour_at_peak, "journeys": x.journeys,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A spec's validation: every problem with its path, or the plan it makes
+/// (`ValidateCampaign`).
+pub fn validation(answer: &v1::ValidateCampaignResponse) -> Value {
+    json!({
+        "valid": answer.valid,
+        "errors": answer.errors.iter().map(|e| json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
+        "plan": answer.plan.as_ref().map(plan_preview),
+    })
+}
+
 /// Live stats of a campaign (`WatchCampaign`).
 pub fn campaign_stats(s: &v1::CampaignStats) -> Value {
     json!({

@@ -200,7 +200,7 @@ pub fn table() -> Vec<Route> {
             .query(&[("start", "boolean", "start it at once")])
             .body("a campaign spec or stream run, YAML or JSON")
             .errors(&[400, 503]),
-        Route::new(Post, "/api/v1/campaigns/validate", Read, "Checks a spec without storing it: {valid, errors: [{path, message}]}", post(dashboard::validate))
+        Route::new(Post, "/api/v1/campaigns/validate", Read, "Checks a spec without storing it: {valid, errors: [{path, message}], plan}", post(dashboard::validate))
             .rpc("ValidateCampaign")
             .body("a campaign spec or stream run, YAML or JSON")
             .errors(&[503]),

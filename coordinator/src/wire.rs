@@ -43,6 +43,26 @@ pub fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
     }
 }
 
+/// A validation's outcome: the plan of a valid campaign (a stream run has
+/// none), or every problem with its path. Other errors stay errors.
+pub fn validation(
+    answer: crate::error::Result<throng_actors::workload::Workload>,
+) -> crate::error::Result<v1::ValidateCampaignResponse> {
+    match answer {
+        Ok(workload) => Ok(v1::ValidateCampaignResponse {
+            valid: true,
+            errors: Vec::new(),
+            plan: workload.campaign().map(|spec| plan_preview(spec)),
+        }),
+        Err(crate::error::CoordinatorError::InvalidSpec(errors)) => Ok(v1::ValidateCampaignResponse {
+            valid: false,
+            errors: field_errors(&errors),
+            plan: None,
+        }),
+        Err(other) => Err(other),
+    }
+}
+
 pub fn state(state: CampaignState) -> v1::CampaignState {
     match state {
         CampaignState::Created => v1::CampaignState::Created,

@@ -184,22 +184,6 @@ fn campaign_json(c: &v1::Campaign) -> Value {
     throng_coordinator::json::campaign(c)
 }
 
-fn plan_json(p: &v1::PlanPreview) -> Value {
-    json!({
-        "shards": p.shards,
-        "sessions": p.sessions,
-        "sessions_per_second": p.sessions_per_second,
-        "expected_duration_seconds": p.expected_duration_seconds,
-        "requests_per_second_at_peak": p.requests_per_second_at_peak,
-        "sessions_per_hour_at_peak": p.sessions_per_hour_at_peak,
-        "daily_cap": p.daily_cap,
-        "personas": p.personas.iter().map(|x| json!({
-            "name": x.name, "share": x.share, "sessions": x.sessions,
-            "sessions_per_hour_at_peak": x.sessions_per_hour_at_peak, "journeys": x.journeys,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// A campaign's live stats, in the shape the HTTP API's watch stream sends.
 pub fn stats_json(s: &v1::CampaignStats) -> Value {
     throng_coordinator::json::campaign_stats(s)
@@ -406,14 +390,7 @@ pub async fn campaign(endpoint: &str, output: Output, command: CampaignCommand) 
             .await?
             .into_inner();
         match output {
-            Output::Json => println!(
-                "{}",
-                json!({
-                    "valid": answer.valid,
-                    "errors": answer.errors.iter().map(|e| json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
-                    "plan": answer.plan.as_ref().map(plan_json),
-                })
-            ),
+            Output::Json => println!("{}", throng_coordinator::json::validation(&answer)),
             Output::Table if answer.valid && answer.plan.is_none() => println!("valid: a stream run"),
             Output::Table if answer.valid => {
                 let p = answer.plan.unwrap_or_default();

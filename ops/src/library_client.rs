@@ -71,10 +71,11 @@ pub async fn library(
             };
             let items = client.list_library_items(request).await?.into_inner().items;
             match output {
+                // The shape `GET /api/v1/library/{kind}` answers with.
                 Output::Json => {
                     let items: Vec<Value> =
                         items.iter().map(throng_coordinator::json::library_item).collect();
-                    println!("{}", serde_json::to_string(&items).unwrap_or_default());
+                    println!("{}", serde_json::json!({ "items": items }));
                 }
                 Output::Table if items.is_empty() => {
                     println!("no {kind} in the library yet: throng {kind} apply -f FILE");

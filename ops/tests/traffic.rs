@@ -992,7 +992,7 @@ async fn campaigns_built_from_library_items_keep_the_versions_they_were_created_
     assert_eq!(body["errors"][0]["path"], "steps.home.action", "{body}");
     assert_eq!(
         json(throng(&["persona", "list"], &[])),
-        serde_json::json!([]),
+        serde_json::json!({ "items": [] }),
         "nothing written"
     );
 
