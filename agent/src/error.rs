@@ -7,10 +7,6 @@ pub enum AgentError {
     Listen { address: String, reason: String },
     #[error("cannot start the actor tree: {0}")]
     Actors(String),
-    #[error("agent {address} unreachable: {reason}")]
-    Unreachable { address: String, reason: String },
-    #[error("agent refused: {0}")]
-    Refused(String),
 }
 
 /// Result of agent operations.

@@ -4,17 +4,10 @@
 //! An agent that cannot renew its lease stops its shards (self-fencing), so a
 //! partitioned or frozen agent never generates load beside its replacement.
 
-pub mod auth;
-mod client;
 mod error;
-pub mod log_ring;
 mod membership;
 mod node;
 mod service;
-pub mod tls;
-pub mod trace_context;
-pub mod wire;
 
-pub use client::{AgentApi, AgentStatsReport, AssignOrder, GrpcAgentClient, ShardStatsReport, StatsStream};
 pub use error::{AgentError, Result};
 pub use node::{Agent, AgentConfig, AgentMetrics};

@@ -22,11 +22,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::auth::{Guard, GuardLayer};
 use crate::error::{AgentError, Result};
 use crate::membership::Membership;
 use crate::service::AgentServiceImpl;
-use crate::tls::NodeTls;
+use throng_node::auth::{Guard, GuardLayer};
+use throng_node::tls::NodeTls;
 
 /// How an agent runs.
 #[derive(Clone, Debug)]

@@ -16,8 +16,8 @@ use tonic::{Request, Response, Status};
 
 use tracing::Instrument;
 
-use crate::trace_context;
-use crate::wire;
+use throng_agent_api::wire;
+use throng_node::trace_context;
 
 /// How long a call into the actor tree may take.
 const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -122,7 +122,7 @@ impl AgentService for AgentServiceImpl {
         request: Request<v1::GetLogsRequest>,
     ) -> Result<Response<v1::LogLines>, Status> {
         let query = wire::log_query_from_wire(request.get_ref()).map_err(Status::invalid_argument)?;
-        let lines = crate::log_ring::LogRing::global().query(&query);
+        let lines = throng_node::log_ring::LogRing::global().query(&query);
         Ok(Response::new(v1::LogLines {
             node: self.agent_id.clone(),
             lines: lines.iter().map(wire::log_line_to_wire).collect(),
@@ -139,7 +139,7 @@ impl AgentService for AgentServiceImpl {
             .map(|r| {
                 let order = &r.order;
                 let spec_json = order.workload.to_json();
-                wire::order_to_wire(&crate::client::AssignOrder {
+                wire::order_to_wire(&throng_agent_api::AssignOrder {
                     assignment: &order.assignment,
                     spec_json: &spec_json,
                     paused: order.paused,

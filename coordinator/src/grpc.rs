@@ -10,7 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use throng_agent::trace_context;
+use throng_node::trace_context;
 
 use crate::app::{App, Injection, ScenarioChange, SubscribeAsk};
 use crate::campaign::Action;
@@ -272,7 +272,8 @@ impl ControlService for GrpcDoor {
 
     async fn get_logs(&self, request: Request<v1::GetLogsRequest>) -> Answer<v1::LogLines> {
         let request = request.into_inner();
-        let query = throng_agent::wire::log_query_from_wire(&request).map_err(Status::invalid_argument)?;
+        let query =
+            throng_agent_api::wire::log_query_from_wire(&request).map_err(Status::invalid_argument)?;
         let logs = self.app.insight().logs(&request.node, &query).await?;
         Ok(Response::new(wire::log_lines(&logs)))
     }

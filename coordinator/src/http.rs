@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use std::sync::Arc;
 
-use throng_agent::auth::{Guard, Refusal, Role};
+use throng_node::auth::{Guard, Refusal, Role};
 
 use crate::app::{App, CampaignView, Injection, SubscribeAsk};
 use crate::{problem, wire};
@@ -143,7 +143,7 @@ pub(crate) async fn logs(State(app): State<App>, Params(params): Params<LogsPara
         after_seq: params.after,
         limit: params.limit,
     };
-    let query = match throng_agent::wire::log_query_from_wire(&request) {
+    let query = match throng_agent_api::wire::log_query_from_wire(&request) {
         Ok(query) => query,
         Err(message) => return problem::invalid(message),
     };

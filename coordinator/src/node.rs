@@ -24,8 +24,8 @@ use crate::metrics::PlacementCounts;
 use crate::mirror::Mirror;
 use crate::reconcile::{AgentClients, Reconciler};
 use crate::stats::StatsHub;
-use throng_agent::auth::{Guard, GuardLayer};
-use throng_agent::tls::NodeTls;
+use throng_node::auth::{Guard, GuardLayer};
+use throng_node::tls::NodeTls;
 
 /// How a coordinator runs.
 #[derive(Clone)]

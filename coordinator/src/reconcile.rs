@@ -15,7 +15,7 @@ use futures::future::join_all;
 use throng_actors::assignment::{AgentRecord, Assignment};
 use throng_actors::plan::RateChange;
 use throng_actors::streams::scenario::ScenarioRun;
-use throng_agent::{AgentApi, AssignOrder, GrpcAgentClient};
+use throng_agent_api::{AgentApi, AssignOrder, GrpcAgentClient};
 use throng_state::{Keys, LeaseId, Op, StateStore};
 use tokio::sync::{Notify, watch};
 
@@ -24,8 +24,8 @@ use std::sync::atomic::Ordering;
 use crate::campaign::{CampaignState, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
-use throng_agent::tls::NodeTls;
-use throng_agent::trace_context;
+use throng_node::tls::NodeTls;
+use throng_node::trace_context;
 use tracing::Instrument;
 
 use crate::metrics::PlacementCounts;

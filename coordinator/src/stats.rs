@@ -148,7 +148,7 @@ impl StatsHub {
         self.lock().agents.clone()
     }
 
-    fn update(&self, agent_id: &str, report: throng_agent::AgentStatsReport) {
+    fn update(&self, agent_id: &str, report: throng_agent_api::AgentStatsReport) {
         let mut inner = self.lock();
         let now = report
             .shards

@@ -171,7 +171,7 @@ pub fn cluster_status(status: &ClusterStatus) -> v1::ClusterStatus {
                 address: a.address.clone(),
                 capacity: a.capacity,
                 shards: a.shards,
-                telemetry: a.telemetry.as_ref().map(throng_agent::wire::health_to_wire),
+                telemetry: a.telemetry.as_ref().map(throng_agent_api::wire::health_to_wire),
                 report_age_seconds: a.report_age_seconds,
             })
             .collect(),
@@ -196,7 +196,7 @@ pub fn log_lines(logs: &NodeLogs) -> v1::LogLines {
         lines: logs
             .lines
             .iter()
-            .map(throng_agent::wire::log_line_to_wire)
+            .map(throng_agent_api::wire::log_line_to_wire)
             .collect(),
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use throng_actors::analytics::ClickHouseAnalytics;
 use throng_actors::spec::{Allowlist, ValidationContext};
 use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
-use throng_agent::auth::{Guard, RateLimit, Role, Tokens};
-use throng_agent::tls::NodeTls;
 use throng_agent::{Agent, AgentConfig, AgentMetrics};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
+use throng_node::auth::{Guard, RateLimit, Role, Tokens};
+use throng_node::tls::NodeTls;
 
 use throng_actors::browsing::Browsing;
 use throng_browser::{BrowserConfig, BrowserPool};

@@ -56,7 +56,7 @@ pub fn init(default: &str, otlp: Option<(&str, &'static str)>) -> Tracing {
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("throng")));
     // Every line also goes to the process's ring, which `throng logs` reads.
-    let ring = throng_agent::log_ring::RingLayer::new(throng_agent::log_ring::LogRing::global().clone());
+    let ring = throng_node::log_ring::RingLayer::new(throng_node::log_ring::LogRing::global().clone());
     tracing_subscriber::registry()
         .with(filter)
         .with(logs)

@@ -11,7 +11,7 @@ use throng_actors::spec::{FieldError, SpecErrors};
 use throng_actors::stats::ShardCounters;
 use throng_actors::thresholds::ThresholdResult;
 use throng_actors::workload::Workload;
-use throng_agent::trace_context;
+use throng_node::trace_context;
 use throng_state::{Compare, Op};
 use tokio::sync::mpsc;
 use tracing::Instrument;

@@ -4,7 +4,7 @@
 
 use throng_actors::analytics::errors::ErrorReport;
 use throng_actors::analytics::{CampaignAnalytics, Live, Query};
-use throng_agent::log_ring::{LogLine, LogQuery, LogRing};
+use throng_node::log_ring::{LogLine, LogQuery, LogRing};
 
 use super::App;
 use crate::error::{CoordinatorError, Result};

@@ -177,16 +177,19 @@ pub fn health_from_wire(h: &v1::TelemetryHealth) -> TelemetryHealth {
 }
 
 /// A logs request as a query: every problem at once, as a message.
-pub fn log_query_from_wire(request: &v1::GetLogsRequest) -> Result<crate::log_ring::LogQuery, String> {
-    let min_level = crate::log_ring::parse_level(&request.level)?;
+pub fn log_query_from_wire(request: &v1::GetLogsRequest) -> Result<throng_node::log_ring::LogQuery, String> {
+    let min_level = throng_node::log_ring::parse_level(&request.level)?;
     let limit = match request.limit {
-        0 => crate::log_ring::LogQuery::default().limit,
-        n if n as usize > crate::log_ring::MAX_LIMIT => {
-            return Err(format!("limit: at most {}, got {n}", crate::log_ring::MAX_LIMIT));
+        0 => throng_node::log_ring::LogQuery::default().limit,
+        n if n as usize > throng_node::log_ring::MAX_LIMIT => {
+            return Err(format!(
+                "limit: at most {}, got {n}",
+                throng_node::log_ring::MAX_LIMIT
+            ));
         }
         n => n as usize,
     };
-    Ok(crate::log_ring::LogQuery {
+    Ok(throng_node::log_ring::LogQuery {
         min_level,
         grep: request.grep.clone(),
         after_seq: request.after_seq,
@@ -194,7 +197,7 @@ pub fn log_query_from_wire(request: &v1::GetLogsRequest) -> Result<crate::log_ri
     })
 }
 
-pub fn log_query_to_wire(node: &str, query: &crate::log_ring::LogQuery) -> v1::GetLogsRequest {
+pub fn log_query_to_wire(node: &str, query: &throng_node::log_ring::LogQuery) -> v1::GetLogsRequest {
     v1::GetLogsRequest {
         node: node.to_string(),
         level: query.min_level.as_str().to_ascii_lowercase(),
@@ -204,7 +207,7 @@ pub fn log_query_to_wire(node: &str, query: &crate::log_ring::LogQuery) -> v1::G
     }
 }
 
-pub fn log_line_to_wire(line: &crate::log_ring::LogLine) -> v1::LogLine {
+pub fn log_line_to_wire(line: &throng_node::log_ring::LogLine) -> v1::LogLine {
     v1::LogLine {
         seq: line.seq,
         at_ms: line.at_ms,
@@ -215,11 +218,11 @@ pub fn log_line_to_wire(line: &crate::log_ring::LogLine) -> v1::LogLine {
 }
 
 /// A line another node sent; a level it does not name reads as `info`.
-pub fn log_line_from_wire(line: &v1::LogLine) -> crate::log_ring::LogLine {
-    crate::log_ring::LogLine {
+pub fn log_line_from_wire(line: &v1::LogLine) -> throng_node::log_ring::LogLine {
+    throng_node::log_ring::LogLine {
         seq: line.seq,
         at_ms: line.at_ms,
-        level: crate::log_ring::parse_level(&line.level).unwrap_or(tracing::Level::INFO),
+        level: throng_node::log_ring::parse_level(&line.level).unwrap_or(tracing::Level::INFO),
         target: line.target.clone(),
         text: line.text.clone(),
     }

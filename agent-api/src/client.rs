@@ -15,9 +15,9 @@ use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::error::{AgentError, Result};
-use crate::tls::NodeTls;
+use crate::error::{CallError, Result};
 use crate::wire;
+use throng_node::tls::NodeTls;
 
 /// What the coordinator asks an agent to run.
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +69,10 @@ pub trait AgentApi: Send + Sync {
     /// The shards the agent runs now.
     async fn describe(&self) -> Result<Vec<Assignment>>;
     /// The agent's recent log lines that match.
-    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<crate::log_ring::LogLine>>;
+    async fn logs(
+        &self,
+        query: &throng_node::log_ring::LogQuery,
+    ) -> Result<Vec<throng_node::log_ring::LogLine>>;
 }
 
 /// An [`AgentApi`] over gRPC.
@@ -84,7 +87,7 @@ pub struct GrpcAgentClient {
 impl GrpcAgentClient {
     /// A client that connects on first use (and reconnects after failures).
     pub fn new(address: &str, token: Option<String>, tls: Option<&NodeTls>) -> Result<Self> {
-        let unreachable = |reason: String| AgentError::Unreachable {
+        let unreachable = |reason: String| CallError::Unreachable {
             address: address.to_string(),
             reason,
         };
@@ -104,12 +107,12 @@ impl GrpcAgentClient {
         })
     }
 
-    fn error(&self, status: tonic::Status) -> AgentError {
+    fn error(&self, status: tonic::Status) -> CallError {
         match status.code() {
             tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument => {
-                AgentError::Refused(status.message().to_string())
+                CallError::Refused(status.message().to_string())
             }
-            _ => AgentError::Unreachable {
+            _ => CallError::Unreachable {
                 address: self.address.clone(),
                 reason: status.message().to_string(),
             },
@@ -121,8 +124,8 @@ impl GrpcAgentClient {
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(Duration::from_secs(5));
-        crate::auth::authorize(&mut request, self.token.as_deref());
-        crate::trace_context::inject(&mut request);
+        throng_node::auth::authorize(&mut request, self.token.as_deref());
+        throng_node::trace_context::inject(&mut request);
         request
     }
 }
@@ -170,7 +173,10 @@ impl AgentApi for GrpcAgentClient {
         Ok(response.into_inner().shards)
     }
 
-    async fn logs(&self, query: &crate::log_ring::LogQuery) -> Result<Vec<crate::log_ring::LogLine>> {
+    async fn logs(
+        &self,
+        query: &throng_node::log_ring::LogQuery,
+    ) -> Result<Vec<throng_node::log_ring::LogLine>> {
         let response = self
             .client
             .clone()
@@ -191,7 +197,7 @@ impl AgentApi for GrpcAgentClient {
             .clone()
             .stream_stats({
                 let mut request = tonic::Request::new(v1::StreamStatsRequest {});
-                crate::auth::authorize(&mut request, self.token.as_deref());
+                throng_node::auth::authorize(&mut request, self.token.as_deref());
                 request
             })
             .await
