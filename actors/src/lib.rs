@@ -17,6 +17,7 @@ pub mod http;
 pub mod ids;
 pub mod lease;
 pub mod metrics;
+pub mod order;
 pub mod plan;
 pub mod session;
 pub mod session_trace;

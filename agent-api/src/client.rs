@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use throng_actors::assignment::Assignment;
-use throng_actors::plan::RateChange;
+use throng_actors::order::ShardOrder;
 use throng_actors::stats::ShardCounters;
-use throng_actors::streams::scenario::ScenarioRun;
 use throng_actors::telemetry::TelemetryHealth;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
@@ -18,21 +17,6 @@ use tonic::transport::{Channel, Endpoint};
 use crate::error::{CallError, Result};
 use crate::wire;
 use throng_node::tls::NodeTls;
-
-/// What the coordinator asks an agent to run.
-#[derive(Clone, Copy, Debug)]
-pub struct AssignOrder<'a> {
-    pub assignment: &'a Assignment,
-    /// The campaign spec's canonical document.
-    pub spec_json: &'a str,
-    pub paused: bool,
-    /// When the campaign started (epoch ms): the schedule's origin.
-    pub started_at_ms: u64,
-    /// Rate changes made while the campaign runs.
-    pub rate_changes: &'a [RateChange],
-    /// Stream runs: the scenario timeline.
-    pub scenario_runs: &'a [ScenarioRun],
-}
 
 /// Cumulative stats of one shard as its agent reports them.
 #[derive(Clone, Debug)]
@@ -59,7 +43,7 @@ pub type StatsStream = Pin<Box<dyn Stream<Item = Result<AgentStatsReport>> + Sen
 pub trait AgentApi: Send + Sync {
     /// Starts a shard (or updates its paused flag and rate at the same
     /// epoch); true if started, false if it already ran at this epoch.
-    async fn assign(&self, order: AssignOrder<'_>) -> Result<bool>;
+    async fn assign(&self, order: &ShardOrder) -> Result<bool>;
     /// Stops a shard; true if it was running.
     async fn revoke(&self, campaign_id: &str, shard_index: u32) -> Result<bool>;
     /// Pauses or resumes a campaign's shards; answers how many.
@@ -132,9 +116,9 @@ impl GrpcAgentClient {
 
 #[async_trait::async_trait]
 impl AgentApi for GrpcAgentClient {
-    async fn assign(&self, order: AssignOrder<'_>) -> Result<bool> {
+    async fn assign(&self, order: &ShardOrder) -> Result<bool> {
         let request = v1::AssignRequest {
-            assignment: Some(wire::order_to_wire(&order)),
+            assignment: Some(wire::order_to_wire(order)),
         };
         let response = self
             .client

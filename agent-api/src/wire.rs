@@ -8,18 +8,20 @@ use throng_actors::streams::scenario::ScenarioRun;
 use throng_actors::telemetry::TelemetryHealth;
 use throng_proto::v1;
 
-use crate::client::AssignOrder;
+use throng_actors::order::ShardOrder;
+use throng_actors::spec::{Allowlist, ValidationContext};
+use throng_actors::workload::Workload;
 
 /// A shard order as it travels: the assignment, the spec document, paused
 /// or not, the campaign's start and its rate changes.
-pub fn order_to_wire(order: &AssignOrder<'_>) -> v1::ShardAssignment {
-    let a = order.assignment;
+pub fn order_to_wire(order: &ShardOrder) -> v1::ShardAssignment {
+    let a = &order.assignment;
     v1::ShardAssignment {
         campaign_id: a.campaign_id.clone(),
         shard_index: a.shard_index,
         shard_count: a.shard_count,
         epoch: a.epoch,
-        spec_json: order.spec_json.to_string(),
+        spec_json: order.workload.to_json(),
         paused: order.paused,
         agent_id: a.agent_id.clone(),
         started_at_ms: order.started_at_ms,
@@ -34,20 +36,37 @@ pub fn order_to_wire(order: &AssignOrder<'_>) -> v1::ShardAssignment {
         scenario_runs_json: if order.scenario_runs.is_empty() {
             String::new()
         } else {
-            serde_json::to_string(order.scenario_runs).unwrap_or_default()
+            serde_json::to_string(&order.scenario_runs).unwrap_or_default()
         },
     }
 }
 
+/// The order an assignment carries; its spec is only parsed back, not
+/// checked against an allowlist (the coordinator validated it).
+pub fn order_from_wire(wire: &v1::ShardAssignment) -> Result<ShardOrder, String> {
+    let context = ValidationContext {
+        allowlist: Allowlist::any(),
+    };
+    let workload = Workload::parse(&wire.spec_json, &context).map_err(|e| format!("spec: {e}"))?;
+    Ok(ShardOrder {
+        assignment: assignment_from_wire(wire),
+        workload,
+        paused: wire.paused,
+        started_at_ms: wire.started_at_ms,
+        rate_changes: rate_changes_from_wire(wire),
+        scenario_runs: scenario_runs_from_wire(wire),
+    })
+}
+
 /// The scenario timeline an assignment carries (empty when none or unreadable).
-pub fn scenario_runs_from_wire(wire: &v1::ShardAssignment) -> Vec<ScenarioRun> {
+fn scenario_runs_from_wire(wire: &v1::ShardAssignment) -> Vec<ScenarioRun> {
     if wire.scenario_runs_json.is_empty() {
         return Vec::new();
     }
     serde_json::from_str(&wire.scenario_runs_json).unwrap_or_default()
 }
 
-pub fn rate_changes_from_wire(wire: &v1::ShardAssignment) -> Vec<RateChange> {
+fn rate_changes_from_wire(wire: &v1::ShardAssignment) -> Vec<RateChange> {
     wire.rate_changes
         .iter()
         .map(|c| RateChange {

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorRef, rpc::CallResult};
-use throng_actors::actors::{AgentRootMsg, ShardOrder, StatsRegistry};
-use throng_actors::spec::{Allowlist, ValidationContext};
+use throng_actors::actors::{AgentRootMsg, StatsRegistry};
 use throng_actors::telemetry::TelemetrySink;
-use throng_actors::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_server::AgentService;
 use tokio_stream::wrappers::ReceiverStream;
@@ -134,21 +132,7 @@ impl AgentService for AgentServiceImpl {
         _request: Request<v1::DescribeRequest>,
     ) -> Result<Response<v1::DescribeResponse>, Status> {
         let running = call(&self.root, AgentRootMsg::Describe).await?;
-        let shards = running
-            .iter()
-            .map(|r| {
-                let order = &r.order;
-                let spec_json = order.workload.to_json();
-                wire::order_to_wire(&throng_agent_api::AssignOrder {
-                    assignment: &order.assignment,
-                    spec_json: &spec_json,
-                    paused: order.paused,
-                    started_at_ms: order.started_at_ms,
-                    rate_changes: &order.rate_changes,
-                    scenario_runs: &order.scenario_runs,
-                })
-            })
-            .collect();
+        let shards = running.iter().map(|r| wire::order_to_wire(&r.order)).collect();
         Ok(Response::new(v1::DescribeResponse {
             agent_id: self.agent_id.clone(),
             shards,
@@ -167,30 +151,14 @@ impl AgentServiceImpl {
         let Some(wire_assignment) = request.into_inner().assignment else {
             return Err(Status::invalid_argument("assignment is required"));
         };
-        let assignment = wire::assignment_from_wire(&wire_assignment);
-        if assignment.agent_id != self.agent_id {
+        let order = wire::order_from_wire(&wire_assignment).map_err(Status::invalid_argument)?;
+        if order.assignment.agent_id != self.agent_id {
             return Err(Status::failed_precondition(format!(
                 "assignment is for agent {}, this is {}",
-                assignment.agent_id, self.agent_id
+                order.assignment.agent_id, self.agent_id
             )));
         }
-        // The coordinator validated the spec against its allowlist; here it is
-        // only parsed back into the domain model.
-        let context = ValidationContext {
-            allowlist: Allowlist::any(),
-        };
-        let workload = Workload::parse(&wire_assignment.spec_json, &context)
-            .map_err(|e| Status::invalid_argument(format!("spec: {e}")))?;
-        let order = ShardOrder {
-            assignment,
-            workload,
-            paused: wire_assignment.paused,
-            started_at_ms: wire_assignment.started_at_ms,
-            rate_changes: wire::rate_changes_from_wire(&wire_assignment),
-            scenario_runs: wire::scenario_runs_from_wire(&wire_assignment),
-            span,
-        };
-        let started = call(&self.root, |reply| AgentRootMsg::Assign(order, reply))
+        let started = call(&self.root, |reply| AgentRootMsg::Assign(order, span, reply))
             .await?
             .map_err(Status::failed_precondition)?;
         Ok(Response::new(v1::AssignResponse { started }))

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use throng_actors::assignment::{AgentRecord, Assignment};
-use throng_actors::plan::RateChange;
+use throng_actors::order::ShardOrder;
 use throng_actors::streams::scenario::ScenarioRun;
-use throng_agent_api::{AgentApi, AssignOrder, GrpcAgentClient};
+use throng_agent_api::{AgentApi, GrpcAgentClient};
 use throng_state::{Keys, LeaseId, Op, StateStore};
 use tokio::sync::{Notify, watch};
 
@@ -86,12 +86,7 @@ struct Confirmed {
 /// A shard to start (or re-affirm) on an agent.
 struct AssignCall {
     record: AgentRecord,
-    assignment: Assignment,
-    spec_json: String,
-    paused: bool,
-    started_at_ms: u64,
-    rate_changes: Vec<RateChange>,
-    scenario_runs: Vec<ScenarioRun>,
+    order: ShardOrder,
     confirmed: Confirmed,
     /// The placement this call carries out, when it is one (the call
     /// is traced as its child).
@@ -324,10 +319,9 @@ impl Reconciler {
                     scenario_runs: campaign.status.scenario_runs.clone(),
                 };
                 if self.confirmed.get(&shard_id) != Some(&confirmed) {
-                    calls.push(AgentCall::Assign(Box::new(AssignCall {
-                        record: agent.record.clone(),
+                    let order = ShardOrder {
                         assignment,
-                        spec_json: campaign.spec_json.clone(),
+                        workload: campaign.workload.clone(),
                         paused,
                         started_at_ms: campaign
                             .status
@@ -335,6 +329,10 @@ impl Reconciler {
                             .unwrap_or(campaign.status.created_at_ms),
                         rate_changes: campaign.status.rate_changes.clone(),
                         scenario_runs: campaign.status.scenario_runs.clone(),
+                    };
+                    calls.push(AgentCall::Assign(Box::new(AssignCall {
+                        record: agent.record.clone(),
+                        order,
                         confirmed,
                         placement,
                     })));
@@ -355,12 +353,7 @@ impl Reconciler {
                     AgentCall::Assign(call) => {
                         let AssignCall {
                         record,
-                        assignment,
-                        spec_json,
-                        paused,
-                        started_at_ms,
-                        rate_changes,
-                        scenario_runs,
+                        order,
                         confirmed,
                         placement,
                     } = *call;
@@ -370,20 +363,11 @@ impl Reconciler {
                         } else {
                             tracing::info_span!(parent: &placement, "assign", agent = %record.agent_id)
                         };
-                        match client
-                            .assign(AssignOrder {
-                                assignment: &assignment,
-                                spec_json: &spec_json,
-                                paused,
-                                started_at_ms,
-                                rate_changes: &rate_changes,
-                                scenario_runs: &scenario_runs,
-                            })
-                            .instrument(span)
-                            .await {
-                            Ok(_) => Some((assignment.shard_id(), confirmed)),
+                        let shard_id = order.assignment.shard_id();
+                        match client.assign(&order).instrument(span).await {
+                            Ok(_) => Some((shard_id, confirmed)),
                             Err(error) => {
-                                tracing::warn!(shard = %assignment.shard_id(), agent = %record.agent_id, %error, "assign failed; will retry");
+                                tracing::warn!(shard = %shard_id, agent = %record.agent_id, %error, "assign failed; will retry");
                                 None
                             }
                         }

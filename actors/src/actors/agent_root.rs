@@ -12,29 +12,10 @@ use super::{
     AgentServices, CampaignShardArgs, ShardArgs, ShardStatsEntry, ShardSupervisor, ShardSupervisorMsg,
     StatsRegistry, StreamShardArgs,
 };
-use crate::assignment::Assignment;
-use crate::plan::RateChange;
-use crate::streams::scenario::ScenarioRun;
+pub use crate::order::ShardOrder;
 use crate::workload::Workload;
 
 pub struct AgentRoot;
-
-/// A shard the coordinator wants running here.
-#[derive(Clone, Debug)]
-pub struct ShardOrder {
-    pub assignment: Assignment,
-    pub workload: Workload,
-    pub paused: bool,
-    /// When the campaign or run started (epoch ms).
-    pub started_at_ms: u64,
-    /// Rate changes made while the campaign runs.
-    pub rate_changes: Vec<RateChange>,
-    /// Stream runs: the scenario timeline.
-    pub scenario_runs: Vec<ScenarioRun>,
-    /// The span of the call that asked for the shard: starting it is traced
-    /// as its child, across the actor boundary.
-    pub span: tracing::Span,
-}
 
 /// A shard this agent runs.
 #[derive(Clone, Debug)]
@@ -43,8 +24,9 @@ pub struct RunningShard {
 }
 
 pub enum AgentRootMsg {
-    /// Starts a shard; true if it was started, false if it already runs at this epoch.
-    Assign(ShardOrder, RpcReplyPort<Result<bool, String>>),
+    /// Starts a shard, traced as a child of the span of the call that asked
+    /// for it; true if it was started, false if it already runs at this epoch.
+    Assign(ShardOrder, tracing::Span, RpcReplyPort<Result<bool, String>>),
     /// Stops a shard; true if it was running.
     Revoke(String, RpcReplyPort<bool>),
     /// Pauses or resumes every shard of a campaign; answers how many.
@@ -93,8 +75,8 @@ impl Actor for AgentRoot {
         state: &mut AgentRootState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            AgentRootMsg::Assign(order, reply) => {
-                let answer = assign(&myself, state, order).await;
+            AgentRootMsg::Assign(order, span, reply) => {
+                let answer = assign(&myself, state, order, span).await;
                 let _ = reply.send(answer);
             }
             AgentRootMsg::Revoke(shard_id, reply) => {
@@ -159,6 +141,7 @@ async fn assign(
     myself: &ActorRef<AgentRootMsg>,
     state: &mut AgentRootState,
     order: ShardOrder,
+    span: tracing::Span,
 ) -> Result<bool, String> {
     if !state.services.session.lease.is_valid() {
         return Err("agent lease is not valid; refusing new shards".into());
@@ -222,7 +205,7 @@ async fn assign(
         }),
     };
     let span = tracing::info_span!(
-        parent: &order.span,
+        parent: &span,
         "start shard",
         shard = %shard_id,
         epoch = order.assignment.epoch
