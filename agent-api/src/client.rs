@@ -6,10 +6,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use throng_actors::assignment::Assignment;
-use throng_actors::order::ShardOrder;
-use throng_actors::stats::ShardCounters;
-use throng_actors::telemetry::TelemetryHealth;
+use throng_engine::assignment::Assignment;
+use throng_engine::order::ShardOrder;
+use throng_engine::stats::ShardCounters;
+use throng_engine::telemetry::TelemetryHealth;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
 use tonic::transport::{Channel, Endpoint};

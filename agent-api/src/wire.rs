@@ -1,16 +1,16 @@
 //! Conversions between `AgentService` wire types and domain types. Used by
 //! the service (here) and by the coordinator's client, so both ends agree.
 
-use throng_actors::assignment::Assignment;
-use throng_actors::plan::RateChange;
-use throng_actors::stats::{LatencyHistogram, NamedCounters, ShardCounters};
-use throng_actors::streams::scenario::ScenarioRun;
-use throng_actors::telemetry::TelemetryHealth;
+use throng_engine::assignment::Assignment;
+use throng_engine::plan::RateChange;
+use throng_engine::stats::{LatencyHistogram, NamedCounters, ShardCounters};
+use throng_engine::streams::scenario::ScenarioRun;
+use throng_engine::telemetry::TelemetryHealth;
 use throng_proto::v1;
 
-use throng_actors::order::ShardOrder;
-use throng_actors::spec::{Allowlist, ValidationContext};
-use throng_actors::workload::Workload;
+use throng_engine::order::ShardOrder;
+use throng_engine::spec::{Allowlist, ValidationContext};
+use throng_engine::workload::Workload;
 
 /// A shard order as it travels: the assignment, the spec document, paused
 /// or not, the campaign's start and its rate changes.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::ActorRef;
-use throng_actors::actors::AgentRootMsg;
-use throng_actors::assignment::AgentRecord;
-use throng_actors::lease::LeaseGuard;
+use throng_engine::actors::AgentRootMsg;
+use throng_engine::assignment::AgentRecord;
+use throng_engine::lease::LeaseGuard;
 use throng_state::{Keys, LeaseId, StateError, StateStore};
 use tokio::sync::watch;
 

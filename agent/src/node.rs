@@ -4,18 +4,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use std::time::Duration;
-use throng_actors::browsing::Browsing;
+use throng_engine::browsing::Browsing;
 
 use ractor::{Actor, ActorRef};
-use throng_actors::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
-use throng_actors::assignment::AgentRecord;
-use throng_actors::clock::WallClock;
-use throng_actors::http::HttpEngines;
-use throng_actors::lease::LeaseGuard;
-use throng_actors::metrics::Exposition;
-use throng_actors::session::SessionContext;
-use throng_actors::stats::ShardCounters;
-use throng_actors::telemetry::TelemetrySink;
+use throng_engine::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
+use throng_engine::assignment::AgentRecord;
+use throng_engine::clock::WallClock;
+use throng_engine::http::HttpEngines;
+use throng_engine::lease::LeaseGuard;
+use throng_engine::metrics::Exposition;
+use throng_engine::session::SessionContext;
+use throng_engine::stats::ShardCounters;
+use throng_engine::telemetry::TelemetrySink;
 use throng_proto::v1::agent_service_server::AgentServiceServer;
 use throng_state::{Keys, StateStore};
 use tokio::sync::watch;

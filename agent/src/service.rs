@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorRef, rpc::CallResult};
-use throng_actors::actors::{AgentRootMsg, StatsRegistry};
-use throng_actors::telemetry::TelemetrySink;
+use throng_engine::actors::{AgentRootMsg, StatsRegistry};
+use throng_engine::telemetry::TelemetrySink;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_server::AgentService;
 use tokio_stream::wrappers::ReceiverStream;
@@ -103,7 +103,7 @@ impl AgentService for AgentServiceImpl {
                     .collect();
                 let report = v1::StatsReport {
                     agent_id: agent_id.clone(),
-                    at_ms: throng_actors::clock::epoch_ms(),
+                    at_ms: throng_engine::clock::epoch_ms(),
                     shards,
                     telemetry: Some(wire::health_to_wire(&sink.health())),
                 };

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use throng_actors::clock::WallClock;
-use throng_actors::http::HttpEngines;
-use throng_actors::lease::LeaseGuard;
-use throng_actors::session::{SessionContext, SessionPlan, run_session};
-use throng_actors::spec::{CampaignSpec, ValidationContext};
 use throng_benches::start_target;
+use throng_engine::clock::WallClock;
+use throng_engine::http::HttpEngines;
+use throng_engine::lease::LeaseGuard;
+use throng_engine::session::{SessionContext, SessionPlan, run_session};
+use throng_engine::spec::{CampaignSpec, ValidationContext};
 
 fn session_task(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()

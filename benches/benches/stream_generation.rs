@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use throng_actors::streams::{Catalog, ShardGenerator, generate_all};
+use throng_engine::streams::{Catalog, ShardGenerator, generate_all};
 
 /// 2026-02-02T10:00Z: a busy hour.
 const AT: i64 = 1_770_026_400_000;

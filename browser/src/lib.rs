@@ -4,7 +4,7 @@
 //! One engine holds a few browser processes; every visit gets a fresh
 //! context of its own (cookies, storage, viewport, user agent, locale and
 //! time zone), so a browser serves many sessions. A visit navigates, moves
-//! the mouse along the paths `throng_actors::behaviour::input` draws, clicks
+//! the mouse along the paths `throng_engine::behaviour::input` draws, clicks
 //! real elements, types into real fields and scrolls with the wheel; the page
 //! records what it saw (`capture.js`), which becomes the session's behaviour
 //! data, its Web Vitals, and the bot detector's verdict.
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use playwright_rs::{Browser, LaunchOptions, Playwright};
 
 pub use pool::BrowserPool;
-pub use throng_actors::browsing::{PageVitals, Step, VisitOutcome, VisitPlan};
+pub use throng_engine::browsing::{PageVitals, Step, VisitOutcome, VisitPlan};
 
 /// Chromium flags for a closed network: no background traffic, no sandbox
 /// (containers), and the automation flag off (bot visits set it themselves).

@@ -7,14 +7,14 @@ use std::time::Duration;
 use playwright_rs::{Browser, BrowserContextOptions, Page, Viewport, WaitUntil};
 use rand_core::Rng;
 use serde::Deserialize;
-use throng_actors::behaviour::input::{InputStyle, Point, mouse_path, scrolling, typing};
-use throng_actors::behaviour::score::score;
-use throng_actors::behaviour::signals::{
+use throng_engine::behaviour::input::{InputStyle, Point, mouse_path, scrolling, typing};
+use throng_engine::behaviour::score::score;
+use throng_engine::behaviour::signals::{
     BehaviourData, Device, FocusEvent, KeyEvent, KeyKind, MouseEvent, ScrollEvent,
 };
-use throng_actors::browsing::{PageError, PageVitals, Step, VisitOutcome, VisitPlan};
-use throng_actors::ids::{Part, rng_for, unit_f64};
-use throng_actors::traffic::persona::Device as DeviceKind;
+use throng_engine::browsing::{PageError, PageVitals, Step, VisitOutcome, VisitPlan};
+use throng_engine::ids::{Part, rng_for, unit_f64};
+use throng_engine::traffic::persona::Device as DeviceKind;
 use tokio::time::Instant;
 
 use crate::BrowserError;

@@ -11,10 +11,10 @@ use axum::extract::State;
 use axum::http::{Method, Uri};
 use axum::response::Html;
 use axum::routing::get;
-use throng_actors::behaviour::input::{HumanStyle, InputStyle};
-use throng_actors::behaviour::score::Risk;
-use throng_actors::ids::{Part, rng_for};
 use throng_browser::{BrowserConfig, BrowserEngine, BrowserError, Step, VisitPlan};
+use throng_engine::behaviour::input::{HumanStyle, InputStyle};
+use throng_engine::behaviour::score::Risk;
+use throng_engine::ids::{Part, rng_for};
 
 type Log = Arc<Mutex<Vec<String>>>;
 

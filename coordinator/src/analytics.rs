@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::error::CoordinatorError;
-use throng_actors::analytics::errors::ErrorReport;
-use throng_actors::analytics::{
+use throng_engine::analytics::errors::ErrorReport;
+use throng_engine::analytics::{
     AnalyticsError, AnalyticsSource, CampaignAnalytics, Dimension, Query, analyse,
 };
 use throng_proto::v1;

@@ -98,7 +98,7 @@ pub async fn run(
         if leadership.is_leader() {
             match load_campaigns(&*store, &keys).await {
                 Ok(campaigns) => {
-                    let now = throng_actors::clock::epoch_ms();
+                    let now = throng_engine::clock::epoch_ms();
                     for campaign in due(&campaigns, retention, now) {
                         match remove(&*store, &keys, &leadership, &hub, campaign).await {
                             Ok(_) => tracing::info!(

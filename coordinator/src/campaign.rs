@@ -3,10 +3,10 @@
 //! record with an explicit state machine.
 
 use serde::{Deserialize, Serialize};
-use throng_actors::plan::{CampaignPlan, RateChange};
-use throng_actors::spec::CampaignSpec;
-use throng_actors::streams::scenario::ScenarioRun;
-use throng_actors::workload::Workload;
+use throng_engine::plan::{CampaignPlan, RateChange};
+use throng_engine::spec::CampaignSpec;
+use throng_engine::streams::scenario::ScenarioRun;
+use throng_engine::workload::Workload;
 
 /// Where a campaign is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

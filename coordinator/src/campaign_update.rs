@@ -8,7 +8,7 @@
 //! is refused, each with its path. A finished campaign changes no more.
 
 use serde_json::Value;
-use throng_actors::spec::FieldError;
+use throng_engine::spec::FieldError;
 
 use crate::campaign::CampaignState;
 

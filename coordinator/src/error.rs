@@ -1,6 +1,6 @@
 //! The coordinator's errors and their one mapping to gRPC codes.
 
-use throng_actors::spec::SpecErrors;
+use throng_engine::spec::SpecErrors;
 
 /// Errors of the coordinator.
 #[derive(Debug, thiserror::Error)]
@@ -9,7 +9,7 @@ pub enum CoordinatorError {
     InvalidSpec(SpecErrors),
     #[error("invalid {kind}: {errors}")]
     InvalidItem {
-        kind: throng_actors::spec::library::ItemKind,
+        kind: throng_engine::spec::library::ItemKind,
         errors: SpecErrors,
     },
     #[error("{0} not found")]

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use throng_actors::streams::external::{ExternalEvent, Movement, correlate};
-use throng_actors::streams::scenario::{EVENT_PREFIX, ScenarioRun};
-use throng_actors::streams::{Catalog, ShardGenerator, StreamRunSpec};
+use throng_engine::streams::external::{ExternalEvent, Movement, correlate};
+use throng_engine::streams::scenario::{EVENT_PREFIX, ScenarioRun};
+use throng_engine::streams::{Catalog, ShardGenerator, StreamRunSpec};
 use throng_proto::v1;
 
 const DAY_MS: i64 = 86_400_000;

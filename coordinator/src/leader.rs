@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use throng_actors::lease::LeaseGuard;
+use throng_engine::lease::LeaseGuard;
 use throng_state::{Compare, Keys, LeaseId, Op, StateError, StateStore};
 use tokio::sync::watch;
 

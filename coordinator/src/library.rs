@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use throng_actors::clock::epoch_ms;
-use throng_actors::spec::library::{self, ItemKind, LibraryItem};
-use throng_actors::spec::{SpecErrors, parse_document};
+use throng_engine::clock::epoch_ms;
+use throng_engine::spec::library::{self, ItemKind, LibraryItem};
+use throng_engine::spec::{SpecErrors, parse_document};
 use throng_proto::v1;
 use throng_state::{Compare, Keys, Op, StateStore};
 
@@ -61,7 +61,7 @@ pub async fn resolve(store: &dyn StateStore, keys: &Keys, document: &str) -> Res
 pub fn kind(name: &str) -> Result<ItemKind> {
     ItemKind::parse(name).ok_or_else(|| CoordinatorError::InvalidItem {
         kind: ItemKind::Persona,
-        errors: SpecErrors(vec![throng_actors::spec::FieldError {
+        errors: SpecErrors(vec![throng_engine::spec::FieldError {
             path: "kind".into(),
             message: format!("`{name}` is not a library kind; expected persona, journey or site"),
         }]),

@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use throng_actors::clock::epoch_ms;
-use throng_actors::metrics::Exposition;
+use throng_engine::clock::epoch_ms;
+use throng_engine::metrics::Exposition;
 
 use crate::app::App;
 use crate::scenarios;
 use crate::view::ClusterView;
-use throng_actors::workload::Workload;
+use throng_engine::workload::Workload;
 
 /// Placement decisions of the leader's reconcile loop.
 #[derive(Debug, Default)]

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use clickhouse::{Client, Row};
 use serde::Serialize;
-use throng_actors::clock::epoch_ms;
-use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::scenario::EVENT_PREFIX;
-use throng_actors::telemetry::retention::{EXPIRING_TABLES, drop_expired};
-use throng_actors::telemetry::{ClickHouseConfig, epoch_day};
-use throng_actors::workload::Workload;
+use throng_engine::clock::epoch_ms;
+use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::scenario::EVENT_PREFIX;
+use throng_engine::telemetry::retention::{EXPIRING_TABLES, drop_expired};
+use throng_engine::telemetry::{ClickHouseConfig, epoch_day};
+use throng_engine::workload::Workload;
 use throng_state::{Keys, StateStore};
 use tokio::sync::watch;
 

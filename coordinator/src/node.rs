@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use throng_actors::analytics::AnalyticsSource;
-use throng_actors::spec::ValidationContext;
-use throng_actors::telemetry::ClickHouseConfig;
+use throng_engine::analytics::AnalyticsSource;
+use throng_engine::spec::ValidationContext;
+use throng_engine::telemetry::ClickHouseConfig;
 use throng_proto::v1::control_service_server::ControlServiceServer;
 use throng_state::{Keys, StateStore};
 use tokio::sync::{Notify, watch};

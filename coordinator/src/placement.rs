@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use throng_actors::ids::{Part, mix64, stable_hash};
+use throng_engine::ids::{Part, mix64, stable_hash};
 
 /// A candidate agent.
 #[derive(Clone, Debug, PartialEq, Eq)]

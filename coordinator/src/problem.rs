@@ -74,7 +74,7 @@ fn document(status: StatusCode, code: &str, detail: &str, fields: Vec<Value>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use throng_actors::spec::{FieldError, SpecErrors};
+    use throng_engine::spec::{FieldError, SpecErrors};
 
     async fn body(response: Response) -> (u16, Value) {
         let status = response.status().as_u16();

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
-use throng_actors::assignment::{AgentRecord, Assignment};
-use throng_actors::order::ShardOrder;
-use throng_actors::streams::scenario::ScenarioRun;
 use throng_agent_api::{AgentApi, GrpcAgentClient};
+use throng_engine::assignment::{AgentRecord, Assignment};
+use throng_engine::order::ShardOrder;
+use throng_engine::streams::scenario::ScenarioRun;
 use throng_state::{Keys, LeaseId, Op, StateStore};
 use tokio::sync::{Notify, watch};
 
@@ -204,7 +204,7 @@ impl Reconciler {
             if let Some(reason) = &aborted {
                 let status = CampaignStatus {
                     state: CampaignState::Stopped,
-                    ended_at_ms: Some(throng_actors::clock::epoch_ms()),
+                    ended_at_ms: Some(throng_engine::clock::epoch_ms()),
                     stop_reason: Some(reason.clone()),
                     ..campaign.status.clone()
                 };
@@ -220,7 +220,7 @@ impl Reconciler {
             if finished && aborted.is_none() {
                 let status = CampaignStatus {
                     state: CampaignState::Completed,
-                    ended_at_ms: Some(throng_actors::clock::epoch_ms()),
+                    ended_at_ms: Some(throng_engine::clock::epoch_ms()),
                     ..campaign.status.clone()
                 };
                 self.guarded(vec![Op::Put {

@@ -5,8 +5,8 @@
 //! clock, so it reaches every shard before any of them generates that
 //! instant: all agents bend the same events the same way.
 
-use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::scenario::{EVENT_PREFIX, Phase, ScenarioDef, ScenarioRun};
+use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::scenario::{EVENT_PREFIX, Phase, ScenarioDef, ScenarioRun};
 use throng_proto::v1;
 
 use crate::campaign::CampaignStatus;

@@ -4,7 +4,7 @@
 //! serde form of the analytics crate's types.
 
 use crate::error::CoordinatorError;
-use throng_actors::analytics::sessions::{
+use throng_engine::analytics::sessions::{
     self, BrowserDetail, Outcome, PageVitals, SessionDetail, SessionFilter, SessionPage, SessionSummary,
     Signals, Step, Visit,
 };

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use throng_actors::stats::ShardCounters;
-use throng_actors::telemetry::TelemetryHealth;
+use throng_engine::stats::ShardCounters;
+use throng_engine::telemetry::TelemetryHealth;
 use throng_state::{Keys, StateStore};
 use tokio::sync::watch;
 
@@ -164,7 +164,7 @@ impl StatsHub {
             .or_default()
             .update(now);
         let snapshot = AgentSnapshot {
-            at_ms: throng_actors::clock::epoch_ms(),
+            at_ms: throng_engine::clock::epoch_ms(),
             shards: report.shards.len() as u32,
             sessions_completed: totals.sessions_completed,
             sessions_failed: totals.sessions_failed,

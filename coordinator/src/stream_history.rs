@@ -2,10 +2,10 @@
 //! (events are a pure function of catalog, seed and time), the baseline and
 //! the same window under the run's scenario timeline.
 
-use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::history::{BaselineStats, History, Thresholds, normalize};
-use throng_actors::streams::pattern::{StreamPattern, select};
-use throng_actors::streams::scenario::ScenarioRun;
+use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::history::{BaselineStats, History, Thresholds, normalize};
+use throng_engine::streams::pattern::{StreamPattern, select};
+use throng_engine::streams::scenario::ScenarioRun;
 use throng_proto::v1;
 
 const DAY_MS: i64 = 86_400_000;

@@ -10,12 +10,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use throng_actors::clock::epoch_ms;
-use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::generate::StreamEvent;
-use throng_actors::streams::pattern::StreamPattern;
-use throng_actors::streams::subscription::{ResumeToken, Subscription};
-use throng_actors::workload::Workload;
+use throng_engine::clock::epoch_ms;
+use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::generate::StreamEvent;
+use throng_engine::streams::pattern::StreamPattern;
+use throng_engine::streams::subscription::{ResumeToken, Subscription};
+use throng_engine::workload::Workload;
 use throng_proto::v1;
 use throng_state::{Keys, StateStore};
 use tokio::sync::mpsc;
@@ -147,7 +147,7 @@ fn clock_ms(run: &StreamRunSpec, campaign: &Campaign) -> Option<i64> {
 /// Simulated milliseconds per wall millisecond.
 fn speed(run: &StreamRunSpec) -> f64 {
     match run.clock {
-        throng_actors::streams::SimClock::Accelerated { factor, .. } => factor,
+        throng_engine::streams::SimClock::Accelerated { factor, .. } => factor,
         _ => 1.0,
     }
 }

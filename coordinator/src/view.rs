@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use throng_actors::assignment::{AgentRecord, Assignment, Checkpoint};
-use throng_actors::spec::{Allowlist, ValidationContext};
-use throng_actors::workload::Workload;
+use throng_engine::assignment::{AgentRecord, Assignment, Checkpoint};
+use throng_engine::spec::{Allowlist, ValidationContext};
+use throng_engine::workload::Workload;
 use throng_state::{Keys, LeaseId, StateStore};
 
 use crate::campaign::{Campaign, CampaignStatus};

@@ -2,8 +2,8 @@
 //! gRPC door and for the JSON shapes (`crate::json`) the HTTP door and the
 //! CLI's `--output json` share.
 
-use throng_actors::plan::CampaignPlan;
-use throng_actors::spec::{CampaignSpec, SpecErrors};
+use throng_engine::plan::CampaignPlan;
+use throng_engine::spec::{CampaignSpec, SpecErrors};
 use throng_proto::v1;
 
 use crate::app::{CampaignView, ClusterStatus, LiveStats, NodeLogs, ScenarioState};
@@ -46,7 +46,7 @@ pub fn plan_preview(spec: &CampaignSpec) -> v1::PlanPreview {
 /// A validation's outcome: the plan of a valid campaign (a stream run has
 /// none), or every problem with its path. Other errors stay errors.
 pub fn validation(
-    answer: crate::error::Result<throng_actors::workload::Workload>,
+    answer: crate::error::Result<throng_engine::workload::Workload>,
 ) -> crate::error::Result<v1::ValidateCampaignResponse> {
     match answer {
         Ok(workload) => Ok(v1::ValidateCampaignResponse {

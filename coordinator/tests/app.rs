@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use throng_actors::spec::ValidationContext;
 use throng_coordinator::CoordinatorError;
 use throng_coordinator::app::{App, Injection, ScenarioChange};
 use throng_coordinator::campaign::{Action, CampaignState};
 use throng_coordinator::leader::{LeaderRecord, Leadership};
+use throng_engine::spec::ValidationContext;
 use throng_state::{EtcdStore, Keys, StateStore};
 use throng_testkit::{EtcdServer, poll_until};
 use tokio::sync::watch;

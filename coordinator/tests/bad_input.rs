@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use throng_actors::spec::{FieldError, ValidationContext};
-use throng_actors::streams::{Catalog, StreamRunSpec};
-use throng_actors::workload::Workload;
 use throng_coordinator::app::SubscribeAsk;
 use throng_coordinator::app::insight::score_behaviour_json;
+use throng_engine::spec::{FieldError, ValidationContext};
+use throng_engine::streams::{Catalog, StreamRunSpec};
+use throng_engine::workload::Workload;
 use throng_proto::v1;
 
 fn corpus() -> PathBuf {

@@ -8,18 +8,18 @@
 //! (`tests/corpus.rs`), so CI checks them either way.
 
 use serde_json::Value;
-use throng_actors::behaviour::score::score;
-use throng_actors::behaviour::signals::BehaviourData;
-use throng_actors::plan::CampaignPlan;
-use throng_actors::session::SessionPlan;
-use throng_actors::spec::{CampaignSpec, SpecErrors, ValidationContext};
-use throng_actors::streams::catalog::Catalog;
-use throng_actors::streams::pattern::StreamPattern;
-use throng_actors::streams::subscription::ResumeToken;
-use throng_actors::traffic::ga4::Ga4Visit;
-use throng_actors::traffic::matomo::{MatomoSettings, MatomoVisit, bulk_body};
-use throng_actors::traffic::visit::query_string;
-use throng_actors::workload::Workload;
+use throng_engine::behaviour::score::score;
+use throng_engine::behaviour::signals::BehaviourData;
+use throng_engine::plan::CampaignPlan;
+use throng_engine::session::SessionPlan;
+use throng_engine::spec::{CampaignSpec, SpecErrors, ValidationContext};
+use throng_engine::streams::catalog::Catalog;
+use throng_engine::streams::pattern::StreamPattern;
+use throng_engine::streams::subscription::ResumeToken;
+use throng_engine::traffic::ga4::Ga4Visit;
+use throng_engine::traffic::matomo::{MatomoSettings, MatomoVisit, bulk_body};
+use throng_engine::traffic::visit::query_string;
+use throng_engine::workload::Workload;
 
 /// A harness: panics only when a promise is broken.
 pub type Harness = fn(&[u8]);
@@ -84,7 +84,7 @@ pub fn catalog(data: &[u8]) {
     match Catalog::parse(document) {
         Ok(catalog) => {
             let all = StreamPattern::parse("*", &catalog).expect("`*` is a pattern of any catalog");
-            let selected = throng_actors::streams::pattern::select(&catalog, &[all]);
+            let selected = throng_engine::streams::pattern::select(&catalog, &[all]);
             assert_eq!(selected.len(), catalog.streams.len(), "`*` selects every stream");
         }
         Err(errors) => assert_explained(&errors),

@@ -125,8 +125,8 @@ fn every_harness_survives_its_corpus_and_mutations_of_it() {
 
 #[test]
 fn valid_seeds_are_accepted_so_mutations_start_from_deep_inside() {
-    use throng_actors::spec::ValidationContext;
-    use throng_actors::workload::Workload;
+    use throng_engine::spec::ValidationContext;
+    use throng_engine::workload::Workload;
     for target in ["workload", "matomo", "ga4"] {
         let valid = seeds(target)
             .iter()

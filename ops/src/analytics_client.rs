@@ -2,7 +2,7 @@
 //! JSON (the API's own array) or CSV (one row per total, group or time
 //! bucket, for spreadsheets).
 
-use throng_actors::analytics::{CampaignAnalytics, Detection, Summary};
+use throng_engine::analytics::{CampaignAnalytics, Detection, Summary};
 use throng_proto::v1;
 
 use crate::cli::{AnalyticsArgs, OutputFormat};
@@ -288,7 +288,7 @@ fn csv(reports: &[CampaignAnalytics]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use throng_actors::analytics::{Group, Point};
+    use throng_engine::analytics::{Group, Point};
 
     fn report() -> CampaignAnalytics {
         let summary = Summary {
@@ -303,7 +303,7 @@ mod tests {
             name: "shop, \"demo\"".into(),
             live: None,
             totals: summary.clone(),
-            by: Some(throng_actors::analytics::Dimension::Persona),
+            by: Some(throng_engine::analytics::Dimension::Persona),
             groups: vec![Group {
                 key: "shopper".into(),
                 summary: summary.clone(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use prost::Message;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
-use throng_actors::http::error_chain;
+use throng_engine::http::error_chain;
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use tokio_stream::StreamExt;
@@ -296,7 +296,7 @@ fn print_campaign(c: &v1::Campaign, output: Output) {
             println!("name      {}", c.name);
             println!("state     {}", state_name(c.state));
             let document: Value = serde_json::from_str(&c.spec_json).unwrap_or(Value::Null);
-            let stream_run = throng_actors::streams::StreamRunSpec::from_value(&document).ok();
+            let stream_run = throng_engine::streams::StreamRunSpec::from_value(&document).ok();
             match (stream_run, c.plan.clone()) {
                 (Some(run), _) => {
                     println!("kind      stream run of {} streams", run.catalog.streams.len());

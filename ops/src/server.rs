@@ -4,16 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use throng_actors::analytics::ClickHouseAnalytics;
-use throng_actors::spec::{Allowlist, ValidationContext};
-use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
 use throng_agent::{Agent, AgentConfig, AgentMetrics};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
+use throng_engine::analytics::ClickHouseAnalytics;
+use throng_engine::spec::{Allowlist, ValidationContext};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
 use throng_node::auth::{Guard, RateLimit, Role, Tokens};
 use throng_node::tls::NodeTls;
 
-use throng_actors::browsing::Browsing;
 use throng_browser::{BrowserConfig, BrowserPool};
+use throng_engine::browsing::Browsing;
 
 use crate::cli::{AgentArgs, BrowserArgs, CommonNodeArgs, CoordinatorArgs};
 use crate::migrations;
@@ -24,7 +24,7 @@ pub enum NodeError {
     #[error(transparent)]
     State(#[from] throng_state::StateError),
     #[error(transparent)]
-    Telemetry(#[from] throng_actors::telemetry::TelemetryError),
+    Telemetry(#[from] throng_engine::telemetry::TelemetryError),
     #[error(transparent)]
     Coordinator(#[from] throng_coordinator::CoordinatorError),
     #[error(transparent)]

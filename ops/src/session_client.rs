@@ -1,8 +1,8 @@
 //! `throng session list|show`: a campaign's sessions a page at a time, and
 //! one session in full.
 
-use throng_actors::analytics::sessions::{SessionDetail, SessionPage};
 use throng_coordinator::sessions::{detail_from_wire, page_from_wire};
+use throng_engine::analytics::sessions::{SessionDetail, SessionPage};
 use throng_proto::v1;
 
 use crate::cli::{Output, SessionCommand, SessionListArgs};

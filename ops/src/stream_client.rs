@@ -1,8 +1,8 @@
 //! Client verbs for a stream run's streams: list, history, statistics.
 
 use serde_json::{Value, json};
-use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::catalog::Arrival;
+use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::catalog::Arrival;
 use throng_proto::v1;
 
 use crate::cli::{HistoryArgs, Output, StreamCommand};

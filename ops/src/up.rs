@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use throng_actors::telemetry::MemorySink;
 use throng_agent::{Agent, AgentConfig};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
+use throng_engine::telemetry::MemorySink;
 use throng_proto::v1;
 use throng_state::{MemoryStore, StateStore};
 use tokio_stream::StreamExt;
@@ -51,7 +51,7 @@ fn demo_spec(target: SocketAddr, rate: f64) -> String {
 /// The demo stream run: the built-in catalog, `speed` times faster than real
 /// time, from the start of the current hour (so the day's rhythm shows).
 fn demo_streams_spec(speed: f64) -> String {
-    let now = throng_actors::clock::epoch_ms() as i64;
+    let now = throng_engine::clock::epoch_ms() as i64;
     let hour = now - now.rem_euclid(3_600_000);
     let from = jiff::Timestamp::from_millisecond(hour).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     format!(
@@ -102,7 +102,7 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
         })?;
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let sink = Arc::new(match &args.data_dir {
-        Some(dir) => MemorySink::with_data_dir(throng_actors::telemetry::RECENT_LIMIT, dir).map_err(|e| {
+        Some(dir) => MemorySink::with_data_dir(throng_engine::telemetry::RECENT_LIMIT, dir).map_err(|e| {
             UpError::DataDir {
                 path: dir.display().to_string(),
                 reason: e.to_string(),

@@ -696,9 +696,9 @@ async fn watching_a_backfill_shows_its_progress_to_the_end() {
         last["sim_watermark_ms"], last["sim_until_ms"],
         "every shard reached the end"
     );
-    let catalog = std::sync::Arc::new(throng_actors::streams::Catalog::builtin());
+    let catalog = std::sync::Arc::new(throng_engine::streams::Catalog::builtin());
     let expected =
-        throng_actors::streams::generate_all(&catalog, 0.02, 1_769_990_400_000, 1_770_033_600_000).len();
+        throng_engine::streams::generate_all(&catalog, 0.02, 1_769_990_400_000, 1_770_033_600_000).len();
     assert_eq!(last["stream_events"], expected as u64, "{last}");
 }
 

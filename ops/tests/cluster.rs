@@ -246,7 +246,7 @@ async fn a_frozen_agent_fences_itself_instead_of_running_beside_its_replacement(
     let moved_after = wait_replaced(&mut client, &victim, &id).await;
     eprintln!("shards of the frozen agent re-placed {moved_after:?} after SIGSTOP (lease TTL {TTL:?})");
     sandbox.node(&victim).thaw();
-    let thawed_ms = throng_actors::clock::epoch_ms();
+    let thawed_ms = throng_engine::clock::epoch_ms();
 
     // Resumed, it drops every shard it held under its old epochs. (As a
     // fresh member it may then be given shards again, under newer epochs.)
@@ -473,7 +473,7 @@ impl SourceRecordingSite {
             axum::Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| {
                 let noted = noted.clone();
                 async move {
-                    let now = throng_actors::clock::epoch_ms();
+                    let now = throng_engine::clock::epoch_ms();
                     noted.lock().expect("arrivals").push((now, peer.ip()));
                     "<html><body>ok</body></html>"
                 }
@@ -533,7 +533,7 @@ async fn an_agent_cut_off_from_etcd_stops_and_its_shards_move_without_loss() {
     // coordinator: it cannot renew its lease, so it must stop, and its
     // shards must move to "near".
     namespace.cut_off_store();
-    let cut_ms = throng_actors::clock::epoch_ms();
+    let cut_ms = throng_engine::clock::epoch_ms();
     let moved_after = wait_replaced(&mut client, "far", &id).await;
     eprintln!("shards of the partitioned agent re-placed {moved_after:?} after the cut (lease TTL {TTL:?})");
     wait_completed(&mut client, &id).await;

@@ -10,17 +10,17 @@ use std::process::Command;
 const LAYERS: &[(&str, &[&str])] = &[
     ("throng-proto", &[]),
     ("throng-state", &[]),
-    ("throng-actors", &["throng-state"]),
-    ("throng-browser", &["throng-actors"]),
-    ("throng-node", &["throng-actors"]),
+    ("throng-engine", &["throng-state"]),
+    ("throng-browser", &["throng-engine"]),
+    ("throng-node", &["throng-engine"]),
     (
         "throng-agent-api",
-        &["throng-actors", "throng-node", "throng-proto"],
+        &["throng-engine", "throng-node", "throng-proto"],
     ),
     (
         "throng-agent",
         &[
-            "throng-actors",
+            "throng-engine",
             "throng-agent-api",
             "throng-node",
             "throng-proto",
@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "throng-coordinator",
         &[
-            "throng-actors",
+            "throng-engine",
             "throng-agent-api",
             "throng-node",
             "throng-proto",
@@ -40,7 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "throng-ops",
         &[
-            "throng-actors",
+            "throng-engine",
             "throng-agent",
             "throng-browser",
             "throng-coordinator",
@@ -54,7 +54,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "throng-benches",
         &[
-            "throng-actors",
+            "throng-engine",
             "throng-agent",
             "throng-browser",
             "throng-coordinator",
@@ -63,7 +63,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "throng-testkit",
         ],
     ),
-    ("throng-fuzz", &["throng-actors"]),
+    ("throng-fuzz", &["throng-engine"]),
 ];
 
 /// Each workspace crate's build dependencies on other workspace crates.
@@ -148,7 +148,7 @@ fn coordinator_and_agent_meet_only_through_the_agent_api() {
     // The engine knows no wire types and no node concerns.
     for below in ["throng-proto", "throng-node", "throng-agent-api"] {
         assert!(
-            !edges["throng-actors"].contains(below),
+            !edges["throng-engine"].contains(below),
             "the engine depends on {below}"
         );
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Sandbox, campaign, start_campaign};
-use throng_actors::streams::{Catalog, generate_all};
+use throng_engine::streams::{Catalog, generate_all};
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_testkit::{poll_until, poll_until_explained};
@@ -162,8 +162,8 @@ async fn a_killed_agent_leaves_no_gap_and_no_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scenario_bends_every_agent_at_the_same_simulated_instant() {
-    use throng_actors::streams::generate::generate_all_with;
-    use throng_actors::streams::scenario::ScenarioRun;
+    use throng_engine::streams::generate::generate_all_with;
+    use throng_engine::streams::scenario::ScenarioRun;
 
     let mut sandbox = Sandbox::start().await;
     sandbox.spawn_coordinator("coordinator-1");

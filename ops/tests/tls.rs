@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Sandbox, spec, throng_bin, wait_completed};
-use throng_actors::http::tls::TlsTrust;
-use throng_actors::http::{HttpEngine, HttpRequest};
+use throng_engine::http::tls::TlsTrust;
+use throng_engine::http::{HttpEngine, HttpRequest};
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_testkit::{TestPki, poll_until};

@@ -308,7 +308,7 @@ async fn latency_is_measured_from_the_intended_start_so_a_stall_shows() {
     // A closed loop (send, wait, send…) measured from each send hides it:
     // only the one request caught in the stall is slow.
     recorder.stall_for(std::time::Duration::from_secs(2));
-    let engine = throng_actors::http::HttpEngine::new();
+    let engine = throng_engine::http::HttpEngine::new();
     let url = format!("http://{}/", recorder.address);
     let started = std::time::Instant::now();
     let mut latencies = Vec::new();
@@ -339,7 +339,7 @@ async fn the_daily_cap_holds_across_three_agents() {
     let status = up.wait_ready_with(3).await;
     assert_eq!(status["agents"].as_array().map(Vec::len), Some(3));
     // A day window that began an hour ago, so the run cannot straddle two.
-    let minutes = (throng_actors::clock::epoch_ms() / 60_000 + 24 * 60 - 60) % (24 * 60);
+    let minutes = (throng_engine::clock::epoch_ms() / 60_000 + 24 * 60 - 60) % (24 * 60);
     let day_start = format!("{:02}:{:02}", minutes / 60, minutes % 60);
     let id = apply(
         &up,
@@ -641,7 +641,7 @@ fn check_steps_against_the_site(detail: &serde_json::Value, site: &FailingSite) 
     let steps = detail["steps"].as_array().expect("steps");
     assert!(!steps.is_empty(), "{detail}");
     let requests = site.requests();
-    let trace = &throng_actors::session_trace::untraced(session_id, 0)[..35];
+    let trace = &throng_engine::session_trace::untraced(session_id, 0)[..35];
     let seen: Vec<&common::SiteRequest> = requests
         .iter()
         .filter(|r| r.traceparent.starts_with(trace))
@@ -653,7 +653,7 @@ fn check_steps_against_the_site(detail: &serde_json::Value, site: &FailingSite) 
     );
     for step in steps {
         let index = step["index"].as_u64().expect("index") as usize;
-        let traceparent = throng_actors::session_trace::untraced(session_id, index);
+        let traceparent = throng_engine::session_trace::untraced(session_id, index);
         let request = seen
             .iter()
             .find(|r| r.traceparent == traceparent)
@@ -1058,7 +1058,7 @@ async fn campaigns_built_from_library_items_keep_the_versions_they_were_created_
     );
 
     // Edited while the campaign runs: version 2 walks another journey.
-    let edited_at = throng_actors::clock::epoch_ms();
+    let edited_at = throng_engine::clock::epoch_ms();
     let edited = json(throng(
         &["persona", "apply", "-f", "p2.yaml"],
         &[("p2.yaml", &shopper("casual"))],

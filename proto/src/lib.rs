@@ -1,7 +1,7 @@
 //! Throng's gRPC wire types, generated from `proto/throng/v1/*.proto`.
 //!
 //! These types stay at the edge: services convert them to the domain types of
-//! `throng-actors` as soon as a request arrives.
+//! `throng-engine` as soon as a request arrives.
 
 #![allow(clippy::all, missing_docs)]
 

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use throng_actors::behaviour::input::{HumanStyle, InputStyle};
-use throng_actors::ids::{Part, rng_for};
 use throng_browser::{BrowserConfig, BrowserEngine, Step, VisitPlan};
+use throng_engine::behaviour::input::{HumanStyle, InputStyle};
+use throng_engine::ids::{Part, rng_for};
 
 fn page(title: &str, body: &str) -> Html<String> {
     let filler: String = (0..40)

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use throng_actors::http::{HttpEngine, HttpRequest, VisitorConnection};
-use throng_actors::stats::LatencyHistogram;
+use throng_engine::http::{HttpEngine, HttpRequest, VisitorConnection};
+use throng_engine::stats::LatencyHistogram;
 
 /// User + system CPU seconds of this process, from /proc/self/stat.
 fn cpu_seconds() -> f64 {

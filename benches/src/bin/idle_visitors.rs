@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use throng_actors::clock::WallClock;
-use throng_actors::http::HttpEngines;
-use throng_actors::lease::LeaseGuard;
-use throng_actors::session::{SessionContext, SessionPlan, run_session};
-use throng_actors::spec::{CampaignSpec, ValidationContext};
+use throng_engine::clock::WallClock;
+use throng_engine::http::HttpEngines;
+use throng_engine::lease::LeaseGuard;
+use throng_engine::session::{SessionContext, SessionPlan, run_session};
+use throng_engine::spec::{CampaignSpec, ValidationContext};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -50,7 +50,7 @@ fn main() {
              load: {{ model: closed, users: {visitors}, duration: 1h, shards: 1 }}\n"
         );
         let allow = ValidationContext {
-            allowlist: throng_actors::spec::Allowlist::any(),
+            allowlist: throng_engine::spec::Allowlist::any(),
         };
         let spec = match CampaignSpec::parse(&document, &allow) {
             Ok(spec) => Arc::new(spec),

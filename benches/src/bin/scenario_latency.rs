@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use throng_actors::telemetry::MemorySink;
 use throng_agent::{Agent, AgentConfig};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
+use throng_engine::telemetry::MemorySink;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
 use throng_proto::v1::control_service_client::ControlServiceClient;
@@ -81,7 +81,7 @@ async fn main() {
         .await
         .expect("stream run")
         .into_inner();
-    let shards = throng_actors::streams::Catalog::builtin().roots().len();
+    let shards = throng_engine::streams::Catalog::builtin().roots().len();
     let mut clients = Vec::new();
     for agent in &agents {
         clients.push(

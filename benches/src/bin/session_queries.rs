@@ -16,11 +16,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use throng_actors::analytics::ClickHouseAnalytics;
-use throng_actors::session::{RequestOutcome, SessionOutcome, VisitFacts};
-use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, SessionRecord, TelemetrySink};
-use throng_actors::traffic::visit::VisitSummary;
 use throng_coordinator::{Coordinator, CoordinatorConfig};
+use throng_engine::analytics::ClickHouseAnalytics;
+use throng_engine::session::{RequestOutcome, SessionOutcome, VisitFacts};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, SessionRecord, TelemetrySink};
+use throng_engine::traffic::visit::VisitSummary;
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_state::{EtcdStore, StateStore};

@@ -14,9 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use throng_actors::streams::shard::StreamShardRunner;
-use throng_actors::streams::{Catalog, ShardGenerator, StreamRunSpec};
-use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
+use throng_engine::streams::shard::StreamShardRunner;
+use throng_engine::streams::{Catalog, ShardGenerator, StreamRunSpec};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
 
 /// 2026-02-02T00:00Z.
 const FROM: i64 = 1_769_990_400_000;

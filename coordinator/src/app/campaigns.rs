@@ -6,11 +6,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use throng_actors::clock::epoch_ms;
-use throng_actors::spec::{FieldError, SpecErrors};
-use throng_actors::stats::ShardCounters;
-use throng_actors::thresholds::ThresholdResult;
-use throng_actors::workload::Workload;
+use throng_engine::clock::epoch_ms;
+use throng_engine::spec::{FieldError, SpecErrors};
+use throng_engine::stats::ShardCounters;
+use throng_engine::thresholds::ThresholdResult;
+use throng_engine::workload::Workload;
 use throng_node::trace_context;
 use throng_state::{Compare, Op};
 use tokio::sync::mpsc;
@@ -109,10 +109,10 @@ impl Campaigns<'_> {
             .instrument(tracing::info_span!("validate spec"))
             .await?;
         let now = epoch_ms();
-        let suffix = throng_actors::ids::stable_hash(&[
-            throng_actors::ids::Part::Str(workload.name()),
-            throng_actors::ids::Part::U64(now),
-            throng_actors::ids::Part::U64(u64::from(std::process::id())),
+        let suffix = throng_engine::ids::stable_hash(&[
+            throng_engine::ids::Part::Str(workload.name()),
+            throng_engine::ids::Part::U64(now),
+            throng_engine::ids::Part::U64(u64::from(std::process::id())),
         ]);
         let id = format!("{}-{:08x}", workload.name(), suffix as u32);
         let status = CampaignStatus {
@@ -305,7 +305,7 @@ impl Campaigns<'_> {
     async fn change_rate(&self, id: &str, rate: f64) -> Result<Campaign> {
         let app = self.app;
         app.require_leader().await?;
-        let max = throng_actors::spec::limits::MAX_RATE;
+        let max = throng_engine::spec::limits::MAX_RATE;
         if !(rate > 0.0 && rate <= max) {
             return Err(CoordinatorError::InvalidSpec(SpecErrors(vec![FieldError {
                 path: "rate".into(),
@@ -337,7 +337,7 @@ impl Campaigns<'_> {
         campaign
             .status
             .rate_changes
-            .push(throng_actors::plan::RateChange { at_seconds, rate });
+            .push(throng_engine::plan::RateChange { at_seconds, rate });
         app.replace_status(id, &old, &campaign.status).await?;
         tracing::info!(campaign = %id, rate, at_seconds, "campaign rate changed");
         app.nudge.notify_one();

@@ -1,8 +1,8 @@
 //! The cluster as the API shows it: who leads, the live agents with their
 //! shards and telemetry writers; and checks that a spec's targets answer.
 
-use throng_actors::clock::epoch_ms;
-use throng_actors::telemetry::TelemetryHealth;
+use throng_engine::clock::epoch_ms;
+use throng_engine::telemetry::TelemetryHealth;
 
 use super::App;
 use crate::error::{CoordinatorError, Result};

@@ -2,8 +2,8 @@
 //! by class and message, the recent log lines of any node, and the
 //! behaviour detector's verdict on data a caller sends.
 
-use throng_actors::analytics::errors::ErrorReport;
-use throng_actors::analytics::{CampaignAnalytics, Live, Query};
+use throng_engine::analytics::errors::ErrorReport;
+use throng_engine::analytics::{CampaignAnalytics, Live, Query};
 use throng_node::log_ring::{LogLine, LogQuery, LogRing};
 
 use super::App;
@@ -90,8 +90,8 @@ impl Insight<'_> {
 /// The detector's verdict on behaviour data given as JSON, as JSON; or what
 /// is wrong with the data, with where.
 pub fn score_behaviour_json(json: &str) -> std::result::Result<String, String> {
-    let data: throng_actors::behaviour::signals::BehaviourData =
+    let data: throng_engine::behaviour::signals::BehaviourData =
         serde_json::from_str(json).map_err(|e| format!("behaviour data: {e}"))?;
-    let verdict = throng_actors::behaviour::score::score(&data);
+    let verdict = throng_engine::behaviour::score::score(&data);
     serde_json::to_string(&verdict).map_err(|e| e.to_string())
 }

@@ -26,9 +26,9 @@ pub mod streams;
 
 use std::sync::Arc;
 
-use throng_actors::analytics::AnalyticsSource;
-use throng_actors::spec::ValidationContext;
-use throng_actors::workload::Workload;
+use throng_engine::analytics::AnalyticsSource;
+use throng_engine::spec::ValidationContext;
+use throng_engine::workload::Workload;
 use throng_state::{Compare, Keys, Op, StateStore};
 use tokio::sync::Notify;
 
@@ -178,6 +178,6 @@ pub(crate) fn instant(field: &str, text: &str) -> Result<Option<i64>> {
 }
 
 /// The stream run a campaign id names; a traffic campaign is refused.
-pub(crate) fn stream_run(campaign: &Campaign) -> Result<Arc<throng_actors::streams::StreamRunSpec>> {
+pub(crate) fn stream_run(campaign: &Campaign) -> Result<Arc<throng_engine::streams::StreamRunSpec>> {
     crate::subscribe::stream_run(campaign).map_err(CoordinatorError::Conflict)
 }

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use throng_actors::clock::epoch_ms;
-use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::scenario::ScenarioRun;
+use throng_engine::clock::epoch_ms;
+use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::scenario::ScenarioRun;
 
 use super::{App, stream_run};
 use crate::error::{CoordinatorError, Result};

@@ -1,7 +1,7 @@
 //! A traffic campaign's sessions, read from the telemetry store: a filtered
 //! page, newest first, and one session in full.
 
-use throng_actors::analytics::sessions::{self, SessionDetail, SessionPage};
+use throng_engine::analytics::sessions::{self, SessionDetail, SessionPage};
 
 use super::App;
 use crate::campaign::Campaign;

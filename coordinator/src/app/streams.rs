@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use throng_actors::clock::epoch_ms;
-use throng_actors::streams::StreamRunSpec;
-use throng_actors::streams::external::ExternalEvent;
+use throng_engine::clock::epoch_ms;
+use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::external::ExternalEvent;
 use tokio::sync::mpsc;
 
 use super::{App, instant, stream_run};

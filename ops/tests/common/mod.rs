@@ -418,11 +418,11 @@ pub async fn wait_completed(client: &ControlServiceClient<Channel>, id: &str, ti
 
 /// Every session id the campaign's plan calls for.
 pub fn expected_session_ids(document: &str) -> std::collections::BTreeSet<u64> {
-    use throng_actors::plan::CampaignPlan;
-    use throng_actors::spec::{CampaignSpec, ValidationContext};
+    use throng_engine::plan::CampaignPlan;
+    use throng_engine::spec::{CampaignSpec, ValidationContext};
     // The coordinator decided where traffic may go; here only the plan matters.
     let anywhere = ValidationContext {
-        allowlist: throng_actors::spec::Allowlist::any(),
+        allowlist: throng_engine::spec::Allowlist::any(),
     };
     let spec = CampaignSpec::parse(document, &anywhere).expect("valid spec");
     let plan = CampaignPlan::of(&spec);
@@ -431,7 +431,7 @@ pub fn expected_session_ids(document: &str) -> std::collections::BTreeSet<u64> {
             let shard = plan.shard(i);
             let name = spec.name.clone();
             let seed = spec.seed;
-            (0..shard.sessions()).map(move |k| throng_actors::ids::session_id(seed, &name, i, k))
+            (0..shard.sessions()).map(move |k| throng_engine::ids::session_id(seed, &name, i, k))
         })
         .collect()
 }

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use throng_actors::analytics::sessions::{self, Outcome, SessionFilter, SessionSummary};
-use throng_actors::analytics::{
+use throng_engine::analytics::sessions::{self, Outcome, SessionFilter, SessionSummary};
+use throng_engine::analytics::{
     AnalyticsError, AnalyticsSource, ClickHouseAnalytics, Dimension, Query, analyse,
 };
-use throng_actors::browsing::{BrowserReport, PageVitals};
-use throng_actors::session::{RequestOutcome, SessionOutcome, VisitFacts};
-use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, SessionRecord, TelemetrySink};
-use throng_actors::traffic::visit::VisitSummary;
+use throng_engine::browsing::{BrowserReport, PageVitals};
+use throng_engine::session::{RequestOutcome, SessionOutcome, VisitFacts};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, SessionRecord, TelemetrySink};
+use throng_engine::traffic::visit::VisitSummary;
 use throng_testkit::{ClickHouseServer, clickhouse_migrations};
 
 const START_MS: u64 = 1_770_000_000_000;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use throng_actors::http::{HttpEngine, HttpEngines, HttpRequest, TlsTrust, VisitorConnection};
+use throng_engine::http::{HttpEngine, HttpEngines, HttpRequest, TlsTrust, VisitorConnection};
 use throng_testkit::{HTTPS_PAGE, HttpsSite};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,10 +88,10 @@ async fn a_visitor_keeps_its_own_tls_connection() {
 #[tokio::test]
 async fn sessions_browse_an_https_site_over_the_pool_and_their_own_connections() {
     use std::sync::Arc;
-    use throng_actors::clock::WallClock;
-    use throng_actors::lease::LeaseGuard;
-    use throng_actors::session::{SessionContext, SessionPlan, run_session};
-    use throng_actors::spec::{Allowlist, CampaignSpec, ValidationContext};
+    use throng_engine::clock::WallClock;
+    use throng_engine::lease::LeaseGuard;
+    use throng_engine::session::{SessionContext, SessionPlan, run_session};
+    use throng_engine::spec::{Allowlist, CampaignSpec, ValidationContext};
 
     let site = HttpsSite::start().await;
     let context = SessionContext {

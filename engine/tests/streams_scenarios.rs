@@ -8,9 +8,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use throng_actors::streams::generate::FieldValue;
-use throng_actors::streams::scenario::{Effect, Phase, ScenarioDef, ScenarioRun};
-use throng_actors::streams::{Catalog, ShardGenerator, StreamEvent};
+use throng_engine::streams::generate::FieldValue;
+use throng_engine::streams::scenario::{Effect, Phase, ScenarioDef, ScenarioRun};
+use throng_engine::streams::{Catalog, ShardGenerator, StreamEvent};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -90,7 +90,7 @@ fn direction(catalog: &Catalog, effect: &Effect) -> f64 {
         Effect::RateMultiply { factor, .. } | Effect::Field { factor, .. } => (factor - 1.0).signum(),
         Effect::RateAdd { per_hour, .. } => per_hour.signum(),
         Effect::RateOverride { stream, per_hour } => match catalog.streams[*stream].arrival {
-            throng_actors::streams::catalog::Arrival::Rate { per_hour: base } => (per_hour - base).signum(),
+            throng_engine::streams::catalog::Arrival::Rate { per_hour: base } => (per_hour - base).signum(),
             _ => 1.0,
         },
         Effect::Outcome {

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use throng_actors::streams::generate::{anomaly_factor, generate_all};
-use throng_actors::streams::{Catalog, ShardGenerator, StreamEvent};
+use throng_engine::streams::generate::{anomaly_factor, generate_all};
+use throng_engine::streams::{Catalog, ShardGenerator, StreamEvent};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;

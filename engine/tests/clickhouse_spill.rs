@@ -6,8 +6,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use throng_actors::telemetry::spill::SpillDir;
-use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
+use throng_engine::telemetry::spill::SpillDir;
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
 use throng_testkit::{ClickHouseServer, clickhouse_migrations, poll_until};
 
 fn events(run: &str, from: u64, count: u64) -> Vec<StreamRecord> {

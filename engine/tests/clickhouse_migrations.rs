@@ -1,7 +1,7 @@
 //! Migrations against a real ClickHouse: each applied once, in order, and
 //! recorded in `schema_migrations`, however often nodes start.
 
-use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink};
 use throng_testkit::ClickHouseServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,9 +38,9 @@ async fn each_migration_runs_once_and_is_recorded() {
     assert_eq!(versions, vec![1, 2]);
 }
 
-fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord {
-    use throng_actors::session::{RequestOutcome, SessionOutcome};
-    throng_actors::telemetry::SessionRecord {
+fn session(id: u64, intended_ms: u64) -> throng_engine::telemetry::SessionRecord {
+    use throng_engine::session::{RequestOutcome, SessionOutcome};
+    throng_engine::telemetry::SessionRecord {
         campaign_id: "kept".to_string(),
         agent_id: "agent-1".to_string(),
         epoch: 1,
@@ -79,8 +79,8 @@ fn session(id: u64, intended_ms: u64) -> throng_actors::telemetry::SessionRecord
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_drops_whole_months_past_the_period_and_keeps_the_rest() {
-    use throng_actors::telemetry::TelemetrySink;
-    use throng_actors::telemetry::retention::{EXPIRING_TABLES, drop_expired};
+    use throng_engine::telemetry::TelemetrySink;
+    use throng_engine::telemetry::retention::{EXPIRING_TABLES, drop_expired};
 
     let server = ClickHouseServer::start();
     let config = ClickHouseConfig::new(&server.url());

@@ -1,7 +1,7 @@
 //! A million stream events through the ClickHouse writer come back exactly:
 //! every id once, and the same sums over their times and payloads.
 
-use throng_actors::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, StreamRecord, TelemetrySink};
 use throng_testkit::{ClickHouseServer, clickhouse_migrations};
 
 const ROWS: u64 = 1_000_000;
