@@ -2,7 +2,7 @@
 //! the service (here) and by the coordinator's client, so both ends agree.
 
 use throng_engine::assignment::Assignment;
-use throng_engine::plan::RateChange;
+use throng_engine::campaign::load::RateChange;
 use throng_engine::stats::{LatencyHistogram, NamedCounters, ShardCounters};
 use throng_engine::streams::scenario::ScenarioRun;
 use throng_engine::telemetry::TelemetryHealth;

@@ -4,16 +4,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use std::time::Duration;
-use throng_engine::browsing::Browsing;
+use throng_engine::campaign::browsing::Browsing;
 
 use ractor::{Actor, ActorRef};
 use throng_engine::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
 use throng_engine::assignment::AgentRecord;
+use throng_engine::campaign::session::SessionContext;
 use throng_engine::clock::WallClock;
 use throng_engine::http::HttpEngines;
 use throng_engine::lease::LeaseGuard;
 use throng_engine::metrics::Exposition;
-use throng_engine::session::SessionContext;
 use throng_engine::stats::ShardCounters;
 use throng_engine::telemetry::TelemetrySink;
 use throng_proto::v1::agent_service_server::AgentServiceServer;

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use throng_benches::start_target;
+use throng_engine::campaign::session::{SessionContext, SessionPlan, run_session};
 use throng_engine::clock::WallClock;
 use throng_engine::http::HttpEngines;
 use throng_engine::lease::LeaseGuard;
-use throng_engine::session::{SessionContext, SessionPlan, run_session};
 use throng_engine::spec::{CampaignSpec, ValidationContext};
 
 fn session_task(c: &mut Criterion) {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use playwright_rs::{Browser, LaunchOptions, Playwright};
 
 pub use pool::BrowserPool;
-pub use throng_engine::browsing::{PageVitals, Step, VisitOutcome, VisitPlan};
+pub use throng_engine::campaign::browsing::{PageVitals, Step, VisitOutcome, VisitPlan};
 
 /// Chromium flags for a closed network: no background traffic, no sandbox
 /// (containers), and the automation flag off (bot visits set it themselves).

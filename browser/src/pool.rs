@@ -4,7 +4,7 @@
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use throng_engine::browsing::{Browsing, VisitFailure, VisitFuture, VisitPlan};
+use throng_engine::campaign::browsing::{Browsing, VisitFailure, VisitFuture, VisitPlan};
 
 use crate::{BrowserConfig, BrowserEngine, BrowserError};
 
@@ -65,7 +65,10 @@ impl BrowserPool {
         self.engine.get().map_or(0, BrowserEngine::replaced)
     }
 
-    async fn run(&self, plan: VisitPlan) -> Result<throng_engine::browsing::VisitOutcome, VisitFailure> {
+    async fn run(
+        &self,
+        plan: VisitPlan,
+    ) -> Result<throng_engine::campaign::browsing::VisitOutcome, VisitFailure> {
         let _turn = self.sessions.acquire().await.map_err(|_| VisitFailure {
             reason: "the browser pool is closed".into(),
             screenshot: None,

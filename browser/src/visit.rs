@@ -12,9 +12,9 @@ use throng_engine::behaviour::score::score;
 use throng_engine::behaviour::signals::{
     BehaviourData, Device, FocusEvent, KeyEvent, KeyKind, MouseEvent, ScrollEvent,
 };
-use throng_engine::browsing::{PageError, PageVitals, Step, VisitOutcome, VisitPlan};
+use throng_engine::campaign::browsing::{PageError, PageVitals, Step, VisitOutcome, VisitPlan};
+use throng_engine::campaign::traffic::persona::Device as DeviceKind;
 use throng_engine::ids::{Part, rng_for, unit_f64};
-use throng_engine::traffic::persona::Device as DeviceKind;
 use tokio::time::Instant;
 
 use crate::BrowserError;

@@ -3,7 +3,8 @@
 //! record with an explicit state machine.
 
 use serde::{Deserialize, Serialize};
-use throng_engine::plan::{CampaignPlan, RateChange};
+use throng_engine::campaign::load::RateChange;
+use throng_engine::campaign::plan::CampaignPlan;
 use throng_engine::spec::CampaignSpec;
 use throng_engine::streams::scenario::ScenarioRun;
 use throng_engine::workload::Workload;

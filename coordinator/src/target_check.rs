@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use throng_engine::campaign::traffic::ga4;
 use throng_engine::http::{HttpEngine, HttpRequest, RequestError};
 use throng_engine::spec::{TargetKind, TargetSpec};
-use throng_engine::traffic::ga4;
 use throng_proto::v1;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);

@@ -2,7 +2,7 @@
 //! gRPC door and for the JSON shapes (`crate::json`) the HTTP door and the
 //! CLI's `--output json` share.
 
-use throng_engine::plan::CampaignPlan;
+use throng_engine::campaign::plan::CampaignPlan;
 use throng_engine::spec::{CampaignSpec, SpecErrors};
 use throng_proto::v1;
 

@@ -12,8 +12,8 @@
 //! receive messages, and an actor's mailboxes cost more memory (about 8.6 KB
 //! per idle session, measured) than the session itself (about 5 KB).
 //!
-//! Each actor is a thin shell; the logic is in [`crate::shard`],
-//! [`crate::session`], [`crate::streams::shard`] and [`crate::telemetry`].
+//! Each actor is a thin shell; the logic is in [`crate::campaign::shard`],
+//! [`crate::campaign::session`], [`crate::streams::shard`] and [`crate::telemetry`].
 
 mod agent_root;
 mod campaign_shard;
@@ -31,7 +31,7 @@ pub use shard_supervisor::{ShardArgs, ShardSupervisor, ShardSupervisorMsg};
 pub use stream_shard::{StreamShard, StreamShardArgs, StreamShardMsg};
 
 use crate::assignment::{Assignment, Checkpoint};
-use crate::session::SessionContext;
+use crate::campaign::session::SessionContext;
 use crate::stats::ShardCounters;
 use crate::telemetry::TelemetrySink;
 

@@ -4,7 +4,7 @@
 //! carries it, the agent's actor tree runs it.
 
 use crate::assignment::Assignment;
-use crate::plan::RateChange;
+use crate::campaign::load::RateChange;
 use crate::streams::scenario::ScenarioRun;
 use crate::workload::Workload;
 

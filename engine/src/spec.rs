@@ -19,11 +19,11 @@ pub use allowlist::Allowlist;
 use reader::Reader;
 pub use targets::{Secret, TargetKind, TargetSpec, redact};
 
-use crate::plan::{ArrivalSchedule, ClosedLoad};
-use crate::thresholds::Threshold;
-use crate::traffic::Weighted;
-use crate::traffic::journey::{Journey, Site};
-use crate::traffic::persona::Persona;
+use crate::campaign::load::{ArrivalSchedule, ClosedLoad};
+use crate::campaign::thresholds::Threshold;
+use crate::campaign::traffic::Weighted;
+use crate::campaign::traffic::journey::{Journey, Site};
+use crate::campaign::traffic::persona::Persona;
 use crate::zone::Zone;
 
 /// The largest values a spec may ask for; beyond them a spec is rejected as absurd.
@@ -1068,7 +1068,7 @@ load: { rate: -3, sessions: 0, shards: 100000 }
             .iter()
             .map(|a| a.as_str().unwrap_or_default().to_string())
             .collect();
-        let known: Vec<String> = crate::traffic::journey::Action::ALL
+        let known: Vec<String> = crate::campaign::traffic::journey::Action::ALL
             .iter()
             .map(|a| a.name().to_string())
             .collect();

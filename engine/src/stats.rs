@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::session::{RequestOutcome, SessionOutcome};
-
 /// Latencies in microseconds, 1 µs to 1 hour, 3 significant digits.
 #[derive(Clone, Debug)]
 pub struct LatencyHistogram {
@@ -123,40 +121,7 @@ pub struct ShardCounters {
     pub done: bool,
 }
 
-/// The class a failed request is counted under.
-pub fn error_class(request: &RequestOutcome) -> String {
-    match request.status {
-        400..=499 => "http_4xx".to_string(),
-        500.. => "http_5xx".to_string(),
-        // No answer, or an answer that says the request was wrong (e.g. a
-        // validating collector): the error's own class.
-        _ => request.error.split(':').next().unwrap_or("unknown").to_string(),
-    }
-}
-
 impl ShardCounters {
-    /// Counts a finished session and every request it made.
-    pub fn record_session(&mut self, outcome: &SessionOutcome) {
-        if outcome.failed {
-            self.sessions_failed += 1;
-        } else {
-            self.sessions_completed += 1;
-        }
-        for request in &outcome.requests {
-            let failed = request.failed();
-            self.requests += 1;
-            self.latency.record_us(request.latency_us);
-            let named = self.by_name.entry(request.name.clone()).or_default();
-            named.requests += 1;
-            named.latency.record_us(request.latency_us);
-            if failed {
-                self.request_errors += 1;
-                named.errors += 1;
-                *self.errors_by_class.entry(error_class(request)).or_insert(0) += 1;
-            }
-        }
-    }
-
     /// Adds the counts and latencies of `other` into `self` (`done` is a
     /// property of one shard and is left as it is).
     pub fn merge(&mut self, other: &ShardCounters) {

@@ -14,7 +14,7 @@ pub mod retention;
 pub(crate) mod rows;
 pub mod spill;
 
-use crate::session::SessionOutcome;
+use crate::campaign::session::SessionOutcome;
 
 pub use self::clickhouse::{ClickHouseConfig, ClickHouseSink};
 pub use self::memory::{CampaignTotals, MemorySink, RECENT_LIMIT};

@@ -8,10 +8,10 @@ use throng_engine::analytics::sessions::{self, Outcome, SessionFilter, SessionSu
 use throng_engine::analytics::{
     AnalyticsError, AnalyticsSource, ClickHouseAnalytics, Dimension, Query, analyse,
 };
-use throng_engine::browsing::{BrowserReport, PageVitals};
-use throng_engine::session::{RequestOutcome, SessionOutcome, VisitFacts};
+use throng_engine::campaign::browsing::{BrowserReport, PageVitals};
+use throng_engine::campaign::session::{RequestOutcome, SessionOutcome, VisitFacts};
+use throng_engine::campaign::traffic::visit::VisitSummary;
 use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, SessionRecord, TelemetrySink};
-use throng_engine::traffic::visit::VisitSummary;
 use throng_testkit::{ClickHouseServer, clickhouse_migrations};
 
 const START_MS: u64 = 1_770_000_000_000;

@@ -39,7 +39,7 @@ async fn each_migration_runs_once_and_is_recorded() {
 }
 
 fn session(id: u64, intended_ms: u64) -> throng_engine::telemetry::SessionRecord {
-    use throng_engine::session::{RequestOutcome, SessionOutcome};
+    use throng_engine::campaign::session::{RequestOutcome, SessionOutcome};
     throng_engine::telemetry::SessionRecord {
         campaign_id: "kept".to_string(),
         agent_id: "agent-1".to_string(),

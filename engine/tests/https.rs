@@ -88,9 +88,9 @@ async fn a_visitor_keeps_its_own_tls_connection() {
 #[tokio::test]
 async fn sessions_browse_an_https_site_over_the_pool_and_their_own_connections() {
     use std::sync::Arc;
+    use throng_engine::campaign::session::{SessionContext, SessionPlan, run_session};
     use throng_engine::clock::WallClock;
     use throng_engine::lease::LeaseGuard;
-    use throng_engine::session::{SessionContext, SessionPlan, run_session};
     use throng_engine::spec::{Allowlist, CampaignSpec, ValidationContext};
 
     let site = HttpsSite::start().await;

@@ -10,15 +10,15 @@
 use serde_json::Value;
 use throng_engine::behaviour::score::score;
 use throng_engine::behaviour::signals::BehaviourData;
-use throng_engine::plan::CampaignPlan;
-use throng_engine::session::SessionPlan;
+use throng_engine::campaign::plan::CampaignPlan;
+use throng_engine::campaign::session::SessionPlan;
+use throng_engine::campaign::traffic::ga4::Ga4Visit;
+use throng_engine::campaign::traffic::matomo::{MatomoSettings, MatomoVisit, bulk_body};
+use throng_engine::campaign::traffic::visit::query_string;
 use throng_engine::spec::{CampaignSpec, SpecErrors, ValidationContext};
 use throng_engine::streams::catalog::Catalog;
 use throng_engine::streams::pattern::StreamPattern;
 use throng_engine::streams::subscription::ResumeToken;
-use throng_engine::traffic::ga4::Ga4Visit;
-use throng_engine::traffic::matomo::{MatomoSettings, MatomoVisit, bulk_body};
-use throng_engine::traffic::visit::query_string;
 use throng_engine::workload::Workload;
 
 /// A harness: panics only when a promise is broken.

@@ -12,7 +12,7 @@ const HEADER: &str = "traceparent";
 /// The `traceparent` of the current span, if it is traced.
 pub fn current() -> Option<String> {
     let context = tracing::Span::current().context();
-    throng_engine::session_trace::traceparent_of(context.span().span_context())
+    throng_engine::campaign::session::trace::traceparent_of(context.span().span_context())
 }
 
 fn parse(traceparent: &str) -> Option<SpanContext> {

@@ -13,7 +13,7 @@ use throng_node::auth::{Guard, RateLimit, Role, Tokens};
 use throng_node::tls::NodeTls;
 
 use throng_browser::{BrowserConfig, BrowserPool};
-use throng_engine::browsing::Browsing;
+use throng_engine::campaign::browsing::Browsing;
 
 use crate::cli::{AgentArgs, BrowserArgs, CommonNodeArgs, CoordinatorArgs};
 use crate::migrations;

@@ -168,7 +168,7 @@ async fn sampled_sessions_are_traces_their_requests_carry() {
     // Which sessions are traced follows from their ids.
     let traced = common::expected_session_ids(&document)
         .into_iter()
-        .filter(|session| throng_engine::session_trace::is_traced(*session, 0.5))
+        .filter(|session| throng_engine::campaign::session::trace::is_traced(*session, 0.5))
         .count();
     assert!(traced > 5 && traced < 35, "about half of 40 sessions: {traced}");
     common::wait_completed(&client, &id, Duration::from_secs(60)).await;

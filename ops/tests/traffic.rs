@@ -641,7 +641,7 @@ fn check_steps_against_the_site(detail: &serde_json::Value, site: &FailingSite) 
     let steps = detail["steps"].as_array().expect("steps");
     assert!(!steps.is_empty(), "{detail}");
     let requests = site.requests();
-    let trace = &throng_engine::session_trace::untraced(session_id, 0)[..35];
+    let trace = &throng_engine::campaign::session::trace::untraced(session_id, 0)[..35];
     let seen: Vec<&common::SiteRequest> = requests
         .iter()
         .filter(|r| r.traceparent.starts_with(trace))
@@ -653,7 +653,7 @@ fn check_steps_against_the_site(detail: &serde_json::Value, site: &FailingSite) 
     );
     for step in steps {
         let index = step["index"].as_u64().expect("index") as usize;
-        let traceparent = throng_engine::session_trace::untraced(session_id, index);
+        let traceparent = throng_engine::campaign::session::trace::untraced(session_id, index);
         let request = seen
             .iter()
             .find(|r| r.traceparent == traceparent)

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use throng_engine::campaign::session::{SessionContext, SessionPlan, run_session};
 use throng_engine::clock::WallClock;
 use throng_engine::http::HttpEngines;
 use throng_engine::lease::LeaseGuard;
-use throng_engine::session::{SessionContext, SessionPlan, run_session};
 use throng_engine::spec::{CampaignSpec, ValidationContext};
 
 fn rss_kib() -> u64 {

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 use throng_engine::analytics::ClickHouseAnalytics;
-use throng_engine::session::{RequestOutcome, SessionOutcome, VisitFacts};
+use throng_engine::campaign::session::{RequestOutcome, SessionOutcome, VisitFacts};
+use throng_engine::campaign::traffic::visit::VisitSummary;
 use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, SessionRecord, TelemetrySink};
-use throng_engine::traffic::visit::VisitSummary;
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_state::{EtcdStore, StateStore};

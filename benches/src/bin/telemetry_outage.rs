@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use throng_engine::session::{RequestOutcome, SessionOutcome};
+use throng_engine::campaign::session::{RequestOutcome, SessionOutcome};
+use throng_engine::campaign::traffic::visit::VisitSummary;
 use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, SessionRecord, TelemetrySink};
-use throng_engine::traffic::visit::VisitSummary;
 use throng_testkit::{ClickHouseServer, clickhouse_migrations};
 
 const REQUESTS_PER_SESSION: u32 = 5;

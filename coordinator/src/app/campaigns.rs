@@ -6,10 +6,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use throng_engine::campaign::thresholds::ThresholdResult;
 use throng_engine::clock::epoch_ms;
 use throng_engine::spec::{FieldError, SpecErrors};
 use throng_engine::stats::ShardCounters;
-use throng_engine::thresholds::ThresholdResult;
 use throng_engine::workload::Workload;
 use throng_node::trace_context;
 use throng_state::{Compare, Op};
@@ -337,7 +337,7 @@ impl Campaigns<'_> {
         campaign
             .status
             .rate_changes
-            .push(throng_engine::plan::RateChange { at_seconds, rate });
+            .push(throng_engine::campaign::load::RateChange { at_seconds, rate });
         app.replace_status(id, &old, &campaign.status).await?;
         tracing::info!(campaign = %id, rate, at_seconds, "campaign rate changed");
         app.nudge.notify_one();

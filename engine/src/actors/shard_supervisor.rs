@@ -10,7 +10,7 @@ use super::{
     CampaignShard, CampaignShardArgs, CampaignShardMsg, StreamShard, StreamShardArgs, StreamShardMsg,
 };
 use crate::assignment::Assignment;
-use crate::plan::RateChange;
+use crate::campaign::load::RateChange;
 use crate::streams::scenario::ScenarioRun;
 
 /// Failures in a row before the supervisor gives up on its shard.

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::reader::Reader;
 use super::{FieldError, SpecErrors, limits, traffic};
-use crate::traffic::journey;
+use crate::campaign::traffic::journey;
 
 /// What a library item is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 
 use super::reader::Reader;
 use super::{SessionSpec, limits};
-use crate::traffic::Weighted;
-use crate::traffic::journey::{self, Action, Journey, Product, Site, Step};
-use crate::traffic::persona::{Device, Persona, ReferrerKind};
+use crate::campaign::traffic::Weighted;
+use crate::campaign::traffic::journey::{self, Action, Journey, Product, Site, Step};
+use crate::campaign::traffic::persona::{Device, Persona, ReferrerKind};
 
 pub(crate) const PERSONA_FIELDS: &[&str] = &[
     "name",

@@ -60,7 +60,7 @@ struct ErrorText {
 const OTHER_ERROR: u32 = u32::MAX;
 
 impl ErrorTexts {
-    fn index_of(&mut self, request: &crate::session::RequestOutcome) -> u32 {
+    fn index_of(&mut self, request: &crate::campaign::session::RequestOutcome) -> u32 {
         let key = classify(request.status, &request.error);
         if let Some(index) = self.index.get(&key) {
             return *index;

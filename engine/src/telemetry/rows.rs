@@ -208,7 +208,7 @@ pub(crate) fn session_rows(record: SessionRecord) -> SessionRows {
     let browser = outcome.browser.as_ref().map(|b| {
         let verdict = b.verdict.as_ref();
         let summary = verdict.map(|v| &v.summary);
-        let pages = |f: fn(&crate::browsing::PageVitals) -> f64| b.pages.iter().map(f).collect();
+        let pages = |f: fn(&crate::campaign::browsing::PageVitals) -> f64| b.pages.iter().map(f).collect();
         BrowserSessionRow {
             event_date: day,
             campaign_id: record.campaign_id.clone(),

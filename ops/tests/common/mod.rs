@@ -418,7 +418,7 @@ pub async fn wait_completed(client: &ControlServiceClient<Channel>, id: &str, ti
 
 /// Every session id the campaign's plan calls for.
 pub fn expected_session_ids(document: &str) -> std::collections::BTreeSet<u64> {
-    use throng_engine::plan::CampaignPlan;
+    use throng_engine::campaign::plan::CampaignPlan;
     use throng_engine::spec::{CampaignSpec, ValidationContext};
     // The coordinator decided where traffic may go; here only the plan matters.
     let anywhere = ValidationContext {

@@ -15,8 +15,8 @@ use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, global};
 
+use super::plan::SessionPlan;
 use crate::ids::{self, Part};
-use crate::session::SessionPlan;
 
 /// Whether session `session_id` is among the `share` (0 to 1) traced.
 pub fn is_traced(session_id: u64, share: f64) -> bool {

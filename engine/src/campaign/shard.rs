@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::plan::ShardPlan;
+use crate::campaign::plan::ShardPlan;
 
 /// Tracks launches, completions and pauses of one shard's sessions.
 #[derive(Debug)]
@@ -197,7 +197,7 @@ mod tests {
             index: 0,
             count: 2,
             total_sessions: 20,
-            schedule: crate::plan::ArrivalSchedule::constant(10.0),
+            schedule: crate::campaign::load::ArrivalSchedule::constant(10.0),
             daily_cap: None,
             profile: None,
             closed: None,
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn the_closed_model_keeps_its_users_busy_until_time_is_up() {
-        use crate::plan::{ArrivalSchedule, ClosedLoad};
+        use crate::campaign::load::{ArrivalSchedule, ClosedLoad};
         let closed = ClosedLoad {
             // 0 → 10 users over 10 s, then 10.
             users: ArrivalSchedule::staged(0.0, &[(Duration::from_secs(10), 10.0)]),

@@ -155,7 +155,7 @@ fn percent(part: u64, whole: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{RequestOutcome, SessionOutcome};
+    use crate::campaign::session::{RequestOutcome, SessionOutcome};
 
     fn request(name: &str, status: u16, latency_ms: u64) -> RequestOutcome {
         RequestOutcome {

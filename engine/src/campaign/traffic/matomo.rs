@@ -261,10 +261,10 @@ pub fn bulk_body(hits: &[Hit], token_auth: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traffic::journey::Site;
-    use crate::traffic::persona::{Device, ReferrerKind};
-    use crate::traffic::visit::Visitant;
-    use crate::traffic::visitor::Visitor;
+    use crate::campaign::traffic::journey::Site;
+    use crate::campaign::traffic::persona::{Device, ReferrerKind};
+    use crate::campaign::traffic::visit::Visitant;
+    use crate::campaign::traffic::visitor::Visitor;
 
     fn visit() -> VisitContext {
         VisitContext {
