@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod placement;
 mod problem;
 pub mod reconcile;
+pub mod round;
 pub mod routes;
 pub mod scenarios;
 pub mod sessions;

@@ -1,11 +1,10 @@
 //! The leader's control loop: make the assignments in the state store and on
 //! the agents match what the campaigns and the live agents call for.
 //!
-//! Each round reads the cluster view, places every unfinished shard of every
-//! active campaign by rendezvous hashing over live agents, moves shards whose
-//! owner is gone (or is no longer their best place) under a new fencing
-//! epoch, marks campaigns whose shards are all done as completed, and then
-//! tells agents, concurrently and with deadlines, what changed.
+//! Each round reads the cluster view, decides what changes (`crate::round`,
+//! a pure function: placement, fencing epochs, completion, aborts), writes
+//! it under the leader's fence and then tells agents, concurrently and with
+//! deadlines, what changed. A call that fails is made again next round.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,15 +12,13 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use throng_agent_api::{AgentApi, GrpcAgentClient};
-use throng_engine::assignment::{AgentRecord, Assignment};
-use throng_engine::order::ShardOrder;
-use throng_engine::streams::scenario::ScenarioRun;
-use throng_state::{Keys, LeaseId, Op, StateStore};
+use throng_engine::assignment::AgentRecord;
+use throng_state::{Keys, Op, StateStore};
 use tokio::sync::{Notify, watch};
 
 use std::sync::atomic::Ordering;
 
-use crate::campaign::{CampaignState, CampaignStatus};
+use crate::campaign::CampaignState;
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
 use throng_node::tls::NodeTls;
@@ -29,7 +26,7 @@ use throng_node::trace_context;
 use tracing::Instrument;
 
 use crate::metrics::PlacementCounts;
-use crate::placement::{Candidate, place};
+use crate::round::{self, AgentCall, Confirmed, Move, Round};
 use crate::stats::StatsHub;
 use crate::view::ClusterView;
 
@@ -70,36 +67,6 @@ impl AgentClients {
         clients.insert(record.agent_id.clone(), (record.address.clone(), client.clone()));
         Some(client)
     }
-}
-
-/// What the agents were last told about a shard.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Confirmed {
-    agent_id: String,
-    epoch: u64,
-    lease: LeaseId,
-    paused: bool,
-    rate_changes: usize,
-    scenario_runs: Vec<ScenarioRun>,
-}
-
-/// A shard to start (or re-affirm) on an agent.
-struct AssignCall {
-    record: AgentRecord,
-    order: ShardOrder,
-    confirmed: Confirmed,
-    /// The placement this call carries out, when it is one (the call
-    /// is traced as its child).
-    placement: tracing::Span,
-}
-
-enum AgentCall {
-    Assign(Box<AssignCall>),
-    Revoke {
-        record: AgentRecord,
-        campaign_id: String,
-        shard_index: u32,
-    },
 }
 
 pub struct Reconciler {
@@ -179,189 +146,107 @@ impl Reconciler {
         }
     }
 
-    /// One round of the loop.
+    /// One round of the loop: read the view, decide (`crate::round`), apply.
     pub async fn reconcile_once(&mut self) -> Result<()> {
         let view = ClusterView::load(&*self.store, &self.keys).await?;
-        let candidates: Vec<Candidate> = view
-            .agents
-            .iter()
-            .map(|a| Candidate {
-                agent_id: a.record.agent_id.clone(),
-                capacity: a.record.capacity,
-            })
-            .collect();
-        let mut calls = Vec::new();
-        for campaign in view.campaigns.values() {
-            let shards = campaign.shard_count();
-            let state = campaign.status.state;
-            let paused = state == CampaignState::Paused;
-            let finished = state.is_active() && view.shards_done(&campaign.id, shards) == shards;
-            let aborted = if state == CampaignState::Running && !finished {
-                self.failed_threshold(campaign)
-            } else {
-                None
-            };
-            if let Some(reason) = &aborted {
-                let status = CampaignStatus {
-                    state: CampaignState::Stopped,
-                    ended_at_ms: Some(throng_engine::clock::epoch_ms()),
-                    stop_reason: Some(reason.clone()),
-                    ..campaign.status.clone()
-                };
-                self.guarded(vec![Op::Put {
-                    key: self.keys.campaign_status(&campaign.id),
-                    value: status.to_bytes(),
-                    lease: None,
-                }])
-                .await?;
-                tracing::warn!(campaign = %campaign.id, %reason, "campaign aborted");
-            }
-            let finished = finished || aborted.is_some();
-            if finished && aborted.is_none() {
-                let status = CampaignStatus {
-                    state: CampaignState::Completed,
-                    ended_at_ms: Some(throng_engine::clock::epoch_ms()),
-                    ..campaign.status.clone()
-                };
-                self.guarded(vec![Op::Put {
-                    key: self.keys.campaign_status(&campaign.id),
-                    value: status.to_bytes(),
-                    lease: None,
-                }])
-                .await?;
-                tracing::info!(campaign = %campaign.id, "campaign completed");
-            }
-            for index in 0..shards {
-                let shard_id = throng_state::keys::shard_id(&campaign.id, index);
-                let current = view.assignments.get(&shard_id);
-                let checkpoint = view.checkpoints.get(&shard_id).cloned().unwrap_or_default();
-                if finished || !state.is_active() || checkpoint.done {
-                    if let Some(old) = current {
-                        self.guarded(vec![Op::Delete(self.keys.assignment(&old.agent_id, &shard_id))])
-                            .await?;
-                        if let Some(agent) = view.agent(&old.agent_id) {
-                            calls.push(AgentCall::Revoke {
-                                record: agent.record.clone(),
-                                campaign_id: campaign.id.clone(),
-                                shard_index: index,
-                            });
-                        }
-                        self.confirmed.remove(&shard_id);
-                    }
-                    continue;
+        let round = round::plan(
+            &view,
+            &self.confirmed,
+            |campaign| self.failed_threshold(campaign),
+            throng_engine::clock::epoch_ms(),
+        );
+        self.apply(round).await
+    }
+
+    /// The round's writes in order, each under the leader's fence (the
+    /// first refused ends the round), then its calls.
+    async fn apply(&mut self, round: Round) -> Result<()> {
+        for finish in &round.finishes {
+            self.guarded(vec![Op::Put {
+                key: self.keys.campaign_status(&finish.campaign_id),
+                value: finish.status.to_bytes(),
+                lease: None,
+            }])
+            .await?;
+            match &finish.status.stop_reason {
+                Some(reason) if finish.status.state == CampaignState::Stopped => {
+                    tracing::warn!(campaign = %finish.campaign_id, %reason, "campaign aborted")
                 }
-                let Some(target) = place(&shard_id, &candidates) else {
-                    continue;
-                };
-                let Some(agent) = view.agent(&target.agent_id) else {
-                    continue;
-                };
-                let mut placement = tracing::Span::none();
-                let assignment = match current {
-                    Some(a) if a.agent_id == target.agent_id => a.clone(),
-                    _ => {
-                        let epoch = current.map_or(0, |a| a.epoch).max(checkpoint.epoch) + 1;
-                        let moved = Assignment {
-                            campaign_id: campaign.id.clone(),
-                            shard_index: index,
-                            shard_count: shards,
-                            epoch,
-                            agent_id: target.agent_id.clone(),
-                        };
-                        let mut ops = Vec::new();
-                        if let Some(old) = current {
-                            ops.push(Op::Delete(self.keys.assignment(&old.agent_id, &shard_id)));
-                        }
-                        ops.push(Op::Put {
-                            key: self.keys.assignment(&target.agent_id, &shard_id),
-                            value: moved.to_bytes(),
-                            lease: None,
-                        });
-                        // Placing a shard continues the trace of the call
-                        // that started its campaign.
-                        placement = tracing::info_span!(
-                            "place shard",
-                            shard = %shard_id,
-                            agent = %target.agent_id,
-                            epoch
-                        );
-                        trace_context::adopt(&placement, campaign.status.trace.as_deref());
-                        self.guarded(ops).instrument(placement.clone()).await?;
-                        self.placements.placed.fetch_add(1, Ordering::Relaxed);
-                        if current.is_some() {
-                            self.placements.moved.fetch_add(1, Ordering::Relaxed);
-                        }
-                        tracing::info!(
-                            shard = %shard_id,
-                            from = current.map(|a| a.agent_id.as_str()).unwrap_or("-"),
-                            to = %target.agent_id,
-                            epoch,
-                            "shard placed"
-                        );
-                        if let Some(old) = current
-                            && let Some(old_agent) = view.agent(&old.agent_id)
-                        {
-                            calls.push(AgentCall::Revoke {
-                                record: old_agent.record.clone(),
-                                campaign_id: campaign.id.clone(),
-                                shard_index: index,
-                            });
-                        }
-                        moved
+                _ => tracing::info!(campaign = %finish.campaign_id, "campaign completed"),
+            }
+        }
+        let mut placements = HashMap::new();
+        for change in &round.moves {
+            match change {
+                Move::Release { shard_id, owner } => {
+                    self.guarded(vec![Op::Delete(self.keys.assignment(&owner.agent_id, shard_id))])
+                        .await?;
+                    self.confirmed.remove(shard_id);
+                }
+                Move::Place {
+                    shard_id,
+                    from,
+                    to,
+                    trace,
+                } => {
+                    let mut ops = Vec::new();
+                    if let Some(old) = from {
+                        ops.push(Op::Delete(self.keys.assignment(&old.agent_id, shard_id)));
                     }
-                };
-                let confirmed = Confirmed {
-                    agent_id: target.agent_id.clone(),
-                    epoch: assignment.epoch,
-                    lease: agent.lease,
-                    paused,
-                    rate_changes: campaign.status.rate_changes.len(),
-                    scenario_runs: campaign.status.scenario_runs.clone(),
-                };
-                if self.confirmed.get(&shard_id) != Some(&confirmed) {
-                    let order = ShardOrder {
-                        assignment,
-                        workload: campaign.workload.clone(),
-                        paused,
-                        started_at_ms: campaign
-                            .status
-                            .started_at_ms
-                            .unwrap_or(campaign.status.created_at_ms),
-                        rate_changes: campaign.status.rate_changes.clone(),
-                        scenario_runs: campaign.status.scenario_runs.clone(),
-                    };
-                    calls.push(AgentCall::Assign(Box::new(AssignCall {
-                        record: agent.record.clone(),
-                        order,
-                        confirmed,
-                        placement,
-                    })));
+                    ops.push(Op::Put {
+                        key: self.keys.assignment(&to.agent_id, shard_id),
+                        value: to.to_bytes(),
+                        lease: None,
+                    });
+                    // Placing a shard continues the trace of the call that
+                    // started its campaign.
+                    let span = tracing::info_span!(
+                        "place shard",
+                        shard = %shard_id,
+                        agent = %to.agent_id,
+                        epoch = to.epoch
+                    );
+                    trace_context::adopt(&span, trace.as_deref());
+                    self.guarded(ops).instrument(span.clone()).await?;
+                    self.placements.placed.fetch_add(1, Ordering::Relaxed);
+                    if from.is_some() {
+                        self.placements.moved.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::info!(
+                        shard = %shard_id,
+                        from = from.as_ref().map(|a| a.agent_id.as_str()).unwrap_or("-"),
+                        to = %to.agent_id,
+                        epoch = to.epoch,
+                        "shard placed"
+                    );
+                    placements.insert(shard_id.clone(), span);
                 }
             }
         }
-        self.execute(calls).await;
+        self.execute(round.calls, placements).await;
         Ok(())
     }
 
     /// Tells agents, all at once; a call that fails is retried next round.
-    async fn execute(&mut self, calls: Vec<AgentCall>) {
+    /// An assign that carries out a placement is traced as its child.
+    async fn execute(&mut self, calls: Vec<AgentCall>, placements: HashMap<String, tracing::Span>) {
         let clients = self.clients.clone();
+        let placements = &placements;
         let results = join_all(calls.into_iter().map(|call| {
             let clients = clients.clone();
             async move {
                 match call {
-                    AgentCall::Assign(call) => {
-                        let AssignCall {
+                    AgentCall::Assign {
                         record,
                         order,
                         confirmed,
-                        placement,
-                    } = *call;
+                    } => {
                         let client = clients.get(&record)?;
-                        let span = if placement.is_none() {
-                            tracing::Span::none()
-                        } else {
-                            tracing::info_span!(parent: &placement, "assign", agent = %record.agent_id)
+                        let span = match placements.get(&order.assignment.shard_id()) {
+                            Some(placement) => {
+                                tracing::info_span!(parent: placement, "assign", agent = %record.agent_id)
+                            }
+                            None => tracing::Span::none(),
                         };
                         let shard_id = order.assignment.shard_id();
                         match client.assign(&order).instrument(span).await {
