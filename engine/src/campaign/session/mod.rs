@@ -158,27 +158,12 @@ async fn speak(
                 .header(header::ACCEPT_LANGUAGE, plan.who.language.as_str());
             let result = speaker.send(&engine, request, spec.request_timeout).await;
             let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
-            let (status, error, bytes, body_excerpt) = match result {
-                Ok(response) => {
-                    // A validating collector answers 200 with its complaints.
-                    let complaint = response.body.as_deref().and_then(ga4::validation_error);
-                    let body_excerpt = match response.body.as_deref() {
-                        Some(body) if response.status >= 400 => excerpt(body),
-                        _ => String::new(),
-                    };
-                    (
-                        response.status,
-                        complaint.unwrap_or_default(),
-                        response.body_bytes,
-                        body_excerpt,
-                    )
-                }
-                Err(e) => (0, format!("{}: {e}", e.class()), 0, String::new()),
-            };
+            let answer = Answer::of(result);
             if let Some(span) = request_trace {
-                span.end(status, &error);
+                span.end(answer.status, &answer.error);
             }
-            let request = RequestOutcome {
+            let status = answer.status;
+            outcome.record(RequestOutcome {
                 index: outcome.requests.len() as u32,
                 name: out.name,
                 action: out.action.to_string(),
@@ -186,21 +171,11 @@ async fn speak(
                 status,
                 latency_us,
                 intended_ms: clock.epoch_ms(intended),
-                error,
-                bytes,
-                excerpt: body_excerpt,
-            };
-            if request.failed() && !outcome.failed {
-                outcome.failed = true;
-                outcome.error = if request.error.is_empty() {
-                    format!("http {status} on {}", request.path)
-                } else {
-                    format!("{} on {}", request.error, request.path)
-                };
-            }
-            let no_answer = status == 0;
-            outcome.requests.push(request);
-            if no_answer {
+                error: answer.error,
+                bytes: answer.bytes,
+                excerpt: answer.excerpt,
+            });
+            if status == 0 {
                 // No answer: a person would give up on the site here.
                 break 'steps;
             }
@@ -217,4 +192,40 @@ async fn speak(
     }
     outcome.summary = summarise(&outcome.steps);
     outcome
+}
+
+/// What an answer (or its absence) says, as a request's outcome records it.
+struct Answer {
+    /// 0: no answer.
+    status: u16,
+    error: String,
+    bytes: u64,
+    excerpt: String,
+}
+
+impl Answer {
+    fn of(result: Result<crate::http::HttpResponse, crate::http::RequestError>) -> Answer {
+        match result {
+            Ok(response) => Answer {
+                status: response.status,
+                // A validating collector answers 200 with its complaints.
+                error: response
+                    .body
+                    .as_deref()
+                    .and_then(ga4::validation_error)
+                    .unwrap_or_default(),
+                bytes: response.body_bytes,
+                excerpt: match response.body.as_deref() {
+                    Some(body) if response.status >= 400 => excerpt(body),
+                    _ => String::new(),
+                },
+            },
+            Err(e) => Answer {
+                status: 0,
+                error: format!("{}: {e}", e.class()),
+                bytes: 0,
+                excerpt: String::new(),
+            },
+        }
+    }
 }

@@ -121,6 +121,19 @@ pub struct SessionOutcome {
 }
 
 impl SessionOutcome {
+    /// Adds a request; the first that failed is why the session failed.
+    pub fn record(&mut self, request: RequestOutcome) {
+        if request.failed() && !self.failed {
+            self.failed = true;
+            self.error = if request.error.is_empty() {
+                format!("http {} on {}", request.status, request.path)
+            } else {
+                format!("{} on {}", request.error, request.path)
+            };
+        }
+        self.requests.push(request);
+    }
+
     /// The outcome of `plan` as it starts: nothing done yet.
     pub fn starting(plan: &SessionPlan, persona: &str, intended_ms: u64, started_ms: u64) -> Self {
         SessionOutcome {
