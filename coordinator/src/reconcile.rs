@@ -32,6 +32,8 @@ use crate::view::ClusterView;
 
 /// How often the loop runs when nothing nudges it.
 pub const RECONCILE_PERIOD: Duration = Duration::from_millis(500);
+/// The longest one call to an agent may take within a round.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Clients for agents, one per (agent, address).
 #[derive(Clone, Default)]
@@ -53,6 +55,13 @@ impl AgentClients {
             tls,
             ..AgentClients::default()
         }
+    }
+
+    /// Uses `client` for the agent `record` names, while its address stays
+    /// the same (an agent in the same process, or a test's).
+    pub fn insert(&self, record: &AgentRecord, client: Arc<dyn AgentApi>) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.insert(record.agent_id.clone(), (record.address.clone(), client));
     }
 
     pub fn get(&self, record: &AgentRecord) -> Option<Arc<dyn AgentApi>> {
@@ -227,47 +236,19 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Tells agents, all at once; a call that fails is retried next round.
+    /// Tells agents, all at once, each call within [`CALL_DEADLINE`]; a
+    /// call that fails or runs out is made again next round, so one slow
+    /// agent delays no other and holds the loop for a deadline at most.
     /// An assign that carries out a placement is traced as its child.
     async fn execute(&mut self, calls: Vec<AgentCall>, placements: HashMap<String, tracing::Span>) {
-        let clients = self.clients.clone();
+        let clients = &self.clients;
         let placements = &placements;
-        let results = join_all(calls.into_iter().map(|call| {
-            let clients = clients.clone();
-            async move {
-                match call {
-                    AgentCall::Assign {
-                        record,
-                        order,
-                        confirmed,
-                    } => {
-                        let client = clients.get(&record)?;
-                        let span = match placements.get(&order.assignment.shard_id()) {
-                            Some(placement) => {
-                                tracing::info_span!(parent: placement, "assign", agent = %record.agent_id)
-                            }
-                            None => tracing::Span::none(),
-                        };
-                        let shard_id = order.assignment.shard_id();
-                        match client.assign(&order).instrument(span).await {
-                            Ok(_) => Some((shard_id, confirmed)),
-                            Err(error) => {
-                                tracing::warn!(shard = %shard_id, agent = %record.agent_id, %error, "assign failed; will retry");
-                                None
-                            }
-                        }
-                    }
-                    AgentCall::Revoke {
-                        record,
-                        campaign_id,
-                        shard_index,
-                    } => {
-                        let client = clients.get(&record)?;
-                        if let Err(error) = client.revoke(&campaign_id, shard_index).await {
-                            tracing::debug!(agent = %record.agent_id, %error, "revoke failed");
-                        }
-                        None
-                    }
+        let results = join_all(calls.into_iter().map(|call| async move {
+            match tokio::time::timeout(CALL_DEADLINE, call_agent(clients, placements, call)).await {
+                Ok(confirmed) => confirmed,
+                Err(_) => {
+                    tracing::warn!(deadline = ?CALL_DEADLINE, "agent call ran out of time; will retry");
+                    None
                 }
             }
         }))
@@ -275,5 +256,280 @@ impl Reconciler {
         for (shard_id, confirmed) in results.into_iter().flatten() {
             self.confirmed.insert(shard_id, confirmed);
         }
+    }
+}
+
+/// Makes one call; an assign that the agent took answers its shard and
+/// what the agent now holds.
+async fn call_agent(
+    clients: &AgentClients,
+    placements: &HashMap<String, tracing::Span>,
+    call: AgentCall,
+) -> Option<(String, Confirmed)> {
+    match call {
+        AgentCall::Assign {
+            record,
+            order,
+            confirmed,
+        } => {
+            let client = clients.get(&record)?;
+            let shard_id = order.assignment.shard_id();
+            let span = match placements.get(&shard_id) {
+                Some(placement) => tracing::info_span!(parent: placement, "assign", agent = %record.agent_id),
+                None => tracing::Span::none(),
+            };
+            match client.assign(&order).instrument(span).await {
+                Ok(_) => Some((shard_id, confirmed)),
+                Err(error) => {
+                    tracing::warn!(shard = %shard_id, agent = %record.agent_id, %error, "assign failed; will retry");
+                    None
+                }
+            }
+        }
+        AgentCall::Revoke {
+            record,
+            campaign_id,
+            shard_index,
+        } => {
+            let client = clients.get(&record)?;
+            if let Err(error) = client.revoke(&campaign_id, shard_index).await {
+                tracing::debug!(agent = %record.agent_id, %error, "revoke failed");
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop's rounds on the memory store, with agents that answer as
+    //! the test says, in paused time (a slow agent costs no real time).
+
+    use std::sync::atomic::AtomicU64;
+
+    use throng_agent_api::StatsStream;
+    use throng_engine::assignment::Assignment;
+    use throng_engine::order::ShardOrder;
+    use throng_engine::spec::ValidationContext;
+    use throng_engine::workload::Workload;
+    use throng_node::log_ring::{LogLine, LogQuery};
+    use throng_state::MemoryStore;
+
+    use super::*;
+    use crate::campaign::CampaignStatus;
+    use crate::leader::LeaderRecord;
+
+    /// An agent that records what it is told, after `delay_ms`.
+    #[derive(Default)]
+    struct FakeAgent {
+        delay_ms: AtomicU64,
+        told: Mutex<Vec<String>>,
+    }
+
+    impl FakeAgent {
+        fn told(&self) -> Vec<String> {
+            self.told.lock().expect("lock").clone()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl AgentApi for FakeAgent {
+        async fn assign(&self, order: &ShardOrder) -> throng_agent_api::Result<bool> {
+            tokio::time::sleep(Duration::from_millis(self.delay_ms.load(Ordering::Relaxed))).await;
+            let a = &order.assignment;
+            self.told
+                .lock()
+                .expect("lock")
+                .push(format!("assign {} epoch {}", a.shard_id(), a.epoch));
+            Ok(true)
+        }
+        async fn revoke(&self, campaign_id: &str, shard_index: u32) -> throng_agent_api::Result<bool> {
+            let shard_id = throng_state::keys::shard_id(campaign_id, shard_index);
+            self.told.lock().expect("lock").push(format!("revoke {shard_id}"));
+            Ok(true)
+        }
+        async fn set_paused(&self, _: &str, _: bool) -> throng_agent_api::Result<u32> {
+            Ok(0)
+        }
+        async fn stream_stats(&self) -> throng_agent_api::Result<StatsStream> {
+            Ok(Box::pin(futures::stream::empty()))
+        }
+        async fn describe(&self) -> throng_agent_api::Result<Vec<Assignment>> {
+            Ok(Vec::new())
+        }
+        async fn logs(&self, _: &LogQuery) -> throng_agent_api::Result<Vec<LogLine>> {
+            Ok(Vec::new())
+        }
+    }
+
+    struct Cluster {
+        store: Arc<dyn StateStore>,
+        keys: Keys,
+        reconciler: Reconciler,
+    }
+
+    fn record(id: &str) -> AgentRecord {
+        AgentRecord {
+            agent_id: id.into(),
+            address: format!("http://{id}.test:7001"),
+            capacity: 1,
+        }
+    }
+
+    /// A coordinator that leads, agents registered, and one running
+    /// campaign of `shards` shards.
+    async fn cluster(agents: &[(&str, Arc<FakeAgent>)], shards: u32) -> Cluster {
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let keys = Keys::new("test");
+        let me = LeaderRecord {
+            coordinator_id: "c1".into(),
+            address: "http://c1.test:7070".into(),
+        };
+        store
+            .put(&keys.leader(), me.to_bytes(), None)
+            .await
+            .expect("leader");
+        let clients = AgentClients::default();
+        for (id, fake) in agents {
+            store
+                .put(&keys.agent(id), record(id).to_bytes(), None)
+                .await
+                .expect("agent");
+            clients.insert(&record(id), fake.clone());
+        }
+        let document = format!(
+            "name: shop\ntarget: {{ url: \"http://127.0.0.1:9\" }}\nload: {{ rate: 5, sessions: 100, shards: {shards} }}\n"
+        );
+        let workload = Workload::parse(&document, &ValidationContext::default()).expect("spec");
+        let status = CampaignStatus {
+            state: CampaignState::Running,
+            created_at_ms: 1,
+            started_at_ms: Some(1),
+            ended_at_ms: None,
+            stop_reason: None,
+            rate_changes: Vec::new(),
+            paused_ms: 0,
+            paused_at_ms: None,
+            scenario_runs: Vec::new(),
+            trace: None,
+            edits: 0,
+        };
+        store
+            .put(&keys.campaign_spec("shop"), workload.to_json().into_bytes(), None)
+            .await
+            .expect("spec");
+        store
+            .put(&keys.campaign_status("shop"), status.to_bytes(), None)
+            .await
+            .expect("status");
+        let reconciler = Reconciler::new(
+            store.clone(),
+            keys.clone(),
+            Leadership::new(&keys, me),
+            clients,
+            StatsHub::default(),
+            Arc::new(PlacementCounts::default()),
+        );
+        Cluster {
+            store,
+            keys,
+            reconciler,
+        }
+    }
+
+    /// Stored assignments: shard id, owner, epoch.
+    async fn assignments(cluster: &Cluster) -> Vec<(String, String, u64)> {
+        let mut all: Vec<(String, String, u64)> = cluster
+            .store
+            .list(&cluster.keys.assignments_prefix())
+            .await
+            .expect("list")
+            .iter()
+            .filter_map(|kv| Assignment::from_bytes(&kv.value))
+            .map(|a| (a.shard_id(), a.agent_id.clone(), a.epoch))
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_agents_shards_move_to_the_survivor_under_a_new_epoch_and_then_all_is_quiet() {
+        let (a, b) = (Arc::new(FakeAgent::default()), Arc::new(FakeAgent::default()));
+        let mut cluster = cluster(&[("a", a.clone()), ("b", b.clone())], 6).await;
+        cluster.reconciler.reconcile_once().await.expect("round 1");
+        let first = assignments(&cluster).await;
+        assert_eq!(first.len(), 6);
+        assert!(first.iter().all(|(_, _, epoch)| *epoch == 1));
+        assert_eq!(a.told().len() + b.told().len(), 6, "each shard told once");
+        let on_b: Vec<String> = first.iter().filter(|s| s.1 == "b").map(|s| s.0.clone()).collect();
+        assert!(!on_b.is_empty(), "both agents hold shards: {first:?}");
+
+        cluster
+            .store
+            .delete(&cluster.keys.agent("b"))
+            .await
+            .expect("b goes");
+        let (told_a, told_b) = (a.told().len(), b.told().len());
+        cluster.reconciler.reconcile_once().await.expect("round 2");
+        let second = assignments(&cluster).await;
+        assert!(second.iter().all(|(_, owner, _)| owner == "a"), "{second:?}");
+        for (shard_id, _, epoch) in &second {
+            let expected = if on_b.contains(shard_id) { 2 } else { 1 };
+            assert_eq!(*epoch, expected, "{shard_id}");
+        }
+        assert_eq!(b.told().len(), told_b, "a lost agent is not called");
+        let news: Vec<String> = a.told()[told_a..].to_vec();
+        assert_eq!(news.len(), on_b.len(), "only the moved shards are told: {news:?}");
+        assert!(news.iter().all(|line| line.ends_with("epoch 2")));
+
+        let quiet = a.told().len();
+        cluster.reconciler.reconcile_once().await.expect("round 3");
+        assert_eq!(a.told().len(), quiet, "nothing changed, nothing is told");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_agent_holds_a_round_for_a_deadline_at_most_and_is_told_again_next_round() {
+        let (a, b) = (Arc::new(FakeAgent::default()), Arc::new(FakeAgent::default()));
+        b.delay_ms.store(3_600_000, Ordering::Relaxed);
+        let mut cluster = cluster(&[("a", a.clone()), ("b", b.clone())], 6).await;
+        let started = tokio::time::Instant::now();
+        cluster.reconciler.reconcile_once().await.expect("round 1");
+        let took = started.elapsed();
+        assert!(
+            took >= CALL_DEADLINE && took < CALL_DEADLINE + Duration::from_secs(1),
+            "{took:?}"
+        );
+        let on_b = assignments(&cluster).await.iter().filter(|s| s.1 == "b").count();
+        assert!(on_b > 0);
+        assert!(b.told().is_empty(), "the slow agent's calls ran out");
+        assert_eq!(a.told().len(), 6 - on_b, "the fast agent was told at once");
+
+        b.delay_ms.store(0, Ordering::Relaxed);
+        let told_a = a.told().len();
+        cluster.reconciler.reconcile_once().await.expect("round 2");
+        assert_eq!(b.told().len(), on_b, "told again once it answers");
+        assert_eq!(a.told().len(), told_a, "the fast agent is not told twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_handover_the_old_leader_writes_nothing_and_calls_no_agent() {
+        let a = Arc::new(FakeAgent::default());
+        let mut cluster = cluster(&[("a", a.clone())], 4).await;
+        let successor = LeaderRecord {
+            coordinator_id: "c2".into(),
+            address: "http://c2.test:7070".into(),
+        };
+        cluster
+            .store
+            .put(&cluster.keys.leader(), successor.to_bytes(), None)
+            .await
+            .expect("handover");
+        let refused = cluster.reconciler.reconcile_once().await;
+        assert!(
+            matches!(refused, Err(CoordinatorError::NotLeader { .. })),
+            "{refused:?}"
+        );
+        assert!(assignments(&cluster).await.is_empty(), "nothing written");
+        assert!(a.told().is_empty(), "no agent told");
     }
 }
