@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use throng_state::{Compare, Keys, Op, StateStore};
+use throng_state::{Keys, StateStore};
+
+use crate::writes::Writes;
 use tokio::sync::watch;
 
 use crate::campaign::Campaign;
@@ -43,15 +45,8 @@ pub async fn remove(
             "campaign {id} still has {assigned} shard(s) stopping on agents; delete it again in a moment"
         )));
     }
-    let status_key = keys.campaign_status(id);
-    let removed = store
-        .txn(
-            vec![
-                leadership.fence(),
-                Compare::ValueEquals(status_key.clone(), campaign.status.to_bytes()),
-            ],
-            vec![Op::Delete(keys.campaign_spec(id)), Op::Delete(status_key)],
-        )
+    let removed = Writes::new(store, keys, leadership)
+        .remove_campaign(id, &campaign.status)
         .await?;
     if !removed {
         return Err(CoordinatorError::Conflict(format!(

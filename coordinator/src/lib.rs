@@ -36,6 +36,7 @@ pub mod subscribe;
 pub mod target_check;
 pub mod view;
 pub mod wire;
+pub mod writes;
 
 pub use error::{CoordinatorError, Result};
 pub use node::{Coordinator, CoordinatorConfig};

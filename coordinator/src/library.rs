@@ -9,7 +9,7 @@ use throng_engine::clock::epoch_ms;
 use throng_engine::spec::library::{self, ItemKind, LibraryItem};
 use throng_engine::spec::{SpecErrors, parse_document};
 use throng_proto::v1;
-use throng_state::{Compare, Keys, Op, StateStore};
+use throng_state::{Keys, StateStore};
 
 use crate::campaign::Campaign;
 use crate::error::{CoordinatorError, Result};
@@ -73,6 +73,7 @@ pub fn kind(name: &str) -> Result<ItemKind> {
 pub async fn apply(
     store: &dyn StateStore,
     keys: &Keys,
+    leadership: &crate::leader::Leadership,
     kind: ItemKind,
     document: &str,
 ) -> Result<LibraryItem> {
@@ -101,15 +102,8 @@ pub async fn apply(
     let key = keys.library_version(kind.as_str(), &item.name, item.version);
     let value = serde_json::to_vec(&item).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
     // Absent: two applies racing for the same version cannot both win.
-    let written = store
-        .txn(
-            vec![Compare::Absent(key.clone())],
-            vec![Op::Put {
-                key,
-                value,
-                lease: None,
-            }],
-        )
+    let written = crate::writes::Writes::new(store, keys, leadership)
+        .add_library_version(key, value)
         .await?;
     if !written {
         return Err(CoordinatorError::Conflict(format!(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use throng_agent_api::{AgentApi, GrpcAgentClient};
 use throng_engine::assignment::AgentRecord;
-use throng_state::{Keys, Op, StateStore};
+use throng_state::{Keys, StateStore};
 use tokio::sync::{Notify, watch};
 
 use std::sync::atomic::Ordering;
@@ -29,6 +29,7 @@ use crate::metrics::PlacementCounts;
 use crate::round::{self, AgentCall, Confirmed, Move, Round};
 use crate::stats::StatsHub;
 use crate::view::ClusterView;
+use crate::writes::Writes;
 
 /// How often the loop runs when nothing nudges it.
 pub const RECONCILE_PERIOD: Duration = Duration::from_millis(500);
@@ -145,8 +146,10 @@ impl Reconciler {
         }
     }
 
-    async fn guarded(&self, ops: Vec<Op>) -> Result<()> {
-        if self.store.txn(vec![self.leadership.fence()], ops).await? {
+    /// A write of the round: one that did not land (another coordinator
+    /// leads now) ends the round.
+    fn landed(written: bool) -> Result<()> {
+        if written {
             Ok(())
         } else {
             Err(CoordinatorError::NotLeader {
@@ -170,13 +173,13 @@ impl Reconciler {
     /// The round's writes in order, each under the leader's fence (the
     /// first refused ends the round), then its calls.
     async fn apply(&mut self, round: Round) -> Result<()> {
+        let writes = Writes::new(&*self.store, &self.keys, &self.leadership);
         for finish in &round.finishes {
-            self.guarded(vec![Op::Put {
-                key: self.keys.campaign_status(&finish.campaign_id),
-                value: finish.status.to_bytes(),
-                lease: None,
-            }])
-            .await?;
+            Self::landed(
+                writes
+                    .finish_campaign(&finish.campaign_id, &finish.status)
+                    .await?,
+            )?;
             match &finish.status.stop_reason {
                 Some(reason) if finish.status.state == CampaignState::Stopped => {
                     tracing::warn!(campaign = %finish.campaign_id, %reason, "campaign aborted")
@@ -188,8 +191,7 @@ impl Reconciler {
         for change in &round.moves {
             match change {
                 Move::Release { shard_id, owner } => {
-                    self.guarded(vec![Op::Delete(self.keys.assignment(&owner.agent_id, shard_id))])
-                        .await?;
+                    Self::landed(writes.release_shard(shard_id, owner).await?)?;
                     self.confirmed.remove(shard_id);
                 }
                 Move::Place {
@@ -198,15 +200,6 @@ impl Reconciler {
                     to,
                     trace,
                 } => {
-                    let mut ops = Vec::new();
-                    if let Some(old) = from {
-                        ops.push(Op::Delete(self.keys.assignment(&old.agent_id, shard_id)));
-                    }
-                    ops.push(Op::Put {
-                        key: self.keys.assignment(&to.agent_id, shard_id),
-                        value: to.to_bytes(),
-                        lease: None,
-                    });
                     // Placing a shard continues the trace of the call that
                     // started its campaign.
                     let span = tracing::info_span!(
@@ -216,7 +209,11 @@ impl Reconciler {
                         epoch = to.epoch
                     );
                     trace_context::adopt(&span, trace.as_deref());
-                    self.guarded(ops).instrument(span.clone()).await?;
+                    let written = writes
+                        .move_shard(shard_id, from.as_ref(), to)
+                        .instrument(span.clone())
+                        .await?;
+                    Self::landed(written)?;
                     self.placements.placed.fetch_add(1, Ordering::Relaxed);
                     if from.is_some() {
                         self.placements.moved.fetch_add(1, Ordering::Relaxed);

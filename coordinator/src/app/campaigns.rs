@@ -12,7 +12,6 @@ use throng_engine::spec::{FieldError, SpecErrors};
 use throng_engine::stats::ShardCounters;
 use throng_engine::workload::Workload;
 use throng_node::trace_context;
-use throng_state::{Compare, Op};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -134,27 +133,7 @@ impl Campaigns<'_> {
         };
         let spec_json = workload.to_json();
         // One transaction: the spec and status appear together or not at all.
-        let written = app
-            .store
-            .txn(
-                vec![
-                    app.leadership.fence(),
-                    Compare::Absent(app.keys.campaign_spec(&id)),
-                ],
-                vec![
-                    Op::Put {
-                        key: app.keys.campaign_spec(&id),
-                        value: spec_json.clone().into_bytes(),
-                        lease: None,
-                    },
-                    Op::Put {
-                        key: app.keys.campaign_status(&id),
-                        value: status.to_bytes(),
-                        lease: None,
-                    },
-                ],
-            )
-            .await?;
+        let written = app.writes().create_campaign(&id, &spec_json, &status).await?;
         if !written {
             return Err(CoordinatorError::Conflict(format!(
                 "campaign {id} could not be created (leadership changed or id taken); retry"
@@ -241,29 +220,11 @@ impl Campaigns<'_> {
                 let mut status = campaign.status.clone();
                 status.edits += 1;
                 let spec_json = workload.to_json();
-                let status_key = app.keys.campaign_status(id);
                 // Only while it is still the campaign that was read: not
                 // started meanwhile, not edited by another call.
                 let written = app
-                    .store
-                    .txn(
-                        vec![
-                            app.leadership.fence(),
-                            Compare::ValueEquals(status_key.clone(), campaign.status.to_bytes()),
-                        ],
-                        vec![
-                            Op::Put {
-                                key: app.keys.campaign_spec(id),
-                                value: spec_json.clone().into_bytes(),
-                                lease: None,
-                            },
-                            Op::Put {
-                                key: status_key,
-                                value: status.to_bytes(),
-                                lease: None,
-                            },
-                        ],
-                    )
+                    .writes()
+                    .revise_campaign(id, &campaign.status, &spec_json, &status)
                     .await?;
                 if !written {
                     return Err(CoordinatorError::Conflict(format!(

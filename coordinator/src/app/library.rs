@@ -16,7 +16,7 @@ impl Library<'_> {
         let app = self.app;
         app.require_leader().await?;
         let kind = crate::library::kind(kind)?;
-        let item = crate::library::apply(&*app.store, &app.keys, kind, document).await?;
+        let item = crate::library::apply(&*app.store, &app.keys, &app.leadership, kind, document).await?;
         self.get(kind.as_str(), &item.name, Some(item.version)).await
     }
 

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use throng_engine::analytics::AnalyticsSource;
 use throng_engine::spec::ValidationContext;
 use throng_engine::workload::Workload;
-use throng_state::{Compare, Keys, Op, StateStore};
+use throng_state::{Keys, StateStore};
 use tokio::sync::Notify;
 
 use crate::campaign::{Campaign, CampaignStatus};
@@ -96,6 +96,11 @@ impl App {
         Cluster { app: self }
     }
 
+    /// This coordinator's writes, each under its fence.
+    pub(crate) fn writes(&self) -> crate::writes::Writes<'_> {
+        crate::writes::Writes::new(&*self.store, &self.keys, &self.leadership)
+    }
+
     /// Writes go through the leader only: others answer who leads.
     pub(crate) async fn require_leader(&self) -> Result<()> {
         if self.leadership.is_leader() {
@@ -127,21 +132,7 @@ impl App {
         old: &CampaignStatus,
         new: &CampaignStatus,
     ) -> Result<()> {
-        let key = self.keys.campaign_status(id);
-        let written = self
-            .store
-            .txn(
-                vec![
-                    self.leadership.fence(),
-                    Compare::ValueEquals(key.clone(), old.to_bytes()),
-                ],
-                vec![Op::Put {
-                    key,
-                    value: new.to_bytes(),
-                    lease: None,
-                }],
-            )
-            .await?;
+        let written = self.writes().replace_status(id, old, new).await?;
         if written {
             Ok(())
         } else {

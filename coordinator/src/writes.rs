@@ -1,0 +1,135 @@
+//! Every write the coordinator makes to cluster state, each one named
+//! transaction under the leader's fence: a coordinator that no longer leads
+//! writes nothing. Each answers whether it was written; `false` means the
+//! fence or the transaction's own condition did not hold (another leader, a
+//! campaign changed meanwhile, a version taken), and the caller says which.
+
+use throng_engine::assignment::Assignment;
+use throng_state::{Compare, Keys, Op, StateStore};
+
+use crate::campaign::CampaignStatus;
+use crate::error::Result;
+use crate::leader::Leadership;
+
+pub struct Writes<'a> {
+    store: &'a dyn StateStore,
+    keys: &'a Keys,
+    fence: Compare,
+}
+
+fn put(key: String, value: Vec<u8>) -> Op {
+    Op::Put {
+        key,
+        value,
+        lease: None,
+    }
+}
+
+impl<'a> Writes<'a> {
+    pub fn new(store: &'a dyn StateStore, keys: &'a Keys, leadership: &Leadership) -> Self {
+        Writes {
+            store,
+            keys,
+            fence: leadership.fence(),
+        }
+    }
+
+    async fn fenced(&self, mut compares: Vec<Compare>, ops: Vec<Op>) -> Result<bool> {
+        compares.insert(0, self.fence.clone());
+        Ok(self.store.txn(compares, ops).await?)
+    }
+
+    /// A new campaign: its spec and status appear together, under an id no
+    /// campaign has.
+    pub async fn create_campaign(&self, id: &str, spec_json: &str, status: &CampaignStatus) -> Result<bool> {
+        let spec = self.keys.campaign_spec(id);
+        self.fenced(
+            vec![Compare::Absent(spec.clone())],
+            vec![
+                put(spec, spec_json.as_bytes().to_vec()),
+                put(self.keys.campaign_status(id), status.to_bytes()),
+            ],
+        )
+        .await
+    }
+
+    /// A campaign's status, if it is still `old`.
+    pub async fn replace_status(&self, id: &str, old: &CampaignStatus, new: &CampaignStatus) -> Result<bool> {
+        let key = self.keys.campaign_status(id);
+        self.fenced(
+            vec![Compare::ValueEquals(key.clone(), old.to_bytes())],
+            vec![put(key, new.to_bytes())],
+        )
+        .await
+    }
+
+    /// A new revision of a campaign: spec and status, if its status is
+    /// still `old` (not started or edited meanwhile).
+    pub async fn revise_campaign(
+        &self,
+        id: &str,
+        old: &CampaignStatus,
+        spec_json: &str,
+        new: &CampaignStatus,
+    ) -> Result<bool> {
+        let status = self.keys.campaign_status(id);
+        self.fenced(
+            vec![Compare::ValueEquals(status.clone(), old.to_bytes())],
+            vec![
+                put(self.keys.campaign_spec(id), spec_json.as_bytes().to_vec()),
+                put(status, new.to_bytes()),
+            ],
+        )
+        .await
+    }
+
+    /// Removes a campaign's spec and status, if its status is still `old`.
+    pub async fn remove_campaign(&self, id: &str, old: &CampaignStatus) -> Result<bool> {
+        let status = self.keys.campaign_status(id);
+        self.fenced(
+            vec![Compare::ValueEquals(status.clone(), old.to_bytes())],
+            vec![Op::Delete(self.keys.campaign_spec(id)), Op::Delete(status)],
+        )
+        .await
+    }
+
+    /// The status a campaign ends with (completed, or stopped by a threshold).
+    pub async fn finish_campaign(&self, id: &str, status: &CampaignStatus) -> Result<bool> {
+        self.fenced(
+            Vec::new(),
+            vec![put(self.keys.campaign_status(id), status.to_bytes())],
+        )
+        .await
+    }
+
+    /// A shard placed on `to.agent_id` under `to.epoch`, taken from its
+    /// owner `from` if it had one.
+    pub async fn move_shard(
+        &self,
+        shard_id: &str,
+        from: Option<&Assignment>,
+        to: &Assignment,
+    ) -> Result<bool> {
+        let mut ops = Vec::new();
+        if let Some(old) = from {
+            ops.push(Op::Delete(self.keys.assignment(&old.agent_id, shard_id)));
+        }
+        ops.push(put(self.keys.assignment(&to.agent_id, shard_id), to.to_bytes()));
+        self.fenced(Vec::new(), ops).await
+    }
+
+    /// A shard that needs no owner any more.
+    pub async fn release_shard(&self, shard_id: &str, owner: &Assignment) -> Result<bool> {
+        self.fenced(
+            Vec::new(),
+            vec![Op::Delete(self.keys.assignment(&owner.agent_id, shard_id))],
+        )
+        .await
+    }
+
+    /// A library item's new version, if no other call stored it first.
+    pub async fn add_library_version(&self, key: String, value: Vec<u8>) -> Result<bool> {
+        self.fenced(vec![Compare::Absent(key.clone())], vec![put(key, value)])
+            .await
+    }
+}
