@@ -5,6 +5,7 @@
 //! The coordinator is never in the per-request path: agents generate and
 //! record traffic on their own and send one small stats report per second.
 
+pub mod agents;
 pub mod analytics;
 pub mod app;
 pub mod archive;
@@ -16,6 +17,7 @@ pub mod external_events;
 pub mod grpc;
 mod http;
 pub mod http_policy;
+mod http_server;
 pub mod json;
 pub mod leader;
 pub mod library;

@@ -5,7 +5,7 @@
 //! scrape time from the cluster view and the stats hub.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use throng_engine::clock::epoch_ms;
 use throng_engine::metrics::Exposition;
@@ -14,15 +14,6 @@ use crate::app::App;
 use crate::scenarios;
 use crate::view::ClusterView;
 use throng_engine::workload::Workload;
-
-/// Placement decisions of the leader's reconcile loop.
-#[derive(Debug, Default)]
-pub struct PlacementCounts {
-    /// Shards placed on an agent (first placements and moves).
-    pub placed: AtomicU64,
-    /// Shards moved from one agent to another.
-    pub moved: AtomicU64,
-}
 
 pub async fn render(app: &App) -> String {
     let mut m = Exposition::default();

@@ -15,14 +15,15 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::agents::AgentClients;
 use crate::app::App;
 use crate::error::{CoordinatorError, Result};
 use crate::grpc::GrpcDoor;
-use crate::http;
+use crate::http_server;
 use crate::leader::{LeaderRecord, Leadership};
-use crate::metrics::PlacementCounts;
 use crate::mirror::Mirror;
-use crate::reconcile::{AgentClients, Reconciler};
+use crate::reconcile::PlacementCounts;
+use crate::reconcile::Reconciler;
 use crate::stats::StatsHub;
 use throng_node::auth::{Guard, GuardLayer};
 use throng_node::tls::NodeTls;
@@ -259,7 +260,7 @@ impl Coordinator {
             let https = config.tls.as_ref().map(NodeTls::https);
             let scheme = if https.is_some() { "https" } else { "http" };
             http_address = Some(format!("{scheme}://{bound}"));
-            tasks.push(tokio::spawn(http::serve(
+            tasks.push(tokio::spawn(http_server::serve(
                 listener,
                 app,
                 config.guard.clone(),

@@ -7,25 +7,22 @@
 //! deadlines, what changed. A call that fails is made again next round.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use throng_agent_api::{AgentApi, GrpcAgentClient};
-use throng_engine::assignment::AgentRecord;
 use throng_state::{Keys, StateStore};
 use tokio::sync::{Notify, watch};
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::campaign::CampaignState;
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
-use throng_node::tls::NodeTls;
 use throng_node::trace_context;
 use tracing::Instrument;
 
-use crate::metrics::PlacementCounts;
+use crate::agents::AgentClients;
 use crate::round::{self, AgentCall, Confirmed, Move, Round};
 use crate::stats::StatsHub;
 use crate::view::ClusterView;
@@ -36,47 +33,13 @@ pub const RECONCILE_PERIOD: Duration = Duration::from_millis(500);
 /// The longest one call to an agent may take within a round.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Clients for agents, one per (agent, address).
-#[derive(Clone, Default)]
-pub struct AgentClients {
-    /// By agent id: the address the client was made for, and the client.
-    clients: Arc<Mutex<HashMap<String, AddressedClient>>>,
-    /// The cluster's token, which agents ask of every call.
-    token: Option<String>,
-    /// How calls to agents are encrypted (and this coordinator's certificate).
-    tls: Option<NodeTls>,
-}
-
-type AddressedClient = (String, Arc<dyn AgentApi>);
-
-impl AgentClients {
-    pub fn new(token: Option<String>, tls: Option<NodeTls>) -> AgentClients {
-        AgentClients {
-            token,
-            tls,
-            ..AgentClients::default()
-        }
-    }
-
-    /// Uses `client` for the agent `record` names, while its address stays
-    /// the same (an agent in the same process, or a test's).
-    pub fn insert(&self, record: &AgentRecord, client: Arc<dyn AgentApi>) {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.insert(record.agent_id.clone(), (record.address.clone(), client));
-    }
-
-    pub fn get(&self, record: &AgentRecord) -> Option<Arc<dyn AgentApi>> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((address, client)) = clients.get(&record.agent_id)
-            && *address == record.address
-        {
-            return Some(client.clone());
-        }
-        let client: Arc<dyn AgentApi> =
-            Arc::new(GrpcAgentClient::new(&record.address, self.token.clone(), self.tls.as_ref()).ok()?);
-        clients.insert(record.agent_id.clone(), (record.address.clone(), client.clone()));
-        Some(client)
-    }
+/// Placement decisions of the leader's reconcile loop.
+#[derive(Debug, Default)]
+pub struct PlacementCounts {
+    /// Shards placed on an agent (first placements and moves).
+    pub placed: AtomicU64,
+    /// Shards moved from one agent to another.
+    pub moved: AtomicU64,
 }
 
 pub struct Reconciler {
@@ -302,9 +265,10 @@ mod tests {
     //! The loop's rounds on the memory store, with agents that answer as
     //! the test says, in paused time (a slow agent costs no real time).
 
-    use std::sync::atomic::AtomicU64;
+    use std::sync::Mutex;
 
-    use throng_agent_api::StatsStream;
+    use throng_agent_api::{AgentApi, StatsStream};
+    use throng_engine::assignment::AgentRecord;
     use throng_engine::assignment::Assignment;
     use throng_engine::order::ShardOrder;
     use throng_engine::spec::ValidationContext;

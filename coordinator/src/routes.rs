@@ -1,6 +1,6 @@
 //! Every HTTP route in one table: its method, path, who may call it, what it
 //! does, the gRPC call it mirrors, its query parameters, body and answers.
-//! The router (`crate::http::serve`) and the OpenAPI document
+//! The router (`crate::http_server::serve`) and the OpenAPI document
 //! (`crate::openapi`) are both built from this table, so neither can list
 //! a route the other lacks.
 

@@ -13,7 +13,7 @@ use throng_engine::telemetry::TelemetryHealth;
 use throng_state::{Keys, StateStore};
 use tokio::sync::watch;
 
-use crate::reconcile::AgentClients;
+use crate::agents::AgentClients;
 use crate::view::ClusterView;
 
 #[derive(Default)]

@@ -37,6 +37,15 @@ const CATCH_UP_STEP_MS: i64 = 5 * 60_000;
 /// The longest a consumer may fall behind: a day of wall time.
 const MAX_LAG_SECONDS: f64 = 86_400.0;
 
+/// What a subscriber asks for: streams by pattern (none: all), where to
+/// resume, and how far behind the run's clock it may fall.
+#[derive(Clone, Debug, Default)]
+pub struct SubscribeAsk {
+    pub patterns: Vec<String>,
+    pub resume_token: String,
+    pub max_lag_seconds: f64,
+}
+
 /// A parsed subscription request.
 pub struct SubscribeQuery {
     pub patterns: Vec<StreamPattern>,
@@ -45,10 +54,7 @@ pub struct SubscribeQuery {
 }
 
 /// Checks a request against the run's catalog; the error says what is wrong.
-pub fn parse_query(
-    run: &StreamRunSpec,
-    request: &crate::app::SubscribeAsk,
-) -> Result<SubscribeQuery, String> {
+pub fn parse_query(run: &StreamRunSpec, request: &SubscribeAsk) -> Result<SubscribeQuery, String> {
     let patterns = if request.patterns.is_empty() {
         vec![StreamPattern::All]
     } else {

@@ -43,7 +43,7 @@ async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<
         analytics: None,
         placements: Default::default(),
         coordinator_id: id.to_string(),
-        agents: throng_coordinator::reconcile::AgentClients::new(None, None),
+        agents: throng_coordinator::agents::AgentClients::new(None, None),
     };
     (app, stop)
 }

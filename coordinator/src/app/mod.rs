@@ -61,10 +61,10 @@ pub struct App {
     /// Where analytics are read (none: sessions, errors and analytics are unavailable).
     pub analytics: Option<Arc<dyn AnalyticsSource>>,
     /// The reconcile loop's placement counts, for `/metrics`.
-    pub placements: Arc<crate::metrics::PlacementCounts>,
+    pub placements: Arc<crate::reconcile::PlacementCounts>,
     pub coordinator_id: String,
     /// Clients of the agents, for what only an agent knows (its logs).
-    pub agents: crate::reconcile::AgentClients,
+    pub agents: crate::agents::AgentClients,
 }
 
 impl App {

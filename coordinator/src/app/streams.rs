@@ -15,15 +15,7 @@ use crate::external_events::ExternalEvents;
 use crate::scenarios;
 use crate::stream_history::{HistoryQuery, StreamHistory};
 use crate::subscribe::Message;
-
-/// What a subscriber asks for: streams by pattern (none: all), where to
-/// resume, and how far behind the run's clock it may fall.
-#[derive(Clone, Debug, Default)]
-pub struct SubscribeAsk {
-    pub patterns: Vec<String>,
-    pub resume_token: String,
-    pub max_lag_seconds: f64,
-}
+pub use crate::subscribe::SubscribeAsk;
 
 /// A subscription being served: its messages, and the run whose catalog
 /// names their streams.
