@@ -89,6 +89,29 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl CampaignStatus {
+    /// A campaign just created at `at_ms`, not started.
+    pub fn created(at_ms: u64) -> Self {
+        CampaignStatus {
+            state: CampaignState::Created,
+            created_at_ms: at_ms,
+            started_at_ms: None,
+            ended_at_ms: None,
+            stop_reason: None,
+            rate_changes: Vec::new(),
+            paused_ms: 0,
+            paused_at_ms: None,
+            scenario_runs: Vec::new(),
+            trace: None,
+            edits: 0,
+        }
+    }
+
+    /// Where its schedule starts (epoch ms): its start, or its creation
+    /// while it has not started.
+    pub fn origin_ms(&self) -> u64 {
+        self.started_at_ms.unwrap_or(self.created_at_ms)
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -160,16 +183,10 @@ mod tests {
     fn plan_time_leaves_out_pauses() {
         let status = CampaignStatus {
             state: CampaignState::Paused,
-            created_at_ms: 0,
             started_at_ms: Some(10_000),
-            ended_at_ms: None,
-            stop_reason: None,
-            rate_changes: Vec::new(),
             paused_ms: 3_000,
             paused_at_ms: Some(40_000),
-            scenario_runs: Vec::new(),
-            trace: None,
-            edits: 0,
+            ..CampaignStatus::created(0)
         };
         // 50 s after start, 3 s of an earlier pause and 20 s of the current one.
         assert_eq!(status.plan_seconds(60_000), 27.0);

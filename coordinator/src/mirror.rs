@@ -109,10 +109,7 @@ fn scenario_rows(run_id: &str, campaign: &Campaign) -> Vec<ScenarioRunRow> {
 /// to its simulated now, injected ones included.
 fn event_rows(run_id: &str, run: &StreamRunSpec, campaign: &Campaign, now_ms: u64) -> Vec<ExternalEventRow> {
     let catalog = &run.catalog;
-    let started = campaign
-        .status
-        .started_at_ms
-        .unwrap_or(campaign.status.created_at_ms) as i64;
+    let started = campaign.status.origin_ms() as i64;
     let from = run.clock.start_ms(started) - HISTORY_MS;
     let until = crate::scenarios::sim_now_ms(run, &campaign.status, now_ms).unwrap_or(from + HISTORY_MS);
     let mut events = catalog.external_events.between(catalog.seed, from, until);

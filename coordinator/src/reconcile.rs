@@ -364,16 +364,8 @@ mod tests {
         let workload = Workload::parse(&document, &ValidationContext::default()).expect("spec");
         let status = CampaignStatus {
             state: CampaignState::Running,
-            created_at_ms: 1,
             started_at_ms: Some(1),
-            ended_at_ms: None,
-            stop_reason: None,
-            rate_changes: Vec::new(),
-            paused_ms: 0,
-            paused_at_ms: None,
-            scenario_runs: Vec::new(),
-            trace: None,
-            edits: 0,
+            ..CampaignStatus::created(1)
         };
         store
             .put(&keys.campaign_spec("shop"), workload.to_json().into_bytes(), None)

@@ -220,10 +220,7 @@ fn plan_shard(
         assignment,
         workload: campaign.workload.clone(),
         paused,
-        started_at_ms: campaign
-            .status
-            .started_at_ms
-            .unwrap_or(campaign.status.created_at_ms),
+        started_at_ms: campaign.status.origin_ms(),
         rate_changes: campaign.status.rate_changes.clone(),
         scenario_runs: campaign.status.scenario_runs.clone(),
     };
@@ -265,16 +262,8 @@ mod tests {
             workload,
             status: CampaignStatus {
                 state,
-                created_at_ms: 1_000,
                 started_at_ms: Some(2_000),
-                ended_at_ms: None,
-                stop_reason: None,
-                rate_changes: Vec::new(),
-                paused_ms: 0,
-                paused_at_ms: None,
-                scenario_runs: Vec::new(),
-                trace: None,
-                edits: 0,
+                ..CampaignStatus::created(1_000)
             },
         }
     }

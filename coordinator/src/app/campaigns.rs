@@ -120,16 +120,9 @@ impl Campaigns<'_> {
             } else {
                 CampaignState::Created
             },
-            created_at_ms: now,
             started_at_ms: start.then_some(now),
-            ended_at_ms: None,
-            stop_reason: None,
-            rate_changes: Vec::new(),
-            paused_ms: 0,
-            paused_at_ms: None,
-            scenario_runs: Vec::new(),
             trace: if start { trace_context::current() } else { None },
-            edits: 0,
+            ..CampaignStatus::created(now)
         };
         let spec_json = workload.to_json();
         // One transaction: the spec and status appear together or not at all.
@@ -411,10 +404,7 @@ fn live_stats(
                 })
                 .min()
                 .unwrap_or(0);
-            let started = campaign
-                .status
-                .started_at_ms
-                .unwrap_or(campaign.status.created_at_ms) as i64;
+            let started = campaign.status.origin_ms() as i64;
             (
                 slowest,
                 run.clock.until_ms().unwrap_or(0),

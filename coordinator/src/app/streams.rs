@@ -73,19 +73,10 @@ impl Streams<'_> {
     pub async fn history(&self, id: &str, query: HistoryQuery) -> Result<StreamHistory> {
         let campaign = self.app.load(id).await?;
         let run = stream_run(&campaign)?;
-        let started = campaign
-            .status
-            .started_at_ms
-            .unwrap_or(campaign.status.created_at_ms) as i64;
-        let timeline = campaign.status.scenario_runs.clone();
+        let started = campaign.status.origin_ms() as i64;
+        let timeline = campaign.status.scenario_runs;
         let id = id.to_string();
-        // Generating a month of events takes seconds of CPU: off the async threads.
-        tokio::task::spawn_blocking(move || {
-            crate::stream_history::history(&id, &run, started, &timeline, &query)
-        })
-        .await
-        .map_err(|e| CoordinatorError::Internal(e.to_string()))?
-        .map_err(CoordinatorError::Invalid)
+        off_runtime(move || crate::stream_history::history(&id, &run, started, &timeline, &query)).await
     }
 
     /// External events of a window of the run's history, and what they moved.
@@ -93,14 +84,10 @@ impl Streams<'_> {
         let campaign = self.app.load(id).await?;
         let run = stream_run(&campaign)?;
         let (from, until) = (instant("from", &query.from)?, instant("until", &query.until)?);
-        let started = campaign
-            .status
-            .started_at_ms
-            .unwrap_or(campaign.status.created_at_ms) as i64;
-        let timeline = campaign.status.scenario_runs.clone();
+        let started = campaign.status.origin_ms() as i64;
+        let timeline = campaign.status.scenario_runs;
         let id = id.to_string();
-        // Correlation generates weeks of data: off the async threads.
-        tokio::task::spawn_blocking(move || {
+        off_runtime(move || {
             crate::external_events::external_events(
                 &id,
                 &run,
@@ -113,8 +100,6 @@ impl Streams<'_> {
             )
         })
         .await
-        .map_err(|e| CoordinatorError::Internal(e.to_string()))?
-        .map_err(CoordinatorError::Invalid)
     }
 
     /// Injects external events from the run's library into a running run:
@@ -173,4 +158,16 @@ impl Streams<'_> {
             events: injected,
         })
     }
+}
+
+/// Generates history on the blocking pool: a month of events takes seconds
+/// of CPU that would otherwise hold an async thread. The generator's error
+/// names the bad part of the request.
+async fn off_runtime<T: Send + 'static>(
+    generate: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(generate)
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))?
+        .map_err(CoordinatorError::Invalid)
 }
