@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use throng_engine::assignment::Assignment;
 use throng_engine::order::ShardOrder;
+use throng_engine::records::Assignment;
 use throng_engine::stats::ShardCounters;
 use throng_engine::telemetry::TelemetryHealth;
 use throng_proto::v1;

@@ -1,8 +1,8 @@
 //! Conversions between `AgentService` wire types and domain types. Used by
 //! the service (here) and by the coordinator's client, so both ends agree.
 
-use throng_engine::assignment::Assignment;
 use throng_engine::campaign::load::RateChange;
+use throng_engine::records::Assignment;
 use throng_engine::stats::{LatencyHistogram, NamedCounters, ShardCounters};
 use throng_engine::streams::scenario::ScenarioRun;
 use throng_engine::telemetry::TelemetryHealth;

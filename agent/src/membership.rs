@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use throng_engine::records::Record;
 
 use ractor::ActorRef;
 use throng_engine::actors::AgentRootMsg;
-use throng_engine::assignment::AgentRecord;
 use throng_engine::lease::LeaseGuard;
+use throng_engine::records::AgentRecord;
 use throng_state::{Keys, LeaseId, StateError, StateStore};
 use tokio::sync::watch;
 

@@ -8,12 +8,12 @@ use throng_engine::campaign::browsing::Browsing;
 
 use ractor::{Actor, ActorRef};
 use throng_engine::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
-use throng_engine::assignment::AgentRecord;
 use throng_engine::campaign::session::SessionContext;
 use throng_engine::clock::WallClock;
 use throng_engine::http::HttpEngines;
 use throng_engine::lease::LeaseGuard;
 use throng_engine::metrics::Exposition;
+use throng_engine::records::AgentRecord;
 use throng_engine::stats::ShardCounters;
 use throng_engine::telemetry::TelemetrySink;
 use throng_proto::v1::agent_service_server::AgentServiceServer;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use throng_agent_api::{AgentApi, GrpcAgentClient};
-use throng_engine::assignment::AgentRecord;
+use throng_engine::records::AgentRecord;
 use throng_node::tls::NodeTls;
 
 /// Clients for agents, one per (agent, address).

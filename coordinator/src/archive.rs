@@ -14,7 +14,7 @@ use crate::campaign::Campaign;
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
 use crate::stats::StatsHub;
-use crate::view::load_campaigns;
+use crate::view::LiveView;
 
 /// Removes a campaign that is not running: its spec and status at once (if
 /// it has not changed meanwhile and this coordinator still leads), then its
@@ -22,7 +22,7 @@ use crate::view::load_campaigns;
 pub async fn remove(
     store: &dyn StateStore,
     keys: &Keys,
-    leadership: &Leadership,
+    writes: &Writes<'_>,
     hub: &StatsHub,
     campaign: &Campaign,
 ) -> Result<u64> {
@@ -45,9 +45,7 @@ pub async fn remove(
             "campaign {id} still has {assigned} shard(s) stopping on agents; delete it again in a moment"
         )));
     }
-    let removed = Writes::new(store, keys, leadership)
-        .remove_campaign(id, &campaign.status)
-        .await?;
+    let removed = writes.remove_campaign(id, &campaign.status).await?;
     if !removed {
         return Err(CoordinatorError::Conflict(format!(
             "campaign {id} changed meanwhile; retry"
@@ -83,6 +81,7 @@ pub fn due(
 pub async fn run(
     store: std::sync::Arc<dyn StateStore>,
     keys: Keys,
+    view: LiveView,
     leadership: Leadership,
     hub: StatsHub,
     retention: Duration,
@@ -91,11 +90,12 @@ pub async fn run(
     let period = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
     while !*stop.borrow() {
         if leadership.is_leader() {
-            match load_campaigns(&*store, &keys).await {
-                Ok(campaigns) => {
+            match view.current().await {
+                Ok(cluster) => {
                     let now = throng_engine::clock::epoch_ms();
-                    for campaign in due(&campaigns, retention, now) {
-                        match remove(&*store, &keys, &leadership, &hub, campaign).await {
+                    let writes = Writes::new(&*store, &keys, &leadership).seen_by(&view);
+                    for campaign in due(&cluster.campaigns, retention, now) {
+                        match remove(&*store, &keys, &writes, &hub, campaign).await {
                             Ok(_) => tracing::info!(
                                 campaign = %campaign.id,
                                 retention_s = retention.as_secs(),

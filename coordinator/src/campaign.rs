@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use throng_engine::campaign::load::RateChange;
 use throng_engine::campaign::plan::CampaignPlan;
+use throng_engine::records::Record;
 use throng_engine::spec::CampaignSpec;
 use throng_engine::streams::scenario::ScenarioRun;
 use throng_engine::workload::Workload;
@@ -112,14 +113,6 @@ impl CampaignStatus {
         self.started_at_ms.unwrap_or(self.created_at_ms)
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
-
     /// Plan time at `now_ms`: seconds since the start, not counting pauses
     /// (shards shift their schedule by each pause).
     pub fn plan_seconds(&self, now_ms: u64) -> f64 {
@@ -132,13 +125,16 @@ impl CampaignStatus {
     }
 }
 
+impl Record for CampaignStatus {}
+
 /// A stored campaign or stream run.
 #[derive(Clone, Debug)]
 pub struct Campaign {
     pub id: String,
-    pub workload: Workload,
-    /// The canonical spec document, exactly as stored and sent to agents.
-    pub spec_json: String,
+    /// Parsed once per stored revision and shared by every view of it.
+    pub workload: std::sync::Arc<Workload>,
+    /// The canonical spec document, exactly as stored.
+    pub spec_json: std::sync::Arc<str>,
     pub status: CampaignStatus,
 }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use throng_engine::records::Record;
 
 use serde::{Deserialize, Serialize};
 use throng_engine::lease::LeaseGuard;
@@ -20,15 +21,7 @@ pub struct LeaderRecord {
     pub address: String,
 }
 
-impl LeaderRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
-}
+impl throng_engine::records::Record for LeaderRecord {}
 
 /// This coordinator's view of its own leadership.
 #[derive(Clone)]
@@ -141,7 +134,8 @@ impl Leadership {
                     lease: Some(lease),
                 }],
             )
-            .await?;
+            .await?
+            .is_some();
         if won {
             Ok(Some(lease))
         } else {

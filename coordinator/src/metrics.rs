@@ -12,7 +12,6 @@ use throng_engine::metrics::Exposition;
 
 use crate::app::App;
 use crate::scenarios;
-use crate::view::ClusterView;
 use throng_engine::workload::Workload;
 
 pub async fn render(app: &App) -> String {
@@ -35,7 +34,7 @@ pub async fn render(app: &App) -> String {
         &[],
         app.placements.moved.load(Ordering::Relaxed) as f64,
     );
-    match ClusterView::load(app.store.as_ref(), &app.keys).await {
+    match app.cluster_view().await {
         Ok(view) => {
             m.gauge(
                 "throng_state_store_up",
@@ -69,7 +68,7 @@ pub async fn render(app: &App) -> String {
                     placed.get(id.as_str()).copied().unwrap_or(0) as f64,
                 );
                 m.campaign(&labels, &app.hub.campaign_totals(id));
-                if let Workload::Streams(run) = &campaign.workload {
+                if let Workload::Streams(run) = &*campaign.workload {
                     let now = scenarios::sim_now_ms(run, &campaign.status, epoch_ms());
                     let state =
                         scenarios::state_to_wire(id, run, &campaign.status.scenario_runs, now, Vec::new());

@@ -10,7 +10,6 @@
 //! full: samples, not records).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::{Client, Row};
@@ -21,13 +20,13 @@ use throng_engine::streams::scenario::EVENT_PREFIX;
 use throng_engine::telemetry::retention::{EXPIRING_TABLES, drop_expired};
 use throng_engine::telemetry::{ClickHouseConfig, epoch_day};
 use throng_engine::workload::Workload;
-use throng_state::{Keys, StateStore};
+
 use tokio::sync::watch;
 
 use crate::campaign::Campaign;
 use crate::leader::Leadership;
 use crate::stats::StatsHub;
-use crate::view::load_campaigns;
+use crate::view::LiveView;
 
 /// How often the leader mirrors.
 const PERIOD: Duration = Duration::from_secs(10);
@@ -138,8 +137,7 @@ fn event_rows(run_id: &str, run: &StreamRunSpec, campaign: &Campaign, now_ms: u6
 
 /// The leader's mirror task.
 pub struct Mirror {
-    store: Arc<dyn StateStore>,
-    keys: Keys,
+    view: LiveView,
     leadership: Leadership,
     hub: StatsHub,
     client: Client,
@@ -161,8 +159,7 @@ impl Mirror {
     pub fn new(
         config: &ClickHouseConfig,
         retention_days: u32,
-        store: Arc<dyn StateStore>,
-        keys: Keys,
+        view: LiveView,
         leadership: Leadership,
         hub: StatsHub,
     ) -> Self {
@@ -171,8 +168,7 @@ impl Mirror {
             .with_database(config.database.clone())
             .with_validation(false);
         Mirror {
-            store,
-            keys,
+            view,
             leadership,
             hub,
             client,
@@ -260,9 +256,11 @@ impl Mirror {
     /// Writes what changed; state moves forward only after its insert worked.
     async fn round(&mut self) -> Result<(), clickhouse::error::Error> {
         let now = epoch_ms();
-        let campaigns = load_campaigns(&*self.store, &self.keys).await.unwrap_or_default();
-        for (id, campaign) in &campaigns {
-            let Workload::Streams(run) = &campaign.workload else {
+        let Ok(cluster) = self.view.current().await else {
+            return Ok(());
+        };
+        for (id, campaign) in &cluster.campaigns {
+            let Workload::Streams(run) = &*campaign.workload else {
                 continue;
             };
             let timeline = scenario_rows(id, campaign);

@@ -25,6 +25,7 @@ use crate::mirror::Mirror;
 use crate::reconcile::PlacementCounts;
 use crate::reconcile::Reconciler;
 use crate::stats::StatsHub;
+use crate::view::LiveView;
 use throng_node::auth::{Guard, GuardLayer};
 use throng_node::tls::NodeTls;
 
@@ -159,10 +160,13 @@ impl Coordinator {
             config.lease_ttl,
             stop_rx.clone(),
         )));
+        let (view, feed) = LiveView::start(store.clone(), keys.clone(), stop_rx.clone());
+        tasks.push(feed);
         let placements = Arc::new(PlacementCounts::default());
         let reconciler = Reconciler::new(
             store.clone(),
             keys.clone(),
+            view.clone(),
             leadership.clone(),
             clients.clone(),
             hub.clone(),
@@ -170,8 +174,7 @@ impl Coordinator {
         );
         tasks.push(tokio::spawn(reconciler.run(nudge.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(hub.clone().run(
-            store.clone(),
-            keys.clone(),
+            view.clone(),
             clients.clone(),
             stop_rx.clone(),
         )));
@@ -179,8 +182,7 @@ impl Coordinator {
             let mirror = Mirror::new(
                 clickhouse,
                 config.retention_days,
-                store.clone(),
-                keys.clone(),
+                view.clone(),
                 leadership.clone(),
                 hub.clone(),
             );
@@ -190,6 +192,7 @@ impl Coordinator {
             tasks.push(tokio::spawn(crate::archive::run(
                 store.clone(),
                 keys.clone(),
+                view.clone(),
                 leadership.clone(),
                 hub.clone(),
                 retention,
@@ -207,6 +210,7 @@ impl Coordinator {
             cluster: config.cluster.clone(),
             store: store.clone(),
             keys,
+            view,
             leadership: leadership.clone(),
             hub,
             validation: config.validation.clone(),

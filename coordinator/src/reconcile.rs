@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::agents::AgentClients;
 use crate::round::{self, AgentCall, Confirmed, Move, Round};
 use crate::stats::StatsHub;
-use crate::view::ClusterView;
+use crate::view::LiveView;
 use crate::writes::Writes;
 
 /// How often the loop runs when nothing nudges it.
@@ -45,12 +45,16 @@ pub struct PlacementCounts {
 pub struct Reconciler {
     pub store: Arc<dyn StateStore>,
     pub keys: Keys,
+    pub view: LiveView,
     pub leadership: Leadership,
     pub clients: AgentClients,
     /// Live stats, for thresholds that abort a campaign.
     pub hub: StatsHub,
     placements: Arc<PlacementCounts>,
     confirmed: HashMap<String, Confirmed>,
+    /// The store revision of this loop's latest write: a round plans only
+    /// from a view that shows it, so no decision is made twice.
+    written: i64,
 }
 
 /// Requests a threshold needs to have judged before it may abort a campaign
@@ -61,6 +65,7 @@ impl Reconciler {
     pub fn new(
         store: Arc<dyn StateStore>,
         keys: Keys,
+        view: LiveView,
         leadership: Leadership,
         clients: AgentClients,
         hub: StatsHub,
@@ -69,11 +74,13 @@ impl Reconciler {
         Reconciler {
             store,
             keys,
+            view,
             leadership,
             clients,
             hub,
             placements,
             confirmed: HashMap::new(),
+            written: 0,
         }
     }
 
@@ -123,20 +130,24 @@ impl Reconciler {
 
     /// One round of the loop: read the view, decide (`crate::round`), apply.
     pub async fn reconcile_once(&mut self) -> Result<()> {
-        let view = ClusterView::load(&*self.store, &self.keys).await?;
+        let view = self.view.reached(self.written).await?;
         let round = round::plan(
             &view,
             &self.confirmed,
             |campaign| self.failed_threshold(campaign),
             throng_engine::clock::epoch_ms(),
         );
-        self.apply(round).await
+        let store = self.store.clone();
+        let keys = self.keys.clone();
+        let writes = Writes::new(&*store, &keys, &self.leadership);
+        let applied = self.apply(round, &writes).await;
+        self.written = self.written.max(writes.last_revision());
+        applied
     }
 
     /// The round's writes in order, each under the leader's fence (the
     /// first refused ends the round), then its calls.
-    async fn apply(&mut self, round: Round) -> Result<()> {
-        let writes = Writes::new(&*self.store, &self.keys, &self.leadership);
+    async fn apply(&mut self, round: Round, writes: &Writes<'_>) -> Result<()> {
         for finish in &round.finishes {
             Self::landed(
                 writes
@@ -268,9 +279,9 @@ mod tests {
     use std::sync::Mutex;
 
     use throng_agent_api::{AgentApi, StatsStream};
-    use throng_engine::assignment::AgentRecord;
-    use throng_engine::assignment::Assignment;
     use throng_engine::order::ShardOrder;
+    use throng_engine::records::AgentRecord;
+    use throng_engine::records::{Assignment, Record};
     use throng_engine::spec::ValidationContext;
     use throng_engine::workload::Workload;
     use throng_node::log_ring::{LogLine, LogQuery};
@@ -327,6 +338,8 @@ mod tests {
         store: Arc<dyn StateStore>,
         keys: Keys,
         reconciler: Reconciler,
+        /// Keeps the view's feed running.
+        _feed: tokio::sync::watch::Sender<bool>,
     }
 
     fn record(id: &str) -> AgentRecord {
@@ -375,9 +388,12 @@ mod tests {
             .put(&keys.campaign_status("shop"), status.to_bytes(), None)
             .await
             .expect("status");
+        let (feed, stop) = tokio::sync::watch::channel(false);
+        let (view, _) = crate::view::LiveView::start(store.clone(), keys.clone(), stop);
         let reconciler = Reconciler::new(
             store.clone(),
             keys.clone(),
+            view,
             Leadership::new(&keys, me),
             clients,
             StatsHub::default(),
@@ -387,6 +403,7 @@ mod tests {
             store,
             keys,
             reconciler,
+            _feed: feed,
         }
     }
 

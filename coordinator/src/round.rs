@@ -12,8 +12,8 @@
 
 use std::collections::HashMap;
 
-use throng_engine::assignment::{AgentRecord, Assignment};
 use throng_engine::order::ShardOrder;
+use throng_engine::records::{AgentRecord, Assignment};
 use throng_engine::streams::scenario::ScenarioRun;
 use throng_state::LeaseId;
 
@@ -218,7 +218,7 @@ fn plan_shard(
     }
     let order = ShardOrder {
         assignment,
-        workload: campaign.workload.clone(),
+        workload: (*campaign.workload).clone(),
         paused,
         started_at_ms: campaign.status.origin_ms(),
         rate_changes: campaign.status.rate_changes.clone(),
@@ -234,7 +234,7 @@ fn plan_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use throng_engine::assignment::Checkpoint;
+    use throng_engine::records::Checkpoint;
     use throng_engine::spec::ValidationContext;
     use throng_engine::workload::Workload;
 
@@ -258,8 +258,8 @@ mod tests {
         let workload = Workload::parse(&document, &ValidationContext::default()).expect("spec");
         Campaign {
             id: id.into(),
-            spec_json: workload.to_json(),
-            workload,
+            spec_json: workload.to_json().into(),
+            workload: workload.into(),
             status: CampaignStatus {
                 state,
                 started_at_ms: Some(2_000),

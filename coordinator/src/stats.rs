@@ -10,11 +10,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use throng_engine::stats::ShardCounters;
 use throng_engine::telemetry::TelemetryHealth;
-use throng_state::{Keys, StateStore};
 use tokio::sync::watch;
 
 use crate::agents::AgentClients;
-use crate::view::ClusterView;
+use crate::view::LiveView;
 
 #[derive(Default)]
 struct HubInner {
@@ -183,16 +182,10 @@ impl StatsHub {
     }
 
     /// Keeps a stats stream open to every live agent until `stop`.
-    pub async fn run(
-        self,
-        store: Arc<dyn StateStore>,
-        keys: Keys,
-        clients: AgentClients,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, view: LiveView, clients: AgentClients, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            if let Ok(view) = ClusterView::load(&*store, &keys).await {
-                for agent in view.agents {
+            if let Ok(view) = view.current().await {
+                for agent in view.agents.iter().cloned() {
                     let id = agent.record.agent_id.clone();
                     if !self.lock().streaming.insert(id.clone()) {
                         continue;

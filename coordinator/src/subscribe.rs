@@ -17,12 +17,12 @@ use throng_engine::streams::pattern::StreamPattern;
 use throng_engine::streams::subscription::{ResumeToken, Subscription};
 use throng_engine::workload::Workload;
 use throng_proto::v1;
-use throng_state::{Keys, StateStore};
+
 use tokio::sync::mpsc;
 
 use crate::campaign::Campaign;
 use crate::scenarios;
-use crate::view::load_campaigns;
+use crate::view::LiveView;
 
 /// How often events are sent: batches about this far apart.
 const BATCH_EVERY: Duration = Duration::from_millis(100);
@@ -160,18 +160,15 @@ fn speed(run: &StreamRunSpec) -> f64 {
 
 /// Serves one subscriber until it goes away or the run ends.
 pub async fn serve(
-    store: Arc<dyn StateStore>,
-    keys: Keys,
+    view: LiveView,
     id: String,
     run: Arc<StreamRunSpec>,
     query: SubscribeQuery,
     sender: mpsc::Sender<Message>,
 ) {
     let load = || async {
-        load_campaigns(&*store, &keys)
-            .await
-            .ok()
-            .and_then(|mut all| all.remove(&id))
+        let cluster = view.current().await.ok()?;
+        cluster.campaigns.get(&id).cloned()
     };
     let Some(mut campaign) = load().await else { return };
     let until = run.clock.until_ms().unwrap_or(i64::MAX);
@@ -307,7 +304,7 @@ async fn off_runtime<T: Send + 'static>(step: impl FnOnce() -> T + Send + 'stati
 
 /// The stream run behind `id`, or why there is none.
 pub fn stream_run(campaign: &Campaign) -> Result<Arc<StreamRunSpec>, String> {
-    match &campaign.workload {
+    match &*campaign.workload {
         Workload::Streams(run) => Ok(run.clone()),
         Workload::Campaign(_) => Err(format!("{} is a traffic campaign, not a stream run", campaign.id)),
     }

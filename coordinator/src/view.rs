@@ -1,15 +1,32 @@
-//! A consistent-enough snapshot of the cluster read from the state store:
-//! live agents, campaigns, assignments and checkpoints.
+//! The cluster as the coordinator sees it — live agents, campaigns,
+//! assignments and checkpoints — kept current by one watch over the
+//! cluster's keys rather than re-read on every use.
+//!
+//! [`LiveView`] lists the keys once, then applies each change the watch
+//! delivers and publishes a new [`ClusterView`] after each batch. A stored
+//! spec is parsed once per revision, not on every read. The leader's own
+//! writes are waited for ([`LiveView::reached`]), so what it wrote is what
+//! it reads next. While the watch is down (the state store unreachable)
+//! reads fail with the store's error rather than answer from stale state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use throng_engine::records::Record;
 
-use throng_engine::assignment::{AgentRecord, Assignment, Checkpoint};
+use throng_engine::records::{AgentRecord, Assignment, Checkpoint};
 use throng_engine::spec::{Allowlist, ValidationContext};
 use throng_engine::workload::Workload;
-use throng_state::{Keys, LeaseId, StateStore};
+use throng_state::{KeyValue, Keys, LeaseId, StateError, StateStore, WatchEvent};
+use tokio::sync::watch;
 
 use crate::campaign::{Campaign, CampaignStatus};
-use crate::error::Result;
+use crate::error::{CoordinatorError, Result};
+
+/// How long a read waits for the view to start, or to reach a revision.
+const VIEW_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the feed waits before listing again after the store failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A registered agent and the lease that keeps it registered. A new lease
 /// means a new incarnation: it runs nothing until told again.
@@ -19,8 +36,11 @@ pub struct LiveAgent {
     pub lease: LeaseId,
 }
 
+/// The cluster as of one store revision.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterView {
+    /// The store revision this view reflects every change up to.
+    pub revision: i64,
     pub agents: Vec<LiveAgent>,
     pub campaigns: BTreeMap<String, Campaign>,
     /// By shard id.
@@ -30,45 +50,15 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    pub async fn load(store: &dyn StateStore, keys: &Keys) -> Result<Self> {
-        let agents = store
-            .list(&keys.agents_prefix())
-            .await?
-            .into_iter()
-            .filter_map(|kv| {
-                AgentRecord::from_bytes(&kv.value).map(|record| LiveAgent {
-                    record,
-                    lease: kv.lease,
-                })
-            })
-            .collect();
-        let campaigns = load_campaigns(store, keys).await?;
-        let assignments = store
-            .list(&keys.assignments_prefix())
-            .await?
-            .into_iter()
-            .filter_map(|kv| Assignment::from_bytes(&kv.value))
-            .map(|a| (a.shard_id(), a))
-            .collect();
-        let checkpoints = store
-            .list(&keys.checkpoints_prefix())
-            .await?
-            .into_iter()
-            .filter_map(|kv| {
-                let shard_id = kv.key.strip_prefix(&keys.checkpoints_prefix())?.to_string();
-                Checkpoint::from_bytes(&kv.value).map(|c| (shard_id, c))
-            })
-            .collect();
-        Ok(ClusterView {
-            agents,
-            campaigns,
-            assignments,
-            checkpoints,
-        })
-    }
-
     pub fn agent(&self, agent_id: &str) -> Option<&LiveAgent> {
         self.agents.iter().find(|a| a.record.agent_id == agent_id)
+    }
+
+    /// A campaign (or stream run) by id.
+    pub fn campaign(&self, id: &str) -> Result<&Campaign> {
+        self.campaigns
+            .get(id)
+            .ok_or_else(|| CoordinatorError::NotFound(format!("campaign {id}")))
     }
 
     /// Shards of `campaign_id` whose checkpoints say done.
@@ -93,42 +83,388 @@ impl ClusterView {
     }
 }
 
-/// Reads every campaign (spec and status) from the store.
-pub async fn load_campaigns(store: &dyn StateStore, keys: &Keys) -> Result<BTreeMap<String, Campaign>> {
-    let mut specs: BTreeMap<String, String> = BTreeMap::new();
-    let mut statuses: BTreeMap<String, CampaignStatus> = BTreeMap::new();
-    for kv in store.list(&keys.campaigns_prefix()).await? {
-        let Some(id) = keys.parse_campaign(&kv.key).map(str::to_string) else {
-            continue;
-        };
-        if kv.key.ends_with("/spec") {
-            specs.insert(id, String::from_utf8_lossy(&kv.value).into_owned());
-        } else if kv.key.ends_with("/status")
-            && let Some(status) = CampaignStatus::from_bytes(&kv.value)
-        {
-            statuses.insert(id, status);
+/// A stored spec and what it parsed to, kept until the next revision of it.
+struct StoredSpec {
+    revision: i64,
+    json: Arc<str>,
+    /// `None` when the stored document did not parse (it is then skipped).
+    workload: Option<Arc<Workload>>,
+}
+
+/// The decoded keys of the cluster, updated one change at a time.
+#[derive(Default)]
+struct Records {
+    revision: i64,
+    /// By key, so a lapsed lease's delete finds its agent.
+    agents: BTreeMap<String, LiveAgent>,
+    specs: BTreeMap<String, StoredSpec>,
+    statuses: BTreeMap<String, CampaignStatus>,
+    /// By key: a shard moving between agents is a delete and a put.
+    assignments: BTreeMap<String, Assignment>,
+    checkpoints: BTreeMap<String, Checkpoint>,
+}
+
+/// Which kind of record a key holds.
+enum KeyKind<'k> {
+    Agent,
+    Spec(&'k str),
+    Status(&'k str),
+    Assignment,
+    Checkpoint(&'k str),
+    /// The leader key, library items: not part of the view.
+    Other,
+}
+
+fn kind_of<'k>(keys: &Keys, key: &'k str) -> KeyKind<'k> {
+    if key.starts_with(&keys.agents_prefix()) {
+        KeyKind::Agent
+    } else if let Some(rest) = key.strip_prefix(&keys.campaigns_prefix()) {
+        match rest.split_once('/') {
+            Some((id, "spec")) => KeyKind::Spec(id),
+            Some((id, "status")) => KeyKind::Status(id),
+            _ => KeyKind::Other,
+        }
+    } else if key.starts_with(&keys.assignments_prefix()) {
+        KeyKind::Assignment
+    } else if let Some(shard) = key.strip_prefix(&keys.checkpoints_prefix()) {
+        KeyKind::Checkpoint(shard)
+    } else {
+        KeyKind::Other
+    }
+}
+
+impl Records {
+    fn put(&mut self, keys: &Keys, kv: KeyValue) {
+        let unreadable = |what: &str| tracing::warn!(key = %kv.key, "skipping an unreadable {what} record");
+        match kind_of(keys, &kv.key) {
+            KeyKind::Agent => match AgentRecord::from_bytes(&kv.value) {
+                Some(record) => {
+                    self.agents.insert(
+                        kv.key.clone(),
+                        LiveAgent {
+                            record,
+                            lease: kv.lease,
+                        },
+                    );
+                }
+                None => unreadable("agent"),
+            },
+            KeyKind::Spec(id) => {
+                if self.specs.get(id).is_some_and(|s| s.revision == kv.mod_revision) {
+                    return;
+                }
+                let json: Arc<str> = String::from_utf8_lossy(&kv.value).into();
+                // Stored specs were validated on the way in, the allowlist
+                // applied then.
+                let context = ValidationContext {
+                    allowlist: Allowlist::any(),
+                };
+                let workload = Workload::parse(&json, &context).ok().map(Arc::new);
+                if workload.is_none() {
+                    unreadable("campaign spec");
+                }
+                self.specs.insert(
+                    id.to_string(),
+                    StoredSpec {
+                        revision: kv.mod_revision,
+                        json,
+                        workload,
+                    },
+                );
+            }
+            KeyKind::Status(id) => match CampaignStatus::from_bytes(&kv.value) {
+                Some(status) => {
+                    self.statuses.insert(id.to_string(), status);
+                }
+                None => unreadable("campaign status"),
+            },
+            KeyKind::Assignment => match Assignment::from_bytes(&kv.value) {
+                Some(assignment) => {
+                    self.assignments.insert(kv.key.clone(), assignment);
+                }
+                None => unreadable("assignment"),
+            },
+            KeyKind::Checkpoint(shard) => match Checkpoint::from_bytes(&kv.value) {
+                Some(checkpoint) => {
+                    self.checkpoints.insert(shard.to_string(), checkpoint);
+                }
+                None => unreadable("checkpoint"),
+            },
+            KeyKind::Other => {}
         }
     }
-    // Stored specs were validated on the way in; the allowlist was applied then.
-    let context = ValidationContext {
-        allowlist: Allowlist::any(),
-    };
-    let mut campaigns = BTreeMap::new();
-    for (id, spec_json) in specs {
-        let (Some(status), Ok(workload)) = (statuses.remove(&id), Workload::parse(&spec_json, &context))
-        else {
-            tracing::warn!(campaign = %id, "skipping unreadable campaign record");
-            continue;
-        };
-        campaigns.insert(
-            id.clone(),
-            Campaign {
-                id,
-                workload,
-                spec_json,
-                status,
-            },
-        );
+
+    fn delete(&mut self, keys: &Keys, key: &str) {
+        match kind_of(keys, key) {
+            KeyKind::Agent => {
+                self.agents.remove(key);
+            }
+            KeyKind::Spec(id) => {
+                self.specs.remove(id);
+            }
+            KeyKind::Status(id) => {
+                self.statuses.remove(id);
+            }
+            KeyKind::Assignment => {
+                self.assignments.remove(key);
+            }
+            KeyKind::Checkpoint(shard) => {
+                self.checkpoints.remove(shard);
+            }
+            KeyKind::Other => {}
+        }
     }
-    Ok(campaigns)
+
+    fn apply(&mut self, keys: &Keys, event: WatchEvent) {
+        self.revision = self.revision.max(event.revision());
+        match event {
+            WatchEvent::Put(kv) => self.put(keys, kv),
+            WatchEvent::Delete { key, .. } => self.delete(keys, &key),
+        }
+    }
+
+    fn view(&self) -> ClusterView {
+        let campaigns = self
+            .specs
+            .iter()
+            .filter_map(|(id, spec)| {
+                let workload = spec.workload.clone()?;
+                let status = self.statuses.get(id)?.clone();
+                Some((
+                    id.clone(),
+                    Campaign {
+                        id: id.clone(),
+                        workload,
+                        spec_json: spec.json.clone(),
+                        status,
+                    },
+                ))
+            })
+            .collect();
+        ClusterView {
+            revision: self.revision,
+            agents: self.agents.values().cloned().collect(),
+            campaigns,
+            // Keys sort by agent, so with a shard under two agents (never
+            // for long) the later agent's assignment stands, as it always has.
+            assignments: self
+                .assignments
+                .values()
+                .map(|a| (a.shard_id(), a.clone()))
+                .collect(),
+            checkpoints: self.checkpoints.clone(),
+        }
+    }
+}
+
+/// What the feed last published.
+#[derive(Clone)]
+struct Published {
+    view: Arc<ClusterView>,
+    /// Set once the first list has been read.
+    started: bool,
+    /// Why the view is not current, while the store cannot be watched.
+    down: Option<StateError>,
+}
+
+/// The cluster view, fed by a watch on the state store; cheap to clone.
+#[derive(Clone)]
+pub struct LiveView {
+    published: watch::Receiver<Published>,
+}
+
+impl LiveView {
+    /// Starts the feed; it runs until `stop`.
+    pub fn start(
+        store: Arc<dyn StateStore>,
+        keys: Keys,
+        stop: watch::Receiver<bool>,
+    ) -> (LiveView, tokio::task::JoinHandle<()>) {
+        let (sender, published) = watch::channel(Published {
+            view: Arc::default(),
+            started: false,
+            down: None,
+        });
+        let task = tokio::spawn(feed(store, keys, sender, stop));
+        (LiveView { published }, task)
+    }
+
+    /// The current view. Waits for the first list while the feed starts;
+    /// fails at once, with the store's error, while the store is down.
+    pub async fn current(&self) -> Result<Arc<ClusterView>> {
+        self.reached(0).await
+    }
+
+    /// The view once it reflects every change up to `revision` (one this
+    /// coordinator wrote), so a read after a write sees the write.
+    pub async fn reached(&self, revision: i64) -> Result<Arc<ClusterView>> {
+        let mut published = self.published.clone();
+        let wait = published.wait_for(|p| p.down.is_some() || (p.started && p.view.revision >= revision));
+        let outcome = match tokio::time::timeout(VIEW_DEADLINE, wait).await {
+            Ok(Ok(published)) => published.clone(),
+            Ok(Err(_)) => {
+                return Err(CoordinatorError::Unavailable(
+                    "the cluster view has stopped".into(),
+                ));
+            }
+            Err(_) => {
+                return Err(CoordinatorError::Unavailable(format!(
+                    "the cluster view did not reach revision {revision} within {VIEW_DEADLINE:?}"
+                )));
+            }
+        };
+        match outcome.down {
+            Some(error) => Err(error.into()),
+            None => Ok(outcome.view),
+        }
+    }
+}
+
+/// Lists the cluster's keys, then applies the watch's changes, publishing a
+/// view after each batch; lists again whenever the watch ends.
+async fn feed(
+    store: Arc<dyn StateStore>,
+    keys: Keys,
+    sender: watch::Sender<Published>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let prefix = format!("{}/", keys.root());
+    while !*stop.borrow() {
+        match store.list_and_watch(&prefix).await {
+            Ok(snapshot) => {
+                let mut records = Records {
+                    revision: snapshot.revision,
+                    ..Records::default()
+                };
+                for kv in snapshot.entries {
+                    records.put(&keys, kv);
+                }
+                publish(&sender, &records);
+                let mut changes = snapshot.changes;
+                loop {
+                    tokio::select! {
+                        event = changes.recv() => match event {
+                            Some(event) => {
+                                records.apply(&keys, event);
+                                // Everything already waiting goes into the same view.
+                                while let Ok(event) = changes.try_recv() {
+                                    records.apply(&keys, event);
+                                }
+                                publish(&sender, &records);
+                            }
+                            None => break,
+                        },
+                        _ = stop.changed() => return,
+                    }
+                }
+                tracing::debug!("cluster watch ended; listing again");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch the cluster state; retrying");
+                sender.send_modify(|p| p.down = Some(error));
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY_AFTER) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+fn publish(sender: &watch::Sender<Published>, records: &Records) {
+    sender.send_replace(Published {
+        view: Arc::new(records.view()),
+        started: true,
+        down: None,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use throng_state::MemoryStore;
+
+    fn spec_json() -> String {
+        let spec = "name: view\ntarget: { url: \"http://127.0.0.1:9\" }\nload: { rate: 5, sessions: 10 }\n";
+        let context = ValidationContext {
+            allowlist: Allowlist::any(),
+        };
+        Workload::parse(spec, &context).expect("spec").to_json()
+    }
+
+    #[tokio::test]
+    async fn the_view_follows_the_store_and_a_write_is_seen_once_reached() {
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let keys = Keys::new("view");
+        let agent = AgentRecord {
+            agent_id: "agent-1".into(),
+            address: "http://127.0.0.1:1".into(),
+            capacity: 1,
+        };
+        store
+            .put(&keys.agent("agent-1"), agent.to_bytes(), None)
+            .await
+            .expect("put");
+        let (_stop_sender, stop) = watch::channel(false);
+        let (live, _task) = LiveView::start(store.clone(), keys.clone(), stop);
+        let first = live.current().await.expect("view");
+        assert_eq!(first.agents.len(), 1, "what was there before the watch is listed");
+        assert!(first.campaigns.is_empty());
+
+        let status = CampaignStatus::created(1);
+        let revision = store
+            .txn(
+                Vec::new(),
+                vec![
+                    throng_state::Op::Put {
+                        key: keys.campaign_spec("c1"),
+                        value: spec_json().into_bytes(),
+                        lease: None,
+                    },
+                    throng_state::Op::Put {
+                        key: keys.campaign_status("c1"),
+                        value: status.to_bytes(),
+                        lease: None,
+                    },
+                ],
+            )
+            .await
+            .expect("txn")
+            .expect("applied");
+        let view = live.reached(revision).await.expect("view");
+        let campaign = view.campaign("c1").expect("the written campaign");
+        assert_eq!(campaign.status, status);
+
+        // A new status keeps the parsed workload: the spec did not change.
+        let running = CampaignStatus {
+            state: crate::campaign::CampaignState::Running,
+            ..status
+        };
+        store
+            .put(&keys.campaign_status("c1"), running.to_bytes(), None)
+            .await
+            .expect("put");
+        let revision = store
+            .get(&keys.campaign_status("c1"))
+            .await
+            .expect("get")
+            .expect("kv")
+            .mod_revision;
+        let later = live.reached(revision).await.expect("view");
+        assert!(Arc::ptr_eq(
+            &later.campaign("c1").expect("campaign").workload,
+            &campaign.workload
+        ));
+
+        // A lapsed agent leaves the view.
+        store.delete(&keys.agent("agent-1")).await.expect("delete");
+        let deadline = tokio::time::Instant::now() + VIEW_DEADLINE;
+        while !live.current().await.expect("view").agents.is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the agent never left the view"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

@@ -3,18 +3,28 @@
 //! writes nothing. Each answers whether it was written; `false` means the
 //! fence or the transaction's own condition did not hold (another leader, a
 //! campaign changed meanwhile, a version taken), and the caller says which.
+//!
+//! Writes made for a caller who reads next (the API) wait until the live
+//! view shows them ([`Writes::seen_by`]); the reconcile loop instead waits
+//! once per round for the last revision it wrote.
 
-use throng_engine::assignment::Assignment;
+use std::sync::atomic::{AtomicI64, Ordering};
+use throng_engine::records::Record;
+
+use throng_engine::records::Assignment;
 use throng_state::{Compare, Keys, Op, StateStore};
 
 use crate::campaign::CampaignStatus;
 use crate::error::Result;
 use crate::leader::Leadership;
+use crate::view::LiveView;
 
 pub struct Writes<'a> {
     store: &'a dyn StateStore,
     keys: &'a Keys,
     fence: Compare,
+    seen_by: Option<&'a LiveView>,
+    last_revision: AtomicI64,
 }
 
 fn put(key: String, value: Vec<u8>) -> Op {
@@ -31,12 +41,32 @@ impl<'a> Writes<'a> {
             store,
             keys,
             fence: leadership.fence(),
+            seen_by: None,
+            last_revision: AtomicI64::new(0),
         }
+    }
+
+    /// Each write returns only once `view` shows it.
+    pub fn seen_by(mut self, view: &'a LiveView) -> Self {
+        self.seen_by = Some(view);
+        self
+    }
+
+    /// The store revision of the latest write made through this value.
+    pub fn last_revision(&self) -> i64 {
+        self.last_revision.load(Ordering::Relaxed)
     }
 
     async fn fenced(&self, mut compares: Vec<Compare>, ops: Vec<Op>) -> Result<bool> {
         compares.insert(0, self.fence.clone());
-        Ok(self.store.txn(compares, ops).await?)
+        let Some(revision) = self.store.txn(compares, ops).await? else {
+            return Ok(false);
+        };
+        self.last_revision.fetch_max(revision, Ordering::Relaxed);
+        if let Some(view) = self.seen_by {
+            view.reached(revision).await?;
+        }
+        Ok(true)
     }
 
     /// A new campaign: its spec and status appear together, under an id no

@@ -9,6 +9,7 @@ use throng_coordinator::CoordinatorError;
 use throng_coordinator::app::{App, Injection, ScenarioChange};
 use throng_coordinator::campaign::{Action, CampaignState};
 use throng_coordinator::leader::{LeaderRecord, Leadership};
+use throng_coordinator::view::LiveView;
 use throng_engine::spec::ValidationContext;
 use throng_state::{EtcdStore, Keys, StateStore};
 use throng_testkit::{EtcdServer, poll_until};
@@ -30,12 +31,14 @@ async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<
     tokio::spawn(
         leadership
             .clone()
-            .run(store.clone(), Duration::from_secs(5), stop_rx),
+            .run(store.clone(), Duration::from_secs(5), stop_rx.clone()),
     );
+    let (view, _) = LiveView::start(store.clone(), keys.clone(), stop_rx.clone());
     let app = App {
         cluster: cluster.to_string(),
         store,
         keys,
+        view,
         leadership,
         hub: Default::default(),
         validation: ValidationContext::default(),

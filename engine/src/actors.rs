@@ -20,6 +20,7 @@ mod campaign_shard;
 mod shard_supervisor;
 mod stream_shard;
 
+use crate::records::Record;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -30,8 +31,8 @@ pub use campaign_shard::{CampaignShard, CampaignShardArgs, CampaignShardMsg};
 pub use shard_supervisor::{ShardArgs, ShardSupervisor, ShardSupervisorMsg};
 pub use stream_shard::{StreamShard, StreamShardArgs, StreamShardMsg};
 
-use crate::assignment::{Assignment, Checkpoint};
 use crate::campaign::session::SessionContext;
+use crate::records::{Assignment, Checkpoint};
 use crate::stats::ShardCounters;
 use crate::telemetry::TelemetrySink;
 
@@ -85,7 +86,7 @@ impl AgentServices {
             value: checkpoint.to_bytes(),
             lease: None,
         };
-        self.store.txn(vec![fence], vec![write]).await
+        Ok(self.store.txn(vec![fence], vec![write]).await?.is_some())
     }
 }
 

@@ -8,7 +8,6 @@
 
 pub mod actors;
 pub mod analytics;
-pub mod assignment;
 pub mod behaviour;
 pub mod campaign;
 pub mod clock;
@@ -18,6 +17,7 @@ pub mod ids;
 pub mod lease;
 pub mod metrics;
 pub mod order;
+pub mod records;
 pub mod spec;
 pub mod stats;
 pub mod streams;

@@ -3,8 +3,8 @@
 //! stream run's scenario timeline). The coordinator makes it, the agent API
 //! carries it, the agent's actor tree runs it.
 
-use crate::assignment::Assignment;
 use crate::campaign::load::RateChange;
+use crate::records::Assignment;
 use crate::streams::scenario::ScenarioRun;
 use crate::workload::Workload;
 

@@ -1,7 +1,7 @@
 use crate::LeaseId;
 
 /// Errors of the state store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StateError {
     /// The backend cannot be reached.
     #[error("state store at {endpoint} is unavailable: {reason}")]

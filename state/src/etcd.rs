@@ -10,7 +10,7 @@ use etcd_client::{
 };
 use tokio::sync::{Mutex, mpsc};
 
-use crate::{Compare, KeyValue, LeaseId, Op, Result, StateError, StateStore, WatchEvent};
+use crate::{Compare, KeyValue, LeaseId, Op, Result, Snapshot, StateError, StateStore, WatchEvent};
 
 /// How long one etcd request may take before it counts as unavailable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +74,38 @@ impl EtcdStore {
     fn client(&self) -> Client {
         self.client.clone()
     }
+
+    /// Forwards a watch's events until it ends (cancelled, compacted past,
+    /// or the connection lost), then closes the receiver.
+    async fn watch_from(&self, prefix: &str, options: WatchOptions) -> Result<mpsc::Receiver<WatchEvent>> {
+        let mut stream = self
+            .client()
+            .watch(prefix, Some(options))
+            .await
+            .map_err(|e| self.error(e))?;
+        let (sender, receiver) = mpsc::channel(4096);
+        tokio::spawn(async move {
+            while let Ok(Some(response)) = stream.message().await {
+                if response.canceled() {
+                    return;
+                }
+                for event in response.events() {
+                    let Some(kv) = event.kv() else { continue };
+                    let event = match event.event_type() {
+                        EventType::Put => WatchEvent::Put(key_value(kv)),
+                        EventType::Delete => WatchEvent::Delete {
+                            key: String::from_utf8_lossy(kv.key()).into_owned(),
+                            revision: kv.mod_revision(),
+                        },
+                    };
+                    if sender.send(event).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(receiver)
+    }
 }
 
 fn key_value(kv: &etcd_client::KeyValue) -> KeyValue {
@@ -129,7 +161,7 @@ impl StateStore for EtcdStore {
         Ok(response.deleted().max(0) as u64)
     }
 
-    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<bool> {
+    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<Option<i64>> {
         let compares: Vec<EtcdCompare> = compares
             .into_iter()
             .map(|c| match c {
@@ -152,7 +184,13 @@ impl StateStore for EtcdStore {
             })
             .collect();
         match self.client().txn(Txn::new().when(compares).and_then(ops)).await {
-            Ok(response) => Ok(response.succeeded()),
+            Ok(response) if response.succeeded() => Ok(Some(
+                response
+                    .header()
+                    .map(|header| header.revision())
+                    .unwrap_or_default(),
+            )),
+            Ok(_) => Ok(None),
             Err(etcd_client::Error::GRpcStatus(status)) if status.message().contains("lease not found") => {
                 Err(StateError::LeaseLost(lease.unwrap_or(0)))
             }
@@ -220,31 +258,32 @@ impl StateStore for EtcdStore {
     }
 
     async fn watch(&self, prefix: &str) -> Result<mpsc::Receiver<WatchEvent>> {
-        let mut stream = self
+        self.watch_from(prefix, WatchOptions::new().with_prefix()).await
+    }
+
+    async fn list_and_watch(&self, prefix: &str) -> Result<Snapshot> {
+        let response = self
             .client()
-            .watch(prefix, Some(WatchOptions::new().with_prefix()))
+            .get(
+                prefix,
+                Some(
+                    GetOptions::new()
+                        .with_prefix()
+                        .with_sort(SortTarget::Key, SortOrder::Ascend),
+                ),
+            )
             .await
             .map_err(|e| self.error(e))?;
-        let (sender, receiver) = mpsc::channel(4096);
-        tokio::spawn(async move {
-            while let Ok(Some(response)) = stream.message().await {
-                if response.canceled() {
-                    return;
-                }
-                for event in response.events() {
-                    let Some(kv) = event.kv() else { continue };
-                    let event = match event.event_type() {
-                        EventType::Put => WatchEvent::Put(key_value(kv)),
-                        EventType::Delete => {
-                            WatchEvent::Delete(String::from_utf8_lossy(kv.key()).into_owned())
-                        }
-                    };
-                    if sender.send(event).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(receiver)
+        let revision = response.header().map(|h| h.revision()).unwrap_or_default();
+        let entries = response.kvs().iter().map(key_value).collect();
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(revision + 1);
+        let changes = self.watch_from(prefix, options).await?;
+        Ok(Snapshot {
+            entries,
+            revision,
+            changes,
+        })
     }
 }

@@ -59,7 +59,29 @@ pub enum Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchEvent {
     Put(KeyValue),
-    Delete(String),
+    /// A key removed (deleted, or its lease ended) at `revision`.
+    Delete {
+        key: String,
+        revision: i64,
+    },
+}
+
+impl WatchEvent {
+    /// The store revision of this change.
+    pub fn revision(&self) -> i64 {
+        match self {
+            WatchEvent::Put(kv) => kv.mod_revision,
+            WatchEvent::Delete { revision, .. } => *revision,
+        }
+    }
+}
+
+/// Every key under a prefix as of one revision, and a watch that delivers
+/// every change after that revision, in order: together, a gapless feed.
+pub struct Snapshot {
+    pub entries: Vec<KeyValue>,
+    pub revision: i64,
+    pub changes: mpsc::Receiver<WatchEvent>,
 }
 
 /// The contract between Throng and its cluster state backend.
@@ -78,8 +100,9 @@ pub trait StateStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<bool>;
     /// Deletes every key under `prefix`; returns how many.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
-    /// Applies `ops` atomically if every compare holds; true if they were applied.
-    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<bool>;
+    /// Applies `ops` atomically if every compare holds; the store revision
+    /// they were applied at, or `None` if a compare did not hold.
+    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<Option<i64>>;
     /// Grants a lease of `ttl` (whole seconds, at least one).
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId>;
     /// Renews a lease once. [`StateError::LeaseLost`] if it already expired.
@@ -88,6 +111,9 @@ pub trait StateStore: Send + Sync + 'static {
     async fn revoke_lease(&self, lease: LeaseId) -> Result<()>;
     /// Streams changes under `prefix` from now on.
     async fn watch(&self, prefix: &str) -> Result<mpsc::Receiver<WatchEvent>>;
+    /// Every key under `prefix` and, from the revision they were read at,
+    /// every change after: what a cache of the prefix starts from.
+    async fn list_and_watch(&self, prefix: &str) -> Result<Snapshot>;
 }
 
 /// Connects to the backend named by `url`: `memory:` for a fresh in-memory

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::{Compare, KeyValue, LeaseId, Op, Result, StateError, StateStore, WatchEvent};
+use crate::{Compare, KeyValue, LeaseId, Op, Result, Snapshot, StateError, StateStore, WatchEvent};
+
+/// Changes a watcher may fall behind by before it is dropped (its receiver
+/// closes, like a cancelled etcd watch, and its owner lists again).
+const WATCH_BUFFER: usize = 16_384;
 
 /// A state store held in process memory.
 #[derive(Clone, Default)]
@@ -112,7 +116,14 @@ impl Inner {
             return false;
         }
         self.revision += 1;
-        self.notify(key, WatchEvent::Delete(key.to_string()));
+        let revision = self.revision;
+        self.notify(
+            key,
+            WatchEvent::Delete {
+                key: key.to_string(),
+                revision,
+            },
+        );
         true
     }
 
@@ -171,10 +182,10 @@ impl StateStore for MemoryStore {
         Ok(keys.len() as u64)
     }
 
-    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<bool> {
+    async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<Option<i64>> {
         let mut state = self.state();
         if !compares.iter().all(|c| state.holds(c)) {
-            return Ok(false);
+            return Ok(None);
         }
         // Check leases first so a failing put cannot leave the txn half-applied.
         for op in &ops {
@@ -194,7 +205,7 @@ impl StateStore for MemoryStore {
                 }
             }
         }
-        Ok(true)
+        Ok(Some(state.revision))
     }
 
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId> {
@@ -229,8 +240,26 @@ impl StateStore for MemoryStore {
     }
 
     async fn watch(&self, prefix: &str) -> Result<mpsc::Receiver<WatchEvent>> {
-        let (sender, receiver) = mpsc::channel(4096);
+        let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
         self.state().watchers.push((prefix.to_string(), sender));
         Ok(receiver)
+    }
+
+    async fn list_and_watch(&self, prefix: &str) -> Result<Snapshot> {
+        // One lock for both, so no change falls between the list and the watch.
+        let mut state = self.state();
+        let entries = state
+            .entries
+            .range(prefix.to_string()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(_, kv)| kv.clone())
+            .collect();
+        let (sender, changes) = mpsc::channel(WATCH_BUFFER);
+        state.watchers.push((prefix.to_string(), sender));
+        Ok(Snapshot {
+            entries,
+            revision: state.revision,
+            changes,
+        })
     }
 }

@@ -12,6 +12,7 @@ async fn suite(store: Arc<dyn StateStore>, prefix: &str) {
     transactions(&*store, prefix).await;
     leases(&*store, prefix).await;
     watches(&*store, prefix).await;
+    lists_then_watches_without_a_gap(&*store, prefix).await;
 }
 
 async fn put_get_list_delete(store: &dyn StateStore, p: &str) {
@@ -59,28 +60,33 @@ async fn transactions(store: &dyn StateStore, p: &str) {
         value: value.as_bytes().to_vec(),
         lease: None,
     };
-    // Create-if-absent succeeds once.
-    assert!(
-        store
-            .txn(vec![Compare::Absent(key.clone())], vec![put("1")])
-            .await
-            .expect("txn")
+    // Create-if-absent succeeds once, at the key's new revision.
+    let created = store
+        .txn(vec![Compare::Absent(key.clone())], vec![put("1")])
+        .await
+        .expect("txn")
+        .expect("applied");
+    assert_eq!(
+        store.get(&key).await.expect("get").expect("key").mod_revision,
+        created
     );
     assert!(
-        !store
+        store
             .txn(vec![Compare::Absent(key.clone())], vec![put("2")])
             .await
             .expect("txn")
+            .is_none()
     );
     // Compare-and-set on the value.
     assert!(
-        !store
+        store
             .txn(
                 vec![Compare::ValueEquals(key.clone(), b"9".to_vec())],
                 vec![put("3")]
             )
             .await
             .expect("txn")
+            .is_none()
     );
     assert!(
         store
@@ -100,6 +106,7 @@ async fn transactions(store: &dyn StateStore, p: &str) {
             )
             .await
             .expect("txn")
+            .is_some()
     );
     assert_eq!(store.get(&key).await.expect("get").expect("key").value, b"3");
     assert!(
@@ -108,13 +115,14 @@ async fn transactions(store: &dyn StateStore, p: &str) {
     );
     // A failed compare applies nothing.
     assert!(
-        !store
+        store
             .txn(
                 vec![Compare::Absent(other.clone())],
                 vec![Op::Delete(key.clone())]
             )
             .await
             .expect("txn")
+            .is_none()
     );
     assert!(store.get(&key).await.expect("get").is_some());
     store.delete_prefix(&format!("{p}/")).await.expect("cleanup");
@@ -171,6 +179,7 @@ async fn watches(store: &dyn StateStore, p: &str) {
     let first = tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .expect("event");
+    let first_revision = first.as_ref().map(WatchEvent::revision).unwrap_or_default();
     match first {
         Some(WatchEvent::Put(kv)) => {
             assert_eq!(kv.key, format!("{p}/w/1"));
@@ -181,11 +190,57 @@ async fn watches(store: &dyn StateStore, p: &str) {
     let second = tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .expect("event");
-    assert_eq!(
-        second,
-        Some(WatchEvent::Delete(format!("{p}/w/1"))),
-        "keys outside the prefix are not seen"
+    match second {
+        Some(WatchEvent::Delete { key, revision }) => {
+            assert_eq!(key, format!("{p}/w/1"), "keys outside the prefix are not seen");
+            assert!(revision > first_revision, "a delete has a revision of its own");
+        }
+        other => panic!("expected a delete, got {other:?}"),
+    }
+    store.delete_prefix(&format!("{p}/")).await.expect("cleanup");
+}
+
+/// A cache built from `list_and_watch` misses nothing: what was there is in
+/// the list, every later change arrives in order, none twice.
+async fn lists_then_watches_without_a_gap(store: &dyn StateStore, p: &str) {
+    let prefix = format!("{p}/lw/");
+    store
+        .put(&format!("{prefix}a"), b"1".to_vec(), None)
+        .await
+        .expect("put");
+    store
+        .put(&format!("{prefix}b"), b"2".to_vec(), None)
+        .await
+        .expect("put");
+    let mut snapshot = store.list_and_watch(&prefix).await.expect("list and watch");
+    let keys: Vec<&str> = snapshot.entries.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, [format!("{prefix}a"), format!("{prefix}b")]);
+    assert!(
+        snapshot
+            .entries
+            .iter()
+            .all(|kv| kv.mod_revision <= snapshot.revision)
     );
+    store
+        .put(&format!("{prefix}a"), b"3".to_vec(), None)
+        .await
+        .expect("put");
+    store.delete(&format!("{prefix}b")).await.expect("delete");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(5), snapshot.changes.recv())
+            .await
+            .expect("a change within 5 s")
+            .expect("the watch is open");
+        assert!(
+            event.revision() > snapshot.revision,
+            "only changes after the list"
+        );
+        seen.push(event);
+    }
+    assert!(matches!(&seen[0], WatchEvent::Put(kv) if kv.value == b"3"));
+    assert!(matches!(&seen[1], WatchEvent::Delete { key, .. } if key == &format!("{prefix}b")));
+    assert!(seen[0].revision() < seen[1].revision());
     store.delete_prefix(&format!("{p}/")).await.expect("cleanup");
 }
 

@@ -87,7 +87,7 @@ impl Campaigns<'_> {
 
     /// Every campaign and stream run, by id.
     pub async fn list(&self) -> Result<Vec<CampaignView>> {
-        let view = ClusterView::load(&*self.app.store, &self.app.keys).await?;
+        let view = self.app.cluster_view().await?;
         Ok(view
             .campaigns
             .values()
@@ -96,7 +96,7 @@ impl Campaigns<'_> {
     }
 
     async fn view(&self, campaign: Campaign) -> Result<CampaignView> {
-        let view = ClusterView::load(&*self.app.store, &self.app.keys).await?;
+        let view = self.app.cluster_view().await?;
         Ok(CampaignView::of(campaign, &view))
     }
 
@@ -136,8 +136,8 @@ impl Campaigns<'_> {
         app.nudge.notify_one();
         self.view(Campaign {
             id,
-            workload,
-            spec_json,
+            workload: workload.into(),
+            spec_json: spec_json.into(),
             status,
         })
         .await
@@ -227,8 +227,8 @@ impl Campaigns<'_> {
                 tracing::info!(campaign = %id, revision = status.edits + 1, "campaign spec updated");
                 self.view(Campaign {
                     id: id.to_string(),
-                    workload,
-                    spec_json,
+                    workload: workload.into(),
+                    spec_json: spec_json.into(),
                     status,
                 })
                 .await
@@ -310,7 +310,7 @@ impl Campaigns<'_> {
                 format!("{:?}", campaign.status.state).to_lowercase()
             )));
         }
-        crate::archive::remove(&*app.store, &app.keys, &app.leadership, &app.hub, &campaign).await
+        crate::archive::remove(&*app.store, &app.keys, &app.writes(), &app.hub, &campaign).await
     }
 
     /// The campaign's live stats about once a second until a few seconds
@@ -327,7 +327,7 @@ impl Campaigns<'_> {
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             loop {
                 ticker.tick().await;
-                let (view, campaign) = match ClusterView::load(&*app.store, &app.keys).await {
+                let (view, campaign) = match app.cluster_view().await {
                     Ok(view) => match view.campaigns.get(&id).cloned() {
                         Some(campaign) => (view, campaign),
                         None => {
@@ -393,7 +393,7 @@ fn live_stats(
         }
         None => (0.0, 0.0, 0.0),
     };
-    let (sim_watermark_ms, sim_until_ms, sim_from_ms) = match &campaign.workload {
+    let (sim_watermark_ms, sim_until_ms, sim_from_ms) = match &*campaign.workload {
         Workload::Streams(run) => {
             let slowest = (0..shards)
                 .map(|i| {

@@ -7,7 +7,6 @@ use throng_engine::telemetry::TelemetryHealth;
 use super::App;
 use crate::error::{CoordinatorError, Result};
 use crate::target_check::TargetCheck;
-use crate::view::ClusterView;
 
 pub struct ClusterStatus {
     pub cluster: String,
@@ -36,7 +35,7 @@ pub struct Cluster<'a> {
 impl Cluster<'_> {
     pub async fn status(&self) -> Result<ClusterStatus> {
         let app = self.app;
-        let view = ClusterView::load(&*app.store, &app.keys).await?;
+        let view = app.cluster_view().await?;
         let leader = app
             .leadership
             .current(&*app.store)

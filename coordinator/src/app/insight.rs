@@ -8,7 +8,6 @@ use throng_node::log_ring::{LogLine, LogQuery, LogRing};
 
 use super::App;
 use crate::error::{CoordinatorError, Result};
-use crate::view::ClusterView;
 
 /// Log lines of one node.
 pub struct NodeLogs {
@@ -63,7 +62,7 @@ impl Insight<'_> {
                 lines: LogRing::global().query(query),
             });
         }
-        let view = ClusterView::load(&*app.store, &app.keys).await?;
+        let view = app.cluster_view().await?;
         let Some(agent) = view.agent(node) else {
             let mut known: Vec<&str> = view.agents.iter().map(|a| a.record.agent_id.as_str()).collect();
             known.insert(0, &app.coordinator_id);

@@ -4,7 +4,6 @@
 use super::App;
 use crate::error::{CoordinatorError, Result};
 use crate::library::ItemView;
-use crate::view::load_campaigns;
 
 pub struct Library<'a> {
     pub(crate) app: &'a App,
@@ -25,7 +24,7 @@ impl Library<'_> {
         let app = self.app;
         let kind = crate::library::kind(kind)?;
         let items = crate::library::load(&*app.store, &app.keys).await?;
-        let campaigns = load_campaigns(&*app.store, &app.keys).await?;
+        let campaigns = app.cluster_view().await?.campaigns.clone();
         crate::library::views(&items, &campaigns, Some(kind), Some(name), version)
             .pop()
             .ok_or_else(|| {
@@ -39,7 +38,7 @@ impl Library<'_> {
         let app = self.app;
         let kind = kind.map(crate::library::kind).transpose()?;
         let items = crate::library::load(&*app.store, &app.keys).await?;
-        let campaigns = load_campaigns(&*app.store, &app.keys).await?;
+        let campaigns = app.cluster_view().await?.campaigns.clone();
         Ok(crate::library::views(&items, &campaigns, kind, None, None))
     }
 
@@ -49,7 +48,7 @@ impl Library<'_> {
         let app = self.app;
         app.require_leader().await?;
         let kind = crate::library::kind(kind)?;
-        let campaigns = load_campaigns(&*app.store, &app.keys).await?;
+        let campaigns = app.cluster_view().await?.campaigns.clone();
         crate::library::delete(&*app.store, &app.keys, &campaigns, kind, name).await
     }
 }

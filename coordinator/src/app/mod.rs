@@ -36,7 +36,7 @@ use crate::campaign::{Campaign, CampaignStatus};
 use crate::error::{CoordinatorError, Result};
 use crate::leader::Leadership;
 use crate::stats::StatsHub;
-use crate::view::load_campaigns;
+use crate::view::{ClusterView, LiveView};
 
 pub use campaigns::{CampaignView, Campaigns, LiveStats};
 pub use cluster::{AgentStatus, Cluster, ClusterStatus};
@@ -53,6 +53,8 @@ pub struct App {
     pub cluster: String,
     pub store: Arc<dyn StateStore>,
     pub keys: Keys,
+    /// The cluster as of the latest change, kept current by a watch.
+    pub view: LiveView,
     pub leadership: Leadership,
     pub hub: StatsHub,
     pub validation: ValidationContext,
@@ -96,9 +98,15 @@ impl App {
         Cluster { app: self }
     }
 
-    /// This coordinator's writes, each under its fence.
+    /// This coordinator's writes, each under its fence and each seen by
+    /// the view before it returns, so the next read shows it.
     pub(crate) fn writes(&self) -> crate::writes::Writes<'_> {
-        crate::writes::Writes::new(&*self.store, &self.keys, &self.leadership)
+        crate::writes::Writes::new(&*self.store, &self.keys, &self.leadership).seen_by(&self.view)
+    }
+
+    /// The cluster as of now.
+    pub(crate) async fn cluster_view(&self) -> Result<Arc<ClusterView>> {
+        self.view.current().await
     }
 
     /// Writes go through the leader only: others answer who leads.
@@ -117,11 +125,7 @@ impl App {
 
     /// A campaign (or stream run) by id.
     pub(crate) async fn load(&self, id: &str) -> Result<Campaign> {
-        let campaigns = load_campaigns(&*self.store, &self.keys).await?;
-        campaigns
-            .get(id)
-            .cloned()
-            .ok_or_else(|| CoordinatorError::NotFound(format!("campaign {id}")))
+        self.cluster_view().await?.campaign(id).cloned()
     }
 
     /// Writes a campaign's new status if it is still `old` and this

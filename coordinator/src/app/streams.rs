@@ -56,8 +56,7 @@ impl Streams<'_> {
         // A few batches of room: a slower consumer holds its own subscription only.
         let (sender, receiver) = mpsc::channel(16);
         tokio::spawn(crate::subscribe::serve(
-            self.app.store.clone(),
-            self.app.keys.clone(),
+            self.app.view.clone(),
             id.to_string(),
             run.clone(),
             query,

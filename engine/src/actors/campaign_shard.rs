@@ -10,12 +10,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinSet;
 
 use super::AgentServices;
-use crate::assignment::{Assignment, Checkpoint};
 use crate::campaign::load::RateChange;
 use crate::campaign::plan::CampaignPlan;
 use crate::campaign::session::{SessionContext, SessionOutcome, SessionPlan, run_session};
 use crate::campaign::shard::ShardRunner;
 use crate::failure_log::FailureLog;
+use crate::records::{Assignment, Checkpoint};
 use crate::spec::CampaignSpec;
 use crate::stats::ShardCounters;
 use crate::telemetry::SessionRecord;

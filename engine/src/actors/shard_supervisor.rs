@@ -9,8 +9,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use super::{
     CampaignShard, CampaignShardArgs, CampaignShardMsg, StreamShard, StreamShardArgs, StreamShardMsg,
 };
-use crate::assignment::Assignment;
 use crate::campaign::load::RateChange;
+use crate::records::Assignment;
 use crate::streams::scenario::ScenarioRun;
 
 /// Failures in a row before the supervisor gives up on its shard.

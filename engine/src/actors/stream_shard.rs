@@ -8,8 +8,8 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::AgentServices;
-use crate::assignment::{Assignment, Checkpoint};
 use crate::clock::epoch_ms;
+use crate::records::{Assignment, Checkpoint};
 use crate::stats::ShardCounters;
 use crate::streams::StreamRunSpec;
 use crate::streams::scenario::ScenarioRun;

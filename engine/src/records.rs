@@ -1,7 +1,38 @@
-//! What the coordinator records about a shard's placement, and what a shard
-//! records about its progress. Both are stored as JSON in the state store.
+//! The records of cluster state: each kind of key with the type of value
+//! it holds (the key strings themselves are `throng_state::keys`).
+//!
+//! | key under `/throng/<cluster>` | record | written by |
+//! |---|---|---|
+//! | `/agents/<agent>` | [`AgentRecord`] | the agent, under its lease |
+//! | `/leader` | `LeaderRecord` (coordinator) | the leader, under its lease |
+//! | `/campaigns/<id>/spec` | a [`Workload`](crate::workload::Workload)'s canonical JSON | the leader, on create and update |
+//! | `/campaigns/<id>/status` | `CampaignStatus` (coordinator) | the leader |
+//! | `/assignments/<agent>/<shard>` | [`Assignment`] | the leader |
+//! | `/checkpoints/<shard>` | [`Checkpoint`] | the shard's owner, fenced by its assignment |
+//! | `/library/<kind>/<name>/<version>` | a library item's document | the leader |
+//!
+//! Every record is JSON through [`Record`], so a compare on a stored value
+//! matches byte for byte what the same record encodes to.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// A value kept in cluster state.
+pub trait Record: Serialize + DeserializeOwned {
+    /// The stored form (stable field order, so compares match byte for byte).
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The record in a stored value; `None` if the value is not one.
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+impl Record for Assignment {}
+impl Record for Checkpoint {}
+impl Record for AgentRecord {}
 
 /// A shard placed on an agent, under a fencing epoch. Stored at
 /// `/assignments/<agent>/<shard>`; a shard's owner writes its checkpoints only
@@ -19,15 +50,6 @@ impl Assignment {
     pub fn shard_id(&self) -> String {
         throng_state::keys::shard_id(&self.campaign_id, self.shard_index)
     }
-
-    /// The stored form (stable field order, so compares match byte for byte).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
 }
 
 /// Durable progress of a shard. For a campaign, every local session below
@@ -44,16 +66,6 @@ pub struct Checkpoint {
     pub watermark_ms: Option<i64>,
 }
 
-impl Checkpoint {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
-}
-
 /// An agent's registration, stored (leased) at `/agents/<agent>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRecord {
@@ -62,14 +74,4 @@ pub struct AgentRecord {
     pub address: String,
     /// Relative weight for placement (e.g. its cores).
     pub capacity: u32,
-}
-
-impl AgentRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
 }
