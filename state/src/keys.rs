@@ -12,7 +12,8 @@
 //! | `/checkpoints/<shard>` | shard progress watermark (JSON) | written by the shard's owner, fenced |
 //! | `/library/<kind>/<name>/<version>` | one version of a persona, journey or site (JSON) | until the item is deleted |
 //!
-//! A shard id is `<campaign>:<index>`; campaign ids never contain `/` or `:`.
+//! A shard id is `<campaign>:<index>`; campaign ids never contain `/` or `:`. The Rust type
+//! of each value is named in `throng_engine::records`.
 
 /// Typed keys of one cluster.
 #[derive(Clone, Debug)]
