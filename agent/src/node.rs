@@ -12,10 +12,10 @@ use throng_engine::campaign::session::SessionContext;
 use throng_engine::clock::WallClock;
 use throng_engine::http::HttpEngines;
 use throng_engine::lease::LeaseGuard;
-use throng_engine::metrics::Exposition;
 use throng_engine::records::AgentRecord;
 use throng_engine::stats::ShardCounters;
 use throng_engine::telemetry::TelemetrySink;
+use throng_node::metrics::Exposition;
 use throng_proto::v1::agent_service_server::AgentServiceServer;
 use throng_state::{Keys, StateStore};
 use tokio::sync::watch;
@@ -26,6 +26,7 @@ use crate::error::{AgentError, Result};
 use crate::membership::Membership;
 use crate::service::AgentServiceImpl;
 use throng_node::auth::{Guard, GuardLayer};
+use throng_node::server;
 use throng_node::tls::NodeTls;
 
 /// How an agent runs.
@@ -108,6 +109,68 @@ impl AgentMetrics {
     }
 }
 
+/// What every shard on the agent shares: its state store, telemetry sink,
+/// HTTP engines, browsers and lease.
+fn shard_services(
+    config: &AgentConfig,
+    store: Arc<dyn StateStore>,
+    keys: Keys,
+    sink: Arc<dyn TelemetrySink>,
+    lease: LeaseGuard,
+) -> AgentServices {
+    AgentServices {
+        agent_id: config.agent_id.clone(),
+        store,
+        keys,
+        sink,
+        session: SessionContext {
+            engines: HttpEngines::new(),
+            lease,
+            clock: WallClock::now(),
+            browsers: config.browsers.clone(),
+        },
+        max_sessions_per_shard: config.max_sessions_per_shard,
+    }
+}
+
+/// Serves `AgentService` (behind the token guard, over TLS when set), the
+/// health check and reflection on `listener` until `stop`.
+async fn serve(
+    config: &AgentConfig,
+    listener: tokio::net::TcpListener,
+    bound: SocketAddr,
+    service: AgentServiceImpl,
+    mut stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<AgentServiceServer<AgentServiceImpl>>().await;
+    let (reflection, reflection_v1alpha) =
+        server::reflection(throng_proto::FILE_DESCRIPTOR_SET).map_err(AgentError::Server)?;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.server()).map_err(|e| AgentError::Listen {
+            address: bound.to_string(),
+            reason: format!("TLS: {e}"),
+        })?;
+    }
+    let guard = config.guard.clone();
+    Ok(tokio::spawn(async move {
+        let result = builder
+            .layer(GuardLayer::new(guard))
+            .add_service(AgentServiceServer::new(service))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(reflection_v1alpha)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "agent gRPC server failed");
+        }
+    }))
+}
+
 /// A running agent.
 pub struct Agent {
     id: String,
@@ -127,17 +190,7 @@ impl Agent {
         store: Arc<dyn StateStore>,
         sink: Arc<dyn TelemetrySink>,
     ) -> Result<Agent> {
-        let listener =
-            tokio::net::TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| AgentError::Listen {
-                    address: config.listen.to_string(),
-                    reason: e.to_string(),
-                })?;
-        let bound = listener.local_addr().map_err(|e| AgentError::Listen {
-            address: config.listen.to_string(),
-            reason: e.to_string(),
-        })?;
+        let (listener, bound) = server::bind(config.listen).await?;
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let address = config
             .advertise
@@ -145,20 +198,14 @@ impl Agent {
             .unwrap_or_else(|| format!("{scheme}://{bound}"));
         let keys = Keys::new(&config.cluster);
         let lease_guard = LeaseGuard::new();
-        let services = AgentServices {
-            agent_id: config.agent_id.clone(),
-            store: store.clone(),
-            keys: keys.clone(),
-            sink: sink.clone(),
-            session: SessionContext {
-                engines: HttpEngines::new(),
-                lease: lease_guard.clone(),
-                clock: WallClock::now(),
-                browsers: config.browsers.clone(),
-            },
-            max_sessions_per_shard: config.max_sessions_per_shard,
-        };
         let stats = StatsRegistry::default();
+        let services = shard_services(
+            &config,
+            store.clone(),
+            keys.clone(),
+            sink.clone(),
+            lease_guard.clone(),
+        );
         let (root, _) = Actor::spawn(None, AgentRoot, (services, stats.clone()))
             .await
             .map_err(|e| AgentError::Actors(e.to_string()))?;
@@ -191,42 +238,7 @@ impl Agent {
             sink: sink.clone(),
             stop: stop_rx.clone(),
         };
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AgentServiceServer<AgentServiceImpl>>().await;
-        // Reflection in both versions: grpcurl and Postman ask v1, older
-        // grpcurl, Evans and Python's grpcio-reflection ask v1alpha.
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| AgentError::Actors(e.to_string()))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| AgentError::Actors(e.to_string()))?;
-        let mut server_stop = stop_rx.clone();
-        let guard = config.guard.clone();
-        let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = &config.tls {
-            builder = builder.tls_config(tls.server()).map_err(|e| AgentError::Listen {
-                address: bound.to_string(),
-                reason: format!("TLS: {e}"),
-            })?;
-        }
-        let server = tokio::spawn(async move {
-            let result = builder
-                .layer(GuardLayer::new(guard))
-                .add_service(AgentServiceServer::new(service))
-                .add_service(health_service)
-                .add_service(reflection)
-                .add_service(reflection_v1alpha)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                    let _ = server_stop.wait_for(|stopped| *stopped).await;
-                })
-                .await;
-            if let Err(error) = result {
-                tracing::error!(%error, "agent gRPC server failed");
-            }
-        });
+        let server = serve(&config, listener, bound, service, stop_rx.clone()).await?;
         let membership = tokio::spawn(membership.run(Some(lease), stop_rx));
         tracing::info!(agent = %config.agent_id, %address, "agent started");
         Ok(Agent {

@@ -35,6 +35,15 @@ pub enum CoordinatorError {
     Internal(String),
 }
 
+impl From<throng_node::server::ListenError> for CoordinatorError {
+    fn from(error: throng_node::server::ListenError) -> Self {
+        CoordinatorError::Listen {
+            address: error.address,
+            reason: error.reason,
+        }
+    }
+}
+
 /// Result of coordinator operations.
 pub type Result<T> = std::result::Result<T, CoordinatorError>;
 

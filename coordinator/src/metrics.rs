@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use throng_engine::clock::epoch_ms;
-use throng_engine::metrics::Exposition;
+use throng_node::metrics::Exposition;
 
 use crate::app::App;
 use crate::scenarios;

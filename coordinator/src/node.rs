@@ -27,6 +27,7 @@ use crate::reconcile::Reconciler;
 use crate::stats::StatsHub;
 use crate::view::LiveView;
 use throng_node::auth::{Guard, GuardLayer};
+use throng_node::server;
 use throng_node::tls::NodeTls;
 
 /// How a coordinator runs.
@@ -91,18 +92,6 @@ pub struct Coordinator {
     tasks: Vec<JoinHandle<()>>,
 }
 
-async fn bind(address: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr)> {
-    let listen_error = |e: std::io::Error| CoordinatorError::Listen {
-        address: address.to_string(),
-        reason: e.to_string(),
-    };
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(listen_error)?;
-    let bound = listener.local_addr().map_err(listen_error)?;
-    Ok((listener, bound))
-}
-
 /// Nudges the reconciler whenever an agent registers or its lease lapses, so
 /// shards move as soon as the state store notices; the periodic round stays
 /// as the fallback while a watch is being re-established.
@@ -132,9 +121,125 @@ async fn watch_membership(
     }
 }
 
+/// Starts the coordinator's loops — election, the cluster view's feed,
+/// reconcile, stats fan-in, the ClickHouse mirror and archiving when
+/// configured, the membership watch — and answers the application they serve.
+fn start_loops(
+    config: &CoordinatorConfig,
+    store: Arc<dyn StateStore>,
+    keys: Keys,
+    leadership: Leadership,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> App {
+    let clients = AgentClients::new(config.cluster_token.clone(), config.tls.clone());
+    let hub = StatsHub::default();
+    let nudge = Arc::new(Notify::new());
+    tasks.push(tokio::spawn(leadership.clone().run(
+        store.clone(),
+        config.lease_ttl,
+        stop.clone(),
+    )));
+    let (view, feed) = LiveView::start(store.clone(), keys.clone(), stop.clone());
+    tasks.push(feed);
+    let placements = Arc::new(PlacementCounts::default());
+    let reconciler = Reconciler::new(
+        store.clone(),
+        keys.clone(),
+        view.clone(),
+        leadership.clone(),
+        clients.clone(),
+        hub.clone(),
+        placements.clone(),
+    );
+    tasks.push(tokio::spawn(reconciler.run(nudge.clone(), stop.clone())));
+    tasks.push(tokio::spawn(hub.clone().run(
+        view.clone(),
+        clients.clone(),
+        stop.clone(),
+    )));
+    if let Some(clickhouse) = &config.mirror {
+        let mirror = Mirror::new(
+            clickhouse,
+            config.retention_days,
+            view.clone(),
+            leadership.clone(),
+            hub.clone(),
+        );
+        tasks.push(tokio::spawn(mirror.run(stop.clone())));
+    }
+    if let Some(retention) = config.archive_after {
+        tasks.push(tokio::spawn(crate::archive::run(
+            store.clone(),
+            keys.clone(),
+            view.clone(),
+            leadership.clone(),
+            hub.clone(),
+            retention,
+            stop.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(watch_membership(
+        store.clone(),
+        keys.agents_prefix(),
+        nudge.clone(),
+        stop.clone(),
+    )));
+    App {
+        cluster: config.cluster.clone(),
+        store,
+        keys,
+        view,
+        leadership,
+        hub,
+        validation: config.validation.clone(),
+        nudge,
+        analytics: config.analytics.clone(),
+        placements,
+        coordinator_id: config.coordinator_id.clone(),
+        agents: clients,
+    }
+}
+
+/// Serves `ControlService` (behind the token guard, over TLS when set), the
+/// health check and reflection on `listener` until `stop`.
+async fn serve_grpc(
+    config: &CoordinatorConfig,
+    listener: tokio::net::TcpListener,
+    app: App,
+    mut stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ControlServiceServer<GrpcDoor>>().await;
+    let (reflection, reflection_v1alpha) =
+        server::reflection(throng_proto::FILE_DESCRIPTOR_SET).map_err(CoordinatorError::Internal)?;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder
+            .tls_config(tls.server())
+            .map_err(|e| CoordinatorError::Internal(format!("TLS: {e}")))?;
+    }
+    let guard = config.guard.clone();
+    Ok(tokio::spawn(async move {
+        let result = builder
+            .layer(GuardLayer::new(guard))
+            .add_service(ControlServiceServer::new(GrpcDoor { app }))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(reflection_v1alpha)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "coordinator gRPC server failed");
+        }
+    }))
+}
+
 impl Coordinator {
     pub async fn start(config: CoordinatorConfig, store: Arc<dyn StateStore>) -> Result<Coordinator> {
-        let (grpc_listener, grpc_bound) = bind(config.grpc_listen).await?;
+        let (grpc_listener, grpc_bound) = server::bind(config.grpc_listen).await?;
         let grpc_address = config.advertise.clone().unwrap_or_else(|| {
             let scheme = if config.tls.is_some() { "https" } else { "http" };
             format!("{scheme}://{grpc_bound}")
@@ -150,116 +255,12 @@ impl Coordinator {
             },
         );
         let (stop, stop_rx) = watch::channel(false);
-        let clients = AgentClients::new(config.cluster_token.clone(), config.tls.clone());
-        let hub = StatsHub::default();
-        let nudge = Arc::new(Notify::new());
         let mut tasks = Vec::new();
-
-        tasks.push(tokio::spawn(leadership.clone().run(
-            store.clone(),
-            config.lease_ttl,
-            stop_rx.clone(),
-        )));
-        let (view, feed) = LiveView::start(store.clone(), keys.clone(), stop_rx.clone());
-        tasks.push(feed);
-        let placements = Arc::new(PlacementCounts::default());
-        let reconciler = Reconciler::new(
-            store.clone(),
-            keys.clone(),
-            view.clone(),
-            leadership.clone(),
-            clients.clone(),
-            hub.clone(),
-            placements.clone(),
-        );
-        tasks.push(tokio::spawn(reconciler.run(nudge.clone(), stop_rx.clone())));
-        tasks.push(tokio::spawn(hub.clone().run(
-            view.clone(),
-            clients.clone(),
-            stop_rx.clone(),
-        )));
-        if let Some(clickhouse) = &config.mirror {
-            let mirror = Mirror::new(
-                clickhouse,
-                config.retention_days,
-                view.clone(),
-                leadership.clone(),
-                hub.clone(),
-            );
-            tasks.push(tokio::spawn(mirror.run(stop_rx.clone())));
-        }
-        if let Some(retention) = config.archive_after {
-            tasks.push(tokio::spawn(crate::archive::run(
-                store.clone(),
-                keys.clone(),
-                view.clone(),
-                leadership.clone(),
-                hub.clone(),
-                retention,
-                stop_rx.clone(),
-            )));
-        }
-        tasks.push(tokio::spawn(watch_membership(
-            store.clone(),
-            keys.agents_prefix(),
-            nudge.clone(),
-            stop_rx.clone(),
-        )));
-
-        let app = App {
-            cluster: config.cluster.clone(),
-            store: store.clone(),
-            keys,
-            view,
-            leadership: leadership.clone(),
-            hub,
-            validation: config.validation.clone(),
-            nudge,
-            analytics: config.analytics.clone(),
-            placements,
-            coordinator_id: config.coordinator_id.clone(),
-            agents: clients,
-        };
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<ControlServiceServer<GrpcDoor>>().await;
-        // Reflection in both versions: grpcurl and Postman ask v1, older
-        // grpcurl, Evans and Python's grpcio-reflection ask v1alpha.
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(throng_proto::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
-        let mut server_stop = stop_rx.clone();
-        let grpc_service = ControlServiceServer::new(GrpcDoor { app: app.clone() });
-        let guard = config.guard.clone();
-        let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = &config.tls {
-            builder = builder
-                .tls_config(tls.server())
-                .map_err(|e| CoordinatorError::Internal(format!("TLS: {e}")))?;
-        }
-        tasks.push(tokio::spawn(async move {
-            let result = builder
-                .layer(GuardLayer::new(guard))
-                .add_service(grpc_service)
-                .add_service(health_service)
-                .add_service(reflection)
-                .add_service(reflection_v1alpha)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
-                    let _ = server_stop.wait_for(|stopped| *stopped).await;
-                })
-                .await;
-            if let Err(error) = result {
-                tracing::error!(%error, "coordinator gRPC server failed");
-            }
-        }));
-
+        let app = start_loops(&config, store, keys, leadership.clone(), &stop_rx, &mut tasks);
+        tasks.push(serve_grpc(&config, grpc_listener, app.clone(), stop_rx.clone()).await?);
         let mut http_address = None;
         if let Some(address) = config.http_listen {
-            let (listener, bound) = bind(address).await?;
+            let (listener, bound) = server::bind(address).await?;
             // With TLS, the HTTP API is HTTPS with the same certificate.
             let https = config.tls.as_ref().map(NodeTls::https);
             let scheme = if https.is_some() { "https" } else { "http" };

@@ -17,6 +17,7 @@
 
 mod agent_root;
 mod campaign_shard;
+mod shard_shell;
 mod shard_supervisor;
 mod stream_shard;
 

@@ -15,7 +15,6 @@ pub mod failure_log;
 pub mod http;
 pub mod ids;
 pub mod lease;
-pub mod metrics;
 pub mod order;
 pub mod records;
 pub mod spec;

@@ -10,6 +10,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinSet;
 
 use super::AgentServices;
+use super::shard_shell::ShardShell;
 use crate::campaign::load::RateChange;
 use crate::campaign::plan::CampaignPlan;
 use crate::campaign::session::{SessionContext, SessionOutcome, SessionPlan, run_session};
@@ -24,8 +25,6 @@ use crate::telemetry::SessionRecord;
 const TICK: Duration = Duration::from_millis(20);
 /// How far ahead of their start sessions are spawned.
 const LOOKAHEAD: Duration = Duration::from_millis(30);
-/// How often progress is made durable.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub struct CampaignShard;
 
@@ -52,18 +51,12 @@ pub enum CampaignShardMsg {
 }
 
 pub struct ShardState {
-    args: CampaignShardArgs,
+    shell: ShardShell,
+    spec: Arc<CampaignSpec>,
     runner: ShardRunner,
-    checkpoint: Checkpoint,
     /// The running sessions. Dropping the set (when the shard stops) aborts them.
     sessions: JoinSet<()>,
     failures: FailureLog,
-}
-
-impl ShardState {
-    fn counters(&self) -> std::sync::MutexGuard<'_, ShardCounters> {
-        self.args.counters.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 impl Actor for CampaignShard {
@@ -76,10 +69,10 @@ impl Actor for CampaignShard {
         myself: ActorRef<Self::Msg>,
         args: CampaignShardArgs,
     ) -> Result<ShardState, ActorProcessingErr> {
-        let shard_id = args.assignment.shard_id();
-        let checkpoint = args.services.load_checkpoint(&args.assignment).await?;
+        let shell = ShardShell::open("shard", args.assignment, args.services, args.counters).await?;
+        let checkpoint = &shell.saved;
         let plan =
-            CampaignPlan::with_changes(&args.spec, &args.rate_changes).shard(args.assignment.shard_index);
+            CampaignPlan::with_changes(&args.spec, &args.rate_changes).shard(shell.assignment.shard_index);
         // A fresh shard follows the campaign's own clock, so all shards keep
         // one schedule; a resumed one restarts its schedule now rather than
         // bursting through the sessions its predecessor left.
@@ -95,25 +88,24 @@ impl Actor for CampaignShard {
             plan,
             checkpoint.next_seq,
             origin,
-            args.services.max_sessions_per_shard,
+            shell.services.max_sessions_per_shard,
             args.started_at_ms,
         );
         if args.paused {
             runner.pause(Instant::now());
         }
         tracing::info!(
-            shard = %shard_id,
-            epoch = args.assignment.epoch,
+            shard = %shell.shard_id(),
+            epoch = shell.assignment.epoch,
             resume_from = checkpoint.next_seq,
             sessions,
             "shard starting"
         );
-        myself.send_message(CampaignShardMsg::Tick)?;
-        myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
+        shell.start(&myself, CampaignShardMsg::Tick, || CampaignShardMsg::Checkpoint)?;
         Ok(ShardState {
-            args,
+            shell,
+            spec: args.spec,
             runner,
-            checkpoint,
             sessions: JoinSet::new(),
             failures: FailureLog::new(Instant::now()),
         })
@@ -140,10 +132,11 @@ impl Actor for CampaignShard {
             CampaignShardMsg::SessionDone(outcome) => session_done(&myself, state, *outcome).await?,
             CampaignShardMsg::Checkpoint => checkpoint(&myself, state).await,
             CampaignShardMsg::Replan(changes) => {
-                let plan = CampaignPlan::with_changes(&state.args.spec, &changes);
-                state.runner.replan(plan.shard(state.args.assignment.shard_index));
-                state.args.rate_changes = changes;
-                tracing::info!(shard = %state.args.assignment.shard_id(), "schedule changed");
+                let plan = CampaignPlan::with_changes(&state.spec, &changes);
+                state
+                    .runner
+                    .replan(plan.shard(state.shell.assignment.shard_index));
+                tracing::info!(shard = %state.shell.shard_id(), "schedule changed");
             }
             CampaignShardMsg::SetPaused(paused) => {
                 let was_paused = state.runner.is_paused();
@@ -188,33 +181,31 @@ async fn supervised_session(
 }
 
 async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Result<(), ActorProcessingErr> {
-    if !state.args.services.session.lease.is_valid() {
-        tracing::warn!(shard = %state.args.assignment.shard_id(), "lease not valid; shard fences itself");
-        myself.stop(Some("fenced: lease lost".into()));
+    if !state.shell.holds_lease(myself) {
         return Ok(());
     }
     if state.runner.is_paused() {
         return Ok(());
     }
     let due = state.runner.take_due(Instant::now() + LOOKAHEAD);
-    let shard_index = state.args.assignment.shard_index;
+    let shard_index = state.shell.assignment.shard_index;
     for (seq, intended_start) in due {
-        let plan = SessionPlan::new(&state.args.spec, shard_index, seq);
+        let plan = SessionPlan::new(&state.spec, shard_index, seq);
         let session = supervised_session(
             plan,
-            state.args.spec.clone(),
-            state.args.services.session.clone(),
+            state.spec.clone(),
+            state.shell.services.session.clone(),
             intended_start,
             myself.clone(),
         );
         state.sessions.spawn(session);
-        state.counters().sessions_started += 1;
+        state.shell.counters().sessions_started += 1;
     }
     let capped = state.runner.take_capped();
     let thinned = state.runner.take_thinned();
     if capped + thinned > 0 {
-        state.counters().sessions_capped += capped;
-        state.counters().sessions_thinned += thinned;
+        state.shell.counters().sessions_capped += capped;
+        state.shell.counters().sessions_thinned += thinned;
         if state.runner.is_complete() {
             myself.send_message(CampaignShardMsg::Checkpoint)?;
         }
@@ -239,24 +230,24 @@ async fn session_done(
         state.runner.abandoned(outcome.seq);
         return Ok(());
     }
-    state.counters().record_session(&outcome);
+    state.shell.counters().record_session(&outcome);
     let seq = outcome.seq;
     let failed = outcome.failed;
     if failed {
-        let shard = state.args.assignment.shard_id();
+        let shard = state.shell.assignment.shard_id();
         state
             .failures
             .failed(&shard, outcome.session_id, &outcome.persona, &outcome.error);
     }
     let record = SessionRecord {
-        campaign_id: state.args.assignment.campaign_id.clone(),
-        agent_id: state.args.services.agent_id.clone(),
-        epoch: state.args.assignment.epoch,
+        campaign_id: state.shell.assignment.campaign_id.clone(),
+        agent_id: state.shell.services.agent_id.clone(),
+        epoch: state.shell.assignment.epoch,
         outcome,
     };
-    state.args.services.sink.record(record).await?;
+    state.shell.services.sink.record(record).await?;
     if failed {
-        state.checkpoint.sessions_failed += 1;
+        state.shell.saved.sessions_failed += 1;
     }
     state.runner.finished(seq);
     if state.runner.is_complete() {
@@ -269,44 +260,18 @@ async fn session_done(
     Ok(())
 }
 
-/// Makes progress durable: flush telemetry first, then record the watermark,
-/// but only while this shard still holds its assignment (fencing).
+/// Makes the shard's progress durable: the sessions below its watermark,
+/// and whether it is complete.
 async fn checkpoint(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) {
-    let watermark = state.runner.watermark();
-    let complete = state.runner.is_complete();
-    let shard_id = state.args.assignment.shard_id();
-    let changed = watermark != state.checkpoint.next_seq || complete != state.checkpoint.done;
-    if changed {
-        let services = &state.args.services;
-        if let Err(error) = services.sink.flush().await {
-            tracing::warn!(shard = %shard_id, %error, "telemetry not flushed; checkpoint deferred");
-            myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
-            return;
-        }
-        let next = Checkpoint {
-            epoch: state.args.assignment.epoch,
-            next_seq: watermark,
-            done: complete,
-            sessions_failed: state.checkpoint.sessions_failed,
-            watermark_ms: None,
-        };
-        match services.write_checkpoint(&state.args.assignment, &next).await {
-            Ok(true) => state.checkpoint = next,
-            Ok(false) => {
-                tracing::warn!(shard = %shard_id, "assignment moved; shard fences itself");
-                myself.stop(Some("fenced: assignment moved".into()));
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(shard = %shard_id, %error, "checkpoint not written; will retry");
-            }
-        }
-    }
-    if state.checkpoint.done {
-        state.counters().done = true;
-        tracing::info!(shard = %shard_id, "shard complete");
-        myself.stop(None);
-    } else {
-        myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
-    }
+    let next = Checkpoint {
+        epoch: state.shell.assignment.epoch,
+        next_seq: state.runner.watermark(),
+        done: state.runner.is_complete(),
+        sessions_failed: state.shell.saved.sessions_failed,
+        watermark_ms: None,
+    };
+    state
+        .shell
+        .checkpoint(myself, next, || CampaignShardMsg::Checkpoint)
+        .await;
 }

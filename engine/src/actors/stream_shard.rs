@@ -8,6 +8,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::AgentServices;
+use super::shard_shell::ShardShell;
 use crate::clock::epoch_ms;
 use crate::records::{Assignment, Checkpoint};
 use crate::stats::ShardCounters;
@@ -17,8 +18,6 @@ use crate::streams::shard::StreamShardRunner;
 
 /// How often a shard on pace generates: events leave in batches this far apart.
 const TICK: Duration = Duration::from_millis(100);
-/// How often progress is made durable.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub struct StreamShard;
 
@@ -43,9 +42,8 @@ pub enum StreamShardMsg {
 }
 
 pub struct StreamShardState {
-    args: StreamShardArgs,
+    shell: ShardShell,
     runner: StreamShardRunner,
-    checkpoint: Checkpoint,
     /// A tick is already scheduled (so a resume does not start a second loop).
     ticking: bool,
 }
@@ -64,13 +62,13 @@ impl Actor for StreamShard {
         myself: ActorRef<Self::Msg>,
         args: StreamShardArgs,
     ) -> Result<StreamShardState, ActorProcessingErr> {
-        let shard_id = args.assignment.shard_id();
-        let checkpoint = args.services.load_checkpoint(&args.assignment).await?;
+        let shell = ShardShell::open("stream shard", args.assignment, args.services, args.counters).await?;
+        let shard_id = shell.shard_id();
         let mut runner = StreamShardRunner::new(
             args.run.clone(),
-            args.assignment.shard_index,
+            shell.assignment.shard_index,
             args.started_at_ms as i64,
-            checkpoint.watermark_ms,
+            shell.saved.watermark_ms,
         )
         .ok_or_else(|| format!("stream run {} has no shard {shard_id}", args.run.name))?;
         runner.set_timeline(&args.scenario_runs);
@@ -79,16 +77,14 @@ impl Actor for StreamShard {
         }
         tracing::info!(
             shard = %shard_id,
-            epoch = args.assignment.epoch,
+            epoch = shell.assignment.epoch,
             resume_from = runner.watermark_ms(),
             "stream shard starting"
         );
-        myself.send_message(StreamShardMsg::Tick)?;
-        myself.send_after(CHECKPOINT_EVERY, || StreamShardMsg::Checkpoint);
+        shell.start(&myself, StreamShardMsg::Tick, || StreamShardMsg::Checkpoint)?;
         Ok(StreamShardState {
-            args,
+            shell,
             runner,
-            checkpoint,
             ticking: true,
         })
     }
@@ -104,13 +100,12 @@ impl Actor for StreamShard {
             StreamShardMsg::Checkpoint => checkpoint(&myself, state).await,
             StreamShardMsg::SetTimeline(runs) => {
                 tracing::info!(
-                    shard = %state.args.assignment.shard_id(),
+                    shard = %state.shell.assignment.shard_id(),
                     runs = runs.len(),
                     watermark = state.runner.watermark_ms(),
                     "scenario timeline changed"
                 );
                 state.runner.set_timeline(&runs);
-                state.args.scenario_runs = runs;
             }
             StreamShardMsg::SetPaused(paused) => {
                 if paused {
@@ -132,9 +127,7 @@ async fn tick(
     myself: &ActorRef<StreamShardMsg>,
     state: &mut StreamShardState,
 ) -> Result<(), ActorProcessingErr> {
-    if !state.args.services.session.lease.is_valid() {
-        tracing::warn!(shard = %state.args.assignment.shard_id(), "lease not valid; shard fences itself");
-        myself.stop(Some("fenced: lease lost".into()));
+    if !state.shell.holds_lease(myself) {
         return Ok(());
     }
     if state.runner.is_paused() || state.runner.is_done() {
@@ -146,17 +139,12 @@ async fn tick(
     }
     let events = state.runner.advance(now());
     if !events.is_empty() {
-        let assignment = &state.args.assignment;
+        let assignment = &state.shell.assignment;
         let records = state
             .runner
             .records(&assignment.campaign_id, assignment.epoch, &events);
-        state
-            .args
-            .counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .stream_events += records.len() as u64;
-        state.args.services.sink.record_stream_events(records).await?;
+        state.shell.counters().stream_events += records.len() as u64;
+        state.shell.services.sink.record_stream_events(records).await?;
     }
     if state.runner.is_behind(now()) {
         // The next step follows at once, but after whatever else waits for
@@ -169,41 +157,18 @@ async fn tick(
     Ok(())
 }
 
-/// Makes progress durable: flush telemetry first, then record the watermark,
-/// but only while this shard still holds its assignment (fencing).
+/// Makes the shard's progress durable: the simulated instant before which
+/// every event is stored, and whether the run's end is reached.
 async fn checkpoint(myself: &ActorRef<StreamShardMsg>, state: &mut StreamShardState) {
-    let watermark = state.runner.watermark_ms();
-    let done = state.runner.is_done();
-    let shard_id = state.args.assignment.shard_id();
-    if Some(watermark) != state.checkpoint.watermark_ms || done != state.checkpoint.done {
-        let services = &state.args.services;
-        if let Err(error) = services.sink.flush().await {
-            tracing::warn!(shard = %shard_id, %error, "telemetry not flushed; checkpoint deferred");
-            myself.send_after(CHECKPOINT_EVERY, || StreamShardMsg::Checkpoint);
-            return;
-        }
-        let next = Checkpoint {
-            epoch: state.args.assignment.epoch,
-            next_seq: 0,
-            done,
-            sessions_failed: 0,
-            watermark_ms: Some(watermark),
-        };
-        match services.write_checkpoint(&state.args.assignment, &next).await {
-            Ok(true) => state.checkpoint = next,
-            Ok(false) => {
-                tracing::warn!(shard = %shard_id, "assignment moved; shard fences itself");
-                myself.stop(Some("fenced: assignment moved".into()));
-                return;
-            }
-            Err(error) => tracing::warn!(shard = %shard_id, %error, "checkpoint not written; will retry"),
-        }
-    }
-    if state.checkpoint.done {
-        state.args.counters.lock().unwrap_or_else(|p| p.into_inner()).done = true;
-        tracing::info!(shard = %shard_id, "stream shard complete");
-        myself.stop(None);
-    } else {
-        myself.send_after(CHECKPOINT_EVERY, || StreamShardMsg::Checkpoint);
-    }
+    let next = Checkpoint {
+        epoch: state.shell.assignment.epoch,
+        next_seq: 0,
+        done: state.runner.is_done(),
+        sessions_failed: 0,
+        watermark_ms: Some(state.runner.watermark_ms()),
+    };
+    state
+        .shell
+        .checkpoint(myself, next, || StreamShardMsg::Checkpoint)
+        .await;
 }

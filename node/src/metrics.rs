@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::stats::{LatencyHistogram, ShardCounters};
-use crate::telemetry::TelemetryHealth;
+use throng_engine::stats::{LatencyHistogram, ShardCounters};
+use throng_engine::telemetry::TelemetryHealth;
 
 /// Upper bounds of latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
