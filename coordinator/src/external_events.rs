@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use throng_engine::streams::external::{ExternalEvent, Movement, correlate};
+use throng_engine::streams::external::ExternalEvent;
+use throng_engine::streams::movement::{Movement, correlate};
 use throng_engine::streams::scenario::{EVENT_PREFIX, ScenarioRun};
 use throng_engine::streams::{Catalog, ShardGenerator, StreamRunSpec};
 use throng_proto::v1;

@@ -4,6 +4,8 @@
 //! WebSocket; Prometheus metrics at `/metrics`. The dashboard's handlers
 //! are in `crate::dashboard`, the server in `crate::http_server`.
 
+use std::sync::Arc;
+
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Json, Response};
@@ -42,6 +44,20 @@ pub(crate) fn campaign_answer(answer: crate::error::Result<CampaignView>) -> Res
 }
 
 /// `GET /api/v1/cluster` (`GetClusterStatus`).
+/// The OpenAPI document of every route, made once when the server starts
+/// (`crate::openapi`, from the route table).
+#[derive(Clone)]
+pub(crate) struct OpenApiDocument(pub Arc<str>);
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn openapi(axum::Extension(document): axum::Extension<OpenApiDocument>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document.0.to_string(),
+    )
+        .into_response()
+}
+
 pub(crate) async fn cluster(State(app): State<App>) -> Response {
     match app.cluster().status().await {
         Ok(status) => Json(crate::json::cluster_status(&wire::cluster_status(&status))).into_response(),

@@ -116,8 +116,10 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     // Each route behind the token check of its access (crate::routes).
+    let table = crate::routes::table();
+    let openapi = crate::http::OpenApiDocument(crate::openapi::json(&table).into());
     let mut router = axum::Router::new();
-    for route in crate::routes::table() {
+    for route in table {
         let role = match route.access {
             crate::routes::Access::Open => None,
             crate::routes::Access::Read => Some(Role::Read),
@@ -132,10 +134,14 @@ pub async fn serve(
         };
         router = router.route(route.path, handler);
     }
-    let router = router.with_state(app).layer(axum::middleware::from_fn_with_state(
-        policy,
-        crate::http_policy::apply,
-    ));
+    let router =
+        router
+            .with_state(app)
+            .layer(axum::Extension(openapi))
+            .layer(axum::middleware::from_fn_with_state(
+                policy,
+                crate::http_policy::apply,
+            ));
     if let Some(config) = tls {
         return serve_tls(listener, router, config, stop).await;
     }

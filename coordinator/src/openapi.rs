@@ -1,9 +1,6 @@
 //! The OpenAPI 3.1 document of the HTTP API, built with `utoipa` from the
 //! route table (`crate::routes`), served at `/api/v1/openapi.json`.
 
-use std::sync::OnceLock;
-
-use axum::response::{IntoResponse, Response};
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -237,19 +234,11 @@ pub fn document(routes: &[Route]) -> OpenApi {
         .build()
 }
 
-/// `GET /api/v1/openapi.json`.
-pub(crate) async fn serve() -> Response {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
-        document(&crate::routes::table())
-            .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    });
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json.clone(),
-    )
-        .into_response()
+/// The document of `table` as JSON, as `GET /api/v1/openapi.json` answers it.
+pub fn json(table: &[Route]) -> String {
+    document(table)
+        .to_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 #[cfg(test)]

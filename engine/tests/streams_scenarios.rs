@@ -90,7 +90,9 @@ fn direction(catalog: &Catalog, effect: &Effect) -> f64 {
         Effect::RateMultiply { factor, .. } | Effect::Field { factor, .. } => (factor - 1.0).signum(),
         Effect::RateAdd { per_hour, .. } => per_hour.signum(),
         Effect::RateOverride { stream, per_hour } => match catalog.streams[*stream].arrival {
-            throng_engine::streams::catalog::Arrival::Rate { per_hour: base } => (per_hour - base).signum(),
+            throng_engine::streams::definition::Arrival::Rate { per_hour: base } => {
+                (per_hour - base).signum()
+            }
             _ => 1.0,
         },
         Effect::Outcome {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use throng_engine::streams::StreamRunSpec;
-use throng_engine::streams::catalog::Arrival;
+use throng_engine::streams::definition::Arrival;
 use throng_proto::v1;
 
 use crate::cli::{HistoryArgs, Output, StreamCommand};

@@ -13,7 +13,8 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use super::catalog::{Arrival, Catalog, Condition, MAX_ENTITIES, ValueDist};
+use super::catalog::{Catalog, MAX_ENTITIES};
+use super::definition::{Arrival, Condition, ValueDist};
 use super::rhythm::LocalTime;
 use super::scenario::{ScenarioEffects, ScenarioRun};
 use crate::ids::{Part, mix64, stable_hash};

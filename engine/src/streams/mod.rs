@@ -14,9 +14,11 @@
 //! - [`subscription`]: a consumer's ordered, resumable view of a run by pattern.
 
 pub mod catalog;
+pub mod definition;
 pub mod external;
 pub mod generate;
 pub mod history;
+pub mod movement;
 pub mod pattern;
 pub mod rhythm;
 pub mod run;

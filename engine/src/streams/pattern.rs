@@ -2,7 +2,8 @@
 //! stream (`*`), a domain (`customer.*`), a cadence tier (`high-frequency`),
 //! one stream by name, or `anomalies` (every stream, anomalous values only).
 
-use super::catalog::{Cadence, Catalog};
+use super::catalog::Catalog;
+use super::definition::Cadence;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamPattern {

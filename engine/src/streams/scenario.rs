@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::catalog::{Arrival, Chain, StreamDef, ValueDist};
+use super::definition::{Arrival, Chain, StreamDef, ValueDist};
 use crate::spec::reader::Reader;
 
 /// Settling is over once a curve is within this share of baseline.
