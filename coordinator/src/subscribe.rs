@@ -7,7 +7,7 @@
 //! more than its allowed lag, events are skipped and reported as missed,
 //! with the token to come back for them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use throng_engine::clock::epoch_ms;
@@ -166,125 +166,183 @@ pub async fn serve(
     query: SubscribeQuery,
     sender: mpsc::Sender<Message>,
 ) {
-    let load = || async {
-        let cluster = view.current().await.ok()?;
-        cluster.campaigns.get(&id).cloned()
+    let Some(campaign) = current(&view, &id).await else {
+        return;
     };
-    let Some(mut campaign) = load().await else { return };
-    let until = run.clock.until_ms().unwrap_or(i64::MAX);
-    let start_clock = clock_ms(&run, &campaign).unwrap_or_else(|| run.clock.start_ms(0));
-    let mut subscription = match query.resume {
-        Some(token) => Subscription::new(
+    let max_lag_ms = (query.max_lag.as_millis() as f64 * speed(&run)) as i64;
+    let Some(subscription) = open(&run, &campaign, query, &sender).await else {
+        return;
+    };
+    let mut follower = Follower {
+        until: run.clock.until_ms().unwrap_or(i64::MAX),
+        view,
+        id,
+        run,
+        campaign,
+        subscription: Arc::new(Mutex::new(subscription)),
+        sender,
+        max_lag_ms,
+        refreshed: Instant::now(),
+        last_sent: Instant::now(),
+    };
+    follower.follow().await;
+}
+
+/// The run as the cluster view has it now; `None` once it is gone.
+async fn current(view: &LiveView, id: &str) -> Option<Campaign> {
+    view.current().await.ok()?.campaigns.get(id).cloned()
+}
+
+/// The subscription asked for: from its resume token, or from a snapshot
+/// of the day so far, which is sent first.
+async fn open(
+    run: &StreamRunSpec,
+    campaign: &Campaign,
+    query: SubscribeQuery,
+    sender: &mpsc::Sender<Message>,
+) -> Option<Subscription> {
+    let timeline = campaign.status.scenario_runs.clone();
+    if let Some(token) = query.resume {
+        return Some(Subscription::new(
             run.catalog.clone(),
             run.scale,
             query.patterns,
-            &campaign.status.scenario_runs,
+            &timeline,
             token,
-        ),
-        None => {
-            let (catalog, scale, timeline) = (
-                run.catalog.clone(),
-                run.scale,
-                campaign.status.scenario_runs.clone(),
-            );
-            let Some((snapshot, live)) = off_runtime(move || {
-                Subscription::snapshot(catalog, scale, query.patterns, &timeline, start_clock.min(until))
-            })
-            .await
-            else {
-                return;
-            };
-            let first = Message::Batch {
-                events: snapshot,
-                token: live.position(),
-                snapshot: true,
-            };
-            if sender.send(first).await.is_err() {
-                return;
-            }
-            live
-        }
+        ));
+    }
+    let until = run.clock.until_ms().unwrap_or(i64::MAX);
+    let start_clock = clock_ms(run, campaign).unwrap_or_else(|| run.clock.start_ms(0));
+    let (catalog, scale) = (run.catalog.clone(), run.scale);
+    let (snapshot, live) = off_runtime(move || {
+        Subscription::snapshot(catalog, scale, query.patterns, &timeline, start_clock.min(until))
+    })
+    .await?;
+    let first = Message::Batch {
+        events: snapshot,
+        token: live.position(),
+        snapshot: true,
     };
-    let max_lag_ms = (query.max_lag.as_millis() as f64 * speed(&run)) as i64;
-    let (mut refreshed, mut last_sent) = (Instant::now(), Instant::now());
-    loop {
-        if sender.is_closed() {
-            return;
-        }
-        if refreshed.elapsed() >= REFRESH_EVERY {
-            refreshed = Instant::now();
-            match load().await {
-                Some(fresh) => campaign = fresh,
-                None => return,
+    sender.send(first).await.ok()?;
+    Some(live)
+}
+
+/// One subscription following its run. Each step answers `None` when the
+/// subscriber has gone or the run has ended.
+struct Follower {
+    view: LiveView,
+    id: String,
+    run: Arc<StreamRunSpec>,
+    campaign: Campaign,
+    /// Shared with the blocking pool's generation steps, one at a time.
+    subscription: Arc<Mutex<Subscription>>,
+    sender: mpsc::Sender<Message>,
+    /// The run's end on its simulated clock.
+    until: i64,
+    /// How far behind the run's clock the subscriber may fall (simulated ms).
+    max_lag_ms: i64,
+    refreshed: Instant,
+    last_sent: Instant,
+}
+
+impl Follower {
+    async fn follow(&mut self) -> Option<()> {
+        loop {
+            if self.sender.is_closed() {
+                return None;
             }
-            subscription.set_timeline(&campaign.status.scenario_runs);
-        }
-        let position = subscription.position();
-        let clock = clock_ms(&run, &campaign).map(|now| now.min(until));
-        if let Some(now) = clock
-            && now - position.at_ms > max_lag_ms
-        {
-            let Some((moved, missed)) = off_runtime(move || {
-                let missed = subscription.skip_to(now - max_lag_ms / 2);
-                (subscription, missed)
-            })
-            .await
-            else {
-                return;
-            };
-            subscription = moved;
-            let report = Message::Missed {
-                events: missed,
-                from: position,
-                to: subscription.position(),
-            };
-            if sender.send(report).await.is_err() {
-                return;
+            self.refresh().await?;
+            let clock = clock_ms(&self.run, &self.campaign).map(|now| now.min(self.until));
+            if let Some(now) = clock {
+                self.skip_if_lagging(now).await?;
             }
-        }
-        let position = subscription.position();
-        let target = clock.unwrap_or(until).min(position.at_ms + CATCH_UP_STEP_MS);
-        let behind = clock.unwrap_or(until) > target;
-        let Some((moved, events)) = off_runtime(move || {
-            let events = subscription.next_batch(target);
-            (subscription, events)
-        })
-        .await
-        else {
-            return;
-        };
-        subscription = moved;
-        if !events.is_empty() {
-            // A slow consumer holds this send, and only this subscription.
-            let batch = Message::Batch {
-                events,
-                token: subscription.position(),
-                snapshot: false,
-            };
-            if sender.send(batch).await.is_err() {
-                return;
+            let behind = self.send_next(clock.unwrap_or(self.until)).await?;
+            // A completed run can still be read to its end; a stopped one ends here.
+            let ended = self.campaign.status.state == crate::campaign::CampaignState::Stopped
+                || self.position().at_ms >= self.until - 1;
+            if ended {
+                return None;
             }
-            last_sent = Instant::now();
-        } else if last_sent.elapsed() >= HEARTBEAT_EVERY {
-            let beat = Message::Heartbeat {
-                sim_now_ms: target,
-                token: subscription.position(),
-            };
-            if sender.send(beat).await.is_err() {
-                return;
+            if !behind {
+                tokio::time::sleep(BATCH_EVERY).await;
             }
-            last_sent = Instant::now();
-        }
-        // A completed run can still be read to its end; a stopped one ends here.
-        let ended = campaign.status.state == crate::campaign::CampaignState::Stopped
-            || subscription.position().at_ms >= until - 1;
-        if ended {
-            return;
-        }
-        if !behind {
-            tokio::time::sleep(BATCH_EVERY).await;
         }
     }
+
+    /// Reads the run's status again (its clock, scenarios, state) every
+    /// [`REFRESH_EVERY`].
+    async fn refresh(&mut self) -> Option<()> {
+        if self.refreshed.elapsed() >= REFRESH_EVERY {
+            self.refreshed = Instant::now();
+            self.campaign = current(&self.view, &self.id).await?;
+            lock(&self.subscription).set_timeline(&self.campaign.status.scenario_runs);
+        }
+        Some(())
+    }
+
+    /// A subscriber further behind `now` than it may be skips ahead to half
+    /// its allowed lag and is told what it missed.
+    async fn skip_if_lagging(&mut self, now: i64) -> Option<()> {
+        let from = self.position();
+        if now - from.at_ms <= self.max_lag_ms {
+            return Some(());
+        }
+        let skip_to = now - self.max_lag_ms / 2;
+        let missed = self
+            .step(move |subscription| subscription.skip_to(skip_to))
+            .await?;
+        let report = Message::Missed {
+            events: missed,
+            from,
+            to: self.position(),
+        };
+        self.sender.send(report).await.ok()
+    }
+
+    /// Sends the events up to `clock` (at most one catch-up step of them),
+    /// or a heartbeat when there were none for a while; answers whether the
+    /// subscription is still behind the clock.
+    async fn send_next(&mut self, clock: i64) -> Option<bool> {
+        let target = clock.min(self.position().at_ms + CATCH_UP_STEP_MS);
+        let events = self
+            .step(move |subscription| subscription.next_batch(target))
+            .await?;
+        let message = if !events.is_empty() {
+            Message::Batch {
+                events,
+                token: self.position(),
+                snapshot: false,
+            }
+        } else if self.last_sent.elapsed() >= HEARTBEAT_EVERY {
+            Message::Heartbeat {
+                sim_now_ms: target,
+                token: self.position(),
+            }
+        } else {
+            return Some(clock > target);
+        };
+        // A slow consumer holds this send, and only this subscription.
+        self.sender.send(message).await.ok()?;
+        self.last_sent = Instant::now();
+        Some(clock > target)
+    }
+
+    /// Runs one generation step on the subscription off the async runtime.
+    async fn step<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&mut Subscription) -> T + Send + 'static,
+    ) -> Option<T> {
+        let subscription = self.subscription.clone();
+        off_runtime(move || work(&mut lock(&subscription))).await
+    }
+
+    fn position(&self) -> ResumeToken {
+        lock(&self.subscription).position()
+    }
+}
+
+fn lock(subscription: &Mutex<Subscription>) -> std::sync::MutexGuard<'_, Subscription> {
+    subscription.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs a generation step on the blocking pool. A snapshot draws a day of

@@ -253,111 +253,135 @@ pub(crate) fn read_personas(
                 format!("persona `{name}` is defined twice"),
             );
         }
-        let mut persona = default.clone();
-        persona.name = name;
-        persona.weight = r.optional_f64(map, &path, "weight", 0.0, 1e9).unwrap_or(1.0);
-        persona.devices = weighted(
-            r,
-            map,
-            &path,
-            "devices",
-            Some(&["desktop", "mobile", "tablet"]),
-            Device::parse,
-            persona.devices.items().to_vec(),
-        );
-        persona.languages = weighted(
-            r,
-            map,
-            &path,
-            "languages",
-            None,
-            |s| Some(s.to_string()),
-            persona.languages.items().to_vec(),
-        );
-        persona.countries = weighted(
-            r,
-            map,
-            &path,
-            "countries",
-            None,
-            |s| Some(s.to_lowercase()),
-            persona.countries.items().to_vec(),
-        );
-        persona.referrers = weighted(
-            r,
-            map,
-            &path,
-            "referrers",
-            Some(&["direct", "search", "social", "campaign"]),
-            ReferrerKind::parse,
-            persona.referrers.items().to_vec(),
-        );
-        persona.returning = r
-            .probability(map, &path, "returning")
-            .unwrap_or(persona.returning);
-        persona.regulars = r
-            .optional_u64(map, &path, "regulars", 1, 100_000_000)
-            .unwrap_or(persona.regulars);
-        persona.bounce = r.probability(map, &path, "bounce").unwrap_or(persona.bounce);
-        persona.conversion = r.probability(map, &path, "conversion").unwrap_or(0.05);
-        if let Some(pages) = map.get("pages")
-            && let Some(range) = r.object(pages, &format!("{path}.pages"), &["min", "max"])
-        {
-            let p = format!("{path}.pages");
-            persona.pages_min = r
-                .optional_u64(range, &p, "min", 1, limits::MAX_PAGES_PER_SESSION)
-                .unwrap_or(persona.pages_min);
-            persona.pages_max = r
-                .optional_u64(range, &p, "max", 1, limits::MAX_PAGES_PER_SESSION)
-                .unwrap_or(persona.pages_max.max(persona.pages_min));
-            if persona.pages_min > persona.pages_max {
-                r.error(
-                    &p,
-                    format!("min ({}) is above max ({})", persona.pages_min, persona.pages_max),
-                );
-            }
-        }
-        if let Some(think) = map.get("think_time")
-            && let Some(range) = r.object(think, &format!("{path}.think_time"), &["min", "max"])
-        {
-            let p = format!("{path}.think_time");
-            let max = Duration::from_secs(limits::MAX_THINK_SECS);
-            persona.think_min = r
-                .optional_duration(range, &p, "min", Duration::ZERO, max)
-                .unwrap_or(persona.think_min);
-            persona.think_max = r
-                .optional_duration(range, &p, "max", Duration::ZERO, max)
-                .unwrap_or(persona.think_max.max(persona.think_min));
-            if persona.think_min > persona.think_max {
-                r.error(&p, "min is above max");
-            }
-        }
-        persona.bot = match r.optional_str(map, &path, "behaviour").as_deref() {
-            None | Some("human") => false,
-            Some("bot") => true,
-            Some(other) => {
-                r.error(
-                    &format!("{path}.behaviour"),
-                    format!("unknown `{other}`; expected human or bot"),
-                );
-                false
-            }
-        };
-        if let Some(entries) = r.weights(map, &path, "journeys", None) {
-            for (journey, _) in &entries {
-                if !journey_names.contains(&journey.as_str()) {
-                    r.error(
-                        &format!("{path}.journeys.{journey}"),
-                        format!("unknown journey; known: {}", journey_names.join(", ")),
-                    );
-                }
-            }
-            persona.journeys = Weighted::new(entries);
-        }
-        personas.push(persona);
+        personas.push(read_persona(r, map, &path, name, &default, &journey_names));
     }
     if !personas.is_empty() && personas.iter().all(|p| p.weight <= 0.0) {
         r.error("personas", "weights sum to zero");
     }
     personas
+}
+
+/// One persona's fields over `default` (the campaign's session settings).
+fn read_persona(
+    r: &mut Reader,
+    map: &Map<String, Value>,
+    path: &str,
+    name: String,
+    default: &Persona,
+    journey_names: &[&str],
+) -> Persona {
+    let mut persona = default.clone();
+    persona.name = name;
+    persona.weight = r.optional_f64(map, path, "weight", 0.0, 1e9).unwrap_or(1.0);
+    persona.devices = weighted(
+        r,
+        map,
+        path,
+        "devices",
+        Some(&["desktop", "mobile", "tablet"]),
+        Device::parse,
+        persona.devices.items().to_vec(),
+    );
+    persona.languages = weighted(
+        r,
+        map,
+        path,
+        "languages",
+        None,
+        |s| Some(s.to_string()),
+        persona.languages.items().to_vec(),
+    );
+    persona.countries = weighted(
+        r,
+        map,
+        path,
+        "countries",
+        None,
+        |s| Some(s.to_lowercase()),
+        persona.countries.items().to_vec(),
+    );
+    persona.referrers = weighted(
+        r,
+        map,
+        path,
+        "referrers",
+        Some(&["direct", "search", "social", "campaign"]),
+        ReferrerKind::parse,
+        persona.referrers.items().to_vec(),
+    );
+    persona.returning = r.probability(map, path, "returning").unwrap_or(persona.returning);
+    persona.regulars = r
+        .optional_u64(map, path, "regulars", 1, 100_000_000)
+        .unwrap_or(persona.regulars);
+    persona.bounce = r.probability(map, path, "bounce").unwrap_or(persona.bounce);
+    persona.conversion = r.probability(map, path, "conversion").unwrap_or(0.05);
+    read_page_range(r, map, path, &mut persona);
+    read_think_range(r, map, path, &mut persona);
+    persona.bot = match r.optional_str(map, path, "behaviour").as_deref() {
+        None | Some("human") => false,
+        Some("bot") => true,
+        Some(other) => {
+            r.error(
+                &format!("{path}.behaviour"),
+                format!("unknown `{other}`; expected human or bot"),
+            );
+            false
+        }
+    };
+    if let Some(entries) = r.weights(map, path, "journeys", None) {
+        for (journey, _) in &entries {
+            if !journey_names.contains(&journey.as_str()) {
+                r.error(
+                    &format!("{path}.journeys.{journey}"),
+                    format!("unknown journey; known: {}", journey_names.join(", ")),
+                );
+            }
+        }
+        persona.journeys = Weighted::new(entries);
+    }
+    persona
+}
+
+/// A persona's `pages: { min, max }`.
+fn read_page_range(r: &mut Reader, map: &Map<String, Value>, path: &str, persona: &mut Persona) {
+    let p = format!("{path}.pages");
+    let Some(range) = map
+        .get("pages")
+        .and_then(|pages| r.object(pages, &p, &["min", "max"]))
+    else {
+        return;
+    };
+    persona.pages_min = r
+        .optional_u64(range, &p, "min", 1, limits::MAX_PAGES_PER_SESSION)
+        .unwrap_or(persona.pages_min);
+    persona.pages_max = r
+        .optional_u64(range, &p, "max", 1, limits::MAX_PAGES_PER_SESSION)
+        .unwrap_or(persona.pages_max.max(persona.pages_min));
+    if persona.pages_min > persona.pages_max {
+        r.error(
+            &p,
+            format!("min ({}) is above max ({})", persona.pages_min, persona.pages_max),
+        );
+    }
+}
+
+/// A persona's `think_time: { min, max }`.
+fn read_think_range(r: &mut Reader, map: &Map<String, Value>, path: &str, persona: &mut Persona) {
+    let p = format!("{path}.think_time");
+    let Some(range) = map
+        .get("think_time")
+        .and_then(|think| r.object(think, &p, &["min", "max"]))
+    else {
+        return;
+    };
+    let max = Duration::from_secs(limits::MAX_THINK_SECS);
+    persona.think_min = r
+        .optional_duration(range, &p, "min", Duration::ZERO, max)
+        .unwrap_or(persona.think_min);
+    persona.think_max = r
+        .optional_duration(range, &p, "max", Duration::ZERO, max)
+        .unwrap_or(persona.think_max.max(persona.think_min));
+    if persona.think_min > persona.think_max {
+        r.error(&p, "min is above max");
+    }
 }
