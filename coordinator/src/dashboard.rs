@@ -131,44 +131,31 @@ fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
-/// Every stream's last hour against its baseline: the count, what the
-/// baseline had, their ratio (1 is usual) and the 0-100 score with its flag.
+/// Every stream's last complete hour against its baseline: the count, what
+/// the baseline had, their ratio (1 is usual), the hour's usual spread and
+/// the 0-100 score with its flag (`crate::stream_history::live_scores`).
 pub(crate) async fn streams(State(app): State<App>, Path(id): Path<String>) -> Response {
-    let now = match sim_now(&app, &id).await {
-        Ok(now) => now,
-        Err(response) => return response,
-    };
-    const HOUR: i64 = 3_600_000;
-    let until = now - now.rem_euclid(HOUR);
-    let query = crate::stream_history::HistoryQuery {
-        from_ms: Some(until - 3 * HOUR),
-        until_ms: Some(until),
-        block_ms: HOUR,
-        patterns: Vec::new(),
-    };
-    let history = match app.streams().history(&id, query).await {
-        Ok(history) => history,
+    let scores = match app.streams().live_scores(&id).await {
+        Ok(scores) => scores,
         Err(e) => return problem::of(e),
     };
-    let streams: Vec<Value> = history
-        .series
+    let streams: Vec<Value> = scores
+        .streams
         .iter()
-        .map(|series| {
-            let last = series.counts.len().saturating_sub(1);
-            let count = series.counts.get(last).copied().unwrap_or(0);
-            let baseline = series.baseline.get(last).copied().unwrap_or(0);
+        .map(|s| {
             json!({
-                "stream": series.stream,
-                "domain": series.domain,
-                "count": count,
-                "baseline": baseline,
-                "normalised": if baseline > 0 { count as f64 / baseline as f64 } else { 1.0 },
-                "score": series.scores.get(last).copied().unwrap_or(0.0),
-                "flag": series.flags.get(last).copied().unwrap_or_default(),
+                "stream": s.stream,
+                "domain": s.domain,
+                "count": s.count,
+                "baseline": s.baseline,
+                "normalised": if s.baseline > 0 { s.count as f64 / s.baseline as f64 } else { 1.0 },
+                "spread": s.spread,
+                "score": s.score,
+                "flag": s.flag,
             })
         })
         .collect();
-    Json(json!({ "until_ms": until, "streams": streams })).into_response()
+    Json(json!({ "until_ms": scores.until_ms, "streams": streams })).into_response()
 }
 
 /// External events of the run's last week of simulated time.

@@ -198,6 +198,7 @@ fn start_loops(
         placements,
         coordinator_id: config.coordinator_id.clone(),
         agents: clients,
+        spreads: Arc::default(),
     }
 }
 

@@ -293,7 +293,7 @@ pub fn table() -> Vec<Route> {
         Route::new(Post, "/api/v1/runs/{id}/scenarios/reset", Admin, "Every scenario stops bending at once: back to baseline", scenario("reset"))
             .rpc("ResetScenarios")
             .errors(CHANGES),
-        Route::new(Get, "/api/v1/runs/{id}/streams", Read, "Every stream's last simulated hour against its baseline: count, ratio, 0-100 score, flag", get(dashboard::streams))
+        Route::new(Get, "/api/v1/runs/{id}/streams", Read, "Every stream's last simulated hour against its baseline: count, ratio, the hour's usual spread, 0-100 score, flag", get(dashboard::streams))
             .errors(&[404, 409, 503]),
         Route::new(Get, "/api/v1/runs/{id}/events", Read, "External events of the run's last simulated week and the next day's", get(dashboard::events))
             .errors(&[404, 409, 503]),

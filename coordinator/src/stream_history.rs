@@ -2,8 +2,14 @@
 //! (events are a pure function of catalog, seed and time), the baseline and
 //! the same window under the run's scenario timeline.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use throng_engine::streams::StreamRunSpec;
-use throng_engine::streams::history::{BaselineStats, History, Thresholds, normalize};
+use tokio::sync::OnceCell;
+
+use throng_engine::streams::history::{
+    BaselineStats, History, Thresholds, against_baseline, hourly_spread, normalize,
+};
 use throng_engine::streams::pattern::{StreamPattern, select};
 use throng_engine::streams::scenario::ScenarioRun;
 use throng_proto::v1;
@@ -184,4 +190,104 @@ pub fn history(
         block_ms: query.block_ms,
         series,
     })
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Each stream's last complete simulated hour against its baseline.
+pub struct LiveScores {
+    /// The end of that hour.
+    pub until_ms: i64,
+    pub streams: Vec<LiveScore>,
+}
+
+pub struct LiveScore {
+    pub stream: String,
+    pub domain: String,
+    pub count: u64,
+    /// What the baseline had in the same hour.
+    pub baseline: u64,
+    /// The day-to-day spread of that local hour over the 30-day baseline.
+    pub spread: f64,
+    pub score: f64,
+    pub flag: &'static str,
+}
+
+/// Each stream's day-to-day spread by local hour over a run's 30-day
+/// baseline: a month of generation, so made once per run, by whichever
+/// caller comes first while the others wait for it.
+#[derive(Default)]
+pub struct SpreadCache {
+    by_run: Mutex<HashMap<String, Arc<OnceCell<Arc<HourlySpreads>>>>>,
+}
+
+/// `spreads[stream][local hour]`.
+pub type HourlySpreads = Vec<[f64; 24]>;
+
+impl SpreadCache {
+    /// The cell that holds (or will hold) this run's spreads.
+    pub fn cell(&self, run_id: &str) -> Arc<OnceCell<Arc<HourlySpreads>>> {
+        let mut cells = self.by_run.lock().unwrap_or_else(|p| p.into_inner());
+        cells.entry(run_id.to_string()).or_default().clone()
+    }
+}
+
+/// Every stream's spread by local hour over the 30 days of baseline before
+/// the run's simulated start, the window the history of a run shows by
+/// default as its baseline.
+pub fn baseline_spreads(run: &StreamRunSpec, started_at_ms: i64) -> HourlySpreads {
+    let from = run.clock.start_ms(started_at_ms) - 30 * DAY_MS;
+    let month = History::generate(&run.catalog, run.scale, from, 720, HOUR_MS, &[]);
+    month
+        .counts
+        .iter()
+        .map(|counts| hourly_spread(&run.catalog, counts, from))
+        .collect()
+}
+
+/// Scores each stream's last complete hour before `now_ms` against the
+/// baseline of that hour: 50 and normal where the run's scenarios and
+/// injections changed nothing, and otherwise by how far the count moved,
+/// in units of that local hour's day-to-day spread over the 30-day
+/// baseline (so a quiet night hour and a busy evening are each judged by
+/// their own usual variation).
+pub fn live_scores(
+    run: &StreamRunSpec,
+    timeline: &[ScenarioRun],
+    now_ms: i64,
+    spreads: &HourlySpreads,
+) -> LiveScores {
+    let catalog = &run.catalog;
+    let until = now_ms - now_ms.rem_euclid(HOUR_MS);
+    let from = until - HOUR_MS;
+    let baseline = History::generate(catalog, run.scale, from, 1, HOUR_MS, &[]);
+    let bent = if timeline.is_empty() {
+        baseline.clone()
+    } else {
+        History::generate(catalog, run.scale, from, 1, HOUR_MS, timeline)
+    };
+    let hour = throng_engine::streams::rhythm::LocalTime::at(from, &catalog.zone).hour;
+    let streams = catalog
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(s, def)| {
+            let (count, expected) = (bent.counts[s][0], baseline.counts[s][0]);
+            let spread = spreads[s][hour];
+            let (score, flag) = against_baseline(count, expected, spread, Thresholds::default());
+            LiveScore {
+                stream: def.name.to_string(),
+                domain: def.domain.clone(),
+                count,
+                baseline: expected,
+                spread,
+                score,
+                flag: flag.name(),
+            }
+        })
+        .collect();
+    LiveScores {
+        until_ms: until,
+        streams,
+    }
 }

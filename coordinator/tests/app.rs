@@ -47,6 +47,7 @@ async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<
         placements: Default::default(),
         coordinator_id: id.to_string(),
         agents: throng_coordinator::agents::AgentClients::new(None, None),
+        spreads: Arc::default(),
     };
     (app, stop)
 }
@@ -287,4 +288,67 @@ async fn stream_runs_take_scenarios_and_events_while_running_and_traffic_refuses
         .find(|r| r.scenario == "exam-season-surge")
         .expect("the scenario stays on the timeline");
     assert!(surge.stopped_ms.is_some(), "stop settles it: {surge:?}");
+}
+
+#[tokio::test]
+async fn live_scores_are_normal_at_the_baseline_and_flag_a_scenario_by_how_far_it_moved() {
+    let etcd = EtcdServer::start();
+    let (app, _stop) = leading(&etcd, "scores").await;
+    let run_spec = "kind: streams\nname: tutoring\ncatalog: builtin\n\
+        clock: { mode: accelerated, factor: 60, from: \"2026-02-02T00:00:00Z\" }\n";
+    let id = app
+        .campaigns()
+        .create(run_spec, true)
+        .await
+        .expect("run")
+        .campaign
+        .id;
+
+    // Untouched, every stream sits at its baseline: normal, 50.
+    let calm = app.streams().live_scores(&id).await.expect("scores");
+    assert_eq!(calm.streams.len(), 50);
+    for s in &calm.streams {
+        assert_eq!(s.count, s.baseline, "{}", s.stream);
+        assert_eq!((s.score, s.flag), (50.0, "normal"), "{}", s.stream);
+    }
+
+    // A surge since six simulated hours ago bends the last hour.
+    let now = app
+        .scenarios()
+        .list(&id)
+        .await
+        .expect("list")
+        .sim_now_ms
+        .expect("clock");
+    let at = jiff::Timestamp::from_millisecond(now - 6 * 3_600_000)
+        .expect("instant")
+        .to_string();
+    let surge = ScenarioChange::Apply {
+        scenario: "exam-season-surge".into(),
+        compose: false,
+    };
+    app.scenarios().change(&id, &at, surge).await.expect("apply");
+    let bent = app.streams().live_scores(&id).await.expect("scores");
+    let moved: Vec<_> = bent.streams.iter().filter(|s| s.count != s.baseline).collect();
+    assert!(!moved.is_empty(), "the surge moved no stream");
+    assert!(
+        bent.streams.iter().any(|s| s.flag != "normal"),
+        "a surge flags some stream"
+    );
+    for s in &bent.streams {
+        let sigmas = (s.count as f64 - s.baseline as f64).abs() / s.spread;
+        let expected = if sigmas >= 3.0 {
+            "critical"
+        } else if sigmas > 1.0 {
+            "warning"
+        } else {
+            "normal"
+        };
+        assert_eq!(
+            s.flag, expected,
+            "{}: {} against {} (spread {})",
+            s.stream, s.count, s.baseline, s.spread
+        );
+        assert_eq!(s.count > s.baseline, s.score > 50.0, "{}", s.stream);
+    }
 }

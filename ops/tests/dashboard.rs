@@ -231,16 +231,29 @@ async fn the_dashboard_creates_watches_and_steers() {
         )
         .await;
 
-    // Every stream's last hour against its baseline, coloured by score.
+    // Every stream's last hour against its baseline (the first answer
+    // generates the run's 30-day baseline), marked by its flag; a stream at
+    // its baseline is normal.
     let streams = dashboard
-        .wait(Duration::from_secs(30), "the streams' values", || async {
+        .wait(Duration::from_secs(60), "the streams' values", || async {
             let rows = count(page, "#stream-values tbody tr").await;
             (rows == 50).then_some(rows)
         })
         .await;
     assert_eq!(streams, 50);
     let class = attribute(page, "#stream-values tbody tr >> nth=0", "class").await;
-    assert!(class.starts_with("score-"), "coloured by score: {class}");
+    assert!(class.starts_with("flag-"), "marked by its flag: {class}");
+    let at_baseline = count(page, "#stream-values tbody tr[data-at-baseline=\"true\"]").await;
+    let normal_at_baseline = count(
+        page,
+        "#stream-values tbody tr[data-at-baseline=\"true\"][data-flag=\"normal\"]",
+    )
+    .await;
+    assert!(at_baseline > 0, "some stream sits at its baseline");
+    assert_eq!(
+        normal_at_baseline, at_baseline,
+        "a stream at its baseline is normal"
+    );
 
     let events = dashboard
         .wait(Duration::from_secs(20), "the external event timeline", || async {

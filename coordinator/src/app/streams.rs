@@ -13,6 +13,7 @@ use super::{App, instant, stream_run};
 use crate::error::{CoordinatorError, Result};
 use crate::external_events::ExternalEvents;
 use crate::scenarios;
+use crate::stream_history::LiveScores;
 use crate::stream_history::{HistoryQuery, StreamHistory};
 use crate::subscribe::Message;
 pub use crate::subscribe::SubscribeAsk;
@@ -76,6 +77,29 @@ impl Streams<'_> {
         let timeline = campaign.status.scenario_runs;
         let id = id.to_string();
         off_runtime(move || crate::stream_history::history(&id, &run, started, &timeline, &query)).await
+    }
+
+    /// Each stream's last complete simulated hour scored against its
+    /// baseline (`crate::stream_history::live_scores`).
+    pub async fn live_scores(&self, id: &str) -> Result<LiveScores> {
+        let campaign = self.app.load(id).await?;
+        let run = stream_run(&campaign)?;
+        let now = scenarios::sim_now_ms(&run, &campaign.status, epoch_ms()).ok_or_else(|| {
+            CoordinatorError::Conflict(format!("stream run {id} has no live clock (a backfill)"))
+        })?;
+        let started = campaign.status.origin_ms() as i64;
+        let spreads = self
+            .app
+            .spreads
+            .cell(id)
+            .get_or_try_init(|| {
+                let run = run.clone();
+                off_runtime(move || Ok(Arc::new(crate::stream_history::baseline_spreads(&run, started))))
+            })
+            .await?
+            .clone();
+        let timeline = campaign.status.scenario_runs;
+        off_runtime(move || Ok(crate::stream_history::live_scores(&run, &timeline, now, &spreads))).await
     }
 
     /// External events of a window of the run's history, and what they moved.

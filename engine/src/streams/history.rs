@@ -18,6 +18,8 @@ use super::generate::ShardGenerator;
 use super::rhythm::LocalTime;
 use super::scenario::ScenarioRun;
 
+const HOUR_MS: i64 = 3_600_000;
+
 /// Counts of events per stream per block over `[from_ms, from_ms + blocks × block_ms)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
@@ -245,12 +247,66 @@ pub fn normalize(value: f64, stats: &BaselineStats, thresholds: Thresholds) -> (
     (score, flag)
 }
 
+/// How much each local hour of the day varies from day to day in a history
+/// of hourly blocks from `from_ms` ([`day_to_day_spread`] of the blocks that
+/// start at that hour). By local hour, 0 to 23.
+pub fn hourly_spread(catalog: &Catalog, counts: &[u64], from_ms: i64) -> [f64; 24] {
+    let mut by_hour: [Vec<u64>; 24] = std::array::from_fn(|_| Vec::new());
+    for (block, count) in counts.iter().enumerate() {
+        let hour = LocalTime::at(from_ms + block as i64 * HOUR_MS, &catalog.zone).hour;
+        by_hour[hour].push(*count);
+    }
+    by_hour.map(|counts| day_to_day_spread(&counts))
+}
+
+/// How much a block varies from day to day: the standard deviation of the
+/// same block's counts on other days, and never below the spread of a
+/// count's own noise (√mean, at least 1).
+pub fn day_to_day_spread(counts: &[u64]) -> f64 {
+    if counts.is_empty() {
+        return 1.0;
+    }
+    let n = counts.len() as f64;
+    let mean = counts.iter().sum::<u64>() as f64 / n;
+    let variance = counts.iter().map(|c| (*c as f64 - mean).powi(2)).sum::<f64>() / n;
+    variance.sqrt().max(mean.sqrt()).max(1.0)
+}
+
+/// The 0-100 score and flag of a block's `count` against `expected`, the
+/// baseline's count of the same block, in units of `spread` (the hour's
+/// day-to-day spread over the 30-day baseline): 50 and normal at the
+/// baseline, 30/70 at one spread below or above, 0/100 at three.
+pub fn against_baseline(count: u64, expected: u64, spread: f64, thresholds: Thresholds) -> (f64, Flag) {
+    let stats = BaselineStats {
+        mean: expected as f64,
+        std_dev: spread,
+        ..BaselineStats::default()
+    };
+    normalize(count as f64, &stats, thresholds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const FEB_2: i64 = 1_769_990_400_000;
     const HALF_DAY: i64 = 43_200_000;
+
+    #[test]
+    fn a_block_at_its_baseline_is_normal_and_a_bent_one_is_flagged_by_how_far_it_moved() {
+        // Hourly blocks, 10 and 30 on alternate days: every hour's spread is 10.
+        let counts: Vec<u64> = (0..48).map(|b| if b / 24 % 2 == 0 { 10 } else { 30 }).collect();
+        let spread = hourly_spread(&Catalog::builtin(), &counts, 0);
+        assert!(spread.iter().all(|s| (*s - 10.0).abs() < 1e-9), "{spread:?}");
+        let t = Thresholds::default();
+        assert_eq!(against_baseline(250, 250, 10.0, t), (50.0, Flag::Normal));
+        assert_eq!(against_baseline(265, 250, 10.0, t).1, Flag::Warning);
+        assert_eq!(against_baseline(300, 250, 10.0, t), (100.0, Flag::Critical));
+        assert_eq!(against_baseline(200, 250, 10.0, t), (0.0, Flag::Critical));
+        // A quiet hour's spread is at least its own noise.
+        assert!((day_to_day_spread(&[100; 30]) - 10.0).abs() < 1e-9);
+        assert_eq!(day_to_day_spread(&[0; 30]), 1.0);
+    }
 
     #[test]
     fn scores_follow_the_sigma_scale() {
