@@ -15,6 +15,12 @@ use serde_json::{Value, json};
 
 const PAGE: &str = include_str!("dashboard/index.html");
 
+/// The chart library the page draws with: uPlot, vendored from the npm
+/// registry (`dashboard/vendor/README.md`) and built into the binary, so
+/// the console works with no network.
+const UPLOT_JS: &str = include_str!("dashboard/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("dashboard/vendor/uPlot.min.css");
+
 /// Campaign presets the page offers, with `{target}` for the site's URL.
 const PRESETS: &[(&str, &str)] = &[
     (
@@ -40,6 +46,24 @@ pub(crate) async fn page() -> impl axum::response::IntoResponse {
         [(axum::http::header::CONTENT_SECURITY_POLICY, csp.clone())],
         Html(PAGE),
     )
+}
+
+/// `GET /dashboard/assets/{file}`: the page's vendored script and style.
+pub(crate) async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "uplot.js" => (UPLOT_JS, "text/javascript; charset=utf-8"),
+        "uplot.css" => (UPLOT_CSS, "text/css; charset=utf-8"),
+        _ => {
+            return problem::of(CoordinatorError::NotFound(format!(
+                "no dashboard asset `{file}`; there are uplot.js and uplot.css"
+            )));
+        }
+    };
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, kind),
+        (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+    ];
+    (headers, body).into_response()
 }
 
 /// `/` sends a browser to the dashboard.

@@ -1,6 +1,6 @@
 //! What the HTTP API tells browsers: security headers on every answer, a
 //! content security policy for the dashboard that admits only its own
-//! inline script and style (by hash), and CORS for the origins an operator
+//! inline script and style (by hash) and its assets from the same origin, and CORS for the origins an operator
 //! allows with `--cors-origin`, so a page served elsewhere can call the API.
 
 use std::sync::Arc;
@@ -41,12 +41,13 @@ fn between<'a>(page: &'a str, open: &str, close: &str) -> Option<&'a str> {
 }
 
 /// The dashboard's content security policy: its own inline script and
-/// style, calls to this origin only, no framing.
+/// style, the vendored assets it loads from this origin, calls to this
+/// origin only, no framing.
 pub fn dashboard_csp(page: &str) -> String {
     let script = between(page, "<script>", "</script>").map_or_else(|| "'none'".to_string(), hash_source);
     let style = between(page, "<style>", "</style>").map_or_else(|| "'none'".to_string(), hash_source);
     format!(
-        "default-src 'none'; script-src {script}; style-src {style}; connect-src 'self'; \
+        "default-src 'none'; script-src 'self' {script}; style-src 'self' {style}; connect-src 'self'; \
          img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
 }
@@ -121,11 +122,11 @@ mod tests {
         let page = "<html><style>b{}</style><script>go()</script></html>";
         let csp = dashboard_csp(page);
         assert!(
-            csp.contains(&format!("script-src {}", hash_source("go()"))),
+            csp.contains(&format!("script-src 'self' {}", hash_source("go()"))),
             "{csp}"
         );
         assert!(
-            csp.contains(&format!("style-src {}", hash_source("b{}"))),
+            csp.contains(&format!("style-src 'self' {}", hash_source("b{}"))),
             "{csp}"
         );
         assert!(!csp.contains("unsafe-inline"), "{csp}");

@@ -168,6 +168,13 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
                 .description("Server-sent events")
                 .content("text/event-stream", ContentBuilder::new().build()),
         ),
+        Answer::Asset => (
+            "200",
+            ResponseBuilder::new()
+                .description("The file")
+                .content("text/javascript", ContentBuilder::new().build())
+                .content("text/css", ContentBuilder::new().build()),
+        ),
         Answer::Redirect => ("303", ResponseBuilder::new().description("To /dashboard")),
         Answer::WebSocket => (
             "101",

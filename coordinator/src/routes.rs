@@ -38,6 +38,8 @@ pub enum Answer {
     Metrics,
     /// A redirect to the dashboard.
     Redirect,
+    /// A vendored script or stylesheet of the dashboard.
+    Asset,
     /// Upgrades to a WebSocket of JSON messages.
     WebSocket,
     /// Server-sent events of JSON.
@@ -187,6 +189,9 @@ pub fn table() -> Vec<Route> {
         Route::new(Get, "/", Open, "Redirects to the dashboard", get(dashboard::home)).answer(Answer::Redirect),
         Route::new(Get, "/dashboard", Open, "The web dashboard (it holds no data; its calls send the token typed into it)", get(dashboard::page))
             .answer(Answer::Html),
+        Route::new(Get, "/dashboard/assets/{file}", Open, "The dashboard's vendored chart library: uplot.js and uplot.css", get(dashboard::asset))
+            .answer(Answer::Asset)
+            .errors(&[404]),
         Route::new(Get, "/api/v1/openapi.json", Open, "This document", get(http::openapi)),
         Route::new(Get, "/metrics", Read, "Prometheus metrics (docs/operations.md)", get(http::metrics)).answer(Answer::Metrics),
         Route::new(Get, "/api/v1/cluster", Read, "Leader, agents, shards, each agent's telemetry writer and the age of its last stats report", get(http::cluster))

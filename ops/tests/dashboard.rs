@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::up::Up;
-use playwright_rs::{LaunchOptions, Page, Playwright};
+use playwright_rs::{LaunchOptions, Page, Playwright, ScreenshotOptions, Viewport};
 use throng_testkit::poll_until_explained;
 
 async fn text(page: &Page, selector: &str) -> String {
@@ -100,6 +100,20 @@ struct Dashboard {
 }
 
 impl Dashboard {
+    /// Saves the page as `NAME.png` in `THRONG_SCREENSHOTS` (the docs'
+    /// images when they are renewed) or the test's scratch directory.
+    async fn screenshot(&self, name: &str) {
+        let dir = std::env::var_os("THRONG_SCREENSHOTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"));
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        let options = ScreenshotOptions::builder().full_page(true).build();
+        self.page
+            .screenshot_to_file(&dir.join(format!("{name}.png")), options)
+            .await
+            .expect("screenshot");
+    }
+
     /// Polls `check` until it holds; on timeout says what the page last did
     /// and what the cluster logged.
     async fn wait<T, F, Fut>(&self, timeout: Duration, what: &str, check: F) -> T
@@ -180,32 +194,94 @@ async fn the_dashboard_creates_watches_and_steers() {
         .expect("target");
     page.locator("#rate").fill("40", None).await.expect("rate");
     page.locator("#sessions")
-        .fill("100000", None)
+        .fill("400", None)
         .await
         .expect("sessions");
     page.locator("#create").click(None).await.expect("submit");
-    dashboard
+    let id = dashboard
         .wait(Duration::from_secs(30), "the campaign to be created", || async {
-            text(page, "#form-status")
-                .await
-                .contains("created dashboard-demo")
-                .then_some(())
+            let status = text(page, "#form-status").await;
+            status.strip_prefix("created ").map(str::to_string)
         })
         .await;
+    assert!(id.starts_with("dashboard-demo"), "{id}");
     assert!(text(page, "#error-name").await.is_empty(), "the errors went away");
-    let moved = dashboard
-        .wait(Duration::from_secs(30), "the chart to move", || async {
-            let points: u32 = attribute(page, "#chart", "data-points").await.parse().ok()?;
-            let rps: f64 = attribute(page, "#chart", "data-rps").await.parse().ok()?;
-            (points >= 3 && rps > 0.0).then_some(rps)
+
+    // Its page: charts over the run while it runs, with their legends.
+    dashboard
+        .wait(Duration::from_secs(30), "the charts to draw traffic", || async {
+            let requests: u64 = attribute(page, "#chart-throughput", "data-requests")
+                .await
+                .parse()
+                .ok()?;
+            (requests > 0).then_some(())
         })
         .await;
-    assert!(moved > 0.0);
-    let line = attribute(page, "#line-rps", "points").await;
-    assert!(
-        line.split(' ').count() >= 3,
-        "the requests/s line is drawn: {line}"
+    for (chart, legend) in [("throughput", "requests/s"), ("latency", "p99")] {
+        let selector = format!("#chart-{chart}");
+        assert_eq!(
+            count(page, &format!("{selector} canvas")).await,
+            1,
+            "{chart} is drawn"
+        );
+        let shown = text(page, &format!("{selector} .u-legend")).await;
+        assert!(shown.contains(legend), "{chart}'s legend: {shown}");
+    }
+
+    // Once the campaign is over, its numbers, charts and breakdown hold
+    // every session, as the analytics API (over gRPC, by the CLI) says.
+    dashboard
+        .wait(
+            Duration::from_secs(60),
+            "the campaign's page to show all of it",
+            || async {
+                let state = text(page, "#live-state").await;
+                let sessions = attribute(page, "#kpis [data-kpi=sessions]", "data-value").await;
+                let charted = attribute(page, "#chart-throughput", "data-sessions").await;
+                (state == "completed" && sessions == "400" && charted == "400").then_some(())
+            },
+        )
+        .await;
+    let out = up.client(&["--output", "json", "analytics", &id, "--by", "persona"]);
+    let analytics: serde_json::Value = serde_json::from_slice(&out.stdout).expect("analytics JSON");
+    let totals = &analytics[0]["totals"];
+    for (kpi, value) in [
+        ("sessions", &totals["sessions"]),
+        ("page_views", &totals["page_views"]),
+        ("requests", &totals["requests"]),
+        ("p99", &totals["latency_ms"]["p99"]),
+    ] {
+        let shown: f64 = attribute(page, &format!("#kpis [data-kpi={kpi}]"), "data-value")
+            .await
+            .parse()
+            .expect("a number");
+        assert_eq!(Some(shown), value.as_f64(), "the {kpi} card against the API");
+    }
+    let charted: u64 = attribute(page, "#chart-throughput", "data-requests")
+        .await
+        .parse()
+        .expect("charted requests");
+    assert_eq!(
+        Some(charted),
+        totals["requests"].as_u64(),
+        "the chart holds every request"
     );
+    let groups = analytics[0]["groups"].as_array().expect("groups");
+    assert_eq!(count(page, "#breakdown tbody tr").await, groups.len());
+    for group in groups {
+        let key = group["key"].as_str().expect("key");
+        let row = text(
+            page,
+            &format!("#breakdown tr[data-key=\"{key}\"] td:nth-child(2)"),
+        )
+        .await;
+        assert_eq!(
+            row.replace(',', ""),
+            group["sessions"].to_string(),
+            "{key}"
+        );
+    }
+    dashboard.screenshot("campaign").await;
 
     // The streams tab: apply a scenario after confirming; it becomes active.
     page.locator("#tab-streams")
@@ -261,6 +337,7 @@ async fn the_dashboard_creates_watches_and_steers() {
         })
         .await;
     assert!(events > 0);
+    dashboard.screenshot("streams").await;
 
     // The cluster tab lists both agents, healthy, with their telemetry
     // writers (the embedded store's).
@@ -286,5 +363,24 @@ async fn the_dashboard_creates_watches_and_steers() {
         let writer = text(page, &format!("{row} td.writer")).await;
         assert!(writer.starts_with("memory, queue "), "{agent}: {writer}");
     }
+    dashboard.screenshot("cluster").await;
+
+    // At a phone's width the campaign page still fits: no sideways scroll.
+    page.set_viewport_size(Viewport {
+        width: 390,
+        height: 844,
+    })
+    .await
+    .expect("phone width");
+    page.locator("#tab-campaigns")
+        .click(None)
+        .await
+        .expect("campaigns tab");
+    let overflow = page
+        .evaluate_value("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        .await
+        .expect("page width");
+    assert_eq!(overflow, "0", "the page scrolls sideways at 390 px");
+    dashboard.screenshot("campaign-phone").await;
     let _ = browser.close().await;
 }
