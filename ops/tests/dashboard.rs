@@ -275,11 +275,7 @@ async fn the_dashboard_creates_watches_and_steers() {
             &format!("#breakdown tr[data-key=\"{key}\"] td:nth-child(2)"),
         )
         .await;
-        assert_eq!(
-            row.replace(',', ""),
-            group["sessions"].to_string(),
-            "{key}"
-        );
+        assert_eq!(row.replace(',', ""), group["sessions"].to_string(), "{key}");
     }
     dashboard.screenshot("campaign").await;
 
