@@ -333,6 +333,23 @@ async fn the_dashboard_creates_watches_and_steers() {
         })
         .await;
     assert!(events > 0);
+
+    // A stream's last three simulated days, hour by hour, against its baseline.
+    page.locator("#stream-values button.chart-stream >> text=customer.payment.failed")
+        .click(None)
+        .await
+        .expect("chart a stream");
+    dashboard
+        .wait(Duration::from_secs(60), "the stream's history chart", || async {
+            (attribute(page, "#chart-stream", "data-points").await == "72").then_some(())
+        })
+        .await;
+    assert_eq!(count(page, "#chart-stream canvas").await, 1);
+    let legend = text(page, "#chart-stream .u-legend").await;
+    assert!(
+        legend.contains("baseline") && legend.contains("external event"),
+        "{legend}"
+    );
     dashboard.screenshot("streams").await;
 
     // The cluster tab lists both agents, healthy, with their telemetry
