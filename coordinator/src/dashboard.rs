@@ -1,5 +1,6 @@
-//! The web dashboard: one page (`dashboard/index.html`, plain HTML and
-//! JavaScript, no build step) served at `/dashboard`, and the handlers of
+//! The web dashboard: one page (`dashboard/index.html` with its scripts in
+//! `dashboard/js/`, plain HTML and JavaScript, no build step) served at
+//! `/dashboard`, and the handlers of
 //! the routes it uses beyond the read-only API — validating and creating
 //! campaigns, starting, pausing, resuming and stopping them, their live
 //! counters, and a stream run's scenarios (apply, stop, reset). Where each
@@ -15,11 +16,28 @@ use serde_json::{Value, json};
 
 const PAGE: &str = include_str!("dashboard/index.html");
 
-/// The chart library the page draws with: uPlot, vendored from the npm
-/// registry (`dashboard/vendor/README.md`) and built into the binary, so
-/// the console works with no network.
-const UPLOT_JS: &str = include_str!("dashboard/vendor/uPlot.iife.min.js");
-const UPLOT_CSS: &str = include_str!("dashboard/vendor/uPlot.min.css");
+/// What the page loads besides itself: its scripts, one per part of the
+/// console, and uPlot, the chart library, vendored from the npm registry
+/// (`dashboard/vendor/README.md`). All are built into the binary, so the
+/// console works with no network.
+const ASSETS: &[(&str, &str)] = &[
+    ("uplot.js", include_str!("dashboard/vendor/uPlot.iife.min.js")),
+    ("uplot.css", include_str!("dashboard/vendor/uPlot.min.css")),
+    ("core.js", include_str!("dashboard/js/core.js")),
+    ("charts.js", include_str!("dashboard/js/charts.js")),
+    ("campaigns.js", include_str!("dashboard/js/campaigns.js")),
+    ("streams.js", include_str!("dashboard/js/streams.js")),
+    ("cluster.js", include_str!("dashboard/js/cluster.js")),
+    ("main.js", include_str!("dashboard/js/main.js")),
+];
+
+/// An asset's text by file name.
+pub fn asset_text(file: &str) -> Option<&'static str> {
+    ASSETS
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, text)| *text)
+}
 
 /// Campaign presets the page offers, with `{target}` for the site's URL.
 const PRESETS: &[(&str, &str)] = &[
@@ -48,20 +66,23 @@ pub(crate) async fn page() -> impl axum::response::IntoResponse {
     )
 }
 
-/// `GET /dashboard/assets/{file}`: the page's vendored script and style.
+/// `GET /dashboard/assets/{file}`: the page's scripts and its chart library.
 pub(crate) async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "uplot.js" => (UPLOT_JS, "text/javascript; charset=utf-8"),
-        "uplot.css" => (UPLOT_CSS, "text/css; charset=utf-8"),
-        _ => {
-            return problem::of(CoordinatorError::NotFound(format!(
-                "no dashboard asset `{file}`; there are uplot.js and uplot.css"
-            )));
-        }
+    let Some(body) = asset_text(&file) else {
+        let names: Vec<&str> = ASSETS.iter().map(|(name, _)| *name).collect();
+        return problem::of(CoordinatorError::NotFound(format!(
+            "no dashboard asset `{file}`; there are {}",
+            names.join(", ")
+        )));
+    };
+    let kind = if file.ends_with(".css") {
+        "text/css; charset=utf-8"
+    } else {
+        "text/javascript; charset=utf-8"
     };
     let headers = [
         (axum::http::header::CONTENT_TYPE, kind),
-        (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        (axum::http::header::CACHE_CONTROL, "no-cache"),
     ];
     (headers, body).into_response()
 }

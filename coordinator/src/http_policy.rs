@@ -41,13 +41,15 @@ fn between<'a>(page: &'a str, open: &str, close: &str) -> Option<&'a str> {
 }
 
 /// The dashboard's content security policy: its own inline script and
-/// style, the vendored assets it loads from this origin, calls to this
-/// origin only, no framing.
+/// style (if any), the scripts and assets it loads from this origin,
+/// calls to this origin only, no framing.
 pub fn dashboard_csp(page: &str) -> String {
-    let script = between(page, "<script>", "</script>").map_or_else(|| "'none'".to_string(), hash_source);
-    let style = between(page, "<style>", "</style>").map_or_else(|| "'none'".to_string(), hash_source);
+    let inline = |open, close| {
+        between(page, open, close).map_or_else(String::new, |text| format!(" {}", hash_source(text)))
+    };
+    let (script, style) = (inline("<script>", "</script>"), inline("<style>", "</style>"));
     format!(
-        "default-src 'none'; script-src 'self' {script}; style-src 'self' {style}; connect-src 'self'; \
+        "default-src 'none'; script-src 'self'{script}; style-src 'self'{style}; connect-src 'self'; \
          img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
 }

@@ -189,7 +189,7 @@ pub fn table() -> Vec<Route> {
         Route::new(Get, "/", Open, "Redirects to the dashboard", get(dashboard::home)).answer(Answer::Redirect),
         Route::new(Get, "/dashboard", Open, "The web dashboard (it holds no data; its calls send the token typed into it)", get(dashboard::page))
             .answer(Answer::Html),
-        Route::new(Get, "/dashboard/assets/{file}", Open, "The dashboard's vendored chart library: uplot.js and uplot.css", get(dashboard::asset))
+        Route::new(Get, "/dashboard/assets/{file}", Open, "The dashboard's scripts (core.js, campaigns.js, …) and its vendored chart library (uplot.js, uplot.css)", get(dashboard::asset))
             .answer(Answer::Asset)
             .errors(&[404]),
         Route::new(Get, "/api/v1/openapi.json", Open, "This document", get(http::openapi)),

@@ -358,7 +358,8 @@ async fn browsers_get_security_headers_cors_for_allowed_origins_and_websocket_to
     .await;
 
     // Every answer carries the security headers; the dashboard's policy
-    // admits its own script by hash, nothing inline besides.
+    // admits scripts from its own origin and its style by hash, nothing
+    // inline besides; its scripts are served without a token.
     let (status, head) = head_of(&http_address, "GET", "/healthz", &[]);
     assert_eq!(status, 200, "{head}");
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
@@ -368,8 +369,14 @@ async fn browsers_get_security_headers_cors_for_allowed_origins_and_websocket_to
     );
     let (status, head) = head_of(&http_address, "GET", "/dashboard", &[]);
     assert_eq!(status, 200, "{head}");
-    assert!(head.contains("script-src 'sha256-"), "{head}");
+    assert!(head.contains("script-src 'self';"), "{head}");
+    assert!(head.contains("style-src 'self' 'sha256-"), "{head}");
     assert!(!head.contains("unsafe-inline"), "{head}");
+    let (status, head) = head_of(&http_address, "GET", "/dashboard/assets/uplot.js", &[]);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    let (status, head) = head_of(&http_address, "GET", "/dashboard/assets/other.js", &[]);
+    assert_eq!(status, 404, "{head}");
 
     // CORS: an allowed origin's preflight is answered without a token, and
     // its calls carry the origin back; another origin gets no CORS.

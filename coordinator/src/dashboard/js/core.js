@@ -1,0 +1,66 @@
+"use strict";
+// The page's common parts: the API with its token, problems, tabs, confirmations, downloads.
+
+const $ = (selector) => document.querySelector(selector);
+const tokenInput = $("#token");
+tokenInput.value = localStorage.getItem("throng-token") || "";
+tokenInput.addEventListener("change", () => localStorage.setItem("throng-token", tokenInput.value));
+
+function showProblem(problem) {
+  // Also on the console, where a browser's tools (and tests) keep a history.
+  if (problem && problem !== $("#problem").textContent) console.warn("problem: " + problem);
+  $("#problem").textContent = problem;
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (tokenInput.value) headers["Authorization"] = "Bearer " + tokenInput.value;
+  let response;
+  try {
+    response = await fetch(path, Object.assign({}, options, { headers }));
+  } catch (error) {
+    // The coordinator is restarting or the network is down: say so, and let
+    // the periodic refreshes try again.
+    showProblem("cannot reach the coordinator (" + error.message + "); retrying");
+    return { ok: false, status: 0, body: {} };
+  }
+  const body = await response.json().catch(() => ({}));
+  showProblem(response.ok || response.status === 400 ? "" : (body.detail || response.statusText));
+  return { ok: response.ok, status: response.status, body };
+}
+
+function text(value) { const span = document.createElement("span"); span.textContent = value; return span.innerHTML; }
+
+// Tabs
+for (const button of document.querySelectorAll("header button[data-tab]")) {
+  button.addEventListener("click", () => {
+    for (const b of document.querySelectorAll("header button[data-tab]")) b.classList.toggle("on", b === button);
+    for (const s of document.querySelectorAll("main section")) s.classList.toggle("on", s.id === button.dataset.tab);
+  });
+}
+
+
+// A confirmation before an action that changes something.
+let pending = null;
+function confirmThen(message, action) {
+  pending = action;
+  $("#confirm-text").textContent = message;
+  $("#confirm").classList.add("on");
+}
+$("#confirm-yes").addEventListener("click", async () => { $("#confirm").classList.remove("on"); if (pending) await pending(); pending = null; refreshScenarios(); });
+$("#confirm-no").addEventListener("click", () => { $("#confirm").classList.remove("on"); pending = null; });
+
+// Downloads of what the page shows: the API's JSON, or one CSV row per
+// total, group and bucket (the columns `throng --output csv analytics` has).
+function download(name, type, body) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([body], { type }));
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+function csvRow(values) {
+  return values.map((v) => { const s = String(v); return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; }).join(",");
+}
