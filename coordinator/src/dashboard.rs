@@ -26,6 +26,7 @@ const ASSETS: &[(&str, &str)] = &[
     ("core.js", include_str!("dashboard/js/core.js")),
     ("charts.js", include_str!("dashboard/js/charts.js")),
     ("campaigns.js", include_str!("dashboard/js/campaigns.js")),
+    ("sessions.js", include_str!("dashboard/js/sessions.js")),
     ("streams.js", include_str!("dashboard/js/streams.js")),
     ("cluster.js", include_str!("dashboard/js/cluster.js")),
     ("main.js", include_str!("dashboard/js/main.js")),

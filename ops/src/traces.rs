@@ -12,6 +12,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -29,12 +30,16 @@ impl Tracing {
     }
 }
 
-/// Logs at `default` level (or `RUST_LOG`); with `otlp`, also exports spans
+/// Logs to stderr at `default` level (or `RUST_LOG`), and to the process's
+/// ring (which `throng logs` and the console read) at `info` at least, so
+/// a quiet terminal still leaves the console something to show; with
+/// `otlp`, also exports spans
 /// as `service` (e.g. `throng-coordinator`), including the traces of sampled
 /// simulated sessions. Call inside the runtime.
 pub fn init(default: &str, otlp: Option<(&str, &'static str)>) -> Tracing {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(level_filter(default));
     let provider = otlp.and_then(|(endpoint, service)| match exporter(endpoint) {
         Ok(exporter) => Some(
             SdkTracerProvider::builder()
@@ -52,18 +57,33 @@ pub fn init(default: &str, otlp: Option<(&str, &'static str)>) -> Tracing {
         // provider (they are built far from this setup).
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
-    let spans = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("throng")));
+    let spans = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("throng"))
+            .with_filter(level_filter(default))
+    });
     // Every line also goes to the process's ring, which `throng logs` reads.
-    let ring = throng_node::log_ring::RingLayer::new(throng_node::log_ring::LogRing::global().clone());
+    let ring = throng_node::log_ring::RingLayer::new(throng_node::log_ring::LogRing::global().clone())
+        .with_filter(level_filter(least_info(default)));
     tracing_subscriber::registry()
-        .with(filter)
         .with(logs)
         .with(ring)
         .with(spans)
         .init();
     Tracing { provider }
+}
+
+/// `RUST_LOG` if set, else `default`.
+fn level_filter(default: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+}
+
+/// `level`, or `info` when `level` is quieter than that.
+fn least_info(level: &str) -> &str {
+    match level {
+        "error" | "warn" | "off" => "info",
+        other => other,
+    }
 }
 
 fn exporter(

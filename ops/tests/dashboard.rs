@@ -92,6 +92,16 @@ impl Journal {
     }
 }
 
+/// Where a screenshot goes: `THRONG_SCREENSHOTS` (the docs' images when
+/// they are renewed) or the test's scratch directory.
+fn screenshot_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("THRONG_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"));
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir.join(format!("{name}.png"))
+}
+
 /// The page under test with its journal and the cluster behind it.
 struct Dashboard {
     page: Page,
@@ -100,16 +110,25 @@ struct Dashboard {
 }
 
 impl Dashboard {
+    /// Saves one element of the page as `NAME.png` (see `screenshot`).
+    async fn screenshot_of(&self, selector: &str, name: &str) {
+        let path = screenshot_path(name);
+        self.page
+            .locator(selector)
+            .screenshot(None)
+            .await
+            .and_then(|png| {
+                std::fs::write(&path, png).map_err(|e| playwright_rs::Error::ProtocolError(e.to_string()))
+            })
+            .expect("screenshot");
+    }
+
     /// Saves the page as `NAME.png` in `THRONG_SCREENSHOTS` (the docs'
     /// images when they are renewed) or the test's scratch directory.
     async fn screenshot(&self, name: &str) {
-        let dir = std::env::var_os("THRONG_SCREENSHOTS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"));
-        std::fs::create_dir_all(&dir).expect("screenshot directory");
         let options = ScreenshotOptions::builder().full_page(true).build();
         self.page
-            .screenshot_to_file(&dir.join(format!("{name}.png")), options)
+            .screenshot_to_file(&screenshot_path(name), options)
             .await
             .expect("screenshot");
     }
@@ -197,6 +216,13 @@ async fn the_dashboard_creates_watches_and_steers() {
         .fill("400", None)
         .await
         .expect("sessions");
+    // One of its pages is missing on the site: its requests fail with 404.
+    let spec = page.locator("#spec").input_value(None).await.expect("the spec");
+    assert!(spec.contains("\"/contact\""), "{spec}");
+    page.locator("#spec")
+        .fill(&spec.replace("\"/contact\"", "\"/missing\""), None)
+        .await
+        .expect("spec");
     page.locator("#create").click(None).await.expect("submit");
     let id = dashboard
         .wait(Duration::from_secs(30), "the campaign to be created", || async {
@@ -277,7 +303,105 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await;
         assert_eq!(row.replace(',', ""), group["sessions"].to_string(), "{key}");
     }
+
+    // Its failed requests, grouped as the API groups them.
+    let out = up.client(&["--output", "json", "campaign", "errors", &id]);
+    let errors: serde_json::Value = serde_json::from_slice(&out.stdout).expect("errors JSON");
+    let groups = errors["groups"].as_array().expect("error groups");
+    assert!(!groups.is_empty(), "the missing page failed: {errors}");
+    dashboard
+        .wait(Duration::from_secs(15), "the error groups", || async {
+            (count(page, "#error-groups tbody tr").await == groups.len()).then_some(())
+        })
+        .await;
+    let shown = text(page, "#error-groups tbody tr >> nth=0").await;
+    assert!(
+        shown.contains(groups[0]["class"].as_str().expect("class"))
+            && shown.contains(&groups[0]["requests"].to_string()),
+        "{shown} against {}",
+        groups[0]
+    );
     dashboard.screenshot("campaign").await;
+
+    // Its failed sessions, a page at a time, as the API lists them; a bad
+    // filter is named.
+    page.locator("#session-outcome")
+        .select_option("failed", None)
+        .await
+        .expect("outcome");
+    page.locator("#session-filters button")
+        .click(None)
+        .await
+        .expect("filter");
+    let out = up.client(&[
+        "--output",
+        "json",
+        "session",
+        "list",
+        &id,
+        "--outcome",
+        "failed",
+        "--limit",
+        "25",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sessions JSON");
+    let expected: Vec<String> = listed["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| s["session_id"].as_str().expect("id").to_string())
+        .collect();
+    assert!(!expected.is_empty(), "some sessions failed");
+    dashboard
+        .wait(Duration::from_secs(15), "the failed sessions", || async {
+            let rows = count(page, "#session-list tbody tr.failed").await;
+            (rows == expected.len()).then_some(())
+        })
+        .await;
+    for (n, session) in expected.iter().enumerate() {
+        let shown = attribute(
+            page,
+            &format!("#session-list tbody tr >> nth={n}"),
+            "data-session",
+        )
+        .await;
+        assert_eq!(&shown, session, "row {n}");
+    }
+    page.locator("#session-min-duration")
+        .fill("soon", None)
+        .await
+        .expect("duration");
+    page.locator("#session-filters button")
+        .click(None)
+        .await
+        .expect("filter");
+    let problem = dashboard
+        .wait(Duration::from_secs(10), "the bad filter's error", || async {
+            Some(text(page, "#session-errors").await).filter(|t| !t.is_empty())
+        })
+        .await;
+    assert!(problem.contains("min_duration_ms"), "{problem}");
+    page.locator("#session-min-duration")
+        .fill("", None)
+        .await
+        .expect("duration");
+
+    // One session in full: a waterfall row per request, the failed one marked.
+    page.locator("#session-list .open-session >> nth=0")
+        .click(None)
+        .await
+        .expect("open a session");
+    let out = up.client(&["--output", "json", "session", "show", &id, &expected[0]]);
+    let session: serde_json::Value = serde_json::from_slice(&out.stdout).expect("session JSON");
+    let steps = session["steps"].as_array().expect("steps").len();
+    dashboard
+        .wait(Duration::from_secs(15), "the session's waterfall", || async {
+            (count(page, "#waterfall tbody tr").await == steps).then_some(())
+        })
+        .await;
+    assert!(count(page, "#waterfall tbody tr.failed .bar.failed").await >= 1);
+    assert!(text(page, "#session-title").await.contains(&expected[0]));
+    dashboard.screenshot_of("#session", "session").await;
 
     // The streams tab: apply a scenario after confirming; it becomes active.
     page.locator("#tab-streams")
@@ -376,6 +500,46 @@ async fn the_dashboard_creates_watches_and_steers() {
         let writer = text(page, &format!("{row} td.writer")).await;
         assert!(writer.starts_with("memory, queue "), "{agent}: {writer}");
     }
+
+    // The logs follow live; a level and a text narrow them.
+    dashboard
+        .wait(Duration::from_secs(15), "the coordinator's log lines", || async {
+            (count(page, "#logs tbody tr").await > 0).then_some(())
+        })
+        .await;
+    page.locator("#log-grep")
+        .fill("shard starting", None)
+        .await
+        .expect("grep");
+    dashboard
+        .wait(Duration::from_secs(15), "the lines with that text", || async {
+            let rows = count(page, "#logs tbody tr").await;
+            let matching = count(page, "#logs tbody tr:has-text(\"shard starting\")").await;
+            (rows > 0 && rows == matching).then_some(())
+        })
+        .await;
+    page.locator("#log-level")
+        .select_option("error", None)
+        .await
+        .expect("level");
+    dashboard
+        .wait(Duration::from_secs(15), "no errors in a healthy run", || async {
+            text(page, "#log-summary")
+                .await
+                .starts_with("no lines")
+                .then_some(())
+        })
+        .await;
+    page.locator("#log-level")
+        .select_option("info", None)
+        .await
+        .expect("level");
+    page.locator("#log-grep").fill("", None).await.expect("grep");
+    dashboard
+        .wait(Duration::from_secs(15), "every line again", || async {
+            (count(page, "#logs tbody tr").await > 0).then_some(())
+        })
+        .await;
     dashboard.screenshot("cluster").await;
 
     // At a phone's width the campaign page still fits: no sideways scroll.

@@ -65,7 +65,11 @@ function select(id) {
   $("#live").hidden = false;
   $("#live-title").textContent = id;
   for (const name of Object.keys(charts)) { charts[name].destroy(); delete charts[name]; }
+  $("#session").hidden = true;
+  sessionCursors = [""];
   refreshCampaign();
+  refreshErrors();
+  showSessions(0);
 }
 
 async function refreshCampaigns() {

@@ -1,5 +1,6 @@
 "use strict";
-// The cluster: leader, agents, their telemetry writers and health.
+// The cluster: leader, agents, their telemetry writers and health, and
+// each node's recent log lines.
 
 async function refreshCluster() {
   const answer = await api("/api/v1/cluster");
@@ -18,5 +19,29 @@ async function refreshCluster() {
     return `<tr data-agent="${text(a.id)}"><td>${text(a.id)}</td><td>${text(a.address)}</td><td>${a.capacity}</td><td>${a.shards}</td>` +
       `<td class="writer">${writer}</td><td class="health health-${health === "ok" ? "ok" : "bad"}">${text(health)}</td></tr>`;
   }).join("");
+  const node = $("#log-node").value;
+  $("#log-node").innerHTML = `<option value="">the coordinator</option>` +
+    answer.body.agents.map((a) => `<option value="${text(a.id)}">${text(a.id)}</option>`).join("");
+  $("#log-node").value = node;
 }
+
+// The newest 200 lines that pass the filters, newest first.
+async function refreshLogs() {
+  if (!$("#cluster").classList.contains("on")) return;
+  const query = new URLSearchParams({ level: $("#log-level").value, limit: "200" });
+  if ($("#log-node").value) query.set("node", $("#log-node").value);
+  if ($("#log-grep").value.trim()) query.set("grep", $("#log-grep").value.trim());
+  const answer = await api(`/api/v1/logs?${query}`);
+  if (!answer.ok) return;
+  const lines = answer.body.lines.slice().reverse();
+  $("#log-summary").textContent = lines.length === 0 ? `no lines from ${answer.body.node} pass these filters`
+    : `${lines.length} newest lines from ${answer.body.node}, newest first`;
+  $("#logs").hidden = lines.length === 0;
+  $("#logs tbody").innerHTML = lines.map((l) =>
+    `<tr class="level-${text(l.level)}" data-seq="${l.seq}"><td>${new Date(l.at_ms).toLocaleTimeString()}</td><td>${text(l.node)}</td>` +
+    `<td>${text(l.level)}</td><td>${text(l.target)}</td><td>${text(l.text)}</td></tr>`).join("");
+}
+$("#log-filters").addEventListener("submit", (event) => { event.preventDefault(); refreshLogs(); });
+for (const id of ["#log-node", "#log-level", "#log-grep"]) $(id).addEventListener("change", refreshLogs);
+$("#log-grep").addEventListener("input", refreshLogs);
 

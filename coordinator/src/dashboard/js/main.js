@@ -17,10 +17,14 @@ async function start() {
   // Loaded: presets, campaigns and runs are on the page.
   document.body.dataset.ready = "true";
   setInterval(refreshCampaign, 3000);
+  setInterval(refreshErrors, 5000);
+  setInterval(refreshSessions, 5000);
   setInterval(refreshCampaigns, 3000);
   setInterval(refreshScenarios, 2000);
   setInterval(refreshCluster, 5000);
   setInterval(refreshStreams, 10000);
+  setInterval(() => { if ($("#log-follow").checked) refreshLogs(); }, 2000);
   $("#tab-streams").addEventListener("click", refreshStreams);
+  $("#tab-cluster").addEventListener("click", refreshLogs);
 }
 start();
