@@ -22,6 +22,7 @@ pub fn campaign(c: &v1::Campaign) -> Value {
         "state": state_name(c.state),
         "created_at_ms": c.created_at_ms,
         "ended_at_ms": c.ended_at_ms,
+        "rate": c.rate,
         "revision": c.revision,
         "shards": plan.shards,
         "shards_done": c.shards_done,

@@ -99,7 +99,24 @@ pub fn campaign(view: &CampaignView) -> v1::Campaign {
         stop_reason: campaign.status.stop_reason.clone().unwrap_or_default(),
         revision: campaign.status.edits + 1,
         ended_at_ms: campaign.status.ended_at_ms.unwrap_or(0),
+        rate: current_rate(campaign),
     }
+}
+
+/// The peak rate a campaign starts sessions at now: the last rate change,
+/// else its spec's (none for stream runs and closed-model campaigns).
+fn current_rate(campaign: &crate::campaign::Campaign) -> f64 {
+    let Some(spec) = campaign.spec() else {
+        return 0.0;
+    };
+    if spec.load.closed.is_some() {
+        return 0.0;
+    }
+    campaign
+        .status
+        .rate_changes
+        .last()
+        .map_or(spec.load.rate, |change| change.rate)
 }
 
 pub fn campaign_stats(stats: &LiveStats) -> v1::CampaignStats {

@@ -403,6 +403,114 @@ async fn the_dashboard_creates_watches_and_steers() {
     assert!(text(page, "#session-title").await.contains(&expected[0]));
     dashboard.screenshot_of("#session", "session").await;
 
+    // Before creating anything, the form asks whether the target answers.
+    page.locator("#test-target")
+        .click(None)
+        .await
+        .expect("test target");
+    let answered = dashboard
+        .wait(Duration::from_secs(15), "the target's answer", || async {
+            let status = text(page, "#form-status").await;
+            status.contains("answers").then_some(status)
+        })
+        .await;
+    assert!(answered.contains("(200,"), "{answered}");
+
+    // The demo campaign runs: a new rate on it, as the API then says.
+    let demo = attribute(page, "#campaign-list tbody tr[data-id^=\"demo-\"]", "data-id").await;
+    let demo_row = format!("#campaign-list tbody tr[data-id=\"{demo}\"]");
+    page.locator(&format!("{demo_row} input.rate"))
+        .fill("3", None)
+        .await
+        .expect("rate");
+    page.locator(&format!("{demo_row} button[data-action=rate]"))
+        .click(None)
+        .await
+        .expect("set rate");
+    dashboard
+        .wait(Duration::from_secs(15), "the new rate", || async {
+            text(page, "#list-status")
+                .await
+                .contains("now starts 3 sessions/s")
+                .then_some(())
+        })
+        .await;
+    let out = up.client(&["--output", "json", "campaign", "get", &demo]);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("campaign JSON");
+    assert_eq!(got["rate"].as_f64(), Some(3.0), "{got}");
+
+    // Two campaigns compared: their numbers side by side, as the API has them.
+    for campaign in [&id, &demo] {
+        page.locator(&format!(
+            "#campaign-list tbody tr[data-id=\"{campaign}\"] .compare-pick"
+        ))
+        .check(None)
+        .await
+        .expect("tick");
+    }
+    page.locator("#compare-picked")
+        .click(None)
+        .await
+        .expect("compare");
+    dashboard
+        .wait(Duration::from_secs(15), "the comparison", || async {
+            (attribute(page, "#chart-compare-requests", "data-series").await == "2").then_some(())
+        })
+        .await;
+    let compared = attribute(
+        page,
+        "#compare tr[data-kpi=sessions] td:nth-child(2)",
+        "data-value",
+    )
+    .await;
+    assert_eq!(compared, "400", "the finished campaign's sessions");
+    dashboard.screenshot_of("#compare", "compare").await;
+
+    // Stop asks first; a finished campaign is cloned, and the clone deleted
+    // after its confirmation.
+    page.locator(&format!("{demo_row} button[data-action=stop]"))
+        .click(None)
+        .await
+        .expect("stop");
+    assert!(text(page, "#confirm-text").await.contains(&demo));
+    page.locator("#confirm-yes").click(None).await.expect("confirm");
+    dashboard
+        .wait(Duration::from_secs(20), "the demo to stop", || async {
+            (attribute(page, &demo_row, "data-state").await == "stopped").then_some(())
+        })
+        .await;
+    page.locator(&format!(
+        "#campaign-list tbody tr[data-id=\"{id}\"] button[data-action=clone]"
+    ))
+    .click(None)
+    .await
+    .expect("clone");
+    let clone = dashboard
+        .wait(Duration::from_secs(15), "the clone", || async {
+            let status = text(page, "#list-status").await;
+            let rest = status.strip_prefix("cloned into ")?;
+            Some(rest.split_whitespace().next()?.to_string())
+        })
+        .await;
+    let clone_row = format!("#campaign-list tbody tr[data-id=\"{clone}\"]");
+    dashboard
+        .wait(Duration::from_secs(15), "the clone in the list", || async {
+            (attribute(page, &clone_row, "data-state").await == "created").then_some(())
+        })
+        .await;
+    page.locator(&format!("{clone_row} button[data-action=delete]"))
+        .click(None)
+        .await
+        .expect("delete");
+    page.locator("#confirm-yes").click(None).await.expect("confirm");
+    dashboard
+        .wait(Duration::from_secs(15), "the clone to go", || async {
+            (count(page, &clone_row).await == 0).then_some(())
+        })
+        .await;
+    let out = up.client(&["campaign", "get", &clone]);
+    assert!(!out.status.success(), "the clone is gone from the API too");
+
     // The streams tab: apply a scenario after confirming; it becomes active.
     page.locator("#tab-streams")
         .click(None)

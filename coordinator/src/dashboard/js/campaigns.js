@@ -64,12 +64,50 @@ function select(id) {
   report = null;
   $("#live").hidden = false;
   $("#live-title").textContent = id;
-  for (const name of Object.keys(charts)) { charts[name].destroy(); delete charts[name]; }
+  dropChart("throughput");
+  dropChart("latency");
   $("#session").hidden = true;
   sessionCursors = [""];
   refreshCampaign();
   refreshErrors();
   showSessions(0);
+}
+
+// What can be done to a campaign in each state; stop and delete ask first.
+const ACTIONS = {
+  created: ["start", "delete"],
+  running: ["pause", "stop", "rate"],
+  paused: ["resume", "stop"],
+  stopped: ["clone", "delete"],
+  completed: ["clone", "delete"],
+};
+const comparePicks = new Set();
+
+function actionButtons(c) {
+  return (ACTIONS[c.state] || []).map((a) => a === "rate"
+    ? `<input class="rate" size="5" inputmode="decimal" aria-label="new sessions per second for ${text(c.id)}" value="${c.rate}"> <button class="act" data-action="rate">set rate</button>`
+    : `<button class="act" data-action="${a}">${a}</button>`).join(" ");
+}
+
+async function act(id, action, row) {
+  const base = `/api/v1/campaigns/${encodeURIComponent(id)}`;
+  if (action === "stop") return confirmThen(`Stop ${id}? Its sessions end where they are; it cannot be resumed.`, () => api(base + "/stop", { method: "POST" }));
+  if (action === "delete") return confirmThen(`Delete ${id}? Its spec and checkpoints go; its telemetry stays.`, async () => {
+    await api(base, { method: "DELETE" });
+    if (selected === id) { selected = null; $("#live").hidden = true; $("#session").hidden = true; }
+  });
+  if (action === "rate") {
+    const rate = Number(row.querySelector(".rate").value);
+    const answer = await api(base + "/rate", { method: "POST", body: JSON.stringify({ rate }) });
+    $("#list-status").textContent = answer.ok ? `${id} now starts ${rate} sessions/s` : `rate: ${answer.body.detail || "refused"}`;
+    return;
+  }
+  if (action === "clone") {
+    const answer = await api(base + "/clone?start=false", { method: "POST" });
+    $("#list-status").textContent = answer.ok ? `cloned into ${answer.body.id} (created; start it when ready)` : "";
+    return;
+  }
+  await api(`${base}/${action}`, { method: "POST" });
 }
 
 async function refreshCampaigns() {
@@ -79,16 +117,24 @@ async function refreshCampaigns() {
   const runs = [];
   for (const c of answer.body.campaigns) {
     if (c.spec && c.spec.kind === "streams") { runs.push(c); continue; }
-    rows.push(`<tr data-id="${text(c.id)}"><td><a href="#" class="pick">${text(c.id)}</a></td><td class="state">${text(c.state)}</td>` +
-      `<td class="num">${c.sessions_checkpointed}</td><td>` +
-      ["start", "pause", "resume", "stop"].map((a) => `<button class="act" data-action="${a}">${a}</button>`).join(" ") + "</td></tr>");
+    rows.push(`<tr data-id="${text(c.id)}" data-state="${text(c.state)}"><td><input type="checkbox" class="compare-pick" aria-label="compare ${text(c.id)}"${comparePicks.has(c.id) ? " checked" : ""}></td>` +
+      `<td><a href="#" class="pick">${text(c.id)}</a></td><td class="state">${text(c.state)}</td>` +
+      `<td class="num">${number.format(c.sessions_checkpointed)}</td><td class="actions">${actionButtons(c)}</td></tr>`);
   }
   campaigns = answer.body.campaigns;
+  // A rate being typed is not thrown away by the refresh.
+  const typing = document.activeElement && document.activeElement.classList.contains("rate");
+  if (typing) return;
   $("#campaign-list tbody").innerHTML = rows.join("");
   for (const row of document.querySelectorAll("#campaign-list tbody tr")) {
-    row.querySelector(".pick").addEventListener("click", (e) => { e.preventDefault(); select(row.dataset.id); });
+    const id = row.dataset.id;
+    row.querySelector(".pick").addEventListener("click", (e) => { e.preventDefault(); select(id); });
+    row.querySelector(".compare-pick").addEventListener("change", (e) => {
+      if (e.target.checked) comparePicks.add(id); else comparePicks.delete(id);
+      $("#compare-picked").disabled = comparePicks.size < 2 || comparePicks.size > 4;
+    });
     for (const b of row.querySelectorAll(".act")) {
-      b.addEventListener("click", async () => { await api(`/api/v1/campaigns/${row.dataset.id}/${b.dataset.action}`, { method: "POST" }); refreshCampaigns(); });
+      b.addEventListener("click", async () => { await act(id, b.dataset.action, row); refreshCampaigns(); });
     }
   }
   const current = $("#run").value;
@@ -96,24 +142,6 @@ async function refreshCampaigns() {
   if (current) $("#run").value = current;
 }
 let campaigns = [];
-
-const number = new Intl.NumberFormat("en");
-const percent = (v) => (v * 100).toFixed(v < 0.1 ? 2 : 1) + " %";
-const ms = (v) => v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0) + " ms";
-const KPIS = [
-  ["sessions", "sessions", (t) => number.format(t.sessions)],
-  ["page_views", "page views", (t) => number.format(t.page_views)],
-  ["pages_per_session", "pages / session", (t) => t.pages_per_session.toFixed(2)],
-  ["bounce_rate", "bounce", (t) => percent(t.bounce_rate)],
-  ["conversions", "conversions", (t) => number.format(t.conversions)],
-  ["revenue", "revenue", (t) => number.format(Math.round(t.revenue * 100) / 100)],
-  ["requests", "requests", (t) => number.format(t.requests)],
-  ["error_rate", "error rate", (t) => percent(t.error_rate)],
-  ["p50", "latency p50", (t) => ms(t.latency_ms.p50)],
-  ["p90", "latency p90", (t) => ms(t.latency_ms.p90)],
-  ["p99", "latency p99", (t) => ms(t.latency_ms.p99)],
-];
-const RAW = { p50: (t) => t.latency_ms.p50, p90: (t) => t.latency_ms.p90, p99: (t) => t.latency_ms.p99 };
 
 async function refreshCampaign() {
   if (!selected) return;
@@ -132,17 +160,10 @@ async function refreshCampaign() {
   $("#live-window").textContent = `from ${new Date(started).toLocaleString()}` +
     (campaign && campaign.ended_at_ms ? ` to ${new Date(ended).toLocaleString()}` : ", running") +
     `; charts in buckets of ${resolution / 1000} s; latency counts from each request's intended start`;
-  $("#kpis").innerHTML = KPIS.map(([key, label, show]) =>
-    `<div class="kpi" data-kpi="${key}" data-value="${RAW[key] ? RAW[key](t) : t[key]}"><span>${label}</span><b>${show(t)}</b></div>`).join("");
-  drawCharts(buckets(report.series || [], resolution), resolution);
-  $("#breakdown-key").textContent = by;
-  $("#breakdown tbody").innerHTML = (report.groups || []).map((g) => {
-    const s = g;
-    return `<tr data-key="${text(g.key)}"><td>${text(g.key)}</td><td class="num">${number.format(s.sessions)}</td><td class="num">${number.format(s.page_views)}</td>` +
-      `<td class="num">${s.pages_per_session.toFixed(2)}</td><td class="num">${percent(s.bounce_rate)}</td><td class="num">${number.format(s.conversions)}</td>` +
-      `<td class="num">${s.revenue.toFixed(2)}</td><td class="num">${percent(s.error_rate)}</td>` +
-      `<td class="num">${s.latency_ms.p50.toFixed(2)}</td><td class="num">${s.latency_ms.p99.toFixed(2)}</td></tr>`;
-  }).join("");
+  $("#kpis").innerHTML = kpiCards(t);
+  drawCampaignCharts(buckets(report.series || [], resolution), resolution);
+  $("#breakdown thead").innerHTML = `<tr><th>${text(by)}</th>${BREAKDOWN_HEAD}</tr>`;
+  $("#breakdown tbody").innerHTML = breakdownRows(report.groups);
 }
 $("#breakdown-by").addEventListener("change", refreshCampaign);
 
@@ -160,3 +181,29 @@ function reportCsv(r) {
 $("#download-json").addEventListener("click", () => report && download(report.campaign_id + ".json", "application/json", JSON.stringify(report, null, 2)));
 $("#download-csv").addEventListener("click", () => report && download(report.campaign_id + ".csv", "text/csv", reportCsv(report)));
 
+
+// Two to four campaigns side by side, their charts overlaid.
+async function showComparison() {
+  const ids = [...comparePicks];
+  const picked = campaigns.filter((c) => comparePicks.has(c.id));
+  const first = Math.min(...picked.map((c) => c.created_at_ms));
+  const last = Math.max(...picked.map((c) => c.ended_at_ms || Date.now()));
+  const resolution = resolutionFor(Math.max(1000, last - first));
+  const answer = await api(`/api/v1/analytics?campaigns=${ids.map(encodeURIComponent).join(",")}&resolution_ms=${resolution}`);
+  if (!answer.ok) return;
+  $("#compare").hidden = false;
+  $("#compare-title").textContent = "Compared: " + answer.body.map((r) => r.name).join(", ");
+  renderComparison($("#compare-body"), answer.body, resolution, "compare-");
+}
+$("#compare-picked").addEventListener("click", showComparison);
+$("#compare-close").addEventListener("click", () => { $("#compare").hidden = true; });
+
+// Asks the spec's targets whether they answer, before anything is created.
+$("#test-target").addEventListener("click", async () => {
+  $("#form-status").textContent = "asking the targets…";
+  const answer = await api("/api/v1/campaigns/test", { method: "POST", body: $("#spec").value });
+  if (!answer.ok) { $("#form-status").textContent = ""; showErrors(answer.body.errors || []); return; }
+  $("#form-status").textContent = answer.body.targets.map((t) => t.ok
+    ? `${t.url} answers (${t.status}, ${t.latency_ms.toFixed(0)} ms)` : `${t.url} does not answer: ${t.diagnosis}`).join("; ");
+  $("#form-status").dataset.ok = answer.body.ok;
+});

@@ -29,7 +29,6 @@ async function api(path, options = {}) {
   return { ok: response.ok, status: response.status, body };
 }
 
-function text(value) { const span = document.createElement("span"); span.textContent = value; return span.innerHTML; }
 
 // Tabs
 for (const button of document.querySelectorAll("header button[data-tab]")) {
@@ -40,15 +39,25 @@ for (const button of document.querySelectorAll("header button[data-tab]")) {
 }
 
 
-// A confirmation before an action that changes something.
+// A confirmation before an action that changes something: Enter or the
+// first button goes ahead, Escape or Cancel does not.
 let pending = null;
 function confirmThen(message, action) {
   pending = action;
   $("#confirm-text").textContent = message;
   $("#confirm").classList.add("on");
+  $("#confirm-yes").focus();
 }
-$("#confirm-yes").addEventListener("click", async () => { $("#confirm").classList.remove("on"); if (pending) await pending(); pending = null; refreshScenarios(); });
-$("#confirm-no").addEventListener("click", () => { $("#confirm").classList.remove("on"); pending = null; });
+function closeConfirm() { $("#confirm").classList.remove("on"); pending = null; }
+$("#confirm-yes").addEventListener("click", async () => {
+  const action = pending;
+  closeConfirm();
+  if (action) await action();
+  refreshScenarios();
+  refreshCampaigns();
+});
+$("#confirm-no").addEventListener("click", closeConfirm);
+$("#confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") closeConfirm(); });
 
 // Downloads of what the page shows: the API's JSON, or one CSV row per
 // total, group and bucket (the columns `throng --output csv analytics` has).

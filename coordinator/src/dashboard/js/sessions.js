@@ -11,15 +11,9 @@ async function refreshErrors() {
   const answer = await api(`/api/v1/campaigns/${encodeURIComponent(id)}/errors`);
   if (!answer.ok || selected !== id) return;
   const report = answer.body;
-  $("#errors-summary").textContent = report.failed_requests === 0 ? "No failed requests."
-    : `${number.format(report.failed_requests)} failed requests in ${report.groups.length} group${report.groups.length === 1 ? "" : "s"}` +
-      (report.other_requests ? `, ${number.format(report.other_requests)} more beyond the first 1,000 groups` : "");
+  $("#errors-summary").textContent = errorSummary(report);
   $("#error-groups").hidden = report.groups.length === 0;
-  $("#error-groups tbody").innerHTML = report.groups.map((g) =>
-    `<tr><td>${text(g.class)}</td><td>${text(g.message)}</td><td class="num">${number.format(g.requests)}</td>` +
-    `<td>${time(g.first_ms)}</td><td>${time(g.last_ms)}</td>` +
-    `<td>${text(g.example_path)}${g.example_status ? " → " + g.example_status : ""}` +
-    `${g.example_excerpt ? `<div class="muted">${text(g.example_excerpt)}</div>` : ""}</td></tr>`).join("");
+  $("#error-groups tbody").innerHTML = errorRows(report.groups);
 }
 
 // The filters as the API takes them; the cursor of each page shown so far.

@@ -48,7 +48,6 @@ async function refreshStreams() {
 // and injections, against its baseline, external events marked where they
 // fell.
 let runEvents = [];
-let streamChart = null;
 let shownStream = null;
 async function showStreamHistory(stream) {
   const run = $("#run").value;
@@ -78,20 +77,12 @@ async function showStreamHistory(stream) {
   const element = $("#chart-stream");
   element.dataset.points = x.length;
   element.dataset.bent = series.counts.filter((c, i) => c !== series.baseline[i]).length;
-  if (streamChart) streamChart.destroy();
-  streamChart = new uPlot({
-    width: element.clientWidth || 900, height: 240,
-    scales: { x: { time: true } },
-    tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
-    series: [
-      { label: "simulated time" },
-      { label: "baseline", stroke: "#98a2b3", width: 1.5, dash: [6, 4], value: (u, v) => v == null ? "-" : v + " events/h" },
-      { label: "with scenarios and events", stroke: "#175cd3", width: 2, value: (u, v) => v == null ? "-" : v + " events/h" },
-      { label: "external event", stroke: "#b42318", width: 0, paths: () => null, points: { show: true, size: 9, fill: "#b42318" },
-        value: (u, v) => v == null ? "-" : "yes" },
-    ],
-    axes: [{ label: "simulated time (UTC)" }, { label: "events per hour", size: 60 }],
-  }, [x, series.baseline, series.counts, marks], element);
+  chartOf("stream", [
+    { label: "baseline", color: "#98a2b3", extra: { dash: [6, 4] } },
+    { label: "with scenarios and events", color: "#175cd3", extra: { width: 2 } },
+    { label: "external event", color: "#b42318",
+      extra: { width: 0, paths: () => null, points: { show: true, size: 9, fill: "#b42318" }, value: (u, v) => v == null ? "-" : "here" } },
+  ], "events per hour", { label: "simulated time (UTC)", tz: "Etc/UTC" }).setData([x, series.baseline, series.counts, marks]);
 }
 $("#stream-history-close").addEventListener("click", () => { $("#stream-history").hidden = true; shownStream = null; });
 

@@ -1,0 +1,27 @@
+"use strict";
+// How numbers read on the console and in reports, and the numbers a
+// campaign is summed up by (the analytics report's totals).
+
+const number = new Intl.NumberFormat("en");
+const percent = (v) => (v * 100).toFixed(v < 0.1 ? 2 : 1) + " %";
+const ms = (v) => v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0) + " ms";
+// Each: its key (data-kpi), its label, and how its value reads.
+const KPIS = [
+  ["sessions", "sessions", (t) => number.format(t.sessions)],
+  ["page_views", "page views", (t) => number.format(t.page_views)],
+  ["pages_per_session", "pages / session", (t) => t.pages_per_session.toFixed(2)],
+  ["bounce_rate", "bounce", (t) => percent(t.bounce_rate)],
+  ["conversions", "conversions", (t) => number.format(t.conversions)],
+  ["revenue", "revenue", (t) => number.format(Math.round(t.revenue * 100) / 100)],
+  ["requests", "requests", (t) => number.format(t.requests)],
+  ["error_rate", "error rate", (t) => percent(t.error_rate)],
+  ["p50", "latency p50", (t) => ms(t.latency_ms.p50)],
+  ["p90", "latency p90", (t) => ms(t.latency_ms.p90)],
+  ["p99", "latency p99", (t) => ms(t.latency_ms.p99)],
+];
+// The raw value of the KPIs that are not a top-level field of the totals.
+const RAW = { p50: (t) => t.latency_ms.p50, p90: (t) => t.latency_ms.p90, p99: (t) => t.latency_ms.p99 };
+const kpiValue = (key, totals) => (RAW[key] ? RAW[key](totals) : totals[key]);
+
+// Text as HTML, escaped.
+function text(value) { const span = document.createElement("span"); span.textContent = value; return span.innerHTML; }
