@@ -419,11 +419,11 @@ async fn the_dashboard_creates_watches_and_steers() {
     // The demo campaign runs: a new rate on it, as the API then says.
     let demo = attribute(page, "#campaign-list tbody tr[data-id^=\"demo-\"]", "data-id").await;
     let demo_row = format!("#campaign-list tbody tr[data-id=\"{demo}\"]");
-    page.locator(&format!("{demo_row} input.rate"))
+    page.locator(format!("{demo_row} input.rate"))
         .fill("3", None)
         .await
         .expect("rate");
-    page.locator(&format!("{demo_row} button[data-action=rate]"))
+    page.locator(format!("{demo_row} button[data-action=rate]"))
         .click(None)
         .await
         .expect("set rate");
@@ -441,7 +441,7 @@ async fn the_dashboard_creates_watches_and_steers() {
 
     // Two campaigns compared: their numbers side by side, as the API has them.
     for campaign in [&id, &demo] {
-        page.locator(&format!(
+        page.locator(format!(
             "#campaign-list tbody tr[data-id=\"{campaign}\"] .compare-pick"
         ))
         .check(None)
@@ -468,7 +468,7 @@ async fn the_dashboard_creates_watches_and_steers() {
 
     // Stop asks first; a finished campaign is cloned, and the clone deleted
     // after its confirmation.
-    page.locator(&format!("{demo_row} button[data-action=stop]"))
+    page.locator(format!("{demo_row} button[data-action=stop]"))
         .click(None)
         .await
         .expect("stop");
@@ -479,7 +479,7 @@ async fn the_dashboard_creates_watches_and_steers() {
             (attribute(page, &demo_row, "data-state").await == "stopped").then_some(())
         })
         .await;
-    page.locator(&format!(
+    page.locator(format!(
         "#campaign-list tbody tr[data-id=\"{id}\"] button[data-action=clone]"
     ))
     .click(None)
@@ -498,7 +498,7 @@ async fn the_dashboard_creates_watches_and_steers() {
             (attribute(page, &clone_row, "data-state").await == "created").then_some(())
         })
         .await;
-    page.locator(&format!("{clone_row} button[data-action=delete]"))
+    page.locator(format!("{clone_row} button[data-action=delete]"))
         .click(None)
         .await
         .expect("delete");
