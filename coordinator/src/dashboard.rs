@@ -32,6 +32,7 @@ const ASSETS: &[(&str, &str)] = &[
     ("streams.js", include_str!("dashboard/js/streams.js")),
     ("cluster.js", include_str!("dashboard/js/cluster.js")),
     ("main.js", include_str!("dashboard/js/main.js")),
+    ("report.js", include_str!("dashboard/js/report.js")),
 ];
 
 /// An asset's text by file name.

@@ -270,6 +270,12 @@ impl ControlService for GrpcDoor {
         Ok(Response::new(crate::analytics::errors_to_wire(&id, &report)))
     }
 
+    async fn get_report(&self, request: Request<v1::ReportRequest>) -> Answer<v1::Report> {
+        let ids = request.into_inner().campaign_ids;
+        let html = self.app.insight().report(&ids).await?;
+        Ok(Response::new(v1::Report { html }))
+    }
+
     async fn get_logs(&self, request: Request<v1::GetLogsRequest>) -> Answer<v1::LogLines> {
         let request = request.into_inner();
         let query =

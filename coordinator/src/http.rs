@@ -119,6 +119,34 @@ pub(crate) async fn analytics(State(app): State<App>, Params(params): Params<Ana
     }
 }
 
+/// `?campaigns=a,b`
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportParams {
+    #[serde(default)]
+    campaigns: String,
+}
+
+/// `GET /api/v1/report?campaigns=a,b`: the report file (`GetReport`), to
+/// save.
+pub(crate) async fn report(State(app): State<App>, Params(params): Params<ReportParams>) -> Response {
+    let ids: Vec<String> = list_param(&params.campaigns);
+    match app.insight().report(&ids).await {
+        Ok(html) => {
+            let file = format!("attachment; filename=\"throng-report-{}.html\"", ids.join("-"));
+            let headers = [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "text/html; charset=utf-8".to_string(),
+                ),
+                (axum::http::header::CONTENT_DISPOSITION, file),
+            ];
+            (headers, html).into_response()
+        }
+        Err(e) => problem::of(e),
+    }
+}
+
 /// `GET /api/v1/campaigns/{id}/errors`: the same groups as `GetCampaignErrors`.
 pub(crate) async fn campaign_errors(State(app): State<App>, Path(id): Path<String>) -> Response {
     match app.insight().errors(&id).await {

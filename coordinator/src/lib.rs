@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod placement;
 mod problem;
 pub mod reconcile;
+pub mod report;
 pub mod round;
 pub mod routes;
 pub mod scenarios;

@@ -251,6 +251,12 @@ pub fn table() -> Vec<Route> {
         Route::new(Get, "/api/v1/campaigns/{id}/errors", Read, "Failed requests grouped by class and message", get(http::campaign_errors))
             .rpc("GetCampaignErrors")
             .errors(&[404, 409, 503]),
+        Route::new(Get, "/api/v1/report", Read, "One to eight campaigns (campaigns=a,b) in one self-contained HTML report file", get(http::report))
+            .answer(Answer::Html)
+            .rpc("GetReport")
+            .query(&[("campaigns", "string", "comma-separated campaign ids, 1 to 8")])
+            .required(&["campaigns"])
+            .errors(&[400, 404, 409, 503]),
         Route::new(Get, "/api/v1/campaigns/{id}/sessions", Read, "Sessions that pass every filter given, newest first, a page at a time", get(http::campaign_sessions))
             .rpc("ListSessions")
             .query(SESSION_QUERY)

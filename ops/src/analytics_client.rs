@@ -5,7 +5,7 @@
 use throng_engine::analytics::{CampaignAnalytics, Detection, Summary};
 use throng_proto::v1;
 
-use crate::cli::{AnalyticsArgs, OutputFormat};
+use crate::cli::{AnalyticsArgs, OutputFormat, ReportArgs};
 use crate::client::{CliError, connect};
 
 pub async fn analytics(endpoint: &str, output: OutputFormat, args: AnalyticsArgs) -> Result<(), CliError> {
@@ -25,6 +25,29 @@ pub async fn analytics(endpoint: &str, output: OutputFormat, args: AnalyticsArgs
         }
         OutputFormat::Csv => print!("{}", csv(&reports)),
         OutputFormat::Table => print!("{}", tables(&reports)),
+    }
+    Ok(())
+}
+
+/// `throng report`: writes the coordinator's report file and says where.
+pub async fn report(endpoint: &str, output: OutputFormat, args: ReportArgs) -> Result<(), CliError> {
+    let mut client = connect(endpoint).await?;
+    let request = v1::ReportRequest {
+        campaign_ids: args.campaigns,
+    };
+    let html = client.get_report(request).await?.into_inner().html;
+    std::fs::write(&args.out, &html)
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", args.out.display())))?;
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({"path": args.out.display().to_string(), "bytes": html.len()})
+        ),
+        _ => println!(
+            "wrote {} ({} KiB); open it in any browser, no network needed",
+            args.out.display(),
+            html.len() / 1024
+        ),
     }
     Ok(())
 }

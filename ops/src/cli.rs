@@ -99,6 +99,10 @@ pub enum Command {
     /// campaigns: sessions, page views, bounce rate, conversions, revenue,
     /// errors, latency percentiles; by a dimension; as a time series.
     Analytics(AnalyticsArgs),
+    /// One self-contained HTML report of one to eight campaigns (numbers,
+    /// charts over their runs, breakdown by persona, errors) that opens
+    /// with no network.
+    Report(ReportArgs),
     /// The bot detector, for your own behaviour data.
     #[command(subcommand)]
     Behaviour(BehaviourCommand),
@@ -364,6 +368,16 @@ pub struct AnalyticsArgs {
     /// Also a time series with buckets this long, e.g. "1m" or "10s".
     #[arg(long, value_parser = humantime_duration)]
     pub every: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Campaign ids (several: also compared side by side).
+    #[arg(required = true)]
+    pub campaigns: Vec<String>,
+    /// The file to write.
+    #[arg(short = 'o', long = "out", default_value = "report.html")]
+    pub out: std::path::PathBuf,
 }
 
 fn humantime_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -95,6 +95,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| text(&e))
         }
+        Command::Report(args) => {
+            init_tracing("warn");
+            analytics_client::report(endpoint, cli.output, args)
+                .await
+                .map_err(|e| text(&e))
+        }
         command => {
             init_tracing("warn");
             let output = cli.output.table_or_json()?;
@@ -123,7 +129,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 | Command::DemoSite { .. }
                 | Command::Completions { .. }
                 | Command::Config
-                | Command::Analytics(_) => {
+                | Command::Analytics(_)
+                | Command::Report(_) => {
                     unreachable!("handled above")
                 }
             }

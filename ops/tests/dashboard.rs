@@ -466,6 +466,64 @@ async fn the_dashboard_creates_watches_and_steers() {
     assert_eq!(compared, "400", "the finished campaign's sessions");
     dashboard.screenshot_of("#compare", "compare").await;
 
+    // The same two in a report file that opens with no network: every
+    // chart drawn, the numbers the API has, nothing fetched.
+    let report = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{id}-report.html"));
+    let out = up.client(&["report", &id, &demo, "-o", report.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", common::up::text(&out));
+    let fetched = page
+        .evaluate_value(&format!(
+            "fetch('/api/v1/report?campaigns={id}').then(r => r.status + ' ' + r.headers.get('content-type'))"
+        ))
+        .await
+        .expect("the HTTP report");
+    assert_eq!(fetched, "200 text/html; charset=utf-8");
+    let offline = browser.new_page().await.expect("a page for the report");
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    offline
+        .on_request(move |r| {
+            seen.lock().expect("requests").push(r.url().to_string());
+            async { Ok(()) }
+        })
+        .await
+        .expect("request events");
+    offline
+        .goto(&format!("file://{}", report.display()), None)
+        .await
+        .expect("the report opens");
+    poll_until_explained(
+        Duration::from_secs(10),
+        "the report to draw",
+        || async { (attribute(&offline, "body", "data-ready").await == "true").then_some(()) },
+        || "the report never said it was drawn".to_string(),
+    )
+    .await;
+    assert_eq!(count(&offline, ".campaign").await, 2);
+    assert_eq!(
+        count(&offline, "canvas").await,
+        6,
+        "two charts a campaign and two compared"
+    );
+    let sessions = attribute(
+        &offline,
+        &format!(".campaign[data-campaign=\"{id}\"] [data-kpi=sessions]"),
+        "data-value",
+    )
+    .await;
+    assert_eq!(sessions, "400");
+    let fetched: Vec<String> = requests.lock().expect("requests").clone();
+    assert!(
+        fetched.iter().all(|url| url.starts_with("file://")),
+        "a report fetches nothing: {fetched:?}"
+    );
+    let options = ScreenshotOptions::builder().full_page(true).build();
+    offline
+        .screenshot_to_file(&screenshot_path("report"), options)
+        .await
+        .expect("screenshot");
+    let _ = offline.close().await;
+
     // Stop asks first; a finished campaign is cloned, and the clone deleted
     // after its confirmation.
     page.locator(format!("{demo_row} button[data-action=stop]"))

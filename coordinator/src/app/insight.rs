@@ -45,6 +45,55 @@ impl Insight<'_> {
         Ok(reports)
     }
 
+    /// One to eight campaigns in one self-contained HTML report
+    /// (`crate::report`): numbers, charts over their runs, breakdown by
+    /// persona and errors.
+    pub async fn report(&self, campaign_ids: &[String]) -> Result<String> {
+        if campaign_ids.is_empty() || campaign_ids.len() > 8 {
+            return Err(CoordinatorError::Invalid(format!(
+                "campaigns: name 1 to 8 campaigns for a report, not {}",
+                campaign_ids.len()
+            )));
+        }
+        let now = throng_engine::clock::epoch_ms();
+        let mut campaigns = Vec::with_capacity(campaign_ids.len());
+        let (mut first, mut last) = (u64::MAX, 0);
+        for id in campaign_ids {
+            let view = self.app.campaigns().get(id).await?;
+            let wire = crate::wire::campaign(&view);
+            first = first.min(wire.created_at_ms);
+            last = last.max(if wire.ended_at_ms > 0 {
+                wire.ended_at_ms
+            } else {
+                now
+            });
+            campaigns.push(crate::json::campaign(&wire));
+        }
+        let resolution_ms = crate::report::resolution_for(last.saturating_sub(first));
+        let query = crate::analytics::parse(&throng_proto::v1::AnalyticsRequest {
+            campaign_ids: campaign_ids.to_vec(),
+            by: "persona".into(),
+            resolution_ms,
+        })?;
+        let analytics = self.analytics(campaign_ids, &query).await?;
+        let mut errors = Vec::with_capacity(campaign_ids.len());
+        for id in campaign_ids {
+            let report = self.errors(id).await?;
+            errors.push(crate::json::campaign_errors(&crate::analytics::errors_to_wire(
+                id, &report,
+            )));
+        }
+        let analytics =
+            serde_json::to_value(&analytics).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        Ok(crate::report::render(&crate::report::ReportData {
+            generated_at_ms: now,
+            resolution_ms,
+            campaigns,
+            analytics,
+            errors,
+        }))
+    }
+
     /// A traffic campaign's failed requests, grouped by class and message.
     pub async fn errors(&self, id: &str) -> Result<ErrorReport> {
         let source = self.app.analytics_source()?;

@@ -207,3 +207,24 @@ $("#test-target").addEventListener("click", async () => {
     ? `${t.url} answers (${t.status}, ${t.latency_ms.toFixed(0)} ms)` : `${t.url} does not answer: ${t.diagnosis}`).join("; ");
   $("#form-status").dataset.ok = answer.body.ok;
 });
+
+// The shareable report of these campaigns (`throng report`): fetched with
+// the token, then saved.
+async function downloadReport(ids, status) {
+  const headers = tokenInput.value ? { Authorization: "Bearer " + tokenInput.value } : {};
+  status.textContent = "making the report…";
+  try {
+    const response = await fetch(`/api/v1/report?campaigns=${ids.map(encodeURIComponent).join(",")}`, { headers });
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      status.textContent = "report: " + (problem.detail || response.statusText);
+      return;
+    }
+    download(`throng-report-${ids.join("-")}.html`, "text/html", await response.text());
+    status.textContent = "report saved";
+  } catch (error) {
+    status.textContent = "report: " + error.message;
+  }
+}
+$("#download-report").addEventListener("click", () => selected && downloadReport([selected], $("#report-status")));
+$("#compare-report").addEventListener("click", () => downloadReport([...comparePicks], $("#list-status")));
