@@ -1,0 +1,279 @@
+//! Whether the console stays responsive on a large cluster: a real etcd, a
+//! real ClickHouse and a coordinator in this process, 50 campaigns, one of
+//! them with SESSIONS sessions (5 requests each, one in ten failed, five
+//! personas, two agents, spread over the quarter hour before) and the others with SMALL each,
+//! all written through the ClickHouse writer the agents use. Then CALLS of
+//! each HTTP call the console's views make, over the coordinator's HTTP
+//! API as a browser makes them (a connection each, JSON answers read to the
+//! end): the campaign list, the cluster, a campaign's page (analytics by
+//! persona with its series, errors, the first sessions page, a filtered
+//! page, a session), a comparison of four, the logs and a report file.
+//!
+//! `console_api [SESSIONS] [CALLS] [SMALL]`; prints p50/p99/max in ms as
+//! JSON lines, one per call, then one for every call together.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use throng_coordinator::{Coordinator, CoordinatorConfig};
+use throng_engine::analytics::ClickHouseAnalytics;
+use throng_engine::campaign::session::{RequestOutcome, SessionOutcome, VisitFacts};
+use throng_engine::campaign::traffic::visit::VisitSummary;
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, SessionRecord, TelemetrySink};
+use throng_proto::v1;
+use throng_proto::v1::control_service_client::ControlServiceClient;
+use throng_state::{EtcdStore, StateStore};
+use throng_testkit::{ClickHouseServer, EtcdServer, clickhouse_migrations};
+
+const REQUESTS_PER_SESSION: u32 = 5;
+const PERSONAS: [&str; 5] = ["shopper", "reader", "bargain", "researcher", "returning"];
+/// How long before the bench starts the sessions were meant to start: a
+/// large campaign's quarter of an hour (about 1,100 sessions a second for
+/// a million).
+const WINDOW_MS: u64 = 15 * 60 * 1000;
+
+const SPEC: &str = "name: console
+target: { url: \"http://127.0.0.1:9\" }
+pages: [\"/\"]
+load: { rate: 1, duration: 1m }
+";
+
+fn session(campaign_id: &str, i: u64, sessions: u64, window_start_ms: u64) -> SessionRecord {
+    // Spread over the window; instants tie now and then.
+    let at = window_start_ms + i * WINDOW_MS / sessions;
+    let failed = i % 10 == 7;
+    let persona = PERSONAS[(i % PERSONAS.len() as u64) as usize];
+    let length_ms = 2_000 + (i * 7_919) % 60_000;
+    SessionRecord {
+        campaign_id: campaign_id.to_string(),
+        agent_id: format!("agent-{}", 1 + i % 2),
+        epoch: 1,
+        outcome: SessionOutcome {
+            session_id: i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 1,
+            shard: (i % 16) as u32,
+            seq: i / 16,
+            persona: persona.to_string(),
+            journey: "browse".to_string(),
+            target: 0,
+            intended_ms: at,
+            started_ms: at,
+            ended_ms: at + length_ms,
+            visit: VisitFacts {
+                visitor_id: i / 3,
+                visit_count: 1 + i % 3,
+                device: "desktop".to_string(),
+                country: "DE".to_string(),
+                referrer: "direct".to_string(),
+            },
+            requests: (0..REQUESTS_PER_SESSION)
+                .map(|index| {
+                    let fails = failed && index == REQUESTS_PER_SESSION - 1;
+                    RequestOutcome {
+                        index,
+                        name: "browse.home".to_string(),
+                        action: "page_view".to_string(),
+                        path: format!("/products/sku-{}", (i + u64::from(index)) % 400),
+                        status: if fails { 503 } else { 200 },
+                        latency_us: 1_000 + (i * 31 + u64::from(index)) % 90_000,
+                        intended_ms: at + u64::from(index) * length_ms / u64::from(REQUESTS_PER_SESSION),
+                        error: String::new(),
+                        bytes: if fails { 0 } else { 2_048 + i % 512 },
+                        excerpt: String::new(),
+                    }
+                })
+                .collect(),
+            steps: Vec::new(),
+            summary: VisitSummary {
+                page_views: REQUESTS_PER_SESSION,
+                actions: REQUESTS_PER_SESSION,
+                conversions: u32::from(i % 25 == 3),
+                revenue_cents: if i % 25 == 3 { 4_999 } else { 0 },
+            },
+            failed,
+            error: if failed {
+                "HTTP 503 on /checkout".to_string()
+            } else {
+                String::new()
+            },
+            aborted: false,
+            browser: None,
+        },
+    }
+}
+
+/// One GET as a browser's fetch makes it; the status and the body's length.
+fn get(http: &str, path: &str) -> (u16, usize) {
+    let mut stream = TcpStream::connect(http).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.find("\r\n\r\n").map_or(0, |at| answer.len() - at - 4);
+    (status, body)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Times `calls` GETs of `path`; prints its line, answers its timings.
+fn time(http: &str, name: &str, path: &str, calls: usize) -> Vec<f64> {
+    let (status, _) = get(http, path);
+    assert_eq!(status, 200, "{name}: {path}");
+    let mut ms = Vec::with_capacity(calls);
+    let mut bytes = 0;
+    for _ in 0..calls {
+        let started = Instant::now();
+        let (status, body) = get(http, path);
+        ms.push(started.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(status, 200, "{name}: {path}");
+        bytes = body;
+    }
+    let mut sorted = ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "{{\"call\":\"{name}\",\"calls\":{calls},\"bytes\":{bytes},\"p50_ms\":{:.1},\"p99_ms\":{:.1},\"max_ms\":{:.1}}}",
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.99),
+        percentile(&sorted, 1.0)
+    );
+    ms
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let sessions: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let calls: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let small: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1_000);
+
+    let etcd = EtcdServer::start();
+    let clickhouse = ClickHouseServer::start();
+    let store: Arc<dyn StateStore> = Arc::new(EtcdStore::connect(&[etcd.endpoint()]).await.expect("etcd"));
+    let telemetry = ClickHouseConfig::new(&clickhouse.url());
+    let sink = ClickHouseSink::start(telemetry.clone(), &clickhouse_migrations())
+        .await
+        .expect("ClickHouse writer");
+    let mut config = CoordinatorConfig::new("coordinator-1", SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.analytics = Some(Arc::new(ClickHouseAnalytics::new(telemetry)));
+    config.http_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let coordinator = Coordinator::start(config, store).await.expect("coordinator");
+    while !coordinator.is_leader() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let http = coordinator.http_address().expect("HTTP API");
+    let http = http
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut control = ControlServiceClient::connect(coordinator.grpc_address().to_string())
+        .await
+        .expect("control client");
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let id = control
+            .create_campaign(v1::CampaignSpecRequest {
+                document: SPEC.to_string(),
+                start: false,
+            })
+            .await
+            .expect("create campaign")
+            .into_inner()
+            .id;
+        ids.push(id);
+    }
+    let big = ids[0].clone();
+
+    let window_start = throng_engine::clock::epoch_ms() - WINDOW_MS;
+    let started = Instant::now();
+    for i in 0..sessions {
+        sink.record(session(&big, i, sessions, window_start))
+            .await
+            .expect("record");
+        if i > 0 && i % 200_000 == 0 {
+            eprintln!("{i} sessions written in {:.0} s", started.elapsed().as_secs_f64());
+        }
+    }
+    for id in &ids[1..] {
+        for i in 0..small {
+            sink.record(session(id, i, small, window_start))
+                .await
+                .expect("record");
+        }
+    }
+    sink.flush().await.expect("flush");
+    eprintln!(
+        "{} sessions in 50 campaigns written in {:.0} s",
+        sessions + 49 * small,
+        started.elapsed().as_secs_f64()
+    );
+
+    // The bucket width the console asks for a campaign created this long ago.
+    let created = control
+        .get_campaign(v1::CampaignRef { id: big.clone() })
+        .await
+        .expect("campaign")
+        .into_inner()
+        .created_at_ms;
+    let resolution = throng_coordinator::report::resolution_for(throng_engine::clock::epoch_ms() - created);
+    let day = format!("resolution_ms={resolution}");
+    let session_id = session(&big, sessions / 2, sessions, window_start)
+        .outcome
+        .session_id;
+    let four = ids[..4].join(",");
+    let views: Vec<(&str, String)> = vec![
+        ("campaign list", "/api/v1/campaigns".into()),
+        ("cluster", "/api/v1/cluster".into()),
+        (
+            "campaign analytics by persona",
+            format!("/api/v1/analytics?campaigns={big}&by=persona&{day}"),
+        ),
+        ("campaign errors", format!("/api/v1/campaigns/{big}/errors")),
+        (
+            "sessions, first page",
+            format!("/api/v1/campaigns/{big}/sessions?limit=25"),
+        ),
+        (
+            "sessions, failed",
+            format!("/api/v1/campaigns/{big}/sessions?limit=25&outcome=failed"),
+        ),
+        (
+            "one session",
+            format!("/api/v1/campaigns/{big}/sessions/{session_id}"),
+        ),
+        (
+            "compare four",
+            format!("/api/v1/analytics?campaigns={four}&{day}"),
+        ),
+        ("logs", "/api/v1/logs?level=info&limit=200".into()),
+        ("report", format!("/api/v1/report?campaigns={big}")),
+    ];
+    let http_for_calls = http.clone();
+    let all = tokio::task::spawn_blocking(move || {
+        let mut all = Vec::new();
+        for (name, path) in &views {
+            all.extend(time(&http_for_calls, name, path, calls));
+        }
+        all
+    })
+    .await
+    .expect("timing");
+    let mut sorted = all;
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "{{\"call\":\"every view call\",\"sessions\":{},\"campaigns\":50,\"calls\":{},\"p50_ms\":{:.1},\"p99_ms\":{:.1},\"max_ms\":{:.1}}}",
+        sessions + 49 * small,
+        sorted.len(),
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.99),
+        percentile(&sorted, 1.0)
+    );
+    drop(coordinator);
+}
