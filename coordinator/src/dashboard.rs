@@ -207,7 +207,8 @@ pub(crate) async fn streams(State(app): State<App>, Path(id): Path<String>) -> R
     Json(json!({ "until_ms": scores.until_ms, "streams": streams })).into_response()
 }
 
-/// External events of the run's last week of simulated time.
+/// External events of the run's last week of simulated time and the next
+/// day's, each with the streams it moved, and the templates it can inject.
 pub(crate) async fn events(State(app): State<App>, Path(id): Path<String>) -> Response {
     let now = match sim_now(&app, &id).await {
         Ok(now) => now,
@@ -221,17 +222,18 @@ pub(crate) async fn events(State(app): State<App>, Path(id): Path<String>) -> Re
     match app.streams().external_events(&id, query).await {
         Ok(answer) => {
             let answer = crate::external_events::to_wire(&answer);
-            let events: Vec<Value> = answer
-                .events
-                .iter()
-                .map(|e| {
-                    json!({
-                        "id": e.id, "title": e.title, "category": e.category, "severity": e.severity,
-                        "icon": e.icon, "at_ms": e.at_ms, "real": e.real, "injected": e.injected,
+            let events: Vec<Value> = answer.events.iter().map(crate::json::external_event).collect();
+            let templates: Vec<Value> = match app.streams().event_templates(&id).await {
+                Ok(library) => library
+                    .iter()
+                    .map(|t| {
+                        json!({"id": t.id, "title": t.title, "category": t.category,
+                            "severity": t.severity, "icon": t.icon})
                     })
-                })
-                .collect();
-            Json(json!({ "now_ms": now, "events": events })).into_response()
+                    .collect(),
+                Err(e) => return problem::of(e),
+            };
+            Json(json!({ "now_ms": now, "events": events, "templates": templates })).into_response()
         }
         Err(e) => problem::of(e),
     }

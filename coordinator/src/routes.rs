@@ -306,7 +306,7 @@ pub fn table() -> Vec<Route> {
             .errors(CHANGES),
         Route::new(Get, "/api/v1/runs/{id}/streams", Read, "Every stream's last simulated hour against its baseline: count, ratio, the hour's usual spread, 0-100 score, flag", get(dashboard::streams))
             .errors(&[404, 409, 503]),
-        Route::new(Get, "/api/v1/runs/{id}/events", Read, "External events of the run's last simulated week and the next day's", get(dashboard::events))
+        Route::new(Get, "/api/v1/runs/{id}/events", Read, "External events of the run's last simulated week and the next day's, with what each moved, and the templates the run can inject", get(dashboard::events))
             .errors(&[404, 409, 503]),
         Route::new(Post, "/api/v1/runs/{id}/events", Admin, "Injects external events from the catalog's library", post(http::inject_events))
             .rpc("InjectEvents")

@@ -619,10 +619,46 @@ async fn the_dashboard_creates_watches_and_steers() {
 
     let events = dashboard
         .wait(Duration::from_secs(20), "the external event timeline", || async {
-            Some(count(page, "#event-timeline li").await).filter(|n| *n > 0)
+            Some(count(page, "#event-timeline tbody tr").await).filter(|n| *n > 0)
         })
         .await;
     assert!(events > 0);
+
+    // While a scenario is active another waits unless composed.
+    let blocked = "#scenario-exam-season-surge .apply";
+    assert_eq!(
+        count(page, &format!("{blocked}[disabled]")).await,
+        1,
+        "disabled while one is active"
+    );
+    page.locator("#compose").check(None).await.expect("compose");
+    dashboard
+        .wait(
+            Duration::from_secs(10),
+            "apply offered when composing",
+            || async { (count(page, &format!("{blocked}[disabled]")).await == 0).then_some(()) },
+        )
+        .await;
+    page.locator("#compose").uncheck(None).await.expect("compose");
+
+    // An event injected from the form joins the timeline.
+    page.locator("#inject button").click(None).await.expect("inject");
+    let injected = dashboard
+        .wait(Duration::from_secs(20), "the injected event", || async {
+            let status = text(page, "#inject-status").await;
+            status.starts_with("injected ").then_some(status)
+        })
+        .await;
+    dashboard
+        .wait(
+            Duration::from_secs(20),
+            "the injected event on the timeline",
+            || async {
+                (count(page, "#event-timeline tbody tr:has-text(\"injected\")").await > 0).then_some(())
+            },
+        )
+        .await;
+    assert!(!injected.contains("not injected"), "{injected}");
 
     // A stream's last three simulated days, hour by hour, against its baseline.
     page.locator("#stream-values button.chart-stream >> text=customer.payment.failed")

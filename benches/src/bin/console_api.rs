@@ -34,7 +34,8 @@ const PERSONAS: [&str; 5] = ["shopper", "reader", "bargain", "researcher", "retu
 /// a million).
 const WINDOW_MS: u64 = 15 * 60 * 1000;
 
-const SPEC: &str = "name: console
+/// Each campaign's spec after its `name: console-N` line.
+const SPEC: &str = "
 target: { url: \"http://127.0.0.1:9\" }
 pages: [\"/\"]
 load: { rate: 1, duration: 1m }
@@ -177,10 +178,10 @@ async fn main() {
         .await
         .expect("control client");
     let mut ids = Vec::new();
-    for _ in 0..50 {
+    for n in 0..50 {
         let id = control
             .create_campaign(v1::CampaignSpecRequest {
-                document: SPEC.to_string(),
+                document: format!("name: console-{n}{SPEC}"),
                 start: false,
             })
             .await
@@ -215,14 +216,9 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    // The bucket width the console asks for a campaign created this long ago.
-    let created = control
-        .get_campaign(v1::CampaignRef { id: big.clone() })
-        .await
-        .expect("campaign")
-        .into_inner()
-        .created_at_ms;
-    let resolution = throng_coordinator::report::resolution_for(throng_engine::clock::epoch_ms() - created);
+    // The bucket width the console asks for a campaign that has run as long
+    // as the sessions' window (it asks for about 150 points over the run).
+    let resolution = throng_coordinator::report::resolution_for(WINDOW_MS);
     let day = format!("resolution_ms={resolution}");
     let session_id = session(&big, sessions / 2, sessions, window_start)
         .outcome

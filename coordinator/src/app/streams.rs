@@ -102,6 +102,16 @@ impl Streams<'_> {
         off_runtime(move || Ok(crate::stream_history::live_scores(&run, &timeline, now, &spreads))).await
     }
 
+    /// The external event templates a run's catalog can inject.
+    pub async fn event_templates(
+        &self,
+        id: &str,
+    ) -> Result<Vec<throng_engine::streams::external::EventTemplate>> {
+        let campaign = self.app.load(id).await?;
+        let run = stream_run(&campaign)?;
+        Ok(run.catalog.external_events.library.clone())
+    }
+
     /// External events of a window of the run's history, and what they moved.
     pub async fn external_events(&self, id: &str, query: EventsQuery) -> Result<ExternalEvents> {
         let campaign = self.app.load(id).await?;

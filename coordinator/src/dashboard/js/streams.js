@@ -1,27 +1,72 @@
 "use strict";
 // Stream runs: scenarios, every stream against its baseline, one stream's history, external events.
 
-// Stream runs: scenarios, applied after a confirmation.
+// A simulated duration, as people say it.
+function simulatedSpan(ms) {
+  const minutes = Math.max(0, Math.round(ms / 60000));
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  return hours < 48 ? `${hours} h ${minutes % 60} min` : `${Math.floor(hours / 24)} days ${hours % 24} h`;
+}
+
+// The run's scenarios: what each bends, its phase and how long it has left.
+// One scenario at a time unless composing; applying asks first.
 async function refreshScenarios() {
   const run = $("#run").value;
   if (!run) return;
   const answer = await api(`/api/v1/runs/${run}/scenarios`);
   if (!answer.ok) return;
   const state = answer.body;
-  $("#run-clock").textContent = state.sim_now_ms ? "simulated now: " + new Date(state.sim_now_ms).toISOString() : "";
-  const phase = {};
-  for (const r of state.runs) if (r.phase !== "settled") phase[r.scenario] = r.phase;
-  $("#scenarios tbody").innerHTML = state.scenarios.map((s) =>
-    `<tr id="scenario-${text(s.id)}" data-id="${text(s.id)}"><td>${text(s.name)}</td><td class="muted">${text(s.description)}</td>` +
-    `<td class="phase phase-${phase[s.id] || "none"}">${phase[s.id] || ""}</td><td><button class="apply">Apply</button></td></tr>`).join("");
+  const now = state.sim_now_ms;
+  $("#run-clock").textContent = now ? "simulated now: " + new Date(now).toISOString().slice(0, 16) + " UTC" : "a backfill: no live clock";
+  const current = {};
+  for (const r of state.runs) if (r.phase !== "settled") current[r.scenario] = r;
+  const busy = Object.values(current).some((r) => r.phase === "active" || r.phase === "scheduled");
+  const composing = $("#compose").checked;
+  $("#scenarios tbody").innerHTML = state.scenarios.map((s) => {
+    const r = current[s.id];
+    const left = !r || !now ? "" : r.phase === "active" ? simulatedSpan(r.ends_ms - now) + " to settling"
+      : r.phase === "settling" ? simulatedSpan(r.settled_ms - now) + " to baseline"
+      : r.phase === "scheduled" ? "starts in " + simulatedSpan(r.started_ms - now) : "";
+    const streams = s.streams.length <= 3 ? s.streams.join(", ") : `${s.streams.slice(0, 3).join(", ")} and ${s.streams.length - 3} more`;
+    const blocked = busy && !composing && !r;
+    return `<tr id="scenario-${text(s.id)}" data-id="${text(s.id)}"><td>${text(s.name)}</td><td class="muted">${text(s.description)}</td>` +
+      `<td title="${text(s.streams.join(", "))}">${text(streams)}</td>` +
+      `<td class="phase phase-${r ? r.phase : "none"}">${r ? r.phase : ""}</td><td class="left">${text(left)}</td>` +
+      `<td><button class="apply"${blocked ? ` disabled title="another scenario is active: tick compose to add this one"` : ""}>Apply</button></td></tr>`;
+  }).join("");
   for (const row of document.querySelectorAll("#scenarios tbody tr")) {
     row.querySelector(".apply").addEventListener("click", () =>
-      confirmThen(`Apply ${row.dataset.id} to ${run}? Its streams bend at once on every agent.`,
-        () => api(`/api/v1/runs/${run}/scenarios/${row.dataset.id}/apply`, { method: "POST" })));
+      confirmThen(`Apply ${row.dataset.id} to ${run}${composing ? " on top of the active scenario" : ""}? Its streams bend at once on every agent.`,
+        () => api(`/api/v1/runs/${run}/scenarios/${row.dataset.id}/apply${composing ? "?compose=true" : ""}`, { method: "POST" })));
   }
   const live = await api(`/api/v1/campaigns/${run}/live`);
-  if (live.ok) $("#stream-events").textContent = live.body.stream_events;
+  if (live.ok) $("#stream-events").textContent = number.format(live.body.stream_events);
 }
+$("#compose").addEventListener("change", refreshScenarios);
+
+// A new stream run of the built-in catalog, and stopping the one shown.
+$("#new-run").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const hour = new Date();
+  hour.setUTCMinutes(0, 0, 0);
+  const spec = `kind: streams\nname: ${$("#run-name").value}\ncatalog: builtin\nseed: ${$("#run-seed").value}\n` +
+    `clock: { mode: accelerated, factor: ${$("#run-speed").value}, from: "${hour.toISOString()}" }\n`;
+  const answer = await api("/api/v1/campaigns?start=true", { method: "POST", body: spec });
+  $("#run-errors").innerHTML = (answer.body.errors || []).map((e) => `<li>${text(e.path)}: ${text(e.message)}</li>`).join("");
+  $("#run-status").textContent = answer.ok ? `started ${answer.body.id}` : (answer.body.errors ? "" : answer.body.detail || "");
+  if (answer.ok) {
+    await refreshCampaigns();
+    $("#run").value = answer.body.id;
+    refreshScenarios();
+    refreshStreams();
+  }
+});
+$("#stop-run").addEventListener("click", () => {
+  const run = $("#run").value;
+  if (run) confirmThen(`Stop the stream run ${run}? Its streams stop where they are.`, () => api(`/api/v1/campaigns/${run}/stop`, { method: "POST" }));
+});
+
 $("#run").addEventListener("change", () => { refreshScenarios(); refreshStreams(); });
 
 async function refreshStreams() {
@@ -39,11 +84,34 @@ async function refreshStreams() {
   const events = await api(`/api/v1/runs/${run}/events`);
   if (events.ok) {
     runEvents = events.body.events;
-    $("#event-timeline").innerHTML = events.body.events.map((e) =>
-      `<li class="${e.at_ms > events.body.now_ms ? "future" : ""}">${new Date(e.at_ms).toISOString().slice(0, 16)} ` +
-      `${text(e.icon)} <b>${text(e.title)}</b> (${text(e.category)}, ${text(e.severity)}${e.injected ? ", injected" : ""})</li>`).join("");
+    const template = $("#inject-template").value;
+    $("#inject-template").innerHTML = events.body.templates.map((t) =>
+      `<option value="${text(t.id)}">${text(t.icon)} ${text(t.title)} (${text(t.category)}, ${text(t.severity)})</option>`).join("");
+    if (template) $("#inject-template").value = template;
+    $("#event-timeline tbody").innerHTML = events.body.events.slice().reverse().map((e) => {
+      const moved = e.movements.filter((m) => m.moved);
+      const shown = moved.length === 0 ? (e.at_ms > events.body.now_ms ? "not yet" : e.real ? "nothing beyond the usual" : "nothing (a red herring)")
+        : moved.map((m) => `${text(m.stream)} ${m.count} vs ${m.usual.toFixed(0)} (${m.z >= 0 ? "+" : ""}${m.z.toFixed(1)} spreads)`).join("<br>");
+      return `<tr class="${e.at_ms > events.body.now_ms ? "future" : ""}" data-event="${e.id}" data-moved="${moved.length}">` +
+        `<td>${new Date(e.at_ms).toISOString().slice(0, 16)}</td><td>${text(e.icon)} <b>${text(e.title)}</b></td>` +
+        `<td>${text(e.category)}, ${text(e.severity)}${e.injected ? ", injected" : ""}</td><td>${shown}</td></tr>`;
+    }).join("");
   }
 }
+
+// Injects an event of a template at a simulated instant (now when empty).
+$("#inject").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const run = $("#run").value;
+  const at = $("#inject-at").value.trim();
+  const body = { events: [{ template: $("#inject-template").value, at }] };
+  const answer = await api(`/api/v1/runs/${run}/events`, { method: "POST", body: JSON.stringify(body) });
+  $("#inject-status").textContent = answer.ok
+    ? `injected ${answer.body.events.map((e) => e.title + " at " + new Date(e.at_ms).toISOString().slice(0, 16)).join(", ")}`
+    : `not injected: ${answer.body.detail || (answer.body.errors || []).map((e) => e.path + ": " + e.message).join("; ")}`;
+  if (answer.ok) refreshStreams();
+});
+
 // One stream's last three simulated days in hours: under the run's scenarios
 // and injections, against its baseline, external events marked where they
 // fell.
