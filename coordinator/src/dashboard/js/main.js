@@ -1,6 +1,19 @@
 "use strict";
 // Loads the page's data, then refreshes each part on its own period.
 
+// Runs `refresh` `ms` after its last answer came back, so a slow call is
+// never asked again while it is still being answered.
+function every(ms, refresh) {
+  const loop = async () => {
+    try {
+      await refresh();
+    } finally {
+      setTimeout(loop, ms);
+    }
+  };
+  setTimeout(loop, ms);
+}
+
 async function start() {
   let answer = await api("/api/v1/presets");
   while (!answer.ok) {
@@ -16,14 +29,14 @@ async function start() {
   refreshCluster();
   // Loaded: presets, campaigns and runs are on the page.
   document.body.dataset.ready = "true";
-  setInterval(refreshCampaign, 3000);
-  setInterval(refreshErrors, 5000);
-  setInterval(refreshSessions, 5000);
-  setInterval(refreshCampaigns, 3000);
-  setInterval(refreshScenarios, 2000);
-  setInterval(refreshCluster, 5000);
-  setInterval(refreshStreams, 10000);
-  setInterval(() => { if ($("#log-follow").checked) refreshLogs(); }, 2000);
+  every(3000, refreshCampaign);
+  every(5000, refreshErrors);
+  every(5000, refreshSessions);
+  every(3000, refreshCampaigns);
+  every(2000, refreshScenarios);
+  every(5000, refreshCluster);
+  every(10000, refreshStreams);
+  every(2000, () => ($("#log-follow").checked ? refreshLogs() : null));
   $("#tab-streams").addEventListener("click", refreshStreams);
   $("#tab-cluster").addEventListener("click", refreshLogs);
 }

@@ -62,7 +62,7 @@ async function showSessions(page) {
 $("#session-filters").addEventListener("submit", (event) => { event.preventDefault(); sessionCursors = [""]; showSessions(0); });
 // The first page follows a running campaign; later pages stay as they were.
 function refreshSessions() {
-  if (sessionPage === 0) showSessions(0);
+  return sessionPage === 0 ? showSessions(0) : null;
 }
 $("#session-first").addEventListener("click", () => showSessions(0));
 $("#session-next").addEventListener("click", () => showSessions(Number($("#session-next").dataset.page)));
