@@ -1102,6 +1102,7 @@ async fn the_openapi_document_validates_and_every_path_in_it_answers_as_document
                     ("scenario", _) => scenario.clone(),
                     ("kind", _) => "persona".into(),
                     ("name", true) => "probe".into(),
+                    ("file", _) => "uplot.js".into(),
                     _ => "no-such-thing".into(),
                 }
             };
