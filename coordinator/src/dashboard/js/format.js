@@ -19,6 +19,16 @@ const KPIS = [
   ["p90", "latency p90", (t) => ms(t.latency_ms.p90)],
   ["p99", "latency p99", (t) => ms(t.latency_ms.p99)],
 ];
+// A share of judged visits, or that none was judged.
+const judged = (share, of) => (of === 0 ? "none judged" : `${percent(share)} of ${number.format(of)}`);
+// How the bot detector judged a browser campaign's visits (present only
+// when it ran browser sessions).
+const DETECTION_KPIS = [
+  ["browser_sessions", "browser sessions", (d) => number.format(d.browser_sessions)],
+  ["humans_judged_human", "people judged human", (d) => judged(d.humans_judged_human, d.human_sessions)],
+  ["bots_judged_bot", "bots judged bots", (d) => judged(d.bots_judged_bot, d.bot_sessions)],
+  ["retried_sessions", "visits run again", (d) => number.format(d.retried_sessions)],
+];
 // The raw value of the KPIs that are not a top-level field of the totals.
 const RAW = { p50: (t) => t.latency_ms.p50, p90: (t) => t.latency_ms.p90, p99: (t) => t.latency_ms.p99 };
 const kpiValue = (key, totals) => (RAW[key] ? RAW[key](totals) : totals[key]);

@@ -4,8 +4,11 @@
 
 // KPI cards of a report's totals.
 function kpiCards(totals) {
+  const d = totals.detection;
   return KPIS.map(([key, label, show]) =>
-    `<div class="kpi" data-kpi="${key}" data-value="${kpiValue(key, totals)}"><span>${label}</span><b>${show(totals)}</b></div>`).join("");
+    `<div class="kpi" data-kpi="${key}" data-value="${kpiValue(key, totals)}"><span>${label}</span><b>${show(totals)}</b></div>`).join("") +
+    (!d ? "" : DETECTION_KPIS.map(([key, label, show]) =>
+      `<div class="kpi detection" data-kpi="${key}" data-value="${d[key]}"><span>${label}</span><b>${show(d)}</b></div>`).join(""));
 }
 
 const BREAKDOWN_HEAD = `<th class="num">sessions</th><th class="num">page views</th><th class="num">pages/session</th>` +
