@@ -17,18 +17,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use throng_benches::synthetic::session;
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 use throng_engine::analytics::ClickHouseAnalytics;
-use throng_engine::campaign::session::{RequestOutcome, SessionOutcome, VisitFacts};
-use throng_engine::campaign::traffic::visit::VisitSummary;
-use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, SessionRecord, TelemetrySink};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, TelemetrySink};
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_state::{EtcdStore, StateStore};
 use throng_testkit::{ClickHouseServer, EtcdServer, clickhouse_migrations};
 
-const REQUESTS_PER_SESSION: u32 = 5;
-const PERSONAS: [&str; 5] = ["shopper", "reader", "bargain", "researcher", "returning"];
 /// How long before the bench starts the sessions were meant to start: a
 /// large campaign's quarter of an hour (about 1,100 sessions a second for
 /// a million).
@@ -40,69 +37,6 @@ target: { url: \"http://127.0.0.1:9\" }
 pages: [\"/\"]
 load: { rate: 1, duration: 1m }
 ";
-
-fn session(campaign_id: &str, i: u64, sessions: u64, window_start_ms: u64) -> SessionRecord {
-    // Spread over the window; instants tie now and then.
-    let at = window_start_ms + i * WINDOW_MS / sessions;
-    let failed = i % 10 == 7;
-    let persona = PERSONAS[(i % PERSONAS.len() as u64) as usize];
-    let length_ms = 2_000 + (i * 7_919) % 60_000;
-    SessionRecord {
-        campaign_id: campaign_id.to_string(),
-        agent_id: format!("agent-{}", 1 + i % 2),
-        epoch: 1,
-        outcome: SessionOutcome {
-            session_id: i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 1,
-            shard: (i % 16) as u32,
-            seq: i / 16,
-            persona: persona.to_string(),
-            journey: "browse".to_string(),
-            target: 0,
-            intended_ms: at,
-            started_ms: at,
-            ended_ms: at + length_ms,
-            visit: VisitFacts {
-                visitor_id: i / 3,
-                visit_count: 1 + i % 3,
-                device: "desktop".to_string(),
-                country: "DE".to_string(),
-                referrer: "direct".to_string(),
-            },
-            requests: (0..REQUESTS_PER_SESSION)
-                .map(|index| {
-                    let fails = failed && index == REQUESTS_PER_SESSION - 1;
-                    RequestOutcome {
-                        index,
-                        name: "browse.home".to_string(),
-                        action: "page_view".to_string(),
-                        path: format!("/products/sku-{}", (i + u64::from(index)) % 400),
-                        status: if fails { 503 } else { 200 },
-                        latency_us: 1_000 + (i * 31 + u64::from(index)) % 90_000,
-                        intended_ms: at + u64::from(index) * length_ms / u64::from(REQUESTS_PER_SESSION),
-                        error: String::new(),
-                        bytes: if fails { 0 } else { 2_048 + i % 512 },
-                        excerpt: String::new(),
-                    }
-                })
-                .collect(),
-            steps: Vec::new(),
-            summary: VisitSummary {
-                page_views: REQUESTS_PER_SESSION,
-                actions: REQUESTS_PER_SESSION,
-                conversions: u32::from(i % 25 == 3),
-                revenue_cents: if i % 25 == 3 { 4_999 } else { 0 },
-            },
-            failed,
-            error: if failed {
-                "HTTP 503 on /checkout".to_string()
-            } else {
-                String::new()
-            },
-            aborted: false,
-            browser: None,
-        },
-    }
-}
 
 /// One GET as a browser's fetch makes it; the status and the body's length.
 fn get(http: &str, path: &str) -> (u16, usize) {
@@ -195,7 +129,7 @@ async fn main() {
     let window_start = throng_engine::clock::epoch_ms() - WINDOW_MS;
     let started = Instant::now();
     for i in 0..sessions {
-        sink.record(session(&big, i, sessions, window_start))
+        sink.record(session(&big, i, sessions, window_start, WINDOW_MS))
             .await
             .expect("record");
         if i > 0 && i % 200_000 == 0 {
@@ -204,7 +138,7 @@ async fn main() {
     }
     for id in &ids[1..] {
         for i in 0..small {
-            sink.record(session(id, i, small, window_start))
+            sink.record(session(id, i, small, window_start, WINDOW_MS))
                 .await
                 .expect("record");
         }
@@ -220,7 +154,7 @@ async fn main() {
     // as the sessions' window (it asks for about 150 points over the run).
     let resolution = throng_coordinator::report::resolution_for(WINDOW_MS);
     let day = format!("resolution_ms={resolution}");
-    let session_id = session(&big, sessions / 2, sessions, window_start)
+    let session_id = session(&big, sessions / 2, sessions, window_start, WINDOW_MS)
         .outcome
         .session_id;
     let four = ids[..4].join(",");

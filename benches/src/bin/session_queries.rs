@@ -16,88 +16,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use throng_benches::synthetic::{REQUESTS_PER_SESSION, session};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 use throng_engine::analytics::ClickHouseAnalytics;
-use throng_engine::campaign::session::{RequestOutcome, SessionOutcome, VisitFacts};
-use throng_engine::campaign::traffic::visit::VisitSummary;
-use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, SessionRecord, TelemetrySink};
+use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, TelemetrySink};
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_state::{EtcdStore, StateStore};
 use throng_testkit::{ClickHouseServer, EtcdServer, clickhouse_migrations};
 
-const REQUESTS_PER_SESSION: u32 = 5;
-const PERSONAS: [&str; 5] = ["shopper", "reader", "bargain", "researcher", "returning"];
 const DAY_START_MS: u64 = 1_780_000_000_000;
+const DAY_MS: u64 = 86_400_000;
 
 const SPEC: &str = "name: session-queries
 target: { url: \"http://127.0.0.1:9\" }
 pages: [\"/\"]
 load: { rate: 1, duration: 1m }
 ";
-
-fn session(campaign_id: &str, i: u64, sessions: u64) -> SessionRecord {
-    // Spread over one day, a little jitter so instants tie now and then.
-    let at = DAY_START_MS + i * 86_400_000 / sessions;
-    let failed = i % 10 == 7;
-    let persona = PERSONAS[(i % PERSONAS.len() as u64) as usize];
-    let length_ms = 2_000 + (i * 7_919) % 60_000;
-    SessionRecord {
-        campaign_id: campaign_id.to_string(),
-        agent_id: format!("agent-{}", 1 + i % 2),
-        epoch: 1,
-        outcome: SessionOutcome {
-            session_id: i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 1,
-            shard: (i % 16) as u32,
-            seq: i / 16,
-            persona: persona.to_string(),
-            journey: "browse".to_string(),
-            target: 0,
-            intended_ms: at,
-            started_ms: at,
-            ended_ms: at + length_ms,
-            visit: VisitFacts {
-                visitor_id: i / 3,
-                visit_count: 1 + i % 3,
-                device: "desktop".to_string(),
-                country: "DE".to_string(),
-                referrer: "direct".to_string(),
-            },
-            requests: (0..REQUESTS_PER_SESSION)
-                .map(|index| {
-                    let fails = failed && index == REQUESTS_PER_SESSION - 1;
-                    RequestOutcome {
-                        index,
-                        name: "browse.home".to_string(),
-                        action: "page_view".to_string(),
-                        path: format!("/products/sku-{}", (i + u64::from(index)) % 400),
-                        status: if fails { 503 } else { 200 },
-                        latency_us: 1_000 + (i * 31 + u64::from(index)) % 90_000,
-                        intended_ms: at + u64::from(index) * length_ms / u64::from(REQUESTS_PER_SESSION),
-                        error: String::new(),
-                        bytes: if fails { 0 } else { 2_048 + i % 512 },
-                        excerpt: String::new(),
-                    }
-                })
-                .collect(),
-            steps: Vec::new(),
-            summary: VisitSummary {
-                page_views: REQUESTS_PER_SESSION,
-                actions: REQUESTS_PER_SESSION,
-                conversions: u32::from(i % 25 == 3),
-                revenue_cents: if i % 25 == 3 { 4_999 } else { 0 },
-            },
-            failed,
-            error: if failed {
-                "HTTP 503 on /checkout".to_string()
-            } else {
-                String::new()
-            },
-            aborted: false,
-            browser: None,
-        },
-    }
-}
 
 struct Timings {
     name: &'static str,
@@ -177,7 +112,7 @@ async fn main() {
 
     let started = Instant::now();
     for i in 0..sessions {
-        sink.record(session(&campaign_id, i, sessions))
+        sink.record(session(&campaign_id, i, sessions, DAY_START_MS, DAY_MS))
             .await
             .expect("record");
         if i > 0 && i % 200_000 == 0 {
@@ -239,7 +174,9 @@ async fn main() {
     let mut steps = 0;
     for call in 0..calls as u64 {
         let i = call * 7_777_777 % sessions;
-        let id = session(&campaign_id, i, sessions).outcome.session_id;
+        let id = session(&campaign_id, i, sessions, DAY_START_MS, DAY_MS)
+            .outcome
+            .session_id;
         let started = Instant::now();
         let detail = control
             .get_session(v1::GetSessionRequest {

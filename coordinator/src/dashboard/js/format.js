@@ -4,6 +4,8 @@
 
 const number = new Intl.NumberFormat("en");
 const percent = (v) => (v * 100).toFixed(v < 0.1 ? 2 : 1) + " %";
+// An instant as the reader's clock shows it.
+const time = (ms) => new Date(ms).toLocaleTimeString();
 const ms = (v) => v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0) + " ms";
 // Each: its key (data-kpi), its label, and how its value reads.
 const KPIS = [

@@ -3,8 +3,6 @@
 // time, and one session in full: a waterfall of its steps, and for a
 // browser visit the detector's verdict and each page's Web Vitals.
 
-const time = (ms) => new Date(ms).toLocaleTimeString();
-
 async function refreshErrors() {
   if (!selected) return;
   const id = selected;

@@ -28,7 +28,6 @@ const ERRORS_HEAD = `<th>class</th><th>message</th><th class="num">requests</th>
 
 // One row per group of failed requests.
 function errorRows(groups) {
-  const time = (ms) => new Date(ms).toLocaleTimeString();
   return groups.map((g) =>
     `<tr><td>${text(g.class)}</td><td>${text(g.message)}</td><td class="num">${number.format(g.requests)}</td>` +
     `<td>${time(g.first_ms)}</td><td>${time(g.last_ms)}</td>` +
