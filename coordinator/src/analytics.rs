@@ -7,10 +7,11 @@ use std::sync::Arc;
 use crate::error::CoordinatorError;
 use throng_engine::analytics::errors::ErrorReport;
 use throng_engine::analytics::{
-    AnalyticsError, AnalyticsSource, CampaignAnalytics, Dimension, Query, analyse,
+    AnalyticsError, AnalyticsSource, CampaignAnalytics, Digest, Dimension, Query,
 };
 use throng_proto::v1;
 
+use crate::answers::StoredAnswers;
 use crate::campaign::Campaign;
 
 /// The most campaigns one request compares.
@@ -53,9 +54,11 @@ pub fn parse(request: &v1::AnalyticsRequest) -> Result<Query, CoordinatorError> 
     })
 }
 
-/// The report of one traffic campaign.
+/// The report of one traffic campaign, from its store's rows as they are
+/// (see [`crate::answers`] for when they are read again).
 pub async fn report(
     source: &Arc<dyn AnalyticsSource>,
+    answers: &StoredAnswers,
     campaign: &Campaign,
     query: &Query,
 ) -> Result<CampaignAnalytics, CoordinatorError> {
@@ -65,20 +68,31 @@ pub async fn report(
             campaign.id, campaign.id
         )));
     };
-    let query = Query {
-        target_labels: spec.targets.iter().map(|t| t.url.clone()).collect(),
-        ..query.clone()
-    };
-    let cells = source
-        .cells(&campaign.id, query.resolution_ms)
+    let labels: Vec<String> = spec.targets.iter().map(|t| t.url.clone()).collect();
+    let version = source.version(&campaign.id).await.map_err(store_error)?;
+    let key = format!("{}/{}/{}", campaign.id, query.resolution_ms, labels.join(" "));
+    let (source, id, resolution_ms) = (source.clone(), campaign.id.clone(), query.resolution_ms);
+    let digest = answers
+        .digests
+        .get(
+            key,
+            version,
+            campaign.status.state.is_active(),
+            move || async move {
+                let (cells, names) =
+                    tokio::try_join!(source.cells(&id, resolution_ms), source.request_names(&id))?;
+                Ok(Digest::of(&cells, &names, resolution_ms, &labels))
+            },
+        )
         .await
         .map_err(store_error)?;
-    Ok(analyse(&campaign.id, &spec.name, &cells, &query))
+    Ok(digest.answer(&campaign.id, &spec.name, query.by))
 }
 
 /// A traffic campaign's failed requests, grouped by class and message.
 pub async fn errors(
     source: &Arc<dyn AnalyticsSource>,
+    answers: &StoredAnswers,
     campaign: &Campaign,
 ) -> Result<ErrorReport, CoordinatorError> {
     if campaign.spec().is_none() {
@@ -87,7 +101,19 @@ pub async fn errors(
             campaign.id
         )));
     }
-    source.errors(&campaign.id).await.map_err(store_error)
+    let version = source.version(&campaign.id).await.map_err(store_error)?;
+    let (source, id) = (source.clone(), campaign.id.clone());
+    let report = answers
+        .errors
+        .get(
+            campaign.id.clone(),
+            version,
+            campaign.status.state.is_active(),
+            move || async move { source.errors(&id).await },
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(ErrorReport::clone(&report))
 }
 
 /// What a store's failure tells a caller.

@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod analytics;
+pub mod answers;
 pub mod app;
 pub mod archive;
 pub mod campaign;

@@ -199,6 +199,7 @@ fn start_loops(
         coordinator_id: config.coordinator_id.clone(),
         agents: clients,
         spreads: Arc::default(),
+        answers: Arc::default(),
     }
 }
 

@@ -48,6 +48,7 @@ async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<
         coordinator_id: id.to_string(),
         agents: throng_coordinator::agents::AgentClients::new(None, None),
         spreads: Arc::default(),
+        answers: Arc::default(),
     };
     (app, stop)
 }

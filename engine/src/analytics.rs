@@ -238,7 +238,20 @@ pub trait AnalyticsSource: Send + Sync + 'static {
         campaign_id: &str,
         session_id: u64,
     ) -> Result<Option<sessions::SessionDetail>, AnalyticsError>;
+
+    /// The campaign's requests tallied by name (`journey.step`, or
+    /// `matomo.bulk`), as a load tester's statistics table lists them.
+    async fn request_names(&self, campaign_id: &str) -> Result<NameTallies, AnalyticsError>;
+
+    /// A number that changes whenever the campaign's stored rows change, so
+    /// answers computed from them can be kept until it does. A batch's
+    /// session rows are written after its other rows, so a version read
+    /// before a batch completes changes once it has.
+    async fn version(&self, campaign_id: &str) -> Result<u64, AnalyticsError>;
 }
+
+/// A campaign's requests tallied by name.
+pub type NameTallies = BTreeMap<String, Tally>;
 
 /// The start of the bucket `at_ms` falls in.
 pub fn bucket_of(at_ms: u64, resolution_ms: u64) -> u64 {
@@ -253,19 +266,33 @@ pub enum Dimension {
     Journey,
     Target,
     Agent,
+    /// The request's name (`journey.step`): a statistics table per request,
+    /// whose groups count requests only.
+    Request,
 }
 
 impl Dimension {
-    pub const NAMES: &'static str = "persona, journey, target or agent";
+    pub const NAMES: &'static str = "persona, journey, target, agent or request";
+    pub const ALL: [Dimension; 5] = [
+        Dimension::Persona,
+        Dimension::Journey,
+        Dimension::Target,
+        Dimension::Agent,
+        Dimension::Request,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Persona => "persona",
+            Dimension::Journey => "journey",
+            Dimension::Target => "target",
+            Dimension::Agent => "agent",
+            Dimension::Request => "request",
+        }
+    }
 
     pub fn parse(name: &str) -> Option<Dimension> {
-        Some(match name {
-            "persona" => Dimension::Persona,
-            "journey" => Dimension::Journey,
-            "target" => Dimension::Target,
-            "agent" => Dimension::Agent,
-            _ => return None,
-        })
+        Dimension::ALL.into_iter().find(|d| d.name() == name)
     }
 }
 
@@ -370,6 +397,11 @@ pub struct Group {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     pub start_ms: u64,
+    /// Sessions in progress on average over the bucket: the time spent in
+    /// the sessions that started in it, per bucket width (Little's law; a
+    /// session longer than a bucket counts in the bucket it started in).
+    #[serde(default)]
+    pub active_sessions: f64,
     #[serde(flatten)]
     pub summary: Summary,
 }
@@ -417,52 +449,103 @@ pub struct Query {
     pub target_labels: Vec<String>,
 }
 
-/// Totals, the breakdown and the time series of one campaign's cells.
-pub fn analyse(campaign_id: &str, name: &str, cells: &Cells, query: &Query) -> CampaignAnalytics {
-    let mut totals = Tally::default();
-    let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut series: BTreeMap<u64, Tally> = BTreeMap::new();
-    for (key, tally) in cells {
-        totals.merge(tally);
-        if let Some(by) = query.by {
-            let label = match by {
-                Dimension::Persona => key.persona.clone(),
-                Dimension::Journey => key.journey.clone(),
-                Dimension::Target => query
-                    .target_labels
-                    .get(key.target as usize)
-                    .cloned()
-                    .unwrap_or_else(|| format!("target {}", key.target)),
-                Dimension::Agent => key.agent.clone(),
-            };
-            groups.entry(label).or_default().merge(tally);
+/// Everything the analytics of one campaign can answer, from one reading of
+/// its store: totals, the breakdown by every dimension and the time series.
+/// Answers for any dimension are cut from it, so a store is read once per
+/// resolution, not once per question.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Digest {
+    pub totals: Summary,
+    pub groups: BTreeMap<String, Vec<Group>>,
+    pub resolution_ms: u64,
+    pub series: Vec<Point>,
+}
+
+impl Digest {
+    /// Merges a campaign's cells (and its requests by name) into totals,
+    /// groups by each dimension and time buckets of `resolution_ms` (0:
+    /// none); `target_labels` names the campaign's targets by index.
+    pub fn of(cells: &Cells, names: &NameTallies, resolution_ms: u64, target_labels: &[String]) -> Digest {
+        let mut totals = Tally::default();
+        let mut groups: [BTreeMap<String, Tally>; 4] = Default::default();
+        let mut series: BTreeMap<u64, Tally> = BTreeMap::new();
+        for (key, tally) in cells {
+            totals.merge(tally);
+            let target = target_labels
+                .get(key.target as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("target {}", key.target));
+            for (index, label) in [
+                key.persona.clone(),
+                key.journey.clone(),
+                target,
+                key.agent.clone(),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                groups[index].entry(label).or_default().merge(tally);
+            }
+            if resolution_ms > 0 {
+                series.entry(key.bucket_ms).or_default().merge(tally);
+            }
         }
-        if query.resolution_ms > 0 {
-            series.entry(key.bucket_ms).or_default().merge(tally);
+        let summaries = |tallies: &BTreeMap<String, Tally>| -> Vec<Group> {
+            tallies
+                .iter()
+                .map(|(key, t)| Group {
+                    key: key.clone(),
+                    summary: Summary::of(t),
+                })
+                .collect()
+        };
+        let mut by = BTreeMap::new();
+        for (dimension, tallies) in Dimension::ALL.iter().zip(groups.iter().chain([names])) {
+            by.insert(dimension.name().to_string(), summaries(tallies));
+        }
+        Digest {
+            totals: Summary::of(&totals),
+            groups: by,
+            resolution_ms,
+            series: series
+                .iter()
+                .map(|(start_ms, t)| Point {
+                    start_ms: *start_ms,
+                    active_sessions: ratio(t.duration_ms, resolution_ms),
+                    summary: Summary::of(t),
+                })
+                .collect(),
         }
     }
-    CampaignAnalytics {
-        campaign_id: campaign_id.to_string(),
-        name: name.to_string(),
-        live: None,
-        totals: Summary::of(&totals),
-        by: query.by,
-        groups: groups
-            .iter()
-            .map(|(key, t)| Group {
-                key: key.clone(),
-                summary: Summary::of(t),
-            })
-            .collect(),
-        resolution_ms: query.resolution_ms,
-        series: series
-            .iter()
-            .map(|(start_ms, t)| Point {
-                start_ms: *start_ms,
-                summary: Summary::of(t),
-            })
-            .collect(),
+
+    /// The analytics of campaign `campaign_id` (named `name`), broken down
+    /// by `by`.
+    pub fn answer(&self, campaign_id: &str, name: &str, by: Option<Dimension>) -> CampaignAnalytics {
+        CampaignAnalytics {
+            campaign_id: campaign_id.to_string(),
+            name: name.to_string(),
+            live: None,
+            totals: self.totals.clone(),
+            by,
+            groups: by
+                .and_then(|by| self.groups.get(by.name()).cloned())
+                .unwrap_or_default(),
+            resolution_ms: self.resolution_ms,
+            series: self.series.clone(),
+        }
     }
+}
+
+/// Totals, the breakdown and the time series of one campaign's cells and
+/// requests by name.
+pub fn analyse(
+    campaign_id: &str,
+    name: &str,
+    cells: &Cells,
+    names: &NameTallies,
+    query: &Query,
+) -> CampaignAnalytics {
+    Digest::of(cells, names, query.resolution_ms, &query.target_labels).answer(campaign_id, name, query.by)
 }
 
 #[cfg(test)]
@@ -521,7 +604,7 @@ mod tests {
             resolution_ms: 60_000,
             ..Query::default()
         };
-        let report = analyse("c", "shop", &cells, &query);
+        let report = analyse("c", "shop", &cells, &NameTallies::new(), &query);
         assert_eq!(report.totals.sessions, 3);
         assert_eq!(report.totals.page_views, 6);
         assert!((report.totals.bounce_rate - 1.0 / 3.0).abs() < 1e-12);

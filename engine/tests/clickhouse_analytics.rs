@@ -46,7 +46,7 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                     let status = [200, 200, 200, 200, 404, 500, 0][rng.below(7) as usize];
                     RequestOutcome {
                         index,
-                        name: "j.step".to_string(),
+                        name: format!("j.step-{index}"),
                         action: "page_view".to_string(),
                         path: "/".to_string(),
                         status,
@@ -162,7 +162,7 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
 
     let sources: [(&str, Arc<dyn AnalyticsSource>); 2] = [
         ("clickhouse", Arc::new(ClickHouseAnalytics::new(config))),
-        ("memory", Arc::new(memory)),
+        ("memory", Arc::new(memory.clone())),
     ];
     for (by, resolution_ms) in [
         (None, 0),
@@ -170,6 +170,7 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
         (Some(Dimension::Journey), 10_000),
         (Some(Dimension::Target), 0),
         (Some(Dimension::Agent), 1_000),
+        (Some(Dimension::Request), 0),
     ] {
         let query = Query {
             by,
@@ -179,7 +180,8 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
         let mut reports = Vec::new();
         for (name, source) in &sources {
             let cells = source.cells("c1", resolution_ms).await.expect(name);
-            reports.push(analyse("c1", "shop", &cells, &query));
+            let names = source.request_names("c1").await.expect(name);
+            reports.push(analyse("c1", "shop", &cells, &names, &query));
         }
         let report = &reports[0];
         assert_eq!(report.totals.sessions, 3_000, "{by:?}");
@@ -190,6 +192,18 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
             let agents: Vec<&str> = report.groups.iter().map(|g| g.key.as_str()).collect();
             assert_eq!(agents, ["agent-0", "agent-1", "agent-2", "agent-9"]);
             assert_eq!(report.groups[3].summary.sessions, 200);
+        }
+        if by == Some(Dimension::Request) {
+            // Sessions of one to five pages: five names, fewer of each
+            // later step, every request counted once.
+            let names: Vec<&str> = report.groups.iter().map(|g| g.key.as_str()).collect();
+            assert_eq!(
+                names,
+                ["j.step-0", "j.step-1", "j.step-2", "j.step-3", "j.step-4"]
+            );
+            let counted: u64 = report.groups.iter().map(|g| g.summary.requests).sum();
+            assert_eq!(counted, report.totals.requests);
+            assert!(report.groups[0].summary.requests > report.groups[4].summary.requests);
         }
         if resolution_ms > 0 {
             assert!(report.series.len() > 10, "{by:?}: {} points", report.series.len());
@@ -222,6 +236,22 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
     assert_eq!(not_found.example_excerpt, "<h1>404</h1> the answer");
     let none = sources[1].1.cells("unknown", 0).await.expect("memory");
     assert!(none.is_empty());
+
+    // A version holds while nothing is written, and moves once a session
+    // (written after its requests) is stored.
+    let mut before = Vec::new();
+    for (name, source) in &sources {
+        let version = source.version("c1").await.expect(name);
+        assert_eq!(source.version("c1").await.expect(name), version, "{name}");
+        before.push(version);
+    }
+    let late = sessions("c1", 3_001).pop().expect("one more session");
+    clickhouse.record(late.clone()).await.expect("record");
+    clickhouse.flush().await.expect("flush");
+    memory.record(late).await.expect("record");
+    for ((name, source), before) in sources.iter().zip(before) {
+        assert_ne!(source.version("c1").await.expect(name), before, "{name}");
+    }
 }
 
 /// Every page of a session list, walked with its cursors.

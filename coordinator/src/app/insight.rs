@@ -27,7 +27,7 @@ impl Insight<'_> {
         let mut reports = Vec::with_capacity(campaign_ids.len());
         for id in campaign_ids {
             let campaign = self.app.load(id).await?;
-            let mut report = crate::analytics::report(source, &campaign, query).await?;
+            let mut report = crate::analytics::report(source, &self.app.answers, &campaign, query).await?;
             if campaign.status.state.is_active() {
                 let totals = self.app.hub.campaign_totals(id);
                 report.live = Some(Live {
@@ -98,7 +98,7 @@ impl Insight<'_> {
     pub async fn errors(&self, id: &str) -> Result<ErrorReport> {
         let source = self.app.analytics_source()?;
         let campaign = self.app.load(id).await?;
-        crate::analytics::errors(source, &campaign).await
+        crate::analytics::errors(source, &self.app.answers, &campaign).await
     }
 
     /// Recent log lines of this coordinator (`node` empty or its id) or of

@@ -69,6 +69,8 @@ pub struct App {
     pub agents: crate::agents::AgentClients,
     /// Stream runs' 30-day hourly baselines, made once a simulated day.
     pub spreads: Arc<crate::stream_history::SpreadCache>,
+    /// Answers read from the telemetry store, kept while its rows stay.
+    pub answers: Arc<crate::answers::StoredAnswers>,
 }
 
 impl App {

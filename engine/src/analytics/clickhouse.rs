@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use super::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use super::sessions::{ERROR_CLASS_SQL, Outcome, Position, SessionDetail, SessionFilter, SessionSummary};
-use super::{AnalyticsError, AnalyticsSource, CellKey, Cells, DetectionTally, LATENCY_BUCKET_SQL};
+use super::{
+    AnalyticsError, AnalyticsSource, CellKey, Cells, DetectionTally, LATENCY_BUCKET_SQL, NameTallies,
+};
 use crate::telemetry::ClickHouseConfig;
 use crate::telemetry::clickhouse::client;
 use crate::telemetry::rows::{BrowserSessionRow, RequestRow, SessionRow};
@@ -74,6 +76,20 @@ struct ErrorRow {
     path: String,
     status: u16,
     excerpt: String,
+}
+
+#[derive(Row, Deserialize)]
+struct NameCell {
+    name: String,
+    latency: u64,
+    requests: u64,
+    failed: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct VersionRow {
+    rows: u64,
+    ids: u64,
 }
 
 #[derive(Row, Deserialize)]
@@ -363,6 +379,40 @@ impl AnalyticsSource for ClickHouseAnalytics {
             .await
             .map_err(|e| self.unavailable(e))?;
         Ok(Some(SessionDetail::of(&session, requests, browser)))
+    }
+
+    async fn request_names(&self, campaign_id: &str) -> Result<NameTallies, AnalyticsError> {
+        let db = client(&self.config).with_database(self.config.database.clone());
+        let rows: Vec<NameCell> = db
+            .query(&format!(
+                "SELECT name, {LATENCY_BUCKET_SQL} AS latency, count(), sum({FAILED_SQL}) \
+                 FROM requests FINAL WHERE campaign_id = ? GROUP BY name, latency"
+            ))
+            .bind(campaign_id)
+            .fetch_all()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let mut names = NameTallies::new();
+        for row in rows {
+            names
+                .entry(row.name)
+                .or_default()
+                .add_requests(row.latency, row.requests, row.failed);
+        }
+        Ok(names)
+    }
+
+    async fn version(&self, campaign_id: &str) -> Result<u64, AnalyticsError> {
+        // Without `FINAL`: the count and the sum of ids change with every
+        // batch written and with every merge that drops a re-run's rows.
+        let db = client(&self.config).with_database(self.config.database.clone());
+        let row: VersionRow = db
+            .query("SELECT count(), sum(session_id) FROM sessions WHERE campaign_id = ?")
+            .bind(campaign_id)
+            .fetch_one()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        Ok(row.rows.rotate_left(40) ^ row.ids)
     }
 
     async fn errors(&self, campaign_id: &str) -> Result<ErrorReport, AnalyticsError> {

@@ -88,7 +88,10 @@ impl Batch {
     }
 
     /// Inserts the tables from the `done`-th on, counting each one written,
-    /// so a retry resumes where the last attempt failed.
+    /// so a retry resumes where the last attempt failed. Sessions go last:
+    /// once a session's row is stored, so is everything else it made, which
+    /// is what [`AnalyticsSource::version`](crate::analytics::AnalyticsSource::version)
+    /// stands on.
     async fn insert(
         &self,
         client: &Client,
@@ -96,23 +99,23 @@ impl Batch {
         done: &mut usize,
     ) -> Result<(), TelemetryError> {
         if *done < 1 {
-            insert(client, config, "sessions", &self.sessions).await?;
+            insert(client, config, "requests", &self.requests).await?;
             *done = 1;
         }
         if *done < 2 {
-            insert(client, config, "requests", &self.requests).await?;
+            insert(client, config, "actions", &self.actions).await?;
             *done = 2;
         }
         if *done < 3 {
-            insert(client, config, "actions", &self.actions).await?;
+            insert(client, config, "stream_events", &self.events).await?;
             *done = 3;
         }
         if *done < 4 {
-            insert(client, config, "stream_events", &self.events).await?;
+            insert(client, config, "browser_sessions", &self.browser_sessions).await?;
             *done = 4;
         }
         if *done < 5 {
-            insert(client, config, "browser_sessions", &self.browser_sessions).await?;
+            insert(client, config, "sessions", &self.sessions).await?;
             *done = 5;
         }
         Ok(())

@@ -12,7 +12,7 @@ use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, Teleme
 use crate::analytics::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use crate::analytics::sessions::{Position, SessionDetail, SessionFilter, SessionSummary, error_class};
 use crate::analytics::{
-    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, SessionFacts, bucket_of,
+    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, NameTallies, SessionFacts, bucket_of,
 };
 
 /// Totals of one campaign as the memory sink saw them.
@@ -25,7 +25,7 @@ pub struct CampaignTotals {
 }
 
 /// What analytics and session lists need of one session: about 100 bytes,
-/// 17 per request, and the text of its first failure.
+/// 40 per request, and the text of its first failure.
 struct StoredSession {
     persona: Arc<str>,
     journey: Arc<str>,
@@ -35,9 +35,16 @@ struct StoredSession {
     facts: SessionFacts,
     /// The first failure, none when it succeeded.
     error: Option<Box<str>>,
-    /// `(intended_ms, latency_us, failure)` of each request; a failure is
-    /// its campaign's [`ErrorTexts`] index.
-    requests: Box<[(u64, u64, Option<u32>)]>,
+    requests: Box<[StoredRequest]>,
+}
+
+/// What analytics need of one request.
+struct StoredRequest {
+    intended_ms: u64,
+    latency_us: u64,
+    /// Its campaign's [`ErrorTexts`] index when it failed.
+    failure: Option<u32>,
+    name: Arc<str>,
 }
 
 /// A campaign's distinct error texts, each stored once, with the path and
@@ -101,6 +108,9 @@ struct Inner {
     /// Sessions by campaign and id: a session run again after a failover
     /// replaces its earlier record, as in ClickHouse.
     sessions: HashMap<String, HashMap<u64, StoredSession>>,
+    /// Sessions recorded per campaign, re-runs included: the version of
+    /// what analytics read.
+    writes: HashMap<String, u64>,
     labels: Labels,
     errors: HashMap<String, ErrorTexts>,
     recent: VecDeque<SessionRecord>,
@@ -222,18 +232,19 @@ impl TelemetrySink for MemorySink {
             error: (!outcome.error.is_empty()).then(|| outcome.error.as_str().into()),
             requests: Box::default(),
         };
+        let inner = &mut *inner;
         let errors = inner.errors.entry(record.campaign_id.clone()).or_default();
         let requests = outcome
             .requests
             .iter()
-            .map(|r| {
-                (
-                    r.intended_ms,
-                    r.latency_us,
-                    r.failed().then(|| errors.index_of(r)),
-                )
+            .map(|r| StoredRequest {
+                intended_ms: r.intended_ms,
+                latency_us: r.latency_us,
+                failure: r.failed().then(|| errors.index_of(r)),
+                name: inner.labels.get(&r.name),
             })
             .collect();
+        *inner.writes.entry(record.campaign_id.clone()).or_default() += 1;
         let stored = StoredSession { requests, ..stored };
         inner
             .sessions
@@ -299,11 +310,11 @@ impl AnalyticsSource for MemorySink {
                 .entry(key(session, session.intended_ms))
                 .or_default()
                 .add_session(session.facts);
-            for (at_ms, latency_us, failure) in &session.requests {
+            for request in &session.requests {
                 cells
-                    .entry(key(session, *at_ms))
+                    .entry(key(session, request.intended_ms))
                     .or_default()
-                    .add_request(*latency_us, failure.is_some());
+                    .add_request(request.latency_us, request.failure.is_some());
             }
         }
         Ok(cells)
@@ -364,6 +375,28 @@ impl AnalyticsSource for MemorySink {
         }
     }
 
+    async fn request_names(&self, campaign_id: &str) -> Result<NameTallies, AnalyticsError> {
+        let inner = self.lock();
+        let mut names = NameTallies::new();
+        for request in inner
+            .sessions
+            .get(campaign_id)
+            .into_iter()
+            .flat_map(|sessions| sessions.values())
+            .flat_map(|s| s.requests.iter())
+        {
+            names
+                .entry(request.name.to_string())
+                .or_default()
+                .add_request(request.latency_us, request.failure.is_some());
+        }
+        Ok(names)
+    }
+
+    async fn version(&self, campaign_id: &str) -> Result<u64, AnalyticsError> {
+        Ok(self.lock().writes.get(campaign_id).copied().unwrap_or(0))
+    }
+
     async fn errors(&self, campaign_id: &str) -> Result<ErrorReport, AnalyticsError> {
         let inner = self.lock();
         let mut groups = ErrorGroups::default();
@@ -373,10 +406,11 @@ impl AnalyticsSource for MemorySink {
         };
         // (count, first, last) per error text, then one group each.
         let mut seen: HashMap<u32, (u64, u64, u64)> = HashMap::new();
-        for (at_ms, _, failure) in sessions.values().flat_map(|s| s.requests.iter()) {
-            if let Some(index) = failure {
-                let entry = seen.entry(*index).or_insert((0, u64::MAX, 0));
-                *entry = (entry.0 + 1, entry.1.min(*at_ms), entry.2.max(*at_ms));
+        for request in sessions.values().flat_map(|s| s.requests.iter()) {
+            if let Some(index) = request.failure {
+                let at_ms = request.intended_ms;
+                let entry = seen.entry(index).or_insert((0, u64::MAX, 0));
+                *entry = (entry.0 + 1, entry.1.min(at_ms), entry.2.max(at_ms));
             }
         }
         for (index, (count, first, last)) in seen {
@@ -411,7 +445,7 @@ fn summary(session_id: u64, s: &StoredSession) -> SessionSummary {
         target: s.target,
         agent: s.agent.to_string(),
         requests: s.requests.len() as u32,
-        failed_requests: s.requests.iter().filter(|r| r.2.is_some()).count() as u32,
+        failed_requests: s.requests.iter().filter(|r| r.failure.is_some()).count() as u32,
         page_views: s.facts.page_views,
         actions: s.facts.actions,
         conversions: s.facts.conversions,

@@ -1,0 +1,205 @@
+//! Answers read from the telemetry store, kept while the rows under them
+//! stay as they were.
+//!
+//! Reading a campaign of a million sessions exactly (ClickHouse's `FINAL`)
+//! takes seconds, and the console asks again every few seconds. Each answer
+//! is kept with the store's version of the campaign's rows
+//! ([`AnalyticsSource::version`], one cheap count), so asking again costs
+//! that count until new rows arrive. Then:
+//! - a campaign that has ended waits for the answer to be read again, so
+//!   scripts never see numbers older than the rows;
+//! - a running campaign is answered at once with the last answer while one
+//!   reading at a time brings it up to date in the background: its page
+//!   stays responsive, at most one reading behind (its live counters, from
+//!   the agents' reports, are always current).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use throng_engine::analytics::errors::ErrorReport;
+use throng_engine::analytics::{AnalyticsError, Digest};
+
+/// What the console reads of campaigns, kept.
+#[derive(Default)]
+pub struct StoredAnswers {
+    /// By campaign, resolution and target labels.
+    pub digests: Kept<Digest>,
+    /// By campaign.
+    pub errors: Kept<ErrorReport>,
+}
+
+/// The most answers kept of one kind; the least recently asked go first.
+const MAX_SLOTS: usize = 256;
+
+struct Slot<V> {
+    /// The latest answer and the version of the rows it was read from.
+    latest: Option<(u64, Arc<V>)>,
+    /// Held while this answer is being read, so it is read once at a time.
+    reading: Arc<tokio::sync::Mutex<()>>,
+    asked: Instant,
+}
+
+/// Answers of one kind by key (for example a campaign and a resolution).
+pub struct Kept<V> {
+    slots: Arc<Mutex<HashMap<String, Slot<V>>>>,
+}
+
+impl<V> Default for Kept<V> {
+    fn default() -> Self {
+        Kept {
+            slots: Arc::default(),
+        }
+    }
+}
+
+impl<V: Send + Sync + 'static> Kept<V> {
+    /// The answer for `key` as of rows at `version`: kept, or read with
+    /// `read`. With `running`, an older answer is returned at once while
+    /// `read` runs in the background.
+    pub async fn get<F, Fut>(
+        &self,
+        key: String,
+        version: u64,
+        running: bool,
+        read: F,
+    ) -> Result<Arc<V>, AnalyticsError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, AnalyticsError>> + Send + 'static,
+    {
+        let (latest, reading) = self.slot(&key);
+        match latest {
+            Some((at, answer)) if at == version => return Ok(answer),
+            Some((_, answer)) if running => {
+                // One background reading at a time; callers meanwhile get
+                // the answer they would have got a moment ago.
+                if let Ok(guard) = reading.try_lock_owned() {
+                    let slots = self.slots.clone();
+                    tokio::spawn(async move {
+                        let _reading = guard;
+                        if let Ok(fresh) = read().await {
+                            store(&slots, &key, version, Arc::new(fresh));
+                        }
+                    });
+                }
+                return Ok(answer);
+            }
+            _ => {}
+        }
+        let _reading = reading.lock().await;
+        if let (Some((at, answer)), _) = self.slot(&key)
+            && at == version
+        {
+            return Ok(answer);
+        }
+        let fresh = Arc::new(read().await?);
+        store(&self.slots, &key, version, fresh.clone());
+        Ok(fresh)
+    }
+
+    fn slot(&self, key: &str) -> (Option<(u64, Arc<V>)>, Arc<tokio::sync::Mutex<()>>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if !slots.contains_key(key) && slots.len() >= MAX_SLOTS {
+            let oldest = slots
+                .iter()
+                .min_by_key(|(_, slot)| slot.asked)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                slots.remove(&oldest);
+            }
+        }
+        let slot = slots.entry(key.to_string()).or_insert_with(|| Slot {
+            latest: None,
+            reading: Arc::default(),
+            asked: Instant::now(),
+        });
+        slot.asked = Instant::now();
+        (slot.latest.clone(), slot.reading.clone())
+    }
+}
+
+fn store<V>(slots: &Mutex<HashMap<String, Slot<V>>>, key: &str, version: u64, answer: Arc<V>) {
+    let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(slot) = slots.get_mut(key) {
+        slot.latest = Some((version, answer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// Reads that count themselves and answer `value`.
+    fn reader(
+        reads: &Arc<AtomicU32>,
+        value: u32,
+    ) -> impl FnOnce() -> std::future::Ready<Result<u32, AnalyticsError>> + Send + 'static {
+        let reads = reads.clone();
+        move || {
+            reads.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(value))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_read_again_only_when_its_rows_changed() {
+        let kept = Kept::<u32>::default();
+        let reads = Arc::new(AtomicU32::new(0));
+        let get = |version, value| kept.get("c".into(), version, false, reader(&reads, value));
+        assert_eq!(*get(1, 10).await.unwrap(), 10);
+        assert_eq!(*get(1, 11).await.unwrap(), 10, "same rows, same answer");
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            *get(2, 12).await.unwrap(),
+            12,
+            "an ended campaign waits for new rows"
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_running_campaign_gets_the_last_answer_while_a_new_one_is_read() {
+        let kept = Kept::<u32>::default();
+        let reads = Arc::new(AtomicU32::new(0));
+        kept.get("c".into(), 1, true, reader(&reads, 10)).await.unwrap();
+        let answer = kept.get("c".into(), 2, true, reader(&reads, 20)).await.unwrap();
+        assert_eq!(*answer, 10, "answered at once with the last answer");
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let answer = kept.get("c".into(), 2, true, reader(&reads, 30)).await.unwrap();
+            if *answer == 20 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the background reading never landed");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            2,
+            "no reading while the rows stayed at 2"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_reading_is_not_kept() {
+        let kept = Kept::<u32>::default();
+        let failed = kept
+            .get("c".into(), 1, false, || async {
+                Err(AnalyticsError::Unavailable {
+                    endpoint: "http://store".into(),
+                    reason: "down".into(),
+                })
+            })
+            .await;
+        assert!(failed.is_err());
+        let reads = Arc::new(AtomicU32::new(0));
+        assert_eq!(
+            *kept.get("c".into(), 1, false, reader(&reads, 7)).await.unwrap(),
+            7
+        );
+    }
+}
