@@ -33,9 +33,11 @@ pub struct StoredAnswers {
 /// The most answers kept of one kind; the least recently asked go first.
 const MAX_SLOTS: usize = 256;
 
+/// An answer and the version of the rows it was read from.
+type Versioned<V> = (u64, Arc<V>);
+
 struct Slot<V> {
-    /// The latest answer and the version of the rows it was read from.
-    latest: Option<(u64, Arc<V>)>,
+    latest: Option<Versioned<V>>,
     /// Held while this answer is being read, so it is read once at a time.
     reading: Arc<tokio::sync::Mutex<()>>,
     asked: Instant,
@@ -99,7 +101,7 @@ impl<V: Send + Sync + 'static> Kept<V> {
         Ok(fresh)
     }
 
-    fn slot(&self, key: &str) -> (Option<(u64, Arc<V>)>, Arc<tokio::sync::Mutex<()>>) {
+    fn slot(&self, key: &str) -> (Option<Versioned<V>>, Arc<tokio::sync::Mutex<()>>) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if !slots.contains_key(key) && slots.len() >= MAX_SLOTS {
             let oldest = slots

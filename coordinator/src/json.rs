@@ -29,6 +29,11 @@ pub fn campaign(c: &v1::Campaign) -> Value {
         "sessions_planned": plan.sessions,
         "sessions_checkpointed": c.sessions_checkpointed,
         "spec": serde_json::from_str::<Value>(&c.spec_json).unwrap_or(Value::Null),
+        "daily_cap": c.daily_cap.as_ref().map(|cap| json!({
+            "sessions": cap.sessions,
+            "window_start_ms": cap.window_start_ms,
+            "resets_at_ms": cap.resets_at_ms,
+        })),
     })
 }
 

@@ -29,12 +29,15 @@ pub fn resolution_for(span_ms: u64) -> u64 {
 }
 
 /// What a report holds: each campaign (as the API shows it), its analytics
-/// report by persona with a time series, and its error groups.
+/// report by persona with a time series, its requests by name and its error
+/// groups.
 pub struct ReportData {
     pub generated_at_ms: u64,
     pub resolution_ms: u64,
     pub campaigns: Vec<Value>,
     pub analytics: Value,
+    /// Each campaign's requests by name (analytics groups by `request`).
+    pub requests: Vec<Value>,
     pub errors: Vec<Value>,
 }
 
@@ -47,6 +50,7 @@ pub fn render(data: &ReportData) -> String {
         "resolution_ms": data.resolution_ms,
         "campaigns": data.campaigns,
         "analytics": data.analytics,
+        "requests": data.requests,
         "errors": data.errors,
     });
     let scripts: String = SCRIPTS
@@ -85,6 +89,7 @@ mod tests {
             resolution_ms: 1000,
             campaigns: vec![json!({"id": "shop-1", "name": "shop</script>"})],
             analytics: json!([]),
+            requests: vec![],
             errors: vec![],
         };
         let html = render(&data);

@@ -268,7 +268,7 @@ pub fn table() -> Vec<Route> {
             .rpc("GetAnalytics")
             .query(&[
                 ("campaigns", "string", "comma-separated campaign ids"),
-                ("by", "string", "persona, journey, target or agent"),
+                ("by", "string", "persona, journey, target, agent or request"),
                 ("resolution_ms", "integer", "time buckets of this length (0: totals only)"),
             ])
             .required(&["campaigns"])

@@ -100,7 +100,21 @@ pub fn campaign(view: &CampaignView) -> v1::Campaign {
         revision: campaign.status.edits + 1,
         ended_at_ms: campaign.status.ended_at_ms.unwrap_or(0),
         rate: current_rate(campaign),
+        daily_cap: daily_cap(campaign, throng_engine::clock::epoch_ms()),
     }
+}
+
+/// Where a campaign's daily cap stands at `now_ms`: the current day and the
+/// instant the next begins (found from a moment well inside it, so a day
+/// made 23 or 25 hours long by a clock change still ends where it should).
+fn daily_cap(campaign: &crate::campaign::Campaign, now_ms: u64) -> Option<v1::DailyCapStatus> {
+    let cap = campaign.spec()?.load.daily_cap.as_ref()?;
+    let window_start_ms = cap.window_start_ms(now_ms);
+    Some(v1::DailyCapStatus {
+        sessions: cap.sessions,
+        window_start_ms,
+        resets_at_ms: cap.window_start_ms(window_start_ms + 26 * 3_600_000),
+    })
 }
 
 /// The peak rate a campaign starts sessions at now: the last rate change,

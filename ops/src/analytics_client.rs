@@ -332,7 +332,11 @@ mod tests {
                 summary: summary.clone(),
             }],
             resolution_ms: 60_000,
-            series: vec![Point { start_ms: 0, summary }],
+            series: vec![Point {
+                start_ms: 0,
+                active_sessions: 0.0,
+                summary,
+            }],
         }
     }
 

@@ -362,7 +362,7 @@ pub struct AnalyticsArgs {
     /// Campaign ids (two or more: compared side by side).
     #[arg(required = true)]
     pub campaigns: Vec<String>,
-    /// Break down by persona, journey, target or agent.
+    /// Break down by persona, journey, target, agent or request (name).
     #[arg(long)]
     pub by: Option<String>,
     /// Also a time series with buckets this long, e.g. "1m" or "10s".

@@ -219,8 +219,22 @@ async fn the_dashboard_creates_watches_and_steers() {
     // One of its pages is missing on the site: its requests fail with 404.
     let spec = page.locator("#spec").input_value(None).await.expect("the spec");
     assert!(spec.contains("\"/contact\""), "{spec}");
+    // A daily cap whose day began an hour ago (so the run stays inside
+    // it), above the sessions asked for.
+    let minutes = (throng_engine::clock::epoch_ms() / 60_000 + 24 * 60 - 60) % (24 * 60);
+    let capped = format!(
+        "sessions: 400, daily_cap: 5000, day_start: \"{:02}:{:02}\", time_zone: UTC",
+        minutes / 60,
+        minutes % 60
+    );
+    assert!(spec.contains("sessions: 400"), "{spec}");
     page.locator("#spec")
-        .fill(&spec.replace("\"/contact\"", "\"/missing\""), None)
+        .fill(
+            &spec
+                .replace("\"/contact\"", "\"/missing\"")
+                .replace("sessions: 400", &capped),
+            None,
+        )
         .await
         .expect("spec");
     page.locator("#create").click(None).await.expect("submit");
@@ -243,7 +257,11 @@ async fn the_dashboard_creates_watches_and_steers() {
             (requests > 0).then_some(())
         })
         .await;
-    for (chart, legend) in [("throughput", "requests/s"), ("latency", "p99")] {
+    for (chart, legend) in [
+        ("throughput", "requests/s"),
+        ("latency", "p99"),
+        ("active", "active sessions"),
+    ] {
         let selector = format!("#chart-{chart}");
         assert_eq!(
             count(page, &format!("{selector} canvas")).await,
@@ -303,6 +321,43 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await;
         assert_eq!(row.replace(',', ""), group["sessions"].to_string(), "{key}");
     }
+
+    // Its requests by name, as the API counts them, adding up to the total.
+    let out = up.client(&["--output", "json", "analytics", &id, "--by", "request"]);
+    let by_name: serde_json::Value = serde_json::from_slice(&out.stdout).expect("analytics JSON");
+    let names = by_name[0]["groups"].as_array().expect("request names");
+    assert!(!names.is_empty(), "{by_name}");
+    dashboard
+        .wait(Duration::from_secs(15), "the requests by name", || async {
+            (count(page, "#request-stats tbody tr[data-key]").await == names.len()).then_some(())
+        })
+        .await;
+    let mut listed = 0;
+    for name in names {
+        let key = name["key"].as_str().expect("name");
+        let shown: u64 = attribute(
+            page,
+            &format!("#request-stats tr[data-key=\"{key}\"]"),
+            "data-requests",
+        )
+        .await
+        .parse()
+        .expect("a count");
+        assert_eq!(Some(shown), name["requests"].as_u64(), "{key}");
+        listed += shown;
+    }
+    assert_eq!(
+        Some(listed),
+        totals["requests"].as_u64(),
+        "every request under one name"
+    );
+
+    // The daily cap's day: every session of the run started in it.
+    let cap_line = text(page, "#daily-cap").await;
+    assert!(
+        cap_line.contains("400 of 5,000 sessions this day") && cap_line.contains("resets in"),
+        "{cap_line}"
+    );
 
     // Its failed requests, grouped as the API groups them.
     let out = up.client(&["--output", "json", "campaign", "errors", &id]);
@@ -502,9 +557,15 @@ async fn the_dashboard_creates_watches_and_steers() {
     assert_eq!(count(&offline, ".campaign").await, 2);
     assert_eq!(
         count(&offline, "canvas").await,
-        6,
-        "two charts a campaign and two compared"
+        8,
+        "three charts a campaign and two compared"
     );
+    let named = count(
+        &offline,
+        &format!(".campaign[data-campaign=\"{id}\"] table.requests tr[data-key]"),
+    )
+    .await;
+    assert_eq!(named, names.len(), "the report lists the requests by name");
     let sessions = attribute(
         &offline,
         &format!(".campaign[data-campaign=\"{id}\"] [data-kpi=sessions]"),

@@ -76,6 +76,16 @@ impl Insight<'_> {
             resolution_ms,
         })?;
         let analytics = self.analytics(campaign_ids, &query).await?;
+        let by_request = Query {
+            by: Some(throng_engine::analytics::Dimension::Request),
+            ..query
+        };
+        let requests = self
+            .analytics(campaign_ids, &by_request)
+            .await?
+            .into_iter()
+            .map(|report| serde_json::to_value(&report.groups).unwrap_or_default())
+            .collect();
         let mut errors = Vec::with_capacity(campaign_ids.len());
         for id in campaign_ids {
             let report = self.errors(id).await?;
@@ -90,6 +100,7 @@ impl Insight<'_> {
             resolution_ms,
             campaigns,
             analytics,
+            requests,
             errors,
         }))
     }

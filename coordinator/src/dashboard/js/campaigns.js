@@ -59,13 +59,17 @@ $("#create").addEventListener("click", async () => {
 // whole run and breakdowns, from the analytics API.
 let selected = null;
 let report = null;
+// The selected campaign's requests by name.
+let requestStats = null;
 function select(id) {
   selected = id;
   report = null;
+  requestStats = null;
   $("#live").hidden = false;
   $("#live-title").textContent = id;
   dropChart("throughput");
   dropChart("latency");
+  dropChart("active");
   $("#session").hidden = true;
   sessionCursors = [""];
   refreshCampaign();
@@ -161,9 +165,34 @@ async function refreshCampaign() {
     (campaign && campaign.ended_at_ms ? ` to ${new Date(ended).toLocaleString()}` : ", running") +
     `; charts in buckets of ${resolution / 1000} s; latency counts from each request's intended start`;
   $("#kpis").innerHTML = kpiCards(t);
+  showDailyCap(campaign, report.series || []);
   drawCampaignCharts(buckets(report.series || [], resolution), resolution);
   $("#breakdown thead").innerHTML = `<tr><th>${text(by)}</th>${BREAKDOWN_HEAD}</tr>`;
   $("#breakdown tbody").innerHTML = breakdownRows(report.groups);
+  // The same reading, cut by request name.
+  const names = await api(`/api/v1/analytics?campaigns=${encodeURIComponent(id)}&by=request`);
+  if (!names.ok || !names.body[0] || selected !== id) return;
+  requestStats = names.body[0];
+  $("#request-stats thead").innerHTML = REQUESTS_HEAD;
+  $("#request-stats tbody").innerHTML = requestRows(requestStats.groups, (ended - started) / 1000);
+}
+
+// A daily cap's day: sessions started in it so far (from the series'
+// buckets that began in it) and the time to its reset.
+function showDailyCap(campaign, series) {
+  const cap = campaign && campaign.daily_cap;
+  const line = $("#daily-cap");
+  line.hidden = !cap;
+  if (!cap) return;
+  const today = series.filter((p) => p.start_ms >= cap.window_start_ms).reduce((sum, p) => sum + p.sessions, 0);
+  const left = Math.max(0, cap.resets_at_ms - Date.now());
+  const hours = Math.floor(left / 3600000);
+  const minutes = Math.floor((left % 3600000) / 60000);
+  line.dataset.today = today;
+  line.dataset.cap = cap.sessions;
+  line.innerHTML = `<b>Daily cap</b>: ${number.format(today)} of ${number.format(cap.sessions)} sessions this day ` +
+    `(${percent(today / cap.sessions)}, since ${time(cap.window_start_ms)}); resets in ${hours} h ${String(minutes).padStart(2, "0")} min ` +
+    `at ${new Date(cap.resets_at_ms).toLocaleString()}`;
 }
 $("#breakdown-by").addEventListener("change", refreshCampaign);
 
@@ -176,6 +205,7 @@ function reportCsv(r) {
   const lines = [csvRow(header), row("total", "", r.totals)];
   for (const g of r.groups || []) lines.push(row(r.by, g.key, g));
   for (const p of r.series || []) lines.push(row("series", new Date(p.start_ms).toISOString(), p));
+  for (const g of (requestStats && requestStats.campaign_id === r.campaign_id ? requestStats.groups : [])) lines.push(row("request", g.key, g));
   return lines.join("\n") + "\n";
 }
 $("#download-json").addEventListener("click", () => report && download(report.campaign_id + ".json", "application/json", JSON.stringify(report, null, 2)));

@@ -83,6 +83,9 @@ function drawCampaignCharts(points, resolution, prefix = "") {
     { label: "p90", color: "#f79009", digits: 2 },
     { label: "p99", color: "#b42318", digits: 2 },
   ], "ms").setData([x, latencyOf(points, "p50"), latencyOf(points, "p90"), latencyOf(points, "p99")]);
+  chartOf(prefix + "active", [
+    { label: "active sessions", color: "#7a5af8", digits: 1 },
+  ], "sessions").setData([x, points.map(([, p]) => (p ? p.active_sessions : 0))]);
   // What the charts hold, for scripts and tests.
   const element = document.getElementById("chart-" + prefix + "throughput");
   element.dataset.points = points.length;

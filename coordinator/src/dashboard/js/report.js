@@ -22,7 +22,10 @@
       `<p class="muted">from ${new Date(campaign.created_at_ms).toLocaleString()}${ended}</p>` +
       `<div class="kpis">${kpiCards(r.totals)}</div>` +
       `<div class="charts"><figure><figcaption>Throughput (per second)</figcaption><div id="chart-c${i}-throughput" class="chart"></div></figure>` +
-      `<figure><figcaption>Latency percentiles over time (ms)</figcaption><div id="chart-c${i}-latency" class="chart"></div></figure></div>` +
+      `<figure><figcaption>Latency percentiles over time (ms)</figcaption><div id="chart-c${i}-latency" class="chart"></div></figure>` +
+      `<figure><figcaption>Active sessions (average over each bucket)</figcaption><div id="chart-c${i}-active" class="chart"></div></figure></div>` +
+      `<h3>Requests by name</h3><div class="table-scroll"><table class="requests"><thead>${REQUESTS_HEAD}</thead>` +
+      `<tbody>${requestRows((data.requests || [])[i] || [], ((campaign.ended_at_ms || data.generated_at_ms) - campaign.created_at_ms) / 1000)}</tbody></table></div>` +
       `<h3>By persona</h3><div class="table-scroll"><table class="breakdown"><thead><tr><th>persona</th>${BREAKDOWN_HEAD}</tr></thead>` +
       `<tbody>${breakdownRows(r.groups)}</tbody></table></div>` +
       `<h3>Errors</h3><p class="muted">${errorSummary(errors)}</p>` +

@@ -24,6 +24,21 @@ function breakdownRows(groups) {
     `<td class="num">${g.latency_ms.p50.toFixed(2)}</td><td class="num">${g.latency_ms.p90.toFixed(2)}</td><td class="num">${g.latency_ms.p99.toFixed(2)}</td></tr>`).join("");
 }
 
+const REQUESTS_HEAD = `<tr><th>name</th><th class="num">requests</th><th class="num">failures</th><th class="num">error rate</th>` +
+  `<th class="num">p50 (ms)</th><th class="num">p90 (ms)</th><th class="num">p99 (ms)</th><th class="num">p99.9 (ms)</th><th class="num">requests/s</th></tr>`;
+
+// One row per request name (`journey.step`), as load testers list them;
+// `seconds` is the run's length, for the average rate.
+function requestRows(groups, seconds) {
+  return (groups || []).map((g) =>
+    `<tr data-key="${text(g.key)}" data-requests="${g.requests}"><td>${text(g.key)}</td><td class="num">${number.format(g.requests)}</td>` +
+    `<td class="num">${number.format(Math.round(g.requests * g.error_rate))}</td><td class="num">${percent(g.error_rate)}</td>` +
+    `<td class="num">${g.latency_ms.p50.toFixed(2)}</td><td class="num">${g.latency_ms.p90.toFixed(2)}</td>` +
+    `<td class="num">${g.latency_ms.p99.toFixed(2)}</td><td class="num">${g.latency_ms.p999.toFixed(2)}</td>` +
+    `<td class="num">${(g.requests / Math.max(1, seconds)).toFixed(2)}</td></tr>`).join("") ||
+    `<tr><td colspan="9" class="muted">No requests yet.</td></tr>`;
+}
+
 const ERRORS_HEAD = `<th>class</th><th>message</th><th class="num">requests</th><th>first</th><th>last</th><th>example</th>`;
 
 // One row per group of failed requests.
