@@ -52,6 +52,10 @@ pub struct Tally {
     pub latency: BTreeMap<u64, u64>,
     #[serde(default)]
     pub detection: DetectionTally,
+    /// Milliseconds sessions were in progress within the cell's time bucket
+    /// (a session counts in every bucket it overlaps, by its own clock).
+    #[serde(default)]
+    pub active_ms: u64,
 }
 
 /// Browser sessions as the bot detector judged them.
@@ -156,6 +160,7 @@ impl Tally {
             *self.latency.entry(*bucket).or_default() += count;
         }
         self.detection.merge(&other.detection);
+        self.active_ms += other.active_ms;
     }
 
     /// The latency at quantile `q` (0..=1) in milliseconds: the bucket of the
@@ -252,6 +257,22 @@ pub trait AnalyticsSource: Send + Sync + 'static {
 
 /// A campaign's requests tallied by name.
 pub type NameTallies = BTreeMap<String, Tally>;
+
+/// How long a session from `started_ms` to `ended_ms` was in progress in
+/// each time bucket of `resolution_ms` it overlaps: `(bucket start, ms)`.
+/// The ClickHouse store computes the same in SQL.
+pub fn overlaps(started_ms: u64, ended_ms: u64, resolution_ms: u64) -> impl Iterator<Item = (u64, u64)> {
+    let ended_ms = ended_ms.max(started_ms);
+    let first = bucket_of(started_ms, resolution_ms);
+    let buckets = (bucket_of(ended_ms, resolution_ms) - first)
+        .checked_div(resolution_ms)
+        .map_or(0, |n| n + 1);
+    (0..buckets).map(move |i| {
+        let bucket = first + i * resolution_ms;
+        let overlap = ended_ms.min(bucket + resolution_ms) - started_ms.max(bucket);
+        (bucket, overlap)
+    })
+}
 
 /// The start of the bucket `at_ms` falls in.
 pub fn bucket_of(at_ms: u64, resolution_ms: u64) -> u64 {
@@ -397,9 +418,8 @@ pub struct Group {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     pub start_ms: u64,
-    /// Sessions in progress on average over the bucket: the time spent in
-    /// the sessions that started in it, per bucket width (Little's law; a
-    /// session longer than a bucket counts in the bucket it started in).
+    /// Sessions in progress on average over the bucket: the time sessions
+    /// spent in it, per bucket width.
     #[serde(default)]
     pub active_sessions: f64,
     #[serde(flatten)]
@@ -511,7 +531,7 @@ impl Digest {
                 .iter()
                 .map(|(start_ms, t)| Point {
                     start_ms: *start_ms,
-                    active_sessions: ratio(t.duration_ms, resolution_ms),
+                    active_sessions: ratio(t.active_ms, resolution_ms),
                     summary: Summary::of(t),
                 })
                 .collect(),
@@ -564,6 +584,22 @@ mod tests {
             let b = latency_bucket(us);
             assert!(b >= us && (b - us) as f64 <= us as f64 * 0.01, "{us} -> {b}");
         }
+    }
+
+    #[test]
+    fn a_session_counts_in_every_bucket_it_overlaps() {
+        let spans: Vec<_> = overlaps(1_500, 4_200, 1_000).collect();
+        assert_eq!(
+            spans,
+            [(1_000, 500), (2_000, 1_000), (3_000, 1_000), (4_000, 200)]
+        );
+        assert_eq!(overlaps(2_000, 2_000, 1_000).collect::<Vec<_>>(), [(2_000, 0)]);
+        assert_eq!(
+            overlaps(3_000, 2_000, 1_000).collect::<Vec<_>>(),
+            [(3_000, 0)],
+            "an end before the start"
+        );
+        assert_eq!(overlaps(1_500, 4_200, 0).count(), 0, "no buckets, no series");
     }
 
     #[test]

@@ -207,6 +207,8 @@ async fn clickhouse_and_the_embedded_store_answer_alike() {
         }
         if resolution_ms > 0 {
             assert!(report.series.len() > 10, "{by:?}: {} points", report.series.len());
+            let busy = report.series.iter().filter(|p| p.active_sessions > 0.0).count();
+            assert!(busy > 10, "sessions in progress in {busy} buckets");
         }
         assert_eq!(reports[0], reports[1], "ClickHouse and memory differ for {by:?}");
     }

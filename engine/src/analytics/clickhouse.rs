@@ -79,6 +79,16 @@ struct ErrorRow {
 }
 
 #[derive(Row, Deserialize)]
+struct ActiveCell {
+    persona: String,
+    journey: String,
+    target: u32,
+    agent_id: String,
+    bucket: u64,
+    active_ms: u64,
+}
+
+#[derive(Row, Deserialize)]
 struct NameCell {
     name: String,
     latency: u64,
@@ -238,7 +248,36 @@ impl AnalyticsSource for ClickHouseAnalytics {
             .fetch_all()
             .await
             .map_err(|e| self.unavailable(e))?;
+        // Each session's time in every bucket it overlaps, as
+        // `analytics::overlaps` counts it.
+        let active: Vec<ActiveCell> = if resolution_ms == 0 {
+            Vec::new()
+        } else {
+            db.query(&format!(
+                "SELECT persona, journey, target, agent_id, b * {resolution_ms} AS bucket, \
+                 sum(least(e, (b + 1) * {resolution_ms}) - greatest(s, b * {resolution_ms})) \
+                 FROM (SELECT persona, journey, target, agent_id, started_ms AS s, \
+                 greatest(ended_ms, started_ms) AS e, arrayJoin(arrayMap(i -> intDiv(s, {resolution_ms}) + i, \
+                 range(toUInt64(intDiv(e, {resolution_ms}) - intDiv(s, {resolution_ms}) + 1)))) AS b \
+                 FROM sessions FINAL WHERE campaign_id = ?) \
+                 GROUP BY persona, journey, target, agent_id, b"
+            ))
+            .bind(campaign_id)
+            .fetch_all()
+            .await
+            .map_err(|e| self.unavailable(e))?
+        };
         let mut cells = Cells::new();
+        for a in active {
+            let key = CellKey {
+                persona: a.persona,
+                journey: a.journey,
+                target: a.target,
+                agent: a.agent_id,
+                bucket_ms: a.bucket,
+            };
+            cells.entry(key).or_default().active_ms = a.active_ms;
+        }
         for b in browser {
             let key = CellKey {
                 persona: b.persona,

@@ -13,6 +13,7 @@ use crate::analytics::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, cl
 use crate::analytics::sessions::{Position, SessionDetail, SessionFilter, SessionSummary, error_class};
 use crate::analytics::{
     AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, NameTallies, SessionFacts, bucket_of,
+    overlaps,
 };
 
 /// Totals of one campaign as the memory sink saw them.
@@ -32,6 +33,7 @@ struct StoredSession {
     target: u32,
     agent: Arc<str>,
     intended_ms: u64,
+    started_ms: u64,
     facts: SessionFacts,
     /// The first failure, none when it succeeded.
     error: Option<Box<str>>,
@@ -216,6 +218,7 @@ impl TelemetrySink for MemorySink {
             target: outcome.target,
             agent: inner.labels.get(&record.agent_id),
             intended_ms: outcome.intended_ms,
+            started_ms: outcome.started_ms,
             facts: SessionFacts {
                 failed: outcome.failed,
                 actions: outcome.summary.actions,
@@ -310,6 +313,10 @@ impl AnalyticsSource for MemorySink {
                 .entry(key(session, session.intended_ms))
                 .or_default()
                 .add_session(session.facts);
+            let ended_ms = session.started_ms + session.facts.duration_ms;
+            for (bucket_ms, overlap_ms) in overlaps(session.started_ms, ended_ms, resolution_ms) {
+                cells.entry(key(session, bucket_ms)).or_default().active_ms += overlap_ms;
+            }
             for request in &session.requests {
                 cells
                     .entry(key(session, request.intended_ms))
