@@ -177,6 +177,36 @@ async fn the_dashboard_creates_watches_and_steers() {
     journal.follow(&page).await;
     let dashboard = Dashboard { page, journal, up };
     let (page, up) = (&dashboard.page, &dashboard.up);
+    // A library to build campaigns from, and a campaign created but not
+    // started, to edit.
+    let library = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/library");
+    for (kind, file) in [("journey", "journeys"), ("persona", "personas"), ("site", "site")] {
+        let out = up.client(&[kind, "apply", "-f", &format!("{library}/{file}.yaml")]);
+        assert!(
+            out.status.success(),
+            "{kind} apply: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let draft = tempfile::NamedTempFile::new().expect("a spec file");
+    std::fs::write(
+        draft.path(),
+        format!(
+            "name: draft\ntarget: {{ url: \"http://{}\" }}\npages: [\"/\"]\nload: {{ rate: 5, sessions: 10 }}\n",
+            up.demo
+        ),
+    )
+    .expect("write the spec");
+    let out = up.client(&[
+        "--output",
+        "json",
+        "campaign",
+        "apply",
+        "-f",
+        &draft.path().display().to_string(),
+    ]);
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("campaign JSON");
+    let draft_id = created["id"].as_str().expect("an id").to_string();
     page.goto(&format!("http://{}/dashboard", up.http), None)
         .await
         .expect("the dashboard loads");
@@ -187,6 +217,116 @@ async fn the_dashboard_creates_watches_and_steers() {
             || async { (attribute(page, "body", "data-ready").await == "true").then_some(()) },
         )
         .await;
+
+    // A campaign from the library at a volume preset: the YAML beside the
+    // form says so, and the server finds it valid at 1,000 visits a day.
+    page.locator("#volume")
+        .select_option("light", None)
+        .await
+        .expect("volume");
+    page.locator("#library-personas")
+        .select_option("bargain-hunter", None)
+        .await
+        .expect("persona");
+    page.locator("#library-site")
+        .select_option("demo-shop", None)
+        .await
+        .expect("site");
+    let spec = page.locator("#spec").input_value(None).await.expect("the spec");
+    for part in [
+        "preset: light",
+        "personas: [{ use: bargain-hunter }]",
+        "site: { use: demo-shop }",
+    ] {
+        assert!(spec.contains(part), "{part} in {spec}");
+    }
+    page.locator("#validate").click(None).await.expect("validate");
+    let status = dashboard
+        .wait(
+            Duration::from_secs(10),
+            "the library campaign to validate",
+            || async {
+                let status = text(page, "#form-status").await;
+                status.starts_with("valid").then_some(status)
+            },
+        )
+        .await;
+    assert!(
+        status.contains("0.01157 sessions/s"),
+        "1,000 a day is 0.0116 sessions/s: {status}"
+    );
+    dashboard.screenshot_of("#new-campaign", "campaign-form").await;
+    // A persona the library lacks is named beside the personas.
+    page.locator("#spec")
+        .fill(&spec.replace("bargain-hunter", "nobody"), None)
+        .await
+        .expect("spec");
+    page.locator("#validate").click(None).await.expect("validate");
+    dashboard
+        .wait(
+            Duration::from_secs(10),
+            "the unknown persona beside its field",
+            || async {
+                text(page, "#error-personas")
+                    .await
+                    .contains("nobody")
+                    .then_some(())
+            },
+        )
+        .await;
+    page.locator("#volume")
+        .select_option("", None)
+        .await
+        .expect("volume");
+    let none: [&str; 0] = [];
+    page.locator("#library-personas")
+        .select_option_multiple(&none, None)
+        .await
+        .expect("no persona");
+    page.locator("#library-site")
+        .select_option("", None)
+        .await
+        .expect("no site");
+
+    // The created campaign, edited in the form: a new revision.
+    dashboard
+        .wait(Duration::from_secs(10), "the draft in the list", || async {
+            (count(
+                page,
+                &format!("tr[data-id=\"{draft_id}\"] .act[data-action=edit]"),
+            )
+            .await
+                == 1)
+                .then_some(())
+        })
+        .await;
+    page.locator(&format!("tr[data-id=\"{draft_id}\"] .act[data-action=edit]"))
+        .click(None)
+        .await
+        .expect("edit");
+    let stored = page
+        .locator("#spec")
+        .input_value(None)
+        .await
+        .expect("the stored spec");
+    assert!(stored.contains("\"sessions\": 10"), "{stored}");
+    page.locator("#spec")
+        .fill(&stored.replace("\"sessions\": 10", "\"sessions\": 12"), None)
+        .await
+        .expect("spec");
+    page.locator("#save-edit").click(None).await.expect("save");
+    dashboard
+        .wait(Duration::from_secs(10), "the new revision", || async {
+            text(page, "#form-status")
+                .await
+                .contains("revision 2")
+                .then_some(())
+        })
+        .await;
+    let out = up.client(&["--output", "json", "campaign", "get", &draft_id]);
+    let edited: serde_json::Value = serde_json::from_slice(&out.stdout).expect("campaign JSON");
+    assert_eq!(edited["revision"], 2, "{edited}");
+    assert_eq!(edited["sessions_planned"], 12, "{edited}");
 
     // An invalid form: every error beside its field, nothing created.
     page.locator("#name").fill("bad name!", None).await.expect("name");

@@ -1,27 +1,70 @@
 "use strict";
 // Campaigns: the form, the list, and the page of the one selected.
 
-// The campaign form: a preset filled in by the fields, validated by the server.
+// The campaign form: a template filled in by the fields (a volume preset or
+// a rate, items from the library), beside the YAML it makes; validated by
+// the server, each problem shown beside its field.
 let presets = [];
+const picked = (select) => [...$(select).selectedOptions].map((o) => o.value);
 function fillSpec() {
   const preset = presets.find((p) => p.name === $("#preset").value);
   if (!preset) return;
-  $("#spec").value = preset.document
+  const volume = $("#volume").value;
+  $("#rate").disabled = Boolean(volume);
+  let spec = preset.document
     .replace(/^name: .*$/m, "name: " + $("#name").value)
     .replace("{target}", $("#target").value)
-    .replace("{rate}", $("#rate").value)
+    .replace("rate: {rate}", volume ? "preset: " + volume : "rate: " + $("#rate").value)
     .replace("{sessions}", $("#sessions").value);
+  const personas = picked("#library-personas");
+  const journeys = picked("#library-journeys");
+  if (personas.length || journeys.length) {
+    // The library's personas (and visitors walking the picked journeys)
+    // take the place of the template's own.
+    spec = spec.replace(/^personas:\n(?:[ \t].*\n)*/m, "");
+    const list = personas.map((name) => `{ use: ${name} }`);
+    if (journeys.length) list.push(`{ name: visitor, journeys: { ${journeys.map((j) => j + ": 1").join(", ")} } }`);
+    spec += `personas: [${list.join(", ")}]\n`;
+    if (journeys.length) spec += `journeys: [${journeys.map((j) => `{ use: ${j} }`).join(", ")}]\n`;
+  }
+  if ($("#library-site").value) spec += `site: { use: ${$("#library-site").value} }\n`;
+  $("#spec").value = spec;
 }
-for (const id of ["#preset", "#name", "#target", "#rate", "#sessions"]) $(id).addEventListener("input", fillSpec);
+for (const id of ["#preset", "#name", "#target", "#volume", "#rate", "#sessions", "#library-personas", "#library-journeys", "#library-site"]) {
+  $(id).addEventListener(id.startsWith("#library") || id === "#preset" || id === "#volume" ? "change" : "input", fillSpec);
+}
 
-const FIELD_OF = { "name": "name", "target": "target", "target.url": "target", "load.rate": "rate", "load.sessions": "sessions", "load": "rate" };
+// The library's items, offered in the form.
+async function loadLibrary() {
+  const answer = await api("/api/v1/library");
+  if (!answer.ok) return;
+  const names = (kind) => answer.body.items.filter((i) => i.kind === kind).map((i) => i.name);
+  const options = (list) => list.map((n) => `<option value="${text(n)}">${text(n)}</option>`).join("");
+  $("#library-personas").innerHTML = options(names("persona"));
+  $("#library-journeys").innerHTML = options(names("journey"));
+  $("#library-site").innerHTML = `<option value="">none</option>` + options(names("site"));
+  const count = answer.body.items.length;
+  $("#library-hint").textContent = count ? `${count} library items (throng persona|journey|site apply)`
+    : "The library is empty: throng persona apply -f examples/library/personas.yaml adds some.";
+}
+
+// Which field a problem's path belongs beside; the rest are listed.
+function fieldOf(path) {
+  const exact = { "name": "name", "target": "target", "target.url": "target", "load.rate": "rate", "load.sessions": "sessions", "load.preset": "volume", "load": "rate" };
+  if (exact[path]) return exact[path];
+  for (const [prefix, field] of [["personas", "personas"], ["journeys", "journeys"], ["site", "site"]]) {
+    if (path === prefix || path.startsWith(prefix + ".") || path.startsWith(prefix + "[")) return field;
+  }
+  return null;
+}
+const FORM_FIELDS = ["name", "target", "volume", "rate", "sessions", "personas", "journeys", "site"];
 function showErrors(errors) {
-  for (const field of ["name", "target", "rate", "sessions"]) $("#error-" + field).textContent = "";
+  for (const field of FORM_FIELDS) $("#error-" + field).textContent = "";
   $("#errors").innerHTML = "";
   for (const error of errors) {
-    const field = FIELD_OF[error.path];
+    const field = fieldOf(error.path);
     if (field) {
-      $("#error-" + field).textContent = error.message;
+      $("#error-" + field).textContent = ($("#error-" + field).textContent + " " + error.message).trim();
     } else {
       const item = document.createElement("li");
       item.textContent = error.path + ": " + error.message;
@@ -35,7 +78,8 @@ async function validate() {
   showErrors(answer.body.errors || []);
   const plan = answer.body.plan;
   $("#form-status").textContent = !answer.body.valid ? ""
-    : plan ? `valid: ${plan.sessions || "open-ended"} sessions in ${plan.shards} shards at ${plan.sessions_per_second} sessions/s, about ${Math.round(plan.expected_duration_seconds)} s`
+    : plan ? `valid: ${plan.sessions ? number.format(plan.sessions) : "open-ended"} sessions in ${plan.shards} shards at ` +
+      `${rate(plan.sessions_per_second)} sessions/s, about ${span(plan.expected_duration_seconds)}`
     : "valid";
   return answer.body.valid === true;
 }
@@ -53,6 +97,47 @@ $("#create").addEventListener("click", async () => {
     $("#form-status").textContent = answer.body.detail || "";
     showErrors(answer.body.errors || []);
   }
+});
+
+// Editing a campaign that has not started: its stored spec (JSON, which is
+// YAML too) in the form, saved as a new revision.
+let editing = null;
+function edit(campaign) {
+  editing = campaign.id;
+  showErrors([]);
+  // The fields make new specs; an edit changes the stored one directly.
+  $("#form-fields").disabled = true;
+  $("#form-title").textContent = `Edit ${campaign.id}`;
+  $("#spec").value = JSON.stringify(campaign.spec, null, 2);
+  $("#create").hidden = true;
+  $("#save-edit").hidden = false;
+  $("#cancel-edit").hidden = false;
+  $("#form-status").textContent = "editing: change the spec, then save a new revision";
+  $("#spec").focus();
+}
+function stopEditing(status) {
+  editing = null;
+  showErrors([]);
+  $("#form-fields").disabled = false;
+  $("#form-title").textContent = "New campaign";
+  $("#create").hidden = false;
+  $("#save-edit").hidden = true;
+  $("#cancel-edit").hidden = true;
+  $("#form-status").textContent = status;
+  fillSpec();
+}
+$("#cancel-edit").addEventListener("click", () => stopEditing(""));
+$("#save-edit").addEventListener("click", async () => {
+  if (!editing || !(await validate())) return;
+  const id = editing;
+  const answer = await api(`/api/v1/campaigns/${encodeURIComponent(id)}`, { method: "PUT", body: $("#spec").value });
+  if (!answer.ok) {
+    $("#form-status").textContent = answer.body.detail || "";
+    showErrors(answer.body.errors || []);
+    return;
+  }
+  stopEditing(`saved ${id} revision ${answer.body.revision}`);
+  refreshCampaigns();
 });
 
 // Campaigns, and the page of the one selected: its numbers, charts over the
@@ -79,7 +164,7 @@ function select(id) {
 
 // What can be done to a campaign in each state; stop and delete ask first.
 const ACTIONS = {
-  created: ["start", "delete"],
+  created: ["start", "edit", "delete"],
   running: ["pause", "stop", "rate"],
   paused: ["resume", "stop"],
   stopped: ["clone", "delete"],
@@ -104,6 +189,11 @@ async function act(id, action, row) {
     const rate = Number(row.querySelector(".rate").value);
     const answer = await api(base + "/rate", { method: "POST", body: JSON.stringify({ rate }) });
     $("#list-status").textContent = answer.ok ? `${id} now starts ${rate} sessions/s` : `rate: ${answer.body.detail || "refused"}`;
+    return;
+  }
+  if (action === "edit") {
+    const campaign = campaigns.find((c) => c.id === id);
+    if (campaign) edit(campaign);
     return;
   }
   if (action === "clone") {
@@ -170,7 +260,7 @@ async function refreshCampaign() {
   $("#breakdown thead").innerHTML = `<tr><th>${text(by)}</th>${BREAKDOWN_HEAD}</tr>`;
   $("#breakdown tbody").innerHTML = breakdownRows(report.groups);
   // The same reading, cut by request name.
-  const names = await api(`/api/v1/analytics?campaigns=${encodeURIComponent(id)}&by=request`);
+  const names = await api(`/api/v1/analytics?campaigns=${encodeURIComponent(id)}&by=request&resolution_ms=${resolution}`);
   if (!names.ok || !names.body[0] || selected !== id) return;
   requestStats = names.body[0];
   $("#request-stats thead").innerHTML = REQUESTS_HEAD;
@@ -185,13 +275,11 @@ function showDailyCap(campaign, series) {
   line.hidden = !cap;
   if (!cap) return;
   const today = series.filter((p) => p.start_ms >= cap.window_start_ms).reduce((sum, p) => sum + p.sessions, 0);
-  const left = Math.max(0, cap.resets_at_ms - Date.now());
-  const hours = Math.floor(left / 3600000);
-  const minutes = Math.floor((left % 3600000) / 60000);
+  const left = Math.max(0, cap.resets_at_ms - Date.now()) / 1000;
   line.dataset.today = today;
   line.dataset.cap = cap.sessions;
   line.innerHTML = `<b>Daily cap</b>: ${number.format(today)} of ${number.format(cap.sessions)} sessions this day ` +
-    `(${percent(today / cap.sessions)}, since ${time(cap.window_start_ms)}); resets in ${hours} h ${String(minutes).padStart(2, "0")} min ` +
+    `(${percent(today / cap.sessions)}, since ${time(cap.window_start_ms)}); resets in ${span(left)} ` +
     `at ${new Date(cap.resets_at_ms).toLocaleString()}`;
 }
 $("#breakdown-by").addEventListener("change", refreshCampaign);

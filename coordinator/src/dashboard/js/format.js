@@ -6,6 +6,16 @@ const number = new Intl.NumberFormat("en");
 const percent = (v) => (v * 100).toFixed(v < 0.1 ? 2 : 1) + " %";
 // An instant as the reader's clock shows it.
 const time = (ms) => new Date(ms).toLocaleTimeString();
+// A span of seconds as people say it: 42 s, 3 min 20 s, 5 h 02 min, 2 d 4 h.
+function span(seconds) {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+// A rate to four significant digits.
+const rate = (v) => Number(v.toPrecision(4)).toString();
 const ms = (v) => v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0) + " ms";
 // Each: its key (data-kpi), its label, and how its value reads.
 const KPIS = [

@@ -23,6 +23,7 @@ async function start() {
   presets = answer.body.presets;
   $("#preset").innerHTML = presets.map((p) => `<option>${text(p.name)}</option>`).join("");
   if (!$("#target").value) $("#target").value = location.protocol + "//" + location.hostname + ":8088";
+  await loadLibrary();
   fillSpec();
   await refreshCampaigns();
   await refreshScenarios();
