@@ -300,7 +300,7 @@ async fn the_dashboard_creates_watches_and_steers() {
                 .then_some(())
         })
         .await;
-    page.locator(&format!("tr[data-id=\"{draft_id}\"] .act[data-action=edit]"))
+    page.locator(format!("tr[data-id=\"{draft_id}\"] .act[data-action=edit]"))
         .click(None)
         .await
         .expect("edit");
