@@ -36,7 +36,7 @@
   const page = () => {
     const n = performance.getEntriesByType('navigation')[0] || {};
     return {
-      url: location.href, status: n.responseStatus || 0, ttfb_ms: n.responseStart || 0, dom_ms: n.domContentLoadedEventEnd || 0,
+      url: location.href, started_ms: performance.timeOrigin || 0, status: n.responseStatus || 0, ttfb_ms: n.responseStart || 0, dom_ms: n.domContentLoadedEventEnd || 0,
       load_ms: n.loadEventEnd || 0, lcp_ms: vitals.lcp, cls: vitals.cls, inp_ms: vitals.inp,
       bytes: n.decodedBodySize || 0,
     };

@@ -115,6 +115,7 @@ fn sessions(campaign: &str, count: u64) -> Vec<SessionRecord> {
                         verdict: None,
                         pages: vec![PageVitals {
                             url: "http://a/".to_string(),
+                            started_ms: 0.0,
                             status: 200,
                             ttfb_ms: 12.5,
                             dom_ms: 30.0,

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Sandbox, spec, throng_bin};
+use common::{Sandbox, http_request as send, spec, throng_bin};
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
 use throng_proto::v1::control_service_client::ControlServiceClient;
@@ -46,31 +46,6 @@ async fn list(client: &mut ControlServiceClient<Channel>, token: Option<&str>) -
 /// A bare HTTP/1.0 GET with an optional bearer token: the status code and the body.
 fn http(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
     send(address, "GET", path, token, "")
-}
-
-/// One HTTP/1.0 request with `body`; the status and the whole answer.
-fn send(address: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(address).expect("connect to the HTTP API");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {address}\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("answer");
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, answer)
 }
 
 fn assert_no_token_in(text: &str) {

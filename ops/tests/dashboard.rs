@@ -1,8 +1,10 @@
-//! The web dashboard in real Chromium, driven by Playwright, against a
-//! `throng up` cluster: an invalid campaign form shows every error beside
-//! its field; a valid one creates a campaign whose chart moves; a scenario
-//! applied from the streams tab (after the confirmation) becomes active;
-//! the cluster tab lists the agents.
+//! The web dashboard in real Chromium, driven by Playwright. Against a
+//! `throng up` cluster: campaigns made from the form (library items, volume
+//! presets, inline errors, an edit), a campaign's page against the API, its
+//! sessions, compare, reports, streams and scenarios, the cluster and logs.
+//! Against a cluster of real processes with tokens on (etcd, ClickHouse, a
+//! coordinator, two agents): what the page shows against ClickHouse itself,
+//! down to a browser visit's verdict and Web Vitals.
 
 mod common;
 
@@ -102,14 +104,40 @@ fn screenshot_path(name: &str) -> std::path::PathBuf {
     dir.join(format!("{name}.png"))
 }
 
-/// The page under test with its journal and the cluster behind it.
-struct Dashboard {
+/// The page under test with its journal and the log of the cluster behind
+/// it.
+struct Dashboard<'a> {
     page: Page,
     journal: Journal,
-    up: Up,
+    cluster_log: Box<dyn Fn() -> String + 'a>,
 }
 
-impl Dashboard {
+/// Headless Chromium through the Playwright driver, with a page whose
+/// journal is followed.
+async fn open_chromium() -> (Playwright, playwright_rs::Browser, Page, Journal) {
+    let playwright = Playwright::launch()
+        .await
+        .expect("the Playwright driver (run .ci/run to install it)");
+    let options = LaunchOptions::new()
+        .executable_path("/usr/bin/chromium".to_string())
+        .headless(true)
+        .args(vec![
+            "--no-sandbox".to_string(),
+            "--disable-gpu".to_string(),
+            "--disable-background-networking".to_string(),
+        ]);
+    let browser = playwright
+        .chromium()
+        .launch_with_options(options)
+        .await
+        .expect("Chromium");
+    let page = browser.new_page().await.expect("page");
+    let journal = Journal::default();
+    journal.follow(&page).await;
+    (playwright, browser, page, journal)
+}
+
+impl Dashboard<'_> {
     /// Saves one element of the page as `NAME.png` (see `screenshot`).
     async fn screenshot_of(&self, selector: &str, name: &str) {
         let path = screenshot_path(name);
@@ -141,12 +169,12 @@ impl Dashboard {
         Fut: Future<Output = Option<T>>,
     {
         poll_until_explained(timeout, what, check, || {
-            let log = self.up.stderr();
+            let log = (self.cluster_log)();
             let log: Vec<&str> = log.lines().collect();
             format!(
                 "the page's last actions:\n{}\nthe cluster's log (tail):\n{}",
                 self.journal.tail(40),
-                log[log.len().saturating_sub(30)..].join("\n")
+                log[log.len().saturating_sub(60)..].join("\n")
             )
         })
         .await
@@ -156,27 +184,13 @@ impl Dashboard {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_creates_watches_and_steers() {
     let up = Up::start(&["--no-browsers", "--demo-rate", "2"]);
-    let playwright = Playwright::launch()
-        .await
-        .expect("the Playwright driver (run .ci/run to install it)");
-    let options = LaunchOptions::new()
-        .executable_path("/usr/bin/chromium".to_string())
-        .headless(true)
-        .args(vec![
-            "--no-sandbox".to_string(),
-            "--disable-gpu".to_string(),
-            "--disable-background-networking".to_string(),
-        ]);
-    let browser = playwright
-        .chromium()
-        .launch_with_options(options)
-        .await
-        .expect("Chromium");
-    let page = browser.new_page().await.expect("page");
-    let journal = Journal::default();
-    journal.follow(&page).await;
-    let dashboard = Dashboard { page, journal, up };
-    let (page, up) = (&dashboard.page, &dashboard.up);
+    let (_playwright, browser, page, journal) = open_chromium().await;
+    let dashboard = Dashboard {
+        page,
+        journal,
+        cluster_log: Box::new(|| up.stderr()),
+    };
+    let (page, up) = (&dashboard.page, &up);
     // A library to build campaigns from, and a campaign created but not
     // started, to edit.
     let library = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/library");
@@ -962,5 +976,295 @@ async fn the_dashboard_creates_watches_and_steers() {
         .expect("page width");
     assert_eq!(overflow, "0", "the page scrolls sideways at 390 px");
     dashboard.screenshot("campaign-phone").await;
+    let _ = browser.close().await;
+}
+
+/// The admin token of the cluster console test.
+const ADMIN: &str = "admin-console-0123456789abcdef";
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct AgentSessions {
+    agent_id: String,
+    sessions: u64,
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Verdict {
+    risk: String,
+    pages: u64,
+}
+
+/// The console of a cluster of real processes with tokens on: etcd,
+/// ClickHouse, a coordinator and two agents, one campaign over HTTP and one
+/// in Chromium. What the page shows is checked against ClickHouse itself:
+/// the session count, the requests charted, the breakdown by agent, the
+/// CSV the page makes, the newest sessions and a browser visit's verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_of_a_cluster_with_tokens_shows_what_clickhouse_holds() {
+    let site = common::demo_site::DemoSite::start().await;
+    let files = tempfile::tempdir().expect("dir");
+    let tokens = files.path().join("tokens");
+    std::fs::write(&tokens, format!("admin {ADMIN}\n")).expect("tokens");
+    let cluster_token = files.path().join("cluster-token");
+    std::fs::write(&cluster_token, "cluster-console-0123456789abcdef\n").expect("cluster token");
+    let (tokens, cluster_token) = (tokens.display().to_string(), cluster_token.display().to_string());
+    let mut sandbox = common::Sandbox::start().await;
+    let http = sandbox.spawn_coordinator_with(
+        "coordinator-1",
+        &["--tokens", &tokens, "--cluster-token-file", &cluster_token],
+    );
+    for agent in ["agent-1", "agent-2"] {
+        sandbox.spawn_agent_with(
+            agent,
+            &["--cluster-token-file", &cluster_token, "--capacity", "1"],
+        );
+    }
+    let call = |method: &str, path: &str, body: &str| {
+        let (status, answer) = common::http_request(&http, method, path, Some(ADMIN), body);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    };
+    poll_until_explained(
+        Duration::from_secs(60),
+        "a leader that sees both agents",
+        || async {
+            std::net::TcpStream::connect(&http).ok()?;
+            let (status, body) = call("GET", "/api/v1/cluster", "");
+            let cluster: serde_json::Value = serde_json::from_str(&body).ok()?;
+            (status == 200 && cluster["agents"].as_array()?.len() == 2).then_some(())
+        },
+        || sandbox.log_tails(30),
+    )
+    .await;
+    let create = |document: String| {
+        let (status, body) = call("POST", "/api/v1/campaigns?start=true", &document);
+        assert_eq!(status, 200, "{body}");
+        let created: serde_json::Value = serde_json::from_str(&body).expect("campaign JSON");
+        created["id"].as_str().expect("an id").to_string()
+    };
+    let traffic = create(common::spec("console-http", sandbox.target.address, 300, 60.0, 4));
+    let visits = create(format!(
+        "name: console-browser\nseed: 5\ntarget: {{ url: \"{}\", kind: browser, retries: 1 }}\n\
+         load: {{ rate: 1, sessions: 4, shards: 1 }}\nsession: {{ pages: {{ min: 2, max: 3 }} }}\n\
+         personas:\n  - {{ name: person, journeys: {{ enquiry: 1 }} }}\n  - {{ name: scraper, behaviour: bot, journeys: {{ enquiry: 1 }} }}\n\
+         journeys:\n  - name: enquiry\n    start: home\n    steps:\n      home: {{ action: page_view, path: \"/\", next: {{ browse: 1 }} }}\n      \
+         browse: {{ action: click, selector: \"a[href='/products']\" }}\n",
+        site.url
+    ));
+
+    let (_playwright, browser, page, journal) = open_chromium().await;
+    let dashboard = Dashboard {
+        page,
+        journal,
+        cluster_log: Box::new(|| sandbox.log_tails(30)),
+    };
+    let page = &dashboard.page;
+    page.goto(&format!("http://{http}/dashboard"), None)
+        .await
+        .expect("the dashboard loads");
+    // Nothing loads until the token is given; then everything does.
+    page.locator("#token").fill(ADMIN, None).await.expect("token");
+    dashboard
+        .wait(
+            Duration::from_secs(30),
+            "the dashboard to load with the token",
+            || async { (attribute(page, "body", "data-ready").await == "true").then_some(()) },
+        )
+        .await;
+
+    // The HTTP campaign, once complete: its numbers are ClickHouse's.
+    dashboard
+        .wait(
+            Duration::from_secs(60),
+            "the HTTP campaign in the list",
+            || async { (count(page, &format!("tr[data-id=\"{traffic}\"] .pick")).await == 1).then_some(()) },
+        )
+        .await;
+    page.locator(format!("tr[data-id=\"{traffic}\"] .pick"))
+        .click(None)
+        .await
+        .expect("open the campaign");
+    dashboard
+        .wait(
+            Duration::from_secs(90),
+            "the campaign's page to show all of it",
+            || async {
+                let state = text(page, "#live-state").await;
+                let sessions = attribute(page, "#kpis [data-kpi=sessions]", "data-value").await;
+                (state == "completed" && sessions == "300").then_some(())
+            },
+        )
+        .await;
+    assert_eq!(
+        sandbox.distinct_sessions(&traffic).await,
+        300,
+        "ClickHouse holds every session"
+    );
+    let db = sandbox.clickhouse_client();
+    let requests: u64 = db
+        .query("SELECT count() FROM requests FINAL WHERE campaign_id = ?")
+        .bind(&traffic)
+        .fetch_one()
+        .await
+        .expect("requests");
+    let charted: u64 = attribute(page, "#chart-throughput", "data-requests")
+        .await
+        .parse()
+        .expect("charted requests");
+    assert_eq!(
+        charted, requests,
+        "the chart holds every request ClickHouse holds"
+    );
+
+    // By agent: each agent's sessions as ClickHouse counts them.
+    page.locator("#breakdown-by")
+        .select_option("agent", None)
+        .await
+        .expect("by agent");
+    let by_agent: Vec<AgentSessions> = db
+        .query("SELECT agent_id, count() FROM sessions FINAL WHERE campaign_id = ? GROUP BY agent_id ORDER BY agent_id")
+        .bind(&traffic)
+        .fetch_all()
+        .await
+        .expect("sessions by agent");
+    assert_eq!(by_agent.len(), 2, "both agents ran the campaign's shards");
+    dashboard
+        .wait(Duration::from_secs(15), "the breakdown by agent", || async {
+            (count(page, "#breakdown tbody tr").await == 2).then_some(())
+        })
+        .await;
+    for agent in &by_agent {
+        let shown = text(
+            page,
+            &format!("#breakdown tr[data-key=\"{}\"] td:nth-child(2)", agent.agent_id),
+        )
+        .await;
+        assert_eq!(
+            shown.replace(',', ""),
+            agent.sessions.to_string(),
+            "{}",
+            agent.agent_id
+        );
+    }
+
+    // The CSV the page downloads: its totals row holds ClickHouse's counts.
+    let csv: String = page
+        .evaluate("() => reportCsv(report)", None::<&()>)
+        .await
+        .expect("the CSV");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let totals: Vec<&str> = lines.next().expect("a totals row").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect("a column");
+    assert_eq!(totals[column("scope")], "total", "{csv}");
+    assert_eq!(totals[column("sessions")], "300", "{csv}");
+    assert_eq!(totals[column("requests")], requests.to_string(), "{csv}");
+    let agent_rows = csv.lines().filter(|l| l.contains(",agent,agent-")).count();
+    assert_eq!(agent_rows, 2, "{csv}");
+
+    // The newest sessions, as ClickHouse orders them.
+    let newest: Vec<u64> = db
+        .query(
+            "SELECT session_id FROM sessions FINAL WHERE campaign_id = ? \
+             ORDER BY intended_ms DESC, session_id DESC LIMIT 25",
+        )
+        .bind(&traffic)
+        .fetch_all()
+        .await
+        .expect("newest sessions");
+    let listed = dashboard
+        .wait(Duration::from_secs(15), "the first page of sessions", || async {
+            let ids: Vec<String> = page
+                .locator("#session-list tbody tr")
+                .evaluate_all("rows => rows.map((r) => r.dataset.session)", None::<()>)
+                .await
+                .ok()?;
+            (ids.len() == 25).then_some(ids)
+        })
+        .await;
+    let listed: Vec<u64> = listed
+        .iter()
+        .map(|id| id.parse().expect("a session id"))
+        .collect();
+    assert_eq!(
+        listed, newest,
+        "the sessions table lists ClickHouse's newest sessions"
+    );
+
+    // The browser campaign: the detector's cards, and one visit's verdict
+    // and Web Vitals as ClickHouse stored them.
+    page.locator(format!("tr[data-id=\"{visits}\"] .pick"))
+        .click(None)
+        .await
+        .expect("open the browser campaign");
+    dashboard
+        .wait(
+            Duration::from_secs(240),
+            "the browser campaign to complete",
+            || async {
+                let state = text(page, "#live-state").await;
+                let judged = attribute(page, "#kpis [data-kpi=browser_sessions]", "data-value").await;
+                (state == "completed" && judged == "4").then_some(())
+            },
+        )
+        .await;
+    let visit = dashboard
+        .wait(Duration::from_secs(15), "the visits listed", || async {
+            let id = attribute(page, "#session-list tbody tr >> nth=0", "data-session").await;
+            (!id.is_empty()).then_some(id)
+        })
+        .await;
+    page.locator(format!(
+        "#session-list tr[data-session=\"{visit}\"] .open-session"
+    ))
+    .click(None)
+    .await
+    .expect("open the visit");
+    let stored: Verdict = db
+        .query("SELECT risk, length(page_urls) FROM browser_sessions FINAL WHERE campaign_id = ? AND session_id = ?")
+        .bind(&visits)
+        .bind(visit.parse::<u64>().expect("a session id"))
+        .fetch_one()
+        .await
+        .expect("the visit's verdict");
+    dashboard
+        .wait(Duration::from_secs(15), "the visit's verdict", || async {
+            (count(page, "#session-browser b[data-risk]").await == 1).then_some(())
+        })
+        .await;
+    assert_eq!(
+        attribute(page, "#session-browser b[data-risk]", "data-risk").await,
+        stored.risk
+    );
+    assert_eq!(
+        count(page, "#session-browser tr.vitals").await as u64,
+        stored.pages
+    );
+    assert!(
+        stored.pages >= 2,
+        "the visit's pages have Web Vitals: {}",
+        stored.pages
+    );
+    // Each page starts where its navigation did, so the waterfall steps on.
+    let starts: Vec<u64> = db
+        .query("SELECT intended_ms FROM requests FINAL WHERE campaign_id = ? AND session_id = ? ORDER BY idx")
+        .bind(&visits)
+        .bind(visit.parse::<u64>().expect("a session id"))
+        .fetch_all()
+        .await
+        .expect("the visit's requests");
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1]),
+        "pages start one after another: {starts:?}"
+    );
+    let second: f64 = attribute(page, "#session .bar >> nth=1", "data-left")
+        .await
+        .parse()
+        .expect("the second page's bar");
+    assert!(second > 0.0, "the second page's bar starts after the first's");
+    dashboard.screenshot_of("#session", "session-browser").await;
     let _ = browser.close().await;
 }

@@ -66,6 +66,9 @@ pub struct VisitPlan {
 #[serde(default)]
 pub struct PageVitals {
     pub url: String,
+    /// When its navigation began: epoch milliseconds by the browser's clock
+    /// (0 when the browser does not say).
+    pub started_ms: f64,
     /// The document's HTTP status (0 when the browser does not say).
     pub status: u16,
     pub ttfb_ms: f64,

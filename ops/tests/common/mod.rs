@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod demo_site;
 pub mod netns;
 pub mod recorder;
 pub mod up;
@@ -460,4 +461,36 @@ pub fn json_answer(answer: Option<String>) -> (u16, serde_json::Value) {
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
     (status, body)
+}
+
+/// One HTTP/1.0 request with `body`; the status and the whole answer.
+pub fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the HTTP API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
 }

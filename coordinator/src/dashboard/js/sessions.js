@@ -98,13 +98,13 @@ async function showSession(sessionId) {
   }
   const b = s.browser;
   $("#session-browser").innerHTML = !b ? "" :
-    `<h3>Browser visit</h3><p>The detector judged it <b>${text(b.risk || "not judged")}</b> (score ${b.score.toFixed(2)}, ` +
+    `<h3>Browser visit</h3><p>The detector judged it <b data-risk="${text(b.risk)}">${text(b.risk || "not judged")}</b> (score ${b.score.toFixed(2)}, ` +
     `confidence ${b.confidence.toFixed(2)}); ${b.bot_persona ? "a bot persona" : "a human persona"}, ${b.attempts} attempt${b.attempts === 1 ? "" : "s"}, ` +
     `${b.js_errors} script errors.</p>` +
     (b.reasons.length ? `<ul>${b.reasons.map((r) => `<li>${text(r)}</li>`).join("")}</ul>` : "") +
     `<div class="table-scroll"><table><thead><tr><th>page</th><th class="num">status</th><th class="num">TTFB (ms)</th><th class="num">load (ms)</th>` +
     `<th class="num">LCP (ms)</th><th class="num">CLS</th><th class="num">INP (ms)</th></tr></thead><tbody>` +
-    b.pages.map((p) => `<tr><td>${text(p.url)}</td><td class="num">${p.status}</td><td class="num">${p.ttfb_ms.toFixed(0)}</td>` +
+    b.pages.map((p) => `<tr class="vitals"><td>${text(p.url)}</td><td class="num">${p.status}</td><td class="num">${p.ttfb_ms.toFixed(0)}</td>` +
       `<td class="num">${p.load_ms.toFixed(0)}</td><td class="num">${p.lcp_ms.toFixed(0)}</td><td class="num">${p.cls.toFixed(3)}</td>` +
       `<td class="num">${p.inp_ms.toFixed(0)}</td></tr>`).join("") + "</tbody></table></div>" +
     (b.screenshot ? `<p>Screenshot of the failed visit, on its agent: <code>${text(b.screenshot)}</code></p>` : "");

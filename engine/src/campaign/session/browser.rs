@@ -65,7 +65,13 @@ pub(super) async fn run_session(
                     path,
                     status: page.status,
                     latency_us: ((page.load_ms + waited) * 1000.0) as u64,
-                    intended_ms: outcome.intended_ms,
+                    // The first page counts from the visit's intended start;
+                    // each later one from its own navigation.
+                    intended_ms: if index > 0 && page.started_ms > 0.0 {
+                        page.started_ms as u64
+                    } else {
+                        outcome.intended_ms
+                    },
                     error: String::new(),
                     bytes: page.bytes,
                     excerpt: String::new(),
