@@ -1,5 +1,6 @@
-//! Answers read from the telemetry store, kept while the rows under them
-//! stay as they were.
+//! Answers that take long to make, kept while what they were made from stays
+//! as it was: campaigns' analytics read from the telemetry store, and stream
+//! runs' generated histories.
 //!
 //! Reading a campaign of a million sessions exactly (ClickHouse's `FINAL`)
 //! takes seconds, and the console asks again every few seconds. Each answer
@@ -18,16 +19,18 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use throng_engine::analytics::Digest;
 use throng_engine::analytics::errors::ErrorReport;
-use throng_engine::analytics::{AnalyticsError, Digest};
 
-/// What the console reads of campaigns, kept.
+/// What the console reads of campaigns and stream runs, kept.
 #[derive(Default)]
 pub struct StoredAnswers {
     /// By campaign, resolution and target labels.
     pub digests: Kept<Digest>,
     /// By campaign.
     pub errors: Kept<ErrorReport>,
+    /// By run and window; the version is the run's scenario timeline.
+    pub histories: Kept<crate::stream_history::StreamHistory>,
 }
 
 /// The most answers kept of one kind; the least recently asked go first.
@@ -60,16 +63,10 @@ impl<V: Send + Sync + 'static> Kept<V> {
     /// The answer for `key` as of rows at `version`: kept, or read with
     /// `read`. With `running`, an older answer is returned at once while
     /// `read` runs in the background.
-    pub async fn get<F, Fut>(
-        &self,
-        key: String,
-        version: u64,
-        running: bool,
-        read: F,
-    ) -> Result<Arc<V>, AnalyticsError>
+    pub async fn get<F, Fut, E>(&self, key: String, version: u64, running: bool, read: F) -> Result<Arc<V>, E>
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<V, AnalyticsError>> + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
         let (latest, reading) = self.slot(&key);
         match latest {
@@ -132,6 +129,8 @@ fn store<V>(slots: &Mutex<HashMap<String, Slot<V>>>, key: &str, version: u64, an
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    use throng_engine::analytics::AnalyticsError;
 
     use super::*;
 

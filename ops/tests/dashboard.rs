@@ -875,7 +875,8 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await;
     assert!(!injected.contains("not injected"), "{injected}");
 
-    // A stream's last three simulated days, hour by hour, against its baseline.
+    // A stream's last three simulated days, hour by hour, against its
+    // baseline.
     page.locator("#stream-values button.chart-stream >> text=customer.payment.failed")
         .click(None)
         .await
@@ -891,6 +892,20 @@ async fn the_dashboard_creates_watches_and_steers() {
         legend.contains("baseline") && legend.contains("external event"),
         "{legend}"
     );
+    // Its last thirty days by six hours, bent where the run's scenario and
+    // event fell.
+    page.locator("#stream-history-span")
+        .select_option("30", None)
+        .await
+        .expect("thirty days");
+    dashboard
+        .wait(Duration::from_secs(120), "the stream's 30-day chart", || async {
+            (attribute(page, "#chart-stream", "data-points").await == "120").then_some(())
+        })
+        .await;
+    let window = text(page, "#stream-history-window").await;
+    assert!(window.contains("events per 6 hours"), "{window}");
+    assert_eq!(count(page, "#chart-stream canvas").await, 1);
     dashboard.screenshot("streams").await;
 
     // The cluster tab lists both agents, healthy, with their telemetry

@@ -75,8 +75,33 @@ impl Streams<'_> {
         let run = stream_run(&campaign)?;
         let started = campaign.status.origin_ms() as i64;
         let timeline = campaign.status.scenario_runs;
+        // The same window of the same timeline generates the same history.
+        let key = format!(
+            "{id}/{:?}/{:?}/{}/{}",
+            query.from_ms,
+            query.until_ms,
+            query.block_ms,
+            query.patterns.join(",")
+        );
+        let version = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            serde_json::to_string(&timeline)
+                .unwrap_or_default()
+                .hash(&mut hasher);
+            started.hash(&mut hasher);
+            hasher.finish()
+        };
         let id = id.to_string();
-        off_runtime(move || crate::stream_history::history(&id, &run, started, &timeline, &query)).await
+        let history = self
+            .app
+            .answers
+            .histories
+            .get(key, version, false, move || {
+                off_runtime(move || crate::stream_history::history(&id, &run, started, &timeline, &query))
+            })
+            .await?;
+        Ok(StreamHistory::clone(&history))
     }
 
     /// Each stream's last complete simulated hour scored against its

@@ -112,9 +112,10 @@ $("#inject").addEventListener("submit", async (event) => {
   if (answer.ok) refreshStreams();
 });
 
-// One stream's last three simulated days in hours: under the run's scenarios
-// and injections, against its baseline, external events marked where they
-// fell.
+// One stream's last three simulated days by hour, or its last thirty by six
+// hours: under the run's scenarios and injections, against its baseline,
+// external events marked where they fell. The coordinator keeps a window
+// it generated until the run's scenarios or events change.
 let runEvents = [];
 let shownStream = null;
 async function showStreamHistory(stream) {
@@ -125,11 +126,12 @@ async function showStreamHistory(stream) {
   $("#stream-history-window").textContent = "generating…";
   const clock = await api(`/api/v1/runs/${run}/scenarios`);
   if (!clock.ok || !clock.body.sim_now_ms) return;
-  const HOUR = 3600000;
-  const until = clock.body.sim_now_ms - clock.body.sim_now_ms % HOUR;
-  const from = until - 72 * HOUR;
+  const days = Number($("#stream-history-span").value);
+  const block = (days > 3 ? 6 : 1) * 3600000;
+  const until = clock.body.sim_now_ms - clock.body.sim_now_ms % block;
+  const from = until - days * 86400000;
   const answer = await api(`/api/v1/runs/${run}/history?from=${new Date(from).toISOString()}&until=${new Date(until).toISOString()}` +
-    `&block_seconds=3600&patterns=${encodeURIComponent(stream)}`);
+    `&block_seconds=${block / 1000}&patterns=${encodeURIComponent(stream)}`);
   if (!answer.ok || shownStream !== stream) return;
   const series = answer.body.series.find((s) => s.stream === stream);
   if (!series) return;
@@ -140,8 +142,9 @@ async function showStreamHistory(stream) {
     const block = Math.floor((e.at_ms - answer.body.from_ms) / answer.body.block_ms);
     if (block >= 0 && block < marks.length) { marks[block] = series.counts[block]; marked += 1; }
   }
+  const unit = block > 3600000 ? "6 hours" : "hour";
   $("#stream-history-window").textContent = `simulated time, ${new Date(from).toISOString().slice(0, 16)} to ${new Date(until).toISOString().slice(0, 16)} UTC, ` +
-    `events per hour; ${marked} external event${marked === 1 ? "" : "s"} in the window`;
+    `events per ${unit}; ${marked} external event${marked === 1 ? "" : "s"} in the window`;
   const element = $("#chart-stream");
   element.dataset.points = x.length;
   element.dataset.bent = series.counts.filter((c, i) => c !== series.baseline[i]).length;
@@ -150,8 +153,9 @@ async function showStreamHistory(stream) {
     { label: "with scenarios and events", color: "#175cd3", extra: { width: 2 } },
     { label: "external event", color: "#b42318",
       extra: { width: 0, paths: () => null, points: { show: true, size: 9, fill: "#b42318" }, value: (u, v) => v == null ? "-" : "here" } },
-  ], "events per hour", { label: "simulated time (UTC)", tz: "Etc/UTC" }).setData([x, series.baseline, series.counts, marks]);
+  ], "events per " + unit, { label: "simulated time (UTC)", tz: "Etc/UTC" }).setData([x, series.baseline, series.counts, marks]);
 }
+$("#stream-history-span").addEventListener("change", () => { if (shownStream) { dropChart("stream"); showStreamHistory(shownStream); } });
 $("#stream-history-close").addEventListener("click", () => { $("#stream-history").hidden = true; shownStream = null; });
 
 $("#stop-scenarios").addEventListener("click", () => confirmThen("Stop the active scenarios (they start settling)?",
