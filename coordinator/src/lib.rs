@@ -39,6 +39,7 @@ pub mod stream_history;
 pub mod subscribe;
 pub mod target_check;
 pub mod view;
+mod warm;
 pub mod wire;
 pub mod writes;
 

@@ -259,6 +259,7 @@ impl Coordinator {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let app = start_loops(&config, store, keys, leadership.clone(), &stop_rx, &mut tasks);
+        tasks.push(tokio::spawn(crate::warm::run(app.clone(), stop_rx.clone())));
         tasks.push(serve_grpc(&config, grpc_listener, app.clone(), stop_rx.clone()).await?);
         let mut http_address = None;
         if let Some(address) = config.http_listen {
