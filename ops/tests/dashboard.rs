@@ -466,6 +466,15 @@ async fn the_dashboard_creates_watches_and_steers() {
     );
     let groups = analytics[0]["groups"].as_array().expect("groups");
     assert_eq!(count(page, "#breakdown tbody tr").await, groups.len());
+    for chart in ["breakdown-sessions", "breakdown-p99"] {
+        let shown = attribute(page, &format!("#chart-{chart}"), "data-groups").await;
+        assert_eq!(shown, groups.len().to_string(), "{chart} has a bar per group");
+        assert_eq!(
+            count(page, &format!("#chart-{chart} canvas")).await,
+            1,
+            "{chart} is drawn"
+        );
+    }
     for group in groups {
         let key = group["key"].as_str().expect("key");
         let row = text(
@@ -711,8 +720,8 @@ async fn the_dashboard_creates_watches_and_steers() {
     assert_eq!(count(&offline, ".campaign").await, 2);
     assert_eq!(
         count(&offline, "canvas").await,
-        8,
-        "three charts a campaign and two compared"
+        12,
+        "five charts a campaign and two compared"
     );
     let named = count(
         &offline,

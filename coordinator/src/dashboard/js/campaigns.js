@@ -155,6 +155,8 @@ function select(id) {
   dropChart("throughput");
   dropChart("latency");
   dropChart("active");
+  dropChart("breakdown-sessions");
+  dropChart("breakdown-p99");
   $("#session").hidden = true;
   sessionCursors = [""];
   refreshCampaign();
@@ -259,6 +261,7 @@ async function refreshCampaign() {
   drawCampaignCharts(buckets(report.series || [], resolution), resolution);
   $("#breakdown thead").innerHTML = `<tr><th>${text(by)}</th>${BREAKDOWN_HEAD}</tr>`;
   $("#breakdown tbody").innerHTML = breakdownRows(report.groups);
+  drawBreakdownCharts(report.groups, by);
   // The same reading, cut by request name.
   const names = await api(`/api/v1/analytics?campaigns=${encodeURIComponent(id)}&by=request&resolution_ms=${resolution}`);
   if (!names.ok || !names.body[0] || selected !== id) return;

@@ -107,3 +107,47 @@ function drawOverlaidCharts(reports, resolution, prefix) {
   chartOf(prefix + "p99", defs.map((d) => Object.assign({}, d, { digits: 2 })), "ms p99").setData([x].concat(each.map((points) => latencyOf(points, "p99"))));
   document.getElementById("chart-" + prefix + "requests").dataset.series = reports.length;
 }
+
+// A breakdown's groups as bars, one per group named on the x axis, into the
+// chart NAME (made anew when the groups change, else given new values).
+function barChartOf(name, labels, values, unit, color, digits = 0) {
+  const element = document.getElementById("chart-" + name);
+  const key = labels.join("\n");
+  if (charts[name] && charts[name].labels !== key) dropChart(name);
+  if (!charts[name]) {
+    const options = {
+      width: element.clientWidth || 480, height: 240,
+      scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
+      series: [
+        { label: "group", value: (u, i) => (i == null ? "-" : labels[i]) },
+        { label: unit, stroke: color, fill: color + "99", width: 1, points: { show: false },
+          paths: uPlot.paths.bars({ size: [0.6, 80] }),
+          value: (u, v) => (v == null ? "-" : v.toFixed(digits) + " " + unit) },
+      ],
+      axes: [
+        { splits: () => labels.map((_, i) => i), values: (u, splits) => splits.map((i) => labels[i] || "") },
+        { label: unit, size: 60 },
+      ],
+      legend: { show: false },
+    };
+    charts[name] = new uPlot(options, [labels.map((_, i) => i), values], element);
+    charts[name].labels = key;
+    resized.observe(element);
+  } else {
+    charts[name].setData([labels.map((_, i) => i), values]);
+  }
+  element.dataset.groups = labels.length;
+  return charts[name];
+}
+
+// A breakdown by `by`: sessions and p99 latency per group, into the charts
+// PREFIX-breakdown-sessions and PREFIX-breakdown-p99.
+function drawBreakdownCharts(groups, by, prefix = "") {
+  const labels = (groups || []).map((g) => g.key);
+  barChartOf(prefix + "breakdown-sessions", labels, (groups || []).map((g) => g.sessions), "sessions", "#175cd3");
+  barChartOf(prefix + "breakdown-p99", labels, (groups || []).map((g) => g.latency_ms.p99), "ms p99", "#b42318", 2);
+  for (const [id, what] of [["sessions", "Sessions"], ["p99", "Latency p99 (ms)"]]) {
+    const caption = document.getElementById(`caption-${prefix}breakdown-${id}`);
+    if (caption) caption.textContent = `${what} by ${by}`;
+  }
+}

@@ -28,12 +28,17 @@
       `<tbody>${requestRows((data.requests || [])[i] || [], ((campaign.ended_at_ms || data.generated_at_ms) - campaign.created_at_ms) / 1000)}</tbody></table></div>` +
       `<h3>By persona</h3><div class="table-scroll"><table class="breakdown"><thead><tr><th>persona</th>${BREAKDOWN_HEAD}</tr></thead>` +
       `<tbody>${breakdownRows(r.groups)}</tbody></table></div>` +
+      `<div class="charts"><figure><figcaption id="caption-c${i}-breakdown-sessions"></figcaption><div id="chart-c${i}-breakdown-sessions" class="chart"></div></figure>` +
+      `<figure><figcaption id="caption-c${i}-breakdown-p99"></figcaption><div id="chart-c${i}-breakdown-p99" class="chart"></div></figure></div>` +
       `<h3>Errors</h3><p class="muted">${errorSummary(errors)}</p>` +
       (errors.groups.length ? `<div class="table-scroll"><table class="errors"><thead><tr>${ERRORS_HEAD}</tr></thead><tbody>${errorRows(errors.groups)}</tbody></table></div>` : "") +
       `</section>`);
   });
   root.innerHTML = sections.join("");
   if (data.analytics.length > 1) renderComparison(document.getElementById("comparison"), data.analytics, data.resolution_ms, "compare-");
-  data.analytics.forEach((r, i) => drawCampaignCharts(buckets(r.series || [], data.resolution_ms), data.resolution_ms, `c${i}-`));
+  data.analytics.forEach((r, i) => {
+    drawCampaignCharts(buckets(r.series || [], data.resolution_ms), data.resolution_ms, `c${i}-`);
+    drawBreakdownCharts(r.groups, "persona", `c${i}-`);
+  });
   document.body.dataset.ready = "true";
 })();
