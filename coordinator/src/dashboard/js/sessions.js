@@ -85,7 +85,7 @@ async function showSession(sessionId) {
     const left = (100 * step.offset_ms) / span;
     const width = Math.max(0.3, (100 * step.latency_us) / 1000 / span);
     return `<tr class="${failed ? "failed" : ""}"><td>${step.index}</td><td>${text(step.name)}</td><td>${text(step.action)}</td>` +
-      `<td>${text(step.path)}</td><td class="num">${step.status || "no answer"}</td><td class="num">${number.format(step.offset_ms)}</td>` +
+      `<td title="${text(step.path)}">${pathCell(step.path)}</td><td class="num">${step.status || "no answer"}</td><td class="num">${number.format(step.offset_ms)}</td>` +
       `<td class="num">${(step.latency_us / 1000).toFixed(2)}</td><td class="num">${number.format(step.bytes)}</td>` +
       `<td class="timeline"><div class="bar-track" title="${step.offset_ms} ms + ${(step.latency_us / 1000).toFixed(1)} ms">` +
       `<div class="bar${failed ? " failed" : ""}" data-left="${left.toFixed(2)}" data-width="${width.toFixed(2)}"></div></div></td>` +
@@ -111,3 +111,27 @@ async function showSession(sessionId) {
   $("#session").scrollIntoView({ block: "start" });
 }
 $("#session-close").addEventListener("click", () => { $("#session").hidden = true; });
+
+// What a Matomo tracking request recorded, read from its query: the page
+// view, event, search, download or outlink, and a goal or order; empty for
+// any other request.
+function matomoHit(path) {
+  const at = path.indexOf("?");
+  if (at < 0 || !/[?&]idsite=/.test(path)) return "";
+  const q = new URLSearchParams(path.slice(at + 1));
+  const parts = [];
+  if (q.get("e_c")) parts.push(`event ${q.get("e_c")} / ${q.get("e_a") || ""}${q.get("e_n") ? " / " + q.get("e_n") : ""}`);
+  else if (q.has("search")) parts.push(`site search "${q.get("search")}"`);
+  else if (q.get("download")) parts.push(`download ${q.get("download")}`);
+  else if (q.get("link")) parts.push(`outlink ${q.get("link")}`);
+  else parts.push(`page view "${q.get("action_name") || ""}" ${q.get("url") || ""}`);
+  if (q.get("idgoal") === "0") parts.push(`order ${q.get("ec_id") || ""}, revenue ${q.get("revenue") || "?"}`);
+  else if (q.get("idgoal")) parts.push(`goal ${q.get("idgoal")}`);
+  return "Matomo: " + parts.join("; ");
+}
+
+// A request's path; a Matomo hit's as its endpoint and what it tracked.
+function pathCell(path) {
+  const hit = matomoHit(path);
+  return hit ? `${text(path.split("?")[0])}<div class="muted hit">${text(hit)}</div>` : text(path);
+}
