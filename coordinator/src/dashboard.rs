@@ -27,6 +27,7 @@ const ASSETS: &[(&str, &str)] = &[
     ("format.js", include_str!("dashboard/js/format.js")),
     ("charts.js", include_str!("dashboard/js/charts.js")),
     ("tables.js", include_str!("dashboard/js/tables.js")),
+    ("exports.js", include_str!("dashboard/js/exports.js")),
     ("campaigns.js", include_str!("dashboard/js/campaigns.js")),
     ("sessions.js", include_str!("dashboard/js/sessions.js")),
     ("streams.js", include_str!("dashboard/js/streams.js")),

@@ -10,7 +10,14 @@ use crate::dashboard::asset_text;
 const TEMPLATE: &str = include_str!("dashboard/report.html");
 
 /// The scripts a report carries, in the order they run.
-const SCRIPTS: &[&str] = &["uplot.js", "format.js", "charts.js", "tables.js", "report.js"];
+const SCRIPTS: &[&str] = &[
+    "uplot.js",
+    "format.js",
+    "charts.js",
+    "tables.js",
+    "exports.js",
+    "report.js",
+];
 
 /// Bucket widths that show a run in about 150 points (as the console's
 /// `resolutionFor` picks them).

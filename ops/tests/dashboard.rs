@@ -723,6 +723,13 @@ async fn the_dashboard_creates_watches_and_steers() {
         12,
         "five charts a campaign and two compared"
     );
+    let tables = count(&offline, "table[data-export]").await;
+    assert!(tables >= 5, "{tables} tables in the report");
+    assert_eq!(
+        count(&offline, ".table-exports button.export").await,
+        2 * tables,
+        "a CSV and a JSON button under every table"
+    );
     let named = count(
         &offline,
         &format!(".campaign[data-campaign=\"{id}\"] table.requests tr[data-key]"),
@@ -1197,6 +1204,24 @@ async fn the_console_of_a_cluster_with_tokens_shows_what_clickhouse_holds() {
     let agent_rows = csv.lines().filter(|l| l.contains(",agent,agent-")).count();
     assert_eq!(agent_rows, by_agent.len(), "{csv}");
 
+    // The breakdown as JSON, as the table shows it.
+    let shown: String = page
+        .evaluate(
+            "() => tableJson(document.querySelector('#breakdown'))",
+            None::<&()>,
+        )
+        .await
+        .expect("the breakdown as JSON");
+    let shown: Vec<serde_json::Value> = serde_json::from_str(&shown).expect("JSON rows");
+    assert_eq!(shown.len(), by_agent.len(), "{shown:?}");
+    for (row, agent) in shown.iter().zip(&by_agent) {
+        assert_eq!(row["agent"], agent.agent_id.as_str(), "{row}");
+        assert_eq!(
+            row["sessions"].as_str().map(|s| s.replace(',', "")),
+            Some(agent.sessions.to_string())
+        );
+    }
+
     // The newest sessions, as ClickHouse orders them.
     let newest: Vec<u64> = db
         .query(
@@ -1225,6 +1250,19 @@ async fn the_console_of_a_cluster_with_tokens_shows_what_clickhouse_holds() {
         listed, newest,
         "the sessions table lists ClickHouse's newest sessions"
     );
+    let sessions_csv: String = page
+        .evaluate(
+            "() => tableCsv(document.querySelector('#session-list'))",
+            None::<&()>,
+        )
+        .await
+        .expect("the sessions as CSV");
+    assert_eq!(
+        sessions_csv.lines().count(),
+        26,
+        "a header and 25 sessions: {sessions_csv}"
+    );
+    assert!(sessions_csv.contains(&newest[0].to_string()), "{sessions_csv}");
 
     // The browser campaign: the detector's cards, and one visit's verdict
     // and Web Vitals as ClickHouse stored them.

@@ -59,17 +59,3 @@ $("#confirm-yes").addEventListener("click", async () => {
 $("#confirm-no").addEventListener("click", closeConfirm);
 $("#confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") closeConfirm(); });
 
-// Downloads of what the page shows: the API's JSON, or one CSV row per
-// total, group and bucket (the columns `throng --output csv analytics` has).
-function download(name, type, body) {
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([body], { type }));
-  link.download = name;
-  document.body.appendChild(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
-}
-function csvRow(values) {
-  return values.map((v) => { const s = String(v); return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; }).join(",");
-}

@@ -15,6 +15,7 @@ function every(ms, refresh) {
 }
 
 async function start() {
+  addTableExports(document);
   let answer = await api("/api/v1/presets");
   while (!answer.ok) {
     await new Promise((resolve) => setTimeout(resolve, 1000));

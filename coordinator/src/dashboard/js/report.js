@@ -24,17 +24,18 @@
       `<div class="charts"><figure><figcaption>Throughput (per second)</figcaption><div id="chart-c${i}-throughput" class="chart"></div></figure>` +
       `<figure><figcaption>Latency percentiles over time (ms)</figcaption><div id="chart-c${i}-latency" class="chart"></div></figure>` +
       `<figure><figcaption>Active sessions (average over each bucket)</figcaption><div id="chart-c${i}-active" class="chart"></div></figure></div>` +
-      `<h3>Requests by name</h3><div class="table-scroll"><table class="requests"><thead>${REQUESTS_HEAD}</thead>` +
+      `<h3>Requests by name</h3><div class="table-scroll"><table class="requests" data-export="${text(r.campaign_id)}-requests-by-name"><thead>${REQUESTS_HEAD}</thead>` +
       `<tbody>${requestRows((data.requests || [])[i] || [], ((campaign.ended_at_ms || data.generated_at_ms) - campaign.created_at_ms) / 1000)}</tbody></table></div>` +
-      `<h3>By persona</h3><div class="table-scroll"><table class="breakdown"><thead><tr><th>persona</th>${BREAKDOWN_HEAD}</tr></thead>` +
+      `<h3>By persona</h3><div class="table-scroll"><table class="breakdown" data-export="${text(r.campaign_id)}-by-persona"><thead><tr><th>persona</th>${BREAKDOWN_HEAD}</tr></thead>` +
       `<tbody>${breakdownRows(r.groups)}</tbody></table></div>` +
       `<div class="charts"><figure><figcaption id="caption-c${i}-breakdown-sessions"></figcaption><div id="chart-c${i}-breakdown-sessions" class="chart"></div></figure>` +
       `<figure><figcaption id="caption-c${i}-breakdown-p99"></figcaption><div id="chart-c${i}-breakdown-p99" class="chart"></div></figure></div>` +
       `<h3>Errors</h3><p class="muted">${errorSummary(errors)}</p>` +
-      (errors.groups.length ? `<div class="table-scroll"><table class="errors"><thead><tr>${ERRORS_HEAD}</tr></thead><tbody>${errorRows(errors.groups)}</tbody></table></div>` : "") +
+      (errors.groups.length ? `<div class="table-scroll"><table class="errors" data-export="${text(r.campaign_id)}-errors"><thead><tr>${ERRORS_HEAD}</tr></thead><tbody>${errorRows(errors.groups)}</tbody></table></div>` : "") +
       `</section>`);
   });
   root.innerHTML = sections.join("");
+  addTableExports(root);
   if (data.analytics.length > 1) renderComparison(document.getElementById("comparison"), data.analytics, data.resolution_ms, "compare-");
   data.analytics.forEach((r, i) => {
     drawCampaignCharts(buckets(r.series || [], data.resolution_ms), data.resolution_ms, `c${i}-`);

@@ -69,8 +69,9 @@ function comparisonTable(reports) {
 function renderComparison(element, reports, resolution, prefix) {
   dropChart(prefix + "requests");
   dropChart(prefix + "p99");
-  element.innerHTML = `<div class="table-scroll"><table class="compare">${comparisonTable(reports)}</table></div>` +
+  element.innerHTML = `<div class="table-scroll"><table class="compare" data-export="comparison">${comparisonTable(reports)}</table></div>` +
     `<div class="charts"><figure><figcaption>Requests per second</figcaption><div id="chart-${prefix}requests" class="chart"></div></figure>` +
     `<figure><figcaption>Latency p99 from each request's intended start (ms)</figcaption><div id="chart-${prefix}p99" class="chart"></div></figure></div>`;
   drawOverlaidCharts(reports, resolution, prefix);
+  addTableExports(element);
 }
