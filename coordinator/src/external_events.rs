@@ -69,6 +69,8 @@ fn event_to_wire(
 pub fn injected(catalog: &Catalog, timeline: &[ScenarioRun]) -> Vec<ExternalEvent> {
     timeline
         .iter()
+        // An event reset before it came never happened.
+        .filter(|entry| entry.reset_ms.is_none_or(|reset| reset > entry.started_ms))
         .filter_map(|entry| {
             let id = entry.scenario.strip_prefix(EVENT_PREFIX)?;
             let template = catalog.external_events.library.iter().position(|t| t.id == id)?;

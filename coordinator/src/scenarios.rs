@@ -6,6 +6,7 @@
 //! instant: all agents bend the same events the same way.
 
 use throng_engine::streams::StreamRunSpec;
+use throng_engine::streams::external::EventTemplate;
 use throng_engine::streams::scenario::{EVENT_PREFIX, Phase, ScenarioDef, ScenarioRun};
 use throng_proto::v1;
 
@@ -125,19 +126,34 @@ pub fn stop(run: &StreamRunSpec, timeline: &mut [ScenarioRun], at_ms: i64) -> us
     stopped
 }
 
-/// Every run not yet settled stops bending at `at_ms`; answers how many.
+/// Every scenario not yet settled, and every injected external event still
+/// acting or still to come (a scenario's own events too), stops bending at
+/// `at_ms`; answers how many.
 pub fn reset(run: &StreamRunSpec, timeline: &mut [ScenarioRun], at_ms: i64) -> usize {
     let mut reset = 0;
     for entry in timeline.iter_mut() {
-        let Some(def) = definition(run, &entry.scenario) else {
+        if entry.reset_ms.is_some() {
             continue;
+        }
+        let over = match definition(run, &entry.scenario) {
+            Some(def) => entry.phase(def, at_ms) == Phase::Settled,
+            None => match event_template(run, &entry.scenario) {
+                Some(template) => at_ms >= entry.started_ms + template.reach_ms(),
+                None => continue,
+            },
         };
-        if entry.reset_ms.is_none() && entry.phase(def, at_ms) != Phase::Settled {
+        if !over {
             entry.reset_ms = Some(at_ms);
             reset += 1;
         }
     }
     reset
+}
+
+/// The external event template a timeline entry injects, if it is one.
+fn event_template<'a>(run: &'a StreamRunSpec, entry: &str) -> Option<&'a EventTemplate> {
+    let id = entry.strip_prefix(EVENT_PREFIX)?;
+    run.catalog.external_events.library.iter().find(|t| t.id == id)
 }
 
 fn phase_name(phase: Phase) -> &'static str {
@@ -240,6 +256,35 @@ mod tests {
     }
 
     #[test]
+    fn reset_ends_injected_events_still_to_come_but_not_those_long_over() {
+        let run = run();
+        let mut timeline = vec![
+            injected_event("sat-week", 0),
+            injected_event("sat-week", 10 * HOUR),
+        ];
+        // At 5 days the first is long over; the second was reset before it came.
+        assert_eq!(reset(&run, &mut timeline, 5 * HOUR), 2);
+        assert_eq!(reset(&run, &mut timeline, 120 * HOUR), 0);
+        let mut timeline = vec![injected_event("sat-week", 0)];
+        assert_eq!(
+            reset(&run, &mut timeline, 120 * HOUR),
+            0,
+            "a day and a quarter after it, nothing acts"
+        );
+        let injected = crate::external_events::injected(
+            &run.catalog,
+            &[
+                injected_event("sat-week", 0),
+                ScenarioRun {
+                    reset_ms: Some(HOUR),
+                    ..injected_event("sat-week", 10 * HOUR)
+                },
+            ],
+        );
+        assert_eq!(injected.len(), 1, "an event reset before it came never happened");
+    }
+
+    #[test]
     fn stop_settles_and_reset_ends() {
         let run = run();
         let mut timeline = Vec::new();
@@ -247,7 +292,14 @@ mod tests {
         assert_eq!(stop(&run, &mut timeline, HOUR), 1);
         assert_eq!(timeline[0].stopped_ms, Some(HOUR));
         assert_eq!(stop(&run, &mut timeline, 2 * HOUR), 0, "already settling");
-        assert_eq!(reset(&run, &mut timeline, 2 * HOUR), 1);
+        // The scenario and the SAT week it brought, which acts for a day
+        // and a quarter from its start.
+        assert_eq!(reset(&run, &mut timeline, 2 * HOUR), 2);
+        assert!(
+            timeline.iter().all(|entry| entry.reset_ms == Some(2 * HOUR)),
+            "{timeline:?}"
+        );
+        assert_eq!(reset(&run, &mut timeline, 3 * HOUR), 0, "nothing left to reset");
         let state = state_to_wire("r", &run, &timeline, Some(3 * HOUR), Vec::new());
         assert_eq!(state.runs[0].phase, "settled");
         assert_eq!(state.scenarios.len(), 9);

@@ -342,6 +342,21 @@ mod tests {
     use crate::behaviour::signals::{Device, Network};
     use crate::ids::{Part, rng_for, unit_f64};
 
+    #[test]
+    fn the_docs_state_the_thresholds_the_code_uses() {
+        // docs/behaviour.md is where people read them: it must say these.
+        let docs = include_str!("../../../docs/behaviour.md");
+        let docs = docs.split_whitespace().collect::<Vec<_>>().join(" ");
+        for said in [
+            format!(
+                "a check at {DECISIVE_PROBABILITY} or more with confidence {DECISIVE_CONFIDENCE} or more is decisive"
+            ),
+            format!("Risk is **LOW** below {LOW_BELOW}, **HIGH** from {HIGH_FROM}"),
+        ] {
+            assert!(docs.contains(&said), "docs/behaviour.md should say: {said}");
+        }
+    }
+
     fn desktop() -> Device {
         Device {
             user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".into(),

@@ -88,13 +88,23 @@ impl ExternalEvent {
     }
 }
 
+impl EventTemplate {
+    /// The longest one of its impacts acts after the event happens.
+    pub fn reach_ms(&self) -> i64 {
+        self.impacts
+            .iter()
+            .map(|i| i.delay_ms + i.duration_ms)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 impl ExternalEvents {
     /// The longest an event acts after it happens.
     fn reach_ms(&self) -> i64 {
         self.library
             .iter()
-            .flat_map(|t| &t.impacts)
-            .map(|i| i.delay_ms + i.duration_ms)
+            .map(EventTemplate::reach_ms)
             .max()
             .unwrap_or(0)
     }
