@@ -924,6 +924,33 @@ async fn the_dashboard_creates_watches_and_steers() {
     assert_eq!(count(page, "#chart-stream canvas").await, 1);
     dashboard.screenshot("streams").await;
 
+    // A new run of the built-in catalog with its own seed, from the form;
+    // stopped again at once.
+    page.locator("details:has(#new-run) > summary")
+        .click(None)
+        .await
+        .expect("open the new run form");
+    page.locator("#run-name")
+        .fill("seeded", None)
+        .await
+        .expect("run name");
+    page.locator("#run-seed").fill("7", None).await.expect("run seed");
+    page.locator("#new-run button[type=submit]")
+        .click(None)
+        .await
+        .expect("start a run");
+    let started = dashboard
+        .wait(Duration::from_secs(20), "the new stream run", || async {
+            let status = text(page, "#run-status").await;
+            status.strip_prefix("started ").map(str::to_string)
+        })
+        .await;
+    let out = up.client(&["--output", "json", "campaign", "get", &started]);
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the run's JSON");
+    assert_eq!(run["spec"]["seed"], 7, "{run}");
+    let out = up.client(&["campaign", "stop", &started]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     // The cluster tab lists both agents, healthy, with their telemetry
     // writers (the embedded store's).
     page.locator("#tab-cluster")

@@ -6,6 +6,7 @@
 //! kind: streams
 //! name: marketplace
 //! catalog: builtin          # or a whole catalog, inline
+//! seed: 7                   # optional: replaces the catalog's seed
 //! scale: 1.0                # volume multiplier on every root rate
 //! clock: { mode: accelerated, factor: 60, from: "2026-02-02T00:00:00Z" }
 //! ```
@@ -19,7 +20,7 @@ use super::catalog::Catalog;
 use crate::spec::reader::Reader;
 use crate::spec::{FieldError, SpecErrors};
 
-const RUN_FIELDS: &[&str] = &["kind", "name", "catalog", "scale", "clock"];
+const RUN_FIELDS: &[&str] = &["kind", "name", "catalog", "seed", "scale", "clock"];
 const CLOCK_FIELDS: &[&str] = &["mode", "factor", "from", "until"];
 
 /// How simulated time relates to the wall clock.
@@ -110,8 +111,16 @@ impl StreamRunSpec {
                 }
             },
         };
+        // A run's own seed gives the same catalog other events.
+        let catalog = match (catalog, run.as_ref().and_then(|run| run.3)) {
+            (Some(catalog), Some(seed)) if catalog.seed != seed => Some(Arc::new(Catalog {
+                seed,
+                ..Catalog::clone(&catalog)
+            })),
+            (catalog, _) => catalog,
+        };
         match (run, catalog) {
-            (Some((name, scale, clock)), Some(catalog)) if errors.is_empty() => Ok(StreamRunSpec {
+            (Some((name, scale, clock, _)), Some(catalog)) if errors.is_empty() => Ok(StreamRunSpec {
                 name,
                 catalog,
                 scale,
@@ -138,7 +147,8 @@ impl StreamRunSpec {
     }
 }
 
-fn read_run(r: &mut Reader, value: &Value) -> Option<(String, f64, SimClock)> {
+/// The run's name, scale, clock and own seed (none: the catalog's).
+fn read_run(r: &mut Reader, value: &Value) -> Option<(String, f64, SimClock, Option<u64>)> {
     let root = r.object(value, "", RUN_FIELDS)?;
     let name = r.required_str(root, "", "name");
     if let Some(name) = &name
@@ -151,11 +161,12 @@ fn read_run(r: &mut Reader, value: &Value) -> Option<(String, f64, SimClock)> {
         r.error("name", "must be 1-64 letters, digits, `-` or `_`");
     }
     let scale = r.optional_f64(root, "", "scale", 1e-6, 1000.0).unwrap_or(1.0);
+    let seed = r.optional_u64(root, "", "seed", 0, u64::MAX);
     let clock = match root.get("clock") {
         None => Some(SimClock::RealTime { until_ms: None }),
         Some(clock) => read_clock(r, clock),
     };
-    Some((name?, scale, clock?))
+    Some((name?, scale, clock?, seed))
 }
 
 fn instant(r: &mut Reader, map: &Map<String, Value>, field: &str) -> Option<i64> {
@@ -254,6 +265,14 @@ mod tests {
         let run = parse("kind: streams\nname: demo\nclock: { mode: accelerated, factor: 60, from: \"2026-02-02T00:00:00Z\" }\n")
             .expect("valid");
         assert_eq!(run.catalog.streams.len(), 50);
+        let seeded = parse("kind: streams\nname: x\nseed: 99\n").expect("a seed of its own");
+        assert_eq!(seeded.catalog.seed, 99);
+        assert_eq!(
+            seeded.catalog.streams, run.catalog.streams,
+            "the same catalog otherwise"
+        );
+        let errors = parse("kind: streams\nname: x\nseed: -1\n").expect_err("a negative seed");
+        assert!(errors.iter().any(|e| e.starts_with("seed")), "{errors:?}");
         assert_eq!(run.shard_count() as usize, run.catalog.roots().len());
         assert_eq!(run.clock.sim_ms(0, 60_000), Some(1_769_990_400_000 + 3_600_000));
         let backfill =
