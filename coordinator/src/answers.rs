@@ -33,6 +33,9 @@ pub struct StoredAnswers {
     pub histories: Kept<crate::stream_history::StreamHistory>,
 }
 
+/// The longest a caller waits for a reading of the same answer under way.
+const READING_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The most answers kept of one kind; the least recently asked go first.
 const MAX_SLOTS: usize = 256;
 
@@ -87,7 +90,9 @@ impl<V: Send + Sync + 'static> Kept<V> {
             }
             _ => {}
         }
-        let _reading = reading.lock().await;
+        // Wait for a reading already under way (it may be of these very
+        // rows), but not without end: past the wait, read anyway.
+        let _reading = tokio::time::timeout(READING_WAIT, reading.lock()).await.ok();
         if let (Some((at, answer)), _) = self.slot(&key)
             && at == version
         {

@@ -23,6 +23,7 @@ const PAGE: &str = include_str!("dashboard/index.html");
 const ASSETS: &[(&str, &str)] = &[
     ("uplot.js", include_str!("dashboard/vendor/uPlot.iife.min.js")),
     ("uplot.css", include_str!("dashboard/vendor/uPlot.min.css")),
+    ("console.css", include_str!("dashboard/console.css")),
     ("core.js", include_str!("dashboard/js/core.js")),
     ("format.js", include_str!("dashboard/js/format.js")),
     ("charts.js", include_str!("dashboard/js/charts.js")),

@@ -68,6 +68,10 @@ pub fn render(data: &ReportData) -> String {
     TEMPLATE
         .replace("{{title}}", &html_escape(&title))
         .replace("/*{{uplot.css}}*/", asset_text("uplot.css").unwrap_or_default())
+        .replace(
+            "/*{{console.css}}*/",
+            asset_text("console.css").unwrap_or_default(),
+        )
         // JSON in a script element: `<` escaped so no text can close it.
         .replace("{{data}}", &payload.to_string().replace('<', "\\u003c"))
         .replace("{{scripts}}", &scripts)

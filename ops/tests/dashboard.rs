@@ -1159,6 +1159,10 @@ async fn the_console_of_a_cluster_with_tokens_shows_what_clickhouse_holds() {
             || async {
                 let state = text(page, "#live-state").await;
                 let sessions = attribute(page, "#kpis [data-kpi=sessions]", "data-value").await;
+                // What the page showed last, for a failure to tell.
+                dashboard
+                    .journal
+                    .add(format!("seen: state {state}, sessions {sessions}"));
                 (state == "completed" && sessions == "300").then_some(())
             },
         )
