@@ -111,6 +111,17 @@ struct PositionRow {
 /// What makes a request failed, as the engines count it.
 const FAILED_SQL: &str = "(status = 0 OR status >= 400 OR error != '')";
 
+/// The cell a grouped row of any table belongs to.
+fn cell_key(persona: String, journey: String, target: u32, agent: String, bucket_ms: u64) -> CellKey {
+    CellKey {
+        persona,
+        journey,
+        target,
+        agent,
+        bucket_ms,
+    }
+}
+
 fn bucket_sql(column: &str, resolution_ms: u64) -> String {
     if resolution_ms == 0 {
         "toUInt64(0)".to_string()
@@ -269,23 +280,11 @@ impl AnalyticsSource for ClickHouseAnalytics {
         };
         let mut cells = Cells::new();
         for a in active {
-            let key = CellKey {
-                persona: a.persona,
-                journey: a.journey,
-                target: a.target,
-                agent: a.agent_id,
-                bucket_ms: a.bucket,
-            };
+            let key = cell_key(a.persona, a.journey, a.target, a.agent_id, a.bucket);
             cells.entry(key).or_default().active_ms = a.active_ms;
         }
         for b in browser {
-            let key = CellKey {
-                persona: b.persona,
-                journey: b.journey,
-                target: b.target,
-                agent: b.agent_id,
-                bucket_ms: b.bucket,
-            };
+            let key = cell_key(b.persona, b.journey, b.target, b.agent_id, b.bucket);
             cells.entry(key).or_default().detection = DetectionTally {
                 browser_sessions: b.sessions,
                 humans: b.humans,
@@ -296,13 +295,7 @@ impl AnalyticsSource for ClickHouseAnalytics {
             };
         }
         for s in sessions {
-            let key = CellKey {
-                persona: s.persona,
-                journey: s.journey,
-                target: s.target,
-                agent: s.agent_id,
-                bucket_ms: s.bucket,
-            };
+            let key = cell_key(s.persona, s.journey, s.target, s.agent_id, s.bucket);
             let tally = cells.entry(key).or_default();
             tally.sessions += s.sessions;
             tally.failed_sessions += s.failed_sessions;
@@ -314,13 +307,7 @@ impl AnalyticsSource for ClickHouseAnalytics {
             tally.revenue_cents += s.revenue_cents;
         }
         for r in requests {
-            let key = CellKey {
-                persona: r.persona,
-                journey: r.journey,
-                target: r.target,
-                agent: r.agent_id,
-                bucket_ms: r.bucket,
-            };
+            let key = cell_key(r.persona, r.journey, r.target, r.agent_id, r.bucket);
             cells
                 .entry(key)
                 .or_default()
