@@ -57,6 +57,9 @@ pub trait AgentApi: Send + Sync {
         &self,
         query: &throng_node::log_ring::LogQuery,
     ) -> Result<Vec<throng_node::log_ring::LogLine>>;
+    /// A screenshot the agent kept of a failed browser visit, by file name;
+    /// none when it has no such file.
+    async fn screenshot(&self, name: &str) -> Result<Option<Vec<u8>>>;
 }
 
 /// An [`AgentApi`] over gRPC.
@@ -173,6 +176,17 @@ impl AgentApi for GrpcAgentClient {
             .iter()
             .map(wire::log_line_from_wire)
             .collect())
+    }
+
+    async fn screenshot(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let request = v1::GetScreenshotRequest {
+            name: name.to_string(),
+        };
+        match self.client.clone().get_screenshot(self.request(request)).await {
+            Ok(response) => Ok(Some(response.into_inner().png)),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(self.error(status)),
+        }
     }
 
     async fn stream_stats(&self) -> Result<StatsStream> {

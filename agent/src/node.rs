@@ -237,6 +237,7 @@ impl Agent {
             stats: stats.clone(),
             sink: sink.clone(),
             stop: stop_rx.clone(),
+            browsers: config.browsers.clone(),
         };
         let server = serve(&config, listener, bound, service, stop_rx.clone()).await?;
         let membership = tokio::spawn(membership.run(Some(lease), stop_rx));

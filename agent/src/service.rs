@@ -30,6 +30,9 @@ pub struct AgentServiceImpl {
     pub sink: Arc<dyn TelemetrySink>,
     /// Turns true when the agent stops; open streams end then.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// The browsers this agent's browser sessions run in; they keep the
+    /// screenshots of failed visits.
+    pub browsers: Option<Arc<dyn throng_engine::campaign::browsing::Browsing>>,
 }
 
 async fn call<T: Send + 'static>(
@@ -125,6 +128,21 @@ impl AgentService for AgentServiceImpl {
             node: self.agent_id.clone(),
             lines: lines.iter().map(wire::log_line_to_wire).collect(),
         }))
+    }
+
+    async fn get_screenshot(
+        &self,
+        request: Request<v1::GetScreenshotRequest>,
+    ) -> Result<Response<v1::ScreenshotImage>, Status> {
+        let name = &request.get_ref().name;
+        let png = self
+            .browsers
+            .as_ref()
+            .and_then(|browsers| browsers.screenshot(name))
+            .ok_or_else(|| {
+                Status::not_found(format!("agent {} keeps no screenshot {name}", self.agent_id))
+            })?;
+        Ok(Response::new(v1::ScreenshotImage { png }))
     }
 
     async fn describe(

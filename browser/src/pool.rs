@@ -111,4 +111,13 @@ impl Browsing for BrowserPool {
     fn visit(&self, plan: VisitPlan) -> VisitFuture<'_> {
         Box::pin(self.run(plan))
     }
+
+    fn screenshot(&self, name: &str) -> Option<Vec<u8>> {
+        // Only names this pool gives its screenshots: nothing else on disk can be read.
+        let hex = name.strip_prefix("visit-")?.strip_suffix(".png")?;
+        if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        std::fs::read(self.config.screenshots.as_ref()?.join(name)).ok()
+    }
 }

@@ -7,6 +7,9 @@ use throng_engine::spec::SpecErrors;
 pub enum CoordinatorError {
     #[error("invalid campaign spec: {0}")]
     InvalidSpec(SpecErrors),
+    /// A request's fields (not a spec's): every problem, with its path.
+    #[error("invalid request: {0}")]
+    InvalidFields(SpecErrors),
     #[error("invalid {kind}: {errors}")]
     InvalidItem {
         kind: throng_engine::spec::library::ItemKind,
@@ -53,7 +56,9 @@ impl From<CoordinatorError> for tonic::Status {
         use throng_proto::v1;
         let message = error.to_string();
         match error {
-            CoordinatorError::InvalidSpec(errors) | CoordinatorError::InvalidItem { errors, .. } => {
+            CoordinatorError::InvalidSpec(errors)
+            | CoordinatorError::InvalidFields(errors)
+            | CoordinatorError::InvalidItem { errors, .. } => {
                 // Every problem, in the message and as structured details.
                 let details = v1::FieldErrors {
                     errors: errors

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use throng_engine::streams::external::ExternalEvent;
+use throng_engine::streams::external::{EventTemplate, ExternalEvent};
 use throng_engine::streams::movement::{Movement, correlate};
 use throng_engine::streams::scenario::{EVENT_PREFIX, ScenarioRun};
 use throng_engine::streams::{Catalog, ShardGenerator, StreamRunSpec};
@@ -40,10 +40,11 @@ fn movement_to_wire(m: &Movement) -> v1::StreamMovement {
 
 fn event_to_wire(
     catalog: &Catalog,
+    library: &[EventTemplate],
     event: &ExternalEvent,
     movements: Vec<v1::StreamMovement>,
 ) -> v1::ExternalEventMessage {
-    let template = &catalog.external_events.library[event.template];
+    let template = &library[event.template];
     let mut expected: Vec<String> = template
         .impacts
         .iter()
@@ -65,15 +66,51 @@ fn event_to_wire(
     }
 }
 
-/// The external events a run's timeline injects.
+/// An event of the user's own from the wire, in the shape of a library
+/// template (empty fields left out, so defaults apply and errors name what
+/// is missing).
+pub fn own_event_from_wire(event: &v1::OwnEvent) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    let put = |map: &mut serde_json::Map<String, serde_json::Value>, key: &str, value: &str| {
+        if !value.is_empty() {
+            map.insert(key.into(), value.into());
+        }
+    };
+    put(&mut map, "id", &event.id);
+    put(&mut map, "title", &event.title);
+    put(&mut map, "category", &event.category);
+    put(&mut map, "severity", &event.severity);
+    put(&mut map, "icon", &event.icon);
+    let impacts = event
+        .impact
+        .iter()
+        .map(|i| {
+            let mut impact = serde_json::Map::new();
+            put(&mut impact, "stream", &i.stream);
+            put(&mut impact, "field", &i.field);
+            if let Some(factor) = i.multiply {
+                impact.insert("multiply".into(), factor.into());
+            }
+            put(&mut impact, "delay", &i.delay);
+            put(&mut impact, "duration", &i.duration);
+            serde_json::Value::Object(impact)
+        })
+        .collect();
+    map.insert("impact".into(), serde_json::Value::Array(impacts));
+    serde_json::Value::Object(map)
+}
+
+/// The external events a run's timeline injects; each names its template
+/// in `catalog.event_library(timeline)`.
 pub fn injected(catalog: &Catalog, timeline: &[ScenarioRun]) -> Vec<ExternalEvent> {
+    let library = catalog.event_library(timeline);
     timeline
         .iter()
         // An event reset before it came never happened.
         .filter(|entry| entry.reset_ms.is_none_or(|reset| reset > entry.started_ms))
         .filter_map(|entry| {
             let id = entry.scenario.strip_prefix(EVENT_PREFIX)?;
-            let template = catalog.external_events.library.iter().position(|t| t.id == id)?;
+            let template = library.iter().position(|t| t.id == id)?;
             Some(ExternalEvent::injected(template, id, entry.started_ms))
         })
         .collect()
@@ -85,6 +122,8 @@ pub fn injected(catalog: &Catalog, timeline: &[ScenarioRun]) -> Vec<ExternalEven
 pub struct ExternalEvents {
     pub run_id: String,
     pub catalog: Arc<Catalog>,
+    /// The templates the events name: the catalog's and the run's own.
+    pub library: Vec<EventTemplate>,
     pub events: Vec<(ExternalEvent, Vec<Movement>)>,
 }
 
@@ -97,6 +136,7 @@ pub fn to_wire(answer: &ExternalEvents) -> v1::ExternalEventsResponse {
             .map(|(event, moved)| {
                 event_to_wire(
                     &answer.catalog,
+                    &answer.library,
                     event,
                     moved.iter().map(movement_to_wire).collect(),
                 )
@@ -131,6 +171,7 @@ pub fn external_events(
             .filter(|e| e.at_ms >= from && e.at_ms < until),
     );
     events.sort_by_key(|e| (e.at_ms, e.id));
+    let library = catalog.event_library(timeline);
     if !event.is_empty() {
         let id = u64::from_str_radix(event, 16)
             .map_err(|_| format!("event: `{event}` is not an event id (16 hex digits)"))?;
@@ -139,10 +180,11 @@ pub fn external_events(
             return Err(format!("event: no external event {event} in the window"));
         };
         let all: Vec<usize> = catalog.roots();
-        let movements = correlate(catalog, found, |a, b| counts(run, &all, timeline, a, b));
+        let movements = correlate(catalog, &library, found, |a, b| counts(run, &all, timeline, a, b));
         return Ok(ExternalEvents {
             run_id: run_id.to_string(),
             catalog: catalog.clone(),
+            library: library.into_owned(),
             events: vec![(found.clone(), movements)],
         });
     }
@@ -162,7 +204,8 @@ pub fn external_events(
                 None => Vec::new(),
                 Some(s) => {
                     let roots = catalog.roots_reaching(s);
-                    let mut moved = correlate(catalog, &e, |a, b| counts(run, &roots, timeline, a, b));
+                    let mut moved =
+                        correlate(catalog, &library, &e, |a, b| counts(run, &roots, timeline, a, b));
                     vec![moved.swap_remove(s)]
                 }
             };
@@ -172,6 +215,7 @@ pub fn external_events(
     Ok(ExternalEvents {
         run_id: run_id.to_string(),
         catalog: catalog.clone(),
+        library: library.into_owned(),
         events: correlated,
     })
 }

@@ -246,6 +246,7 @@ impl ControlService for GrpcDoor {
             .map(|e| Injection {
                 template: e.template,
                 at: e.at,
+                event: e.event.as_ref().map(crate::external_events::own_event_from_wire),
             })
             .collect();
         let injected = self.app.streams().inject(&request.id, &events).await?;

@@ -284,6 +284,23 @@ pub(crate) async fn campaign_session(
     }
 }
 
+/// `GET /api/v1/campaigns/{id}/sessions/{session}/screenshot`: the PNG a
+/// failed browser visit left, from the agent that ran it.
+pub(crate) async fn campaign_session_screenshot(
+    State(app): State<App>,
+    Path((id, session)): Path<(String, String)>,
+) -> Response {
+    let Ok(session_id) = session.parse::<u64>() else {
+        return problem::invalid(format!(
+            "session: `{session}` is not a session id (a whole number, as session lists show it)"
+        ));
+    };
+    match app.sessions().screenshot(&id, session_id).await {
+        Ok(png) => ([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response(),
+        Err(e) => problem::of(e),
+    }
+}
+
 /// `GET /api/v1/library` and `/api/v1/library/{kind}`: the newest version
 /// of each item (`ListLibraryItems`).
 pub(crate) async fn library_items(State(app): State<App>, kind: Option<Path<String>>) -> Response {
@@ -467,9 +484,13 @@ pub(crate) struct InjectBody {
 
 #[derive(serde::Deserialize)]
 struct InjectEvent {
+    #[serde(default)]
     template: String,
     #[serde(default)]
     at: String,
+    /// An event of the caller's own, in a library template's shape.
+    #[serde(default)]
+    event: Option<serde_json::Value>,
 }
 
 /// `POST /api/v1/runs/{id}/events`: injects external events (`InjectEvents`).
@@ -478,7 +499,7 @@ pub(crate) async fn inject_events(State(app): State<App>, Path(id): Path<String>
         Ok(body) => body,
         Err(e) => {
             return problem::invalid(format!(
-                "body: expected {{\"events\": [{{\"template\": …, \"at\": …}}]}}: {e}"
+                "body: expected {{\"events\": [{{\"template\" or \"event\": …, \"at\": …}}]}}: {e}"
             ));
         }
     };
@@ -488,6 +509,7 @@ pub(crate) async fn inject_events(State(app): State<App>, Path(id): Path<String>
         .map(|e| Injection {
             template: e.template,
             at: e.at,
+            event: e.event,
         })
         .collect();
     match app.streams().inject(&id, &events).await {

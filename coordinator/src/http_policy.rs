@@ -42,7 +42,9 @@ fn between<'a>(page: &'a str, open: &str, close: &str) -> Option<&'a str> {
 
 /// The dashboard's content security policy: its own inline script and
 /// style (if any), the scripts and assets it loads from this origin,
-/// calls to this origin only, no framing.
+/// calls to this origin only, no framing. Images may also be `blob:` URLs,
+/// which only the page's own scripts make (a failed visit's screenshot is
+/// fetched with the token and shown from one).
 pub fn dashboard_csp(page: &str) -> String {
     let inline = |open, close| {
         between(page, open, close).map_or_else(String::new, |text| format!(" {}", hash_source(text)))
@@ -50,7 +52,7 @@ pub fn dashboard_csp(page: &str) -> String {
     let (script, style) = (inline("<script>", "</script>"), inline("<style>", "</style>"));
     format!(
         "default-src 'none'; script-src 'self'{script}; style-src 'self'{style}; connect-src 'self'; \
-         img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+         img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
 }
 

@@ -112,21 +112,15 @@ fn event_rows(run_id: &str, run: &StreamRunSpec, campaign: &Campaign, now_ms: u6
     let from = run.clock.start_ms(started) - HISTORY_MS;
     let until = crate::scenarios::sim_now_ms(run, &campaign.status, now_ms).unwrap_or(from + HISTORY_MS);
     let mut events = catalog.external_events.between(catalog.seed, from, until);
-    events.extend(crate::external_events::injected(
-        catalog,
-        &campaign.status.scenario_runs,
-    ));
+    let timeline = &campaign.status.scenario_runs;
+    events.extend(crate::external_events::injected(catalog, timeline));
+    let library = catalog.event_library(timeline);
     events
         .into_iter()
         .map(|e| ExternalEventRow {
             run_id: run_id.to_string(),
             event_id: e.id,
-            template: catalog
-                .external_events
-                .library
-                .get(e.template)
-                .map(|t| t.id.clone())
-                .unwrap_or_default(),
+            template: library.get(e.template).map(|t| t.id.clone()).unwrap_or_default(),
             at_ms: e.at_ms,
             real: u8::from(e.real),
             injected: u8::from(e.injected),

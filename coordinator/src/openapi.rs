@@ -175,6 +175,12 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
                 .content("text/javascript", ContentBuilder::new().build())
                 .content("text/css", ContentBuilder::new().build()),
         ),
+        Answer::Png => (
+            "200",
+            ResponseBuilder::new()
+                .description("The image")
+                .content("image/png", ContentBuilder::new().build()),
+        ),
         Answer::Redirect => ("303", ResponseBuilder::new().description("To /dashboard")),
         Answer::WebSocket => (
             "101",

@@ -14,7 +14,7 @@ use crate::error::CoordinatorError;
 pub fn of(error: CoordinatorError) -> Response {
     use CoordinatorError as E;
     let (status, code) = match &error {
-        E::InvalidSpec(_) | E::InvalidItem { .. } | E::Invalid(_) => {
+        E::InvalidSpec(_) | E::InvalidFields(_) | E::InvalidItem { .. } | E::Invalid(_) => {
             (StatusCode::BAD_REQUEST, "InvalidArgument")
         }
         E::NotFound(_) | E::Missing(_) => (StatusCode::NOT_FOUND, "NotFound"),
@@ -26,7 +26,7 @@ pub fn of(error: CoordinatorError) -> Response {
         E::Listen { .. } | E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Internal"),
     };
     let fields = match &error {
-        E::InvalidSpec(errors) | E::InvalidItem { errors, .. } => errors
+        E::InvalidSpec(errors) | E::InvalidFields(errors) | E::InvalidItem { errors, .. } => errors
             .0
             .iter()
             .map(|f| json!({"path": f.path, "message": f.message}))

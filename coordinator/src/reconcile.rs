@@ -332,6 +332,9 @@ mod tests {
         async fn logs(&self, _: &LogQuery) -> throng_agent_api::Result<Vec<LogLine>> {
             Ok(Vec::new())
         }
+        async fn screenshot(&self, _: &str) -> throng_agent_api::Result<Option<Vec<u8>>> {
+            Ok(None)
+        }
     }
 
     struct Cluster {

@@ -44,6 +44,8 @@ pub enum Answer {
     WebSocket,
     /// Server-sent events of JSON.
     EventStream,
+    /// A PNG image.
+    Png,
 }
 
 /// A query parameter: name, JSON Schema type, description.
@@ -263,6 +265,9 @@ pub fn table() -> Vec<Route> {
             .errors(&[400, 404, 409, 503]),
         Route::new(Get, "/api/v1/campaigns/{id}/sessions/{session}", Read, "One session in full", get(http::campaign_session))
             .rpc("GetSession")
+            .errors(&[400, 404, 409, 503]),
+        Route::new(Get, "/api/v1/campaigns/{id}/sessions/{session}/screenshot", Read, "The screenshot a failed browser visit left, from the agent that ran it", get(http::campaign_session_screenshot))
+            .answer(Answer::Png)
             .errors(&[400, 404, 409, 503]),
         Route::new(Get, "/api/v1/analytics", Read, "Analytics of campaigns side by side (docs/analytics.md)", get(http::analytics))
             .rpc("GetAnalytics")

@@ -94,6 +94,7 @@ pub fn apply(
         started_ms: at_ms,
         stopped_ms: None,
         reset_ms: None,
+        event: None,
     });
     for (template, offset_ms) in &def.events {
         timeline.push(injected_event(template, at_ms + offset_ms));
@@ -108,6 +109,7 @@ pub fn injected_event(template: &str, at_ms: i64) -> ScenarioRun {
         started_ms: at_ms,
         stopped_ms: None,
         reset_ms: None,
+        event: None,
     }
 }
 
@@ -130,6 +132,7 @@ pub fn stop(run: &StreamRunSpec, timeline: &mut [ScenarioRun], at_ms: i64) -> us
 /// acting or still to come (a scenario's own events too), stops bending at
 /// `at_ms`; answers how many.
 pub fn reset(run: &StreamRunSpec, timeline: &mut [ScenarioRun], at_ms: i64) -> usize {
+    let library = run.catalog.event_library(timeline).into_owned();
     let mut reset = 0;
     for entry in timeline.iter_mut() {
         if entry.reset_ms.is_some() {
@@ -137,7 +140,7 @@ pub fn reset(run: &StreamRunSpec, timeline: &mut [ScenarioRun], at_ms: i64) -> u
         }
         let over = match definition(run, &entry.scenario) {
             Some(def) => entry.phase(def, at_ms) == Phase::Settled,
-            None => match event_template(run, &entry.scenario) {
+            None => match event_template(&library, &entry.scenario) {
                 Some(template) => at_ms >= entry.started_ms + template.reach_ms(),
                 None => continue,
             },
@@ -151,9 +154,9 @@ pub fn reset(run: &StreamRunSpec, timeline: &mut [ScenarioRun], at_ms: i64) -> u
 }
 
 /// The external event template a timeline entry injects, if it is one.
-fn event_template<'a>(run: &'a StreamRunSpec, entry: &str) -> Option<&'a EventTemplate> {
+fn event_template<'a>(library: &'a [EventTemplate], entry: &str) -> Option<&'a EventTemplate> {
     let id = entry.strip_prefix(EVENT_PREFIX)?;
-    run.catalog.external_events.library.iter().find(|t| t.id == id)
+    library.iter().find(|t| t.id == id)
 }
 
 fn phase_name(phase: Phase) -> &'static str {
@@ -277,6 +280,7 @@ mod tests {
                 injected_event("sat-week", 0),
                 ScenarioRun {
                     reset_ms: Some(HOUR),
+                    event: None,
                     ..injected_event("sat-week", 10 * HOUR)
                 },
             ],

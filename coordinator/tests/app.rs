@@ -237,16 +237,16 @@ async fn stream_runs_take_scenarios_and_events_while_running_and_traffic_refuses
     let events = [
         Injection {
             template: "tiktok-mention".into(),
-            at: String::new(),
+            ..Injection::default()
         },
         Injection {
             template: "no-such-event".into(),
-            at: String::new(),
+            ..Injection::default()
         },
     ];
     match app.streams().inject(&id, &events).await {
-        Err(CoordinatorError::Invalid(message)) => {
-            assert!(message.starts_with("events[1].template"), "{message}")
+        Err(CoordinatorError::InvalidFields(errors)) => {
+            assert_eq!(errors.0[0].path, "events[1].template", "{errors}")
         }
         Err(other) => panic!("unexpected error {other:?}"),
         Ok(_) => panic!("an unknown template was injected"),
@@ -289,6 +289,115 @@ async fn stream_runs_take_scenarios_and_events_while_running_and_traffic_refuses
         .find(|r| r.scenario == "exam-season-surge")
         .expect("the scenario stays on the timeline");
     assert!(surge.stopped_ms.is_some(), "stop settles it: {surge:?}");
+}
+
+#[tokio::test]
+async fn an_event_of_your_own_is_checked_by_field_and_bends_the_streams_it_names() {
+    let etcd = EtcdServer::start();
+    let (app, _stop) = leading(&etcd, "own-events").await;
+    let run_spec = "kind: streams\nname: tutoring\ncatalog: builtin\n\
+        clock: { mode: accelerated, factor: 60, from: \"2026-02-02T00:00:00Z\" }\n";
+    let id = app
+        .campaigns()
+        .create(run_spec, false)
+        .await
+        .expect("create")
+        .campaign
+        .id;
+    app.campaigns().act(&id, Action::Start).await.expect("start");
+    let before = app.campaigns().get(&id).await.expect("get").campaign.status;
+    let own = |event: serde_json::Value| Injection {
+        at: "2026-02-04T10:00:00Z".into(),
+        event: Some(event),
+        ..Injection::default()
+    };
+
+    // Every problem of every event, each with its field path; nothing stored.
+    let bad = [
+        own(serde_json::json!({
+            "title": "Campus festival", "category": "weather", "severity": "dire",
+            "impact": [{ "stream": "customer.ghost", "multiply": 2 }, { "stream": "customer.tutor.search" }]
+        })),
+        own(serde_json::json!({ "id": "tiktok-mention", "category": "marketing", "impact": [] })),
+        Injection {
+            template: "tiktok-mention".into(),
+            ..own(serde_json::json!({ "category": "marketing" }))
+        },
+    ];
+    let message = match app.streams().inject(&id, &bad).await {
+        Err(CoordinatorError::InvalidFields(errors)) => errors.to_string(),
+        other => panic!("bad events were not refused: {other:?}"),
+    };
+    for expected in [
+        "events[0].event.category: unknown category `weather`",
+        "events[0].event.severity",
+        "events[0].event.impact[0].stream: unknown stream `customer.ghost`",
+        "events[0].event.impact[1].multiply: is required",
+        "events[1].event.id: `tiktok-mention` is a library template",
+        "events[1].event.impact: give at least one stream",
+        "events[2]: give a `template` or an `event` of your own, not both",
+    ] {
+        assert!(message.contains(expected), "missing {expected} in {message}");
+    }
+    assert_eq!(
+        app.campaigns().get(&id).await.expect("get").campaign.status,
+        before
+    );
+
+    let festival = serde_json::json!({
+        "id": "campus-festival", "title": "Campus festival", "category": "marketing", "icon": "🎪",
+        "impact": [{ "stream": "customer.tutor.search", "multiply": 4, "duration": "6h" }]
+    });
+    let injected = app.streams().inject(&id, &[own(festival)]).await.expect("inject");
+    let wire = throng_coordinator::external_events::to_wire(&injected);
+    assert_eq!(wire.events.len(), 1);
+    assert_eq!(wire.events[0].template, "campus-festival");
+    assert_eq!(wire.events[0].title, "Campus festival");
+    assert_eq!(wire.events[0].expected_streams, ["customer.tutor.search"]);
+
+    // Listed among the run's events, and its stream moves in its six hours.
+    let events = app
+        .streams()
+        .external_events(
+            &id,
+            throng_coordinator::app::streams::EventsQuery {
+                from: "2026-02-04T00:00:00Z".into(),
+                until: "2026-02-05T00:00:00Z".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("events");
+    let listed = throng_coordinator::external_events::to_wire(&events);
+    assert!(
+        listed
+            .events
+            .iter()
+            .any(|e| e.template == "campus-festival" && e.injected),
+        "{:?}",
+        listed.events
+    );
+    let from_ms = 1_770_199_200_000; // 2026-02-04T10:00Z
+    let history = app
+        .streams()
+        .history(
+            &id,
+            throng_coordinator::stream_history::HistoryQuery {
+                from_ms: Some(from_ms),
+                until_ms: Some(from_ms + 6 * 3_600_000),
+                block_ms: 6 * 3_600_000,
+                patterns: vec!["customer.tutor.search".into()],
+            },
+        )
+        .await
+        .expect("history");
+    let search = &history.series[0];
+    assert!(
+        search.counts[0] as f64 > 2.5 * search.baseline[0] as f64,
+        "bent {} against a baseline of {}",
+        search.counts[0],
+        search.baseline[0]
+    );
 }
 
 #[tokio::test]

@@ -109,6 +109,7 @@ fn check(catalog: &Arc<Catalog>, def: &ScenarioDef) {
         started_ms: START,
         stopped_ms: None,
         reset_ms: None,
+        event: None,
     };
     let timeline = [run.clone()];
     let end = run.end_ms(def);
@@ -210,6 +211,7 @@ fn normal_operations_bends_nothing_and_the_backlog_spikes_after_an_outage() {
         started_ms: START,
         stopped_ms: None,
         reset_ms: None,
+        event: None,
     };
     assert!(
         generate(&catalog, &roots, START, START + 2 * HOUR, &[])
@@ -222,6 +224,7 @@ fn normal_operations_bends_nothing_and_the_backlog_spikes_after_an_outage() {
         started_ms: START + 10 * HOUR,
         stopped_ms: None,
         reset_ms: None,
+        event: None,
     };
     let chat = catalog.stream("support.chat.started").expect("stream");
     let count = |from: i64, until: i64, timeline: &[ScenarioRun]| {

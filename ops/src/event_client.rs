@@ -11,6 +11,48 @@ fn when(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
+/// An event of the user's own, as a file gives it (a library template's
+/// shape), for the wire; the coordinator validates the rest. An error names
+/// the field under the event.
+fn own_event(event: &Value) -> Result<v1::OwnEvent, String> {
+    // A value as text: strings as they are, anything else as written, so
+    // the coordinator can say what is wrong with it.
+    let text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if !event.is_object() {
+        return Err(": expected a map (id, title, category, severity, icon, impact)".into());
+    }
+    let mut impact = Vec::new();
+    for (j, item) in event["impact"].as_array().into_iter().flatten().enumerate() {
+        let multiply = match &item["multiply"] {
+            Value::Null => None,
+            value => Some(
+                value
+                    .as_f64()
+                    .ok_or_else(|| format!(".impact[{j}].multiply: expected a number, found {value}"))?,
+            ),
+        };
+        impact.push(v1::EventImpact {
+            stream: text(&item["stream"]),
+            field: text(&item["field"]),
+            multiply,
+            delay: text(&item["delay"]),
+            duration: text(&item["duration"]),
+        });
+    }
+    Ok(v1::OwnEvent {
+        id: text(&event["id"]),
+        title: text(&event["title"]),
+        category: text(&event["category"]),
+        severity: text(&event["severity"]),
+        icon: text(&event["icon"]),
+        impact,
+    })
+}
+
 /// The events an inject command names: a file's list, or one template.
 fn events_to_inject(
     file: Option<&std::path::Path>,
@@ -32,15 +74,24 @@ fn events_to_inject(
             )));
         };
         for (i, item) in list.iter().enumerate() {
-            let Some(template) = item["template"].as_str() else {
+            let own = match item.get("event") {
+                Some(event) => Some(
+                    own_event(event)
+                        .map_err(|e| CliError::Other(format!("{}: events[{i}].event{e}", path.display())))?,
+                ),
+                None => None,
+            };
+            let template = item["template"].as_str().unwrap_or_default();
+            if template.is_empty() && own.is_none() {
                 return Err(CliError::Other(format!(
-                    "{}: events[{i}].template is required",
+                    "{}: events[{i}]: give a `template` or an `event` of your own",
                     path.display()
                 )));
-            };
+            }
             events.push(v1::EventToInject {
                 template: template.to_string(),
                 at: item["at"].as_str().unwrap_or_default().to_string(),
+                event: own,
             });
         }
     }
@@ -48,6 +99,7 @@ fn events_to_inject(
         events.push(v1::EventToInject {
             template,
             at: at.unwrap_or_default(),
+            event: None,
         });
     }
     if events.is_empty() {

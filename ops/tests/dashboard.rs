@@ -873,7 +873,10 @@ async fn the_dashboard_creates_watches_and_steers() {
     page.locator("#compose").uncheck(None).await.expect("compose");
 
     // An event injected from the form joins the timeline.
-    page.locator("#inject button").click(None).await.expect("inject");
+    page.locator("#inject button[type=submit]")
+        .click(None)
+        .await
+        .expect("inject");
     let injected = dashboard
         .wait(Duration::from_secs(20), "the injected event", || async {
             let status = text(page, "#inject-status").await;
@@ -890,6 +893,79 @@ async fn the_dashboard_creates_watches_and_steers() {
         )
         .await;
     assert!(!injected.contains("not injected"), "{injected}");
+
+    // An event of your own: each problem is listed with its path and its
+    // field marked; once corrected it joins the timeline.
+    page.locator("#inject-template")
+        .select_option("(own)", None)
+        .await
+        .expect("own event");
+    page.locator("#own-title")
+        .fill("Campus festival", None)
+        .await
+        .expect("title");
+    page.locator("#own-impacts .own-stream")
+        .select_option("customer.tutor.search", None)
+        .await
+        .expect("stream");
+    page.locator("#own-impacts .own-multiply")
+        .fill("lots", None)
+        .await
+        .expect("multiply");
+    page.locator("#own-impacts .own-duration")
+        .fill("forever", None)
+        .await
+        .expect("duration");
+    page.locator("#inject button[type=submit]")
+        .click(None)
+        .await
+        .expect("inject");
+    let problems = dashboard
+        .wait(Duration::from_secs(20), "the own event's problems", || async {
+            let problems = text(page, "#inject-errors").await;
+            (!problems.is_empty()).then_some(problems)
+        })
+        .await;
+    for path in [
+        "events[0].event.impact[0].multiply",
+        "events[0].event.impact[0].duration",
+    ] {
+        assert!(problems.contains(path), "{path} missing from {problems}");
+        let marked = attribute(page, &format!("#inject [data-path=\"{path}\"]"), "class").await;
+        assert!(marked.contains("invalid"), "{path} is not marked: {marked}");
+    }
+    assert!(
+        text(page, "#inject-status")
+            .await
+            .starts_with("not injected: 2 problems")
+    );
+    dashboard
+        .screenshot_of(".card:has(#inject)", "streams-own-event")
+        .await;
+    page.locator("#own-impacts .own-multiply")
+        .fill("3", None)
+        .await
+        .expect("multiply");
+    page.locator("#own-impacts .own-duration")
+        .fill("6h", None)
+        .await
+        .expect("duration");
+    page.locator("#inject button[type=submit]")
+        .click(None)
+        .await
+        .expect("inject");
+    dashboard
+        .wait(
+            Duration::from_secs(20),
+            "the own event on the timeline",
+            || async {
+                (count(page, "#event-timeline tbody tr:has-text(\"Campus festival\")").await > 0)
+                    .then_some(())
+            },
+        )
+        .await;
+    assert_eq!(text(page, "#inject-errors").await, "");
+    assert_eq!(count(page, "#inject .invalid").await, 0);
 
     // A stream's last three simulated days, hour by hour, against its
     // baseline.
@@ -1110,6 +1186,16 @@ async fn the_console_of_a_cluster_with_tokens_shows_what_clickhouse_holds() {
          personas:\n  - {{ name: person, journeys: {{ enquiry: 1 }} }}\n  - {{ name: scraper, behaviour: bot, journeys: {{ enquiry: 1 }} }}\n\
          journeys:\n  - name: enquiry\n    start: home\n    steps:\n      home: {{ action: page_view, path: \"/\", next: {{ browse: 1 }} }}\n      \
          browse: {{ action: click, selector: \"a[href='/products']\" }}\n",
+        site.url
+    ));
+    // A visit that fails: the page has no such link, so the agent keeps a
+    // screenshot of where it stopped.
+    let broken = create(format!(
+        "name: console-broken\nseed: 7\ntarget: {{ url: \"{}\", kind: browser, retries: 0 }}\n\
+         load: {{ rate: 1, sessions: 1, shards: 1 }}\n\
+         personas:\n  - {{ name: person, journeys: {{ lost: 1 }} }}\n\
+         journeys:\n  - name: lost\n    start: home\n    steps:\n      home: {{ action: page_view, path: \"/\", next: {{ gone: 1 }} }}\n      \
+         gone: {{ action: click, selector: \"a[href='/nowhere']\" }}\n",
         site.url
     ));
 
@@ -1367,6 +1453,69 @@ async fn the_console_of_a_cluster_with_tokens_shows_what_clickhouse_holds() {
         .expect("the second page's bar");
     assert!(second > 0.0, "the second page's bar starts after the first's");
     dashboard.screenshot_of("#session", "session-browser").await;
+
+    // The failed visit's page shows the screenshot its agent kept, fetched
+    // through the coordinator with the token.
+    page.locator(format!("tr[data-id=\"{broken}\"] .pick"))
+        .click(None)
+        .await
+        .expect("open the failing campaign");
+    let failed = dashboard
+        .wait(Duration::from_secs(120), "the failed visit listed", || async {
+            let state = text(page, "#live-state").await;
+            let id = attribute(page, "#session-list tbody tr >> nth=0", "data-session").await;
+            (state == "completed" && !id.is_empty()).then_some(id)
+        })
+        .await;
+    page.locator(format!(
+        "#session-list tr[data-session=\"{failed}\"] .open-session"
+    ))
+    .click(None)
+    .await
+    .expect("open the failed visit");
+    let shown = dashboard
+        .wait(Duration::from_secs(20), "the failed visit's screenshot", || async {
+            let width = page
+                .evaluate_value("(document.querySelector('#session-screenshot:not([hidden])') || {}).naturalWidth || 0")
+                .await
+                .ok()?;
+            (width != "0").then_some(width)
+        })
+        .await;
+    assert!(shown.parse::<u32>().expect("a width") >= 300, "{shown}");
+    let stored: String = db
+        .query("SELECT screenshot FROM browser_sessions FINAL WHERE campaign_id = ? AND session_id = ?")
+        .bind(&broken)
+        .bind(failed.parse::<u64>().expect("a session id"))
+        .fetch_one()
+        .await
+        .expect("the failed visit's row");
+    assert!(
+        text(page, "#session-screenshot-note").await.contains(&stored),
+        "the page names where the agent keeps {stored}"
+    );
+    let (status, answer) = common::http_request(
+        &http,
+        "GET",
+        &format!("/api/v1/campaigns/{broken}/sessions/{failed}/screenshot"),
+        Some(ADMIN),
+        "",
+    );
+    assert_eq!(status, 200);
+    let (head, image) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: image/png"),
+        "{head}"
+    );
+    // A PNG file's signature, its first byte (0x89) not being text.
+    assert!(image.starts_with("\u{FFFD}PNG\r\n"), "a PNG file");
+    let (status, body) = call(
+        "GET",
+        &format!("/api/v1/campaigns/{visits}/sessions/{visit}/screenshot"),
+        "",
+    );
+    assert_eq!(status, 404, "a visit that did not fail has no screenshot: {body}");
+    dashboard.screenshot_of("#session", "session-failed").await;
 
     // A Matomo campaign's session: each tracking request with what it
     // recorded, read from the hit itself.

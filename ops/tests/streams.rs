@@ -235,6 +235,7 @@ async fn a_scenario_bends_every_agent_at_the_same_simulated_instant() {
         started_ms,
         stopped_ms: None,
         reset_ms: None,
+        event: None,
     }];
     let outage = catalog
         .scenarios

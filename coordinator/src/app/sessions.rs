@@ -47,6 +47,43 @@ impl Sessions<'_> {
     }
 }
 
+impl Sessions<'_> {
+    /// The screenshot a failed browser visit left, as PNG, fetched from
+    /// the agent that ran the visit (screenshots stay on its disk).
+    pub async fn screenshot(&self, campaign_id: &str, session_id: u64) -> Result<Vec<u8>> {
+        let detail = self.get(campaign_id, session_id).await?;
+        let Some(path) = detail
+            .browser
+            .as_ref()
+            .map(|b| b.screenshot.clone())
+            .filter(|p| !p.is_empty())
+        else {
+            return Err(CoordinatorError::Missing(format!(
+                "session {session_id} left no screenshot (only failed browser visits do)"
+            )));
+        };
+        let name = std::path::Path::new(&path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let agent_id = &detail.summary.agent;
+        let view = self.app.cluster_view().await?;
+        let gone = || {
+            CoordinatorError::Unavailable(format!(
+                "agent {agent_id}, which ran session {session_id}, is not in the cluster now; \
+                 its screenshot stays on that agent's disk at {path}"
+            ))
+        };
+        let agent = view.agent(agent_id).ok_or_else(gone)?;
+        let client = self.app.agents.get(&agent.record).ok_or_else(gone)?;
+        client
+            .screenshot(&name)
+            .await
+            .map_err(|e| CoordinatorError::Unavailable(format!("agent {agent_id}: {e}")))?
+            .ok_or_else(|| CoordinatorError::Missing(format!("agent {agent_id} no longer keeps {path}")))
+    }
+}
+
 /// Sessions belong to traffic campaigns; a stream run has events instead.
 fn traffic_only(campaign: &Campaign) -> Result<()> {
     match campaign.spec() {

@@ -5,8 +5,11 @@
 use std::sync::Arc;
 
 use throng_engine::clock::epoch_ms;
+use throng_engine::ids::{Part, stable_hash};
+use throng_engine::spec::{FieldError, SpecErrors};
 use throng_engine::streams::StreamRunSpec;
-use throng_engine::streams::external::ExternalEvent;
+use throng_engine::streams::external::{ExternalEvent, read_own_event};
+use throng_engine::streams::scenario::ScenarioRun;
 use tokio::sync::mpsc;
 
 use super::{App, instant, stream_run};
@@ -25,12 +28,14 @@ pub struct Subscribed {
     pub messages: mpsc::Receiver<Message>,
 }
 
-/// An external event to inject: a library template, at a simulated
-/// instant (RFC 3339; empty: the run's now).
-#[derive(Clone, Debug)]
+/// An external event to inject at a simulated instant (RFC 3339; empty:
+/// the run's now): a library template, or an event of the user's own in a
+/// template's shape (`id` optional).
+#[derive(Clone, Debug, Default)]
 pub struct Injection {
     pub template: String,
     pub at: String,
+    pub event: Option<serde_json::Value>,
 }
 
 /// A window of external events: RFC 3339 bounds (empty: the run's first
@@ -177,44 +182,129 @@ impl Streams<'_> {
                 "events: give at least one event to inject".into(),
             ));
         }
-        let library = &run.catalog.external_events.library;
         let now = epoch_ms();
         let old = campaign.status.clone();
-        let mut injected = Vec::new();
+        let mut problems = Vec::new();
+        let mut entries = Vec::new();
         for (i, event) in events.iter().enumerate() {
-            let Some(template) = library.iter().position(|t| t.id == event.template) else {
-                let known: Vec<&str> = library.iter().map(|t| t.id.as_str()).collect();
-                return Err(CoordinatorError::Invalid(format!(
-                    "events[{i}].template: unknown `{}`; the library has: {}",
-                    event.template,
-                    known.join(", ")
-                )));
+            let at_ms = match instant(&format!("events[{i}].at"), &event.at) {
+                Ok(Some(at_ms)) => Some(at_ms),
+                Ok(None) => scenarios::effective_ms(&run, &campaign.status, now).or_else(|| {
+                    problems.push(problem(
+                        format!("events[{i}].at"),
+                        "a backfill has no clock to follow; give an instant",
+                    ));
+                    None
+                }),
+                Err(e) => {
+                    let path = format!("events[{i}].at");
+                    let message = e.to_string();
+                    let message = message
+                        .strip_prefix(&format!("{path}: "))
+                        .unwrap_or(&message)
+                        .to_string();
+                    problems.push(problem(path, message));
+                    None
+                }
             };
-            let at_ms = match instant(&format!("events[{i}].at"), &event.at)? {
-                Some(at_ms) => at_ms,
-                None => scenarios::effective_ms(&run, &campaign.status, now).ok_or_else(|| {
-                    CoordinatorError::Invalid(format!(
-                        "events[{i}].at: a backfill has no clock to follow; give an instant"
-                    ))
-                })?,
+            let entry = match own_or_template(&run, i, event, at_ms.unwrap_or(0)) {
+                Ok(entry) => entry,
+                Err(mut found) => {
+                    problems.append(&mut found);
+                    continue;
+                }
             };
-            campaign
-                .status
-                .scenario_runs
-                .push(scenarios::injected_event(&event.template, at_ms));
-            injected.push((
-                ExternalEvent::injected(template, &event.template, at_ms),
-                Vec::new(),
-            ));
+            if let Some(at_ms) = at_ms {
+                entries.push(ScenarioRun {
+                    started_ms: at_ms,
+                    ..entry
+                });
+            }
         }
+        if !problems.is_empty() {
+            return Err(CoordinatorError::InvalidFields(SpecErrors(problems)));
+        }
+        campaign.status.scenario_runs.extend(entries.iter().cloned());
+        let timeline = &campaign.status.scenario_runs;
+        let library = run.catalog.event_library(timeline).into_owned();
+        // The new entries close the timeline, valid and not reset: theirs are the last events.
+        let mut injected: Vec<(ExternalEvent, Vec<_>)> =
+            crate::external_events::injected(&run.catalog, timeline)
+                .into_iter()
+                .map(|e| (e, Vec::new()))
+                .collect();
+        injected.drain(..injected.len().saturating_sub(entries.len()));
         app.replace_status(id, &old, &campaign.status).await?;
         tracing::info!(run = %id, events = injected.len(), "external events injected");
         app.nudge.notify_one();
         Ok(ExternalEvents {
             run_id: id.to_string(),
             catalog: run.catalog.clone(),
+            library,
             events: injected,
         })
+    }
+}
+
+/// The timeline entry of injection `i` (its instant set by the caller): a
+/// library template by id, or an event of the user's own, read against
+/// the catalog with its problems named by field path.
+fn own_or_template(
+    run: &StreamRunSpec,
+    i: usize,
+    event: &Injection,
+    at_ms: i64,
+) -> std::result::Result<ScenarioRun, Vec<FieldError>> {
+    let library = &run.catalog.external_events.library;
+    match (&event.event, event.template.is_empty()) {
+        (Some(_), false) => Err(vec![problem(
+            format!("events[{i}]"),
+            "give a `template` or an `event` of your own, not both",
+        )]),
+        (None, true) => Err(vec![problem(
+            format!("events[{i}]"),
+            "give a `template` from the library or an `event` of your own",
+        )]),
+        (None, false) => {
+            if library.iter().any(|t| t.id == event.template) {
+                Ok(scenarios::injected_event(&event.template, at_ms))
+            } else {
+                let known: Vec<&str> = library.iter().map(|t| t.id.as_str()).collect();
+                Err(vec![problem(
+                    format!("events[{i}].template"),
+                    format!(
+                        "unknown `{}`; the library has: {}",
+                        event.template,
+                        known.join(", ")
+                    ),
+                )])
+            }
+        }
+        (Some(definition), true) => {
+            let mut definition = definition.clone();
+            // An event without an id is named by what it is and when.
+            if let Some(map) = definition.as_object_mut()
+                && !map.contains_key("id")
+            {
+                let text = serde_json::to_string(&map).unwrap_or_default();
+                let hash = stable_hash(&[Part::Str(&text), Part::U64(at_ms as u64)]);
+                map.insert("id".into(), format!("own-{:08x}", hash >> 32).into());
+            }
+            let path = format!("events[{i}].event");
+            let own = read_own_event(&definition, &path, &run.catalog.streams, library)
+                .map_err(|errors| errors.0)?;
+            Ok(ScenarioRun {
+                event: Some(definition),
+                ..scenarios::injected_event(&own.id, at_ms)
+            })
+        }
+    }
+}
+
+fn problem(path: String, message: impl Into<String>) -> FieldError {
+    FieldError {
+        path,
+        message: message.into(),
     }
 }
 

@@ -119,6 +119,12 @@ pub type VisitFuture<'a> = Pin<Box<dyn Future<Output = Result<VisitOutcome, Visi
 /// An agent's browsers, as sessions see them.
 pub trait Browsing: Send + Sync + std::fmt::Debug {
     fn visit(&self, plan: VisitPlan) -> VisitFuture<'_>;
+
+    /// The PNG a failed visit left, by the file name its report gave
+    /// (`BrowserReport::screenshot`); none when it was not kept here.
+    fn screenshot(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// What a browser session adds to its outcome.

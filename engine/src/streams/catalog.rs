@@ -3,6 +3,7 @@
 //! Every problem is reported with its field path; a catalog that loads can be
 //! generated without further checks.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +13,9 @@ use serde_json::{Map, Value};
 use super::definition::{
     Anomalies, Arrival, Cadence, Chain, Condition, FieldDef, Link, Outcome, StreamDef, ValueDist,
 };
-use super::external::{ExternalEvents, read_external};
+use super::external::{EventTemplate, ExternalEvents, read_external, read_own_event};
 use super::rhythm::{Holiday, Rhythm, Season};
-use super::scenario::{ScenarioDef, read_scenarios};
+use super::scenario::{EVENT_PREFIX, ScenarioDef, ScenarioRun, read_scenarios};
 use crate::spec::SpecErrors;
 use crate::spec::reader::Reader;
 use crate::zone::Zone;
@@ -111,6 +112,29 @@ impl Catalog {
 
     pub fn chain(&self, name: &str) -> Option<usize> {
         self.chains.iter().position(|c| c.name == name)
+    }
+
+    /// The event templates a timeline can name: the library's, then each
+    /// event of the user's own the timeline carries (its id is the entry's
+    /// name; it was validated when injected, so one that no longer reads
+    /// against this catalog is left out).
+    pub fn event_library(&self, timeline: &[ScenarioRun]) -> Cow<'_, [EventTemplate]> {
+        let library = &self.external_events.library;
+        let own: Vec<EventTemplate> = timeline
+            .iter()
+            .filter_map(|entry| {
+                let definition = entry.event.as_ref()?;
+                let id = entry.scenario.strip_prefix(EVENT_PREFIX)?;
+                let mut own = read_own_event(definition, "event", &self.streams, library).ok()?;
+                own.id = id.to_string();
+                Some(own)
+            })
+            .collect();
+        if own.is_empty() {
+            Cow::Borrowed(library)
+        } else {
+            Cow::Owned(library.iter().cloned().chain(own).collect())
+        }
     }
 
     /// Streams with arrivals of their own: each roots one generation shard

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::definition::{Arrival, StreamDef, ValueDist};
 use crate::ids::{Part, mix64, stable_hash};
+use crate::spec::SpecErrors;
 use crate::spec::reader::Reader;
 
 pub(super) const DAY_MS: i64 = 86_400_000;
@@ -190,6 +191,7 @@ impl ExternalEvents {
 
 const EXTERNAL_FIELDS: &[&str] = &["per_day", "real_share", "library"];
 const TEMPLATE_FIELDS: &[&str] = &["id", "category", "title", "severity", "icon", "weight", "impact"];
+const OWN_EVENT_FIELDS: &[&str] = &["id", "category", "title", "severity", "icon", "impact"];
 
 /// Reads the catalog's `external_events` against its streams.
 pub(super) fn read_external(
@@ -231,50 +233,16 @@ pub(super) fn read_external(
         .enumerate()
     {
         let tpath = format!("{path}.library[{i}]");
-        let Some(t) = r.object(item, &tpath, TEMPLATE_FIELDS) else {
+        let Some(template) = read_template(r, item, &tpath, TEMPLATE_FIELDS, streams) else {
             continue;
         };
-        let id = r.required_str(t, &tpath, "id").unwrap_or_default();
-        if library.iter().any(|other| other.id == id) {
-            r.error(&format!("{tpath}.id"), format!("`{id}` is defined twice"));
-        }
-        let category = r.required_str(t, &tpath, "category").unwrap_or_default();
-        if !CATEGORIES.contains(&category.as_str()) {
+        if library.iter().any(|other| other.id == template.id) {
             r.error(
-                &format!("{tpath}.category"),
-                format!(
-                    "unknown category `{category}`; expected one of: {}",
-                    CATEGORIES.join(", ")
-                ),
+                &format!("{tpath}.id"),
+                format!("`{}` is defined twice", template.id),
             );
         }
-        let severity = r
-            .optional_str(t, &tpath, "severity")
-            .unwrap_or_else(|| "info".into());
-        if !SEVERITIES.contains(&severity.as_str()) {
-            r.error(&format!("{tpath}.severity"), "must be info, warning or critical");
-        }
-        let mut impacts = Vec::new();
-        for (j, item) in t
-            .get("impact")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if let Some(impact) = read_impact(r, item, &format!("{tpath}.impact[{j}]"), streams) {
-                impacts.push(impact);
-            }
-        }
-        library.push(EventTemplate {
-            title: r.optional_str(t, &tpath, "title").unwrap_or_else(|| id.clone()),
-            icon: r.optional_str(t, &tpath, "icon").unwrap_or_default(),
-            weight: r.optional_f64(t, &tpath, "weight", 0.0, 1e6).unwrap_or(1.0),
-            id,
-            category,
-            severity,
-            impacts,
-        });
+        library.push(template);
     }
     ExternalEvents {
         per_day,
@@ -283,8 +251,131 @@ pub(super) fn read_external(
     }
 }
 
+/// One event template at `path`: what it is and what it moves.
+fn read_template(
+    r: &mut Reader,
+    value: &Value,
+    path: &str,
+    fields: &[&str],
+    streams: &[StreamDef],
+) -> Option<EventTemplate> {
+    let t = r.object(value, path, fields)?;
+    let id = r.required_str(t, path, "id").unwrap_or_default();
+    let category = r.required_str(t, path, "category").unwrap_or_default();
+    if !CATEGORIES.contains(&category.as_str()) {
+        r.error(
+            &format!("{path}.category"),
+            format!(
+                "unknown category `{category}`; expected one of: {}",
+                CATEGORIES.join(", ")
+            ),
+        );
+    }
+    let severity = r
+        .optional_str(t, path, "severity")
+        .unwrap_or_else(|| "info".into());
+    if !SEVERITIES.contains(&severity.as_str()) {
+        r.error(&format!("{path}.severity"), "must be info, warning or critical");
+    }
+    let mut impacts = Vec::new();
+    for (j, item) in t
+        .get("impact")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(impact) = read_impact(r, item, &format!("{path}.impact[{j}]"), streams) {
+            impacts.push(impact);
+        }
+    }
+    Some(EventTemplate {
+        title: r.optional_str(t, path, "title").unwrap_or_else(|| id.clone()),
+        icon: r.optional_str(t, path, "icon").unwrap_or_default(),
+        weight: r.optional_f64(t, path, "weight", 0.0, 1e6).unwrap_or(1.0),
+        id,
+        category,
+        severity,
+        impacts,
+    })
+}
+
+/// An external event of a user's own, given at `path` in the shape of a
+/// library template (without `weight`: it is placed by hand, not drawn).
+/// It must move at least one stream, and its id must not be a library
+/// template's.
+pub fn read_own_event(
+    value: &Value,
+    path: &str,
+    streams: &[StreamDef],
+    library: &[EventTemplate],
+) -> Result<EventTemplate, SpecErrors> {
+    let mut r = Reader::default();
+    let template = read_template(&mut r, value, path, OWN_EVENT_FIELDS, streams);
+    if let Some(template) = &template {
+        if library.iter().any(|t| t.id == template.id) {
+            r.error(
+                &format!("{path}.id"),
+                format!(
+                    "`{}` is a library template; give your own event another id",
+                    template.id
+                ),
+            );
+        }
+        if !template.id.is_empty()
+            && !template
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            r.error(&format!("{path}.id"), "use letters, digits, `-` and `_` only");
+        }
+        let given = value.get("impact").and_then(Value::as_array).map_or(0, Vec::len);
+        if given == 0 {
+            r.error(
+                &format!("{path}.impact"),
+                "give at least one stream the event moves",
+            );
+        }
+    }
+    let errors = r.into_errors();
+    match template {
+        Some(template) if errors.is_empty() => Ok(template),
+        _ => Err(SpecErrors(errors)),
+    }
+}
+
 fn read_impact(r: &mut Reader, value: &Value, path: &str, streams: &[StreamDef]) -> Option<Impact> {
     let m = r.object(value, path, &["stream", "field", "multiply", "delay", "duration"])?;
+    // Every field is read, so one pass names every problem.
+    let stream = read_impact_target(r, m, path, streams);
+    if !m.contains_key("multiply") {
+        r.error(&format!("{path}.multiply"), "is required");
+    }
+    let factor = r.optional_f64(m, path, "multiply", 0.0, 100.0);
+    let span = |r: &mut Reader, field: &str| {
+        r.optional_duration(m, path, field, Duration::ZERO, Duration::from_secs(7 * 86_400))
+            .map(|d| d.as_millis() as i64)
+    };
+    let delay_ms = span(r, "delay");
+    let duration_ms = span(r, "duration");
+    let (stream, field) = stream?;
+    Some(Impact {
+        stream,
+        field,
+        factor: factor?,
+        delay_ms: delay_ms.unwrap_or(0),
+        duration_ms: duration_ms.unwrap_or(6 * 3_600_000),
+    })
+}
+
+/// The stream an impact moves, and the numeric field (none: its rate).
+fn read_impact_target(
+    r: &mut Reader,
+    m: &Map<String, Value>,
+    path: &str,
+    streams: &[StreamDef],
+) -> Option<(usize, Option<usize>)> {
     let name = r.required_str(m, path, "stream")?;
     let Some(stream) = streams.iter().position(|s| *s.name == name) else {
         r.error(&format!("{path}.stream"), format!("unknown stream `{name}`"));
@@ -295,7 +386,7 @@ fn read_impact(r: &mut Reader, value: &Value, path: &str, streams: &[StreamDef])
             if streams[stream].arrival == Arrival::Follows {
                 r.error(
                     &format!("{path}.stream"),
-                    format!("`{name}` only follows chains; it has no rate to move"),
+                    format!("`{name}` only follows chains; it has no rate to move (name a numeric field)"),
                 );
                 return None;
             }
@@ -319,23 +410,7 @@ fn read_impact(r: &mut Reader, value: &Value, path: &str, streams: &[StreamDef])
             }
         },
     };
-    if !m.contains_key("multiply") {
-        r.error(&format!("{path}.multiply"), "is required");
-    }
-    let factor = r.optional_f64(m, path, "multiply", 0.0, 100.0)?;
-    let span = |r: &mut Reader, field: &str| {
-        r.optional_duration(m, path, field, Duration::ZERO, Duration::from_secs(7 * 86_400))
-            .map(|d| d.as_millis() as i64)
-    };
-    let delay_ms = span(r, "delay").unwrap_or(0);
-    let duration_ms = span(r, "duration").unwrap_or(6 * 3_600_000);
-    Some(Impact {
-        stream,
-        field,
-        factor,
-        delay_ms,
-        duration_ms,
-    })
+    Some((stream, field))
 }
 
 #[cfg(test)]

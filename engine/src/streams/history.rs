@@ -365,6 +365,7 @@ mod tests {
             started_ms: FEB_2 + 2 * 86_400_000,
             stopped_ms: None,
             reset_ms: None,
+            event: None,
         };
         let base = History::generate(&catalog, 0.05, FEB_2, 10, HALF_DAY, &[]);
         let bent = History::generate(&catalog, 0.05, FEB_2, 10, HALF_DAY, &[outage]);

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::catalog::Catalog;
-use super::external::{DAY_MS, ExternalEvent};
+use super::external::{DAY_MS, EventTemplate, ExternalEvent};
 
 /// How one stream moved after an event.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -28,13 +28,15 @@ impl Movement {
 /// How every stream moved in the window after `event` against the same
 /// window on the same weekday of the four weeks before (so the weekly rhythm
 /// does not pass for an effect): `counts(from, until)` gives the events per
-/// stream in a window.
+/// stream in a window. `library` holds the event's template (the catalog's,
+/// or `Catalog::event_library`'s for a run's own events).
 pub fn correlate(
     catalog: &Catalog,
+    library: &[EventTemplate],
     event: &ExternalEvent,
     counts: impl Fn(i64, i64) -> Vec<u64>,
 ) -> Vec<Movement> {
-    let template = &catalog.external_events.library[event.template];
+    let template = &library[event.template];
     let (start, end) = template
         .impacts
         .iter()
@@ -105,7 +107,12 @@ mod tests {
             if rate_streams.is_empty() {
                 continue;
             }
-            let movements = correlate(&catalog, event, counts_for(rate_streams.clone()));
+            let movements = correlate(
+                &catalog,
+                &catalog.external_events.library,
+                event,
+                counts_for(rate_streams.clone()),
+            );
             let moved = rate_streams.iter().any(|s| movements[*s].moved());
             if event.real {
                 real_total += 1;

@@ -132,6 +132,10 @@ pub struct ScenarioRun {
     /// Reset: no effect at all from here on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_ms: Option<i64>,
+    /// An injected event of the user's own rather than a library template:
+    /// its definition, as given (`external::read_own_event` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<serde_json::Value>,
 }
 
 impl ScenarioRun {
@@ -517,11 +521,12 @@ impl ScenarioEffects {
     /// full strength, from its delay for its duration).
     pub fn for_catalog(catalog: &super::Catalog, timeline: &[ScenarioRun]) -> ScenarioEffects {
         let mut effects = ScenarioEffects::new(&catalog.scenarios, timeline);
+        let library = catalog.event_library(timeline);
         for entry in timeline {
             let Some(template) = entry
                 .scenario
                 .strip_prefix(EVENT_PREFIX)
-                .and_then(|id| catalog.external_events.library.iter().find(|t| t.id == id))
+                .and_then(|id| library.iter().find(|t| t.id == id))
             else {
                 continue;
             };
@@ -713,6 +718,7 @@ mod tests {
             started_ms,
             stopped_ms: None,
             reset_ms: None,
+            event: None,
         }
     }
 

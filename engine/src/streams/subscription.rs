@@ -337,6 +337,7 @@ mod tests {
             started_ms: FEB_2 + 30 * MINUTE,
             stopped_ms: None,
             reset_ms: None,
+            event: None,
         };
         let start = ResumeToken {
             at_ms: FEB_2 - 1,

@@ -485,8 +485,10 @@ pub fn http_request(
         body.len()
     )
     .expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("answer");
+    // Read as bytes: an image's body is not text, and only the head matters then.
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).expect("answer");
+    let answer = String::from_utf8_lossy(&bytes).into_owned();
     let status = answer
         .split_whitespace()
         .nth(1)

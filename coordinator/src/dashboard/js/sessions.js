@@ -98,17 +98,38 @@ async function showSession(sessionId) {
   }
   const b = s.browser;
   $("#session-browser").innerHTML = !b ? "" :
-    `<h3>Browser visit</h3><p>The detector judged it <b data-risk="${text(b.risk)}">${text(b.risk || "not judged")}</b> (score ${b.score.toFixed(2)}, ` +
-    `confidence ${b.confidence.toFixed(2)}); ${b.bot_persona ? "a bot persona" : "a human persona"}, ${b.attempts} attempt${b.attempts === 1 ? "" : "s"}, ` +
+    `<h3>Browser visit</h3><p>${b.risk ? `The detector judged it <b data-risk="${text(b.risk)}">${text(b.risk)}</b> (score ${b.score.toFixed(2)}, ` +
+    `confidence ${b.confidence.toFixed(2)})` : "The detector did not judge it (it judges visits that ran to the end)"}; ${b.bot_persona ? "a bot persona" : "a human persona"}, ${b.attempts} attempt${b.attempts === 1 ? "" : "s"}, ` +
     `${b.js_errors} script errors.</p>` +
     (b.reasons.length ? `<ul>${b.reasons.map((r) => `<li>${text(r)}</li>`).join("")}</ul>` : "") +
+    (!b.pages.length ? `<p class="muted" id="session-no-vitals">No page's vitals were read: the visit ended before its pages reported them.</p>` :
     `<div class="table-scroll"><table><thead><tr><th>page</th><th class="num">status</th><th class="num">TTFB (ms)</th><th class="num">load (ms)</th>` +
     `<th class="num">LCP (ms)</th><th class="num">CLS</th><th class="num">INP (ms)</th></tr></thead><tbody>` +
     b.pages.map((p) => `<tr class="vitals"><td>${text(p.url)}</td><td class="num">${p.status}</td><td class="num">${p.ttfb_ms.toFixed(0)}</td>` +
       `<td class="num">${p.load_ms.toFixed(0)}</td><td class="num">${p.lcp_ms.toFixed(0)}</td><td class="num">${p.cls.toFixed(3)}</td>` +
-      `<td class="num">${p.inp_ms.toFixed(0)}</td></tr>`).join("") + "</tbody></table></div>" +
-    (b.screenshot ? `<p>Screenshot of the failed visit, on its agent: <code>${text(b.screenshot)}</code></p>` : "");
+      `<td class="num">${p.inp_ms.toFixed(0)}</td></tr>`).join("") + "</tbody></table></div>") +
+    (b.screenshot ? `<h3>Where the visit failed</h3><p class="muted" id="session-screenshot-note">The page as the browser last showed it ` +
+      `(kept on agent ${text(s.agent)} at <code>${text(b.screenshot)}</code>).</p><img id="session-screenshot" alt="screenshot of the failed visit" hidden>` : "");
+  if (b && b.screenshot) showScreenshot(id, sessionId);
   $("#session").scrollIntoView({ block: "start" });
+}
+
+// The failed visit's screenshot, fetched through the coordinator from the
+// agent that took it (with the token, which an <img src> could not send).
+async function showScreenshot(id, sessionId) {
+  const headers = tokenInput.value ? { Authorization: "Bearer " + tokenInput.value } : {};
+  const url = `/api/v1/campaigns/${encodeURIComponent(id)}/sessions/${sessionId}/screenshot`;
+  const response = await fetch(url, { headers }).catch(() => null);
+  const image = $("#session-screenshot");
+  if (!image) return;
+  if (response && response.ok) {
+    if (image.src.startsWith("blob:")) URL.revokeObjectURL(image.src);
+    image.src = URL.createObjectURL(await response.blob());
+    image.hidden = false;
+  } else {
+    const problem = response ? await response.json().catch(() => ({})) : {};
+    $("#session-screenshot-note").textContent = `The screenshot cannot be shown: ${problem.detail || "the coordinator did not answer"}.`;
+  }
 }
 $("#session-close").addEventListener("click", () => { $("#session").hidden = true; });
 

@@ -80,13 +80,17 @@ async function refreshStreams() {
         `<td>${s.normalised.toFixed(2)}</td><td>±${s.spread.toFixed(1)}</td><td>${s.score.toFixed(0)}</td><td>${text(s.flag)}</td></tr>`;
     }).join("");
     for (const b of document.querySelectorAll("#stream-values .chart-stream")) b.addEventListener("click", () => showStreamHistory(b.textContent));
+    streamNames = values.body.streams.map((s) => s.stream).sort();
+    if (!document.querySelector("#own-impacts .impact")) addImpactRow();
+    for (const select of document.querySelectorAll("#own-impacts .own-stream")) fillStreams(select);
   }
   const events = await api(`/api/v1/runs/${run}/events`);
   if (events.ok) {
     runEvents = events.body.events;
     const template = $("#inject-template").value;
     $("#inject-template").innerHTML = events.body.templates.map((t) =>
-      `<option value="${text(t.id)}">${text(t.icon)} ${text(t.title)} (${text(t.category)}, ${text(t.severity)})</option>`).join("");
+      `<option value="${text(t.id)}">${text(t.icon)} ${text(t.title)} (${text(t.category)}, ${text(t.severity)})</option>`).join("") +
+      `<option value="${OWN}">Your own event…</option>`;
     if (template) $("#inject-template").value = template;
     $("#event-timeline tbody").innerHTML = events.body.events.slice().reverse().map((e) => {
       const moved = e.movements.filter((m) => m.moved);
@@ -99,16 +103,81 @@ async function refreshStreams() {
   }
 }
 
-// Injects an event of a template at a simulated instant (now when empty).
+// Injects an event at a simulated instant (now when empty): a library
+// template, or an event of the user's own described in the form. Each
+// problem the coordinator names is shown and its field marked.
+const OWN = "(own)";
+let streamNames = [];
+
+function fillStreams(select) {
+  const chosen = select.value;
+  select.innerHTML = streamNames.map((name) => `<option>${text(name)}</option>`).join("");
+  if (chosen) select.value = chosen;
+}
+
+function addImpactRow() {
+  const rows = $("#own-impacts");
+  const j = rows.querySelectorAll(".impact").length;
+  const path = `events[0].event.impact[${j}]`;
+  const row = document.createElement("div");
+  row.className = "row impact";
+  row.innerHTML = `<label>Stream <select class="own-stream" data-path="${path}.stream"></select></label>` +
+    `<label>Field (empty: its rate) <input class="own-field" size="10" data-path="${path}.field"></label>` +
+    `<label>Multiply by <input class="own-multiply" size="5" value="2" inputmode="decimal" data-path="${path}.multiply"></label>` +
+    `<label>After <input class="own-delay" size="5" placeholder="0s" data-path="${path}.delay"></label>` +
+    `<label>For <input class="own-duration" size="5" value="6h" data-path="${path}.duration"></label>`;
+  rows.append(row);
+  fillStreams(row.querySelector(".own-stream"));
+}
+$("#own-add-impact").addEventListener("click", addImpactRow);
+$("#inject-template").addEventListener("change", () => {
+  $("#own-event").hidden = $("#inject-template").value !== OWN;
+});
+
+// The event of the form's own fields, in a library template's shape.
+function ownEvent() {
+  const event = { category: $("#own-category").value, severity: $("#own-severity").value, impact: [] };
+  for (const [key, field] of [["title", "#own-title"], ["icon", "#own-icon"]]) {
+    const value = $(field).value.trim();
+    if (value) event[key] = value;
+  }
+  for (const row of document.querySelectorAll("#own-impacts .impact")) {
+    const impact = { stream: row.querySelector(".own-stream").value };
+    for (const key of ["field", "delay", "duration"]) {
+      const value = row.querySelector(`.own-${key}`).value.trim();
+      if (value) impact[key] = value;
+    }
+    // A number goes as one; anything else as typed, for the coordinator to name.
+    const multiply = row.querySelector(".own-multiply").value.trim();
+    if (multiply) impact.multiply = Number.isFinite(Number(multiply)) ? Number(multiply) : multiply;
+    event.impact.push(impact);
+  }
+  return event;
+}
+
 $("#inject").addEventListener("submit", async (event) => {
   event.preventDefault();
   const run = $("#run").value;
   const at = $("#inject-at").value.trim();
-  const body = { events: [{ template: $("#inject-template").value, at }] };
+  const template = $("#inject-template").value;
+  const body = { events: [template === OWN ? { event: ownEvent(), at } : { template, at }] };
+  for (const marked of document.querySelectorAll("#inject .invalid")) {
+    marked.classList.remove("invalid");
+    marked.removeAttribute("title");
+  }
   const answer = await api(`/api/v1/runs/${run}/events`, { method: "POST", body: JSON.stringify(body) });
+  const errors = answer.ok ? [] : answer.body.errors || [];
   $("#inject-status").textContent = answer.ok
     ? `injected ${answer.body.events.map((e) => e.title + " at " + new Date(e.at_ms).toISOString().slice(0, 16)).join(", ")}`
-    : `not injected: ${answer.body.detail || (answer.body.errors || []).map((e) => e.path + ": " + e.message).join("; ")}`;
+    : `not injected: ${errors.length ? `${errors.length} problem${errors.length === 1 ? "" : "s"}` : text(answer.body.detail)}`;
+  $("#inject-errors").innerHTML = errors.map((e) => `<li><code>${text(e.path)}</code>: ${text(e.message)}</li>`).join("");
+  for (const e of errors) {
+    const field = document.querySelector(`#inject [data-path="${CSS.escape(e.path)}"]`);
+    if (field) {
+      field.classList.add("invalid");
+      field.title = e.message;
+    }
+  }
   if (answer.ok) refreshStreams();
 });
 
