@@ -619,7 +619,8 @@ fn message_json(message: &v1::SubscribeMessage) -> Value {
                     json!({"id": e.id, "stream": e.stream, "at_ms": e.at_ms,
                         "parent": if e.parent.is_empty() { Value::Null } else { json!(e.parent) },
                         "entities": serde_json::from_str::<Value>(&e.entities_json).unwrap_or(Value::Null),
-                        "data": serde_json::from_str::<Value>(&e.data_json).unwrap_or(Value::Null)})
+                        "data": serde_json::from_str::<Value>(&e.data_json).unwrap_or(Value::Null),
+                        "normalized_value": e.normalized_value, "anomaly_flag": e.anomaly_flag})
                 })
                 .collect();
             json!({"type": "batch", "snapshot": batch.snapshot, "resume_token": batch.resume_token, "events": events})

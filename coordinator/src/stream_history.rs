@@ -221,8 +221,7 @@ pub struct SpreadCache {
     by_run: Mutex<HashMap<String, Arc<OnceCell<Arc<HourlySpreads>>>>>,
 }
 
-/// `spreads[stream][local hour]`.
-pub type HourlySpreads = Vec<[f64; 24]>;
+pub use throng_engine::streams::history::HourlySpreads;
 
 impl SpreadCache {
     /// The cell that holds (or will hold) this run's spreads.

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use throng_engine::clock::epoch_ms;
 use throng_engine::streams::StreamRunSpec;
-use throng_engine::streams::generate::StreamEvent;
+use throng_engine::streams::history::HourlySpreads;
 use throng_engine::streams::pattern::StreamPattern;
-use throng_engine::streams::subscription::{ResumeToken, Subscription};
+use throng_engine::streams::subscription::{ResumeToken, ScoredEvent, Subscription};
 use throng_engine::workload::Workload;
 use throng_proto::v1;
 
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 
 use crate::campaign::Campaign;
 use crate::scenarios;
@@ -92,7 +92,7 @@ pub enum Message {
     /// Events in order; `snapshot` for the first batch of a fresh
     /// subscription (the day before the run's clock).
     Batch {
-        events: Vec<StreamEvent>,
+        events: Vec<ScoredEvent>,
         token: ResumeToken,
         snapshot: bool,
     },
@@ -133,9 +133,12 @@ pub fn message_to_wire(run: &StreamRunSpec, message: &Message) -> v1::SubscribeM
     v1::SubscribeMessage { kind: Some(kind) }
 }
 
-fn event_message(run: &StreamRunSpec, event: &StreamEvent) -> v1::StreamEventMessage {
+fn event_message(run: &StreamRunSpec, scored: &ScoredEvent) -> v1::StreamEventMessage {
+    let event = &scored.event;
     let json = event.to_json(&run.catalog);
     v1::StreamEventMessage {
+        normalized_value: scored.score,
+        anomaly_flag: scored.flag.name().to_string(),
         id: format!("{:016x}", event.id),
         stream: run.catalog.streams[usize::from(event.stream)].name.to_string(),
         at_ms: event.at_ms,
@@ -158,19 +161,36 @@ fn speed(run: &StreamRunSpec) -> f64 {
     }
 }
 
+/// The run's 30-day baseline spreads, which score every event: made once
+/// per run (a month of generation) by whichever caller comes first.
+pub type SpreadsCell = Arc<OnceCell<Arc<HourlySpreads>>>;
+
 /// Serves one subscriber until it goes away or the run ends.
 pub async fn serve(
     view: LiveView,
     id: String,
     run: Arc<StreamRunSpec>,
     query: SubscribeQuery,
+    spreads: SpreadsCell,
     sender: mpsc::Sender<Message>,
 ) {
     let Some(campaign) = current(&view, &id).await else {
         return;
     };
     let max_lag_ms = (query.max_lag.as_millis() as f64 * speed(&run)) as i64;
-    let Some(subscription) = open(&run, &campaign, query, &sender).await else {
+    let started = campaign.status.origin_ms() as i64;
+    let baseline = run.clone();
+    let made = spreads
+        .get_or_try_init(|| async move {
+            off_runtime(move || Arc::new(crate::stream_history::baseline_spreads(&baseline, started)))
+                .await
+                .ok_or(())
+        })
+        .await;
+    let Ok(spreads) = made.cloned() else {
+        return;
+    };
+    let Some(subscription) = open(&run, &campaign, query, spreads, &sender).await else {
         return;
     };
     let mut follower = Follower {
@@ -199,6 +219,7 @@ async fn open(
     run: &StreamRunSpec,
     campaign: &Campaign,
     query: SubscribeQuery,
+    spreads: Arc<HourlySpreads>,
     sender: &mpsc::Sender<Message>,
 ) -> Option<Subscription> {
     let timeline = campaign.status.scenario_runs.clone();
@@ -209,13 +230,21 @@ async fn open(
             query.patterns,
             &timeline,
             token,
+            spreads,
         ));
     }
     let until = run.clock.until_ms().unwrap_or(i64::MAX);
     let start_clock = clock_ms(run, campaign).unwrap_or_else(|| run.clock.start_ms(0));
     let (catalog, scale) = (run.catalog.clone(), run.scale);
     let (snapshot, live) = off_runtime(move || {
-        Subscription::snapshot(catalog, scale, query.patterns, &timeline, start_clock.min(until))
+        Subscription::snapshot(
+            catalog,
+            scale,
+            query.patterns,
+            &timeline,
+            start_clock.min(until),
+            spreads,
+        )
     })
     .await?;
     let first = Message::Batch {

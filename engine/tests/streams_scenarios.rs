@@ -20,6 +20,7 @@ const SCALE: f64 = 0.2;
 
 fn generate(
     catalog: &Arc<Catalog>,
+    scale: f64,
     roots: &[usize],
     from: i64,
     until: i64,
@@ -27,7 +28,7 @@ fn generate(
 ) -> Vec<StreamEvent> {
     let mut events = Vec::new();
     for root in roots {
-        let mut shard = ShardGenerator::new(catalog.clone(), *root, SCALE, from);
+        let mut shard = ShardGenerator::new(catalog.clone(), *root, scale, from);
         shard.set_timeline(timeline);
         shard.advance(until, &mut events);
     }
@@ -36,18 +37,37 @@ fn generate(
 
 /// What a modifier bends, measured over `[from, until)`.
 fn measure(catalog: &Arc<Catalog>, effect: &Effect, from: i64, until: i64, timeline: &[ScenarioRun]) -> f64 {
+    measure_at(catalog, SCALE, effect, from, until, timeline)
+}
+
+/// [`measure`] at `scale`.
+fn measure_at(
+    catalog: &Arc<Catalog>,
+    scale: f64,
+    effect: &Effect,
+    from: i64,
+    until: i64,
+    timeline: &[ScenarioRun],
+) -> f64 {
     match effect {
         Effect::RateMultiply { stream, .. }
         | Effect::RateAdd { stream, .. }
         | Effect::RateOverride { stream, .. } => {
-            let events = generate(catalog, &[*stream], from, until, timeline);
+            let events = generate(catalog, scale, &[*stream], from, until, timeline);
             events
                 .iter()
                 .filter(|e| usize::from(e.stream) == *stream && e.parent.is_none())
                 .count() as f64
         }
         Effect::Field { stream, field, .. } => {
-            let events = generate(catalog, &catalog.roots_reaching(*stream), from, until, timeline);
+            let events = generate(
+                catalog,
+                scale,
+                &catalog.roots_reaching(*stream),
+                from,
+                until,
+                timeline,
+            );
             let values: Vec<f64> = events
                 .iter()
                 .filter(|e| usize::from(e.stream) == *stream)
@@ -65,6 +85,7 @@ fn measure(catalog: &Arc<Catalog>, effect: &Effect, from: i64, until: i64, timel
             let reach = chain_def.outcomes[*outcome].delay_max_ms;
             let events = generate(
                 catalog,
+                scale,
                 &catalog.roots_reaching(chain_def.from),
                 from,
                 until + reach,
@@ -214,8 +235,8 @@ fn normal_operations_bends_nothing_and_the_backlog_spikes_after_an_outage() {
         event: None,
     };
     assert!(
-        generate(&catalog, &roots, START, START + 2 * HOUR, &[])
-            == generate(&catalog, &roots, START, START + 2 * HOUR, &[quiet])
+        generate(&catalog, SCALE, &roots, START, START + 2 * HOUR, &[])
+            == generate(&catalog, SCALE, &roots, START, START + 2 * HOUR, &[quiet])
     );
 
     // After the outage ends, chats spike (the backlog) and fade within two hours.
@@ -228,7 +249,7 @@ fn normal_operations_bends_nothing_and_the_backlog_spikes_after_an_outage() {
     };
     let chat = catalog.stream("support.chat.started").expect("stream");
     let count = |from: i64, until: i64, timeline: &[ScenarioRun]| {
-        generate(&catalog, &[chat], from, until, timeline)
+        generate(&catalog, SCALE, &[chat], from, until, timeline)
             .iter()
             .filter(|e| usize::from(e.stream) == chat && e.parent.is_none())
             .count() as f64
@@ -239,4 +260,71 @@ fn normal_operations_bends_nothing_and_the_backlog_spikes_after_an_outage() {
     let after = count(end + 2 * HOUR, end + 6 * HOUR, std::slice::from_ref(&outage))
         / count(end + 2 * HOUR, end + 6 * HOUR, &[]);
     assert!((after - 1.0).abs() <= 0.05, "after the backlog {after}");
+}
+
+/// The external event library covers the six kinds of the stream
+/// simulator's own list, and every template, injected, moves each stream it
+/// names the way and about as far as its impact says, only for as long.
+#[test]
+fn every_library_event_moves_what_it_names_for_as_long_as_it_says() {
+    let catalog = Arc::new(Catalog::builtin());
+    let library = &catalog.external_events.library;
+    assert!(library.len() >= 28, "{} templates", library.len());
+    for kind in [
+        "marketing",
+        "product",
+        "infrastructure",
+        "academic",
+        "competitive",
+        "operational",
+    ] {
+        let of_kind = library.iter().filter(|t| t.category == kind).count();
+        assert!(of_kind >= 4, "{of_kind} {kind} templates");
+    }
+    // Counted at a larger scale from a weekday's morning, so that a quiet
+    // stream's count moves by more than its own noise.
+    const LIBRARY_SCALE: f64 = 2.0;
+    const AT: i64 = START + 14 * HOUR;
+    let mut problems = Vec::new();
+    for template in library {
+        let timeline = [ScenarioRun {
+            scenario: format!("event:{}", template.id),
+            started_ms: AT,
+            stopped_ms: None,
+            reset_ms: None,
+            event: None,
+        }];
+        for impact in &template.impacts {
+            let effect = match impact.field {
+                None => Effect::RateMultiply {
+                    stream: impact.stream,
+                    factor: impact.factor,
+                },
+                Some(field) => Effect::Field {
+                    stream: impact.stream,
+                    field,
+                    factor: impact.factor,
+                },
+            };
+            let from = AT + impact.delay_ms;
+            let until = from + impact.duration_ms.min(DAY);
+            let ratio = measure_at(&catalog, LIBRARY_SCALE, &effect, from, until, &timeline)
+                / measure_at(&catalog, LIBRARY_SCALE, &effect, from, until, &[]).max(1e-9);
+            let bend = impact.factor - 1.0;
+            if (ratio - 1.0) * bend.signum() < 0.5 * bend.abs() || (ratio - 1.0).abs() > 1.5 * bend.abs() {
+                problems.push(format!(
+                    "{}: {effect:?} moved ×{ratio:.3} for ×{}",
+                    template.id, impact.factor
+                ));
+            }
+            // Once over, nothing is left of it.
+            let over = AT + impact.delay_ms + impact.duration_ms;
+            let after = measure_at(&catalog, LIBRARY_SCALE, &effect, over, over + DAY, &timeline)
+                / measure_at(&catalog, LIBRARY_SCALE, &effect, over, over + DAY, &[]).max(1e-9);
+            if (after - 1.0).abs() > 0.05 {
+                problems.push(format!("{}: {effect:?} still ×{after:.3} after", template.id));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -48,14 +48,17 @@ pub async fn stream(endpoint: &str, output: Output, command: StreamCommand) -> R
                                     json!({"id": e.id, "stream": e.stream, "at_ms": e.at_ms, "parent": e.parent,
                                         "entities": serde_json::from_str::<Value>(&e.entities_json).unwrap_or(Value::Null),
                                         "data": serde_json::from_str::<Value>(&e.data_json).unwrap_or(Value::Null),
+                                        "normalized_value": e.normalized_value, "anomaly_flag": e.anomaly_flag,
                                         "resume_token": batch.resume_token})
                                 ),
                                 Output::Table => println!(
-                                    "{} {:<34} {} {}",
+                                    "{} {:<34} {} {:>3.0} {:<8} {}",
                                     jiff::Timestamp::from_millisecond(e.at_ms)
                                         .map_or_else(|_| e.at_ms.to_string(), |t| t.to_string()),
                                     e.stream,
                                     e.id,
+                                    e.normalized_value,
+                                    e.anomaly_flag,
                                     e.data_json
                                 ),
                             }

@@ -277,6 +277,47 @@ async fn a_scenario_bends_every_agent_at_the_same_simulated_instant() {
         failed(&expected(hours))
     );
 
+    // Subscribed events carry their stream's score for their hour against
+    // the 30-day baseline: the `anomalies` pattern takes the flagged ones,
+    // and nothing before the outage's hour is flagged.
+    let mut messages = client
+        .subscribe(v1::SubscribeRequest {
+            id: id.clone(),
+            patterns: vec!["anomalies".into()],
+            resume_token: format!("v1.{}.ffffffffffffffff", FROM - 1),
+            max_lag_seconds: 0.0,
+        })
+        .await
+        .expect("subscribe to anomalies")
+        .into_inner();
+    let mut flagged = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(message) = messages.message().await.expect("a message") {
+            if let Some(v1::subscribe_message::Kind::Batch(batch)) = message.kind {
+                flagged.extend(batch.events);
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the subscription ends with the run");
+    assert!(
+        flagged
+            .iter()
+            .all(|e| e.anomaly_flag != "normal" && e.at_ms >= started_ms - started_ms % HOUR),
+        "only flagged events, none before the outage's hour"
+    );
+    assert!(
+        flagged.iter().any(|e| e.stream == "customer.payment.failed"
+            && e.normalized_value > 70.0
+            && e.anomaly_flag == "critical"),
+        "the outage's failed payments are flagged critical: {:?}",
+        flagged
+            .iter()
+            .map(|e| (&e.stream, e.normalized_value))
+            .take(20)
+            .collect::<Vec<_>>()
+    );
+
     // The leader mirrors the timeline, the external events and agent
     // snapshots into ClickHouse for SQL users.
     let db = sandbox.clickhouse_client();

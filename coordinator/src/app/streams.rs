@@ -66,6 +66,7 @@ impl Streams<'_> {
             id.to_string(),
             run.clone(),
             query,
+            self.app.spreads.cell(id),
             sender,
         ));
         Ok(Subscribed {

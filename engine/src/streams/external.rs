@@ -424,7 +424,7 @@ mod tests {
     fn a_month_has_two_to_five_events_a_day_and_about_two_thirds_are_real() {
         let catalog = Catalog::builtin();
         let external = &catalog.external_events;
-        assert_eq!(external.library.len(), 13);
+        assert_eq!(external.library.len(), 29);
         let month = external.between(catalog.seed, FEB_2, FEB_2 + 30 * DAY_MS);
         assert!((60..=150).contains(&month.len()), "{}", month.len());
         for day in 0..30 {

@@ -40,10 +40,31 @@ impl History {
         block_ms: i64,
         timeline: &[ScenarioRun],
     ) -> History {
+        Self::generate_roots(
+            catalog,
+            &catalog.roots(),
+            scale,
+            from_ms,
+            blocks,
+            block_ms,
+            timeline,
+        )
+    }
+
+    /// [`History::generate`] of the streams `roots` make (the others count 0).
+    pub fn generate_roots(
+        catalog: &Arc<Catalog>,
+        roots: &[usize],
+        scale: f64,
+        from_ms: i64,
+        blocks: usize,
+        block_ms: i64,
+        timeline: &[ScenarioRun],
+    ) -> History {
         let until = from_ms + blocks as i64 * block_ms;
         let mut counts = vec![vec![0u64; blocks]; catalog.streams.len()];
         let mut batch = Vec::new();
-        for root in catalog.roots() {
+        for &root in roots {
             let mut shard = ShardGenerator::new(catalog.clone(), root, scale, from_ms);
             shard.set_timeline(timeline);
             // A day at a time bounds memory whatever the range.
@@ -270,6 +291,91 @@ pub fn day_to_day_spread(counts: &[u64]) -> f64 {
     let mean = counts.iter().sum::<u64>() as f64 / n;
     let variance = counts.iter().map(|c| (*c as f64 - mean).powi(2)).sum::<f64>() / n;
     variance.sqrt().max(mean.sqrt()).max(1.0)
+}
+
+/// `spreads[stream][local hour]`: each stream's day-to-day spread by local
+/// hour over a 30-day baseline ([`hourly_spread`] of its hourly counts).
+pub type HourlySpreads = Vec<[f64; 24]>;
+
+/// How many hours of scores a scorer keeps: the hours a subscriber is
+/// reading now, and the one before.
+const HOURS_KEPT: usize = 4;
+
+/// Scores events by their stream's clock hour, as an hourly history and the
+/// streams view judge it: the hour's count under the scenario timeline
+/// against the baseline's count of the same hour, in units of that local
+/// hour's day-to-day spread over the 30-day baseline. Without a timeline
+/// every hour is the baseline's own (50, normal) and nothing is generated.
+pub struct HourScorer {
+    catalog: Arc<Catalog>,
+    scale: f64,
+    /// The roots whose streams are scored (the rest score as the baseline).
+    roots: Vec<usize>,
+    spreads: Arc<HourlySpreads>,
+    timeline: Vec<ScenarioRun>,
+    /// Each stream's score and flag, by the hours' starts.
+    hours: std::collections::BTreeMap<i64, Vec<(f64, Flag)>>,
+}
+
+impl HourScorer {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        scale: f64,
+        roots: Vec<usize>,
+        spreads: Arc<HourlySpreads>,
+        timeline: &[ScenarioRun],
+    ) -> HourScorer {
+        HourScorer {
+            catalog,
+            scale,
+            roots,
+            spreads,
+            timeline: timeline.to_vec(),
+            hours: Default::default(),
+        }
+    }
+
+    /// Scores from here on follow `timeline`.
+    pub fn set_timeline(&mut self, timeline: &[ScenarioRun]) {
+        if timeline != self.timeline.as_slice() {
+            self.timeline = timeline.to_vec();
+            self.hours.clear();
+        }
+    }
+
+    /// The score and flag of `stream` in the clock hour holding `at_ms`.
+    pub fn score(&mut self, stream: usize, at_ms: i64) -> (f64, Flag) {
+        if self.timeline.is_empty() {
+            return (50.0, Flag::Normal);
+        }
+        let hour = at_ms - at_ms.rem_euclid(HOUR_MS);
+        if !self.hours.contains_key(&hour) {
+            let scores = self.score_hour(hour);
+            if self.hours.len() >= HOURS_KEPT {
+                self.hours.pop_first();
+            }
+            self.hours.insert(hour, scores);
+        }
+        self.hours[&hour][stream]
+    }
+
+    fn score_hour(&self, hour: i64) -> Vec<(f64, Flag)> {
+        let (catalog, roots) = (&self.catalog, &self.roots);
+        let baseline = History::generate_roots(catalog, roots, self.scale, hour, 1, HOUR_MS, &[]);
+        let bent = History::generate_roots(catalog, roots, self.scale, hour, 1, HOUR_MS, &self.timeline);
+        let local = LocalTime::at(hour, &catalog.zone).hour;
+        (0..catalog.streams.len())
+            .map(|s| {
+                let spread = self.spreads.get(s).map_or(1.0, |by_hour| by_hour[local]);
+                against_baseline(
+                    bent.counts[s][0],
+                    baseline.counts[s][0],
+                    spread,
+                    Thresholds::default(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// The 0-100 score and flag of a block's `count` against `expected`, the

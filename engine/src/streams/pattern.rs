@@ -1,6 +1,6 @@
 //! Stream patterns, as subscribers and history queries name streams: every
 //! stream (`*`), a domain (`customer.*`), a cadence tier (`high-frequency`),
-//! one stream by name, or `anomalies` (every stream, anomalous values only).
+//! one stream by name, or `anomalies` (every stream, only the events its hour's score flags).
 
 use super::catalog::Catalog;
 use super::definition::Cadence;

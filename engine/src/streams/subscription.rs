@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::catalog::Catalog;
-use super::generate::{ShardGenerator, StreamEvent, anomaly_factor};
+use super::generate::{ShardGenerator, StreamEvent};
+use super::history::{Flag, HourScorer, HourlySpreads};
 use super::pattern::StreamPattern;
-use super::scenario::{ScenarioEffects, ScenarioRun};
+use super::scenario::ScenarioRun;
 
 /// Events a fresh subscriber gets per stream as a snapshot.
 pub const SNAPSHOT_PER_STREAM: usize = 10;
@@ -62,17 +63,26 @@ impl ResumeToken {
     }
 }
 
+/// An event as a subscriber gets it: with its stream's 0-100 score and
+/// flag for the event's hour against the 30-day baseline (see
+/// [`HourScorer`]), what the run's history shows for that hour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredEvent {
+    pub event: StreamEvent,
+    pub score: f64,
+    pub flag: Flag,
+}
+
 /// One consumer's subscription to a run.
 pub struct Subscription {
     catalog: Arc<Catalog>,
-    scale: f64,
     patterns: Vec<StreamPattern>,
     /// Streams the patterns take.
     wanted: Vec<bool>,
     /// Generators of every shard that makes a wanted stream.
     shards: Vec<ShardGenerator>,
     timeline: Vec<ScenarioRun>,
-    effects: ScenarioEffects,
+    scorer: HourScorer,
     /// Everything at or before this was delivered (or skipped on purpose).
     position: ResumeToken,
     /// Generated up to here (exclusive).
@@ -80,33 +90,37 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// A subscription delivering events after `position`.
+    /// A subscription delivering events after `position`, scored against
+    /// `spreads`, the run's 30-day baseline.
     pub fn new(
         catalog: Arc<Catalog>,
         scale: f64,
         patterns: Vec<StreamPattern>,
         timeline: &[ScenarioRun],
         position: ResumeToken,
+        spreads: Arc<HourlySpreads>,
     ) -> Subscription {
         let wanted: Vec<bool> = (0..catalog.streams.len())
             .map(|s| patterns.iter().any(|p| p.matches(&catalog, s)))
             .collect();
         let start = position.at_ms;
-        let shards = catalog
+        let roots: Vec<usize> = catalog
             .roots()
             .into_iter()
             .filter(|root| reaches_wanted(&catalog, *root, &wanted))
-            .map(|root| {
+            .collect();
+        let shards = roots
+            .iter()
+            .map(|&root| {
                 let mut shard = ShardGenerator::new(catalog.clone(), root, scale, start);
                 shard.set_timeline(timeline);
                 shard
             })
             .collect();
         Subscription {
-            effects: ScenarioEffects::for_catalog(&catalog, timeline),
+            scorer: HourScorer::new(catalog.clone(), scale, roots, spreads, timeline),
             timeline: timeline.to_vec(),
             catalog,
-            scale,
             patterns,
             wanted,
             shards,
@@ -125,26 +139,33 @@ impl Subscription {
             for shard in &mut self.shards {
                 shard.set_timeline(timeline);
             }
-            self.effects = ScenarioEffects::for_catalog(&self.catalog, timeline);
+            self.scorer.set_timeline(timeline);
             self.timeline = timeline.to_vec();
         }
     }
 
     /// The wanted events after the position and before `until_ms`, in
     /// order; the position moves past them.
-    pub fn next_batch(&mut self, until_ms: i64) -> Vec<StreamEvent> {
+    pub fn next_batch(&mut self, until_ms: i64) -> Vec<ScoredEvent> {
         if until_ms <= self.generated_ms {
             return Vec::new();
         }
-        let mut events = Vec::new();
+        let mut generated = Vec::new();
         for shard in &mut self.shards {
-            shard.advance(until_ms, &mut events);
+            shard.advance(until_ms, &mut generated);
         }
         self.generated_ms = until_ms;
-        events.retain(|e| {
-            self.wanted[usize::from(e.stream)] && ResumeToken::of(e) > self.position && self.takes(e)
-        });
-        events.sort_by_key(|e| (e.at_ms, e.id));
+        generated.retain(|e| self.wanted[usize::from(e.stream)] && ResumeToken::of(e) > self.position);
+        generated.sort_by_key(|e| (e.at_ms, e.id));
+        let anomalies_only = self.patterns.iter().all(|p| *p == StreamPattern::Anomalies);
+        let mut events = Vec::with_capacity(generated.len());
+        for event in generated {
+            let (score, flag) = self.scorer.score(usize::from(event.stream), event.at_ms);
+            // The `anomalies` pattern takes what the history flags.
+            if !anomalies_only || flag != Flag::Normal {
+                events.push(ScoredEvent { event, score, flag });
+            }
+        }
         // Everything before `until_ms` is now delivered: the position says so
         // even when the last events were not this subscriber's.
         self.position = self.position.max(ResumeToken {
@@ -160,24 +181,16 @@ impl Subscription {
     pub fn skip_to(&mut self, to_ms: i64) -> BTreeMap<String, u64> {
         let skipped = self.next_batch(to_ms);
         let mut missed = BTreeMap::new();
-        for event in skipped {
+        for scored in skipped {
             *missed
-                .entry(self.catalog.streams[usize::from(event.stream)].name.to_string())
+                .entry(
+                    self.catalog.streams[usize::from(scored.event.stream)]
+                        .name
+                        .to_string(),
+                )
                 .or_default() += 1;
         }
         missed
-    }
-
-    /// The `anomalies` pattern takes only events of a stream bent at that
-    /// instant (by a scenario or a background anomaly); others take all.
-    fn takes(&self, event: &StreamEvent) -> bool {
-        let anomalies_only = self.patterns.iter().all(|p| *p == StreamPattern::Anomalies);
-        if !anomalies_only {
-            return true;
-        }
-        let stream = usize::from(event.stream);
-        anomaly_factor(&self.catalog, stream, event.at_ms) != 1.0
-            || self.effects.rate(stream, event.at_ms, 1.0, self.scale) != 1.0
     }
 
     /// The last [`SNAPSHOT_PER_STREAM`] events of each wanted stream before
@@ -189,25 +202,33 @@ impl Subscription {
         patterns: Vec<StreamPattern>,
         timeline: &[ScenarioRun],
         now_ms: i64,
-    ) -> (Vec<StreamEvent>, Subscription) {
+        spreads: Arc<HourlySpreads>,
+    ) -> (Vec<ScoredEvent>, Subscription) {
         let from = ResumeToken {
             at_ms: now_ms - SNAPSHOT_WINDOW_MS,
             id: 0,
         };
-        let mut look_back = Subscription::new(catalog.clone(), scale, patterns.clone(), timeline, from);
+        let mut look_back = Subscription::new(
+            catalog.clone(),
+            scale,
+            patterns.clone(),
+            timeline,
+            from,
+            spreads.clone(),
+        );
         let recent = look_back.next_batch(now_ms);
-        let mut per_stream: BTreeMap<u16, Vec<StreamEvent>> = BTreeMap::new();
-        for event in recent {
-            per_stream.entry(event.stream).or_default().push(event);
+        let mut per_stream: BTreeMap<u16, Vec<ScoredEvent>> = BTreeMap::new();
+        for scored in recent {
+            per_stream.entry(scored.event.stream).or_default().push(scored);
         }
-        let mut snapshot: Vec<StreamEvent> = per_stream
+        let mut snapshot: Vec<ScoredEvent> = per_stream
             .into_values()
             .flat_map(|events| {
                 let skip = events.len().saturating_sub(SNAPSHOT_PER_STREAM);
                 events.into_iter().skip(skip)
             })
             .collect();
-        snapshot.sort_by_key(|e| (e.at_ms, e.id));
+        snapshot.sort_by_key(|s| (s.event.at_ms, s.event.id));
         let live = Subscription::new(
             catalog,
             scale,
@@ -217,6 +238,7 @@ impl Subscription {
                 at_ms: now_ms - 1,
                 id: u64::MAX,
             },
+            spreads,
         );
         (snapshot, live)
     }
@@ -243,12 +265,33 @@ fn reaches_wanted(catalog: &Catalog, root: usize, wanted: &[bool]) -> bool {
 mod tests {
     use super::*;
     use crate::streams::generate::generate_all;
+    use crate::streams::history::{History, Thresholds, against_baseline, hourly_spread};
+    use crate::streams::rhythm::LocalTime;
+
+    const HOUR: i64 = 3_600_000;
 
     const FEB_2: i64 = 1_769_990_400_000;
     const MINUTE: i64 = 60_000;
 
     fn catalog() -> Arc<Catalog> {
         Arc::new(Catalog::builtin())
+    }
+
+    /// A spread of 1 for every stream and hour: enough where nothing is bent.
+    fn flat(catalog: &Catalog) -> Arc<HourlySpreads> {
+        Arc::new(vec![[1.0; 24]; catalog.streams.len()])
+    }
+
+    /// Each stream's spread by local hour over the week before `FEB_2`.
+    fn week_spreads(catalog: &Arc<Catalog>, scale: f64) -> Arc<HourlySpreads> {
+        let from = FEB_2 - 7 * 24 * HOUR;
+        let week = History::generate(catalog, scale, from, 7 * 24, HOUR, &[]);
+        Arc::new(
+            week.counts
+                .iter()
+                .map(|c| hourly_spread(catalog, c, from))
+                .collect(),
+        )
     }
 
     #[test]
@@ -277,11 +320,21 @@ mod tests {
             at_ms: FEB_2 - 1,
             id: u64::MAX,
         };
-        let mut sub = Subscription::new(catalog.clone(), 0.1, vec![pattern.clone()], &[], start);
+        let mut sub = Subscription::new(
+            catalog.clone(),
+            0.1,
+            vec![pattern.clone()],
+            &[],
+            start,
+            flat(&catalog),
+        );
         let mut got = Vec::new();
         for step in 1..=30 {
             got.extend(sub.next_batch(FEB_2 + step * 2 * MINUTE));
         }
+        // Nothing bends the run: every event is at its baseline.
+        assert!(got.iter().all(|s| s.score == 50.0 && s.flag == Flag::Normal));
+        let got: Vec<StreamEvent> = got.into_iter().map(|s| s.event).collect();
         let want: Vec<StreamEvent> = generate_all(&catalog, 0.1, FEB_2, FEB_2 + 60 * MINUTE)
             .into_iter()
             .filter(|e| pattern.matches(&catalog, usize::from(e.stream)))
@@ -298,14 +351,15 @@ mod tests {
             at_ms: FEB_2 - 1,
             id: u64::MAX,
         };
-        let mut whole = Subscription::new(catalog.clone(), 0.05, all.clone(), &[], start);
+        let spreads = flat(&catalog);
+        let mut whole = Subscription::new(catalog.clone(), 0.05, all.clone(), &[], start, spreads.clone());
         let expected = whole.next_batch(FEB_2 + 30 * MINUTE);
 
-        let mut first = Subscription::new(catalog.clone(), 0.05, all.clone(), &[], start);
+        let mut first = Subscription::new(catalog.clone(), 0.05, all.clone(), &[], start, spreads.clone());
         let mut got = first.next_batch(FEB_2 + 7 * MINUTE);
         // The consumer disconnects here, and comes back with its token.
         let token = ResumeToken::decode(&first.position().encode()).expect("token");
-        let mut again = Subscription::new(catalog, 0.05, all, &[], token);
+        let mut again = Subscription::new(catalog, 0.05, all, &[], token, spreads);
         got.extend(again.next_batch(FEB_2 + 30 * MINUTE));
         assert!(got == expected);
     }
@@ -315,9 +369,10 @@ mod tests {
         let catalog = catalog();
         let pattern = vec![StreamPattern::parse("support.*", &catalog).expect("pattern")];
         let now = FEB_2 + 12 * 3_600_000;
-        let (snapshot, mut live) = Subscription::snapshot(catalog.clone(), 0.2, pattern, &[], now);
+        let spreads = flat(&catalog);
+        let (snapshot, mut live) = Subscription::snapshot(catalog.clone(), 0.2, pattern, &[], now, spreads);
         let mut per_stream: BTreeMap<u16, usize> = BTreeMap::new();
-        for event in &snapshot {
+        for ScoredEvent { event, .. } in &snapshot {
             *per_stream.entry(event.stream).or_default() += 1;
             assert!(event.at_ms < now);
         }
@@ -330,10 +385,11 @@ mod tests {
     }
 
     #[test]
-    fn the_anomalies_pattern_takes_only_bent_events() {
+    fn events_carry_their_hours_score_and_the_anomalies_pattern_takes_what_history_flags() {
         let catalog = catalog();
+        let spreads = week_spreads(&catalog, 0.2);
         let outage = ScenarioRun {
-            scenario: "support-overload".into(),
+            scenario: "payment-outage".into(),
             started_ms: FEB_2 + 30 * MINUTE,
             stopped_ms: None,
             reset_ms: None,
@@ -343,22 +399,52 @@ mod tests {
             at_ms: FEB_2 - 1,
             id: u64::MAX,
         };
-        let mut sub = Subscription::new(
+        let timeline = [outage];
+        let until = FEB_2 + 3 * HOUR;
+        let subscribe =
+            |patterns| Subscription::new(catalog.clone(), 0.2, patterns, &timeline, start, spreads.clone());
+        let all = subscribe(vec![StreamPattern::All]).next_batch(until);
+        let anomalies = subscribe(vec![StreamPattern::Anomalies]).next_batch(until);
+
+        // Each event carries the score the hourly history gives its stream's hour.
+        let hours = [FEB_2, FEB_2 + HOUR, FEB_2 + 2 * HOUR];
+        let baseline = History::generate(&catalog, 0.2, FEB_2, 3, HOUR, &[]);
+        let bent = History::generate(&catalog, 0.2, FEB_2, 3, HOUR, &timeline);
+        for scored in &all {
+            let (stream, block) = (
+                usize::from(scored.event.stream),
+                ((scored.event.at_ms - FEB_2) / HOUR) as usize,
+            );
+            let hour = LocalTime::at(hours[block], &catalog.zone).hour;
+            let want = against_baseline(
+                bent.counts[stream][block],
+                baseline.counts[stream][block],
+                spreads[stream][hour],
+                Thresholds::default(),
+            );
+            assert_eq!((scored.score, scored.flag), want, "{scored:?}");
+        }
+        // The outage's failed payments are flagged high; the anomalies
+        // pattern takes exactly the flagged events.
+        let failed = catalog.stream("customer.payment.failed").expect("stream") as u16;
+        assert!(
+            all.iter()
+                .any(|s| s.event.stream == failed && s.score > 70.0 && s.flag != Flag::Normal)
+        );
+        let flagged: Vec<&ScoredEvent> = all.iter().filter(|s| s.flag != Flag::Normal).collect();
+        assert!(!flagged.is_empty() && flagged.len() < all.len());
+        assert!(anomalies.iter().eq(flagged.into_iter()));
+
+        // Without a scenario the run is its baseline: nothing to flag.
+        let quiet = Subscription::new(
             catalog.clone(),
             0.2,
             vec![StreamPattern::Anomalies],
-            &[outage],
+            &[],
             start,
-        );
-        let events = sub.next_batch(FEB_2 + 60 * MINUTE);
-        let tickets = catalog.stream("support.ticket.created").unwrap_or(0) as u16;
-        assert!(
-            events
-                .iter()
-                .any(|e| e.stream == tickets && e.at_ms >= FEB_2 + 30 * MINUTE)
-        );
-        assert!(!events.iter().any(|e| e.stream == tickets
-            && e.at_ms < FEB_2 + 30 * MINUTE
-            && anomaly_factor(&catalog, usize::from(tickets), e.at_ms) == 1.0));
+            spreads.clone(),
+        )
+        .next_batch(until);
+        assert!(quiet.is_empty());
     }
 }
