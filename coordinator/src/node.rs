@@ -179,6 +179,13 @@ fn start_loops(
             stop.clone(),
         )));
     }
+    let baselines = Arc::new(crate::stream_history::BaselineCache::default());
+    tasks.push(tokio::spawn(crate::stream_history::warm(
+        view.clone(),
+        leadership.clone(),
+        baselines.clone(),
+        stop.clone(),
+    )));
     tasks.push(tokio::spawn(watch_membership(
         store.clone(),
         keys.agents_prefix(),
@@ -198,7 +205,7 @@ fn start_loops(
         placements,
         coordinator_id: config.coordinator_id.clone(),
         agents: clients,
-        spreads: Arc::default(),
+        baselines,
         answers: Arc::default(),
     }
 }

@@ -8,7 +8,7 @@ use throng_engine::streams::StreamRunSpec;
 use tokio::sync::OnceCell;
 
 use throng_engine::streams::history::{
-    BaselineStats, History, Thresholds, against_baseline, hourly_spread, normalize,
+    BaselineStats, History, HourlySpreads, Thresholds, against_baseline, hourly_spread, normalize,
 };
 use throng_engine::streams::pattern::{StreamPattern, select};
 use throng_engine::streams::scenario::ScenarioRun;
@@ -117,6 +117,7 @@ pub fn history(
     started_at_ms: i64,
     timeline: &[ScenarioRun],
     query: &HistoryQuery,
+    month: &History,
 ) -> Result<StreamHistory, String> {
     let catalog = &run.catalog;
     let start = run.clock.start_ms(started_at_ms);
@@ -147,19 +148,32 @@ pub fn history(
             .collect::<Result<Vec<_>, _>>()?
     };
     let streams = select(catalog, &patterns);
-    let baseline = History::generate(catalog, run.scale, from, blocks as usize, query.block_ms, &[]);
-    let bent = if timeline.is_empty() {
-        baseline.clone()
-    } else {
-        History::generate(
+    let blocks = blocks as usize;
+    // The baseline month already holds most windows people ask for.
+    let baseline = month
+        .regroup(from, blocks, query.block_ms)
+        .unwrap_or_else(|| History::generate(catalog, run.scale, from, blocks, query.block_ms, &[]));
+    // Nothing on the timeline acts before its first entry starts, so only
+    // the blocks from there on differ from the baseline.
+    let first_bent = timeline
+        .iter()
+        .map(|entry| entry.started_ms)
+        .min()
+        .map(|at| ((at - from).max(0) / query.block_ms) as usize)
+        .filter(|block| *block < blocks);
+    let mut bent = baseline.clone();
+    if let Some(block) = first_bent {
+        let start = from + block as i64 * query.block_ms;
+        let tail = History::generate(
             catalog,
             run.scale,
-            from,
-            blocks as usize,
+            start,
+            blocks - block,
             query.block_ms,
             timeline,
-        )
-    };
+        );
+        bent.splice(block, &tail);
+    }
     let series = streams
         .into_iter()
         .map(|s| {
@@ -213,35 +227,109 @@ pub struct LiveScore {
     pub flag: &'static str,
 }
 
-/// Each stream's day-to-day spread by local hour over a run's 30-day
-/// baseline: a month of generation, so made once per run, by whichever
-/// caller comes first while the others wait for it.
-#[derive(Default)]
-pub struct SpreadCache {
-    by_run: Mutex<HashMap<String, Arc<OnceCell<Arc<HourlySpreads>>>>>,
+/// A run's 30 days before its simulated start as its baseline generates
+/// them, hourly, and each stream's day-to-day spread by local hour over
+/// them: the default history window, the live scores and every
+/// subscriber's scores read it rather than generating a month each time.
+pub struct RunBaseline {
+    pub month: History,
+    pub spreads: Arc<HourlySpreads>,
 }
 
-pub use throng_engine::streams::history::HourlySpreads;
-
-impl SpreadCache {
-    /// The cell that holds (or will hold) this run's spreads.
-    pub fn cell(&self, run_id: &str) -> Arc<OnceCell<Arc<HourlySpreads>>> {
-        let mut cells = self.by_run.lock().unwrap_or_else(|p| p.into_inner());
-        cells.entry(run_id.to_string()).or_default().clone()
+impl RunBaseline {
+    pub fn generate(run: &StreamRunSpec, started_at_ms: i64) -> RunBaseline {
+        let from = run.clock.start_ms(started_at_ms) - 30 * DAY_MS;
+        let month = History::generate(&run.catalog, run.scale, from, 720, HOUR_MS, &[]);
+        let spreads = month
+            .counts
+            .iter()
+            .map(|counts| hourly_spread(&run.catalog, counts, from))
+            .collect();
+        RunBaseline {
+            month,
+            spreads: Arc::new(spreads),
+        }
     }
 }
 
-/// Every stream's spread by local hour over the 30 days of baseline before
-/// the run's simulated start, the window the history of a run shows by
-/// default as its baseline.
-pub fn baseline_spreads(run: &StreamRunSpec, started_at_ms: i64) -> HourlySpreads {
-    let from = run.clock.start_ms(started_at_ms) - 30 * DAY_MS;
-    let month = History::generate(&run.catalog, run.scale, from, 720, HOUR_MS, &[]);
-    month
-        .counts
-        .iter()
-        .map(|counts| hourly_spread(&run.catalog, counts, from))
-        .collect()
+/// Each run's [`RunBaseline`]: a month of generation, so made once per run,
+/// by whichever caller comes first while the others wait for it (the
+/// leader starts it as soon as a run is in the cluster: [`warm`]).
+#[derive(Default)]
+pub struct BaselineCache {
+    by_run: Mutex<HashMap<String, (i64, BaselineCell)>>,
+}
+
+type BaselineCell = Arc<OnceCell<Arc<RunBaseline>>>;
+
+impl BaselineCache {
+    /// The run's baseline, made now unless it is made or being made.
+    pub async fn get(
+        &self,
+        run_id: &str,
+        run: &Arc<StreamRunSpec>,
+        started_at_ms: i64,
+    ) -> Result<Arc<RunBaseline>, crate::CoordinatorError> {
+        // A realtime run's baseline hangs on when it started: keyed by both.
+        let cell = {
+            let mut cells = self.by_run.lock().unwrap_or_else(|p| p.into_inner());
+            let (at, cell) = cells
+                .entry(run_id.to_string())
+                .or_insert_with(|| (started_at_ms, Arc::default()));
+            if *at != started_at_ms {
+                (*at, *cell) = (started_at_ms, Arc::default());
+            }
+            cell.clone()
+        };
+        let run = run.clone();
+        cell.get_or_try_init(|| async move {
+            tokio::task::spawn_blocking(move || Arc::new(RunBaseline::generate(&run, started_at_ms)))
+                .await
+                .map_err(|e| crate::CoordinatorError::Unavailable(format!("the run's baseline: {e}")))
+        })
+        .await
+        .cloned()
+    }
+
+    /// Forgets runs that are no longer in the cluster.
+    fn keep_only(&self, runs: &std::collections::HashSet<&String>) {
+        let mut cells = self.by_run.lock().unwrap_or_else(|p| p.into_inner());
+        cells.retain(|id, _| runs.contains(id));
+    }
+}
+
+/// While this coordinator leads, makes the baseline of every stream run in
+/// the cluster as soon as it appears, one at a time in the background, so
+/// that the first history, streams view or subscription a user asks for
+/// reads it instead of waiting for a month of generation.
+pub async fn warm(
+    view: crate::view::LiveView,
+    leadership: crate::leader::Leadership,
+    cache: Arc<BaselineCache>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(2));
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => continue,
+        }
+        let Ok(cluster) = view.current().await else {
+            continue;
+        };
+        cache.keep_only(&cluster.campaigns.keys().collect());
+        if !leadership.is_leader() {
+            continue;
+        }
+        for (id, campaign) in &cluster.campaigns {
+            if let Ok(run) = crate::subscribe::stream_run(campaign) {
+                let started = campaign.status.origin_ms() as i64;
+                if let Err(error) = cache.get(id, &run, started).await {
+                    tracing::warn!(run = %id, %error, "could not make the run's baseline");
+                }
+            }
+        }
+    }
 }
 
 /// Scores each stream's last complete hour before `now_ms` against the
@@ -254,8 +342,9 @@ pub fn live_scores(
     run: &StreamRunSpec,
     timeline: &[ScenarioRun],
     now_ms: i64,
-    spreads: &HourlySpreads,
+    baseline: &RunBaseline,
 ) -> LiveScores {
+    let spreads = &baseline.spreads;
     let catalog = &run.catalog;
     let until = now_ms - now_ms.rem_euclid(HOUR_MS);
     let from = until - HOUR_MS;
@@ -288,5 +377,57 @@ pub fn live_scores(
     LiveScores {
         until_ms: until,
         streams,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_read_from_the_baseline_month_is_what_generating_it_gives() {
+        let document = "kind: streams\nname: t\nscale: 0.02\n\
+            clock: { mode: accelerated, factor: 60, from: \"2026-02-02T00:00:00Z\" }\n";
+        let value: serde_json::Value = serde_yaml::from_str(document).expect("yaml");
+        let run = StreamRunSpec::from_value(&value).expect("valid");
+        let month = RunBaseline::generate(&run, 0).month;
+        let start = run.clock.start_ms(0);
+        // An outage ten days into the month: the blocks from its start differ.
+        let timeline = [ScenarioRun {
+            scenario: "payment-outage".into(),
+            started_ms: start - 20 * DAY_MS + 5 * HOUR_MS,
+            stopped_ms: None,
+            reset_ms: None,
+            event: None,
+        }];
+        let query = HistoryQuery {
+            from_ms: None,
+            until_ms: None,
+            block_ms: 43_200_000,
+            patterns: vec!["customer.*".into(), "support.*".into()],
+        };
+        let read = history("t", &run, 0, &timeline, &query, &month).expect("history");
+        let from = start - 30 * DAY_MS;
+        let baseline = History::generate(&run.catalog, run.scale, from, 60, 43_200_000, &[]);
+        let bent = History::generate(&run.catalog, run.scale, from, 60, 43_200_000, &timeline);
+        assert_eq!(read.from_ms, from);
+        let mut moved = false;
+        for series in &read.series {
+            let s = run.catalog.stream(&series.stream).expect("stream");
+            assert_eq!(series.baseline, baseline.counts[s], "{}", series.stream);
+            assert_eq!(series.counts, bent.counts[s], "{}", series.stream);
+            moved |= series.counts != series.baseline;
+        }
+        assert!(moved, "the outage shows");
+        // A window the month does not hold is generated whole.
+        let later = HistoryQuery {
+            from_ms: Some(start),
+            until_ms: Some(start + DAY_MS),
+            ..query
+        };
+        let read = history("t", &run, 0, &timeline, &later, &month).expect("history");
+        let baseline = History::generate(&run.catalog, run.scale, start, 2, 43_200_000, &[]);
+        let s = run.catalog.stream(&read.series[0].stream).expect("stream");
+        assert_eq!(read.series[0].baseline, baseline.counts[s]);
     }
 }

@@ -18,10 +18,11 @@ use throng_engine::streams::subscription::{ResumeToken, ScoredEvent, Subscriptio
 use throng_engine::workload::Workload;
 use throng_proto::v1;
 
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::mpsc;
 
 use crate::campaign::Campaign;
 use crate::scenarios;
+use crate::stream_history::BaselineCache;
 use crate::view::LiveView;
 
 /// How often events are sent: batches about this far apart.
@@ -161,34 +162,30 @@ fn speed(run: &StreamRunSpec) -> f64 {
     }
 }
 
-/// The run's 30-day baseline spreads, which score every event: made once
-/// per run (a month of generation) by whichever caller comes first.
-pub type SpreadsCell = Arc<OnceCell<Arc<HourlySpreads>>>;
-
-/// Serves one subscriber until it goes away or the run ends.
+/// Serves one subscriber until it goes away or the run ends. Events are
+/// scored against the run's baseline, made first if no one has yet.
 pub async fn serve(
     view: LiveView,
     id: String,
     run: Arc<StreamRunSpec>,
     query: SubscribeQuery,
-    spreads: SpreadsCell,
+    baselines: Arc<BaselineCache>,
     sender: mpsc::Sender<Message>,
 ) {
     let Some(campaign) = current(&view, &id).await else {
         return;
     };
     let max_lag_ms = (query.max_lag.as_millis() as f64 * speed(&run)) as i64;
-    let started = campaign.status.origin_ms() as i64;
-    let baseline = run.clone();
-    let made = spreads
-        .get_or_try_init(|| async move {
-            off_runtime(move || Arc::new(crate::stream_history::baseline_spreads(&baseline, started)))
-                .await
-                .ok_or(())
-        })
-        .await;
-    let Ok(spreads) = made.cloned() else {
-        return;
+    // Events are scored only where the run's timeline bends something (the
+    // rest are the baseline's own): until then no baseline is needed.
+    let bent = !campaign.status.scenario_runs.is_empty();
+    let spreads = if bent {
+        match spreads_of(&baselines, &id, &run, &campaign).await {
+            Some(spreads) => spreads,
+            None => return,
+        }
+    } else {
+        Arc::new(HourlySpreads::new())
     };
     let Some(subscription) = open(&run, &campaign, query, spreads, &sender).await else {
         return;
@@ -204,8 +201,22 @@ pub async fn serve(
         max_lag_ms,
         refreshed: Instant::now(),
         last_sent: Instant::now(),
+        baselines,
+        scored: bent,
     };
     follower.follow().await;
+}
+
+/// The run's spreads by hour over its 30-day baseline.
+async fn spreads_of(
+    baselines: &BaselineCache,
+    id: &str,
+    run: &Arc<StreamRunSpec>,
+    campaign: &Campaign,
+) -> Option<Arc<HourlySpreads>> {
+    let started = campaign.status.origin_ms() as i64;
+    let baseline = baselines.get(id, run, started).await.ok()?;
+    Some(baseline.spreads.clone())
 }
 
 /// The run as the cluster view has it now; `None` once it is gone.
@@ -272,6 +283,10 @@ struct Follower {
     max_lag_ms: i64,
     refreshed: Instant,
     last_sent: Instant,
+    baselines: Arc<BaselineCache>,
+    /// Whether events are scored against the run's baseline yet (only
+    /// needed once the timeline bends something).
+    scored: bool,
 }
 
 impl Follower {
@@ -304,6 +319,12 @@ impl Follower {
         if self.refreshed.elapsed() >= REFRESH_EVERY {
             self.refreshed = Instant::now();
             self.campaign = current(&self.view, &self.id).await?;
+            let timeline = &self.campaign.status.scenario_runs;
+            if !self.scored && !timeline.is_empty() {
+                let spreads = spreads_of(&self.baselines, &self.id, &self.run, &self.campaign).await?;
+                lock(&self.subscription).set_spreads(spreads);
+                self.scored = true;
+            }
             lock(&self.subscription).set_timeline(&self.campaign.status.scenario_runs);
         }
         Some(())

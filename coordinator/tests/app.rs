@@ -47,7 +47,7 @@ async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<
         placements: Default::default(),
         coordinator_id: id.to_string(),
         agents: throng_coordinator::agents::AgentClients::new(None, None),
-        spreads: Arc::default(),
+        baselines: Arc::default(),
         answers: Arc::default(),
     };
     (app, stop)

@@ -67,8 +67,8 @@ pub struct App {
     pub coordinator_id: String,
     /// Clients of the agents, for what only an agent knows (its logs).
     pub agents: crate::agents::AgentClients,
-    /// Stream runs' 30-day hourly baselines, made once a simulated day.
-    pub spreads: Arc<crate::stream_history::SpreadCache>,
+    /// Stream runs' 30-day hourly baselines, made once per run.
+    pub baselines: Arc<crate::stream_history::BaselineCache>,
     /// Answers read from the telemetry store, kept while its rows stay.
     pub answers: Arc<crate::answers::StoredAnswers>,
 }

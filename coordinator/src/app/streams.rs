@@ -66,7 +66,7 @@ impl Streams<'_> {
             id.to_string(),
             run.clone(),
             query,
-            self.app.spreads.cell(id),
+            self.app.baselines.clone(),
             sender,
         ));
         Ok(Subscribed {
@@ -99,12 +99,17 @@ impl Streams<'_> {
             hasher.finish()
         };
         let id = id.to_string();
+        let baselines = self.app.baselines.clone();
         let history = self
             .app
             .answers
             .histories
-            .get(key, version, false, move || {
-                off_runtime(move || crate::stream_history::history(&id, &run, started, &timeline, &query))
+            .get(key, version, false, move || async move {
+                let baseline = baselines.get(&id, &run, started).await?;
+                off_runtime(move || {
+                    crate::stream_history::history(&id, &run, started, &timeline, &query, &baseline.month)
+                })
+                .await
             })
             .await?;
         Ok(StreamHistory::clone(&history))
@@ -119,18 +124,14 @@ impl Streams<'_> {
             CoordinatorError::Conflict(format!("stream run {id} has no live clock (a backfill)"))
         })?;
         let started = campaign.status.origin_ms() as i64;
-        let spreads = self
-            .app
-            .spreads
-            .cell(id)
-            .get_or_try_init(|| {
-                let run = run.clone();
-                off_runtime(move || Ok(Arc::new(crate::stream_history::baseline_spreads(&run, started))))
-            })
-            .await?
-            .clone();
+        let baseline = self.app.baselines.get(id, &run, started).await?;
         let timeline = campaign.status.scenario_runs;
-        off_runtime(move || Ok(crate::stream_history::live_scores(&run, &timeline, now, &spreads))).await
+        off_runtime(move || {
+            Ok(crate::stream_history::live_scores(
+                &run, &timeline, now, &baseline,
+            ))
+        })
+        .await
     }
 
     /// The external event templates a run's catalog can inject.

@@ -85,6 +85,48 @@ impl History {
         }
     }
 
+    /// The same counts in blocks of `block_ms` from `from_ms`, `blocks` of
+    /// them, when they are whole blocks of this history inside it; `None`
+    /// otherwise (they must then be generated).
+    pub fn regroup(&self, from_ms: i64, blocks: usize, block_ms: i64) -> Option<History> {
+        let (offset, end) = (from_ms - self.from_ms, from_ms + blocks as i64 * block_ms);
+        let aligned = offset >= 0 && offset % self.block_ms == 0 && block_ms % self.block_ms == 0;
+        if !aligned || end > self.block_start(self.blocks()) {
+            return None;
+        }
+        let (first, per_block) = (
+            (offset / self.block_ms) as usize,
+            (block_ms / self.block_ms) as usize,
+        );
+        let counts = self
+            .counts
+            .iter()
+            .map(|own| {
+                (0..blocks)
+                    .map(|b| {
+                        own[first + b * per_block..first + (b + 1) * per_block]
+                            .iter()
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(History {
+            from_ms,
+            block_ms,
+            counts,
+        })
+    }
+
+    /// This history with the blocks from `block` on replaced by `tail`'s,
+    /// which starts there with the same blocks.
+    pub fn splice(&mut self, block: usize, tail: &History) {
+        for (own, new) in self.counts.iter_mut().zip(&tail.counts) {
+            let len = own.len() - block;
+            own[block..].copy_from_slice(&new[..len]);
+        }
+    }
+
     pub fn block_start(&self, block: usize) -> i64 {
         self.from_ms + block as i64 * self.block_ms
     }
@@ -335,6 +377,12 @@ impl HourScorer {
         }
     }
 
+    /// Scores from here on are against `spreads`.
+    pub fn set_spreads(&mut self, spreads: Arc<HourlySpreads>) {
+        self.spreads = spreads;
+        self.hours.clear();
+    }
+
     /// Scores from here on follow `timeline`.
     pub fn set_timeline(&mut self, timeline: &[ScenarioRun]) {
         if timeline != self.timeline.as_slice() {
@@ -412,6 +460,25 @@ mod tests {
         // A quiet hour's spread is at least its own noise.
         assert!((day_to_day_spread(&[100; 30]) - 10.0).abs() < 1e-9);
         assert_eq!(day_to_day_spread(&[0; 30]), 1.0);
+    }
+
+    #[test]
+    fn an_hourly_history_regroups_into_longer_blocks_as_generation_would() {
+        let catalog = Arc::new(Catalog::builtin());
+        let hourly = History::generate(&catalog, 0.02, FEB_2, 48, HOUR_MS, &[]);
+        let halves = History::generate(&catalog, 0.02, FEB_2 + HOUR_MS, 3, HALF_DAY, &[]);
+        assert_eq!(hourly.regroup(FEB_2 + HOUR_MS, 3, HALF_DAY), Some(halves));
+        // Not whole blocks of it, or beyond it: generate instead.
+        assert_eq!(hourly.regroup(FEB_2 + 1, 3, HALF_DAY), None);
+        assert_eq!(hourly.regroup(FEB_2, 3, HALF_DAY + 1), None);
+        assert_eq!(hourly.regroup(FEB_2, 5, HALF_DAY), None);
+        assert_eq!(hourly.regroup(FEB_2 - HOUR_MS, 1, HOUR_MS), None);
+        // A spliced tail replaces the blocks from there on.
+        let mut spliced = hourly.clone();
+        let tail = History::generate(&catalog, 0.04, FEB_2 + 40 * HOUR_MS, 8, HOUR_MS, &[]);
+        spliced.splice(40, &tail);
+        assert_eq!(spliced.counts[0][..40], hourly.counts[0][..40]);
+        assert_eq!(spliced.counts[0][40..], tail.counts[0][..]);
     }
 
     #[test]

@@ -133,6 +133,11 @@ impl Subscription {
         self.position
     }
 
+    /// Scores from here on against `spreads`.
+    pub fn set_spreads(&mut self, spreads: Arc<HourlySpreads>) {
+        self.scorer.set_spreads(spreads);
+    }
+
     /// Follows a changed scenario timeline from here on.
     pub fn set_timeline(&mut self, timeline: &[ScenarioRun]) {
         if timeline != self.timeline.as_slice() {
