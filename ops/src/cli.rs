@@ -197,9 +197,11 @@ pub enum EventCommand {
         #[arg(long)]
         stream: Option<String>,
     },
-    /// Inject events from the catalog's library: from a file
-    /// (`events: [{ template: tiktok-mention, at: "2026-02-05T10:00:00Z" }]`)
-    /// or one `--template` (at `--at`, default: as soon as every shard can).
+    /// Inject events from the catalog's library, or of your own: from a file
+    /// (`events: [{ template: tiktok-mention, at: "2026-02-05T10:00:00Z" }]`,
+    /// or `event: { title, category, severity, icon, impact: [...] }` in
+    /// place of `template`; docs/streams.md) or one `--template` (at `--at`,
+    /// default: as soon as every shard can).
     Inject {
         #[arg(short = 'f', long = "file")]
         file: Option<PathBuf>,

@@ -1165,7 +1165,10 @@ async fn the_openapi_document_validates_and_every_path_in_it_answers_as_document
                     types.keys().collect::<Vec<_>>()
                 );
             }
-            if reading {
+            // Only a failed browser visit has a screenshot, and the demo's
+            // sessions are HTTP ones: 404 is the answer there (the console's
+            // cluster test fetches a real one).
+            if reading && !path.ends_with("/screenshot") {
                 assert!(status < 400, "{method} {url} with real ids: {head}");
             }
             checked += 1;
