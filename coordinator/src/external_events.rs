@@ -103,8 +103,12 @@ pub fn own_event_from_wire(event: &v1::OwnEvent) -> serde_json::Value {
 /// The external events a run's timeline injects; each names its template
 /// in `catalog.event_library(timeline)`.
 pub fn injected(catalog: &Catalog, timeline: &[ScenarioRun]) -> Vec<ExternalEvent> {
-    let library = catalog.event_library(timeline);
-    timeline
+    injected_from(&catalog.event_library(timeline), timeline)
+}
+
+/// The external events `entries` inject, each naming its template in `library`.
+pub fn injected_from(library: &[EventTemplate], entries: &[ScenarioRun]) -> Vec<ExternalEvent> {
+    entries
         .iter()
         // An event reset before it came never happened.
         .filter(|entry| entry.reset_ms.is_none_or(|reset| reset > entry.started_ms))

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Value, json};
 
 use crate::app::{App, CampaignView, Injection, SubscribeAsk};
-use crate::{problem, wire};
+use crate::{CoordinatorError, problem, wire};
 use throng_proto::v1;
 
 /// Query parameters, or a problem document naming what is wrong with them:
@@ -268,15 +268,23 @@ pub(crate) async fn campaign_sessions(
     }
 }
 
+/// A session id from its path segment, or what is wrong with it.
+fn session_id(session: &str) -> Result<u64, CoordinatorError> {
+    session.parse().map_err(|_| {
+        CoordinatorError::Invalid(format!(
+            "session: `{session}` is not a session id (a whole number, as session lists show it)"
+        ))
+    })
+}
+
 /// `GET /api/v1/campaigns/{id}/sessions/{session}`: as `GetSession`.
 pub(crate) async fn campaign_session(
     State(app): State<App>,
     Path((id, session)): Path<(String, String)>,
 ) -> Response {
-    let Ok(session_id) = session.parse::<u64>() else {
-        return problem::invalid(format!(
-            "session: `{session}` is not a session id (a whole number, as session lists show it)"
-        ));
+    let session_id = match session_id(&session) {
+        Ok(session_id) => session_id,
+        Err(e) => return problem::of(e),
     };
     match app.sessions().get(&id, session_id).await {
         Ok(detail) => Json(detail).into_response(),
@@ -290,10 +298,9 @@ pub(crate) async fn campaign_session_screenshot(
     State(app): State<App>,
     Path((id, session)): Path<(String, String)>,
 ) -> Response {
-    let Ok(session_id) = session.parse::<u64>() else {
-        return problem::invalid(format!(
-            "session: `{session}` is not a session id (a whole number, as session lists show it)"
-        ));
+    let session_id = match session_id(&session) {
+        Ok(session_id) => session_id,
+        Err(e) => return problem::of(e),
     };
     match app.sessions().screenshot(&id, session_id).await {
         Ok(png) => ([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response(),

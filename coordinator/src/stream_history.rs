@@ -11,7 +11,7 @@ use throng_engine::streams::history::{
     BaselineStats, History, HourlySpreads, Thresholds, against_baseline, hourly_spread, normalize,
 };
 use throng_engine::streams::pattern::{StreamPattern, select};
-use throng_engine::streams::scenario::ScenarioRun;
+use throng_engine::streams::scenario::{ScenarioRun, first_start};
 use throng_proto::v1;
 
 const DAY_MS: i64 = 86_400_000;
@@ -155,10 +155,7 @@ pub fn history(
         .unwrap_or_else(|| History::generate(catalog, run.scale, from, blocks, query.block_ms, &[]));
     // Nothing on the timeline acts before its first entry starts, so only
     // the blocks from there on differ from the baseline.
-    let first_bent = timeline
-        .iter()
-        .map(|entry| entry.started_ms)
-        .min()
+    let first_bent = first_start(timeline)
         .map(|at| ((at - from).max(0) / query.block_ms) as usize)
         .filter(|block| *block < blocks);
     let mut bent = baseline.clone();

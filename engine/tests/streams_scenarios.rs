@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use throng_engine::streams::external::CATEGORIES;
 use throng_engine::streams::generate::FieldValue;
 use throng_engine::streams::scenario::{Effect, Phase, ScenarioDef, ScenarioRun};
 use throng_engine::streams::{Catalog, ShardGenerator, StreamEvent};
@@ -270,15 +271,8 @@ fn every_library_event_moves_what_it_names_for_as_long_as_it_says() {
     let catalog = Arc::new(Catalog::builtin());
     let library = &catalog.external_events.library;
     assert!(library.len() >= 28, "{} templates", library.len());
-    for kind in [
-        "marketing",
-        "product",
-        "infrastructure",
-        "academic",
-        "competitive",
-        "operational",
-    ] {
-        let of_kind = library.iter().filter(|t| t.category == kind).count();
+    for kind in CATEGORIES {
+        let of_kind = library.iter().filter(|t| t.category == *kind).count();
         assert!(of_kind >= 4, "{of_kind} {kind} templates");
     }
     // Counted at a larger scale from a weekday's morning, so that a quiet
@@ -295,17 +289,7 @@ fn every_library_event_moves_what_it_names_for_as_long_as_it_says() {
             event: None,
         }];
         for impact in &template.impacts {
-            let effect = match impact.field {
-                None => Effect::RateMultiply {
-                    stream: impact.stream,
-                    factor: impact.factor,
-                },
-                Some(field) => Effect::Field {
-                    stream: impact.stream,
-                    field,
-                    factor: impact.factor,
-                },
-            };
+            let effect = impact.effect();
             let from = AT + impact.delay_ms;
             let until = from + impact.duration_ms.min(DAY);
             let ratio = measure_at(&catalog, LIBRARY_SCALE, &effect, from, until, &timeline)

@@ -216,11 +216,8 @@ impl Streams<'_> {
                     continue;
                 }
             };
-            if let Some(at_ms) = at_ms {
-                entries.push(ScenarioRun {
-                    started_ms: at_ms,
-                    ..entry
-                });
+            if at_ms.is_some() {
+                entries.push(entry);
             }
         }
         if !problems.is_empty() {
@@ -229,13 +226,11 @@ impl Streams<'_> {
         campaign.status.scenario_runs.extend(entries.iter().cloned());
         let timeline = &campaign.status.scenario_runs;
         let library = run.catalog.event_library(timeline).into_owned();
-        // The new entries close the timeline, valid and not reset: theirs are the last events.
-        let mut injected: Vec<(ExternalEvent, Vec<_>)> =
-            crate::external_events::injected(&run.catalog, timeline)
+        let injected: Vec<(ExternalEvent, Vec<_>)> =
+            crate::external_events::injected_from(&library, &entries)
                 .into_iter()
                 .map(|e| (e, Vec::new()))
                 .collect();
-        injected.drain(..injected.len().saturating_sub(entries.len()));
         app.replace_status(id, &old, &campaign.status).await?;
         tracing::info!(run = %id, events = injected.len(), "external events injected");
         app.nudge.notify_one();

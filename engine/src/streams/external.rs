@@ -13,12 +13,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::definition::{Arrival, StreamDef, ValueDist};
+use super::scenario::Effect;
 use crate::ids::{Part, mix64, stable_hash};
 use crate::spec::SpecErrors;
 use crate::spec::reader::Reader;
 
 pub(super) const DAY_MS: i64 = 86_400_000;
-const CATEGORIES: &[&str] = &[
+/// The kinds of external event, as the stream simulator names them.
+pub const CATEGORIES: &[&str] = &[
     "marketing",
     "product",
     "infrastructure",
@@ -85,6 +87,23 @@ impl ExternalEvent {
             at_ms,
             real: true,
             injected: true,
+        }
+    }
+}
+
+impl Impact {
+    /// What the impact does while it acts, as a scenario's modifier would.
+    pub fn effect(&self) -> Effect {
+        match self.field {
+            None => Effect::RateMultiply {
+                stream: self.stream,
+                factor: self.factor,
+            },
+            Some(field) => Effect::Field {
+                stream: self.stream,
+                field,
+                factor: self.factor,
+            },
         }
     }
 }

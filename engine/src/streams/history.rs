@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::catalog::Catalog;
 use super::generate::ShardGenerator;
 use super::rhythm::LocalTime;
-use super::scenario::ScenarioRun;
+use super::scenario::{ScenarioRun, first_start};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -347,7 +347,8 @@ const HOURS_KEPT: usize = 4;
 /// streams view judge it: the hour's count under the scenario timeline
 /// against the baseline's count of the same hour, in units of that local
 /// hour's day-to-day spread over the 30-day baseline. Without a timeline
-/// every hour is the baseline's own (50, normal) and nothing is generated.
+/// every hour is the baseline's own (50, normal), as is every hour before
+/// its first entry, and nothing is generated for them.
 pub struct HourScorer {
     catalog: Arc<Catalog>,
     scale: f64,
@@ -393,10 +394,12 @@ impl HourScorer {
 
     /// The score and flag of `stream` in the clock hour holding `at_ms`.
     pub fn score(&mut self, stream: usize, at_ms: i64) -> (f64, Flag) {
-        if self.timeline.is_empty() {
+        let hour = at_ms - at_ms.rem_euclid(HOUR_MS);
+        // An hour that ends before the timeline's first entry is the
+        // baseline's own: nothing to generate.
+        if first_start(&self.timeline).is_none_or(|start| hour + HOUR_MS <= start) {
             return (50.0, Flag::Normal);
         }
-        let hour = at_ms - at_ms.rem_euclid(HOUR_MS);
         if !self.hours.contains_key(&hour) {
             let scores = self.score_hour(hour);
             if self.hours.len() >= HOURS_KEPT {

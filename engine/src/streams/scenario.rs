@@ -511,6 +511,12 @@ pub struct ScenarioEffects {
     runs: Vec<(ScenarioDef, ScenarioRun)>,
 }
 
+/// When the first entry of `timeline` starts: nothing on it acts before,
+/// so generation up to then is the baseline's own.
+pub fn first_start(timeline: &[ScenarioRun]) -> Option<i64> {
+    timeline.iter().map(|entry| entry.started_ms).min()
+}
+
 /// A timeline entry naming `event:<template>` is an external event injected
 /// at that instant rather than a scenario.
 pub const EVENT_PREFIX: &str = "event:";
@@ -531,17 +537,7 @@ impl ScenarioEffects {
                 continue;
             };
             for impact in &template.impacts {
-                let effect = match impact.field {
-                    None => Effect::RateMultiply {
-                        stream: impact.stream,
-                        factor: impact.factor,
-                    },
-                    Some(field) => Effect::Field {
-                        stream: impact.stream,
-                        field,
-                        factor: impact.factor,
-                    },
-                };
+                let effect = impact.effect();
                 let def = ScenarioDef {
                     id: entry.scenario.clone(),
                     name: template.title.clone(),
