@@ -690,6 +690,24 @@ async fn forward(mut socket: WebSocket, mut subscribed: crate::app::streams::Sub
 pub(crate) const WEBSOCKET_PROTOCOL: &str = "throng.v1";
 
 /// Prometheus text, behind the same tokens as the API (a read token).
+/// The open health document ([`crate::generation::health`] for its
+/// generation part): always 200 while the process serves, so a probe can
+/// use it; the state store's answer is a field, not the status.
+pub(crate) async fn health(State(app): State<App>) -> Response {
+    let (store, runs) = match app.cluster_view().await {
+        Ok(view) => ("up", crate::generation::of_view(&view)),
+        Err(_) => ("down", Vec::new()),
+    };
+    Json(json!({
+        "status": "ok",
+        "role": "coordinator",
+        "leader": app.leadership.is_leader(),
+        "state_store": store,
+        "generation": crate::generation::health(&runs),
+    }))
+    .into_response()
+}
+
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
     let text = crate::metrics::render(&app).await;
     (

@@ -54,8 +54,20 @@ pub fn cluster_status(status: &v1::ClusterStatus) -> Value {
                 "report_age_seconds": a.report_age_seconds, "telemetry": telemetry})
         })
         .collect();
+    let stream_runs: Vec<Value> = status
+        .stream_runs
+        .iter()
+        .map(|r| {
+            let emulated = (r.mode == "emulated").then(|| {
+                json!({"interval_seconds": r.interval_seconds,
+                    "batch": {"min": r.batch_min, "max": r.batch_max}})
+            });
+            json!({"id": r.id, "name": r.name, "mode": r.mode, "state": r.state,
+                "scale": r.scale, "emulated": emulated})
+        })
+        .collect();
     json!({"cluster": status.cluster, "leader": status.leader, "agents": agents,
-        "campaigns": status.campaigns, "shards": status.shards})
+        "campaigns": status.campaigns, "shards": status.shards, "stream_runs": stream_runs})
 }
 
 /// What a campaign's plan makes: shards, sessions, rates, each persona's share.

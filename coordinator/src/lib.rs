@@ -15,6 +15,7 @@ pub mod campaign_update;
 mod dashboard;
 mod error;
 pub mod external_events;
+pub mod generation;
 pub mod grpc;
 mod http;
 pub mod http_policy;

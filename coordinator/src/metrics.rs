@@ -87,6 +87,34 @@ pub async fn render(app: &App) -> String {
                     }
                 }
             }
+            for run in crate::generation::of_view(&view) {
+                m.gauge(
+                    "throng_stream_run_mode",
+                    "1 per stream run that has not finished, by its clock mode.",
+                    &[("run", &run.id), ("mode", run.mode), ("state", &run.state)],
+                    1.0,
+                );
+                if let Some(cadence) = run.cadence {
+                    m.gauge(
+                        "throng_stream_run_batch_interval_seconds",
+                        "An emulated run's wall seconds between batches.",
+                        &[("run", &run.id)],
+                        cadence.interval_ms as f64 / 1000.0,
+                    );
+                    m.gauge(
+                        "throng_stream_run_batch_max_events",
+                        "The most events an emulated run's batch holds.",
+                        &[("run", &run.id)],
+                        f64::from(cadence.batch_max),
+                    );
+                    m.gauge(
+                        "throng_stream_run_batch_min_events",
+                        "The fewest events an emulated run's volume aims at per batch.",
+                        &[("run", &run.id)],
+                        f64::from(cadence.batch_min),
+                    );
+                }
+            }
         }
         Err(error) => {
             tracing::warn!(%error, "metrics: the state store did not answer");

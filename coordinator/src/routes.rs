@@ -188,6 +188,7 @@ pub fn table() -> Vec<Route> {
     vec![
         Route::new(Get, "/healthz", Open, "Health: `ok` while the process serves", get(|| async { "ok" }))
             .answer(Answer::Text),
+        Route::new(Get, "/api/v1/health", Open, "Health as JSON: the process serves, whether the state store answers, whether this coordinator leads, and how stream runs generate now (running runs by clock mode, each emulated run's interval and batch bounds; no run is named)", get(http::health)),
         Route::new(Get, "/", Open, "Redirects to the dashboard", get(dashboard::home)).answer(Answer::Redirect),
         Route::new(Get, "/dashboard", Open, "The web dashboard (it holds no data; its calls send the token typed into it)", get(dashboard::page))
             .answer(Answer::Html),

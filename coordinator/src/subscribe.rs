@@ -149,9 +149,15 @@ fn event_message(run: &StreamRunSpec, scored: &ScoredEvent) -> v1::StreamEventMe
     }
 }
 
-/// Where the run's clock is; a backfill has none, so it is "as far as the consumer goes".
+/// Where the run's clock is; a backfill has none, so it is "as far as the
+/// consumer goes". An emulated run's events are followed batch by batch:
+/// up to its last release.
 fn clock_ms(run: &StreamRunSpec, campaign: &Campaign) -> Option<i64> {
-    scenarios::sim_now_ms(run, &campaign.status, epoch_ms())
+    let now = scenarios::sim_now_ms(run, &campaign.status, epoch_ms())?;
+    Some(match run.clock.cadence() {
+        Some(cadence) => now.div_euclid(cadence.interval_ms) * cadence.interval_ms,
+        None => now,
+    })
 }
 
 /// Simulated milliseconds per wall millisecond.

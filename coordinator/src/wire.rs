@@ -208,6 +208,27 @@ pub fn cluster_status(status: &ClusterStatus) -> v1::ClusterStatus {
             .collect(),
         campaigns: status.campaigns,
         shards: status.shards,
+        stream_runs: status
+            .stream_runs
+            .iter()
+            .map(|r| {
+                let cadence = r.cadence.unwrap_or(throng_engine::streams::Cadence {
+                    interval_ms: 0,
+                    batch_min: 0,
+                    batch_max: 0,
+                });
+                v1::StreamRunGeneration {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    mode: r.mode.to_string(),
+                    state: r.state.clone(),
+                    scale: r.scale,
+                    interval_seconds: (cadence.interval_ms / 1000) as u32,
+                    batch_min: cadence.batch_min,
+                    batch_max: cadence.batch_max,
+                }
+            })
+            .collect(),
     }
 }
 

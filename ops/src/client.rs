@@ -300,7 +300,16 @@ fn print_campaign(c: &v1::Campaign, output: Output) {
             match (stream_run, c.plan.clone()) {
                 (Some(run), _) => {
                     println!("kind      stream run of {} streams", run.catalog.streams.len());
-                    println!("clock     {}", run.clock.mode());
+                    match run.clock.cadence() {
+                        Some(c) => println!(
+                            "clock     emulated: a batch every {} s of {} to {} events (scale {:.4})",
+                            c.interval_ms / 1000,
+                            c.batch_min,
+                            c.batch_max,
+                            run.scale
+                        ),
+                        None => println!("clock     {}", run.clock.mode()),
+                    }
                     println!("shards    {} done of {}", c.shards_done, run.shard_count());
                 }
                 (None, plan) => {
@@ -373,6 +382,27 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                     }
                     for problem in problems {
                         println!("telemetry of {problem}");
+                    }
+                    if !status.stream_runs.is_empty() {
+                        println!();
+                        println!(
+                            "{:<24} {:<24} {:<12} {:<8} CADENCE",
+                            "STREAM RUN", "NAME", "MODE", "STATE"
+                        );
+                        for r in &status.stream_runs {
+                            let cadence = if r.mode == "emulated" {
+                                format!(
+                                    "a batch every {} s of {} to {} events",
+                                    r.interval_seconds, r.batch_min, r.batch_max
+                                )
+                            } else {
+                                "-".to_string()
+                            };
+                            println!(
+                                "{:<24} {:<24} {:<12} {:<8} {cadence}",
+                                r.id, r.name, r.mode, r.state
+                            );
+                        }
                     }
                 }
             }

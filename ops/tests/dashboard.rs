@@ -1000,8 +1000,9 @@ async fn the_dashboard_creates_watches_and_steers() {
     assert_eq!(count(page, "#chart-stream canvas").await, 1);
     dashboard.screenshot("streams").await;
 
-    // A new run of the built-in catalog with its own seed, from the form;
-    // stopped again at once.
+    // A new run of the built-in catalog with its own seed, from the form,
+    // in the fast-cadence (emulated) mode; the console says its clock, and
+    // the cluster tab lists it with its cadence before it is stopped.
     page.locator("details:has(#new-run) > summary")
         .click(None)
         .await
@@ -1011,6 +1012,34 @@ async fn the_dashboard_creates_watches_and_steers() {
         .await
         .expect("run name");
     page.locator("#run-seed").fill("7", None).await.expect("run seed");
+    page.locator("#run-mode")
+        .select_option("emulated", None)
+        .await
+        .expect("the emulated clock");
+    assert!(
+        page.locator("#run-interval")
+            .is_visible()
+            .await
+            .expect("visibility"),
+        "the interval shows for the emulated clock"
+    );
+    assert!(
+        !page.locator("#run-speed").is_visible().await.expect("visibility"),
+        "the speed does not"
+    );
+    page.locator("#run-interval")
+        .fill("2", None)
+        .await
+        .expect("interval");
+    page.locator("#run-batch-min")
+        .fill("3", None)
+        .await
+        .expect("batch min");
+    page.locator("#run-batch-max")
+        .fill("9", None)
+        .await
+        .expect("batch max");
+    dashboard.screenshot("streams-emulated").await;
     page.locator("#new-run button[type=submit]")
         .click(None)
         .await
@@ -1024,8 +1053,15 @@ async fn the_dashboard_creates_watches_and_steers() {
     let out = up.client(&["--output", "json", "campaign", "get", &started]);
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the run's JSON");
     assert_eq!(run["spec"]["seed"], 7, "{run}");
-    let out = up.client(&["campaign", "stop", &started]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(run["spec"]["clock"]["mode"], "emulated", "{run}");
+    dashboard
+        .wait(Duration::from_secs(15), "the run's clock said", || async {
+            let clock = text(page, "#run-clock").await;
+            clock
+                .starts_with("emulated clock: a batch every 2 s of 3 to 9 events · simulated now")
+                .then_some(())
+        })
+        .await;
 
     // The cluster tab lists both agents, healthy, with their telemetry
     // writers (the embedded store's).
@@ -1091,7 +1127,20 @@ async fn the_dashboard_creates_watches_and_steers() {
             (count(page, "#logs tbody tr").await > 0).then_some(())
         })
         .await;
+    let row = format!("#generation tr[data-run=\"{started}\"]");
+    dashboard
+        .wait(
+            Duration::from_secs(15),
+            "the emulated run in the cluster tab",
+            || async {
+                (text(page, &format!("{row} td.cadence")).await == "a batch every 2 s of 3 to 9 events")
+                    .then_some(())
+            },
+        )
+        .await;
     dashboard.screenshot("cluster").await;
+    let out = up.client(&["campaign", "stop", &started]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // At a phone's width the campaign page still fits: no sideways scroll.
     page.set_viewport_size(Viewport {

@@ -682,3 +682,186 @@ async fn a_slow_subscriber_is_told_what_it_missed_and_can_come_back_for_it() {
     }
     assert!(recovered >= skipped);
 }
+
+/// A number logged as `name=value` in a log line's text.
+fn logged(text: &str, name: &str) -> Option<u64> {
+    let at = text.find(&format!(" {name}="))? + name.len() + 2;
+    text[at..].split(' ').next()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emulated_run_lands_in_bounded_batches_on_its_interval_and_says_its_mode() {
+    let mut sandbox = Sandbox::start().await;
+    let http = sandbox.spawn_coordinator_with_http("coordinator-1");
+    sandbox.spawn_agent("agent-1");
+    let (leader, mut client) = sandbox.leader_client(1).await;
+    let endpoint = sandbox.node(&leader).endpoint();
+
+    // Bad cadences are refused with every problem at its path, and nothing
+    // is stored.
+    let (status, answer) = common::http_request(
+        &http,
+        "POST",
+        "/api/v1/campaigns",
+        None,
+        "kind: streams\nname: bad\nclock: { mode: emulated, interval: 250ms, batch: { min: 9, max: 3 } }\n",
+    );
+    assert_eq!(status, 400, "{answer}");
+    for path in ["clock.interval", "clock.batch.max"] {
+        assert!(
+            answer.contains(&format!("\"path\":\"{path}\"")),
+            "{path}: {answer}"
+        );
+    }
+    let listed = client
+        .list_campaigns(v1::ListCampaignsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.campaigns.is_empty(), "nothing stored");
+
+    let run = start_campaign(
+        &mut client,
+        "kind: streams\nname: cadence\nclock: { mode: emulated, interval: 1s, batch: { min: 4, max: 8 } }\n"
+            .into(),
+    )
+    .await;
+
+    // The mode where an operator looks: the open health document (which
+    // names no run), the cluster status, the CLI and /metrics.
+    let (status, health) = common::json_answer(Some(
+        common::http_request(&http, "GET", "/api/v1/health", None, "").1,
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(health["generation"]["mode"], "emulated", "{health}");
+    assert_eq!(health["generation"]["running"]["emulated"], 1, "{health}");
+    assert_eq!(
+        health["generation"]["emulated"][0]["interval_seconds"], 1,
+        "{health}"
+    );
+    assert_eq!(health["generation"]["emulated"][0]["batch"]["max"], 8, "{health}");
+    assert!(
+        !health.to_string().contains(&run),
+        "the open document names no run"
+    );
+    let cluster = client
+        .get_cluster_status(v1::GetClusterStatusRequest {})
+        .await
+        .expect("cluster status")
+        .into_inner();
+    let generation = cluster
+        .stream_runs
+        .iter()
+        .find(|r| r.id == run)
+        .expect("the run in the status");
+    assert_eq!(
+        (
+            generation.mode.as_str(),
+            generation.interval_seconds,
+            generation.batch_min,
+            generation.batch_max
+        ),
+        ("emulated", 1, 4, 8)
+    );
+    assert!(
+        generation.scale > 0.0 && generation.scale < 1.0,
+        "a scale from the batch sizes: {}",
+        generation.scale
+    );
+    let out = std::process::Command::new(common::throng_bin())
+        .args(["--endpoint", &endpoint, "cluster", "status"])
+        .output()
+        .expect("run the CLI");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("a batch every 1 s of 4 to 8 events"), "{said}");
+    let (_, metrics) = common::http_request(&http, "GET", "/metrics", None, "");
+    assert!(
+        metrics.contains(&format!(
+            "throng_stream_run_mode{{run=\"{run}\",mode=\"emulated\",state=\"running\"}} 1"
+        )),
+        "{metrics}"
+    );
+
+    // Batches leave the agent on the interval's multiples, none above its
+    // max, until enough have been seen.
+    let batches = || -> Vec<(u64, u64)> {
+        let (_, logs) = common::json_answer(Some(
+            common::http_request(
+                &http,
+                "GET",
+                "/api/v1/logs?node=agent-1&grep=emulated%20batch&limit=1000",
+                None,
+                "",
+            )
+            .1,
+        ));
+        let mut found: Vec<(u64, u64)> = logs["lines"]
+            .as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| {
+                        let text = l["text"].as_str()?;
+                        Some((logged(text, "released_at")?, logged(text, "events")?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    };
+    poll_until_explained(
+        Duration::from_secs(60),
+        "eight emulated batches",
+        || {
+            let found = batches();
+            async move { (found.len() >= 8).then_some(()) }
+        },
+        || sandbox.log_tails(20),
+    )
+    .await;
+    client
+        .stop_campaign(v1::CampaignRef { id: run.clone() })
+        .await
+        .expect("stop");
+    poll_until(Duration::from_secs(30), "the run to stop", || {
+        let mut client = client.clone();
+        let run = run.clone();
+        async move {
+            let c = campaign(&mut client, &run).await?;
+            (c.state == v1::CampaignState::Stopped as i32).then_some(())
+        }
+    })
+    .await;
+    // Everything released is stored, and nothing else: ClickHouse holds the
+    // logged batches' events, each before its batch's instant (read again
+    // each time: a batch may have left as the stop arrived).
+    let (found, stored_count) = poll_until_explained(
+        Duration::from_secs(30),
+        "ClickHouse to hold every released event",
+        || {
+            let found = batches();
+            let sandbox = &sandbox;
+            let run = run.clone();
+            async move {
+                let released: u64 = found.iter().map(|(_, events)| events).sum();
+                let last = found.last().map(|(at, _)| *at as i64)?;
+                let stored = stored(sandbox, &run).await;
+                (stored.len() as u64 == released && stored.iter().all(|(_, _, at)| *at < last))
+                    .then_some((found, stored.len()))
+            }
+        },
+        || format!("batches logged: {:?}", batches()),
+    )
+    .await;
+    assert!(stored_count > 0, "{found:?}");
+    assert!(found.iter().all(|(_, events)| *events <= 8), "{found:?}");
+    let gaps: Vec<u64> = found.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(
+        gaps.iter().all(|gap| gap % 1_000 == 0 && *gap > 0),
+        "on the interval's multiples: {gaps:?}"
+    );
+    let mut sorted = gaps.clone();
+    sorted.sort();
+    assert_eq!(sorted[sorted.len() / 2], 1_000, "one batch a second: {gaps:?}");
+}

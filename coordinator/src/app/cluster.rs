@@ -15,6 +15,8 @@ pub struct ClusterStatus {
     pub agents: Vec<AgentStatus>,
     pub campaigns: u32,
     pub shards: u32,
+    /// Stream runs that have not finished, and how each generates.
+    pub stream_runs: Vec<crate::generation::RunGeneration>,
 }
 
 pub struct AgentStatus {
@@ -65,6 +67,7 @@ impl Cluster<'_> {
             agents,
             campaigns: view.campaigns.len() as u32,
             shards: view.assignments.len() as u32,
+            stream_runs: crate::generation::of_view(&view),
         })
     }
 

@@ -79,6 +79,7 @@ impl Actor for StreamShard {
             shard = %shard_id,
             epoch = shell.assignment.epoch,
             resume_from = runner.watermark_ms(),
+            mode = args.run.clock.mode(),
             "stream shard starting"
         );
         shell.start(&myself, StreamShardMsg::Tick, || StreamShardMsg::Checkpoint)?;
@@ -137,7 +138,25 @@ async fn tick(
         }
         return Ok(());
     }
+    let last_batch = state.runner.last_batch();
     let events = state.runner.advance(now());
+    if let Some((size, released_at)) = state
+        .runner
+        .last_batch()
+        .filter(|_| state.runner.last_batch() != last_batch)
+        && let Some(cadence) = state.runner.cadence()
+    {
+        // The fast-cadence mode is for watching a pipeline take batches:
+        // each one is said in the node's log.
+        tracing::info!(
+            shard = %state.shell.assignment.shard_id(),
+            events = size,
+            released_at,
+            min = cadence.batch_min,
+            max = cadence.batch_max,
+            "emulated batch released"
+        );
+    }
     if !events.is_empty() {
         let assignment = &state.shell.assignment;
         let records = state

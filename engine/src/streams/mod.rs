@@ -28,4 +28,4 @@ pub mod subscription;
 
 pub use catalog::Catalog;
 pub use generate::{ShardGenerator, StreamEvent, generate_all};
-pub use run::{SimClock, StreamRunSpec};
+pub use run::{Cadence, SimClock, StreamRunSpec};

@@ -10,6 +10,13 @@
 //! scale: 1.0                # volume multiplier on every root rate
 //! clock: { mode: accelerated, factor: 60, from: "2026-02-02T00:00:00Z" }
 //! ```
+//!
+//! The emulated clock (`clock: { mode: emulated, interval: 5s, batch: { min: 5,
+//! max: 20 } }`) is the fast-cadence mode: simulated time is the wall clock,
+//! and the run's events leave in small batches at every multiple of the
+//! interval. Without a `scale` of its own, the run's volume is set so a batch
+//! holds the middle of `min`–`max` on average ([`emulated_scale`]); a batch
+//! never holds more than `max` (later events wait for the next one).
 
 use std::sync::Arc;
 
@@ -21,7 +28,11 @@ use crate::spec::reader::Reader;
 use crate::spec::{FieldError, SpecErrors};
 
 const RUN_FIELDS: &[&str] = &["kind", "name", "catalog", "seed", "scale", "clock"];
-const CLOCK_FIELDS: &[&str] = &["mode", "factor", "from", "until"];
+const CLOCK_FIELDS: &[&str] = &["mode", "factor", "from", "until", "interval", "batch"];
+const BATCH_FIELDS: &[&str] = &["min", "max"];
+/// The most events an emulated batch may be asked to hold: the mode is for
+/// watching a pipeline take small batches, not for volume.
+pub const MAX_EMULATED_BATCH: u64 = 10_000;
 
 /// How simulated time relates to the wall clock.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +47,15 @@ pub enum SimClock {
     },
     /// A range generated as fast as it goes.
     Backfill { from_ms: i64, until_ms: i64 },
+    /// Simulated time is the wall clock, and events leave in batches: at
+    /// each wall-clock multiple of `interval_ms`, those of the interval just
+    /// ended, at most `batch_max` of them.
+    Emulated {
+        interval_ms: i64,
+        batch_min: u32,
+        batch_max: u32,
+        until_ms: Option<i64>,
+    },
 }
 
 impl SimClock {
@@ -44,13 +64,31 @@ impl SimClock {
             SimClock::RealTime { .. } => "realtime",
             SimClock::Accelerated { .. } => "accelerated",
             SimClock::Backfill { .. } => "backfill",
+            SimClock::Emulated { .. } => "emulated",
+        }
+    }
+
+    /// The cadence of an emulated clock: its interval and batch bounds.
+    pub fn cadence(&self) -> Option<Cadence> {
+        match self {
+            SimClock::Emulated {
+                interval_ms,
+                batch_min,
+                batch_max,
+                ..
+            } => Some(Cadence {
+                interval_ms: *interval_ms,
+                batch_min: *batch_min,
+                batch_max: *batch_max,
+            }),
+            _ => None,
         }
     }
 
     /// Simulated time at the start of a run started at `started_at_ms` (wall).
     pub fn start_ms(&self, started_at_ms: i64) -> i64 {
         match self {
-            SimClock::RealTime { .. } => started_at_ms,
+            SimClock::RealTime { .. } | SimClock::Emulated { .. } => started_at_ms,
             SimClock::Accelerated { from_ms, .. } | SimClock::Backfill { from_ms, .. } => *from_ms,
         }
     }
@@ -59,7 +97,7 @@ impl SimClock {
     /// backfill, which goes as fast as it can.
     pub fn sim_ms(&self, started_at_ms: i64, running_ms: i64) -> Option<i64> {
         match self {
-            SimClock::RealTime { .. } => Some(started_at_ms + running_ms),
+            SimClock::RealTime { .. } | SimClock::Emulated { .. } => Some(started_at_ms + running_ms),
             SimClock::Accelerated { factor, from_ms, .. } => {
                 Some(from_ms + (running_ms as f64 * factor) as i64)
             }
@@ -70,11 +108,40 @@ impl SimClock {
     /// Where the run ends in simulated time, if it does.
     pub fn until_ms(&self) -> Option<i64> {
         match self {
-            SimClock::RealTime { until_ms } | SimClock::Accelerated { until_ms, .. } => *until_ms,
+            SimClock::RealTime { until_ms }
+            | SimClock::Accelerated { until_ms, .. }
+            | SimClock::Emulated { until_ms, .. } => *until_ms,
             SimClock::Backfill { until_ms, .. } => Some(*until_ms),
         }
     }
 }
+
+/// How an emulated clock delivers: a batch every `interval_ms` of wall
+/// time, sized between `batch_min` and `batch_max` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    pub interval_ms: i64,
+    pub batch_min: u32,
+    pub batch_max: u32,
+}
+
+/// The volume at which `catalog` averages the middle of `cadence`'s batch
+/// bounds: its events over a sampled week (from a Monday, so every weekday's
+/// rhythm counts once) at a known scale, brought to one interval.
+pub fn emulated_scale(catalog: &Arc<Catalog>, cadence: Cadence) -> f64 {
+    const WEEK_MS: i64 = 7 * 86_400_000;
+    /// Monday 2026-02-02, 00:00 UTC.
+    const SAMPLE_FROM_MS: i64 = 1_769_990_400_000;
+    const SAMPLE_SCALE: f64 = 0.05;
+    let sampled =
+        super::generate::generate_all(catalog, SAMPLE_SCALE, SAMPLE_FROM_MS, SAMPLE_FROM_MS + WEEK_MS).len();
+    let per_interval = sampled.max(1) as f64 / SAMPLE_SCALE * cadence.interval_ms as f64 / WEEK_MS as f64;
+    let middle = f64::from(cadence.batch_min + cadence.batch_max) / 2.0;
+    (middle / per_interval).clamp(MIN_SCALE, MAX_SCALE)
+}
+
+const MIN_SCALE: f64 = 1e-6;
+const MAX_SCALE: f64 = 1000.0;
 
 /// A validated stream run.
 #[derive(Clone, Debug)]
@@ -120,13 +187,30 @@ impl StreamRunSpec {
             (catalog, _) => catalog,
         };
         match (run, catalog) {
-            (Some((name, scale, clock, _)), Some(catalog)) if errors.is_empty() => Ok(StreamRunSpec {
-                name,
-                catalog,
-                scale,
-                clock,
-                document: value.clone(),
-            }),
+            (Some((name, scale, clock, _)), Some(catalog)) if errors.is_empty() => {
+                let mut document = value.clone();
+                // An emulated run without a scale of its own gets one from
+                // its batch bounds, once: it is written into the document,
+                // so every reader (agents, subscriptions) uses the same.
+                let scale = match (scale, clock.cadence()) {
+                    (Some(scale), _) => scale,
+                    (None, Some(cadence)) => {
+                        let derived = emulated_scale(&catalog, cadence);
+                        if let Value::Object(map) = &mut document {
+                            map.insert("scale".into(), Value::from(derived));
+                        }
+                        derived
+                    }
+                    (None, None) => 1.0,
+                };
+                Ok(StreamRunSpec {
+                    name,
+                    catalog,
+                    scale,
+                    clock,
+                    document,
+                })
+            }
             _ => Err(SpecErrors(errors)),
         }
     }
@@ -136,19 +220,32 @@ impl StreamRunSpec {
         &self.document
     }
 
-    /// One shard per root stream.
+    /// One shard per root stream; an emulated run is one shard, so that
+    /// each of its batches is one delivery of a few events (one agent
+    /// carries that easily).
     pub fn shard_count(&self) -> u32 {
-        self.catalog.roots().len() as u32
+        if self.clock.cadence().is_some() {
+            1
+        } else {
+            self.catalog.roots().len() as u32
+        }
     }
 
-    /// The root stream of shard `index`.
-    pub fn shard_root(&self, index: u32) -> Option<usize> {
-        self.catalog.roots().get(index as usize).copied()
+    /// The root streams shard `index` generates.
+    pub fn shard_roots(&self, index: u32) -> Option<Vec<usize>> {
+        let roots = self.catalog.roots();
+        if self.clock.cadence().is_some() {
+            return (index == 0).then_some(roots);
+        }
+        roots.get(index as usize).map(|root| vec![*root])
     }
 }
 
-/// The run's name, scale, clock and own seed (none: the catalog's).
-fn read_run(r: &mut Reader, value: &Value) -> Option<(String, f64, SimClock, Option<u64>)> {
+/// The run's name, scale (none: not given), clock and own seed (none: the
+/// catalog's).
+type RunFields = (String, Option<f64>, SimClock, Option<u64>);
+
+fn read_run(r: &mut Reader, value: &Value) -> Option<RunFields> {
     let root = r.object(value, "", RUN_FIELDS)?;
     let name = r.required_str(root, "", "name");
     if let Some(name) = &name
@@ -160,7 +257,7 @@ fn read_run(r: &mut Reader, value: &Value) -> Option<(String, f64, SimClock, Opt
     {
         r.error("name", "must be 1-64 letters, digits, `-` or `_`");
     }
-    let scale = r.optional_f64(root, "", "scale", 1e-6, 1000.0).unwrap_or(1.0);
+    let scale = r.optional_f64(root, "", "scale", MIN_SCALE, MAX_SCALE);
     let seed = r.optional_u64(root, "", "seed", 0, u64::MAX);
     let clock = match root.get("clock") {
         None => Some(SimClock::RealTime { until_ms: None }),
@@ -197,6 +294,13 @@ fn read_clock(r: &mut Reader, value: &Value) -> Option<SimClock> {
         return None;
     }
     let factor = r.optional_f64(map, "clock", "factor", 1.0, 1_000_000.0);
+    if mode != "emulated" {
+        for field in ["interval", "batch"] {
+            if map.contains_key(field) {
+                r.error(&format!("clock.{field}"), "applies only to mode: emulated");
+            }
+        }
+    }
     match mode.as_str() {
         "realtime" => {
             for field in ["from", "factor"] {
@@ -241,10 +345,74 @@ fn read_clock(r: &mut Reader, value: &Value) -> Option<SimClock> {
                 until_ms: until?,
             })
         }
+        "emulated" => {
+            for field in ["from", "factor"] {
+                if map.contains_key(field) {
+                    r.error(
+                        &format!("clock.{field}"),
+                        "does not apply to emulated (it runs on the wall clock, from now)",
+                    );
+                }
+            }
+            let interval = r.optional_duration(
+                map,
+                "clock",
+                "interval",
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(3600),
+            );
+            if !map.contains_key("interval") {
+                r.error(
+                    "clock.interval",
+                    "is required for emulated (e.g. \"5s\": a batch every 5 seconds)",
+                );
+            }
+            if interval.is_some_and(|i| i.subsec_millis() != 0) {
+                r.error("clock.interval", "must be whole seconds");
+            }
+            let (min, max) = match map.get("batch") {
+                None => {
+                    r.error(
+                        "clock.batch",
+                        "is required for emulated (e.g. { min: 5, max: 20 })",
+                    );
+                    (None, None)
+                }
+                Some(batch) => match r.object(batch, "clock.batch", BATCH_FIELDS) {
+                    None => (None, None),
+                    Some(batch) => {
+                        for field in ["min", "max"] {
+                            if !batch.contains_key(field) {
+                                r.error(&format!("clock.batch.{field}"), "is required");
+                            }
+                        }
+                        (
+                            r.optional_u64(batch, "clock.batch", "min", 1, MAX_EMULATED_BATCH),
+                            r.optional_u64(batch, "clock.batch", "max", 1, MAX_EMULATED_BATCH),
+                        )
+                    }
+                },
+            };
+            if let (Some(min), Some(max)) = (min, max)
+                && max < min
+            {
+                r.error(
+                    "clock.batch.max",
+                    format!("must be at least clock.batch.min ({min})"),
+                );
+                return None;
+            }
+            Some(SimClock::Emulated {
+                interval_ms: interval?.as_millis() as i64,
+                batch_min: min? as u32,
+                batch_max: max? as u32,
+                until_ms: until,
+            })
+        }
         other => {
             r.error(
                 "clock.mode",
-                format!("unknown mode `{other}`; expected realtime, accelerated or backfill"),
+                format!("unknown mode `{other}`; expected realtime, accelerated, backfill or emulated"),
             );
             None
         }
@@ -282,6 +450,98 @@ mod tests {
         assert_eq!(backfill.clock.sim_ms(0, 1), None);
         let live = parse("kind: streams\nname: live\n").expect("valid");
         assert_eq!(live.clock, SimClock::RealTime { until_ms: None });
+    }
+
+    #[test]
+    fn an_emulated_run_is_one_shard_whose_scale_comes_from_its_batches() {
+        let run = parse(
+            "kind: streams\nname: e\nclock: { mode: emulated, interval: 5s, batch: { min: 5, max: 20 } }\n",
+        )
+        .expect("valid");
+        let cadence = run.clock.cadence().expect("emulated");
+        assert_eq!(
+            (cadence.interval_ms, cadence.batch_min, cadence.batch_max),
+            (5_000, 5, 20)
+        );
+        assert_eq!(run.clock.mode(), "emulated");
+        assert_eq!(run.shard_count(), 1);
+        assert_eq!(run.shard_roots(0), Some(run.catalog.roots()));
+        assert_eq!(run.shard_roots(1), None);
+        assert_eq!(run.clock.sim_ms(1_000, 500), Some(1_500), "the wall clock");
+        // The derived scale is written into the document, so a reader of
+        // the stored document gets the same without sampling again.
+        let written = run.to_document()["scale"]
+            .as_f64()
+            .expect("a scale in the document");
+        assert!(written > 0.0 && written < 1.0, "{written}");
+        assert_eq!(run.scale, written);
+        let again = StreamRunSpec::from_value(run.to_document()).expect("valid");
+        assert_eq!(again.scale, written);
+        // Ten times the interval, ten times fewer events a batch needed per
+        // simulated hour: about a tenth of the scale.
+        let slow = parse(
+            "kind: streams\nname: e\nclock: { mode: emulated, interval: 50s, batch: { min: 5, max: 20 } }\n",
+        )
+        .expect("valid");
+        assert!((slow.scale * 10.0 / written - 1.0).abs() < 1e-9);
+        let own = parse("kind: streams\nname: e\nscale: 0.5\nclock: { mode: emulated, interval: 5s, batch: { min: 1, max: 2 } }\n")
+            .expect("valid");
+        assert_eq!(own.scale, 0.5, "a scale of the run's own is kept");
+    }
+
+    #[test]
+    fn emulated_mistakes_are_reported_with_paths() {
+        for (clock, expected) in [
+            (
+                "{ mode: emulated }",
+                vec!["clock.interval: is required", "clock.batch: is required"],
+            ),
+            (
+                "{ mode: emulated, interval: 500ms, batch: { min: 0, max: 20000 } }",
+                vec![
+                    "clock.interval: must be between",
+                    "clock.batch.min: must be between 1",
+                    "clock.batch.max: must be between 1",
+                ],
+            ),
+            (
+                "{ mode: emulated, interval: 1500ms, batch: { min: 9, max: 3 } }",
+                vec![
+                    "clock.interval: must be whole seconds",
+                    "clock.batch.max: must be at least clock.batch.min (9)",
+                ],
+            ),
+            (
+                "{ mode: emulated, interval: soon, batch: { max: 3, size: 2 } }",
+                vec![
+                    "clock.interval: is not a duration",
+                    "clock.batch.min: is required",
+                    "clock.batch.size: unknown field",
+                ],
+            ),
+            (
+                "{ mode: emulated, interval: 5s, batch: { min: 1, max: 2 }, factor: 60, from: \"2026-02-02T00:00:00Z\" }",
+                vec![
+                    "clock.factor: does not apply to emulated",
+                    "clock.from: does not apply to emulated",
+                ],
+            ),
+            (
+                "{ mode: realtime, interval: 5s, batch: { min: 1, max: 2 } }",
+                vec![
+                    "clock.interval: applies only to mode: emulated",
+                    "clock.batch: applies only to mode: emulated",
+                ],
+            ),
+        ] {
+            let errors = parse(&format!("kind: streams\nname: x\nclock: {clock}\n")).expect_err(clock);
+            for expected in expected {
+                assert!(
+                    errors.iter().any(|e| e.contains(expected)),
+                    "{clock}: missing {expected} in {errors:#?}"
+                );
+            }
+        }
     }
 
     #[test]

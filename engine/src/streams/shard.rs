@@ -2,10 +2,11 @@
 //! generated (its watermark), how far the clock says it should be, and
 //! pauses. The actor in [`crate::actors`] is a thin shell over this.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::generate::{ShardGenerator, StreamEvent};
-use super::run::StreamRunSpec;
+use super::run::{Cadence, StreamRunSpec};
 use super::scenario::ScenarioRun;
 use crate::telemetry::StreamRecord;
 
@@ -23,7 +24,10 @@ const STEP_EVENT_BUDGET: usize = 1_000;
 pub struct StreamShardRunner {
     run: Arc<StreamRunSpec>,
     shard_index: u32,
-    generator: ShardGenerator,
+    /// One per root stream of the shard (several only for an emulated run).
+    generators: Vec<ShardGenerator>,
+    /// An emulated run's batches: events made but not yet released.
+    batches: Option<Batches>,
     /// Every event before this simulated instant has been generated.
     watermark_ms: i64,
     /// The run's start on the wall clock: every shard's common origin.
@@ -47,13 +51,18 @@ impl StreamShardRunner {
         started_at_ms: i64,
         watermark_ms: Option<i64>,
     ) -> Option<StreamShardRunner> {
-        let root = run.shard_root(shard_index)?;
+        let roots = run.shard_roots(shard_index)?;
         let start = watermark_ms.unwrap_or_else(|| run.clock.start_ms(started_at_ms));
-        let generator = ShardGenerator::new(run.catalog.clone(), root, run.scale, start);
+        let generators = roots
+            .into_iter()
+            .map(|root| ShardGenerator::new(run.catalog.clone(), root, run.scale, start))
+            .collect();
+        let batches = run.clock.cadence().map(Batches::new);
         Some(StreamShardRunner {
             run,
             shard_index,
-            generator,
+            generators,
+            batches,
             watermark_ms: start,
             started_at_ms,
             paused_ms: 0,
@@ -71,11 +80,28 @@ impl StreamShardRunner {
 
     /// Follows this scenario timeline for everything not generated yet.
     pub fn set_timeline(&mut self, timeline: &[ScenarioRun]) {
-        self.generator.set_timeline(timeline);
+        for generator in &mut self.generators {
+            generator.set_timeline(timeline);
+        }
     }
 
+    /// An emulated run's cadence.
+    pub fn cadence(&self) -> Option<Cadence> {
+        self.batches.as_ref().map(|b| b.cadence)
+    }
+
+    /// The size and release instant (wall) of the last emulated batch.
+    pub fn last_batch(&self) -> Option<(usize, i64)> {
+        self.batches.as_ref().and_then(|b| b.last)
+    }
+
+    /// Every event before this simulated instant is handed out: events an
+    /// emulated run holds for a later batch are not.
     pub fn watermark_ms(&self) -> i64 {
-        self.watermark_ms
+        match self.batches.as_ref().and_then(|b| b.held.front()) {
+            Some(first) => first.at_ms.min(self.watermark_ms),
+            None => self.watermark_ms,
+        }
     }
 
     pub fn is_paused(&self) -> bool {
@@ -87,13 +113,13 @@ impl StreamShardRunner {
         self.run
             .clock
             .until_ms()
-            .is_some_and(|until| self.watermark_ms >= until)
+            .is_some_and(|until| self.watermark_ms() >= until)
     }
 
     /// True when the next step should run at once rather than after a tick:
     /// a backfill, or a shard more than a step behind its clock.
     pub fn is_behind(&self, now_ms: i64) -> bool {
-        if self.is_done() || self.is_paused() {
+        if self.is_done() || self.is_paused() || self.batches.is_some() {
             return false;
         }
         if self.cut_short {
@@ -134,22 +160,48 @@ impl StreamShardRunner {
     }
 
     /// Generates up to where the clock says, returning the new events in
-    /// (time, id) order.
+    /// (time, id) order. An emulated run returns nothing between batches,
+    /// and at most a batch at each multiple of its interval.
     pub fn advance(&mut self, now_ms: i64) -> Vec<StreamEvent> {
-        let mut events = Vec::new();
         if self.is_paused() {
+            return Vec::new();
+        }
+        let Some(interval_ms) = self.batches.as_ref().map(|b| b.cadence.interval_ms) else {
+            let target = self.target_ms(now_ms);
+            return self.generate(target, self.step_budget);
+        };
+        // Batches leave at wall-clock multiples of the interval, each with
+        // what the clock reached by then.
+        let release_at = now_ms.div_euclid(interval_ms) * interval_ms;
+        if self.batches.as_ref().is_some_and(|b| b.released_at >= release_at) {
+            return Vec::new();
+        }
+        let until = self.run.clock.until_ms().unwrap_or(i64::MAX);
+        let target = self.clock_ms(release_at).unwrap_or(release_at).min(until);
+        let made = self.generate(target, usize::MAX);
+        let batches = self.batches.as_mut().expect("an emulated run has batches");
+        batches.held.extend(made);
+        batches.release(release_at)
+    }
+
+    /// Every event before `target` (or as far as `budget` goes), from each
+    /// of the shard's generators, in (time, id) order.
+    fn generate(&mut self, target: i64, budget: usize) -> Vec<StreamEvent> {
+        let mut events = Vec::new();
+        if target <= self.watermark_ms {
             return events;
         }
-        let target = self.target_ms(now_ms);
-        if target > self.watermark_ms {
-            let reached = self
-                .generator
-                .advance_within(target, self.step_budget, &mut events);
-            // While it replays the span before its start, a resumed shard
-            // reaches instants below its watermark: they emit nothing.
-            self.watermark_ms = self.watermark_ms.max(reached);
-            self.cut_short = reached < target;
+        let mut reached = target;
+        for generator in &mut self.generators {
+            reached = reached.min(generator.advance_within(target, budget, &mut events));
         }
+        if self.generators.len() > 1 {
+            events.sort_by_key(|e| (e.at_ms, e.id));
+        }
+        // While it replays the span before its start, a resumed shard
+        // reaches instants below its watermark: they emit nothing.
+        self.watermark_ms = self.watermark_ms.max(reached);
+        self.cut_short = reached < target;
         events
     }
 
@@ -176,6 +228,37 @@ impl StreamShardRunner {
     }
 }
 
+/// An emulated run's batches: what was made and not yet released, and
+/// the last release.
+struct Batches {
+    cadence: Cadence,
+    held: VecDeque<StreamEvent>,
+    /// The wall instant of the last release (`i64::MIN`: none yet).
+    released_at: i64,
+    /// The last batch's size and wall instant.
+    last: Option<(usize, i64)>,
+}
+
+impl Batches {
+    fn new(cadence: Cadence) -> Batches {
+        Batches {
+            cadence,
+            held: VecDeque::new(),
+            released_at: i64::MIN,
+            last: None,
+        }
+    }
+
+    /// The next batch: the oldest held events, at most the batch's max.
+    /// Events past it wait for the next release, so none is dropped.
+    fn release(&mut self, at: i64) -> Vec<StreamEvent> {
+        let size = self.held.len().min(self.cadence.batch_max as usize);
+        self.released_at = at;
+        self.last = Some((size, at));
+        self.held.drain(..size).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +279,57 @@ mod tests {
             events.extend(shard.advance(now_ms));
         }
         events
+    }
+
+    #[test]
+    fn an_emulated_run_releases_bounded_batches_on_its_interval_and_loses_nothing() {
+        // A scale of its own, high enough that some intervals bring more
+        // than the batch's max.
+        let document = "kind: streams\nname: t\nscale: 0.5\nclock: { mode: emulated, interval: 2s, batch: { min: 3, max: 8 } }\n";
+        let value: serde_json::Value = serde_yaml::from_str(document).expect("yaml");
+        let run = Arc::new(StreamRunSpec::from_value(&value).expect("valid"));
+        // Mid-morning on a Monday, when the marketplace is busy.
+        let started = FROM + 10 * 3_600_000 + 300;
+        let mut shard = StreamShardRunner::new(run.clone(), 0, started, None).expect("the one shard");
+        let mut released = Vec::new();
+        let mut sizes = Vec::new();
+        let mut now = started;
+        while now < started + 600_000 {
+            let batch = shard.advance(now);
+            if !batch.is_empty() {
+                let (size, at) = shard.last_batch().expect("a batch");
+                assert_eq!(size, batch.len());
+                assert_eq!(at % 2_000, 0, "released on a multiple of the interval");
+                assert!(
+                    batch.iter().all(|e| e.at_ms < at),
+                    "only events the clock reached"
+                );
+                sizes.push(size);
+                released.extend(batch);
+            }
+            assert!(
+                !shard.is_behind(now),
+                "an emulated shard waits for its next release"
+            );
+            now += 100;
+        }
+        assert!(sizes.iter().all(|&s| s <= 8), "{sizes:?}");
+        assert!(sizes.contains(&8), "some intervals were full: {sizes:?}");
+        // Nothing was dropped: the held events plus those released are
+        // exactly every event of the catalog up to where the clock went.
+        let flushed = shard.watermark_ms();
+        let expected = crate::streams::generate::generate_all(&run.catalog, run.scale, started, flushed);
+        assert!(released.len() >= expected.len());
+        assert!(
+            released[..expected.len()] == expected[..],
+            "released in order, none lost"
+        );
+        // The checkpoint is the first held event: a shard resumed there
+        // goes on with exactly what was held.
+        let mut resumed = StreamShardRunner::new(run, 0, started, Some(flushed)).expect("shard");
+        let next = resumed.advance(now + 2_000);
+        assert!(!next.is_empty());
+        assert!(next.first().map(|e| e.at_ms) >= Some(flushed));
     }
 
     #[test]

@@ -19,6 +19,12 @@ async function refreshCluster() {
     return `<tr data-agent="${text(a.id)}"><td>${text(a.id)}</td><td>${text(a.address)}</td><td>${a.capacity}</td><td>${a.shards}</td>` +
       `<td class="writer">${writer}</td><td class="health health-${health === "ok" ? "ok" : "bad"}">${text(health)}</td></tr>`;
   }).join("");
+  const runs = answer.body.stream_runs || [];
+  $("#generation tbody").innerHTML = runs.length === 0
+    ? `<tr><td colspan="6" class="muted">No stream run is generating.</td></tr>`
+    : runs.map((r) => `<tr data-run="${text(r.id)}"><td>${text(r.id)}</td><td>${text(r.name)}</td><td>${text(r.mode)}</td>` +
+      `<td>${text(r.state)}</td><td class="cadence">${r.emulated ? text(clockSaid(r).replace("emulated clock: ", "")) : "-"}</td>` +
+      `<td>${r.scale.toPrecision(3)}</td></tr>`).join("");
   const node = $("#log-node").value;
   $("#log-node").innerHTML = `<option value="">the coordinator</option>` +
     answer.body.agents.map((a) => `<option value="${text(a.id)}">${text(a.id)}</option>`).join("");

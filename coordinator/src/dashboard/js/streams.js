@@ -9,6 +9,13 @@ function simulatedSpan(ms) {
   return hours < 48 ? `${hours} h ${minutes % 60} min` : `${Math.floor(hours / 24)} days ${hours % 24} h`;
 }
 
+// A run's clock as people say it: its mode, and an emulated run's batches.
+function clockSaid(run) {
+  if (!run.emulated) return `${run.mode} clock`;
+  const b = run.emulated.batch;
+  return `emulated clock: a batch every ${run.emulated.interval_seconds} s of ${b.min} to ${b.max} events`;
+}
+
 // The run's scenarios: what each bends, its phase and how long it has left.
 // One scenario at a time unless composing; applying asks first.
 async function refreshScenarios() {
@@ -18,7 +25,10 @@ async function refreshScenarios() {
   if (!answer.ok) return;
   const state = answer.body;
   const now = state.sim_now_ms;
-  $("#run-clock").textContent = now ? "simulated now: " + new Date(now).toISOString().slice(0, 16) + " UTC" : "a backfill: no live clock";
+  const simulated = now ? "simulated now: " + new Date(now).toISOString().slice(0, 16) + " UTC" : "a backfill: no live clock";
+  const generation = await api("/api/v1/cluster");
+  const how = generation.ok ? (generation.body.stream_runs || []).find((r) => r.id === run) : null;
+  $("#run-clock").textContent = (how ? clockSaid(how) + " · " : "") + simulated;
   const current = {};
   for (const r of state.runs) if (r.phase !== "settled") current[r.scenario] = r;
   const busy = Object.values(current).some((r) => r.phase === "active" || r.phase === "scheduled");
@@ -50,8 +60,10 @@ $("#new-run").addEventListener("submit", async (event) => {
   event.preventDefault();
   const hour = new Date();
   hour.setUTCMinutes(0, 0, 0);
-  const spec = `kind: streams\nname: ${$("#run-name").value}\ncatalog: builtin\nseed: ${$("#run-seed").value}\n` +
-    `clock: { mode: accelerated, factor: ${$("#run-speed").value}, from: "${hour.toISOString()}" }\n`;
+  const clock = $("#run-mode").value === "emulated"
+    ? `{ mode: emulated, interval: ${$("#run-interval").value}s, batch: { min: ${$("#run-batch-min").value}, max: ${$("#run-batch-max").value} } }`
+    : `{ mode: accelerated, factor: ${$("#run-speed").value}, from: "${hour.toISOString()}" }`;
+  const spec = `kind: streams\nname: ${$("#run-name").value}\ncatalog: builtin\nseed: ${$("#run-seed").value}\nclock: ${clock}\n`;
   const answer = await api("/api/v1/campaigns?start=true", { method: "POST", body: spec });
   $("#run-errors").innerHTML = (answer.body.errors || []).map((e) => `<li>${text(e.path)}: ${text(e.message)}</li>`).join("");
   $("#run-status").textContent = answer.ok ? `started ${answer.body.id}` : (answer.body.errors ? "" : answer.body.detail || "");
@@ -61,6 +73,11 @@ $("#new-run").addEventListener("submit", async (event) => {
     refreshScenarios();
     refreshStreams();
   }
+});
+$("#run-mode").addEventListener("change", () => {
+  const emulated = $("#run-mode").value === "emulated";
+  for (const label of document.querySelectorAll("#new-run .emulated-only")) label.hidden = !emulated;
+  for (const label of document.querySelectorAll("#new-run .accelerated-only")) label.hidden = emulated;
 });
 $("#stop-run").addEventListener("click", () => {
   const run = $("#run").value;
