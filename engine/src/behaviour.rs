@@ -7,10 +7,14 @@
 //! - [`signals`] is the behaviour data a session leaves, as the browser
 //!   engine captures it or any client posts it, and its [`signals::Summary`].
 //! - [`score`] is the rule-based detector: a score, a confidence, a risk
-//!   level and the reasons, per session.
+//!   level and the reasons, per session, by [`rules`] an operator can tune.
+//! - [`sessions`] is the detector as a service's session: behaviour data
+//!   appended as it arrives, whether it is ready, and its stored result.
 
 pub mod input;
+pub mod rules;
 pub mod score;
+pub mod sessions;
 pub mod signals;
 
 /// The normal distribution by Box-Muller, from two uniform draws in [0, 1).

@@ -3,20 +3,16 @@
 //! device and network consistency — each giving the probability the session
 //! is a bot, how much evidence it had (confidence), and its reasons.
 //!
-//! The score is the checks' probabilities weighted by their confidence;
-//! decisive evidence (an automation flag, ruler-straight mouse paths, keys
-//! held for less time than fingers can) lifts it on its own. Risk: LOW below
-//! 0.35, HIGH from 0.7.
+//! The score is the checks' probabilities weighted by their confidence
+//! (times each check's weight); decisive evidence (an automation flag,
+//! ruler-straight mouse paths, keys held for less time than fingers can)
+//! lifts it on its own. The thresholds are [`Rules`], tunable in a rules
+//! file; by default risk is LOW below 0.35, HIGH from 0.7.
 
 use serde::{Deserialize, Serialize};
 
+use super::rules::Rules;
 use super::signals::{BehaviourData, Summary};
-
-const LOW_BELOW: f64 = 0.35;
-const HIGH_FROM: f64 = 0.7;
-/// A check this sure, with this much evidence, decides alone.
-const DECISIVE_PROBABILITY: f64 = 0.85;
-const DECISIVE_CONFIDENCE: f64 = 0.5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -66,7 +62,8 @@ fn is_mobile(user_agent: &str) -> bool {
         .any(|m| user_agent.contains(m))
 }
 
-fn mouse(s: &Summary, data: &BehaviourData) -> Check {
+fn mouse(s: &Summary, data: &BehaviourData, rules: &Rules) -> Check {
+    let r = &rules.mouse;
     let name = "mouse";
     if s.mouse_events == 0 {
         if data.device.touch_points > 0 && is_mobile(&data.device.user_agent) {
@@ -88,12 +85,12 @@ fn mouse(s: &Summary, data: &BehaviourData) -> Check {
     // People never move in ruler-straight lines; speed alone is less telling,
     // since a loaded machine jitters even a bot's timing.
     let mut reasons = Vec::new();
-    let mut p: f64 = if straightness > 0.985 {
+    let mut p: f64 = if straightness > r.straight_above {
         reasons.push(format!(
             "ruler-straight mouse paths (straightness {straightness:.3})"
         ));
         0.85
-    } else if straightness > 0.96 {
+    } else if straightness > r.nearly_straight_above {
         reasons.push(format!(
             "nearly straight mouse paths (straightness {straightness:.3})"
         ));
@@ -102,10 +99,10 @@ fn mouse(s: &Summary, data: &BehaviourData) -> Check {
         reasons.push(format!("mouse paths curve (straightness {straightness:.3})"));
         0.1
     };
-    if speed_cv < 0.15 {
+    if speed_cv < r.constant_speed_below {
         p += 0.3;
         reasons.push(format!("constant mouse speed (variation {speed_cv:.2})"));
-    } else if speed_cv < 0.3 {
+    } else if speed_cv < 2.0 * r.constant_speed_below {
         p += 0.1;
         reasons.push(format!("little change in mouse speed (variation {speed_cv:.2})"));
     } else {
@@ -124,7 +121,8 @@ fn mouse(s: &Summary, data: &BehaviourData) -> Check {
     check(name, p.min(0.98), confidence, reasons)
 }
 
-fn keystrokes(s: &Summary) -> Check {
+fn keystrokes(s: &Summary, rules: &Rules) -> Check {
+    let r = &rules.keystrokes;
     let name = "keystrokes";
     let (Some(dwell), Some(dwell_cv), Some(flight_cv)) = (s.dwell_ms, s.dwell_cv, s.flight_cv) else {
         return check(name, 0.5, 0.0, vec!["no typing to judge".into()]);
@@ -133,20 +131,20 @@ fn keystrokes(s: &Summary) -> Check {
         return check(name, 0.5, 0.0, vec!["too few keystrokes to judge".into()]);
     }
     let mut reasons = Vec::new();
-    let mut p: f64 = if dwell < 20.0 {
+    let mut p: f64 = if dwell < r.hold_below_ms {
         reasons.push(format!("keys held {dwell:.0} ms, faster than fingers"));
         0.85
     } else {
         0.1
     };
-    if dwell_cv < 0.08 {
+    if dwell_cv < r.constant_hold_below {
         p += 0.3;
         reasons.push(format!("every key held as long (variation {dwell_cv:.2})"));
-    } else if dwell_cv < 0.15 {
+    } else if dwell_cv < 2.0 * r.constant_hold_below {
         p += 0.1;
         reasons.push(format!("key holds barely vary (variation {dwell_cv:.2})"));
     }
-    if flight_cv < 0.08 {
+    if flight_cv < r.metronome_below {
         p += 0.2;
         reasons.push(format!(
             "keys follow each other like a metronome (variation {flight_cv:.2})"
@@ -165,10 +163,11 @@ fn keystrokes(s: &Summary) -> Check {
     check(name, p.clamp(0.02, 0.98), confidence, reasons)
 }
 
-fn scrolling(s: &Summary) -> Check {
+fn scrolling(s: &Summary, rules: &Rules) -> Check {
+    let r = &rules.scrolling;
     let name = "scrolling";
     if s.scroll_events == 0 {
-        if s.duration_ms > 5_000.0 {
+        if s.duration_ms > r.expected_after_ms {
             return check(
                 name,
                 0.65,
@@ -180,7 +179,7 @@ fn scrolling(s: &Summary) -> Check {
     }
     match s.scroll_delta_cv {
         // Not decisive: a notched wheel gives people equal steps too.
-        Some(cv) if cv < 0.05 => check(
+        Some(cv) if cv < r.same_step_below => check(
             name,
             0.7,
             0.5,
@@ -196,7 +195,8 @@ fn scrolling(s: &Summary) -> Check {
     }
 }
 
-fn timing(s: &Summary) -> Check {
+fn timing(s: &Summary, rules: &Rules) -> Check {
+    let r = &rules.timing;
     let name = "timing";
     let Some(first) = s.first_input_ms else {
         return check(name, 0.5, 0.0, vec!["no input".into()]);
@@ -204,11 +204,11 @@ fn timing(s: &Summary) -> Check {
     // Pauses are weak evidence of a person: a bot can wait too.
     let mut p: f64 = 0.3;
     let mut reasons = Vec::new();
-    if first < 150.0 {
+    if first < r.first_input_below_ms {
         p += 0.3;
         reasons.push(format!("first input {first:.0} ms after the page loaded"));
     }
-    if s.duration_ms > 3_000.0 && s.longest_pause_ms < 500.0 {
+    if s.duration_ms > 3_000.0 && s.longest_pause_ms < r.pause_ms {
         p += 0.3;
         reasons.push(format!(
             "never paused longer than {:.0} ms in {:.0} s",
@@ -284,21 +284,27 @@ fn device(data: &BehaviourData) -> Check {
     check(name, p.min(0.95), confidence, reasons)
 }
 
-/// Judges one session's behaviour.
+/// Judges one session's behaviour by the default rules.
 pub fn score(data: &BehaviourData) -> Verdict {
+    score_with(data, &Rules::default())
+}
+
+/// Judges one session's behaviour by `rules`.
+pub fn score_with(data: &BehaviourData, rules: &Rules) -> Verdict {
     let summary = Summary::of(data);
+    let w = &rules.weights;
     let checks = vec![
-        mouse(&summary, data),
-        keystrokes(&summary),
-        scrolling(&summary),
-        timing(&summary),
-        device(data),
+        (mouse(&summary, data, rules), w.mouse),
+        (keystrokes(&summary, rules), w.keystrokes),
+        (scrolling(&summary, rules), w.scrolling),
+        (timing(&summary, rules), w.timing),
+        (device(data), w.device),
     ];
-    let weight: f64 = checks.iter().map(|c| c.confidence).sum();
+    let weight: f64 = checks.iter().map(|(c, w)| c.confidence * w).sum();
     let mut score = if weight > 0.0 {
         checks
             .iter()
-            .map(|c| c.bot_probability * c.confidence)
+            .map(|(c, w)| c.bot_probability * c.confidence * w)
             .sum::<f64>()
             / weight
     } else {
@@ -306,15 +312,20 @@ pub fn score(data: &BehaviourData) -> Verdict {
     };
     if let Some(decisive) = checks
         .iter()
-        .filter(|c| c.bot_probability >= DECISIVE_PROBABILITY && c.confidence >= DECISIVE_CONFIDENCE)
-        .map(|c| c.bot_probability)
+        .filter(|(c, w)| {
+            *w > 0.0
+                && c.bot_probability >= rules.decisive.probability
+                && c.confidence >= rules.decisive.confidence
+        })
+        .map(|(c, _)| c.bot_probability)
         .reduce(f64::max)
     {
         score = score.max(decisive * 0.9);
     }
-    let risk = if score < LOW_BELOW {
+    let checks: Vec<Check> = checks.into_iter().map(|(c, _)| c).collect();
+    let risk = if score < rules.risk.low_below {
         Risk::Low
-    } else if score < HIGH_FROM {
+    } else if score < rules.risk.high_from {
         Risk::Medium
     } else {
         Risk::High
@@ -347,11 +358,17 @@ mod tests {
         // docs/behaviour.md is where people read them: it must say these.
         let docs = include_str!("../../../docs/behaviour.md");
         let docs = docs.split_whitespace().collect::<Vec<_>>().join(" ");
+        let rules = Rules::default();
+        let (decisive, risk) = (rules.decisive, rules.risk);
         for said in [
             format!(
-                "a check at {DECISIVE_PROBABILITY} or more with confidence {DECISIVE_CONFIDENCE} or more is decisive"
+                "a check at {} or more with confidence {} or more is decisive",
+                decisive.probability, decisive.confidence
             ),
-            format!("Risk is **LOW** below {LOW_BELOW}, **HIGH** from {HIGH_FROM}"),
+            format!(
+                "Risk is **LOW** below {}, **HIGH** from {}",
+                risk.low_below, risk.high_from
+            ),
         ] {
             assert!(docs.contains(&said), "docs/behaviour.md should say: {said}");
         }
