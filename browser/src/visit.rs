@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::BrowserError;
 
-const CAPTURE: &str = include_str!("capture.js");
+const CAPTURE: &str = throng_engine::behaviour::capture::RECORDER;
 /// What a bot visit adds to every page: it does not hide the automation flag.
 const AUTOMATION_VISIBLE: &str =
     "Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => true });";
@@ -149,9 +149,10 @@ impl Player<'_> {
         };
         let mut target = bounds().await?;
         if target.y < 0.0 || target.y + target.height > self.viewport.1 {
-            // Out of view: people wheel towards it, bots jump.
+            // Out of view: people (and bots that pose as them) wheel
+            // towards it, plain bots jump.
             match style {
-                InputStyle::Human(_) => {
+                InputStyle::Human(_) | InputStyle::Evasive => {
                     let distance = target.y - self.viewport.1 / 3.0;
                     let start = self.elapsed_ms();
                     let (scrolls, end) = scrolling(style, distance.abs(), start, rng);
@@ -197,7 +198,7 @@ impl Player<'_> {
         self.at(end).await;
         mouse.down(None).await.map_err(failed(step.clone()))?;
         let hold = match style {
-            InputStyle::Human(_) => 60.0 + 80.0 * unit_f64(rng),
+            InputStyle::Human(_) | InputStyle::Evasive => 60.0 + 80.0 * unit_f64(rng),
             InputStyle::Robotic => 5.0,
         };
         self.at(end + hold).await;
@@ -296,7 +297,12 @@ async fn settle(page: &Page, before: Option<f64>, timeout: Duration) {
 async fn collect(page: &Page, timeout: Duration) -> Result<Captured, BrowserError> {
     let deadline = Instant::now() + timeout;
     loop {
-        let probe = page.evaluate::<(), Captured>("() => window.__throng.collect()", None);
+        // A page that sends its behaviour itself (a site embedding the
+        // capture script) sends the rest first, as a closing tab would.
+        let probe = page.evaluate::<(), Captured>(
+            "async () => { if (window.__throngBehaviour) await window.__throngBehaviour.flush(); return window.__throng.collect(); }",
+            None,
+        );
         let error = match tokio::time::timeout(Duration::from_secs(2), probe).await {
             Ok(Ok(captured)) => return Ok(captured),
             Ok(Err(e)) => e.to_string(),
@@ -499,10 +505,12 @@ async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserEr
                 player.type_text(text, &plan.style, &mut rng).await?;
             }
         }
-        // A moment between steps: people look, bots do not.
+        // A moment between steps: people look, bots do not (an evasive
+        // one waits a fixed-looking while).
         let pause = match plan.style {
             InputStyle::Human(_) => 400.0 + 900.0 * unit_f64(&mut rng),
             InputStyle::Robotic => 20.0,
+            InputStyle::Evasive => 250.0 + 100.0 * unit_f64(&mut rng),
         };
         let now = player.elapsed_ms();
         player.at(now + pause).await;

@@ -289,7 +289,8 @@ impl ControlService for GrpcDoor {
         &self,
         request: Request<v1::ScoreBehaviourRequest>,
     ) -> Answer<v1::ScoreBehaviourResponse> {
-        let verdict = crate::app::insight::score_behaviour_json(&request.into_inner().behaviour_json)
+        let rules = self.app.behaviour_rules.rules();
+        let verdict = crate::app::insight::score_behaviour_json(&request.into_inner().behaviour_json, &rules)
             .map_err(Status::invalid_argument)?;
         Ok(Response::new(v1::ScoreBehaviourResponse {
             verdict_json: verdict,

@@ -595,12 +595,120 @@ pub(crate) async fn test_targets(State(app): State<App>, document: String) -> Re
     }
 }
 
-/// `POST /api/v1/behaviour/score`: behaviour data in, the detector's verdict out.
-pub(crate) async fn score_behaviour(body: String) -> Response {
-    match crate::app::insight::score_behaviour_json(&body) {
+/// `POST /api/v1/behaviour/score`: behaviour data in, the detector's
+/// verdict (by the rules in force) out.
+pub(crate) async fn score_behaviour(State(app): State<App>, body: String) -> Response {
+    match crate::app::insight::score_behaviour_json(&body, &app.behaviour_rules.rules()) {
         Ok(verdict) => ([(axum::http::header::CONTENT_TYPE, "application/json")], verdict).into_response(),
         Err(message) => problem::invalid(message),
     }
+}
+
+/// `POST /api/v1/behaviour/sessions`: `{"site": "…"}` (optional) in, the new session out.
+pub(crate) async fn create_behaviour_session(State(app): State<App>, body: String) -> Response {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Create {
+        site: String,
+    }
+    let create: Create = if body.trim().is_empty() {
+        Create::default()
+    } else {
+        match serde_json::from_str(&body) {
+            Ok(create) => create,
+            Err(e) => {
+                return problem::invalid(format!(
+                    "a new behaviour session takes {{\"site\": \"…\"}} or nothing: {e}"
+                ));
+            }
+        }
+    };
+    match app.behaviour().create(&create.site).await {
+        Ok(info) => Json(info).into_response(),
+        Err(e) => problem::of(e),
+    }
+}
+
+/// `GET /api/v1/behaviour/sessions`: every session, newest first.
+pub(crate) async fn behaviour_sessions(State(app): State<App>) -> Response {
+    match app.behaviour().list().await {
+        Ok(listed) => {
+            let sessions: Vec<Value> = listed
+                .into_iter()
+                .map(|(info, result)| {
+                    let result = result.map(|r| {
+                        json!({"risk": r.verdict.risk, "score": r.verdict.score,
+                            "confidence": r.verdict.confidence, "analysed_ms": r.analysed_ms,
+                            "events": r.counts.total})
+                    });
+                    json!({"id": info.id, "site": info.site, "created_ms": info.created_ms, "result": result})
+                })
+                .collect();
+            Json(json!({ "sessions": sessions })).into_response()
+        }
+        Err(e) => problem::of(e),
+    }
+}
+
+/// `GET /api/v1/behaviour/sessions/{id}`: what it holds, whether it is ready, its latest analysis.
+pub(crate) async fn behaviour_session(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.behaviour().status(&id).await {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => problem::of(e),
+    }
+}
+
+/// `POST /api/v1/behaviour/sessions/{id}/data`: appends behaviour data.
+pub(crate) async fn append_behaviour(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    match app.behaviour().append(&id, &body).await {
+        Ok(appended) => Json(appended).into_response(),
+        Err(e) => problem::of(e),
+    }
+}
+
+/// `GET /api/v1/behaviour/sessions/{id}/ready`.
+pub(crate) async fn behaviour_readiness(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.behaviour().readiness(&id).await {
+        Ok(readiness) => Json(readiness).into_response(),
+        Err(e) => problem::of(e),
+    }
+}
+
+/// `POST /api/v1/behaviour/sessions/{id}/analyse`: judges it and stores the result.
+pub(crate) async fn analyse_behaviour(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.behaviour().analyse(&id).await {
+        Ok(analysis) => Json(analysis).into_response(),
+        Err(e) => problem::of(e),
+    }
+}
+
+/// `DELETE /api/v1/behaviour/sessions/{id}`.
+pub(crate) async fn delete_behaviour_session(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.behaviour().delete(&id).await {
+        Ok(()) => Json(json!({ "deleted": id })).into_response(),
+        Err(e) => problem::of(e),
+    }
+}
+
+/// `GET /api/v1/behaviour/rules`: the rules in force, where from, and a refused change.
+pub(crate) async fn behaviour_rules(State(app): State<App>) -> Response {
+    Json(app.behaviour_rules.current()).into_response()
+}
+
+/// `GET /behaviour/capture.js`: the recorder a site embeds.
+pub(crate) async fn behaviour_capture() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        throng_engine::behaviour::capture::SITE_SCRIPT,
+    )
+        .into_response()
 }
 
 /// `?patterns=customer.*,high-frequency&token=v1…&max_lag=60`

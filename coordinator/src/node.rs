@@ -59,6 +59,8 @@ pub struct CoordinatorConfig {
     pub tls: Option<NodeTls>,
     /// Browser pages of which other origins may call the HTTP API (CORS).
     pub browser: crate::http_policy::BrowserPolicy,
+    /// The bot detector's rules: the defaults, or a file read again when it changes.
+    pub behaviour_rules: crate::behaviour_rules::BehaviourRules,
 }
 
 impl CoordinatorConfig {
@@ -79,6 +81,7 @@ impl CoordinatorConfig {
             cluster_token: None,
             tls: None,
             browser: crate::http_policy::BrowserPolicy::default(),
+            behaviour_rules: crate::behaviour_rules::BehaviourRules::defaults(),
         }
     }
 }
@@ -186,6 +189,7 @@ fn start_loops(
         baselines.clone(),
         stop.clone(),
     )));
+    tasks.push(tokio::spawn(config.behaviour_rules.clone().watch(stop.clone())));
     tasks.push(tokio::spawn(watch_membership(
         store.clone(),
         keys.agents_prefix(),
@@ -207,6 +211,7 @@ fn start_loops(
         agents: clients,
         baselines,
         answers: Arc::default(),
+        behaviour_rules: config.behaviour_rules.clone(),
     }
 }
 

@@ -289,6 +289,25 @@ pub fn table() -> Vec<Route> {
                 ("limit", "integer", "at most this many lines"),
             ])
             .errors(&[400, 404, 503]),
+        Route::new(Post, "/api/v1/behaviour/sessions", Read, "Creates a bot-detection session (body: {\"site\": \"…\"} or nothing); its id is also the right to append to it", post(http::create_behaviour_session))
+            .body("optional JSON: {\"site\": \"what the session is of\"}")
+            .errors(&[400, 503]),
+        Route::new(Get, "/api/v1/behaviour/sessions", Read, "Every bot-detection session, newest first, with its latest analysis's risk", get(http::behaviour_sessions))
+            .errors(&[503]),
+        Route::new(Get, "/api/v1/behaviour/sessions/{id}", Read, "A bot-detection session: its events by kind, whether it is ready, and its latest analysis", get(http::behaviour_session))
+            .errors(&[404, 503]),
+        Route::new(Post, "/api/v1/behaviour/sessions/{id}/data", Read, "Appends behaviour data (the shape /behaviour/score takes, every part optional, times in ms from the session's start); 400 with every problem's path, 409 once the session is full", post(http::append_behaviour))
+            .body("behaviour data, JSON")
+            .errors(&[400, 404, 409, 503]),
+        Route::new(Get, "/api/v1/behaviour/sessions/{id}/ready", Read, "Whether the session holds enough to judge (3 s, 20 input events, the device), and what it lacks", get(http::behaviour_readiness))
+            .errors(&[404, 503]),
+        Route::new(Post, "/api/v1/behaviour/sessions/{id}/analyse", Read, "Judges the session by the rules in force; the result (risk, score, confidence, reasons, checks, event counts, processing time) is stored with it", post(http::analyse_behaviour))
+            .errors(&[404, 503]),
+        Route::new(Delete, "/api/v1/behaviour/sessions/{id}", Admin, "Deletes a bot-detection session, its data and its result", delete(http::delete_behaviour_session))
+            .errors(&[404, 503]),
+        Route::new(Get, "/api/v1/behaviour/rules", Read, "The detector's rules in force (docs/behaviour.md), their file and version, and why the file's latest change was refused, if it was", get(http::behaviour_rules)),
+        Route::new(Get, "/behaviour/capture.js", Open, "The behaviour recorder a site embeds (the one the browser engine injects): it opens a session and sends its data every few seconds", get(http::behaviour_capture))
+            .answer(Answer::Asset),
         Route::new(Post, "/api/v1/behaviour/score", Read, "The bot detector on posted behaviour data (docs/behaviour.md)", post(http::score_behaviour))
             .rpc("ScoreBehaviour")
             .body("behaviour data, JSON")

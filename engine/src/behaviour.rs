@@ -8,9 +8,12 @@
 //!   engine captures it or any client posts it, and its [`signals::Summary`].
 //! - [`score`] is the rule-based detector: a score, a confidence, a risk
 //!   level and the reasons, per session, by [`rules`] an operator can tune.
+//! - [`capture`] is the recorder pages run, as the browser engine injects it
+//!   and as a site embeds it to send its visitors' behaviour to the service.
 //! - [`sessions`] is the detector as a service's session: behaviour data
 //!   appended as it arrives, whether it is ready, and its stored result.
 
+pub mod capture;
 pub mod input;
 pub mod rules;
 pub mod score;

@@ -411,6 +411,11 @@ pub struct CoordinatorArgs {
     /// coordinator's own dashboard.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// The bot detector's rules (thresholds and weights, YAML or JSON;
+    /// docs/behaviour.md): read at start, and again whenever the file
+    /// changes. Default: the built-in rules.
+    #[arg(long, value_name = "FILE")]
+    pub behaviour_rules: Option<PathBuf>,
     /// API tokens, one `admin TOKEN` or `read TOKEN` per line: every
     /// ControlService call and HTTP API request must carry one. Without it
     /// the APIs are open.

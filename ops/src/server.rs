@@ -33,6 +33,11 @@ pub enum NodeError {
     Allowlist(String),
     #[error("tokens: {0}")]
     Tokens(String),
+    #[error("behaviour rules {file}: {errors}")]
+    BehaviourRules {
+        file: String,
+        errors: throng_engine::spec::SpecErrors,
+    },
     #[error("cannot listen for {0}")]
     Listen(String),
     #[error("TLS: {0}")]
@@ -190,6 +195,13 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
     config.advertise = args.node.advertise.clone();
     config.http_listen = args.http;
     config.browser.cors_origins = args.cors_origins.clone();
+    if let Some(path) = &args.behaviour_rules {
+        config.behaviour_rules = throng_coordinator::behaviour_rules::BehaviourRules::from_file(path)
+            .map_err(|errors| NodeError::BehaviourRules {
+                file: path.display().to_string(),
+                errors,
+            })?;
+    }
     config.lease_ttl = args.node.lease_ttl;
     config.validation = ValidationContext { allowlist };
     if let Some(path) = &args.tokens {

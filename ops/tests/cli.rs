@@ -1083,6 +1083,14 @@ async fn the_openapi_document_validates_and_every_path_in_it_answers_as_document
         "{\"name\": \"probe\", \"journeys\": {\"casual\": 1}}",
     ));
     assert_eq!(status, 200);
+    let (status, behaviour) = common::json_answer(throng_testkit::http_request(
+        &up.http,
+        "POST",
+        "/api/v1/behaviour/sessions",
+        "{\"site\": \"probe\"}",
+    ));
+    assert_eq!(status, 200, "{behaviour}");
+    let behaviour = behaviour["id"].as_str().expect("a session id").to_string();
 
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -1097,6 +1105,7 @@ async fn the_openapi_document_validates_and_every_path_in_it_answers_as_document
             let fill = |name: &str| -> String {
                 match (name, reading) {
                     ("id", true) if path.starts_with("/api/v1/runs") => run.clone(),
+                    ("id", true) if path.starts_with("/api/v1/behaviour") => behaviour.clone(),
                     ("id", true) => campaign.clone(),
                     ("session", _) => session.clone(),
                     ("scenario", _) => scenario.clone(),

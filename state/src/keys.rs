@@ -12,6 +12,17 @@
 //! | `/checkpoints/<shard>` | shard progress watermark (JSON) | written by the shard's owner, fenced |
 //! | `/library/<kind>/<name>/<version>` | one version of a persona, journey or site (JSON) | until the item is deleted |
 //!
+//!
+//! The bot detector's sessions live beside the cluster's root, under
+//! `/throng-behaviour/<cluster>`, so the cluster view's watch of the root
+//! does not carry their behaviour data:
+//!
+//! | key | value | lifetime |
+//! |---|---|---|
+//! | `/sessions/<id>` | the session (JSON: created, site) | until deleted |
+//! | `/data/<id>/<chunk>` | one append of behaviour data (JSON) | until the session is deleted |
+//! | `/results/<id>` | its latest analysis (JSON) | until the session is deleted |
+//!
 //! A shard id is `<campaign>:<index>`; campaign ids never contain `/` or `:`. The Rust type
 //! of each value is named in `throng_engine::records`.
 
@@ -93,6 +104,32 @@ impl Keys {
         format!("{}/library/{kind}/{name}/{version:010}", self.root)
     }
 
+    /// The root of the bot detector's sessions (beside the cluster's root).
+    fn behaviour_root(&self) -> String {
+        self.root.replacen("/throng/", "/throng-behaviour/", 1)
+    }
+
+    pub fn behaviour_sessions_prefix(&self) -> String {
+        format!("{}/sessions/", self.behaviour_root())
+    }
+
+    pub fn behaviour_session(&self, id: &str) -> String {
+        format!("{}/sessions/{id}", self.behaviour_root())
+    }
+
+    /// Every append of one session; chunks list in the order they came.
+    pub fn behaviour_data_prefix(&self, id: &str) -> String {
+        format!("{}/data/{id}/", self.behaviour_root())
+    }
+
+    pub fn behaviour_data(&self, id: &str, chunk: &str) -> String {
+        format!("{}/data/{id}/{chunk}", self.behaviour_root())
+    }
+
+    pub fn behaviour_result(&self, id: &str) -> String {
+        format!("{}/results/{id}", self.behaviour_root())
+    }
+
     /// Splits an assignment key back into (agent, shard).
     pub fn parse_assignment<'k>(&self, key: &'k str) -> Option<(&'k str, &'k str)> {
         let rest = key.strip_prefix(&self.assignments_prefix())?;
@@ -122,5 +159,12 @@ mod tests {
         assert_eq!(key, "/throng/c1/assignments/agent-1/camp:00003");
         assert_eq!(keys.parse_assignment(&key), Some(("agent-1", "camp:00003")));
         assert_eq!(keys.parse_campaign(&keys.campaign_status("camp")), Some("camp"));
+        assert_eq!(keys.behaviour_session("b1"), "/throng-behaviour/c1/sessions/b1");
+        assert!(
+            !keys
+                .behaviour_data("b1", "0")
+                .starts_with(&format!("{}/", keys.root())),
+            "outside the watched root"
+        );
     }
 }

@@ -148,9 +148,12 @@ impl Insight<'_> {
 
 /// The detector's verdict on behaviour data given as JSON, as JSON; or what
 /// is wrong with the data, with where.
-pub fn score_behaviour_json(json: &str) -> std::result::Result<String, String> {
+pub fn score_behaviour_json(
+    json: &str,
+    rules: &throng_engine::behaviour::rules::Rules,
+) -> std::result::Result<String, String> {
     let data: throng_engine::behaviour::signals::BehaviourData =
         serde_json::from_str(json).map_err(|e| format!("behaviour data: {e}"))?;
-    let verdict = throng_engine::behaviour::score::score(&data);
+    let verdict = throng_engine::behaviour::score::score_with(&data, rules);
     serde_json::to_string(&verdict).map_err(|e| e.to_string())
 }

@@ -14,8 +14,10 @@
 //! app.streams()    subscribe, history, external events, inject events
 //! app.insight()    analytics, error groups, node logs
 //! app.cluster()    status, target checks
+//! app.behaviour()  the bot detector's sessions: create, append, status, analyse, list, delete
 //! ```
 
+pub mod behaviour;
 pub mod campaigns;
 pub mod cluster;
 pub mod insight;
@@ -71,6 +73,8 @@ pub struct App {
     pub baselines: Arc<crate::stream_history::BaselineCache>,
     /// Answers read from the telemetry store, kept while its rows stay.
     pub answers: Arc<crate::answers::StoredAnswers>,
+    /// The bot detector's rules in force.
+    pub behaviour_rules: crate::behaviour_rules::BehaviourRules,
 }
 
 impl App {
@@ -92,6 +96,10 @@ impl App {
 
     pub fn streams(&self) -> Streams<'_> {
         Streams { app: self }
+    }
+
+    pub fn behaviour(&self) -> behaviour::BehaviourSessions<'_> {
+        behaviour::BehaviourSessions { app: self }
     }
 
     pub fn insight(&self) -> Insight<'_> {

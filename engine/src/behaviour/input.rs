@@ -48,11 +48,15 @@ impl HumanStyle {
     }
 }
 
-/// Human or robotic input.
+/// Human or robotic input, or a bot's that tries to pass for human.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum InputStyle {
     Human(HumanStyle),
     Robotic,
+    /// A bot dressed as a person: curved mouse paths walked at an even
+    /// pace, keys with jittered but narrow timing, even wheel steps, and no
+    /// reading pauses or tab switches of its own.
+    Evasive,
 }
 
 /// A point on the page, CSS pixels.
@@ -148,6 +152,35 @@ pub fn mouse_path(
                 human_stroke(human, from, to, width, t, rng)
             }
         }
+        InputStyle::Evasive => {
+            // A quadratic curve bent off the line, walked at an even pace
+            // with a step every 10-14 ms.
+            let (dx, dy) = (to.0 - from.0, to.1 - from.1);
+            let distance = dx.hypot(dy);
+            let bend = distance * (0.1 + 0.15 * unit_f64(rng)) * if unit_f64(rng) < 0.5 { -1.0 } else { 1.0 };
+            let (nx, ny) = if distance > 0.0 {
+                (-dy / distance, dx / distance)
+            } else {
+                (0.0, 0.0)
+            };
+            let control = (from.0 + dx * 0.5 + nx * bend, from.1 + dy * 0.5 + ny * bend);
+            let steps = (distance / 8.0).ceil().max(1.0) as usize;
+            let mut now = t;
+            let events = (1..=steps)
+                .map(|i| {
+                    let s = i as f64 / steps as f64;
+                    let u = 1.0 - s;
+                    now += 10.0 + 4.0 * unit_f64(rng);
+                    MouseEvent {
+                        t: now,
+                        x: u * u * from.0 + 2.0 * u * s * control.0 + s * s * to.0,
+                        y: u * u * from.1 + 2.0 * u * s * control.1 + s * s * to.1,
+                        kind: MouseKind::Move,
+                    }
+                })
+                .collect();
+            (events, now)
+        }
         InputStyle::Robotic => {
             // A straight line at one pixel per millisecond, a step every 10 ms.
             let distance = (to.0 - from.0).hypot(to.1 - from.1);
@@ -235,17 +268,35 @@ pub fn typing(style: &InputStyle, text: &str, t: f64, rng: &mut impl Rng) -> (Ve
                 press(c.to_string(), 5.0, &mut now, &mut events);
                 now += 10.0;
             }
+            InputStyle::Evasive => {
+                let hold = 60.0 + 20.0 * unit_f64(rng);
+                press(c.to_string(), hold, &mut now, &mut events);
+                now += 120.0 + 40.0 * unit_f64(rng);
+            }
         }
     }
     (events, now)
 }
 
 /// Scrolling about `distance` pixels down from `t`: wheel bursts that slow
-/// like a flick, with reading pauses between them. Bots do not scroll.
+/// like a flick, with reading pauses between them. Plain bots do not
+/// scroll; evasive ones turn the wheel in even steps.
 pub fn scrolling(style: &InputStyle, distance: f64, t: f64, rng: &mut impl Rng) -> (Vec<ScrollEvent>, f64) {
-    let InputStyle::Human(_) = style else {
-        return (Vec::new(), t);
-    };
+    match style {
+        InputStyle::Human(_) => {}
+        InputStyle::Robotic => return (Vec::new(), t),
+        InputStyle::Evasive => {
+            let steps = (distance / 100.0).ceil() as usize;
+            let mut now = t;
+            let events = (0..steps)
+                .map(|_| {
+                    now += 40.0 + 20.0 * unit_f64(rng);
+                    ScrollEvent { t: now, dy: 100.0 }
+                })
+                .collect();
+            return (events, now + 200.0);
+        }
+    }
     let mut events = Vec::new();
     let (mut now, mut done) = (t, 0.0);
     while done < distance {
