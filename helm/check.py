@@ -137,6 +137,7 @@ def main(path):
             "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
             "otlpEndpoint": "http://collector:4317",
             "allowedTargets": ["*.staging.example", "10.0.0.0/8"],
+            "behaviourRules": {"risk": {"high_from": 0.8}, "weights": {"device": 0.5}},
         },
     )
     objects = render(chart, everything)
@@ -150,6 +151,22 @@ def main(path):
     config = find(objects, "ConfigMap", "throng")
     if config["data"].get("OTEL_EXPORTER_OTLP_ENDPOINT") != "http://collector:4317":
         fail("the OTLP endpoint is not passed on")
+    # The detector's rules: one file, mounted as a directory (so updates
+    # reach it) on coordinators and agents alike, named by the environment.
+    rules = find(objects, "ConfigMap", "-behaviour")
+    if "high_from: 0.8" not in rules["data"]["rules.yaml"]:
+        fail(f"the behaviour rules are not in their ConfigMap: {rules['data']}")
+    if config["data"].get("THRONG_BEHAVIOUR_RULES") != "/etc/throng/behaviour/rules.yaml":
+        fail("the nodes are not told where the behaviour rules are")
+    for deployment in ("-coordinator", "-agent"):
+        pod = find(objects, "Deployment", deployment)["spec"]["template"]["spec"]
+        mounts = pod["containers"][0].get("volumeMounts", [])
+        if not any(m["mountPath"] == "/etc/throng/behaviour" and "subPath" not in m for m in mounts):
+            fail(f"{deployment} does not mount the behaviour rules as a directory")
+        if not any(v.get("configMap", {}).get("name") == rules["metadata"]["name"] for v in pod["volumes"]):
+            fail(f"{deployment} has no volume of the behaviour rules")
+    if any(o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-behaviour") for o in defaults):
+        fail("a behaviour rules ConfigMap without rules")
 
     open_cluster = render(chart, {"auth": {"enabled": False}})
     validate(open_cluster)

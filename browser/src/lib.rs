@@ -43,6 +43,9 @@ pub struct BrowserConfig {
     pub screenshots: Option<PathBuf>,
     /// Extra Chromium flags.
     pub extra_args: Vec<String>,
+    /// The bot detector's rules each visit is judged by (the defaults, or
+    /// the node's rules file, followed as it changes).
+    pub rules: throng_engine::behaviour::rules_file::BehaviourRules,
 }
 
 impl Default for BrowserConfig {
@@ -52,6 +55,7 @@ impl Default for BrowserConfig {
             browsers: 1,
             screenshots: None,
             extra_args: Vec::new(),
+            rules: Default::default(),
         }
     }
 }
@@ -257,7 +261,8 @@ impl BrowserEngine {
                 Ok(chosen) => chosen,
                 Err(error) => return (attempt, Err(error)),
             };
-            let visit = visit::run(&browser, plan, self.config.screenshots.as_deref());
+            let rules = self.config.rules.rules();
+            let visit = visit::run(&browser, plan, self.config.screenshots.as_deref(), &rules);
             let limit = visit_limit(plan);
             let result = match tokio::time::timeout(limit, visit).await {
                 Ok(result) => result,

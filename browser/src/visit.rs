@@ -8,7 +8,8 @@ use playwright_rs::{Browser, BrowserContextOptions, Page, Viewport, WaitUntil};
 use rand_core::Rng;
 use serde::Deserialize;
 use throng_engine::behaviour::input::{InputStyle, Point, mouse_path, scrolling, typing};
-use throng_engine::behaviour::score::score;
+use throng_engine::behaviour::rules::Rules;
+use throng_engine::behaviour::score::score_with;
 use throng_engine::behaviour::signals::{
     BehaviourData, Device, FocusEvent, KeyEvent, KeyKind, MouseEvent, ScrollEvent,
 };
@@ -325,6 +326,7 @@ pub async fn run(
     browser: &Browser,
     plan: &VisitPlan,
     screenshots: Option<&Path>,
+    rules: &Rules,
 ) -> Result<VisitOutcome, BrowserError> {
     let mut options = BrowserContextOptions::builder()
         .viewport(Viewport {
@@ -361,7 +363,7 @@ pub async fn run(
         .map_err(failed("open a browser context"))?;
     let platform = emulation.map(|e| e.platform);
     let outcome = match open_page(&context, plan, platform).await {
-        Ok(page) => match bounded(&page, plan).await {
+        Ok(page) => match bounded(&page, plan, rules).await {
             // A failure says on which page it happened, and shows it when
             // screenshots are kept.
             Err(BrowserError::Visit { step, reason, .. }) => {
@@ -399,9 +401,9 @@ pub(crate) fn steps_limit(plan: &VisitPlan) -> Duration {
 }
 
 /// However a page behaves, a visit ends: each step may take `timeout`.
-async fn bounded(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
+async fn bounded(page: &Page, plan: &VisitPlan, rules: &Rules) -> Result<VisitOutcome, BrowserError> {
     let limit = steps_limit(plan);
-    match tokio::time::timeout(limit, run_in(page, plan)).await {
+    match tokio::time::timeout(limit, run_in(page, plan, rules)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(BrowserError::Visit {
             step: plan.url.clone(),
@@ -458,7 +460,7 @@ async fn open_page(
     Ok(page)
 }
 
-async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserError> {
+async fn run_in(page: &Page, plan: &VisitPlan, rules: &Rules) -> Result<VisitOutcome, BrowserError> {
     let mut rng = rng_for(&[Part::Str("browser-visit"), Part::U64(plan.seed)]);
     let started_ms = epoch_ms();
     let goto = playwright_rs::GotoOptions::new()
@@ -554,7 +556,7 @@ async fn run_in(page: &Page, plan: &VisitPlan) -> Result<VisitOutcome, BrowserEr
         device: captured.device,
         network: Default::default(),
     };
-    let verdict = score(&behaviour);
+    let verdict = score_with(&behaviour, rules);
     Ok(VisitOutcome {
         attempts: 1,
         behaviour,

@@ -361,3 +361,28 @@ async fn dialogs_and_downloads_do_not_stop_a_visit() {
     assert!(log.lock().expect("log").iter().any(|l| l == "GET /products"));
     engine.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visits_are_judged_by_the_rules_file_in_force_as_it_changes() {
+    let (url, _) = site().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("rules.yaml");
+    // Lenient rules: nothing is HIGH below a score of 0.999.
+    std::fs::write(&file, "risk: { low_below: 0.35, high_from: 0.999 }\n").expect("write");
+    let rules = throng_engine::behaviour::rules_file::BehaviourRules::from_file(&file).expect("rules");
+    let engine = BrowserEngine::launch(&BrowserConfig {
+        rules: rules.clone(),
+        ..BrowserConfig::default()
+    })
+    .await
+    .expect("Chromium and the Playwright driver");
+    let bot = plan(&url, InputStyle::Robotic, 5, true);
+    let lenient = engine.visit(&bot).await.expect("a visit").verdict;
+    assert_eq!(lenient.risk, Risk::Medium, "{:?}", lenient.reasons);
+    // The file changes; the next visit is judged by the new rules.
+    std::fs::write(&file, "risk: { low_below: 0.35, high_from: 0.7 }\n").expect("write");
+    rules.reload();
+    let strict = engine.visit(&bot).await.expect("a visit").verdict;
+    assert_eq!(strict.risk, Risk::High, "{:?}", strict.reasons);
+    engine.close().await;
+}

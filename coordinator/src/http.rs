@@ -610,6 +610,7 @@ pub(crate) async fn create_behaviour_session(State(app): State<App>, body: Strin
     #[serde(deny_unknown_fields, default)]
     struct Create {
         site: String,
+        id: Option<String>,
     }
     let create: Create = if body.trim().is_empty() {
         Create::default()
@@ -618,12 +619,12 @@ pub(crate) async fn create_behaviour_session(State(app): State<App>, body: Strin
             Ok(create) => create,
             Err(e) => {
                 return problem::invalid(format!(
-                    "a new behaviour session takes {{\"site\": \"…\"}} or nothing: {e}"
+                    "a new behaviour session takes {{\"site\": \"…\", \"id\": \"bs-…\"}} (both optional) or nothing: {e}"
                 ));
             }
         }
     };
-    match app.behaviour().create(&create.site).await {
+    match app.behaviour().create(&create.site, create.id.as_deref()).await {
         Ok(info) => Json(info).into_response(),
         Err(e) => problem::of(e),
     }

@@ -10,7 +10,6 @@ pub mod analytics;
 pub mod answers;
 pub mod app;
 pub mod archive;
-pub mod behaviour_rules;
 pub mod campaign;
 pub mod campaign_update;
 mod dashboard;

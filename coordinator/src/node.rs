@@ -60,7 +60,7 @@ pub struct CoordinatorConfig {
     /// Browser pages of which other origins may call the HTTP API (CORS).
     pub browser: crate::http_policy::BrowserPolicy,
     /// The bot detector's rules: the defaults, or a file read again when it changes.
-    pub behaviour_rules: crate::behaviour_rules::BehaviourRules,
+    pub behaviour_rules: throng_engine::behaviour::rules_file::BehaviourRules,
 }
 
 impl CoordinatorConfig {
@@ -81,7 +81,7 @@ impl CoordinatorConfig {
             cluster_token: None,
             tls: None,
             browser: crate::http_policy::BrowserPolicy::default(),
-            behaviour_rules: crate::behaviour_rules::BehaviourRules::defaults(),
+            behaviour_rules: throng_engine::behaviour::rules_file::BehaviourRules::defaults(),
         }
     }
 }
@@ -189,7 +189,10 @@ fn start_loops(
         baselines.clone(),
         stop.clone(),
     )));
-    tasks.push(tokio::spawn(config.behaviour_rules.clone().watch(stop.clone())));
+    let mut stop_rules = stop.clone();
+    tasks.push(tokio::spawn(config.behaviour_rules.clone().follow(async move {
+        let _ = stop_rules.changed().await;
+    })));
     tasks.push(tokio::spawn(watch_membership(
         store.clone(),
         keys.agents_prefix(),

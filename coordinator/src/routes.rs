@@ -289,8 +289,8 @@ pub fn table() -> Vec<Route> {
                 ("limit", "integer", "at most this many lines"),
             ])
             .errors(&[400, 404, 503]),
-        Route::new(Post, "/api/v1/behaviour/sessions", Read, "Creates a bot-detection session (body: {\"site\": \"…\"} or nothing); its id is also the right to append to it", post(http::create_behaviour_session))
-            .body("optional JSON: {\"site\": \"what the session is of\"}")
+        Route::new(Post, "/api/v1/behaviour/sessions", Read, "Creates a bot-detection session (body: {\"site\": \"…\", \"id\": \"bs-…\"}, both optional, or nothing); its id is also the right to append to it; creating a named one again answers it as it is", post(http::create_behaviour_session))
+            .body("optional JSON: {\"site\": \"what the session is of\", \"id\": \"bs- and 32 random hex digits\"}")
             .errors(&[400, 503]),
         Route::new(Get, "/api/v1/behaviour/sessions", Read, "Every bot-detection session, newest first, with its latest analysis's risk", get(http::behaviour_sessions))
             .errors(&[503]),

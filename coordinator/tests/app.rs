@@ -49,7 +49,7 @@ async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<
         agents: throng_coordinator::agents::AgentClients::new(None, None),
         baselines: Arc::default(),
         answers: Arc::default(),
-        behaviour_rules: throng_coordinator::behaviour_rules::BehaviourRules::defaults(),
+        behaviour_rules: throng_engine::behaviour::rules_file::BehaviourRules::defaults(),
     };
     (app, stop)
 }

@@ -136,6 +136,19 @@ fn every_bad_document_is_refused_with_its_errors() {
                 .map_err(|error| error.to_string());
             check_message(&name, &path, outcome, &mut misses);
             cases += 1;
+        } else if name.ends_with(".rules.yaml") {
+            match throng_engine::behaviour::rules::Rules::parse(&text) {
+                Ok(_) => misses.push(format!("{name} was accepted")),
+                Err(errors) => check_fields(&name, &text, &errors.0, &mut misses),
+            }
+            cases += 1;
+        } else if name.ends_with(".append.json") {
+            let expect = std::fs::read_to_string(path.with_extension("expect")).expect("its .expect file");
+            match throng_engine::behaviour::sessions::Append::parse(&text) {
+                Ok(_) => misses.push(format!("{name} was accepted")),
+                Err(errors) => check_fields(&name, &expect, &errors, &mut misses),
+            }
+            cases += 1;
         } else if name.ends_with(".catalog.yaml") {
             match Catalog::parse(&text) {
                 Ok(_) => misses.push(format!("{name} was accepted")),

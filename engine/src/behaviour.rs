@@ -7,7 +7,8 @@
 //! - [`signals`] is the behaviour data a session leaves, as the browser
 //!   engine captures it or any client posts it, and its [`signals::Summary`].
 //! - [`score`] is the rule-based detector: a score, a confidence, a risk
-//!   level and the reasons, per session, by [`rules`] an operator can tune.
+//!   level and the reasons, per session, by [`rules`] an operator can tune
+//!   in a file a node reads again when it changes ([`rules_file`]).
 //! - [`capture`] is the recorder pages run, as the browser engine injects it
 //!   and as a site embeds it to send its visitors' behaviour to the service.
 //! - [`sessions`] is the detector as a service's session: behaviour data
@@ -16,6 +17,7 @@
 pub mod capture;
 pub mod input;
 pub mod rules;
+pub mod rules_file;
 pub mod score;
 pub mod sessions;
 pub mod signals;

@@ -414,7 +414,7 @@ pub struct CoordinatorArgs {
     /// The bot detector's rules (thresholds and weights, YAML or JSON;
     /// docs/behaviour.md): read at start, and again whenever the file
     /// changes. Default: the built-in rules.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "THRONG_BEHAVIOUR_RULES")]
     pub behaviour_rules: Option<PathBuf>,
     /// API tokens, one `admin TOKEN` or `read TOKEN` per line: every
     /// ControlService call and HTTP API request must carry one. Without it
@@ -454,6 +454,11 @@ pub struct BrowserArgs {
     /// Run no browsers: sessions of `browser` targets fail at once.
     #[arg(long)]
     pub no_browsers: bool,
+    /// The bot detector's rules (YAML or JSON; docs/behaviour.md) browser
+    /// visits are judged by: the same file the coordinator is given, read
+    /// again whenever it changes. Default: the built-in rules.
+    #[arg(long = "behaviour-rules", value_name = "FILE", env = "THRONG_BEHAVIOUR_RULES")]
+    pub behaviour_rules: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

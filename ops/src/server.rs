@@ -7,6 +7,7 @@ use std::sync::Arc;
 use throng_agent::{Agent, AgentConfig, AgentMetrics};
 use throng_coordinator::{Coordinator, CoordinatorConfig};
 use throng_engine::analytics::ClickHouseAnalytics;
+use throng_engine::behaviour::rules_file::BehaviourRules;
 use throng_engine::spec::{Allowlist, ValidationContext};
 use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink, MemorySink, TelemetrySink};
 use throng_node::auth::{Guard, RateLimit, Role, Tokens};
@@ -93,24 +94,39 @@ pub async fn telemetry_sink(node: &CommonNodeArgs) -> Result<Arc<dyn TelemetrySi
 
 /// The browser pool of an agent of `capacity`, or none when browsers are
 /// off. What it lacks (Chromium, the Playwright driver) is said now, not at
-/// the first browser session.
-pub fn browser_pool(args: &BrowserArgs, capacity: u32) -> Option<Arc<dyn Browsing>> {
+/// the first browser session; a rules file that does not read stops the node.
+pub fn browser_pool(args: &BrowserArgs, capacity: u32) -> Result<Option<Arc<dyn Browsing>>, NodeError> {
     if args.no_browsers {
-        return None;
+        return Ok(None);
     }
+    let rules = behaviour_rules(args.behaviour_rules.as_deref())?;
+    tokio::spawn(rules.clone().follow(std::future::pending()));
     if let Err(error) = std::fs::create_dir_all(&args.screenshots) {
         eprintln!("warning: cannot create {}: {error}", args.screenshots.display());
     }
     let config = BrowserConfig {
         executable: args.chromium.clone(),
         screenshots: Some(args.screenshots.clone()),
+        rules,
         ..BrowserConfig::default()
     };
     let pool = BrowserPool::for_capacity(config, capacity);
     if let Some(problem) = pool.missing() {
         eprintln!("warning: browser targets will fail on this agent: {problem}");
     }
-    Some(Arc::new(pool))
+    Ok(Some(Arc::new(pool)))
+}
+
+/// The bot detector's rules of `file` (none: the defaults); a file that
+/// does not read stops the node, naming each problem.
+pub fn behaviour_rules(file: Option<&std::path::Path>) -> Result<BehaviourRules, NodeError> {
+    match file {
+        None => Ok(BehaviourRules::defaults()),
+        Some(path) => BehaviourRules::from_file(path).map_err(|errors| NodeError::BehaviourRules {
+            file: path.display().to_string(),
+            errors,
+        }),
+    }
 }
 
 /// Serves an agent's `/metrics`, behind the cluster token when there is one.
@@ -195,13 +211,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), NodeError> {
     config.advertise = args.node.advertise.clone();
     config.http_listen = args.http;
     config.browser.cors_origins = args.cors_origins.clone();
-    if let Some(path) = &args.behaviour_rules {
-        config.behaviour_rules = throng_coordinator::behaviour_rules::BehaviourRules::from_file(path)
-            .map_err(|errors| NodeError::BehaviourRules {
-                file: path.display().to_string(),
-                errors,
-            })?;
-    }
+    config.behaviour_rules = behaviour_rules(args.behaviour_rules.as_deref())?;
     config.lease_ttl = args.node.lease_ttl;
     config.validation = ValidationContext { allowlist };
     if let Some(path) = &args.tokens {
@@ -243,7 +253,7 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
     config.advertise = args.node.advertise.clone();
     config.capacity = args.capacity;
     config.lease_ttl = args.node.lease_ttl;
-    config.browsers = browser_pool(&args.browsers, args.capacity);
+    config.browsers = browser_pool(&args.browsers, args.capacity)?;
     if let Some(token) = cluster_token(&args.node)? {
         config.guard = Arc::new(Guard {
             tokens: Some(Tokens::admin(&token).map_err(NodeError::Tokens)?),

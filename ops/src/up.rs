@@ -113,13 +113,15 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
 
     let mut config = CoordinatorConfig::new("coordinator-1", args.grpc);
     config.http_listen = Some(args.http);
+    // One rules file for the whole embedded cluster: the service and the browsers.
+    config.behaviour_rules = crate::server::behaviour_rules(args.browsers.behaviour_rules.as_deref())?;
     config.analytics = Some(sink.clone());
     let coordinator = Coordinator::start(config, store.clone())
         .await
         .map_err(NodeError::from)?;
     let mut agents = Vec::new();
     // One pool for the process: the embedded agents share its browsers.
-    let browsers = crate::server::browser_pool(&args.browsers, args.agents.max(1));
+    let browsers = crate::server::browser_pool(&args.browsers, args.agents.max(1))?;
     for i in 1..=args.agents.max(1) {
         let mut config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
         config.browsers = browsers.clone();

@@ -66,6 +66,21 @@ async fn sessions_are_kept_and_judged_by_rules_that_change_without_a_restart() {
     ] {
         assert!(said.contains(problem), "{problem}: {said}");
     }
+    // An agent given the same bad file (its browsers judge visits by it) too.
+    let out = std::process::Command::new(common::throng_bin())
+        .args([
+            "agent",
+            "--etcd",
+            &sandbox.etcd.endpoint(),
+            "--grpc",
+            "127.0.0.1:0",
+        ])
+        .env("THRONG_BEHAVIOUR_RULES", &rules_file)
+        .output()
+        .expect("run an agent");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("weights.eyes: unknown field"), "{said}");
 
     std::fs::write(&rules_file, "risk: { low_below: 0.35, high_from: 0.7 }\n").expect("write");
     let http = sandbox.spawn_coordinator_with(
@@ -89,6 +104,31 @@ async fn sessions_are_kept_and_judged_by_rules_that_change_without_a_restart() {
     assert_eq!(status, 200, "{created}");
     let id = created["id"].as_str().expect("an id").to_string();
     assert!(id.starts_with("bs-") && id.len() == 35, "{id}");
+    // A client may name its session (a page does, before the answer comes);
+    // naming it again answers it as it is, and a bad name is refused.
+    let named = "bs-0123456789abcdef0123456789abcdef";
+    let body = format!(r#"{{"site": "page", "id": "{named}"}}"#);
+    let (_, first) = call(&http, "POST", "/api/v1/behaviour/sessions", &body);
+    let (_, again) = call(&http, "POST", "/api/v1/behaviour/sessions", &body);
+    assert_eq!(
+        (first["id"].as_str(), &first),
+        (Some(named), &again),
+        "the same session"
+    );
+    let (status, refused) = call(
+        &http,
+        "POST",
+        "/api/v1/behaviour/sessions",
+        r#"{"id": "bs-mine"}"#,
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["errors"][0]["path"], "id", "{refused}");
+    call(
+        &http,
+        "DELETE",
+        &format!("/api/v1/behaviour/sessions/{named}"),
+        "",
+    );
     let (status, refused) = call(
         &http,
         "POST",

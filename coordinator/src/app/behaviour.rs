@@ -71,13 +71,30 @@ fn invalid(path: &str, message: impl Into<String>) -> CoordinatorError {
 }
 
 impl BehaviourSessions<'_> {
-    /// A new, empty session; `site` says what it is of.
-    pub async fn create(&self, site: &str) -> Result<SessionInfo> {
+    /// A new, empty session; `site` says what it is of. A client may name
+    /// it with an id of its own making (`bs-` and 32 random hex digits: a
+    /// page names its session before the answer comes, so a visitor who
+    /// moves on at once keeps one session); creating it again answers the
+    /// session as it is.
+    pub async fn create(&self, site: &str, id: Option<&str>) -> Result<SessionInfo> {
         if site.len() > 200 {
             return Err(invalid("site", "must be at most 200 characters"));
         }
+        if let Some(id) = id {
+            let hex = id.strip_prefix("bs-").unwrap_or_default();
+            if hex.len() != 32
+                || !hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
+                return Err(invalid("id", "must be `bs-` and 32 random lowercase hex digits"));
+            }
+            if let Ok(existing) = self.info(id).await {
+                return Ok(existing);
+            }
+        }
         let info = SessionInfo {
-            id: new_id(),
+            id: id.map_or_else(new_id, str::to_string),
             created_ms: epoch_ms(),
             site: site.to_string(),
         };

@@ -74,7 +74,7 @@ pub struct App {
     /// Answers read from the telemetry store, kept while its rows stay.
     pub answers: Arc<crate::answers::StoredAnswers>,
     /// The bot detector's rules in force.
-    pub behaviour_rules: crate::behaviour_rules::BehaviourRules,
+    pub behaviour_rules: throng_engine::behaviour::rules_file::BehaviourRules,
 }
 
 impl App {

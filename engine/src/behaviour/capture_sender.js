@@ -19,18 +19,25 @@
   const headers = () => Object.assign({ 'content-type': 'application/json' }, token ? { authorization: 'Bearer ' + token } : {});
   const call = (path, body, keepalive) =>
     fetch(base + '/api/v1/behaviour/sessions' + path, { method: 'POST', headers: headers(), body: JSON.stringify(body), keepalive: !!keepalive });
-  let opening = null;
-  const open = () => {
-    if (state.id) return Promise.resolve(state.id);
-    if (!opening) {
-      opening = call('', { site }).then(r => r.ok ? r.json() : Promise.reject(new Error('behaviour session: ' + r.status)))
-        .then(s => { state.id = s.id; state.start = state.start || Date.now(); save(); return s.id; })
-        .finally(() => { opening = null; });
-    }
-    return opening;
-  };
+  // The session is named here, at once, so every page of the tab sends to
+  // the same one even when the visitor moves on before the first answer;
+  // each page makes sure it exists (creating a named session again is harmless).
+  if (!state.id) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    state.id = 'bs-' + Array.from(bytes, b => b.toString(16).padStart(2, '0')).join('');
+  }
   state.start = state.start || Date.now();
   save();
+  let opened = null;
+  const open = (keepalive) => {
+    if (!opened) {
+      opened = call('', { site, id: state.id }, keepalive)
+        .then(r => r.ok ? state.id : Promise.reject(new Error('behaviour session: ' + r.status)))
+        .catch(e => { opened = null; throw e; });
+    }
+    return opened;
+  };
+  open(false).catch(() => { /* tried again at the next send */ });
   // Everything recorded since the last send, times from the session's start.
   const pending = () => {
     const log = window.__throng.collect();
@@ -46,7 +53,7 @@
   let sending = null;
   const flush = (keepalive) => {
     if (sending) return sending;
-    sending = open().then(id => {
+    sending = open(keepalive).then(id => {
       const { part, counts } = pending();
       return call('/' + id + '/data', part, keepalive).then(r => {
         if (r.ok) { state.sent = counts; save(); }

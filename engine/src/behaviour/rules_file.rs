@@ -1,18 +1,19 @@
-//! The bot detector's rules as this coordinator uses them: the defaults, or
-//! a rules file (`--behaviour-rules FILE`) read at start and read again
-//! whenever it changes, without a restart. A file that no longer reads keeps
-//! the rules in force, and the problem (every field path) is shown by
-//! `GET /api/v1/behaviour/rules` and logged.
+//! The bot detector's rules as a node uses them: the defaults, or a rules
+//! file (`--behaviour-rules FILE`, the same file on the coordinator and the
+//! agents) read at start and read again whenever it changes, without a
+//! restart. A file that no longer reads keeps the rules in force, and the
+//! problem (every field path) is logged and shown by the coordinator's
+//! `GET /api/v1/behaviour/rules`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use throng_engine::behaviour::rules::Rules;
-use throng_engine::clock::epoch_ms;
-use throng_engine::spec::SpecErrors;
-use tokio::sync::watch;
+
+use super::rules::Rules;
+use crate::clock::epoch_ms;
+use crate::spec::{FieldError, SpecErrors};
 
 /// How often the rules file is looked at for a change.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -30,15 +31,15 @@ pub struct RulesInForce {
     pub rejected: Vec<String>,
 }
 
-/// Shared by the API and the file's watcher.
-#[derive(Clone)]
+/// Shared by whoever judges (the API, the browsers) and the file's watcher.
+#[derive(Clone, Debug)]
 pub struct BehaviourRules {
     current: Arc<RwLock<RulesInForce>>,
 }
 
 fn read(path: &Path) -> Result<Rules, SpecErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        SpecErrors(vec![throng_engine::spec::FieldError {
+        SpecErrors(vec![FieldError {
             path: "(document)".into(),
             message: format!("cannot read {}: {e}", path.display()),
         }])
@@ -48,6 +49,12 @@ fn read(path: &Path) -> Result<Rules, SpecErrors> {
 
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl Default for BehaviourRules {
+    fn default() -> Self {
+        BehaviourRules::defaults()
+    }
 }
 
 impl BehaviourRules {
@@ -113,17 +120,19 @@ impl BehaviourRules {
         }
     }
 
-    /// Until `stop`: reloads the file whenever its modification time changes.
-    pub async fn watch(self, mut stop: watch::Receiver<bool>) {
+    /// Until `stop` resolves: reloads the file whenever its modification
+    /// time changes.
+    pub async fn follow(self, stop: impl std::future::Future<Output = ()>) {
         let Some(path) = self.current().source else {
             return;
         };
         let mut seen = modified(&path);
         let mut tick = tokio::time::interval(CHECK_EVERY);
+        tokio::pin!(stop);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = stop.changed() => return,
+                _ = &mut stop => return,
             }
             let now = modified(&path);
             if now != seen {
