@@ -20,7 +20,6 @@ use throng_proto::v1::agent_service_server::AgentServiceServer;
 use throng_state::{Keys, StateStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::error::{AgentError, Result};
 use crate::membership::Membership;
@@ -161,7 +160,7 @@ async fn serve(
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(throng_node::server::incoming(listener), async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             })
             .await;

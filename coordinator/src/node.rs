@@ -13,7 +13,6 @@ use throng_proto::v1::control_service_server::ControlServiceServer;
 use throng_state::{Keys, StateStore};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::agents::AgentClients;
 use crate::app::App;
@@ -244,7 +243,7 @@ async fn serve_grpc(
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(throng_node::server::incoming(listener), async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             })
             .await;

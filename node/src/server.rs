@@ -1,7 +1,8 @@
 //! What a node's servers are built from, alike on coordinators and agents:
-//! the bound listener (an error names the address), and gRPC reflection in
-//! both versions (grpcurl and Postman ask v1; older grpcurl, Evans and
-//! Python's grpcio-reflection ask v1alpha).
+//! the bound listener (an error names the address), the connections it
+//! accepts (without Nagle's delay), and gRPC reflection in both versions
+//! (grpcurl and Postman ask v1; older grpcurl, Evans and Python's
+//! grpcio-reflection ask v1alpha).
 
 use std::net::SocketAddr;
 
@@ -24,6 +25,15 @@ pub async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), List
     let listener = TcpListener::bind(address).await.map_err(error)?;
     let bound = listener.local_addr().map_err(error)?;
     Ok((listener, bound))
+}
+
+/// The connections `listener` accepts, for a gRPC server, each with
+/// `TCP_NODELAY`: with Nagle's algorithm on, an answer of more than one
+/// segment waits for the client's delayed ACK (about 40 ms) before its last
+/// segment leaves, which put that much on every larger answer (an agent's
+/// `Describe`, a stream's messages).
+pub fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// The reflection services, v1 and v1alpha, over an encoded descriptor set.
