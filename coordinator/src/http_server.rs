@@ -90,6 +90,9 @@ async fn serve_tls(
             },
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
+        // As on the gRPC servers (`throng_node::server::incoming`): no
+        // Nagle's delay on a larger answer of a kept-alive connection.
+        let _ = stream.set_nodelay(true);
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
             let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
@@ -148,6 +151,11 @@ pub async fn serve(
     let shutdown = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
+    // No Nagle's delay: a browser keeps its connection alive, and a larger
+    // answer's last segment would otherwise wait for its delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
+        let _ = stream.set_nodelay(true);
+    });
     if let Err(error) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
