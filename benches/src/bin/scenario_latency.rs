@@ -21,7 +21,10 @@ use throng_state::{MemoryStore, StateStore};
 /// The agents are asked at once, so a round of asking costs the slowest
 /// answer rather than the sum of them (the asking is the measurement's own
 /// error: a change is seen at most one round after it arrived).
-async fn entries_everywhere(agents: &[AgentServiceClient<tonic::transport::Channel>], shards: usize) -> usize {
+async fn entries_everywhere(
+    agents: &[AgentServiceClient<tonic::transport::Channel>],
+    shards: usize,
+) -> usize {
     let answers = futures::future::join_all(agents.iter().map(|agent| {
         let mut agent = agent.clone();
         async move { agent.describe(v1::DescribeRequest {}).await }
