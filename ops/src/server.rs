@@ -94,13 +94,11 @@ pub async fn telemetry_sink(node: &CommonNodeArgs) -> Result<Arc<dyn TelemetrySi
 
 /// The browser pool of an agent of `capacity`, or none when browsers are
 /// off. What it lacks (Chromium, the Playwright driver) is said now, not at
-/// the first browser session; a rules file that does not read stops the node.
-pub fn browser_pool(args: &BrowserArgs, capacity: u32) -> Result<Option<Arc<dyn Browsing>>, NodeError> {
+/// the first browser session. Its visits are judged by `rules`.
+pub fn browser_pool(args: &BrowserArgs, capacity: u32, rules: BehaviourRules) -> Option<Arc<dyn Browsing>> {
     if args.no_browsers {
-        return Ok(None);
+        return None;
     }
-    let rules = behaviour_rules(args.behaviour_rules.as_deref())?;
-    tokio::spawn(rules.clone().follow(std::future::pending()));
     if let Err(error) = std::fs::create_dir_all(&args.screenshots) {
         eprintln!("warning: cannot create {}: {error}", args.screenshots.display());
     }
@@ -114,7 +112,7 @@ pub fn browser_pool(args: &BrowserArgs, capacity: u32) -> Result<Option<Arc<dyn 
     if let Some(problem) = pool.missing() {
         eprintln!("warning: browser targets will fail on this agent: {problem}");
     }
-    Ok(Some(Arc::new(pool)))
+    Some(Arc::new(pool))
 }
 
 /// The bot detector's rules of `file` (none: the defaults); a file that
@@ -253,7 +251,10 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
     config.advertise = args.node.advertise.clone();
     config.capacity = args.capacity;
     config.lease_ttl = args.node.lease_ttl;
-    config.browsers = browser_pool(&args.browsers, args.capacity)?;
+    // The agent's browsers judge visits by the rules file, followed as it changes.
+    let rules = behaviour_rules(args.browsers.behaviour_rules.as_deref())?;
+    tokio::spawn(rules.clone().follow(std::future::pending()));
+    config.browsers = browser_pool(&args.browsers, args.capacity, rules);
     if let Some(token) = cluster_token(&args.node)? {
         config.guard = Arc::new(Guard {
             tokens: Some(Tokens::admin(&token).map_err(NodeError::Tokens)?),

@@ -115,13 +115,15 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     config.http_listen = Some(args.http);
     // One rules file for the whole embedded cluster: the service and the browsers.
     config.behaviour_rules = crate::server::behaviour_rules(args.browsers.behaviour_rules.as_deref())?;
+    let rules = config.behaviour_rules.clone();
     config.analytics = Some(sink.clone());
     let coordinator = Coordinator::start(config, store.clone())
         .await
         .map_err(NodeError::from)?;
     let mut agents = Vec::new();
     // One pool for the process: the embedded agents share its browsers.
-    let browsers = crate::server::browser_pool(&args.browsers, args.agents.max(1))?;
+    // The coordinator follows the rules file; the browsers share what it reads.
+    let browsers = crate::server::browser_pool(&args.browsers, args.agents.max(1), rules);
     for i in 1..=args.agents.max(1) {
         let mut config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
         config.browsers = browsers.clone();

@@ -126,6 +126,10 @@ impl Keys {
         format!("{}/data/{id}/{chunk}", self.behaviour_root())
     }
 
+    pub fn behaviour_results_prefix(&self) -> String {
+        format!("{}/results/", self.behaviour_root())
+    }
+
     pub fn behaviour_result(&self, id: &str) -> String {
         format!("{}/results/{id}", self.behaviour_root())
     }

@@ -201,27 +201,31 @@ impl BehaviourSessions<'_> {
         Ok(analysis)
     }
 
-    /// Every session, newest first, with its latest analysis's risk.
+    /// Every session, newest first, with its latest analysis.
     pub async fn list(&self) -> Result<Vec<(SessionInfo, Option<Analysis>)>> {
         let keys = &self.app.keys;
-        let mut sessions: Vec<SessionInfo> = self
-            .app
-            .store
+        let store = &self.app.store;
+        let mut sessions: Vec<SessionInfo> = store
             .list(&keys.behaviour_sessions_prefix())
             .await?
             .iter()
             .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
             .collect();
         sessions.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| a.id.cmp(&b.id)));
-        let mut listed = Vec::with_capacity(sessions.len());
-        for info in sessions {
-            let result = match self.app.store.get(&keys.behaviour_result(&info.id)).await? {
-                Some(kv) => serde_json::from_slice(&kv.value).ok(),
-                None => None,
-            };
-            listed.push((info, result));
-        }
-        Ok(listed)
+        // Every result in one read, by the key each session's would have.
+        let mut results: std::collections::HashMap<String, Analysis> = store
+            .list(&keys.behaviour_results_prefix())
+            .await?
+            .into_iter()
+            .filter_map(|kv| Some((kv.key.clone(), serde_json::from_slice(&kv.value).ok()?)))
+            .collect();
+        Ok(sessions
+            .into_iter()
+            .map(|info| {
+                let result = results.remove(&keys.behaviour_result(&info.id));
+                (info, result)
+            })
+            .collect())
     }
 
     /// Removes the session, its data and its result.

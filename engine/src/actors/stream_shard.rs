@@ -138,13 +138,11 @@ async fn tick(
         }
         return Ok(());
     }
-    let last_batch = state.runner.last_batch();
+    let before = state.runner.last_batch();
     let events = state.runner.advance(now());
-    if let Some((size, released_at)) = state
-        .runner
-        .last_batch()
-        .filter(|_| state.runner.last_batch() != last_batch)
-        && let Some(cadence) = state.runner.cadence()
+    let released = state.runner.last_batch();
+    if released != before
+        && let (Some((size, released_at)), Some(cadence)) = (released, state.runner.cadence())
     {
         // The fast-cadence mode is for watching a pipeline take batches:
         // each one is said in the node's log.

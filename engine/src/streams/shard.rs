@@ -173,7 +173,10 @@ impl StreamShardRunner {
         // Batches leave at wall-clock multiples of the interval, each with
         // what the clock reached by then.
         let release_at = now_ms.div_euclid(interval_ms) * interval_ms;
-        if self.batches.as_ref().is_some_and(|b| b.released_at >= release_at) {
+        if self
+            .last_batch()
+            .is_some_and(|(_, released_at)| released_at >= release_at)
+        {
             return Vec::new();
         }
         let until = self.run.clock.until_ms().unwrap_or(i64::MAX);
@@ -233,8 +236,6 @@ impl StreamShardRunner {
 struct Batches {
     cadence: Cadence,
     held: VecDeque<StreamEvent>,
-    /// The wall instant of the last release (`i64::MIN`: none yet).
-    released_at: i64,
     /// The last batch's size and wall instant.
     last: Option<(usize, i64)>,
 }
@@ -244,7 +245,6 @@ impl Batches {
         Batches {
             cadence,
             held: VecDeque::new(),
-            released_at: i64::MIN,
             last: None,
         }
     }
@@ -253,7 +253,6 @@ impl Batches {
     /// Events past it wait for the next release, so none is dropped.
     fn release(&mut self, at: i64) -> Vec<StreamEvent> {
         let size = self.held.len().min(self.cadence.batch_max as usize);
-        self.released_at = at;
         self.last = Some((size, at));
         self.held.drain(..size).collect()
     }
