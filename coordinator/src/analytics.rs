@@ -79,9 +79,9 @@ pub async fn report(
             version,
             campaign.status.state.is_active(),
             move || async move {
-                let (cells, names) =
-                    tokio::try_join!(source.cells(&id, resolution_ms), source.request_names(&id))?;
-                Ok(Digest::of(&cells, &names, resolution_ms, &labels))
+                let (tallies, names) =
+                    tokio::try_join!(source.tallies(&id, resolution_ms), source.request_names(&id))?;
+                Ok(Digest::of(&tallies, &names, resolution_ms, &labels))
             },
         )
         .await

@@ -3,11 +3,12 @@
 //! dimension, and as a time series.
 //!
 //! A store (ClickHouse, or the embedded store of `throng up`) answers with
-//! [`Cells`]: integer tallies keyed by persona, journey, target, agent and
-//! time bucket, with latencies as a histogram. Everything users read is
-//! computed from cells by one function, [`analyse`], so both stores give the
-//! same answers to the last digit: tallies add up exactly in any order, and
-//! the histogram's buckets are computed the same way in SQL and here.
+//! [`Marginals`]: integer tallies in total, by persona, journey, target and
+//! agent, and by time bucket, with latencies as a histogram. Everything
+//! users read is computed from them by one function, [`analyse`], so both
+//! stores give the same answers to the last digit: tallies add up exactly
+//! in any order, and the histogram's buckets are computed the same way in
+//! SQL and here.
 
 mod clickhouse;
 pub mod errors;
@@ -205,6 +206,62 @@ pub const LATENCY_BUCKET_SQL: &str = "if(latency_us < 1000, latency_us, toUInt64
 /// A campaign's tallies, cell by cell.
 pub type Cells = BTreeMap<CellKey, Tally>;
 
+/// A campaign's tallies as its analytics read them: in total, by each
+/// dimension's values, and by time bucket. No answer crosses two
+/// dimensions, or a dimension with time, so a store reads no finer cut: at
+/// a million sessions the cells with their latency histograms are about as
+/// many as the requests, these a few thousand.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Marginals {
+    pub totals: Tally,
+    pub personas: BTreeMap<String, Tally>,
+    pub journeys: BTreeMap<String, Tally>,
+    /// By index into the campaign's targets.
+    pub targets: BTreeMap<u32, Tally>,
+    pub agents: BTreeMap<String, Tally>,
+    /// By bucket start; empty without a resolution.
+    pub series: BTreeMap<u64, Tally>,
+}
+
+impl Marginals {
+    /// The marginals of a campaign's cells bucketed by `resolution_ms`.
+    pub fn of(cells: &Cells, resolution_ms: u64) -> Marginals {
+        let mut tallies = Marginals::default();
+        for (key, tally) in cells {
+            tallies.add_overall(key, tally);
+            tallies.add_to_series(key.bucket_ms, tally, resolution_ms);
+        }
+        tallies
+    }
+
+    /// Counts `tally` in the totals and in the groups of `key`'s persona,
+    /// journey, target and agent (its bucket is not read).
+    pub fn add_overall(&mut self, key: &CellKey, tally: &Tally) {
+        self.totals.merge(tally);
+        for (groups, value) in [
+            (&mut self.personas, &key.persona),
+            (&mut self.journeys, &key.journey),
+            (&mut self.agents, &key.agent),
+        ] {
+            match groups.get_mut(value) {
+                Some(group) => group.merge(tally),
+                None => {
+                    groups.insert(value.clone(), tally.clone());
+                }
+            }
+        }
+        self.targets.entry(key.target).or_default().merge(tally);
+    }
+
+    /// Counts `tally` in the time bucket starting at `bucket_ms`; nothing
+    /// without a resolution.
+    pub fn add_to_series(&mut self, bucket_ms: u64, tally: &Tally, resolution_ms: u64) {
+        if resolution_ms > 0 {
+            self.series.entry(bucket_ms).or_default().merge(tally);
+        }
+    }
+}
+
 /// Why analytics could not be answered.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AnalyticsError {
@@ -221,8 +278,9 @@ pub enum AnalyticsError {
 /// A store that can tally a campaign.
 #[async_trait::async_trait]
 pub trait AnalyticsSource: Send + Sync + 'static {
-    /// The campaign's cells, time-bucketed by `resolution_ms` (0: one bucket).
-    async fn cells(&self, campaign_id: &str, resolution_ms: u64) -> Result<Cells, AnalyticsError>;
+    /// The campaign's tallies, its series bucketed by `resolution_ms` (0:
+    /// no series).
+    async fn tallies(&self, campaign_id: &str, resolution_ms: u64) -> Result<Marginals, AnalyticsError>;
 
     /// The campaign's failed requests, grouped by class and message.
     async fn errors(&self, campaign_id: &str) -> Result<errors::ErrorReport, AnalyticsError>;
@@ -272,6 +330,54 @@ pub fn overlaps(started_ms: u64, ended_ms: u64, resolution_ms: u64) -> impl Iter
         let overlap = ended_ms.min(bucket + resolution_ms) - started_ms.max(bucket);
         (bucket, overlap)
     })
+}
+
+/// Sessions that start in one time bucket and end in another (or the
+/// same), counted with the sums of their starts and ends.
+#[derive(Clone, Copy, Debug)]
+pub struct Spans {
+    pub first_bucket_ms: u64,
+    pub last_bucket_ms: u64,
+    pub sessions: u64,
+    pub started_ms: u64,
+    pub ended_ms: u64,
+}
+
+/// What [`overlaps`] gives each session, added up by bucket, from the
+/// sessions counted by the buckets they start and end in: a session is in
+/// progress from its start to the end of its first bucket, for the whole
+/// of every bucket between, and from the start of its last bucket to its
+/// end. A store counts a million sessions so with one small grouping rather
+/// than a row for every bucket of every session.
+pub fn active_by_bucket(spans: &[Spans], resolution_ms: u64) -> BTreeMap<u64, u64> {
+    let mut active: BTreeMap<u64, u64> = BTreeMap::new();
+    // Sessions in progress through a whole bucket: +n after their first
+    // bucket, -n at their last.
+    let mut through: BTreeMap<u64, i64> = BTreeMap::new();
+    for s in spans {
+        if s.first_bucket_ms == s.last_bucket_ms {
+            *active.entry(s.first_bucket_ms).or_default() += s.ended_ms - s.started_ms;
+            continue;
+        }
+        *active.entry(s.first_bucket_ms).or_default() +=
+            s.sessions * (s.first_bucket_ms + resolution_ms) - s.started_ms;
+        *active.entry(s.last_bucket_ms).or_default() += s.ended_ms - s.sessions * s.last_bucket_ms;
+        *through.entry(s.first_bucket_ms + resolution_ms).or_default() += s.sessions as i64;
+        *through.entry(s.last_bucket_ms).or_default() -= s.sessions as i64;
+    }
+    let (Some(&first), Some(&last)) = (through.keys().next(), through.keys().next_back()) else {
+        return active;
+    };
+    let mut in_progress = 0i64;
+    let mut bucket = first;
+    while bucket < last {
+        in_progress += through.get(&bucket).copied().unwrap_or(0);
+        if in_progress > 0 {
+            *active.entry(bucket).or_default() += in_progress as u64 * resolution_ms;
+        }
+        bucket += resolution_ms;
+    }
+    active
 }
 
 /// The start of the bucket `at_ms` falls in.
@@ -482,59 +588,59 @@ pub struct Digest {
 }
 
 impl Digest {
-    /// Merges a campaign's cells (and its requests by name) into totals,
-    /// groups by each dimension and time buckets of `resolution_ms` (0:
-    /// none); `target_labels` names the campaign's targets by index.
-    pub fn of(cells: &Cells, names: &NameTallies, resolution_ms: u64, target_labels: &[String]) -> Digest {
-        let mut totals = Tally::default();
-        let mut groups: [BTreeMap<String, Tally>; 4] = Default::default();
-        let mut series: BTreeMap<u64, Tally> = BTreeMap::new();
-        for (key, tally) in cells {
-            totals.merge(tally);
-            let target = target_labels
-                .get(key.target as usize)
-                .cloned()
-                .unwrap_or_else(|| format!("target {}", key.target));
-            for (index, label) in [
-                key.persona.clone(),
-                key.journey.clone(),
-                target,
-                key.agent.clone(),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                groups[index].entry(label).or_default().merge(tally);
-            }
-            if resolution_ms > 0 {
-                series.entry(key.bucket_ms).or_default().merge(tally);
-            }
-        }
-        let summaries = |tallies: &BTreeMap<String, Tally>| -> Vec<Group> {
-            tallies
-                .iter()
+    /// Summarises a campaign's tallies (and its requests by name) for
+    /// time buckets of `resolution_ms` (0: none); `target_labels` names the
+    /// campaign's targets by index.
+    pub fn of(
+        tallies: &Marginals,
+        names: &NameTallies,
+        resolution_ms: u64,
+        target_labels: &[String],
+    ) -> Digest {
+        let summaries = |groups: &mut dyn Iterator<Item = (String, &Tally)>| -> Vec<Group> {
+            groups
                 .map(|(key, t)| Group {
-                    key: key.clone(),
+                    key,
                     summary: Summary::of(t),
                 })
                 .collect()
         };
+        let targets: BTreeMap<String, &Tally> = tallies
+            .targets
+            .iter()
+            .map(|(index, tally)| {
+                let label = target_labels
+                    .get(*index as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("target {index}"));
+                (label, tally)
+            })
+            .collect();
+        let by_name =
+            |groups: &BTreeMap<String, Tally>| summaries(&mut groups.iter().map(|(key, t)| (key.clone(), t)));
         let mut by = BTreeMap::new();
-        for (dimension, tallies) in Dimension::ALL.iter().zip(groups.iter().chain([names])) {
-            by.insert(dimension.name().to_string(), summaries(tallies));
-        }
+        by.insert("persona".to_string(), by_name(&tallies.personas));
+        by.insert("journey".to_string(), by_name(&tallies.journeys));
+        by.insert("target".to_string(), summaries(&mut targets.into_iter()));
+        by.insert("agent".to_string(), by_name(&tallies.agents));
+        by.insert("request".to_string(), by_name(names));
         Digest {
-            totals: Summary::of(&totals),
+            totals: Summary::of(&tallies.totals),
             groups: by,
             resolution_ms,
-            series: series
-                .iter()
-                .map(|(start_ms, t)| Point {
-                    start_ms: *start_ms,
-                    active_sessions: ratio(t.active_ms, resolution_ms),
-                    summary: Summary::of(t),
-                })
-                .collect(),
+            series: if resolution_ms == 0 {
+                Vec::new()
+            } else {
+                tallies
+                    .series
+                    .iter()
+                    .map(|(start_ms, t)| Point {
+                        start_ms: *start_ms,
+                        active_sessions: ratio(t.active_ms, resolution_ms),
+                        summary: Summary::of(t),
+                    })
+                    .collect()
+            },
         }
     }
 
@@ -556,16 +662,16 @@ impl Digest {
     }
 }
 
-/// Totals, the breakdown and the time series of one campaign's cells and
+/// Totals, the breakdown and the time series of one campaign's tallies and
 /// requests by name.
 pub fn analyse(
     campaign_id: &str,
     name: &str,
-    cells: &Cells,
+    tallies: &Marginals,
     names: &NameTallies,
     query: &Query,
 ) -> CampaignAnalytics {
-    Digest::of(cells, names, query.resolution_ms, &query.target_labels).answer(campaign_id, name, query.by)
+    Digest::of(tallies, names, query.resolution_ms, &query.target_labels).answer(campaign_id, name, query.by)
 }
 
 #[cfg(test)]
@@ -600,6 +706,51 @@ mod tests {
             "an end before the start"
         );
         assert_eq!(overlaps(1_500, 4_200, 0).count(), 0, "no buckets, no series");
+    }
+
+    #[test]
+    fn active_time_from_spans_is_the_sum_of_each_sessions_overlaps() {
+        let resolution_ms = 1_000;
+        let mut state = 11u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let mut sessions: Vec<(u64, u64)> = (0..2_000)
+            .map(|_| {
+                let start = 50_000 + next(60_000);
+                (start, start + next(3) * next(9_000))
+            })
+            .collect();
+        // One alone, minutes later: no bucket of the gap is in progress.
+        sessions.push((500_500, 503_200));
+        let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut spans: BTreeMap<(u64, u64), Spans> = BTreeMap::new();
+        for &(start, end) in &sessions {
+            for (bucket, ms) in overlaps(start, end, resolution_ms) {
+                *expected.entry(bucket).or_default() += ms;
+            }
+            let key = (bucket_of(start, resolution_ms), bucket_of(end, resolution_ms));
+            let span = spans.entry(key).or_insert(Spans {
+                first_bucket_ms: key.0,
+                last_bucket_ms: key.1,
+                sessions: 0,
+                started_ms: 0,
+                ended_ms: 0,
+            });
+            span.sessions += 1;
+            span.started_ms += start;
+            span.ended_ms += end;
+        }
+        let spans: Vec<Spans> = spans.into_values().collect();
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.last_bucket_ms > s.first_bucket_ms + resolution_ms)
+        );
+        assert_eq!(active_by_bucket(&spans, resolution_ms), expected);
     }
 
     #[test]
@@ -640,7 +791,8 @@ mod tests {
             resolution_ms: 60_000,
             ..Query::default()
         };
-        let report = analyse("c", "shop", &cells, &NameTallies::new(), &query);
+        let tallies = Marginals::of(&cells, query.resolution_ms);
+        let report = analyse("c", "shop", &tallies, &NameTallies::new(), &query);
         assert_eq!(report.totals.sessions, 3);
         assert_eq!(report.totals.page_views, 6);
         assert!((report.totals.bounce_rate - 1.0 / 3.0).abs() < 1e-12);

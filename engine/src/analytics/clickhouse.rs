@@ -1,8 +1,9 @@
 //! Analytics from ClickHouse: grouped queries (sessions, requests, browser
-//! sessions) whose
-//! rows become cells (read by position; aggregates carry no alias, since an
-//! alias named like a column would shadow it). `FINAL` makes them exact before merges: a session run
-//! again after a failover counts once.
+//! sessions) whose rows become tallies (read by position; aggregates carry
+//! no alias, since an alias named like a column would shadow it). `FINAL`
+//! makes them exact before merges: a session run again after a failover
+//! counts once. Request rows, five or more to a session, are read without
+//! it when none is stored twice ([`ClickHouseAnalytics::requests_table`]).
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -10,7 +11,8 @@ use serde::Deserialize;
 use super::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use super::sessions::{ERROR_CLASS_SQL, Outcome, Position, SessionDetail, SessionFilter, SessionSummary};
 use super::{
-    AnalyticsError, AnalyticsSource, CellKey, Cells, DetectionTally, LATENCY_BUCKET_SQL, NameTallies,
+    AnalyticsError, AnalyticsSource, CellKey, DetectionTally, LATENCY_BUCKET_SQL, Marginals, NameTallies,
+    Spans, Tally, active_by_bucket,
 };
 use crate::telemetry::ClickHouseConfig;
 use crate::telemetry::clickhouse::client;
@@ -45,10 +47,22 @@ struct RequestCell {
     journey: String,
     target: u32,
     agent_id: String,
+    latency: u64,
+    requests: u64,
+    failed: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct RequestBucketCell {
     bucket: u64,
     latency: u64,
     requests: u64,
     failed: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct StoredOnce {
+    once: u8,
 }
 
 #[derive(Row, Deserialize)]
@@ -79,13 +93,12 @@ struct ErrorRow {
 }
 
 #[derive(Row, Deserialize)]
-struct ActiveCell {
-    persona: String,
-    journey: String,
-    target: u32,
-    agent_id: String,
-    bucket: u64,
-    active_ms: u64,
+struct SpanCell {
+    first_bucket: u64,
+    last_bucket: u64,
+    sessions: u64,
+    started_ms: u64,
+    ended_ms: u64,
 }
 
 #[derive(Row, Deserialize)]
@@ -206,6 +219,32 @@ impl ClickHouseAnalytics {
             .collect())
     }
 
+    /// How a reading names the campaign's request rows: plainly when each is
+    /// stored once, else with `FINAL` (a single-threaded merge of every row,
+    /// most of a reading's time at a million sessions). Each is stored once
+    /// when there are as many rows as the stored sessions made requests: a
+    /// session's requests are written before it, so none of its rows can be
+    /// missing, and any copy (a batch written again after an answer was
+    /// lost, a session run again after a failover) makes more.
+    async fn requests_table(&self, campaign_id: &str) -> Result<&'static str, AnalyticsError> {
+        let db = client(&self.config).with_database(self.config.database.clone());
+        let row: StoredOnce = db
+            .query(
+                "SELECT (SELECT count() FROM requests WHERE campaign_id = ?) \
+                 = (SELECT sum(requests) FROM sessions FINAL WHERE campaign_id = ?)",
+            )
+            .bind(campaign_id)
+            .bind(campaign_id)
+            .fetch_one()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        Ok(if row.once == 1 {
+            "requests"
+        } else {
+            "requests FINAL"
+        })
+    }
+
     fn unavailable(&self, error: clickhouse::error::Error) -> AnalyticsError {
         AnalyticsError::Unavailable {
             endpoint: self.config.url.clone(),
@@ -216,104 +255,142 @@ impl ClickHouseAnalytics {
 
 #[async_trait::async_trait]
 impl AnalyticsSource for ClickHouseAnalytics {
-    async fn cells(&self, campaign_id: &str, resolution_ms: u64) -> Result<Cells, AnalyticsError> {
+    async fn tallies(&self, campaign_id: &str, resolution_ms: u64) -> Result<Marginals, AnalyticsError> {
         let db = client(&self.config).with_database(self.config.database.clone());
-        let sessions: Vec<SessionCell> = db
+        let requests = self.requests_table(campaign_id).await?;
+        let bucket = bucket_sql("intended_ms", resolution_ms);
+        // Five readings at once: ClickHouse runs each on its own thread.
+        let sessions = db
             .query(&format!(
                 "SELECT persona, journey, target, agent_id, {bucket} AS bucket, \
                  count(), sum(ok = 0), sum(actions = 1), sum(page_views), sum(actions), \
                  sum(toUInt64(if(ended_ms > started_ms, ended_ms - started_ms, 0))), \
                  sum(conversions), sum(revenue_cents) \
                  FROM sessions FINAL WHERE campaign_id = ? \
-                 GROUP BY persona, journey, target, agent_id, bucket",
-                bucket = bucket_sql("intended_ms", resolution_ms),
+                 GROUP BY persona, journey, target, agent_id, bucket"
             ))
             .bind(campaign_id)
-            .fetch_all()
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        let requests: Vec<RequestCell> = db
+            .fetch_all::<SessionCell>();
+        // Requests by every dimension without time, and by time alone: the
+        // latency histograms no answer cuts finer.
+        let overall = db
             .query(&format!(
-                "SELECT persona, journey, target, agent_id, {bucket} AS bucket, \
-                 {LATENCY_BUCKET_SQL} AS latency, count(), \
-                 sum(status = 0 OR status >= 400 OR error != '') \
-                 FROM requests FINAL WHERE campaign_id = ? \
-                 GROUP BY persona, journey, target, agent_id, bucket, latency",
-                bucket = bucket_sql("intended_ms", resolution_ms),
+                "SELECT persona, journey, target, agent_id, {LATENCY_BUCKET_SQL} AS latency, \
+                 count(), sum({FAILED_SQL}) FROM {requests} WHERE campaign_id = ? \
+                 GROUP BY persona, journey, target, agent_id, latency"
             ))
             .bind(campaign_id)
-            .fetch_all()
+            .fetch_all::<RequestCell>();
+        let over_time = async {
+            if resolution_ms == 0 {
+                return Ok(Vec::new());
+            }
+            db.query(&format!(
+                "SELECT {bucket} AS bucket, {LATENCY_BUCKET_SQL} AS latency, count(), \
+                 sum({FAILED_SQL}) FROM {requests} WHERE campaign_id = ? \
+                 GROUP BY bucket, latency"
+            ))
+            .bind(campaign_id)
+            .fetch_all::<RequestBucketCell>()
             .await
-            .map_err(|e| self.unavailable(e))?;
-        let browser: Vec<BrowserCell> = db
+        };
+        let browser = db
             .query(&format!(
                 "SELECT persona, journey, target, agent_id, {bucket} AS bucket, count(), \
                  sum(bot_persona = 0 AND risk != ''), sum(bot_persona = 0 AND risk = 'LOW'), \
                  sum(bot_persona = 1 AND risk != ''), sum(bot_persona = 1 AND risk = 'HIGH'), \
                  sum(attempts > 1) \
                  FROM browser_sessions FINAL WHERE campaign_id = ? \
-                 GROUP BY persona, journey, target, agent_id, bucket",
-                bucket = bucket_sql("intended_ms", resolution_ms),
+                 GROUP BY persona, journey, target, agent_id, bucket"
             ))
             .bind(campaign_id)
-            .fetch_all()
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        // Each session's time in every bucket it overlaps, as
-        // `analytics::overlaps` counts it.
-        let active: Vec<ActiveCell> = if resolution_ms == 0 {
-            Vec::new()
-        } else {
+            .fetch_all::<BrowserCell>();
+        // Sessions by the buckets they start and end in: the time they were
+        // in progress in each bucket, as `analytics::overlaps` counts it.
+        let spans = async {
+            if resolution_ms == 0 {
+                return Ok(Vec::new());
+            }
             db.query(&format!(
-                "SELECT persona, journey, target, agent_id, b * {resolution_ms} AS bucket, \
-                 sum(least(e, (b + 1) * {resolution_ms}) - greatest(s, b * {resolution_ms})) \
-                 FROM (SELECT persona, journey, target, agent_id, started_ms AS s, \
-                 greatest(ended_ms, started_ms) AS e, arrayJoin(arrayMap(i -> intDiv(s, {resolution_ms}) + i, \
-                 range(toUInt64(intDiv(e, {resolution_ms}) - intDiv(s, {resolution_ms}) + 1)))) AS b \
-                 FROM sessions FINAL WHERE campaign_id = ?) \
-                 GROUP BY persona, journey, target, agent_id, b"
+                "SELECT {first} AS first_bucket, {last} AS last_bucket, count(), \
+                 sum(started_ms), sum(greatest(ended_ms, started_ms)) \
+                 FROM sessions FINAL WHERE campaign_id = ? GROUP BY first_bucket, last_bucket",
+                first = bucket_sql("started_ms", resolution_ms),
+                last = bucket_sql("greatest(ended_ms, started_ms)", resolution_ms),
             ))
             .bind(campaign_id)
-            .fetch_all()
+            .fetch_all::<SpanCell>()
             .await
-            .map_err(|e| self.unavailable(e))?
         };
-        let mut cells = Cells::new();
-        for a in active {
-            let key = cell_key(a.persona, a.journey, a.target, a.agent_id, a.bucket);
-            cells.entry(key).or_default().active_ms = a.active_ms;
+        let (sessions, overall, over_time, browser, spans) =
+            tokio::try_join!(sessions, overall, over_time, browser, spans)
+                .map_err(|e| self.unavailable(e))?;
+
+        let mut tallies = Marginals::default();
+        let spans: Vec<Spans> = spans
+            .into_iter()
+            .map(|s| Spans {
+                first_bucket_ms: s.first_bucket,
+                last_bucket_ms: s.last_bucket,
+                sessions: s.sessions,
+                started_ms: s.started_ms,
+                ended_ms: s.ended_ms,
+            })
+            .collect();
+        for (bucket_ms, active_ms) in active_by_bucket(&spans, resolution_ms) {
+            let tally = Tally {
+                active_ms,
+                ..Tally::default()
+            };
+            tallies.add_to_series(bucket_ms, &tally, resolution_ms);
         }
         for b in browser {
             let key = cell_key(b.persona, b.journey, b.target, b.agent_id, b.bucket);
-            cells.entry(key).or_default().detection = DetectionTally {
-                browser_sessions: b.sessions,
-                humans: b.humans,
-                humans_low: b.humans_low,
-                bots: b.bots,
-                bots_high: b.bots_high,
-                retried: b.retried,
+            let tally = Tally {
+                detection: DetectionTally {
+                    browser_sessions: b.sessions,
+                    humans: b.humans,
+                    humans_low: b.humans_low,
+                    bots: b.bots,
+                    bots_high: b.bots_high,
+                    retried: b.retried,
+                },
+                ..Tally::default()
             };
+            tallies.add_overall(&key, &tally);
+            tallies.add_to_series(key.bucket_ms, &tally, resolution_ms);
         }
         for s in sessions {
             let key = cell_key(s.persona, s.journey, s.target, s.agent_id, s.bucket);
-            let tally = cells.entry(key).or_default();
-            tally.sessions += s.sessions;
-            tally.failed_sessions += s.failed_sessions;
-            tally.bounces += s.bounces;
-            tally.page_views += s.page_views;
-            tally.actions += s.actions;
-            tally.duration_ms += s.duration_ms;
-            tally.conversions += s.conversions;
-            tally.revenue_cents += s.revenue_cents;
+            let tally = Tally {
+                sessions: s.sessions,
+                failed_sessions: s.failed_sessions,
+                bounces: s.bounces,
+                page_views: s.page_views,
+                actions: s.actions,
+                duration_ms: s.duration_ms,
+                conversions: s.conversions,
+                revenue_cents: s.revenue_cents,
+                ..Tally::default()
+            };
+            tallies.add_overall(&key, &tally);
+            tallies.add_to_series(key.bucket_ms, &tally, resolution_ms);
         }
-        for r in requests {
-            let key = cell_key(r.persona, r.journey, r.target, r.agent_id, r.bucket);
-            cells
-                .entry(key)
+        for r in overall {
+            let key = cell_key(r.persona, r.journey, r.target, r.agent_id, 0);
+            let mut tally = Tally::default();
+            tally.add_requests(r.latency, r.requests, r.failed);
+            tallies.add_overall(&key, &tally);
+        }
+        // As many rows as buckets times latencies: counted in place.
+        for r in over_time {
+            tallies
+                .series
+                .entry(r.bucket)
                 .or_default()
                 .add_requests(r.latency, r.requests, r.failed);
         }
-        Ok(cells)
+        Ok(tallies)
     }
 
     async fn sessions(
@@ -409,10 +486,11 @@ impl AnalyticsSource for ClickHouseAnalytics {
 
     async fn request_names(&self, campaign_id: &str) -> Result<NameTallies, AnalyticsError> {
         let db = client(&self.config).with_database(self.config.database.clone());
+        let requests = self.requests_table(campaign_id).await?;
         let rows: Vec<NameCell> = db
             .query(&format!(
                 "SELECT name, {LATENCY_BUCKET_SQL} AS latency, count(), sum({FAILED_SQL}) \
-                 FROM requests FINAL WHERE campaign_id = ? GROUP BY name, latency"
+                 FROM {requests} WHERE campaign_id = ? GROUP BY name, latency"
             ))
             .bind(campaign_id)
             .fetch_all()
@@ -443,26 +521,24 @@ impl AnalyticsSource for ClickHouseAnalytics {
 
     async fn errors(&self, campaign_id: &str) -> Result<ErrorReport, AnalyticsError> {
         let db = client(&self.config).with_database(self.config.database.clone());
+        let requests = self.requests_table(campaign_id).await?;
         // An error status without a message groups by its status.
-        let rows: Vec<ErrorRow> = db
+        let rows = db
             .query(&format!(
                 "SELECT error, if(error = '', status, toUInt16(0)) AS code, count(), \
                  min(intended_ms), max(intended_ms), any(path), any(status), any(excerpt) \
-                 FROM requests FINAL WHERE campaign_id = ? AND {FAILED_SQL} \
+                 FROM {requests} WHERE campaign_id = ? AND {FAILED_SQL} \
                  GROUP BY error, code ORDER BY count() DESC, error LIMIT {MAX_GROUPS}"
             ))
             .bind(campaign_id)
-            .fetch_all()
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        let failed: u64 = db
+            .fetch_all::<ErrorRow>();
+        let failed = db
             .query(&format!(
-                "SELECT count() FROM requests FINAL WHERE campaign_id = ? AND {FAILED_SQL}"
+                "SELECT count() FROM {requests} WHERE campaign_id = ? AND {FAILED_SQL}"
             ))
             .bind(campaign_id)
-            .fetch_one()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+            .fetch_one::<u64>();
+        let (rows, failed) = tokio::try_join!(rows, failed).map_err(|e| self.unavailable(e))?;
         let mut groups = ErrorGroups::default();
         let mut grouped = 0;
         for row in rows {

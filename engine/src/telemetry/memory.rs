@@ -12,8 +12,8 @@ use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, Teleme
 use crate::analytics::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use crate::analytics::sessions::{Position, SessionDetail, SessionFilter, SessionSummary, error_class};
 use crate::analytics::{
-    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, NameTallies, SessionFacts, bucket_of,
-    overlaps,
+    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, Marginals, NameTallies, SessionFacts,
+    bucket_of, overlaps,
 };
 
 /// Totals of one campaign as the memory sink saw them.
@@ -295,11 +295,11 @@ impl TelemetrySink for MemorySink {
 
 #[async_trait::async_trait]
 impl AnalyticsSource for MemorySink {
-    async fn cells(&self, campaign_id: &str, resolution_ms: u64) -> Result<Cells, AnalyticsError> {
+    async fn tallies(&self, campaign_id: &str, resolution_ms: u64) -> Result<Marginals, AnalyticsError> {
         let inner = self.lock();
         let mut cells = Cells::new();
         let Some(sessions) = inner.sessions.get(campaign_id) else {
-            return Ok(cells);
+            return Ok(Marginals::default());
         };
         let key = |s: &StoredSession, at_ms: u64| CellKey {
             persona: s.persona.to_string(),
@@ -324,7 +324,7 @@ impl AnalyticsSource for MemorySink {
                     .add_request(request.latency_us, request.failure.is_some());
             }
         }
-        Ok(cells)
+        Ok(Marginals::of(&cells, resolution_ms))
     }
 
     async fn sessions(
