@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -52,13 +53,52 @@ struct Slot<V> {
 /// Answers of one kind by key (for example a campaign and a resolution).
 pub struct Kept<V> {
     slots: Arc<Mutex<HashMap<String, Slot<V>>>>,
+    readings: Arc<Readings>,
+}
+
+/// How often answers of one kind were read, and how long that took: what
+/// keeping them saves, shown on `/metrics`.
+#[derive(Default)]
+pub struct Readings {
+    pub count: AtomicU64,
+    pub micros: AtomicU64,
+}
+
+impl Readings {
+    /// `read`, counted and timed.
+    async fn time<V, E>(&self, read: impl Future<Output = Result<V, E>>) -> Result<V, E> {
+        let started = Instant::now();
+        let answer = read.await;
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        answer
+    }
 }
 
 impl<V> Default for Kept<V> {
     fn default() -> Self {
         Kept {
             slots: Arc::default(),
+            readings: Arc::default(),
         }
+    }
+}
+
+impl<V> Kept<V> {
+    /// How many answers are kept.
+    pub fn len(&self) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.values().filter(|slot| slot.latest.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The readings made so far.
+    pub fn readings(&self) -> &Readings {
+        &self.readings
     }
 }
 
@@ -78,10 +118,10 @@ impl<V: Send + Sync + 'static> Kept<V> {
                 // One background reading at a time; callers meanwhile get
                 // the answer they would have got a moment ago.
                 if let Ok(guard) = reading.try_lock_owned() {
-                    let slots = self.slots.clone();
+                    let (slots, readings) = (self.slots.clone(), self.readings.clone());
                     tokio::spawn(async move {
                         let _reading = guard;
-                        if let Ok(fresh) = read().await {
+                        if let Ok(fresh) = readings.time(read()).await {
                             store(&slots, &key, version, Arc::new(fresh));
                         }
                     });
@@ -98,7 +138,7 @@ impl<V: Send + Sync + 'static> Kept<V> {
         {
             return Ok(answer);
         }
-        let fresh = Arc::new(read().await?);
+        let fresh = Arc::new(self.readings.time(read()).await?);
         store(&self.slots, &key, version, fresh.clone());
         Ok(fresh)
     }
@@ -133,7 +173,7 @@ fn store<V>(slots: &Mutex<HashMap<String, Slot<V>>>, key: &str, version: u64, an
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::AtomicU32;
 
     use throng_engine::analytics::AnalyticsError;
 
@@ -159,6 +199,8 @@ mod tests {
         assert_eq!(*get(1, 10).await.unwrap(), 10);
         assert_eq!(*get(1, 11).await.unwrap(), 10, "same rows, same answer");
         assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(kept.readings().count.load(Ordering::Relaxed), 1);
+        assert_eq!(kept.len(), 1);
         assert_eq!(
             *get(2, 12).await.unwrap(),
             12,

@@ -1,8 +1,9 @@
 //! The coordinator's `/metrics` (Prometheus text): leadership, agents and
 //! their telemetry writers, every campaign's state, placement and merged
 //! traffic counters (request rate, errors, latency histogram, active
-//! sessions, stream events), scenario phases, and placement moves. Read at
-//! scrape time from the cluster view and the stats hub.
+//! sessions, stream events), scenario phases, placement moves, and the
+//! answers kept from the telemetry store. Read at scrape time from the
+//! cluster view and the stats hub.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -142,6 +143,36 @@ pub async fn render(app: &App) -> String {
             snapshot.age_seconds(now),
         );
         m.telemetry(&labels, &snapshot.telemetry);
+    }
+    let answers = &app.answers;
+    for (kind, kept, readings) in [
+        ("analytics", answers.digests.len(), answers.digests.readings()),
+        ("errors", answers.errors.len(), answers.errors.readings()),
+        (
+            "stream_history",
+            answers.histories.len(),
+            answers.histories.readings(),
+        ),
+    ] {
+        let labels = [("kind", kind)];
+        m.gauge(
+            "throng_answers_kept",
+            "Answers kept until their rows change (a campaign's analytics by resolution, its errors, a run's history).",
+            &labels,
+            kept as f64,
+        );
+        m.counter(
+            "throng_store_readings_total",
+            "Times the telemetry store (or a history) was read for an answer, ahead of a page or when asked.",
+            &labels,
+            readings.count.load(Ordering::Relaxed) as f64,
+        );
+        m.counter(
+            "throng_store_reading_seconds_total",
+            "Time those readings took.",
+            &labels,
+            readings.micros.load(Ordering::Relaxed) as f64 / 1e6,
+        );
     }
     m.process(&[]);
     m.finish()

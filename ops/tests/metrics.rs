@@ -1,7 +1,7 @@
 //! Prometheus metrics in real processes: the coordinator's `/metrics` (on
 //! its HTTP API) and an agent's (`--metrics`) parse as Prometheus text and
 //! move with load — requests, latency histogram, active sessions,
-//! placements, the telemetry writer.
+//! placements, the telemetry writer, the answers read ahead.
 
 mod common;
 
@@ -156,4 +156,22 @@ async fn metrics_parse_and_move_with_load() {
         "{after:?}"
     );
     assert_eq!(after.get("throng_telemetry_healthy{agent=agent-1}"), Some(&1.0));
+
+    // Nothing asked for the campaign's numbers, yet they were read from
+    // ClickHouse ahead of its page and are kept.
+    let kept = poll_until(Duration::from_secs(30), "the campaign read ahead", || {
+        let http = http.clone();
+        async move {
+            let values = parse(&scrape(&http)?);
+            let analytics = values.get("throng_answers_kept{kind=analytics}").copied()?;
+            let errors = values.get("throng_answers_kept{kind=errors}").copied()?;
+            (analytics >= 1.0 && errors >= 1.0).then_some(values)
+        }
+    })
+    .await;
+    assert!(
+        kept["throng_store_readings_total{kind=analytics}"] >= 1.0,
+        "{kept:?}"
+    );
+    assert!(kept["throng_store_reading_seconds_total{kind=analytics}"] > 0.0);
 }
