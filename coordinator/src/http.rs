@@ -84,7 +84,7 @@ pub(crate) async fn campaign(State(app): State<App>, Path(id): Path<String>) -> 
     campaign_answer(app.campaigns().get(&id).await)
 }
 
-/// `?campaigns=ID,ID&by=persona&resolution_ms=60000`
+/// `?campaigns=ID,ID&by=persona&resolution_ms=60000` (or `resolution_ms=auto`)
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AnalyticsParams {
@@ -93,24 +93,35 @@ pub(crate) struct AnalyticsParams {
     #[serde(default)]
     by: String,
     #[serde(default)]
-    resolution_ms: u64,
+    resolution_ms: String,
 }
 
-/// `GET /api/v1/analytics`: the same reports as `GetAnalytics`.
+/// `GET /api/v1/analytics`: the same reports as `GetAnalytics`;
+/// `resolution_ms=auto` sizes the buckets as the console does, about 150
+/// over the campaigns' runs.
 pub(crate) async fn analytics(State(app): State<App>, Params(params): Params<AnalyticsParams>) -> Response {
-    let request = v1::AnalyticsRequest {
-        campaign_ids: params
-            .campaigns
-            .split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
-            .collect(),
-        by: params.by,
-        resolution_ms: params.resolution_ms,
+    let campaign_ids: Vec<String> = list_param(&params.campaigns);
+    let resolution_ms = match params.resolution_ms.as_str() {
+        "" => Ok(0),
+        "auto" => app.insight().resolution_over(&campaign_ids).await,
+        text => text.parse().map_err(|_| {
+            CoordinatorError::Invalid(format!(
+                "resolution_ms: a whole number of milliseconds or `auto`, not `{text}`"
+            ))
+        }),
     };
-    let answer = match crate::analytics::parse(&request) {
-        Ok(query) => app.insight().analytics(&request.campaign_ids, &query).await,
+    let answer = match resolution_ms {
+        Ok(resolution_ms) => {
+            let request = v1::AnalyticsRequest {
+                campaign_ids,
+                by: params.by,
+                resolution_ms,
+            };
+            match crate::analytics::parse(&request) {
+                Ok(query) => app.insight().analytics(&request.campaign_ids, &query).await,
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     };
     match answer {

@@ -19,8 +19,8 @@ const SCRIPTS: &[&str] = &[
     "report.js",
 ];
 
-/// Bucket widths that show a run in about 150 points (as the console's
-/// `resolutionFor` picks them).
+/// Bucket widths that show a run in about 150 points: a report's, and the
+/// console's (it asks for `resolution_ms=auto`).
 const STEPS_S: &[u64] = &[
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400,
 ];

@@ -275,7 +275,7 @@ pub fn table() -> Vec<Route> {
             .query(&[
                 ("campaigns", "string", "comma-separated campaign ids"),
                 ("by", "string", "persona, journey, target, agent or request"),
-                ("resolution_ms", "integer", "time buckets of this length (0: totals only)"),
+                ("resolution_ms", "string", "time buckets of this many milliseconds (0: totals only), or `auto`: about 150 over the campaigns' runs"),
             ])
             .required(&["campaigns"])
             .errors(&[400, 404, 409, 503]),

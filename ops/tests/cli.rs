@@ -59,6 +59,26 @@ async fn check_embedded_analytics(up: &Up) {
     .expect("HTTP analytics");
     assert!(api.contains("\"pages_per_session\""), "{api}");
     assert!(api.contains("\"series\""), "{api}");
+    // `auto` sizes the buckets as the console does: about 150 over the run
+    // so far (the run grows while the call is made).
+    let (_, campaign) = common::json_answer(http_get(&up.http, &format!("/api/v1/campaigns/{demo}")));
+    let created = campaign["created_at_ms"].as_u64().expect("created_at_ms");
+    let before = throng_coordinator::report::resolution_for(throng_engine::clock::epoch_ms() - created);
+    let (status, auto) = common::json_answer(http_get(
+        &up.http,
+        &format!("/api/v1/analytics?campaigns={demo}&resolution_ms=auto"),
+    ));
+    let after = throng_coordinator::report::resolution_for(throng_engine::clock::epoch_ms() - created);
+    assert_eq!(status, 200, "{auto}");
+    let resolution = auto[0]["resolution_ms"].as_u64().expect("resolution_ms");
+    assert!(
+        resolution == before || resolution == after,
+        "{resolution} ms, not {before} or {after}"
+    );
+    assert!(
+        auto[0]["series"].as_array().is_some_and(|s| !s.is_empty()),
+        "{auto}"
+    );
     // A running campaign also shows the agents' live counters.
     let out = up.client(&["--output", "json", "analytics", &demo]);
     let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -57,19 +57,11 @@ impl Insight<'_> {
         }
         let now = throng_engine::clock::epoch_ms();
         let mut campaigns = Vec::with_capacity(campaign_ids.len());
-        let (mut first, mut last) = (u64::MAX, 0);
         for id in campaign_ids {
             let view = self.app.campaigns().get(id).await?;
-            let wire = crate::wire::campaign(&view);
-            first = first.min(wire.created_at_ms);
-            last = last.max(if wire.ended_at_ms > 0 {
-                wire.ended_at_ms
-            } else {
-                now
-            });
-            campaigns.push(crate::json::campaign(&wire));
+            campaigns.push(crate::json::campaign(&crate::wire::campaign(&view)));
         }
-        let resolution_ms = crate::report::resolution_for(last.saturating_sub(first));
+        let resolution_ms = self.resolution_over(campaign_ids).await?;
         let query = crate::analytics::parse(&throng_proto::v1::AnalyticsRequest {
             campaign_ids: campaign_ids.to_vec(),
             by: "persona".into(),
@@ -103,6 +95,20 @@ impl Insight<'_> {
             requests,
             errors,
         }))
+    }
+
+    /// The bucket width that shows the campaigns' runs, from the first
+    /// one's creation to the last one's end (or now), in about 150 points:
+    /// what the console's charts and a report ask for.
+    pub async fn resolution_over(&self, campaign_ids: &[String]) -> Result<u64> {
+        let now = throng_engine::clock::epoch_ms();
+        let (mut first, mut last) = (u64::MAX, 0);
+        for id in campaign_ids {
+            let campaign = self.app.load(id).await?;
+            first = first.min(campaign.status.created_at_ms);
+            last = last.max(campaign.status.ended_at_ms.unwrap_or(now));
+        }
+        Ok(crate::report::resolution_for(last.saturating_sub(first)))
     }
 
     /// A traffic campaign's failed requests, grouped by class and message.

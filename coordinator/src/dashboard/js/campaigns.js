@@ -245,11 +245,13 @@ async function refreshCampaign() {
   const campaign = campaigns.find((c) => c.id === id);
   const started = campaign ? campaign.created_at_ms : Date.now();
   const ended = campaign && campaign.ended_at_ms ? campaign.ended_at_ms : Date.now();
-  const resolution = resolutionFor(Math.max(1000, ended - started));
   const by = $("#breakdown-by").value;
-  const answer = await api(`/api/v1/analytics?campaigns=${encodeURIComponent(id)}&by=${by}&resolution_ms=${resolution}`);
+  // The coordinator sizes the buckets (about 150 over the run), as it does
+  // when it reads the campaign ahead of this page.
+  const answer = await api(`/api/v1/analytics?campaigns=${encodeURIComponent(id)}&by=${by}&resolution_ms=auto`);
   if (!answer.ok || !answer.body[0] || selected !== id) return;
   report = answer.body[0];
+  const resolution = report.resolution_ms;
   const t = report.totals;
   $("#live-title").textContent = `${report.name} (${id})`;
   $("#live-state").textContent = campaign ? campaign.state : "";
@@ -306,12 +308,9 @@ $("#download-csv").addEventListener("click", () => report && download(report.cam
 // Two to four campaigns side by side, their charts overlaid.
 async function showComparison() {
   const ids = [...comparePicks];
-  const picked = campaigns.filter((c) => comparePicks.has(c.id));
-  const first = Math.min(...picked.map((c) => c.created_at_ms));
-  const last = Math.max(...picked.map((c) => c.ended_at_ms || Date.now()));
-  const resolution = resolutionFor(Math.max(1000, last - first));
-  const answer = await api(`/api/v1/analytics?campaigns=${ids.map(encodeURIComponent).join(",")}&resolution_ms=${resolution}`);
-  if (!answer.ok) return;
+  const answer = await api(`/api/v1/analytics?campaigns=${ids.map(encodeURIComponent).join(",")}&resolution_ms=auto`);
+  if (!answer.ok || !answer.body[0]) return;
+  const resolution = answer.body[0].resolution_ms;
   $("#compare").hidden = false;
   $("#compare-title").textContent = "Compared: " + answer.body.map((r) => r.name).join(", ");
   renderComparison($("#compare-body"), answer.body, resolution, "compare-");

@@ -4,12 +4,6 @@
 
 const charts = {};
 
-// Buckets of a size that shows the whole run in about 150 points.
-const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
-function resolutionFor(spanMs) {
-  return 1000 * (STEPS_S.find((s) => spanMs / 1000 / s <= 150) || 86400);
-}
-
 // Every bucket from `first` to `last` (ms), each with the series' point
 // there or null, so a pause shows as a gap in traffic rather than a line
 // across it.
