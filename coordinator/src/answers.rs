@@ -12,13 +12,18 @@
 //! - a running campaign is answered at once with the last answer while one
 //!   reading at a time brings it up to date in the background: its page
 //!   stays responsive, at most one reading behind (its live counters, from
-//!   the agents' reports, are always current).
+//!   the agents' reports, are always current). A background reading waits
+//!   [`GAP_PER_READING`] times as long as the last one took, so a campaign
+//!   whose reading takes seconds is not read without pause while it is
+//!   watched, taking the cores the pages' other calls need.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use throng_engine::analytics::Digest;
 use throng_engine::analytics::errors::ErrorReport;
@@ -35,16 +40,23 @@ pub struct StoredAnswers {
 }
 
 /// The longest a caller waits for a reading of the same answer under way.
-const READING_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+const READING_WAIT: Duration = Duration::from_secs(20);
 
 /// The most answers kept of one kind; the least recently asked go first.
 const MAX_SLOTS: usize = 256;
+
+/// How many times as long as a reading took a running campaign's answer
+/// waits before it is read again in the background: a fifth of the time
+/// at most goes to reading it.
+const GAP_PER_READING: u32 = 4;
 
 /// An answer and the version of the rows it was read from.
 type Versioned<V> = (u64, Arc<V>);
 
 struct Slot<V> {
     latest: Option<Versioned<V>>,
+    /// No background reading before this.
+    quiet_until: Instant,
     /// Held while this answer is being read, so it is read once at a time.
     reading: Arc<tokio::sync::Mutex<()>>,
     asked: Instant,
@@ -65,14 +77,14 @@ pub struct Readings {
 }
 
 impl Readings {
-    /// `read`, counted and timed.
-    async fn time<V, E>(&self, read: impl Future<Output = Result<V, E>>) -> Result<V, E> {
+    /// `read`, counted; answers how long it took too.
+    async fn time<V, E>(&self, read: impl Future<Output = Result<V, E>>) -> (Result<V, E>, Duration) {
         let started = Instant::now();
         let answer = read.await;
+        let took = started.elapsed();
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        answer
+        self.micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        (answer, took)
     }
 }
 
@@ -111,18 +123,21 @@ impl<V: Send + Sync + 'static> Kept<V> {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
-        let (latest, reading) = self.slot(&key);
+        let (latest, reading, quiet_until) = self.slot(&key);
         match latest {
             Some((at, answer)) if at == version => return Ok(answer),
             Some((_, answer)) if running => {
-                // One background reading at a time; callers meanwhile get
-                // the answer they would have got a moment ago.
-                if let Ok(guard) = reading.try_lock_owned() {
+                // One background reading at a time, once the last one's
+                // gap has passed; callers meanwhile get the answer they
+                // would have got a moment ago.
+                if Instant::now() >= quiet_until
+                    && let Ok(guard) = reading.try_lock_owned()
+                {
                     let (slots, readings) = (self.slots.clone(), self.readings.clone());
                     tokio::spawn(async move {
                         let _reading = guard;
-                        if let Ok(fresh) = readings.time(read()).await {
-                            store(&slots, &key, version, Arc::new(fresh));
+                        if let (Ok(fresh), took) = readings.time(read()).await {
+                            store(&slots, &key, version, Arc::new(fresh), took);
                         }
                     });
                 }
@@ -133,17 +148,18 @@ impl<V: Send + Sync + 'static> Kept<V> {
         // Wait for a reading already under way (it may be of these very
         // rows), but not without end: past the wait, read anyway.
         let _reading = tokio::time::timeout(READING_WAIT, reading.lock()).await.ok();
-        if let (Some((at, answer)), _) = self.slot(&key)
+        if let (Some((at, answer)), _, _) = self.slot(&key)
             && at == version
         {
             return Ok(answer);
         }
-        let fresh = Arc::new(self.readings.time(read()).await?);
-        store(&self.slots, &key, version, fresh.clone());
+        let (fresh, took) = self.readings.time(read()).await;
+        let fresh = Arc::new(fresh?);
+        store(&self.slots, &key, version, fresh.clone(), took);
         Ok(fresh)
     }
 
-    fn slot(&self, key: &str) -> (Option<Versioned<V>>, Arc<tokio::sync::Mutex<()>>) {
+    fn slot(&self, key: &str) -> (Option<Versioned<V>>, Arc<tokio::sync::Mutex<()>>, Instant) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if !slots.contains_key(key) && slots.len() >= MAX_SLOTS {
             let oldest = slots
@@ -156,18 +172,27 @@ impl<V: Send + Sync + 'static> Kept<V> {
         }
         let slot = slots.entry(key.to_string()).or_insert_with(|| Slot {
             latest: None,
+            quiet_until: Instant::now(),
             reading: Arc::default(),
             asked: Instant::now(),
         });
         slot.asked = Instant::now();
-        (slot.latest.clone(), slot.reading.clone())
+        (slot.latest.clone(), slot.reading.clone(), slot.quiet_until)
     }
 }
 
-fn store<V>(slots: &Mutex<HashMap<String, Slot<V>>>, key: &str, version: u64, answer: Arc<V>) {
+/// Keeps `answer`, read in `took`, as of `version`.
+fn store<V>(
+    slots: &Mutex<HashMap<String, Slot<V>>>,
+    key: &str,
+    version: u64,
+    answer: Arc<V>,
+    took: Duration,
+) {
     let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(slot) = slots.get_mut(key) {
         slot.latest = Some((version, answer));
+        slot.quiet_until = Instant::now() + took * GAP_PER_READING;
     }
 }
 
@@ -230,6 +255,32 @@ mod tests {
             2,
             "no reading while the rows stayed at 2"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reading_is_not_repeated_until_its_gap_has_passed() {
+        let kept = Kept::<u32>::default();
+        let reads = Arc::new(AtomicU32::new(0));
+        let slow = |value: u32| {
+            let reads = reads.clone();
+            move || async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok::<u32, AnalyticsError>(value)
+            }
+        };
+        assert_eq!(*kept.get("c".into(), 1, true, slow(10)).await.unwrap(), 10);
+        // New rows at once: the last answer, and no reading for 4 × 2 s.
+        assert_eq!(*kept.get("c".into(), 2, true, slow(20)).await.unwrap(), 10);
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(*kept.get("c".into(), 2, true, slow(20)).await.unwrap(), 10);
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "read again within the gap");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(*kept.get("c".into(), 2, true, slow(20)).await.unwrap(), 10);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "read again after the gap");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(*kept.get("c".into(), 2, true, slow(30)).await.unwrap(), 20);
     }
 
     #[tokio::test]

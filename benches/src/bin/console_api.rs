@@ -10,9 +10,13 @@
 //! page, a filtered page, a session), a comparison of four, the logs and a
 //! report file.
 //!
-//! `console_api [SESSIONS] [CALLS] [SMALL]`; prints, as JSON lines, each
-//! call's first answer (the coordinator reads the store then) and the
-//! p50/p99/max of the calls after it, then the same of every call together.
+//! `console_api [SESSIONS] [CALLS] [SMALL] [running]`; prints, as JSON
+//! lines, each call's first answer (the coordinator reads the store then)
+//! and the p50/p99/max of the calls after it, then the same of every call
+//! together. With `running`, the campaigns are started before their rows
+//! are written (no agent runs them), as a page meets a campaign that runs:
+//! the coordinator reads them ahead, and the page asks for the buckets it
+//! would (`resolution_ms=auto`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -37,7 +41,7 @@ const WINDOW_MS: u64 = 15 * 60 * 1000;
 const SPEC: &str = "
 target: { url: \"http://127.0.0.1:9\" }
 pages: [\"/\"]
-load: { rate: 1, duration: 1m }
+load: { rate: 1, duration: 1h }
 ";
 
 /// One GET as a browser's fetch makes it; the status and the body's length.
@@ -94,6 +98,7 @@ async fn main() {
     let sessions: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let calls: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
     let small: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let running = args.get(4).is_some_and(|a| a == "running");
 
     let etcd = EtcdServer::start();
     let clickhouse = ClickHouseServer::start();
@@ -122,7 +127,7 @@ async fn main() {
         let id = control
             .create_campaign(v1::CampaignSpecRequest {
                 document: format!("name: console-{n}{SPEC}"),
-                start: false,
+                start: running,
             })
             .await
             .expect("create campaign")
@@ -158,8 +163,14 @@ async fn main() {
 
     // The bucket width the console asks for a campaign that has run as long
     // as the sessions' window (it asks for about 150 points over the run).
-    let resolution = throng_coordinator::report::resolution_for(WINDOW_MS);
-    let day = format!("resolution_ms={resolution}");
+    let day = if running {
+        "resolution_ms=auto".to_string()
+    } else {
+        format!(
+            "resolution_ms={}",
+            throng_coordinator::report::resolution_for(WINDOW_MS)
+        )
+    };
     let session_id = session(&big, sessions / 2, sessions, window_start, WINDOW_MS)
         .outcome
         .session_id;
