@@ -100,6 +100,11 @@ pub enum RequestError {
     Connect(String),
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The request waited in the agent for a connection that never came
+    /// free: the requests already in flight to its origin took the whole
+    /// timeout. Not an answer of the target's.
+    #[error("no connection to {origin} came free within the timeout ({limit} in flight)")]
+    Queued { origin: String, limit: usize },
 }
 
 impl RequestError {
@@ -110,14 +115,27 @@ impl RequestError {
             RequestError::Timeout => "timeout",
             RequestError::Connect(_) => "connect",
             RequestError::Protocol(_) => "protocol",
+            RequestError::Queued { .. } => "queued",
         }
     }
 }
+
+/// The most requests a shared client has in flight to one origin, so the
+/// most connections it keeps open to it. Beyond it a request waits in the
+/// agent for one to come free (its latency, counted from its intended
+/// start, shows the wait). Without a bound, a campaign asked for more than
+/// its target answers opens a connection for every waiting request: tens of
+/// thousands, until the target refuses them, and the agent's CPU goes to
+/// finding free ports instead of sending requests.
+pub const MAX_IN_FLIGHT_PER_ORIGIN: usize = 1024;
 
 /// A shared client with a keep-alive pool, for `http` and `https` URLs.
 #[derive(Clone, Debug)]
 pub struct HttpEngine {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Slots for requests in flight, by origin (`scheme://host:port`).
+    in_flight: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+    in_flight_limit: usize,
 }
 
 impl Default for HttpEngine {
@@ -158,7 +176,32 @@ impl HttpEngine {
             .pool_max_idle_per_host(4096)
             .http2_only(http2)
             .build(connector);
-        HttpEngine { client }
+        HttpEngine {
+            client,
+            in_flight: Arc::default(),
+            in_flight_limit: MAX_IN_FLIGHT_PER_ORIGIN,
+        }
+    }
+
+    /// The same client with at most `limit` requests in flight to one
+    /// origin (instead of [`MAX_IN_FLIGHT_PER_ORIGIN`]).
+    pub fn with_in_flight_limit(mut self, limit: usize) -> Self {
+        self.in_flight_limit = limit;
+        self.in_flight = Arc::default();
+        self
+    }
+
+    /// The slots of requests in flight to `origin`.
+    fn slots(&self, origin: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        match in_flight.get(origin) {
+            Some(slots) => slots.clone(),
+            None => {
+                let slots = Arc::new(tokio::sync::Semaphore::new(self.in_flight_limit));
+                in_flight.insert(origin.to_string(), slots.clone());
+                slots
+            }
+        }
     }
 
     /// GETs `url`, draining the body, within `timeout` for the whole exchange.
@@ -173,7 +216,24 @@ impl HttpEngine {
             .parse()
             .map_err(|e: http::uri::InvalidUri| RequestError::InvalidUrl(e.to_string()))?;
         let keep_body = request.keep_body;
+        let origin = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        let slots = self.slots(&origin);
         let http_request = build_request(Request::builder().uri(uri), request)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Held until the answer is read: one slot, one connection in use.
+        // A slot that comes free only as the time runs out (its holder
+        // timing out) leaves nothing to send in: queued all the same.
+        let slot = tokio::time::timeout_at(deadline, slots.acquire()).await;
+        let (Ok(Ok(_slot)), false) = (slot, tokio::time::Instant::now() >= deadline) else {
+            return Err(RequestError::Queued {
+                origin,
+                limit: self.in_flight_limit,
+            });
+        };
         let exchange = async {
             let response = self.client.request(http_request).await.map_err(|e| {
                 if e.is_connect() {
@@ -184,7 +244,7 @@ impl HttpEngine {
             })?;
             read_response(response, keep_body).await
         };
-        tokio::time::timeout(timeout, exchange)
+        tokio::time::timeout_at(deadline, exchange)
             .await
             .map_err(|_| RequestError::Timeout)?
     }
@@ -361,6 +421,53 @@ mod tests {
         assert_eq!(
             same_site_links(html),
             vec!["/a".to_string(), "/b?c=1".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_in_flight_limit_wait_in_the_agent_not_on_new_connections() {
+        // A target that accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        let engine = HttpEngine::new().with_in_flight_limit(4);
+        let sends = (0..7).map(|_| engine.get(&url, Duration::from_millis(500)));
+        let results = futures::future::join_all(sends).await;
+        let classes: Vec<&str> = results
+            .iter()
+            .map(|r| r.as_ref().err().map_or("answered", RequestError::class))
+            .collect();
+        assert_eq!(
+            classes.iter().filter(|c| **c == "timeout").count(),
+            4,
+            "{classes:?}"
+        );
+        assert_eq!(
+            classes.iter().filter(|c| **c == "queued").count(),
+            3,
+            "{classes:?}"
+        );
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 4);
+        let queued = results
+            .iter()
+            .find_map(|r| r.as_ref().err().filter(|e| e.class() == "queued"));
+        assert_eq!(
+            queued.map(ToString::to_string).as_deref(),
+            Some(
+                format!(
+                    "no connection to {} came free within the timeout (4 in flight)",
+                    url.trim_end_matches('/')
+                )
+                .as_str()
+            )
         );
     }
 }
