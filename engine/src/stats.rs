@@ -114,7 +114,7 @@ pub struct ShardCounters {
     pub request_errors: u64,
     pub latency: LatencyHistogram,
     pub by_name: BTreeMap<String, NamedCounters>,
-    /// Failed requests by class: `timeout`, `connect`, `protocol`, `http_4xx`, `http_5xx`…
+    /// Failed requests by class: `timeout`, `connect`, `protocol`, `queued`, `http_4xx`, `http_5xx`…
     pub errors_by_class: BTreeMap<String, u64>,
     /// Stream runs: events generated and handed to the sink.
     pub stream_events: u64,
