@@ -110,6 +110,7 @@ pub fn counters_to_wire(
             .into_iter()
             .map(|(value, count)| v1::HistogramBucket { value, count })
             .collect(),
+        start_lag_us: buckets(&c.start_lag),
         done: c.done,
         by_name: c
             .by_name
@@ -148,6 +149,7 @@ pub fn counters_from_wire(wire: &v1::ShardStats) -> ShardCounters {
         requests: wire.requests,
         request_errors: wire.request_errors,
         latency: LatencyHistogram::from_buckets(wire.latency_us.iter().map(|b| (b.value, b.count))),
+        start_lag: histogram(&wire.start_lag_us),
         done: wire.done,
         by_name: wire
             .by_name

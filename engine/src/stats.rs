@@ -113,6 +113,9 @@ pub struct ShardCounters {
     pub requests: u64,
     pub request_errors: u64,
     pub latency: LatencyHistogram,
+    /// How late each session started after its intended start: an agent
+    /// that falls behind its arrivals shows here first.
+    pub start_lag: LatencyHistogram,
     pub by_name: BTreeMap<String, NamedCounters>,
     /// Failed requests by class: `timeout`, `connect`, `protocol`, `queued`, `http_4xx`, `http_5xx`…
     pub errors_by_class: BTreeMap<String, u64>,
@@ -134,6 +137,7 @@ impl ShardCounters {
         self.request_errors += other.request_errors;
         self.stream_events += other.stream_events;
         self.latency.merge(&other.latency);
+        self.start_lag.merge(&other.start_lag);
         for (name, counters) in &other.by_name {
             self.by_name.entry(name.clone()).or_default().merge(counters);
         }

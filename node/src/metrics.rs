@@ -158,6 +158,14 @@ impl Exposition {
             labels,
             &c.latency,
         );
+        if c.sessions_completed + c.sessions_failed > 0 {
+            self.histogram(
+                "throng_session_start_lag_seconds",
+                "How late sessions started after their intended start: beyond a few milliseconds the agent is falling behind its arrivals.",
+                labels,
+                &c.start_lag,
+            );
+        }
         self.counter(
             "throng_stream_events_total",
             "Stream events generated.",

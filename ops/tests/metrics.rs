@@ -142,6 +142,18 @@ async fn metrics_parse_and_move_with_load() {
     let total = after[&requests];
     let histogram = after[&format!("throng_request_latency_seconds{{campaign={id}}}")];
     assert_eq!(histogram, total, "the histogram counts every request");
+    // How late each session started, from the agent's reports: every
+    // session once, on the coordinator as on the agent.
+    let lag = format!("throng_session_start_lag_seconds{{campaign={id}}}");
+    assert_eq!(after.get(&lag), Some(&400.0), "{after:?}");
+    let agent_after = parse(&scrape(&agent_metrics).expect("agent metrics"));
+    assert_eq!(
+        agent_after.get(&format!(
+            "throng_session_start_lag_seconds{{agent=agent-1,campaign={id}}}"
+        )),
+        Some(&400.0),
+        "{agent_after:?}"
+    );
     assert_eq!(
         after.get(&format!("throng_sessions_active{{campaign={id}}}")),
         Some(&0.0)

@@ -214,6 +214,8 @@ impl ShardCounters {
         } else {
             self.sessions_completed += 1;
         }
+        self.start_lag
+            .record_us(outcome.started_ms.saturating_sub(outcome.intended_ms) * 1000);
         for request in &outcome.requests {
             let failed = request.failed();
             self.requests += 1;
