@@ -65,8 +65,7 @@ session: { pages: { min: 5, max: 5 }, think_time: { min: 0s, max: 0s } }
 load: { rate: $3, sessions: $4 }
 request_timeout: 10s
 SPEC
-  python3 benches/peers/campaign_cpu.py "$up_pid" "127.0.0.1:$http" "127.0.0.1:$grpc" \
-    "$dir/$1.yaml" > "$dir/$1.json"
+  python3 benches/peers/campaign_cpu.py "$up_pid" "127.0.0.1:$http" "$dir/$1.yaml" > "$dir/$1.json"
 }
 campaign throng_http "{ url: \"$site\" }" 3000 $((3000 * SECONDS_PER_RUN))
 campaign throng_http_saturated "{ url: \"$site\" }" 20000 $((20000 * SECONDS_PER_RUN / 2))

@@ -3,7 +3,7 @@ seconds the whole process spent from the campaign's start to its end (user +
 sys of every thread, from /proc), the wall seconds, and the requests and
 failed requests the agents counted.
 
-    python3 campaign_cpu.py PID HTTP_ADDRESS GRPC_ADDRESS SPEC_FILE
+    python3 campaign_cpu.py PID HTTP_ADDRESS SPEC_FILE
 """
 import json
 import os
@@ -29,7 +29,7 @@ def call(http, method, path, body=None):
 
 
 def main():
-    pid, http, _grpc, spec = sys.argv[1:5]
+    pid, http, spec = sys.argv[1:4]
     document = open(spec, "rb").read()
     cpu_before = cpu_seconds(pid)
     started = time.monotonic()

@@ -79,9 +79,8 @@ pub async fn report(
             version,
             campaign.status.state.is_active(),
             move || async move {
-                let (tallies, names) =
-                    tokio::try_join!(source.tallies(&id, resolution_ms), source.request_names(&id))?;
-                Ok(Digest::of(&tallies, &names, resolution_ms, &labels))
+                let tallies = source.tallies(&id, resolution_ms).await?;
+                Ok(Digest::of(&tallies, resolution_ms, &labels))
             },
         )
         .await

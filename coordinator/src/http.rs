@@ -100,31 +100,26 @@ pub(crate) struct AnalyticsParams {
 /// `resolution_ms=auto` sizes the buckets as the console does, about 150
 /// over the campaigns' runs.
 pub(crate) async fn analytics(State(app): State<App>, Params(params): Params<AnalyticsParams>) -> Response {
-    let campaign_ids: Vec<String> = list_param(&params.campaigns);
-    let resolution_ms = match params.resolution_ms.as_str() {
-        "" => Ok(0),
-        "auto" => app.insight().resolution_over(&campaign_ids).await,
-        text => text.parse().map_err(|_| {
-            CoordinatorError::Invalid(format!(
-                "resolution_ms: a whole number of milliseconds or `auto`, not `{text}`"
-            ))
-        }),
+    let answer = async {
+        let campaign_ids: Vec<String> = list_param(&params.campaigns);
+        let resolution_ms = match params.resolution_ms.as_str() {
+            "" => 0,
+            "auto" => app.insight().resolution_over(&campaign_ids).await?,
+            text => text.parse().map_err(|_| {
+                CoordinatorError::Invalid(format!(
+                    "resolution_ms: a whole number of milliseconds or `auto`, not `{text}`"
+                ))
+            })?,
+        };
+        let request = v1::AnalyticsRequest {
+            campaign_ids,
+            by: params.by,
+            resolution_ms,
+        };
+        let query = crate::analytics::parse(&request)?;
+        app.insight().analytics(&request.campaign_ids, &query).await
     };
-    let answer = match resolution_ms {
-        Ok(resolution_ms) => {
-            let request = v1::AnalyticsRequest {
-                campaign_ids,
-                by: params.by,
-                resolution_ms,
-            };
-            match crate::analytics::parse(&request) {
-                Ok(query) => app.insight().analytics(&request.campaign_ids, &query).await,
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(e),
-    };
-    match answer {
+    match answer.await {
         Ok(reports) => Json(reports).into_response(),
         Err(e) => problem::of(e),
     }

@@ -221,6 +221,9 @@ pub struct Marginals {
     pub agents: BTreeMap<String, Tally>,
     /// By bucket start; empty without a resolution.
     pub series: BTreeMap<u64, Tally>,
+    /// Requests by name (`journey.step`, or `matomo.bulk`), as a load
+    /// tester's statistics table lists them.
+    pub names: NameTallies,
 }
 
 impl Marginals {
@@ -228,10 +231,16 @@ impl Marginals {
     pub fn of(cells: &Cells, resolution_ms: u64) -> Marginals {
         let mut tallies = Marginals::default();
         for (key, tally) in cells {
-            tallies.add_overall(key, tally);
-            tallies.add_to_series(key.bucket_ms, tally, resolution_ms);
+            tallies.add_cell(key, tally, resolution_ms);
         }
         tallies
+    }
+
+    /// Counts `tally` of cell `key` in the totals, the groups of its
+    /// dimensions and, with a resolution, its time bucket.
+    pub fn add_cell(&mut self, key: &CellKey, tally: &Tally, resolution_ms: u64) {
+        self.add_overall(key, tally);
+        self.add_to_series(key.bucket_ms, tally, resolution_ms);
     }
 
     /// Counts `tally` in the totals and in the groups of `key`'s persona,
@@ -279,7 +288,7 @@ pub enum AnalyticsError {
 #[async_trait::async_trait]
 pub trait AnalyticsSource: Send + Sync + 'static {
     /// The campaign's tallies, its series bucketed by `resolution_ms` (0:
-    /// no series).
+    /// no series), and its requests by name.
     async fn tallies(&self, campaign_id: &str, resolution_ms: u64) -> Result<Marginals, AnalyticsError>;
 
     /// The campaign's failed requests, grouped by class and message.
@@ -301,10 +310,6 @@ pub trait AnalyticsSource: Send + Sync + 'static {
         campaign_id: &str,
         session_id: u64,
     ) -> Result<Option<sessions::SessionDetail>, AnalyticsError>;
-
-    /// The campaign's requests tallied by name (`journey.step`, or
-    /// `matomo.bulk`), as a load tester's statistics table lists them.
-    async fn request_names(&self, campaign_id: &str) -> Result<NameTallies, AnalyticsError>;
 
     /// A number that changes whenever the campaign's stored rows change, so
     /// answers computed from them can be kept until it does. A batch's
@@ -588,15 +593,9 @@ pub struct Digest {
 }
 
 impl Digest {
-    /// Summarises a campaign's tallies (and its requests by name) for
-    /// time buckets of `resolution_ms` (0: none); `target_labels` names the
-    /// campaign's targets by index.
-    pub fn of(
-        tallies: &Marginals,
-        names: &NameTallies,
-        resolution_ms: u64,
-        target_labels: &[String],
-    ) -> Digest {
+    /// Summarises a campaign's tallies for time buckets of `resolution_ms`
+    /// (0: none); `target_labels` names the campaign's targets by index.
+    pub fn of(tallies: &Marginals, resolution_ms: u64, target_labels: &[String]) -> Digest {
         let summaries = |groups: &mut dyn Iterator<Item = (String, &Tally)>| -> Vec<Group> {
             groups
                 .map(|(key, t)| Group {
@@ -623,7 +622,7 @@ impl Digest {
         by.insert("journey".to_string(), by_name(&tallies.journeys));
         by.insert("target".to_string(), summaries(&mut targets.into_iter()));
         by.insert("agent".to_string(), by_name(&tallies.agents));
-        by.insert("request".to_string(), by_name(names));
+        by.insert("request".to_string(), by_name(&tallies.names));
         Digest {
             totals: Summary::of(&tallies.totals),
             groups: by,
@@ -662,16 +661,9 @@ impl Digest {
     }
 }
 
-/// Totals, the breakdown and the time series of one campaign's tallies and
-/// requests by name.
-pub fn analyse(
-    campaign_id: &str,
-    name: &str,
-    tallies: &Marginals,
-    names: &NameTallies,
-    query: &Query,
-) -> CampaignAnalytics {
-    Digest::of(tallies, names, query.resolution_ms, &query.target_labels).answer(campaign_id, name, query.by)
+/// Totals, the breakdown and the time series of one campaign's tallies.
+pub fn analyse(campaign_id: &str, name: &str, tallies: &Marginals, query: &Query) -> CampaignAnalytics {
+    Digest::of(tallies, query.resolution_ms, &query.target_labels).answer(campaign_id, name, query.by)
 }
 
 #[cfg(test)]
@@ -792,7 +784,7 @@ mod tests {
             ..Query::default()
         };
         let tallies = Marginals::of(&cells, query.resolution_ms);
-        let report = analyse("c", "shop", &tallies, &NameTallies::new(), &query);
+        let report = analyse("c", "shop", &tallies, &query);
         assert_eq!(report.totals.sessions, 3);
         assert_eq!(report.totals.page_views, 6);
         assert!((report.totals.bounce_rate - 1.0 / 3.0).abs() < 1e-12);

@@ -163,7 +163,7 @@ async fn main() {
 
     // The bucket width the console asks for a campaign that has run as long
     // as the sessions' window (it asks for about 150 points over the run).
-    let day = if running {
+    let resolution = if running {
         "resolution_ms=auto".to_string()
     } else {
         format!(
@@ -180,11 +180,11 @@ async fn main() {
         ("cluster", "/api/v1/cluster".into()),
         (
             "campaign analytics by persona",
-            format!("/api/v1/analytics?campaigns={big}&by=persona&{day}"),
+            format!("/api/v1/analytics?campaigns={big}&by=persona&{resolution}"),
         ),
         (
             "campaign requests by name",
-            format!("/api/v1/analytics?campaigns={big}&by=request&{day}"),
+            format!("/api/v1/analytics?campaigns={big}&by=request&{resolution}"),
         ),
         ("campaign errors", format!("/api/v1/campaigns/{big}/errors")),
         (
@@ -201,7 +201,7 @@ async fn main() {
         ),
         (
             "compare four",
-            format!("/api/v1/analytics?campaigns={four}&{day}"),
+            format!("/api/v1/analytics?campaigns={four}&{resolution}"),
         ),
         ("logs", "/api/v1/logs?level=info&limit=200".into()),
         ("report", format!("/api/v1/report?campaigns={big}")),

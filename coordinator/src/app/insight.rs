@@ -57,11 +57,16 @@ impl Insight<'_> {
         }
         let now = throng_engine::clock::epoch_ms();
         let mut campaigns = Vec::with_capacity(campaign_ids.len());
+        let mut runs = Vec::with_capacity(campaign_ids.len());
         for id in campaign_ids {
             let view = self.app.campaigns().get(id).await?;
+            runs.push((
+                view.campaign.status.created_at_ms,
+                view.campaign.status.ended_at_ms,
+            ));
             campaigns.push(crate::json::campaign(&crate::wire::campaign(&view)));
         }
-        let resolution_ms = self.resolution_over(campaign_ids).await?;
+        let resolution_ms = resolution_over_runs(&runs, now);
         let query = crate::analytics::parse(&throng_proto::v1::AnalyticsRequest {
             campaign_ids: campaign_ids.to_vec(),
             by: "persona".into(),
@@ -97,18 +102,15 @@ impl Insight<'_> {
         }))
     }
 
-    /// The bucket width that shows the campaigns' runs, from the first
-    /// one's creation to the last one's end (or now), in about 150 points:
-    /// what the console's charts and a report ask for.
+    /// The bucket width that shows the campaigns' runs in about 150
+    /// points: what the console's charts and a report ask for.
     pub async fn resolution_over(&self, campaign_ids: &[String]) -> Result<u64> {
-        let now = throng_engine::clock::epoch_ms();
-        let (mut first, mut last) = (u64::MAX, 0);
+        let mut runs = Vec::with_capacity(campaign_ids.len());
         for id in campaign_ids {
             let campaign = self.app.load(id).await?;
-            first = first.min(campaign.status.created_at_ms);
-            last = last.max(campaign.status.ended_at_ms.unwrap_or(now));
+            runs.push((campaign.status.created_at_ms, campaign.status.ended_at_ms));
         }
-        Ok(crate::report::resolution_for(last.saturating_sub(first)))
+        Ok(resolution_over_runs(&runs, throng_engine::clock::epoch_ms()))
     }
 
     /// A traffic campaign's failed requests, grouped by class and message.
@@ -162,4 +164,16 @@ pub fn score_behaviour_json(
         serde_json::from_str(json).map_err(|e| format!("behaviour data: {e}"))?;
     let verdict = throng_engine::behaviour::score::score_with(&data, rules);
     serde_json::to_string(&verdict).map_err(|e| e.to_string())
+}
+
+/// The bucket width for runs `(created, ended)` from the first one's
+/// creation to the last one's end (or `now` while one runs).
+fn resolution_over_runs(runs: &[(u64, Option<u64>)], now: u64) -> u64 {
+    let first = runs.iter().map(|(created, _)| *created).min().unwrap_or(now);
+    let last = runs
+        .iter()
+        .map(|(_, ended)| ended.unwrap_or(now))
+        .max()
+        .unwrap_or(now);
+    crate::report::resolution_for(last.saturating_sub(first))
 }

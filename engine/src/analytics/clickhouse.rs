@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use super::sessions::{ERROR_CLASS_SQL, Outcome, Position, SessionDetail, SessionFilter, SessionSummary};
 use super::{
-    AnalyticsError, AnalyticsSource, CellKey, DetectionTally, LATENCY_BUCKET_SQL, Marginals, NameTallies,
-    Spans, Tally, active_by_bucket,
+    AnalyticsError, AnalyticsSource, CellKey, DetectionTally, LATENCY_BUCKET_SQL, Marginals, Spans, Tally,
+    active_by_bucket,
 };
 use crate::telemetry::ClickHouseConfig;
 use crate::telemetry::clickhouse::client;
@@ -259,7 +259,7 @@ impl AnalyticsSource for ClickHouseAnalytics {
         let db = client(&self.config).with_database(self.config.database.clone());
         let requests = self.requests_table(campaign_id).await?;
         let bucket = bucket_sql("intended_ms", resolution_ms);
-        // Five readings at once: ClickHouse runs each on its own thread.
+        // Six readings at once: ClickHouse runs each on its own thread.
         let sessions = db
             .query(&format!(
                 "SELECT persona, journey, target, agent_id, {bucket} AS bucket, \
@@ -322,8 +322,15 @@ impl AnalyticsSource for ClickHouseAnalytics {
             .fetch_all::<SpanCell>()
             .await
         };
-        let (sessions, overall, over_time, browser, spans) =
-            tokio::try_join!(sessions, overall, over_time, browser, spans)
+        let names = db
+            .query(&format!(
+                "SELECT name, {LATENCY_BUCKET_SQL} AS latency, count(), sum({FAILED_SQL}) \
+                 FROM {requests} WHERE campaign_id = ? GROUP BY name, latency"
+            ))
+            .bind(campaign_id)
+            .fetch_all::<NameCell>();
+        let (sessions, overall, over_time, browser, spans, names) =
+            tokio::try_join!(sessions, overall, over_time, browser, spans, names)
                 .map_err(|e| self.unavailable(e))?;
 
         let mut tallies = Marginals::default();
@@ -357,8 +364,7 @@ impl AnalyticsSource for ClickHouseAnalytics {
                 },
                 ..Tally::default()
             };
-            tallies.add_overall(&key, &tally);
-            tallies.add_to_series(key.bucket_ms, &tally, resolution_ms);
+            tallies.add_cell(&key, &tally, resolution_ms);
         }
         for s in sessions {
             let key = cell_key(s.persona, s.journey, s.target, s.agent_id, s.bucket);
@@ -373,8 +379,7 @@ impl AnalyticsSource for ClickHouseAnalytics {
                 revenue_cents: s.revenue_cents,
                 ..Tally::default()
             };
-            tallies.add_overall(&key, &tally);
-            tallies.add_to_series(key.bucket_ms, &tally, resolution_ms);
+            tallies.add_cell(&key, &tally, resolution_ms);
         }
         for r in overall {
             let key = cell_key(r.persona, r.journey, r.target, r.agent_id, 0);
@@ -387,6 +392,13 @@ impl AnalyticsSource for ClickHouseAnalytics {
             tallies
                 .series
                 .entry(r.bucket)
+                .or_default()
+                .add_requests(r.latency, r.requests, r.failed);
+        }
+        for r in names {
+            tallies
+                .names
+                .entry(r.name)
                 .or_default()
                 .add_requests(r.latency, r.requests, r.failed);
         }
@@ -482,28 +494,6 @@ impl AnalyticsSource for ClickHouseAnalytics {
             .await
             .map_err(|e| self.unavailable(e))?;
         Ok(Some(SessionDetail::of(&session, requests, browser)))
-    }
-
-    async fn request_names(&self, campaign_id: &str) -> Result<NameTallies, AnalyticsError> {
-        let db = client(&self.config).with_database(self.config.database.clone());
-        let requests = self.requests_table(campaign_id).await?;
-        let rows: Vec<NameCell> = db
-            .query(&format!(
-                "SELECT name, {LATENCY_BUCKET_SQL} AS latency, count(), sum({FAILED_SQL}) \
-                 FROM {requests} WHERE campaign_id = ? GROUP BY name, latency"
-            ))
-            .bind(campaign_id)
-            .fetch_all()
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        let mut names = NameTallies::new();
-        for row in rows {
-            names
-                .entry(row.name)
-                .or_default()
-                .add_requests(row.latency, row.requests, row.failed);
-        }
-        Ok(names)
     }
 
     async fn version(&self, campaign_id: &str) -> Result<u64, AnalyticsError> {

@@ -12,8 +12,8 @@ use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, Teleme
 use crate::analytics::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use crate::analytics::sessions::{Position, SessionDetail, SessionFilter, SessionSummary, error_class};
 use crate::analytics::{
-    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, Marginals, NameTallies, SessionFacts,
-    bucket_of, overlaps,
+    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, Marginals, SessionFacts, bucket_of,
+    overlaps,
 };
 
 /// Totals of one campaign as the memory sink saw them.
@@ -324,7 +324,15 @@ impl AnalyticsSource for MemorySink {
                     .add_request(request.latency_us, request.failure.is_some());
             }
         }
-        Ok(Marginals::of(&cells, resolution_ms))
+        let mut tallies = Marginals::of(&cells, resolution_ms);
+        for request in sessions.values().flat_map(|s| s.requests.iter()) {
+            tallies
+                .names
+                .entry(request.name.to_string())
+                .or_default()
+                .add_request(request.latency_us, request.failure.is_some());
+        }
+        Ok(tallies)
     }
 
     async fn sessions(
@@ -380,24 +388,6 @@ impl AnalyticsSource for MemorySink {
                 limit: self.recent_limit,
             }),
         }
-    }
-
-    async fn request_names(&self, campaign_id: &str) -> Result<NameTallies, AnalyticsError> {
-        let inner = self.lock();
-        let mut names = NameTallies::new();
-        for request in inner
-            .sessions
-            .get(campaign_id)
-            .into_iter()
-            .flat_map(|sessions| sessions.values())
-            .flat_map(|s| s.requests.iter())
-        {
-            names
-                .entry(request.name.to_string())
-                .or_default()
-                .add_request(request.latency_us, request.failure.is_some());
-        }
-        Ok(names)
     }
 
     async fn version(&self, campaign_id: &str) -> Result<u64, AnalyticsError> {
