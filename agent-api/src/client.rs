@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use throng_engine::generator::GeneratorLoad;
 use throng_engine::order::ShardOrder;
 use throng_engine::records::Assignment;
 use throng_engine::stats::ShardCounters;
@@ -27,12 +28,13 @@ pub struct ShardStatsReport {
     pub counters: ShardCounters,
 }
 
-/// One stats report of an agent: every shard's counters and how its
-/// telemetry writer is doing.
+/// One stats report of an agent: every shard's counters, how its
+/// telemetry writer is doing and whether it keeps up.
 #[derive(Clone, Debug, Default)]
 pub struct AgentStatsReport {
     pub shards: Vec<ShardStatsReport>,
     pub telemetry: TelemetryHealth,
+    pub generator: GeneratorLoad,
 }
 
 /// One item per report (about every second).
@@ -218,6 +220,11 @@ impl AgentApi for GrpcAgentClient {
                     .telemetry
                     .as_ref()
                     .map(wire::health_from_wire)
+                    .unwrap_or_default(),
+                generator: report
+                    .generator
+                    .as_ref()
+                    .map(wire::generator_from_wire)
                     .unwrap_or_default(),
             })
         });

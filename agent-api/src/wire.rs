@@ -2,6 +2,7 @@
 //! the service (here) and by the coordinator's client, so both ends agree.
 
 use throng_engine::campaign::load::RateChange;
+use throng_engine::generator::GeneratorLoad;
 use throng_engine::records::Assignment;
 use throng_engine::stats::{LatencyHistogram, NamedCounters, ShardCounters};
 use throng_engine::streams::scenario::ScenarioRun;
@@ -194,6 +195,27 @@ pub fn health_from_wire(h: &v1::TelemetryHealth) -> TelemetryHealth {
         rows_rejected: h.rows_rejected,
         corrupt_files: h.corrupt_files,
         error: h.error.clone(),
+    }
+}
+
+pub fn generator_to_wire(g: &GeneratorLoad) -> v1::GeneratorLoad {
+    v1::GeneratorLoad {
+        limited: g.limited,
+        sessions_started: g.sessions_started,
+        sessions_late: g.sessions_late,
+        max_start_lag_ms: g.max_start_lag_ms,
+        runtime_lag_ms: g.runtime_lag_ms,
+        reason: g.reason().unwrap_or_default(),
+    }
+}
+
+pub fn generator_from_wire(g: &v1::GeneratorLoad) -> GeneratorLoad {
+    GeneratorLoad {
+        limited: g.limited,
+        sessions_started: g.sessions_started,
+        sessions_late: g.sessions_late,
+        max_start_lag_ms: g.max_start_lag_ms,
+        runtime_lag_ms: g.runtime_lag_ms,
     }
 }
 

@@ -10,6 +10,7 @@ use ractor::{Actor, ActorRef};
 use throng_engine::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
 use throng_engine::campaign::session::SessionContext;
 use throng_engine::clock::WallClock;
+use throng_engine::generator::GeneratorMonitor;
 use throng_engine::http::HttpEngines;
 use throng_engine::lease::LeaseGuard;
 use throng_engine::records::AgentRecord;
@@ -75,6 +76,7 @@ pub struct AgentMetrics {
     stats: StatsRegistry,
     sink: Arc<dyn TelemetrySink>,
     lease: LeaseGuard,
+    generator: GeneratorMonitor,
 }
 
 impl AgentMetrics {
@@ -103,6 +105,7 @@ impl AgentMetrics {
             m.campaign(&[("agent", self.id.as_str()), ("campaign", campaign)], counters);
         }
         m.telemetry(&agent, &self.sink.health());
+        m.generator(&agent, &self.generator.load());
         m.process(&agent);
         m.finish()
     }
@@ -116,6 +119,7 @@ fn shard_services(
     keys: Keys,
     sink: Arc<dyn TelemetrySink>,
     lease: LeaseGuard,
+    generator: &GeneratorMonitor,
 ) -> AgentServices {
     AgentServices {
         agent_id: config.agent_id.clone(),
@@ -127,6 +131,7 @@ fn shard_services(
             lease,
             clock: WallClock::now(),
             browsers: config.browsers.clone(),
+            generator: generator.clone(),
         },
         max_sessions_per_shard: config.max_sessions_per_shard,
     }
@@ -198,12 +203,14 @@ impl Agent {
         let keys = Keys::new(&config.cluster);
         let lease_guard = LeaseGuard::new();
         let stats = StatsRegistry::default();
+        let generator = GeneratorMonitor::default();
         let services = shard_services(
             &config,
             store.clone(),
             keys.clone(),
             sink.clone(),
             lease_guard.clone(),
+            &generator,
         );
         let (root, _) = Actor::spawn(None, AgentRoot, (services, stats.clone()))
             .await
@@ -237,8 +244,10 @@ impl Agent {
             sink: sink.clone(),
             stop: stop_rx.clone(),
             browsers: config.browsers.clone(),
+            generator: generator.clone(),
         };
         let server = serve(&config, listener, bound, service, stop_rx.clone()).await?;
+        tokio::spawn(generator.clone().run(stop_rx.clone()));
         let membership = tokio::spawn(membership.run(Some(lease), stop_rx));
         tracing::info!(agent = %config.agent_id, %address, "agent started");
         Ok(Agent {
@@ -249,6 +258,7 @@ impl Agent {
                 stats,
                 sink,
                 lease: lease_guard,
+                generator,
             },
             root,
             stop,

@@ -33,6 +33,8 @@ pub struct AgentServiceImpl {
     /// The browsers this agent's browser sessions run in; they keep the
     /// screenshots of failed visits.
     pub browsers: Option<Arc<dyn throng_engine::campaign::browsing::Browsing>>,
+    /// Whether this agent keeps up; its judgement rides on stats reports.
+    pub generator: throng_engine::generator::GeneratorMonitor,
 }
 
 async fn call<T: Send + 'static>(
@@ -89,6 +91,7 @@ impl AgentService for AgentServiceImpl {
         let stats = self.stats.clone();
         let sink = self.sink.clone();
         let agent_id = self.agent_id.clone();
+        let generator = self.generator.clone();
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(STATS_PERIOD);
@@ -109,6 +112,7 @@ impl AgentService for AgentServiceImpl {
                     at_ms: throng_engine::clock::epoch_ms(),
                     shards,
                     telemetry: Some(wire::health_to_wire(&sink.health())),
+                    generator: Some(wire::generator_to_wire(&generator.load())),
                 };
                 if sender.send(Ok(report)).await.is_err() {
                     return;

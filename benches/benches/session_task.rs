@@ -35,6 +35,7 @@ fn session_task(c: &mut Criterion) {
         lease: LeaseGuard::always_valid(),
         clock: WallClock::now(),
         browsers: None,
+        generator: Default::default(),
     };
     let spawn = |seq: u64, pages: usize| {
         let mut plan = SessionPlan::new(&spec, 0, seq);

@@ -37,8 +37,8 @@ pub fn campaign(c: &v1::Campaign) -> Value {
     })
 }
 
-/// The cluster: leader, agents with their shards, telemetry writers and
-/// the age of their last stats report (`GetClusterStatus`).
+/// The cluster: leader, agents with their shards, telemetry writers,
+/// whether they keep up and the age of their last stats report (`GetClusterStatus`).
 pub fn cluster_status(status: &v1::ClusterStatus) -> Value {
     let agents: Vec<Value> = status
         .agents
@@ -50,8 +50,14 @@ pub fn cluster_status(status: &v1::ClusterStatus) -> Value {
                     "rows_replayed": t.rows_replayed, "rows_rejected": t.rows_rejected,
                     "corrupt_files": t.corrupt_files, "error": t.error})
             });
+            let generator = a.generator.as_ref().map(|g| {
+                json!({"limited": g.limited, "reason": g.reason,
+                    "sessions_started": g.sessions_started, "sessions_late": g.sessions_late,
+                    "max_start_lag_ms": g.max_start_lag_ms, "runtime_lag_ms": g.runtime_lag_ms})
+            });
             json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
-                "report_age_seconds": a.report_age_seconds, "telemetry": telemetry})
+                "report_age_seconds": a.report_age_seconds, "telemetry": telemetry,
+                "generator": generator})
         })
         .collect();
     let stream_runs: Vec<Value> = status
@@ -111,6 +117,10 @@ pub fn campaign_stats(s: &v1::CampaignStats) -> Value {
         "sessions_thinned": s.sessions_thinned,
         "requests": s.requests,
         "request_errors": s.request_errors,
+        "generator_errors": s.generator_errors,
+        "start_lag_p99_ms": s.start_lag_p99_ms,
+        "ran_generator_limited": s.ran_generator_limited,
+        "limited_agents": s.limited_agents,
         "sessions_per_second": s.sessions_per_second,
         "requests_per_second": s.requests_per_second,
         "p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "p999_ms": s.p999_ms, "max_ms": s.max_ms,

@@ -143,6 +143,7 @@ pub async fn render(app: &App) -> String {
             snapshot.age_seconds(now),
         );
         m.telemetry(&labels, &snapshot.telemetry);
+        m.generator(&labels, &snapshot.generator);
     }
     let answers = &app.answers;
     for (kind, kept, readings) in [

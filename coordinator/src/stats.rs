@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use throng_engine::generator::GeneratorLoad;
 use throng_engine::stats::ShardCounters;
 use throng_engine::telemetry::TelemetryHealth;
 use tokio::sync::watch;
@@ -87,8 +88,8 @@ impl AgentTotals {
 
 /// One agent as its last stats report showed it: the shards it holds, the
 /// counters of every shard it ran since this coordinator first heard of it,
-/// and its telemetry writer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// its telemetry writer and whether it keeps up.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AgentSnapshot {
     pub at_ms: u64,
     pub shards: u32,
@@ -98,6 +99,7 @@ pub struct AgentSnapshot {
     pub request_errors: u64,
     pub stream_events: u64,
     pub telemetry: TelemetryHealth,
+    pub generator: GeneratorLoad,
 }
 
 impl AgentSnapshot {
@@ -142,6 +144,32 @@ impl StatsHub {
         self.lock().agents.get(agent_id).map(|a| a.telemetry.clone())
     }
 
+    /// The agents that hold one of `campaign_id`'s shards and are
+    /// generator-limited as of their last reports (an agent silent for
+    /// longer than a few reports is not judged on its last).
+    pub fn limited_agents(&self, campaign_id: &str) -> Vec<String> {
+        let inner = self.lock();
+        let now = throng_engine::clock::epoch_ms();
+        let limited = |agent: &String| {
+            inner
+                .agents
+                .get(agent)
+                .is_some_and(|a| a.generator.limited && a.age_seconds(now) < 10.0)
+        };
+        inner
+            .agent_totals
+            .iter()
+            .filter(|(_, totals)| {
+                totals
+                    .running
+                    .keys()
+                    .any(|(campaign, _, _)| campaign == campaign_id)
+            })
+            .filter(|(agent, _)| limited(agent))
+            .map(|(agent, _)| agent.clone())
+            .collect()
+    }
+
     /// Every agent as of its last report.
     pub fn agents(&self) -> BTreeMap<String, AgentSnapshot> {
         self.lock().agents.clone()
@@ -171,6 +199,7 @@ impl StatsHub {
             request_errors: totals.request_errors,
             stream_events: totals.stream_events,
             telemetry: report.telemetry,
+            generator: report.generator,
         };
         inner.agents.insert(agent_id.to_string(), snapshot);
         for report in report.shards {

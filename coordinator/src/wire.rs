@@ -187,6 +187,10 @@ pub fn campaign_stats(stats: &LiveStats) -> v1::CampaignStats {
             })
             .collect(),
         stop_reason: stats.stop_reason.clone().unwrap_or_default(),
+        generator_errors: throng_engine::generator::generator_errors(&totals.errors_by_class),
+        start_lag_p99_ms: totals.start_lag.quantile_ms(0.99),
+        ran_generator_limited: throng_engine::generator::ran_limited(&totals.start_lag),
+        limited_agents: stats.limited_agents.clone(),
     }
 }
 
@@ -204,6 +208,10 @@ pub fn cluster_status(status: &ClusterStatus) -> v1::ClusterStatus {
                 shards: a.shards,
                 telemetry: a.telemetry.as_ref().map(throng_agent_api::wire::health_to_wire),
                 report_age_seconds: a.report_age_seconds,
+                generator: a
+                    .generator
+                    .as_ref()
+                    .map(throng_agent_api::wire::generator_to_wire),
             })
             .collect(),
         campaigns: status.campaigns,

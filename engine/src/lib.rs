@@ -12,6 +12,7 @@ pub mod behaviour;
 pub mod campaign;
 pub mod clock;
 pub mod failure_log;
+pub mod generator;
 pub mod http;
 pub mod ids;
 pub mod lease;

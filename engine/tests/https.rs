@@ -99,6 +99,7 @@ async fn sessions_browse_an_https_site_over_the_pool_and_their_own_connections()
         lease: LeaseGuard::always_valid(),
         clock: WallClock::now(),
         browsers: None,
+        generator: Default::default(),
     };
     let allow = ValidationContext {
         allowlist: Allowlist::parse(&["127.0.0.1".to_string()]).expect("allowlist"),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use throng_engine::generator::{GeneratorLoad, generator_errors};
 use throng_engine::stats::{LatencyHistogram, ShardCounters};
 use throng_engine::telemetry::TelemetryHealth;
 
@@ -152,6 +153,12 @@ impl Exposition {
             labels,
             c.request_errors as f64,
         );
+        self.counter(
+            "throng_generator_request_errors_total",
+            "Failed requests the generator caused itself (waiting for one of its own connection slots until their time ran out); part of throng_request_errors_total, and not the target's errors.",
+            labels,
+            generator_errors(&c.errors_by_class) as f64,
+        );
         self.histogram(
             "throng_request_latency_seconds",
             "Request latency from its intended start (no coordinated omission).",
@@ -171,6 +178,28 @@ impl Exposition {
             "Stream events generated.",
             labels,
             c.stream_events as f64,
+        );
+    }
+
+    /// Whether an agent keeps up with what it is asked (as it or the coordinator sees it).
+    pub fn generator(&mut self, labels: &[(&str, &str)], g: &GeneratorLoad) {
+        self.gauge(
+            "throng_agent_generator_limited",
+            "1 while the agent, not the target, limits its traffic: over 1 % of sessions start over 250 ms late, or its runtime lags over 250 ms.",
+            labels,
+            f64::from(u8::from(g.limited)),
+        );
+        self.gauge(
+            "throng_agent_start_lag_max_seconds",
+            "The latest session start after its intended start in the agent's last second.",
+            labels,
+            g.max_start_lag_ms / 1000.0,
+        );
+        self.gauge(
+            "throng_agent_runtime_lag_seconds",
+            "How late the agent's runtime fired a timer at worst in its last second.",
+            labels,
+            g.runtime_lag_ms / 1000.0,
         );
     }
 

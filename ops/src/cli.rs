@@ -434,6 +434,11 @@ pub struct AgentArgs {
     /// browser pool (one Chromium per unit, up to 8).
     #[arg(long, default_value_t = 1)]
     pub capacity: u32,
+    /// Most sessions one shard runs at once on this agent; sessions due
+    /// beyond it wait and start late, and the agent reports itself
+    /// generator-limited.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_sessions_per_shard: u64,
     /// Where this agent serves Prometheus metrics (`GET /metrics`; with a
     /// cluster token, scrapes must carry it).
     #[arg(long, env = "THRONG_METRICS")]

@@ -233,10 +233,25 @@ fn stream_line(s: &v1::CampaignStats) -> String {
     line
 }
 
-/// The closing report of a watch: thresholds and the slowest request names.
+/// The closing report of a watch: whether the generator limited the run,
+/// thresholds and the slowest request names.
 fn print_final_report(s: &v1::CampaignStats) {
     if !s.stop_reason.is_empty() {
         println!("stopped: {}", s.stop_reason);
+    }
+    if s.ran_generator_limited {
+        println!(
+            "generator-limited: over 1% of sessions started over 250 ms late (p99 {:.0} ms); the agents, not the target, limited this run and its latencies include their delay",
+            s.start_lag_p99_ms
+        );
+    }
+    if s.generator_errors > 0 {
+        println!(
+            "{} of {} failed requests were the generator's own (waited for a connection slot until their time ran out); the target's: {}",
+            s.generator_errors,
+            s.request_errors,
+            s.request_errors - s.generator_errors
+        );
     }
     for t in &s.thresholds {
         let verdict = if t.passed { "pass" } else { "FAIL" };
@@ -284,6 +299,16 @@ pub fn stats_line(s: &v1::CampaignStats) -> String {
     // A campaign bounded by a session count shows how far it has come.
     if s.sessions_planned > 0 {
         line.push_str(&progress_bar(done as f64 / s.sessions_planned as f64));
+    }
+    if s.generator_errors > 0 {
+        line.push_str(&format!("  generator errors {}", s.generator_errors));
+    }
+    if !s.limited_agents.is_empty() {
+        line.push_str(&format!(
+            "  GENERATOR-LIMITED ({}, start lag p99 {:.0} ms)",
+            s.limited_agents.join(", "),
+            s.start_lag_p99_ms
+        ));
     }
     line
 }
@@ -348,11 +373,12 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                         status.shards
                     );
                     println!(
-                        "{:<24} {:<28} {:>8} {:>7}  {:<10} {:>6} {:>11} {:>9} {:>9} {:>8}",
+                        "{:<24} {:<28} {:>8} {:>7}  {:<9} {:<10} {:>6} {:>11} {:>9} {:>9} {:>8}",
                         "AGENT",
                         "ADDRESS",
                         "CAPACITY",
                         "SHARDS",
+                        "GENERATOR",
                         "TELEMETRY",
                         "QUEUE",
                         "WRITTEN",
@@ -363,12 +389,18 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                     let mut problems = Vec::new();
                     for a in &status.agents {
                         let t = a.telemetry.clone().unwrap_or_default();
+                        let generator = match &a.generator {
+                            None => "-",
+                            Some(g) if g.limited => "LIMITED",
+                            Some(_) => "ok",
+                        };
                         println!(
-                            "{:<24} {:<28} {:>8} {:>7}  {:<10} {:>6} {:>11} {:>9} {:>9} {:>8}",
+                            "{:<24} {:<28} {:>8} {:>7}  {:<9} {:<10} {:>6} {:>11} {:>9} {:>9} {:>8}",
                             a.id,
                             a.address,
                             a.capacity,
                             a.shards,
+                            generator,
                             if t.store.is_empty() { "-" } else { &t.store },
                             t.queue_depth,
                             t.rows_written,
@@ -377,11 +409,17 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                             t.rows_rejected
                         );
                         if !t.error.is_empty() {
-                            problems.push(format!("{}: {}", a.id, t.error));
+                            problems.push(format!("telemetry of {}: {}", a.id, t.error));
+                        }
+                        if let Some(g) = a.generator.as_ref().filter(|g| g.limited) {
+                            problems.push(format!(
+                                "{} is generator-limited ({}): it, not the target, limits the traffic; add agents or ask for less",
+                                a.id, g.reason
+                            ));
                         }
                     }
                     for problem in problems {
-                        println!("telemetry of {problem}");
+                        println!("{problem}");
                     }
                     if !status.stream_runs.is_empty() {
                         println!();

@@ -250,6 +250,7 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
     config.cluster = args.node.cluster.clone();
     config.advertise = args.node.advertise.clone();
     config.capacity = args.capacity;
+    config.max_sessions_per_shard = args.max_sessions_per_shard;
     config.lease_ttl = args.node.lease_ttl;
     // The agent's browsers judge visits by the rules file, followed as it changes.
     let rules = behaviour_rules(args.browsers.behaviour_rules.as_deref())?;

@@ -614,3 +614,122 @@ async fn an_agent_cut_off_from_etcd_stops_and_its_shards_move_without_loss() {
     )
     .await;
 }
+
+/// A healthy target that answers every request after `delay`, counting them.
+async fn unhurried_site(
+    delay: Duration,
+) -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = served.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            "<html><body>ok</body></html>"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (address, served)
+}
+
+/// Every stats message of a campaign's watch, to its end.
+async fn watch_to_end(client: &ControlServiceClient<Channel>, id: &str) -> Vec<v1::CampaignStats> {
+    let mut stream = client
+        .clone()
+        .watch_campaign(v1::CampaignRef { id: id.to_string() })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(stats) = tokio::time::timeout(Duration::from_secs(60), stream.message())
+        .await
+        .expect("a stats message within a minute")
+        .expect("the watch stream")
+    {
+        seen.push(stats);
+    }
+    seen
+}
+
+fn one_page_campaign(name: &str, target: std::net::SocketAddr, rate: u32, sessions: u32) -> String {
+    format!(
+        "name: {name}\nseed: 3\ntarget: {{ url: \"http://{target}\" }}\npages: [\"/\"]\n\
+         session: {{ pages: {{ min: 1, max: 1 }} }}\nload: {{ rate: {rate}, sessions: {sessions}, shards: 1 }}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_asked_for_more_than_it_can_do_says_so_and_blames_no_failure_on_the_target() {
+    // The agent runs at most two sessions of a shard at once and the target
+    // answers in 25 ms: about 80 one-page sessions a second.
+    let (target, served) = unhurried_site(Duration::from_millis(25)).await;
+    let mut sandbox = Sandbox::start().await;
+    let http = sandbox.spawn_coordinator_with_http("coordinator-1");
+    sandbox.spawn_agent_with("agent-1", &["--max-sessions-per-shard", "2"]);
+    let (_, mut client) = sandbox.leader_client(1).await;
+
+    // Within what it can do: on time, and never flagged.
+    let calm = start_campaign(&mut client, one_page_campaign("calm", target, 40, 200)).await;
+    let calm_stats = watch_to_end(&client, &calm).await;
+    let last = calm_stats.last().expect("stats");
+    assert_eq!(last.sessions_completed, 200, "{last:?}");
+    assert!(!last.ran_generator_limited, "{last:?}");
+    assert!(
+        calm_stats.iter().all(|s| s.limited_agents.is_empty()),
+        "{calm_stats:?}"
+    );
+
+    // Five times more than it can do.
+    let busy = start_campaign(&mut client, one_page_campaign("busy", target, 400, 600)).await;
+    let watch = tokio::spawn({
+        let client = client.clone();
+        let busy = busy.clone();
+        async move { watch_to_end(&client, &busy).await }
+    });
+    let reason = poll_until(
+        Duration::from_secs(30),
+        "the agent to say it is generator-limited",
+        || {
+            let mut client = client.clone();
+            async move {
+                let agent = status(&mut client)
+                    .await?
+                    .agents
+                    .into_iter()
+                    .find(|a| a.id == "agent-1")?;
+                agent.generator.filter(|g| g.limited).map(|g| g.reason)
+            }
+        },
+    )
+    .await;
+    assert!(reason.contains("sessions started over 250 ms late"), "{reason}");
+    let (_, metrics) = common::http_request(&http, "GET", "/metrics", None, "");
+    assert!(
+        metrics.contains("throng_agent_generator_limited{agent=\"agent-1\"} 1"),
+        "{metrics}"
+    );
+
+    let busy_stats = watch.await.expect("watch task");
+    let last = busy_stats.last().expect("stats");
+    assert_eq!(last.state, v1::CampaignState::Completed as i32, "{last:?}");
+    assert!(
+        last.ran_generator_limited,
+        "the result says the generator limited it: {last:?}"
+    );
+    assert!(last.start_lag_p99_ms > 250.0, "{last:?}");
+    assert!(
+        busy_stats.iter().any(|s| s.limited_agents == ["agent-1"]),
+        "the watch named the agent while it ran"
+    );
+    assert_eq!(last.sessions_completed, 600, "{last:?}");
+    assert_eq!(
+        (last.request_errors, last.generator_errors),
+        (0, 0),
+        "a healthy target, and sessions held back rather than failed: {:?}",
+        last.errors_by_class
+    );
+    assert_eq!(served.load(std::sync::atomic::Ordering::Relaxed), 800);
+}

@@ -64,6 +64,7 @@ fn main() {
             lease: LeaseGuard::always_valid(),
             clock: WallClock::now(),
             browsers: None,
+            generator: Default::default(),
         };
         tokio::time::sleep(Duration::from_millis(200)).await;
         let baseline = rss_kib();

@@ -65,6 +65,8 @@ pub struct LiveStats {
     pub shards_done: u32,
     pub thresholds: Vec<ThresholdResult>,
     pub stop_reason: Option<String>,
+    /// The agents running its shards that are generator-limited now.
+    pub limited_agents: Vec<String>,
 }
 
 /// When a sample was taken, and the sessions started, requests and stream events by then.
@@ -429,5 +431,6 @@ fn live_stats(
         shards_done: view.shards_done(&campaign.id, shards),
         thresholds,
         stop_reason: campaign.status.stop_reason.clone(),
+        limited_agents: app.hub.limited_agents(&campaign.id),
     }
 }

@@ -1,7 +1,8 @@
 //! The cluster as the API shows it: who leads, the live agents with their
-//! shards and telemetry writers; and checks that a spec's targets answer.
+//! shards, telemetry writers and whether they keep up; and checks that a spec's targets answer.
 
 use throng_engine::clock::epoch_ms;
+use throng_engine::generator::GeneratorLoad;
 use throng_engine::telemetry::TelemetryHealth;
 
 use super::App;
@@ -28,6 +29,8 @@ pub struct AgentStatus {
     pub telemetry: Option<TelemetryHealth>,
     /// Seconds since that report.
     pub report_age_seconds: Option<f64>,
+    /// Whether it keeps up with what it is asked, as of that report.
+    pub generator: Option<GeneratorLoad>,
 }
 
 pub struct Cluster<'a> {
@@ -58,6 +61,7 @@ impl Cluster<'_> {
                     shards: view.assignments.values().filter(|s| &s.agent_id == id).count() as u32,
                     telemetry: app.hub.telemetry(id),
                     report_age_seconds: reports.get(id).map(|r| r.age_seconds(now)),
+                    generator: reports.get(id).map(|r| r.generator.clone()),
                 }
             })
             .collect();

@@ -2,6 +2,7 @@
 
 use crate::campaign::browsing::Browsing;
 use crate::clock::WallClock;
+use crate::generator::GeneratorMonitor;
 use crate::http::HttpEngines;
 use crate::lease::LeaseGuard;
 
@@ -14,4 +15,6 @@ pub struct SessionContext {
     pub clock: WallClock,
     /// The agent's browsers, for `browser` targets (none: this agent runs none).
     pub browsers: Option<std::sync::Arc<dyn Browsing>>,
+    /// The agent's watch on whether it keeps up: each session says how late it started.
+    pub generator: GeneratorMonitor,
 }

@@ -50,6 +50,9 @@ pub async fn run_session(
     if intended_start > Instant::now() {
         tokio::time::sleep_until(intended_start.into()).await;
     }
+    context
+        .generator
+        .session_started(Instant::now().saturating_duration_since(intended_start));
     let clock = &context.clock;
     let target = &spec.targets[plan.target];
     if let TargetKind::Browser { retries } = target.kind {
