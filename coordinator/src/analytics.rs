@@ -54,6 +54,25 @@ pub fn parse(request: &v1::AnalyticsRequest) -> Result<Query, CoordinatorError> 
     })
 }
 
+/// How current an answer about a running campaign must be (one that has
+/// ended is always read from its rows as they are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Currency {
+    /// The last answer at once, brought up to date in the background: for
+    /// pages and scripts that ask again within seconds.
+    AtOnce,
+    /// Read from the rows as they are now: for a report, made once and
+    /// kept as a file.
+    AsOfNow,
+}
+
+impl Currency {
+    /// Whether a kept answer may be given at once for `campaign`.
+    fn at_once(self, campaign: &Campaign) -> bool {
+        self == Currency::AtOnce && campaign.status.state.is_active()
+    }
+}
+
 /// The report of one traffic campaign, from its store's rows as they are
 /// (see [`crate::answers`] for when they are read again).
 pub async fn report(
@@ -61,6 +80,7 @@ pub async fn report(
     answers: &StoredAnswers,
     campaign: &Campaign,
     query: &Query,
+    currency: Currency,
 ) -> Result<CampaignAnalytics, CoordinatorError> {
     let Some(spec) = campaign.spec() else {
         return Err(CoordinatorError::Conflict(format!(
@@ -74,15 +94,10 @@ pub async fn report(
     let (source, id, resolution_ms) = (source.clone(), campaign.id.clone(), query.resolution_ms);
     let digest = answers
         .digests
-        .get(
-            key,
-            version,
-            campaign.status.state.is_active(),
-            move || async move {
-                let tallies = source.tallies(&id, resolution_ms).await?;
-                Ok(Digest::of(&tallies, resolution_ms, &labels))
-            },
-        )
+        .get(key, version, currency.at_once(campaign), move || async move {
+            let tallies = source.tallies(&id, resolution_ms).await?;
+            Ok(Digest::of(&tallies, resolution_ms, &labels))
+        })
         .await
         .map_err(store_error)?;
     Ok(digest.answer(&campaign.id, &spec.name, query.by))
@@ -93,6 +108,7 @@ pub async fn errors(
     source: &Arc<dyn AnalyticsSource>,
     answers: &StoredAnswers,
     campaign: &Campaign,
+    currency: Currency,
 ) -> Result<ErrorReport, CoordinatorError> {
     if campaign.spec().is_none() {
         return Err(CoordinatorError::Conflict(format!(
@@ -107,7 +123,7 @@ pub async fn errors(
         .get(
             campaign.id.clone(),
             version,
-            campaign.status.state.is_active(),
+            currency.at_once(campaign),
             move || async move { source.errors(&id).await },
         )
         .await

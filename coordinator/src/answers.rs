@@ -15,7 +15,9 @@
 //!   the agents' reports, are always current). A background reading waits
 //!   [`GAP_PER_READING`] times as long as the last one took, so a campaign
 //!   whose reading takes seconds is not read without pause while it is
-//!   watched, taking the cores the pages' other calls need.
+//!   watched, taking the cores the pages' other calls need. A report, a
+//!   file people keep, asks for the rows as they are
+//!   ([`crate::analytics::Currency::AsOfNow`]) and waits for its reading.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -146,10 +146,15 @@ pub(crate) async fn act(State(app): State<App>, id: String, action: &'static str
     crate::http::campaign_answer(app.campaigns().act(&id, action).await)
 }
 
-/// A campaign's merged live counters, as the agents last reported them.
+/// A campaign's merged live counters, as the agents last reported them,
+/// and whether the agents rather than the target limit (or limited) it.
 pub(crate) async fn live(State(app): State<App>, Path(id): Path<String>) -> Json<Value> {
     let c = app.hub.campaign_totals(&id);
     Json(json!({
+        "generator_errors": throng_engine::generator::generator_errors(&c.errors_by_class),
+        "start_lag_p99_ms": c.start_lag.quantile_ms(0.99),
+        "ran_generator_limited": throng_engine::generator::ran_limited(&c.start_lag),
+        "limited_agents": app.hub.limited_agents(&id),
         "sessions_started": c.sessions_started,
         "sessions_completed": c.sessions_completed,
         "sessions_failed": c.sessions_failed,

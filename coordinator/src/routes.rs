@@ -197,7 +197,7 @@ pub fn table() -> Vec<Route> {
             .errors(&[404]),
         Route::new(Get, "/api/v1/openapi.json", Open, "This document", get(http::openapi)),
         Route::new(Get, "/metrics", Read, "Prometheus metrics (docs/operations.md)", get(http::metrics)).answer(Answer::Metrics),
-        Route::new(Get, "/api/v1/cluster", Read, "Leader, agents, shards, each agent's telemetry writer and the age of its last stats report", get(http::cluster))
+        Route::new(Get, "/api/v1/cluster", Read, "Leader, agents, shards, each agent's telemetry writer, whether it keeps up, and the age of its last stats report", get(http::cluster))
             .rpc("GetClusterStatus")
             .errors(&[503]),
         Route::new(Get, "/api/v1/campaigns", Read, "Every campaign", get(http::campaigns))
@@ -250,7 +250,7 @@ pub fn table() -> Vec<Route> {
             .rpc("WatchCampaign")
             .answer(Answer::EventStream)
             .errors(NOT_FOUND),
-        Route::new(Get, "/api/v1/campaigns/{id}/live", Read, "The agents' merged live counters: sessions, requests, errors, p50, p99, stream events", get(dashboard::live)),
+        Route::new(Get, "/api/v1/campaigns/{id}/live", Read, "The agents' merged live counters: sessions, requests, errors (and the generator's own), p50, p99, stream events, session start lag, and the agents that limit it now", get(dashboard::live)),
         Route::new(Get, "/api/v1/campaigns/{id}/errors", Read, "Failed requests grouped by class and message", get(http::campaign_errors))
             .rpc("GetCampaignErrors")
             .errors(&[404, 409, 503]),

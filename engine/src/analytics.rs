@@ -57,6 +57,10 @@ pub struct Tally {
     /// (a session counts in every bucket it overlaps, by its own clock).
     #[serde(default)]
     pub active_ms: u64,
+    /// Sessions that started over [`crate::generator::LATE_START`] after
+    /// their intended start: many of them, and the generator limited the run.
+    #[serde(default)]
+    pub late_sessions: u64,
 }
 
 /// Browser sessions as the bot detector judged them.
@@ -105,6 +109,8 @@ pub struct SessionFacts {
     pub conversions: u32,
     pub revenue_cents: u64,
     pub browser: Option<BrowserFacts>,
+    /// It started over [`crate::generator::LATE_START`] after its intended start.
+    pub late: bool,
 }
 
 impl Tally {
@@ -117,6 +123,7 @@ impl Tally {
         self.duration_ms += s.duration_ms;
         self.conversions += u64::from(s.conversions);
         self.revenue_cents += s.revenue_cents;
+        self.late_sessions += u64::from(s.late);
         if let Some(b) = s.browser {
             let d = &mut self.detection;
             d.browser_sessions += 1;
@@ -162,6 +169,7 @@ impl Tally {
         }
         self.detection.merge(&other.detection);
         self.active_ms += other.active_ms;
+        self.late_sessions += other.late_sessions;
     }
 
     /// The latency at quantile `q` (0..=1) in milliseconds: the bucket of the
@@ -458,6 +466,13 @@ pub struct Summary {
     /// "Human vs simulated": present when the campaign ran browser sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<Detection>,
+    /// Sessions that started over 250 ms after their intended start.
+    #[serde(default)]
+    pub late_sessions: u64,
+    /// Over 1 % of the sessions started late: the generator, not the
+    /// target, limited the run, and its latencies include that delay.
+    #[serde(default)]
+    pub generator_limited: bool,
 }
 
 /// How the bot detector judged a campaign's browser sessions.
@@ -513,6 +528,8 @@ impl Summary {
                     bots_judged_bot: ratio(d.bots_high, d.bots),
                 }
             }),
+            late_sessions: t.late_sessions,
+            generator_limited: crate::generator::too_many_late(t.sessions, t.late_sessions),
         }
     }
 }
@@ -775,6 +792,7 @@ mod tests {
                 conversions: u32::from(i == 2),
                 revenue_cents: if i == 2 { 12_345 } else { 0 },
                 browser: None,
+                late: i == 1,
             });
             tally.add_request(2_000, i == 1);
         }
@@ -790,6 +808,15 @@ mod tests {
         assert!((report.totals.bounce_rate - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(report.totals.revenue, 123.45);
         assert!((report.totals.error_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(report.totals.late_sessions, 1);
+        assert!(
+            report.totals.generator_limited,
+            "one session in three started late"
+        );
+        assert!(
+            !report.groups[0].summary.generator_limited,
+            "persona a's two started on time"
+        );
         let keys: Vec<_> = report
             .groups
             .iter()

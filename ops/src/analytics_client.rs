@@ -72,6 +72,14 @@ const METRICS: &[(&str, Show)] = &[
     ("p90", |s| format!("{:.1} ms", s.latency_ms.p90)),
     ("p99", |s| format!("{:.1} ms", s.latency_ms.p99)),
     ("p99.9", |s| format!("{:.1} ms", s.latency_ms.p999)),
+    ("late starts", |s| {
+        let limited = if s.generator_limited {
+            " GENERATOR-LIMITED"
+        } else {
+            ""
+        };
+        format!("{}{limited}", s.late_sessions)
+    }),
 ];
 
 /// "Human vs simulated", for campaigns that ran browser sessions.
@@ -175,6 +183,12 @@ fn tables(reports: &[CampaignAnalytics]) -> String {
         );
     }
     let mut text = aligned(&rows);
+    for report in reports.iter().filter(|r| r.totals.generator_limited) {
+        text.push_str(&format!(
+            "{} ({}) ran generator-limited: over 1% of its sessions started more than 250 ms late; the agents, not the target, limited it and its latencies include their delay\n",
+            report.name, report.campaign_id
+        ));
+    }
     for report in reports {
         if let Some(live) = &report.live {
             text.push_str(&format!(

@@ -287,6 +287,9 @@ pub struct UpArgs {
     /// Demo campaign arrival rate (sessions per second).
     #[arg(long, default_value_t = 20.0)]
     pub demo_rate: f64,
+    /// Most sessions one shard runs at once on each agent (as `throng agent`'s).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_sessions_per_shard: u64,
     #[command(flatten)]
     pub browsers: BrowserArgs,
 }

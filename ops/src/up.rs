@@ -127,6 +127,7 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     for i in 1..=args.agents.max(1) {
         let mut config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
         config.browsers = browsers.clone();
+        config.max_sessions_per_shard = args.max_sessions_per_shard;
         agents.push(
             Agent::start(config, store.clone(), sink.clone())
                 .await

@@ -732,4 +732,24 @@ async fn an_agent_asked_for_more_than_it_can_do_says_so_and_blames_no_failure_on
         last.errors_by_class
     );
     assert_eq!(served.load(std::sync::atomic::Ordering::Relaxed), 800);
+
+    // The stored sessions say the same, for reports made after the fact.
+    let answer = client
+        .get_analytics(v1::AnalyticsRequest {
+            campaign_ids: vec![calm, busy],
+            by: String::new(),
+            resolution_ms: 0,
+        })
+        .await
+        .expect("analytics")
+        .into_inner();
+    let reports: serde_json::Value = serde_json::from_str(&answer.reports_json).expect("json");
+    let (calm, busy) = (&reports[0]["totals"], &reports[1]["totals"]);
+    assert_eq!(calm["generator_limited"], false, "{calm}");
+    assert_eq!(busy["generator_limited"], true, "{busy}");
+    assert!(busy["late_sessions"].as_u64() > Some(300), "{busy}");
+    eprintln!(
+        "asked for 400 sessions/s of an agent that does about 80: start lag p99 {:.0} ms, {} of 600 sessions late, no error",
+        last.start_lag_p99_ms, busy["late_sessions"]
+    );
 }

@@ -7,6 +7,7 @@ use throng_engine::analytics::{CampaignAnalytics, Live, Query};
 use throng_node::log_ring::{LogLine, LogQuery, LogRing};
 
 use super::App;
+use crate::analytics::Currency;
 use crate::error::{CoordinatorError, Result};
 
 /// Log lines of one node.
@@ -23,11 +24,21 @@ impl Insight<'_> {
     /// Analytics reports of campaigns, in the order asked; a running
     /// campaign's report carries its live counters too.
     pub async fn analytics(&self, campaign_ids: &[String], query: &Query) -> Result<Vec<CampaignAnalytics>> {
+        self.analytics_now(campaign_ids, query, Currency::AtOnce).await
+    }
+
+    async fn analytics_now(
+        &self,
+        campaign_ids: &[String],
+        query: &Query,
+        currency: Currency,
+    ) -> Result<Vec<CampaignAnalytics>> {
         let source = self.app.analytics_source()?;
         let mut reports = Vec::with_capacity(campaign_ids.len());
         for id in campaign_ids {
             let campaign = self.app.load(id).await?;
-            let mut report = crate::analytics::report(source, &self.app.answers, &campaign, query).await?;
+            let mut report =
+                crate::analytics::report(source, &self.app.answers, &campaign, query, currency).await?;
             if campaign.status.state.is_active() {
                 let totals = self.app.hub.campaign_totals(id);
                 report.live = Some(Live {
@@ -72,20 +83,24 @@ impl Insight<'_> {
             by: "persona".into(),
             resolution_ms,
         })?;
-        let analytics = self.analytics(campaign_ids, &query).await?;
+        // A report is a file people keep: its numbers are the rows as they
+        // are now, not a running campaign's last answer.
+        let analytics = self
+            .analytics_now(campaign_ids, &query, Currency::AsOfNow)
+            .await?;
         let by_request = Query {
             by: Some(throng_engine::analytics::Dimension::Request),
             ..query
         };
         let requests = self
-            .analytics(campaign_ids, &by_request)
+            .analytics_now(campaign_ids, &by_request, Currency::AsOfNow)
             .await?
             .into_iter()
             .map(|report| serde_json::to_value(&report.groups).unwrap_or_default())
             .collect();
         let mut errors = Vec::with_capacity(campaign_ids.len());
         for id in campaign_ids {
-            let report = self.errors(id).await?;
+            let report = self.errors_now(id, Currency::AsOfNow).await?;
             errors.push(crate::json::campaign_errors(&crate::analytics::errors_to_wire(
                 id, &report,
             )));
@@ -115,9 +130,13 @@ impl Insight<'_> {
 
     /// A traffic campaign's failed requests, grouped by class and message.
     pub async fn errors(&self, id: &str) -> Result<ErrorReport> {
+        self.errors_now(id, Currency::AtOnce).await
+    }
+
+    async fn errors_now(&self, id: &str, currency: Currency) -> Result<ErrorReport> {
         let source = self.app.analytics_source()?;
         let campaign = self.app.load(id).await?;
-        crate::analytics::errors(source, &self.app.answers, &campaign).await
+        crate::analytics::errors(source, &self.app.answers, &campaign, currency).await
     }
 
     /// Recent log lines of this coordinator (`node` empty or its id) or of

@@ -39,6 +39,7 @@ struct SessionCell {
     duration_ms: u64,
     conversions: u64,
     revenue_cents: u64,
+    late_sessions: u64,
 }
 
 #[derive(Row, Deserialize)]
@@ -259,13 +260,14 @@ impl AnalyticsSource for ClickHouseAnalytics {
         let db = client(&self.config).with_database(self.config.database.clone());
         let requests = self.requests_table(campaign_id).await?;
         let bucket = bucket_sql("intended_ms", resolution_ms);
+        let late_ms = crate::generator::LATE_START.as_millis();
         // Six readings at once: ClickHouse runs each on its own thread.
         let sessions = db
             .query(&format!(
                 "SELECT persona, journey, target, agent_id, {bucket} AS bucket, \
                  count(), sum(ok = 0), sum(actions = 1), sum(page_views), sum(actions), \
                  sum(toUInt64(if(ended_ms > started_ms, ended_ms - started_ms, 0))), \
-                 sum(conversions), sum(revenue_cents) \
+                 sum(conversions), sum(revenue_cents), sum(started_ms > intended_ms + {late_ms}) \
                  FROM sessions FINAL WHERE campaign_id = ? \
                  GROUP BY persona, journey, target, agent_id, bucket"
             ))
@@ -377,6 +379,7 @@ impl AnalyticsSource for ClickHouseAnalytics {
                 duration_ms: s.duration_ms,
                 conversions: s.conversions,
                 revenue_cents: s.revenue_cents,
+                late_sessions: s.late_sessions,
                 ..Tally::default()
             };
             tallies.add_cell(&key, &tally, resolution_ms);

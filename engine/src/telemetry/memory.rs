@@ -231,6 +231,8 @@ impl TelemetrySink for MemorySink {
                     risk: b.verdict.as_ref().map(|v| v.risk),
                     retried: b.attempts > 1,
                 }),
+                late: outcome.started_ms
+                    > outcome.intended_ms + crate::generator::LATE_START.as_millis() as u64,
             },
             error: (!outcome.error.is_empty()).then(|| outcome.error.as_str().into()),
             requests: Box::default(),

@@ -148,6 +148,7 @@ let report = null;
 let requestStats = null;
 function select(id) {
   selected = id;
+  history.replaceState(null, "", "#campaign/" + encodeURIComponent(id));
   report = null;
   requestStats = null;
   $("#live").hidden = false;
@@ -260,6 +261,7 @@ async function refreshCampaign() {
     `; charts in buckets of ${resolution / 1000} s; latency counts from each request's intended start`;
   $("#kpis").innerHTML = kpiCards(t);
   showDailyCap(campaign, report.series || []);
+  showGenerator(id, t);
   drawCampaignCharts(buckets(report.series || [], resolution), resolution);
   $("#breakdown thead").innerHTML = `<tr><th>${text(by)}</th>${BREAKDOWN_HEAD}</tr>`;
   $("#breakdown tbody").innerHTML = breakdownRows(report.groups);
@@ -270,6 +272,29 @@ async function refreshCampaign() {
   requestStats = names.body[0];
   $("#request-stats thead").innerHTML = REQUESTS_HEAD;
   $("#request-stats tbody").innerHTML = requestRows(requestStats.groups, (ended - started) / 1000);
+}
+
+// Whether the agents, not the target, limit the campaign now (their last
+// reports) or limited it (its stored sessions, `totals`), and the failures
+// that were theirs: said above the figures they colour.
+async function showGenerator(id, totals) {
+  const answer = await api(`/api/v1/campaigns/${encodeURIComponent(id)}/live`);
+  const line = $("#generator");
+  if (!answer.ok || selected !== id) return;
+  const g = answer.body;
+  const said = [];
+  if (g.limited_agents.length > 0) {
+    said.push(`<b>Generator-limited now</b>: ${text(g.limited_agents.join(", "))} cannot keep up with this campaign's arrivals ` +
+      `(sessions start up to ${g.start_lag_p99_ms.toFixed(0)} ms late at p99). The agents, not the target, limit the traffic: add agents or lower the rate.`);
+  } else if (totals.generator_limited) {
+    said.push(generatorNote(totals));
+  }
+  if (g.generator_errors > 0) {
+    said.push(`${number.format(g.generator_errors)} of ${number.format(g.request_errors)} failed requests were the generator's own ` +
+      `(they waited for one of its connection slots until their time ran out), not the target's.`);
+  }
+  line.hidden = said.length === 0;
+  line.innerHTML = said.join(" ");
 }
 
 // A daily cap's day: sessions started in it so far (from the series'

@@ -1,6 +1,18 @@
 "use strict";
-// The cluster: leader, agents, their telemetry writers and health, and
+// The cluster: leader, agents, whether they keep up, their telemetry
+// writers and health, and
 // each node's recent log lines.
+
+// Whether an agent keeps up with its shards' schedules: the latest session
+// start after its intended start and the runtime's timer lag in its last
+// second, or why it, not the target, limits the traffic now.
+function keepsUp(g) {
+  if (!g) return `<td class="generator muted">no report yet</td>`;
+  const lags = `latest start ${g.max_start_lag_ms.toFixed(0)} ms late, runtime lag ${g.runtime_lag_ms.toFixed(0)} ms`;
+  return g.limited
+    ? `<td class="generator limited" title="${text(lags)}">generator-limited: ${text(g.reason)}</td>`
+    : `<td class="generator">ok (${text(lags)})</td>`;
+}
 
 async function refreshCluster() {
   const answer = await api("/api/v1/cluster");
@@ -17,7 +29,7 @@ async function refreshCluster() {
       : a.report_age_seconds === null ? "no report yet"
       : a.report_age_seconds > 10 ? `no report for ${a.report_age_seconds.toFixed(0)} s` : "ok";
     return `<tr data-agent="${text(a.id)}"><td>${text(a.id)}</td><td>${text(a.address)}</td><td>${a.capacity}</td><td>${a.shards}</td>` +
-      `<td class="writer">${writer}</td><td class="health health-${health === "ok" ? "ok" : "bad"}">${text(health)}</td></tr>`;
+      `${keepsUp(a.generator)}<td class="writer">${writer}</td><td class="health health-${health === "ok" ? "ok" : "bad"}">${text(health)}</td></tr>`;
   }).join("");
   const runs = answer.body.stream_runs || [];
   $("#generation tbody").innerHTML = runs.length === 0

@@ -30,12 +30,25 @@ async function api(path, options = {}) {
 }
 
 
-// Tabs
+// Tabs; the address says which is open (`#cluster`), so a link opens it.
 for (const button of document.querySelectorAll("header button[data-tab]")) {
   button.addEventListener("click", () => {
     for (const b of document.querySelectorAll("header button[data-tab]")) b.classList.toggle("on", b === button);
     for (const s of document.querySelectorAll("main section")) s.classList.toggle("on", s.id === button.dataset.tab);
+    history.replaceState(null, "", "#" + button.dataset.tab);
   });
+}
+
+// Opens what the address names: a tab (`#streams`, `#cluster`) or one
+// campaign (`#campaign/ID`).
+function openFromAddress() {
+  const hash = decodeURIComponent(location.hash.slice(1));
+  if (hash.startsWith("campaign/")) {
+    select(hash.slice("campaign/".length));
+    return;
+  }
+  const tab = document.querySelector(`header button[data-tab="${CSS.escape(hash)}"]`);
+  if (tab) tab.click();
 }
 
 

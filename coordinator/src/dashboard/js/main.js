@@ -29,6 +29,7 @@ async function start() {
   await refreshCampaigns();
   await refreshScenarios();
   refreshCluster();
+  openFromAddress();
   // Loaded: presets, campaigns and runs are on the page.
   document.body.dataset.ready = "true";
   every(3000, refreshCampaign);

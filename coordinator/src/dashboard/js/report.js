@@ -20,6 +20,7 @@
     sections.push(`<section class="card campaign" data-campaign="${text(r.campaign_id)}">` +
       `<h2>${text(r.name)} <span class="muted">${text(r.campaign_id)}, ${text(campaign.state || "")}</span></h2>` +
       `<p class="muted">from ${new Date(campaign.created_at_ms).toLocaleString()}${ended}</p>` +
+      (r.totals.generator_limited ? `<p class="notice generator">${generatorNote(r.totals)}</p>` : "") +
       `<div class="kpis">${kpiCards(r.totals)}</div>` +
       `<div class="charts"><figure><figcaption>Throughput (per second)</figcaption><div id="chart-c${i}-throughput" class="chart"></div></figure>` +
       `<figure><figcaption>Latency percentiles over time (ms)</figcaption><div id="chart-c${i}-latency" class="chart"></div></figure>` +

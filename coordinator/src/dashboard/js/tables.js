@@ -11,6 +11,16 @@ function kpiCards(totals) {
       `<div class="kpi detection" data-kpi="${key}" data-value="${d[key]}"><span>${label}</span><b>${show(d)}</b></div>`).join(""));
 }
 
+// What a campaign's stored sessions say of its generator: over 1% of them
+// started more than 250 ms late, and the agents, not the target, limited
+// the run. Empty when they kept up.
+function generatorNote(totals) {
+  if (!totals.generator_limited) return "";
+  return `<b>Generator-limited run</b>: ${number.format(totals.late_sessions)} of ${number.format(totals.sessions)} sessions ` +
+    `(${percent(totals.late_sessions / totals.sessions)}) started more than 250 ms after their intended start. ` +
+    `The agents, not the target, limited this run, and its latencies include their delay.`;
+}
+
 const BREAKDOWN_HEAD = `<th class="num">sessions</th><th class="num">page views</th><th class="num">pages/session</th>` +
   `<th class="num">bounce</th><th class="num">conversions</th><th class="num">revenue</th><th class="num">error rate</th>` +
   `<th class="num">p50 (ms)</th><th class="num">p90 (ms)</th><th class="num">p99 (ms)</th>`;
