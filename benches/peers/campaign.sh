@@ -11,7 +11,8 @@
 #     a loop with as many users as wrk has connections.
 # Prints requests per CPU-second of the whole generator process (user+sys;
 # for Throng from the campaign's start to its completion, read from
-# /proc), requests per second, and each ratio to wrk. Installs what it needs
+# /proc), requests per second, and each ratio to wrk; for Throng, whether
+# the agent said it was generator-limited. Installs what it needs
 # (see setup.sh), then runs; about three minutes.
 #   bash benches/peers/campaign.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
@@ -93,7 +94,13 @@ for name, label in [("throng_http", "throng campaign, http, 3,000 sessions/s"),
                     ("throng_matomo", "throng campaign, matomo, 2,000 sessions/s"),
                     ("throng_ga4", "throng campaign, ga4, 2,000 sessions/s")]:
     r = m(name)
-    note = f"{r['request_errors']} failed" if r["request_errors"] else ""
+    notes = []
+    if r["request_errors"]:
+        notes.append(f"{r['request_errors']} failed ({r['generator_errors']} the generator's own)")
+    if r["flagged_while_running"] or r["ran_generator_limited"]:
+        notes.append(f"generator-limited (said while running: {'yes' if r['flagged_while_running'] else 'no'}; "
+                     f"session start lag p99 {r['start_lag_p99_ms']:.0f} ms)")
+    note = "; ".join(notes)
     rows.append((label, r["requests"], r["cpu_seconds"], r["wall_seconds"], note))
 goose = log("goose")
 total = re.search(r"Aggregated\s*\|\s*([\d,]+)", goose)

@@ -1,7 +1,8 @@
 """Runs one campaign on a running `throng up` and prints, as JSON, the CPU
 seconds the whole process spent from the campaign's start to its end (user +
-sys of every thread, from /proc), the wall seconds, and the requests and
-failed requests the agents counted.
+sys of every thread, from /proc), the wall seconds, the requests and
+failed requests the agents counted, and whether the agent said it was
+generator-limited while the campaign ran and in its result.
 
     python3 campaign_cpu.py PID HTTP_ADDRESS SPEC_FILE
 """
@@ -36,12 +37,17 @@ def main():
     campaign = call(http, "POST", "/api/v1/campaigns?start=true", document)
     ident = campaign["id"]
     deadline = started + 600
+    flagged = False
+    polls = 0
     while True:
         state = call(http, "GET", f"/api/v1/campaigns/{ident}")["state"]
         if state not in ("created", "running", "paused"):
             break
         if time.monotonic() > deadline:
             sys.exit(f"{ident} still {state} after 600 s")
+        polls += 1
+        if polls % 10 == 0:
+            flagged = flagged or bool(call(http, "GET", f"/api/v1/campaigns/{ident}/live")["limited_agents"])
         time.sleep(0.05)
     wall = time.monotonic() - started
     cpu = cpu_seconds(pid) - cpu_before
@@ -62,6 +68,10 @@ def main():
         "request_errors": live["request_errors"],
         "p50_ms": live["p50_ms"],
         "p99_ms": live["p99_ms"],
+        "generator_errors": live["generator_errors"],
+        "start_lag_p99_ms": live["start_lag_p99_ms"],
+        "flagged_while_running": flagged,
+        "ran_generator_limited": live["ran_generator_limited"],
     }))
 
 

@@ -223,17 +223,17 @@ impl HttpEngine {
         );
         let slots = self.slots(&origin);
         let http_request = build_request(Request::builder().uri(uri), request)?;
-        let deadline = tokio::time::Instant::now() + timeout;
         // Held until the answer is read: one slot, one connection in use.
-        // A slot that comes free only as the time runs out (its holder
-        // timing out) leaves nothing to send in: queued all the same.
-        let slot = tokio::time::timeout_at(deadline, slots.acquire()).await;
-        let (Ok(Ok(_slot)), false) = (slot, tokio::time::Instant::now() >= deadline) else {
+        // Waiting for it is the agent's time, bounded by the timeout too;
+        // the target then has the whole timeout to answer, so a request
+        // the agent held back is never counted as the target's timeout.
+        let Ok(Ok(_slot)) = tokio::time::timeout(timeout, slots.acquire()).await else {
             return Err(RequestError::Queued {
                 origin,
                 limit: self.in_flight_limit,
             });
         };
+        let deadline = tokio::time::Instant::now() + timeout;
         let exchange = async {
             let response = self.client.request(http_request).await.map_err(|e| {
                 if e.is_connect() {
@@ -439,7 +439,9 @@ mod tests {
             }
         });
         let engine = HttpEngine::new().with_in_flight_limit(4);
-        let sends = (0..7).map(|_| engine.get(&url, Duration::from_millis(500)));
+        // Four take the slots for 500 ms; three more wait at most 200 ms.
+        let timeouts = [500, 500, 500, 500, 200, 200, 200];
+        let sends = timeouts.map(|ms| engine.get(&url, Duration::from_millis(ms)));
         let results = futures::future::join_all(sends).await;
         let classes: Vec<&str> = results
             .iter()
@@ -469,5 +471,27 @@ mod tests {
                 .as_str()
             )
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_held_back_in_the_agent_still_gives_the_target_its_whole_timeout() {
+        // A target that answers each request after 300 ms, one at a time.
+        let app = axum::Router::new().fallback(|| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "ok"
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let engine = HttpEngine::new().with_in_flight_limit(1);
+        // The second waits about 300 ms for the one slot, then is answered
+        // 300 ms later: 600 ms in all, within its 450 ms to answer.
+        let started = tokio::time::Instant::now();
+        let sends = (0..2).map(|_| engine.get(&url, Duration::from_millis(450)));
+        let results = futures::future::join_all(sends).await;
+        for result in &results {
+            assert_eq!(result.as_ref().map(|r| r.status).ok(), Some(200), "{results:?}");
+        }
+        assert!(started.elapsed() >= Duration::from_millis(600));
     }
 }

@@ -90,6 +90,9 @@ pub struct CampaignSpec {
     /// Shared by every session's visit context (one copy per campaign).
     pub site: std::sync::Arc<Site>,
     pub load: LoadSpec,
+    /// How long the target has to answer a request, from when it is sent
+    /// (a request the agent holds back for a connection waits at most as
+    /// long again, then fails as `queued`).
     pub request_timeout: Duration,
     /// The share of sessions (0 to 1) exported as OpenTelemetry traces.
     pub trace_sessions: f64,

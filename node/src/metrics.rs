@@ -185,7 +185,7 @@ impl Exposition {
     pub fn generator(&mut self, labels: &[(&str, &str)], g: &GeneratorLoad) {
         self.gauge(
             "throng_agent_generator_limited",
-            "1 while the agent, not the target, limits its traffic: over 1 % of sessions start over 250 ms late, or its runtime lags over 250 ms.",
+            "1 while the agent, not the target, limits its traffic: two seconds in a row, over 1 % of sessions started over 250 ms late, or its runtime lagged over 250 ms.",
             labels,
             f64::from(u8::from(g.limited)),
         );
