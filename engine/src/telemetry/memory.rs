@@ -12,7 +12,7 @@ use super::{SessionRecord, StreamRecord, TelemetryError, TelemetryHealth, Teleme
 use crate::analytics::errors::{ErrorGroups, ErrorReport, Example, MAX_GROUPS, classify};
 use crate::analytics::sessions::{Position, SessionDetail, SessionFilter, SessionSummary, error_class};
 use crate::analytics::{
-    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, Marginals, SessionFacts, bucket_of,
+    AnalyticsError, AnalyticsSource, BrowserFacts, CellKey, Cells, Marginals, SessionFacts, Tally, bucket_of,
     overlaps,
 };
 
@@ -108,8 +108,9 @@ impl Labels {
 #[derive(Default)]
 struct Inner {
     /// Sessions by campaign and id: a session run again after a failover
-    /// replaces its earlier record, as in ClickHouse.
-    sessions: HashMap<String, HashMap<u64, StoredSession>>,
+    /// replaces its earlier record, as in ClickHouse. Shared, so a reading
+    /// takes them in a moment and tallies them without holding the store.
+    sessions: HashMap<String, HashMap<u64, Arc<StoredSession>>>,
     /// Sessions recorded per campaign, re-runs included: the version of
     /// what analytics read.
     writes: HashMap<String, u64>,
@@ -255,7 +256,7 @@ impl TelemetrySink for MemorySink {
             .sessions
             .entry(record.campaign_id.clone())
             .or_default()
-            .insert(outcome.session_id, stored);
+            .insert(outcome.session_id, Arc::new(stored));
         inner.recent.push_back(record);
         while inner.recent.len() > self.recent_limit {
             inner.recent.pop_front();
@@ -295,46 +296,87 @@ impl TelemetrySink for MemorySink {
     }
 }
 
+/// The address of an interned label: equal labels share one `Arc<str>`,
+/// so cells are found by address, with no string made per request.
+fn address(label: &Arc<str>) -> usize {
+    Arc::as_ptr(label) as *const u8 as usize
+}
+
+/// A cell's labels by address, and its time bucket.
+type CellAddress = (usize, usize, u32, usize, u64);
+
+/// A campaign's marginal tallies from its stored sessions.
+fn tally(sessions: &[Arc<StoredSession>], resolution_ms: u64) -> Marginals {
+    let mut by_address: HashMap<CellAddress, Tally> = HashMap::new();
+    // A session of each combination of labels, to name its cells by.
+    let mut named: HashMap<(usize, usize, u32, usize), &StoredSession> = HashMap::new();
+    let mut names: HashMap<usize, (&Arc<str>, Tally)> = HashMap::new();
+    for session in sessions {
+        let labels = (
+            address(&session.persona),
+            address(&session.journey),
+            session.target,
+            address(&session.agent),
+        );
+        named.entry(labels).or_insert(session);
+        let (persona, journey, target, agent) = labels;
+        let cell = |at_ms: u64| (persona, journey, target, agent, bucket_of(at_ms, resolution_ms));
+        by_address
+            .entry(cell(session.intended_ms))
+            .or_default()
+            .add_session(session.facts);
+        let ended_ms = session.started_ms + session.facts.duration_ms;
+        for (bucket_ms, overlap_ms) in overlaps(session.started_ms, ended_ms, resolution_ms) {
+            by_address.entry(cell(bucket_ms)).or_default().active_ms += overlap_ms;
+        }
+        for request in &session.requests {
+            let failed = request.failure.is_some();
+            by_address
+                .entry(cell(request.intended_ms))
+                .or_default()
+                .add_request(request.latency_us, failed);
+            names
+                .entry(address(&request.name))
+                .or_insert_with(|| (&request.name, Tally::default()))
+                .1
+                .add_request(request.latency_us, failed);
+        }
+    }
+    let mut cells = Cells::new();
+    for ((persona, journey, target, agent, bucket_ms), tally) in by_address {
+        let session = named[&(persona, journey, target, agent)];
+        let key = CellKey {
+            persona: session.persona.to_string(),
+            journey: session.journey.to_string(),
+            target,
+            agent: session.agent.to_string(),
+            bucket_ms,
+        };
+        cells.entry(key).or_default().merge(&tally);
+    }
+    let mut tallies = Marginals::of(&cells, resolution_ms);
+    for (name, tally) in names.into_values() {
+        tallies.names.entry(name.to_string()).or_default().merge(&tally);
+    }
+    tallies
+}
+
 #[async_trait::async_trait]
 impl AnalyticsSource for MemorySink {
     async fn tallies(&self, campaign_id: &str, resolution_ms: u64) -> Result<Marginals, AnalyticsError> {
-        let inner = self.lock();
-        let mut cells = Cells::new();
-        let Some(sessions) = inner.sessions.get(campaign_id) else {
-            return Ok(Marginals::default());
+        let sessions: Vec<Arc<StoredSession>> = match self.lock().sessions.get(campaign_id) {
+            Some(sessions) => sessions.values().cloned().collect(),
+            None => return Ok(Marginals::default()),
         };
-        let key = |s: &StoredSession, at_ms: u64| CellKey {
-            persona: s.persona.to_string(),
-            journey: s.journey.to_string(),
-            target: s.target,
-            agent: s.agent.to_string(),
-            bucket_ms: bucket_of(at_ms, resolution_ms),
-        };
-        for session in sessions.values() {
-            cells
-                .entry(key(session, session.intended_ms))
-                .or_default()
-                .add_session(session.facts);
-            let ended_ms = session.started_ms + session.facts.duration_ms;
-            for (bucket_ms, overlap_ms) in overlaps(session.started_ms, ended_ms, resolution_ms) {
-                cells.entry(key(session, bucket_ms)).or_default().active_ms += overlap_ms;
-            }
-            for request in &session.requests {
-                cells
-                    .entry(key(session, request.intended_ms))
-                    .or_default()
-                    .add_request(request.latency_us, request.failure.is_some());
-            }
-        }
-        let mut tallies = Marginals::of(&cells, resolution_ms);
-        for request in sessions.values().flat_map(|s| s.requests.iter()) {
-            tallies
-                .names
-                .entry(request.name.to_string())
-                .or_default()
-                .add_request(request.latency_us, request.failure.is_some());
-        }
-        Ok(tallies)
+        // Tallied away from the runtime's workers and the store's lock: at
+        // a hundred thousand sessions this takes a while, and the sessions
+        // of running campaigns keep being recorded meanwhile.
+        tokio::task::spawn_blocking(move || tally(&sessions, resolution_ms))
+            .await
+            .map_err(|e| AnalyticsError::Unavailable {
+                endpoint: "memory".to_string(),
+                reason: e.to_string(),
+            })
     }
 
     async fn sessions(
