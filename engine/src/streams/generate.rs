@@ -98,6 +98,87 @@ impl StreamEvent {
     }
 }
 
+/// Writes an event's `entities` and `data` objects as text, exactly as
+/// [`StreamEvent::to_json`] shows them (keys in name order), without
+/// building the JSON tree: storing events makes this text for every one.
+#[derive(Clone, Debug)]
+pub struct EventText {
+    /// Each stream's field indices in the order of their names.
+    fields_by_name: Vec<Vec<usize>>,
+    /// The entity kinds' indices in the order of their names.
+    entities_by_name: Vec<usize>,
+}
+
+impl EventText {
+    pub fn new(catalog: &Catalog) -> EventText {
+        let by_name = |names: Vec<&str>| {
+            let mut order: Vec<usize> = (0..names.len()).collect();
+            order.sort_by_key(|&i| names[i]);
+            order
+        };
+        EventText {
+            fields_by_name: catalog
+                .streams
+                .iter()
+                .map(|stream| by_name(stream.fields.iter().map(|f| &*f.name).collect()))
+                .collect(),
+            entities_by_name: by_name(catalog.entities.iter().map(|(kind, _)| kind.as_str()).collect()),
+        }
+    }
+
+    /// The event's entities: `{"kind":id,…}`, kinds it has none of left out.
+    pub fn entities(&self, event: &StreamEvent, catalog: &Catalog) -> String {
+        let mut out = Vec::with_capacity(64);
+        out.push(b'{');
+        for &kind in &self.entities_by_name {
+            let id = event.entities[kind];
+            if id == NO_ENTITY {
+                continue;
+            }
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            json_text(&mut out, &catalog.entities[kind].0);
+            out.push(b':');
+            out.extend_from_slice(id.to_string().as_bytes());
+        }
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The event's field values: `{"name":value,…}`.
+    pub fn data(&self, event: &StreamEvent, catalog: &Catalog) -> String {
+        let stream = usize::from(event.stream);
+        let fields = &catalog.streams[stream].fields;
+        let mut out = Vec::with_capacity(128);
+        out.push(b'{');
+        for &index in &self.fields_by_name[stream] {
+            let Some(value) = event.fields.get(index) else {
+                continue;
+            };
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            json_text(&mut out, &fields[index].name);
+            out.push(b':');
+            match value {
+                FieldValue::Text(text) => json_text(&mut out, text),
+                // As a JSON number (`null` when not finite), as `to_json` writes it.
+                FieldValue::Number(n) => {
+                    let _ = serde_json::to_writer(&mut out, n);
+                }
+            }
+        }
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// `text` as a JSON string, escaped.
+fn json_text(out: &mut Vec<u8>, text: &str) {
+    let _ = serde_json::to_writer(out, text);
+}
+
 /// Orders the pending heap by (time, id), earliest first.
 struct Pending(StreamEvent);
 
@@ -215,6 +296,10 @@ pub struct ShardGenerator {
     pending: BinaryHeap<Pending>,
     /// Events before this instant were emitted before a resume: drop them.
     emit_from_ms: i64,
+    /// By stream: the longest time from one of its events to the last its
+    /// chains lead to. An event that lands, with all it leads to, before
+    /// `emit_from_ms` is not drawn at all while the shard replays.
+    follow_spans: Vec<i64>,
     root_key: u64,
     /// Scenario runs bending the streams.
     effects: Arc<ScenarioEffects>,
@@ -240,6 +325,9 @@ impl ShardGenerator {
             next_bucket: replay_from.div_euclid(bucket_ms),
             pending: BinaryHeap::new(),
             emit_from_ms: from_ms,
+            follow_spans: (0..catalog.streams.len())
+                .map(|stream| catalog.follow_span_ms(stream))
+                .collect(),
             root_key,
             effects: Arc::new(ScenarioEffects::default()),
             catalog,
@@ -331,6 +419,9 @@ impl ShardGenerator {
         }
         times.sort_unstable();
         for (index, at_ms) in times.into_iter().enumerate() {
+            if self.before_what_is_emitted(self.root, at_ms) {
+                continue;
+            }
             let id = stable_hash(&[
                 Part::U64(self.root_key),
                 Part::U64(bucket as u64),
@@ -339,6 +430,13 @@ impl ShardGenerator {
             let event = self.make(self.root, id, at_ms, None);
             self.pending.push(Pending(event));
         }
+    }
+
+    /// Whether an event of `stream` at `at_ms`, and every event it leads
+    /// to, falls before what this shard emits. Each event is drawn from its
+    /// own id, so leaving one out changes no other.
+    fn before_what_is_emitted(&self, stream: usize, at_ms: i64) -> bool {
+        at_ms + self.follow_spans[stream] < self.emit_from_ms
     }
 
     /// Draws an event of `stream` with its entities and field values.
@@ -469,6 +567,9 @@ impl ShardGenerator {
             for k in 0..count {
                 let delay = outcome.delay_min_ms
                     + draws.below((outcome.delay_max_ms - outcome.delay_min_ms) as u64 + 1) as i64;
+                if self.before_what_is_emitted(outcome.stream, event.at_ms + delay) {
+                    continue;
+                }
                 let id = mix64(key ^ u64::from(k).wrapping_mul(0xd6e8_feb8_6659_fd93));
                 let child = self.make(outcome.stream, id, event.at_ms + delay, Some(event));
                 self.pending.push(Pending(child));
@@ -557,5 +658,47 @@ mod tests {
             largest = largest.max(expected.len());
         }
         assert!(largest > 500, "some shard needed many steps");
+    }
+
+    #[test]
+    fn stored_text_is_what_the_json_of_each_event_says() {
+        let catalog = Arc::new(Catalog::builtin());
+        let text = EventText::new(&catalog);
+        let mut streams_seen = std::collections::BTreeSet::new();
+        for root in catalog.roots() {
+            let mut events = Vec::new();
+            ShardGenerator::new(catalog.clone(), root, 0.2, FROM).advance(FROM + 24 * HOUR, &mut events);
+            for event in events.iter().take(200) {
+                let json = event.to_json(&catalog);
+                assert_eq!(text.entities(event, &catalog), json["entities"].to_string());
+                assert_eq!(text.data(event, &catalog), json["data"].to_string());
+                streams_seen.insert(event.stream);
+            }
+        }
+        assert!(
+            streams_seen.len() >= 40,
+            "most streams written: {}",
+            streams_seen.len()
+        );
+        let odd = StreamEvent {
+            id: 1,
+            stream: 0,
+            at_ms: FROM,
+            parent: None,
+            entities: [NO_ENTITY; MAX_ENTITIES],
+            fields: catalog.streams[0]
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, _)| match i % 3 {
+                    0 => FieldValue::Text("quote \" and \\ and \n and é".into()),
+                    1 => FieldValue::Number(f64::NAN),
+                    _ => FieldValue::Number(-0.1 + 1e21),
+                })
+                .collect(),
+        };
+        let json = odd.to_json(&catalog);
+        assert_eq!(text.entities(&odd, &catalog), "{}");
+        assert_eq!(text.data(&odd, &catalog), json["data"].to_string());
     }
 }

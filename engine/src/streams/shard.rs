@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::generate::{ShardGenerator, StreamEvent};
+use super::generate::{EventText, ShardGenerator, StreamEvent};
 use super::run::{Cadence, StreamRunSpec};
 use super::scenario::ScenarioRun;
 use crate::telemetry::StreamRecord;
@@ -40,6 +40,8 @@ pub struct StreamShardRunner {
     cut_short: bool,
     /// About how many events one step draws or follows at most.
     step_budget: usize,
+    /// How its events' entities and data are written for storage.
+    text: EventText,
 }
 
 impl StreamShardRunner {
@@ -58,7 +60,9 @@ impl StreamShardRunner {
             .map(|root| ShardGenerator::new(run.catalog.clone(), root, run.scale, start))
             .collect();
         let batches = run.clock.cadence().map(Batches::new);
+        let text = EventText::new(&run.catalog);
         Some(StreamShardRunner {
+            text,
             run,
             shard_index,
             generators,
@@ -213,19 +217,16 @@ impl StreamShardRunner {
         let catalog = &self.run.catalog;
         events
             .iter()
-            .map(|event| {
-                let json = event.to_json(catalog);
-                StreamRecord {
-                    run_id: run_id.to_string(),
-                    shard: self.shard_index,
-                    epoch,
-                    event_id: event.id,
-                    stream: catalog.streams[usize::from(event.stream)].name.to_string(),
-                    at_ms: event.at_ms,
-                    parent_id: event.parent.unwrap_or(0),
-                    entities: json["entities"].to_string(),
-                    data: json["data"].to_string(),
-                }
+            .map(|event| StreamRecord {
+                run_id: run_id.to_string(),
+                shard: self.shard_index,
+                epoch,
+                event_id: event.id,
+                stream: catalog.streams[usize::from(event.stream)].name.to_string(),
+                at_ms: event.at_ms,
+                parent_id: event.parent.unwrap_or(0),
+                entities: self.text.entities(event, catalog),
+                data: self.text.data(event, catalog),
             })
             .collect()
     }
