@@ -150,6 +150,16 @@ async fn sample_memory(running: Arc<AtomicBool>, peak: Arc<AtomicU64>) {
     }
 }
 
+/// The browsers' configuration: the defaults, with `THRONG_CHROMIUM_ARGS`
+/// (flags separated by spaces) added, to try flags against the same visits.
+fn browser_config() -> BrowserConfig {
+    let extra = std::env::var("THRONG_CHROMIUM_ARGS").unwrap_or_default();
+    BrowserConfig {
+        extra_args: extra.split_whitespace().map(str::to_string).collect(),
+        ..BrowserConfig::default()
+    }
+}
+
 async fn run(url: &str, sessions: usize, concurrent: usize, shared: bool) -> Run {
     let running = Arc::new(AtomicBool::new(true));
     let peak = Arc::new(AtomicU64::new(0));
@@ -157,7 +167,7 @@ async fn run(url: &str, sessions: usize, concurrent: usize, shared: bool) -> Run
     let (cpu, started) = (machine_cpu_seconds(), Instant::now());
     let engine = if shared {
         Some(Arc::new(
-            BrowserEngine::launch(&BrowserConfig::default())
+            BrowserEngine::launch(&browser_config())
                 .await
                 .expect("browser"),
         ))
@@ -178,7 +188,7 @@ async fn run(url: &str, sessions: usize, concurrent: usize, shared: bool) -> Run
                     let plan = plan(&url, seed);
                     let ok = match &engine {
                         Some(engine) => engine.visit(&plan).await.is_ok(),
-                        None => match BrowserEngine::launch(&BrowserConfig::default()).await {
+                        None => match BrowserEngine::launch(&browser_config()).await {
                             Ok(own) => {
                                 let ok = own.visit(&plan).await.is_ok();
                                 own.close().await;
