@@ -167,9 +167,7 @@ async fn run(url: &str, sessions: usize, concurrent: usize, shared: bool) -> Run
     let (cpu, started) = (machine_cpu_seconds(), Instant::now());
     let engine = if shared {
         Some(Arc::new(
-            BrowserEngine::launch(&browser_config())
-                .await
-                .expect("browser"),
+            BrowserEngine::launch(&browser_config()).await.expect("browser"),
         ))
     } else {
         None

@@ -285,7 +285,8 @@ async function showGenerator(id, totals) {
   const said = [];
   if (g.limited_agents.length > 0) {
     said.push(`<b>Generator-limited now</b>: ${text(g.limited_agents.join(", "))} cannot keep up with this campaign's arrivals ` +
-      `(sessions start up to ${g.start_lag_p99_ms.toFixed(0)} ms late at p99). The agents, not the target, limit the traffic: add agents or lower the rate.`);
+      `(p99 of its sessions started ${number.format(Math.round(g.start_lag_p99_ms))} ms after their intended start). ` +
+      `The agents, not the target, limit the traffic, and its latencies include their delay: add agents or lower the rate.`);
   } else if (totals.generator_limited) {
     said.push(generatorNote(totals));
   }

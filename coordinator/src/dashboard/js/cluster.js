@@ -3,12 +3,14 @@
 // writers and health, and
 // each node's recent log lines.
 
-// Whether an agent keeps up with its shards' schedules: the latest session
-// start after its intended start and the runtime's timer lag in its last
-// second, or why it, not the target, limits the traffic now.
+// Whether an agent keeps up with its shards' schedules: the sessions it
+// started in its last second, how late the latest of them started, and its
+// runtime's timer lag; or why it, not the target, limits the traffic now.
 function keepsUp(g) {
   if (!g) return `<td class="generator muted">no report yet</td>`;
-  const lags = `latest start ${g.max_start_lag_ms.toFixed(0)} ms late, runtime lag ${g.runtime_lag_ms.toFixed(0)} ms`;
+  const starts = g.sessions_started === 0 ? "no session started"
+    : `${g.sessions_started} sessions started, the latest ${g.max_start_lag_ms.toFixed(0)} ms late`;
+  const lags = `${starts}; runtime lag ${g.runtime_lag_ms.toFixed(0)} ms`;
   return g.limited
     ? `<td class="generator limited" title="${text(lags)}">generator-limited: ${text(g.reason)}</td>`
     : `<td class="generator">ok (${text(lags)})</td>`;
