@@ -754,4 +754,28 @@ mod tests {
         assert!(!stats_line(&open_ended).contains('['));
         assert_eq!(progress_bar(1.7), " [####################] 100%");
     }
+
+    #[test]
+    fn a_line_says_when_agents_limit_the_campaign_and_which_failures_were_theirs() {
+        let stats = v1::CampaignStats {
+            state: v1::CampaignState::Running as i32,
+            request_errors: 9,
+            generator_errors: 4,
+            start_lag_p99_ms: 1234.4,
+            limited_agents: vec!["agent-2".into()],
+            ..Default::default()
+        };
+        let line = stats_line(&stats);
+        assert!(line.contains("errors     9"), "{line}");
+        assert!(
+            line.ends_with("  generator errors 4  GENERATOR-LIMITED (agent-2, start lag p99 1234 ms)"),
+            "{line}"
+        );
+        let keeping_up = v1::CampaignStats {
+            limited_agents: Vec::new(),
+            generator_errors: 0,
+            ..stats
+        };
+        assert!(!stats_line(&keeping_up).contains("GENERATOR"));
+    }
 }
