@@ -9,12 +9,14 @@
 //! replaying the span a chain can reach back and dropping what was already
 //! emitted.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use super::catalog::{Catalog, MAX_ENTITIES};
 use super::definition::{Arrival, Condition, ValueDist};
+use super::external::DaysKept;
 use super::rhythm::LocalTime;
 use super::scenario::{ScenarioEffects, ScenarioRun};
 use crate::ids::{Part, mix64, stable_hash};
@@ -276,11 +278,18 @@ pub fn anomaly_factor(catalog: &Catalog, stream: usize, at_ms: i64) -> f64 {
 /// The multiplier of `stream`'s rate at `at_ms`: its rhythm, background
 /// anomalies, and the real external events acting on it.
 pub fn rate_factor(catalog: &Catalog, stream: usize, at_ms: i64) -> f64 {
+    rate_factor_kept(catalog, &mut DaysKept::default(), stream, at_ms)
+}
+
+/// [`rate_factor`], with the external events' days kept in `kept`.
+fn rate_factor_kept(catalog: &Catalog, kept: &mut DaysKept, stream: usize, at_ms: i64) -> f64 {
     let def = &catalog.streams[stream];
     let rhythm = &catalog.rhythms[def.rhythm].1;
     rhythm.factor(at_ms, LocalTime::at(at_ms, &catalog.zone))
         * anomaly_factor(catalog, stream, at_ms)
-        * catalog.external_events.factor(catalog.seed, stream, None, at_ms)
+        * catalog
+            .external_events
+            .factor_kept(kept, catalog.seed, stream, None, at_ms)
 }
 
 /// Generates one shard's events in time order.
@@ -303,6 +312,8 @@ pub struct ShardGenerator {
     root_key: u64,
     /// Scenario runs bending the streams.
     effects: Arc<ScenarioEffects>,
+    /// The external events of the days its last event read.
+    days: RefCell<DaysKept>,
 }
 
 impl ShardGenerator {
@@ -330,6 +341,7 @@ impl ShardGenerator {
                 .collect(),
             root_key,
             effects: Arc::new(ScenarioEffects::default()),
+            days: RefCell::default(),
             catalog,
         }
     }
@@ -400,7 +412,9 @@ impl ShardGenerator {
         match def.arrival {
             Arrival::Rate { per_hour } => {
                 let middle = start + self.bucket_ms / 2;
-                let shaped = per_hour * self.scale * rate_factor(&catalog, self.root, middle);
+                let shaped = per_hour
+                    * self.scale
+                    * rate_factor_kept(&catalog, &mut self.days.borrow_mut(), self.root, middle);
                 let bent = self.effects.rate(self.root, middle, shaped, self.scale);
                 let lambda = bent * self.bucket_ms as f64 / HOUR_MS as f64;
                 let count = draws.poisson(lambda);
@@ -462,7 +476,8 @@ impl ShardGenerator {
                 match value {
                     FieldValue::Number(n) if !matches!(field.dist, ValueDist::Inherit(_)) => {
                         let factor = self.effects.field_factor(stream, index, at_ms)
-                            * self.catalog.external_events.factor(
+                            * self.catalog.external_events.factor_kept(
+                                &mut self.days.borrow_mut(),
                                 self.catalog.seed,
                                 stream,
                                 Some(index),
@@ -522,7 +537,7 @@ impl ShardGenerator {
                 FieldValue::Number((value * 100.0).round() / 100.0)
             }
             ValueDist::Metric { base, sd } => {
-                let factor = rate_factor(&self.catalog, stream, at_ms);
+                let factor = rate_factor_kept(&self.catalog, &mut self.days.borrow_mut(), stream, at_ms);
                 let value = (base * factor * (1.0 + sd * draws.normal())).max(0.0);
                 FieldValue::Number((value * 100.0).round() / 100.0)
             }
