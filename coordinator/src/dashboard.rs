@@ -150,10 +150,11 @@ pub(crate) async fn act(State(app): State<App>, id: String, action: &'static str
 /// and whether the agents rather than the target limit (or limited) it.
 pub(crate) async fn live(State(app): State<App>, Path(id): Path<String>) -> Json<Value> {
     let c = app.hub.campaign_totals(&id);
+    let load = throng_engine::generator::RunLoad::of(&c);
     Json(json!({
-        "generator_errors": throng_engine::generator::generator_errors(&c.errors_by_class),
-        "start_lag_p99_ms": c.start_lag.quantile_ms(0.99),
-        "ran_generator_limited": throng_engine::generator::ran_limited(&c.start_lag),
+        "generator_errors": load.generator_errors,
+        "start_lag_p99_ms": load.start_lag_p99_ms,
+        "ran_generator_limited": load.ran_limited,
         "limited_agents": app.hub.limited_agents(&id),
         "sessions_started": c.sessions_started,
         "sessions_completed": c.sessions_completed,

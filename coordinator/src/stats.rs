@@ -139,11 +139,6 @@ impl StatsHub {
         totals
     }
 
-    /// An agent's telemetry writer as it last reported.
-    pub fn telemetry(&self, agent_id: &str) -> Option<TelemetryHealth> {
-        self.lock().agents.get(agent_id).map(|a| a.telemetry.clone())
-    }
-
     /// The agents that hold one of `campaign_id`'s shards and are
     /// generator-limited as of their last reports (an agent silent for
     /// longer than a few reports is not judged on its last).

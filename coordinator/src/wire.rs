@@ -135,6 +135,7 @@ fn current_rate(campaign: &crate::campaign::Campaign) -> f64 {
 
 pub fn campaign_stats(stats: &LiveStats) -> v1::CampaignStats {
     let totals = &stats.totals;
+    let load = throng_engine::generator::RunLoad::of(totals);
     v1::CampaignStats {
         campaign_id: stats.campaign_id.clone(),
         at_ms: stats.at_ms,
@@ -187,9 +188,9 @@ pub fn campaign_stats(stats: &LiveStats) -> v1::CampaignStats {
             })
             .collect(),
         stop_reason: stats.stop_reason.clone().unwrap_or_default(),
-        generator_errors: throng_engine::generator::generator_errors(&totals.errors_by_class),
-        start_lag_p99_ms: totals.start_lag.quantile_ms(0.99),
-        ran_generator_limited: throng_engine::generator::ran_limited(&totals.start_lag),
+        generator_errors: load.generator_errors,
+        start_lag_p99_ms: load.start_lag_p99_ms,
+        ran_generator_limited: load.ran_limited,
         limited_agents: stats.limited_agents.clone(),
     }
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::stats::LatencyHistogram;
+use crate::stats::{LatencyHistogram, ShardCounters};
 
 /// A session that starts this much after its intended start is late.
 pub const LATE_START: Duration = Duration::from_millis(250);
@@ -103,6 +103,32 @@ pub fn sessions_late(start_lag: &LatencyHistogram) -> u64 {
 /// behind: too many of them started late.
 pub fn ran_limited(start_lag: &LatencyHistogram) -> bool {
     too_many_late(start_lag.count(), sessions_late(start_lag))
+}
+
+/// Whether a session intended at `intended_ms` and started at `started_ms`
+/// started late.
+pub fn started_late(intended_ms: u64, started_ms: u64) -> bool {
+    started_ms > intended_ms + LATE_START.as_millis() as u64
+}
+
+/// What a campaign's merged counters say of the generators that ran it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunLoad {
+    /// Failed requests the generator caused (included in the request errors).
+    pub generator_errors: u64,
+    pub start_lag_p99_ms: f64,
+    /// Too many of its sessions started late ([`ran_limited`]).
+    pub ran_limited: bool,
+}
+
+impl RunLoad {
+    pub fn of(counters: &ShardCounters) -> RunLoad {
+        RunLoad {
+            generator_errors: generator_errors(&counters.errors_by_class),
+            start_lag_p99_ms: counters.start_lag.quantile_ms(0.99),
+            ran_limited: ran_limited(&counters.start_lag),
+        }
+    }
 }
 
 /// Failed requests the generator caused, from the failures by class.

@@ -59,7 +59,7 @@ impl Cluster<'_> {
                     address: a.record.address.clone(),
                     capacity: a.record.capacity,
                     shards: view.assignments.values().filter(|s| &s.agent_id == id).count() as u32,
-                    telemetry: app.hub.telemetry(id),
+                    telemetry: reports.get(id).map(|r| r.telemetry.clone()),
                     report_age_seconds: reports.get(id).map(|r| r.age_seconds(now)),
                     generator: reports.get(id).map(|r| r.generator.clone()),
                 }

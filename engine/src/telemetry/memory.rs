@@ -232,8 +232,7 @@ impl TelemetrySink for MemorySink {
                     risk: b.verdict.as_ref().map(|v| v.risk),
                     retried: b.attempts > 1,
                 }),
-                late: outcome.started_ms
-                    > outcome.intended_ms + crate::generator::LATE_START.as_millis() as u64,
+                late: crate::generator::started_late(outcome.intended_ms, outcome.started_ms),
             },
             error: (!outcome.error.is_empty()).then(|| outcome.error.as_str().into()),
             requests: Box::default(),
