@@ -38,6 +38,39 @@ async fn each_migration_runs_once_and_is_recorded() {
     assert_eq!(versions, vec![1, 2]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_all_start_and_apply_each_migration() {
+    let server = ClickHouseServer::start();
+    let config = ClickHouseConfig::new(&server.url());
+    let migrations = throng_testkit::clickhouse_migrations();
+    let starts = (0..8).map(|_| {
+        let config = config.clone();
+        let migrations = migrations.clone();
+        tokio::spawn(async move { ClickHouseSink::start(config, &migrations).await.map(|_| ()) })
+    });
+    for (node, started) in futures::future::join_all(starts).await.into_iter().enumerate() {
+        started
+            .expect("task")
+            .unwrap_or_else(|e| panic!("node {node} did not start: {e}"));
+    }
+    let db = clickhouse::Client::default()
+        .with_url(server.url())
+        .with_database("throng")
+        .with_validation(false);
+    let versions: Vec<u32> = db
+        .query("SELECT DISTINCT version FROM schema_migrations ORDER BY version")
+        .fetch_all()
+        .await
+        .expect("versions");
+    assert_eq!(versions, (1..=migrations.len() as u32).collect::<Vec<_>>());
+    let added: u64 = db
+        .query("SELECT count() FROM system.columns WHERE database = 'throng' AND table = 'sessions' AND name = 'page_views'")
+        .fetch_one()
+        .await
+        .expect("columns");
+    assert_eq!(added, 1, "the analytics migration's columns are there");
+}
+
 fn session(id: u64, intended_ms: u64) -> throng_engine::telemetry::SessionRecord {
     use throng_engine::campaign::session::{RequestOutcome, SessionOutcome};
     throng_engine::telemetry::SessionRecord {

@@ -533,20 +533,34 @@ async fn apply_migrations(db: &Client, migrations: &[impl AsRef<str>]) -> Result
     .execute()
     .await
     .map_err(rejected)?;
-    let applied: Vec<u32> = db
-        .query("SELECT DISTINCT version FROM schema_migrations")
-        .fetch_all()
-        .await
-        .map_err(rejected)?;
     for (index, migration) in migrations.iter().enumerate() {
         let version = index as u32 + 1;
-        if applied.contains(&version) {
-            continue;
-        }
-        for statement in statements(migration.as_ref()) {
-            match db.query(&statement).execute().await {
-                Ok(()) => {}
-                Err(e) if statement.contains("ADD COLUMN") && e.to_string().contains("already exists") => {}
+        let mut attempt = 1;
+        loop {
+            if migration_applied(db, version).await.map_err(rejected)? {
+                break;
+            }
+            match apply_migration(db, migration.as_ref()).await {
+                Ok(()) => {
+                    db.query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
+                        .bind(version)
+                        .bind(crate::clock::epoch_ms())
+                        .execute()
+                        .await
+                        .map_err(rejected)?;
+                    tracing::info!(version, "ClickHouse migration applied");
+                    break;
+                }
+                // Nodes that start together apply the same migration at the
+                // same moment, and ClickHouse fails one of two concurrent
+                // ALTERs of a table with errors of its own. The statements
+                // tolerate their work being done already, so the losing node
+                // waits for the other and tries again.
+                Err(e) if attempt < MIGRATION_ATTEMPTS => {
+                    tracing::warn!(version, attempt, error = %e, "ClickHouse migration failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
                 Err(e) => {
                     return Err(TelemetryError::Rejected {
                         table: format!("(migration {version})"),
@@ -555,13 +569,29 @@ async fn apply_migrations(db: &Client, migrations: &[impl AsRef<str>]) -> Result
                 }
             }
         }
-        db.query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
-            .bind(version)
-            .bind(crate::clock::epoch_ms())
-            .execute()
-            .await
-            .map_err(rejected)?;
-        tracing::info!(version, "ClickHouse migration applied");
+    }
+    Ok(())
+}
+
+/// How often a node tries a migration that fails before it gives up.
+const MIGRATION_ATTEMPTS: u32 = 5;
+
+async fn migration_applied(db: &Client, version: u32) -> Result<bool, clickhouse::error::Error> {
+    let count: u64 = db
+        .query("SELECT count() FROM schema_migrations WHERE version = ?")
+        .bind(version)
+        .fetch_one()
+        .await?;
+    Ok(count > 0)
+}
+
+async fn apply_migration(db: &Client, migration: &str) -> Result<(), clickhouse::error::Error> {
+    for statement in statements(migration) {
+        match db.query(&statement).execute().await {
+            Ok(()) => {}
+            Err(e) if statement.contains("ADD COLUMN") && e.to_string().contains("already exists") => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
