@@ -8,7 +8,9 @@
 #     it cannot, then `matomo` and `ga4` targets (a Tracking API hit or a
 #     Measurement Protocol event per page);
 #   - Goose and Locust (FastHttpUser) running the same 5-request session in
-#     a loop with as many users as wrk has connections.
+#     a loop with as many users as wrk has connections;
+#   - Goose again, held to the request rate of Throng's first campaign
+#     (--throttle-requests): the same paced load from a closed-loop tool.
 # Prints requests per CPU-second of the whole generator process (user+sys;
 # for Throng from the campaign's start to its completion, read from
 # /proc), requests per second, and each ratio to wrk; for Throng, whether
@@ -76,6 +78,9 @@ kill $up_pid; wait $up_pid 2>/dev/null || true; up_pid=""
 
 GOOSE_SESSION_PAGES=5 measure goose target/goose/release/goose-peer --host "$site/" --users "$CONNECTIONS" \
   --increase-rate "$CONNECTIONS" --run-time "${SECONDS_PER_RUN}s" --no-reset-metrics --no-error-summary
+GOOSE_SESSION_PAGES=5 measure goose_paced target/goose/release/goose-peer --host "$site/" --users "$CONNECTIONS" \
+  --increase-rate "$CONNECTIONS" --run-time "${SECONDS_PER_RUN}s" --no-reset-metrics --no-error-summary \
+  --throttle-requests $((3000 * 5))
 measure locust target/locust-venv/bin/locust -f benches/peers/locustfile_session.py --headless \
   -u "$CONNECTIONS" -r "$CONNECTIONS" -t "${SECONDS_PER_RUN}s" --host "$site" \
   --csv "$dir/locust" --only-summary
@@ -102,10 +107,11 @@ for name, label in [("throng_http", "throng campaign, http, 3,000 sessions/s"),
                      f"session start lag p99 {r['start_lag_p99_ms']:.0f} ms)")
     note = "; ".join(notes)
     rows.append((label, r["requests"], r["cpu_seconds"], r["wall_seconds"], note))
-goose = log("goose")
-total = re.search(r"Aggregated\s*\|\s*([\d,]+)", goose)
-rows.append(("goose, 5-page session loop", float(total.group(1).replace(",", "")) if total else 0.0,
-             m("goose")["cpu_seconds"], m("goose")["wall_seconds"], ""))
+for name, label in [("goose", "goose, 5-page session loop"),
+                    ("goose_paced", "goose, held to 15,000 requests/s")]:
+    total = re.search(r"Aggregated\s*\|\s*([\d,]+)", log(name))
+    rows.append((label, float(total.group(1).replace(",", "")) if total else 0.0,
+                 m(name)["cpu_seconds"], m(name)["wall_seconds"], ""))
 with open(f"{d}/locust_stats.csv") as f:
     agg = [r for r in csv.DictReader(f) if r["Name"] == "Aggregated"][0]
 rows.append(("locust, 5-page session loop", float(agg["Request Count"]), m("locust")["cpu_seconds"],
@@ -115,4 +121,7 @@ print(f"{'generator':48} {'requests':>10} {'req/s':>9} {'req/CPU-s':>10} {'x wrk
 for label, requests, cpu, wall, note in rows:
     per_cpu = requests / cpu if cpu else 0.0
     print(f"{label:48} {requests:10.0f} {requests / wall:9.0f} {per_cpu:10.0f} {per_cpu / base:6.2f} {note}")
+paced = {label: requests / cpu for label, requests, cpu, _, _ in rows if cpu}
+throng, goose = paced["throng campaign, http, 3,000 sessions/s"], paced["goose, held to 15,000 requests/s"]
+print(f"at the same 15,000 requests/s: throng {throng:.0f} and goose {goose:.0f} requests per CPU-second ({throng / goose:.2f}x)")
 PY
