@@ -281,6 +281,16 @@ impl Agent {
         &self.address
     }
 
+    /// Stops as a node that dies does: its shards, its server and its
+    /// lease's keep-alive end at once, and the lease is left to expire, so
+    /// the cluster learns of it only from the lease (for tests and benches
+    /// of failover that run agents in one process).
+    pub fn vanish(self) {
+        self.membership.abort();
+        self.server.abort();
+        self.root.stop(Some("agent vanished".into()));
+    }
+
     /// Stops serving, deregisters (revokes the lease) and stops every shard.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

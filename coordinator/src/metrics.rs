@@ -35,6 +35,24 @@ pub async fn render(app: &App) -> String {
         &[],
         app.placements.moved.load(Ordering::Relaxed) as f64,
     );
+    m.counter(
+        "throng_reconcile_rounds_total",
+        "Rounds of the reconcile loop run by this coordinator while leader.",
+        &[],
+        app.placements.rounds.load(Ordering::Relaxed) as f64,
+    );
+    m.counter(
+        "throng_reconcile_round_seconds_total",
+        "Time those rounds took, in all.",
+        &[],
+        app.placements.round_micros.load(Ordering::Relaxed) as f64 / 1e6,
+    );
+    m.gauge(
+        "throng_reconcile_last_round_seconds",
+        "How long the latest round took.",
+        &[],
+        app.placements.last_round_micros.load(Ordering::Relaxed) as f64 / 1e6,
+    );
     match app.cluster_view().await {
         Ok(view) => {
             m.gauge(

@@ -33,13 +33,18 @@ pub const RECONCILE_PERIOD: Duration = Duration::from_millis(500);
 /// The longest one call to an agent may take within a round.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Placement decisions of the leader's reconcile loop.
+/// Placement decisions of the leader's reconcile loop, and how long its
+/// rounds take.
 #[derive(Debug, Default)]
 pub struct PlacementCounts {
     /// Shards placed on an agent (first placements and moves).
     pub placed: AtomicU64,
     /// Shards moved from one agent to another.
     pub moved: AtomicU64,
+    /// Rounds run while leader, their time in all, and the latest's.
+    pub rounds: AtomicU64,
+    pub round_micros: AtomicU64,
+    pub last_round_micros: AtomicU64,
 }
 
 pub struct Reconciler {
@@ -101,9 +106,14 @@ impl Reconciler {
     pub async fn run(mut self, nudge: Arc<Notify>, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             if self.leadership.is_leader() {
+                let started = std::time::Instant::now();
                 if let Err(error) = self.reconcile_once().await {
                     tracing::warn!(%error, "reconcile round failed");
                 }
+                let micros = started.elapsed().as_micros() as u64;
+                self.placements.rounds.fetch_add(1, Ordering::Relaxed);
+                self.placements.round_micros.fetch_add(micros, Ordering::Relaxed);
+                self.placements.last_round_micros.store(micros, Ordering::Relaxed);
             } else {
                 // A new leader re-tells agents everything (Assign is idempotent).
                 self.confirmed.clear();

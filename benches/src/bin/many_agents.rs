@@ -1,0 +1,371 @@
+//! The control plane with many agents: a real etcd, two coordinators as
+//! processes of their own (`throng coordinator`, one leads), and AGENTS real
+//! agents in this process, each with its own etcd connection, lease and
+//! registration, its own `AgentService` on loopback, its shards' actors and a
+//! stats report every second. A campaign of SHARDS shards at a trickle of
+//! traffic (one session a second in all, against a stub here) is placed,
+//! runs for a while, then a tenth of the agents vanish at once (their leases
+//! left to expire). Prints, as JSON: the time to place every shard; the
+//! leading coordinator's memory, CPU and reconcile rounds; etcd's keys,
+//! writes per second and database size; the API's latency; the time until
+//! every shard runs again; and how often a shard was seen on two agents.
+//!
+//! `many_agents [AGENTS] [SHARDS]`, after `cargo build --release -p
+//! throng-ops --bin throng -p throng-benches --bin many_agents` (the
+//! coordinators run `throng` from beside this program, or `THRONG_BIN`;
+//! etcd as `ops/scripts/install.sh` installs it).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use throng_agent::{Agent, AgentConfig};
+use throng_engine::telemetry::MemorySink;
+use throng_proto::v1;
+use throng_proto::v1::agent_service_client::AgentServiceClient;
+use throng_state::{EtcdStore, StateStore};
+use throng_testkit::{EtcdServer, http_get, http_request};
+
+type AgentClient = AgentServiceClient<tonic::transport::Channel>;
+
+const LEASE_TTL: Duration = Duration::from_secs(5);
+
+struct Coordinator {
+    process: Child,
+    http: String,
+}
+
+impl Coordinator {
+    fn start(bin: &str, etcd: &str, id: &str, [grpc, http]: [u16; 2]) -> Coordinator {
+        let grpc = format!("127.0.0.1:{grpc}");
+        let http = format!("127.0.0.1:{http}");
+        let process = Command::new(bin)
+            .args([
+                "coordinator",
+                "--etcd",
+                etcd,
+                "--grpc",
+                &grpc,
+                "--http",
+                &http,
+                "--id",
+                id,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin} coordinator: {e}"));
+        Coordinator { process, http }
+    }
+
+    async fn is_leader(&self) -> bool {
+        get(&self.http, "/metrics")
+            .await
+            .is_some_and(|m| m.contains("throng_coordinator_leader 1"))
+    }
+
+    /// (resident MB, CPU seconds so far) from /proc.
+    fn usage(&self) -> (f64, f64) {
+        let pid = self.process.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss_kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        (rss_kb / 1024.0, ticks / 100.0)
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        metric(&get(&self.http, "/metrics").await.unwrap_or_default(), name)
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// The coordinator that leads now.
+async fn leader_of(coordinators: &[Coordinator]) -> &Coordinator {
+    loop {
+        for coordinator in coordinators {
+            if coordinator.is_leader().await {
+                return coordinator;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates and starts a campaign on whichever coordinator leads; its id.
+async fn create(coordinators: &[Coordinator], spec: &str) -> String {
+    for _ in 0..20 {
+        let leader = leader_of(coordinators).await;
+        let created = http_request(&leader.http, "POST", "/api/v1/campaigns?start=true", spec)
+            .expect("create campaign");
+        let body = created.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        let campaign: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        if let Some(id) = campaign["id"].as_str() {
+            return id.to_string();
+        }
+        eprintln!("campaign not created, asking again: {body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("no coordinator created the campaign");
+}
+
+/// A GET off the runtime's workers (the agents' tasks share them).
+async fn get(address: &str, path: &str) -> Option<String> {
+    let (address, path) = (address.to_string(), path.to_string());
+    tokio::task::spawn_blocking(move || http_get(&address, &path))
+        .await
+        .ok()?
+}
+
+/// The sum of a Prometheus metric's samples (labels ignored).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Every shard each live agent says it runs: (campaign, shard), agent, epoch.
+async fn running(clients: &[(String, AgentClient)]) -> Vec<((String, u32), String, u64)> {
+    let answers = futures::future::join_all(clients.iter().map(|(id, client)| {
+        let mut client = client.clone();
+        async move {
+            let answer =
+                tokio::time::timeout(Duration::from_secs(5), client.describe(v1::DescribeRequest {})).await;
+            (id.clone(), answer)
+        }
+    }))
+    .await;
+    let mut shards = Vec::new();
+    for (id, answer) in answers {
+        if let Ok(Ok(answer)) = answer {
+            for shard in answer.into_inner().shards {
+                shards.push(((shard.campaign_id, shard.shard_index), id.clone(), shard.epoch));
+            }
+        }
+    }
+    shards
+}
+
+/// Shards seen on more than one agent in one look.
+fn doubled(shards: &[((String, u32), String, u64)]) -> usize {
+    let mut holders: BTreeMap<&(String, u32), usize> = BTreeMap::new();
+    for (shard, _, _) in shards {
+        *holders.entry(shard).or_default() += 1;
+    }
+    holders.values().filter(|&&n| n > 1).count()
+}
+
+/// Polls until every one of `shards` shards runs on exactly one agent;
+/// returns the seconds it took and the most shards seen doubled meanwhile.
+async fn until_all_run(clients: &[(String, AgentClient)], shards: usize, since: Instant) -> (f64, usize) {
+    let mut most_doubled = 0;
+    let mut said = Instant::now();
+    loop {
+        let seen = running(clients).await;
+        if said.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "{:>5.0} s: {} of {shards} shards run",
+                since.elapsed().as_secs_f64(),
+                seen.len()
+            );
+            said = Instant::now();
+        }
+        let twice = doubled(&seen);
+        most_doubled = most_doubled.max(twice);
+        if seen.len() == shards && twice == 0 {
+            return (since.elapsed().as_secs_f64(), most_doubled);
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(600),
+            "{} of {shards} shards run after 10 minutes",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn percentile(mut values: Vec<f64>, q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+/// A stub target answering 204 to everything.
+async fn stub_target() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind stub");
+    let address = listener.local_addr().expect("stub address");
+    let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let agent_count: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let shards: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let bin = std::env::var("THRONG_BIN").unwrap_or_else(|_| {
+        let exe = std::env::current_exe().expect("this program's path");
+        exe.with_file_name("throng").display().to_string()
+    });
+    let etcd = EtcdServer::start();
+    let endpoint = etcd.endpoint();
+    // Four ports held at once, so no two are the same.
+    let held: Vec<std::net::TcpListener> = (0..4)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    let ports: Vec<u16> = held
+        .iter()
+        .map(|l| l.local_addr().expect("port").port())
+        .collect();
+    drop(held);
+    let coordinators = [
+        Coordinator::start(&bin, &endpoint, "coordinator-1", [ports[0], ports[1]]),
+        Coordinator::start(&bin, &endpoint, "coordinator-2", [ports[2], ports[3]]),
+    ];
+    let sink = Arc::new(MemorySink::default());
+    let started = Instant::now();
+    let mut agents = Vec::new();
+    for i in 1..=agent_count {
+        let store: Arc<dyn StateStore> = Arc::new(
+            EtcdStore::connect(std::slice::from_ref(&endpoint))
+                .await
+                .expect("etcd"),
+        );
+        let mut config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.lease_ttl = LEASE_TTL;
+        agents.push(Agent::start(config, store, sink.clone()).await.expect("agent"));
+    }
+    let agents_started_s = started.elapsed().as_secs_f64();
+    let leader = leader_of(&coordinators).await;
+    let mut clients = Vec::new();
+    for agent in &agents {
+        let client = AgentServiceClient::connect(agent.address().to_string())
+            .await
+            .expect("agent client");
+        clients.push((agent.id().to_string(), client));
+    }
+    // Every agent registered with the leader before the campaign.
+    while leader.metric("throng_agents").await < agent_count as f64 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (idle_mb, _) = leader.usage();
+
+    let target = stub_target().await;
+    // A campaign holds at most 4,096 shards: as many campaigns as it takes.
+    let campaigns = shards.div_ceil(4_096);
+    let mut ids = Vec::new();
+    for n in 0..campaigns {
+        let these = shards / campaigns + usize::from(n < shards % campaigns);
+        let spec = serde_json::json!({
+            "name": format!("many-agents-{n}"),
+            "seed": 1,
+            "targets": [{ "url": target }],
+            "pages": ["/"],
+            "session": { "pages": { "min": 1, "max": 2 }, "think_time": { "min": "0s", "max": "0s" } },
+            "load": { "rate": 1, "duration": "1h", "shards": these },
+        })
+        .to_string();
+        ids.push(create(&coordinators, &spec).await);
+    }
+    let id = &ids[0];
+    let (_, cpu_before) = leader.usage();
+    let placing = Instant::now();
+    let (placed_s, doubled_placing) = until_all_run(&clients, shards, placing).await;
+    let (_, cpu_placed) = leader.usage();
+    // Measured on whichever leads once every shard runs.
+    let first_leader = leader.http.clone();
+    let leader = leader_of(&coordinators).await;
+
+    // Running: a window of the leader's CPU, etcd's writes, rounds and the API.
+    let window = Duration::from_secs(20);
+    let etcd_address = endpoint.replace("http://", "");
+    let etcd_metrics = || async { get(&etcd_address, "/metrics").await.unwrap_or_default() };
+    let writes = |m: &str| {
+        metric(m, "etcd_mvcc_put_total")
+            + metric(m, "etcd_mvcc_txn_total")
+            + metric(m, "etcd_mvcc_delete_total")
+    };
+    let (before_etcd, (_, cpu_start)) = (etcd_metrics().await, leader.usage());
+    let rounds_start = leader.metric("throng_reconcile_rounds_total").await;
+    let round_s_start = leader.metric("throng_reconcile_round_seconds_total").await;
+    let mut api_ms = Vec::new();
+    let window_start = Instant::now();
+    while window_start.elapsed() < window {
+        for path in ["/api/v1/cluster".to_string(), format!("/api/v1/campaigns/{id}")] {
+            let asked = Instant::now();
+            get(&leader.http, &path)
+                .await
+                .unwrap_or_else(|| panic!("GET {path}"));
+            api_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let seconds = window_start.elapsed().as_secs_f64();
+    let (after_etcd, (running_mb, cpu_end)) = (etcd_metrics().await, leader.usage());
+    let rounds = leader.metric("throng_reconcile_rounds_total").await - rounds_start;
+    let round_ms = (leader.metric("throng_reconcile_round_seconds_total").await - round_s_start) * 1000.0
+        / rounds.max(1.0);
+
+    // A tenth of the agents vanish at once.
+    let vanishing = (agent_count / 10).max(1);
+    let vanished_at = Instant::now();
+    for agent in agents.drain(..vanishing) {
+        agent.vanish();
+    }
+    let survivors = clients.split_off(vanishing);
+    let (recovered_s, doubled_recovering) = until_all_run(&survivors, shards, vanished_at).await;
+
+    let result = serde_json::json!({
+        "agents": agent_count,
+        "shards": shards,
+        "campaigns": campaigns,
+        "agents_started_s": round(agents_started_s),
+        "placed_all_s": round(placed_s),
+        "leader": {
+            "idle_mb": round(idle_mb),
+            "running_mb": round(running_mb),
+            "cpu_placing_pct": round((cpu_placed - cpu_before) / placed_s * 100.0),
+            "cpu_running_pct": round((cpu_end - cpu_start) / seconds * 100.0),
+            "reconcile_rounds_per_s": round(rounds / seconds),
+            "reconcile_round_ms": round(round_ms),
+        },
+        "etcd": {
+            "keys": metric(&after_etcd, "etcd_debugging_mvcc_keys_total"),
+            "writes_per_s": round((writes(&after_etcd) - writes(&before_etcd)) / seconds),
+            "db_mb": round(metric(&after_etcd, "etcd_mvcc_db_total_size_in_bytes") / 1e6),
+        },
+        "api_ms": { "p50": round(percentile(api_ms.clone(), 0.5)), "p99": round(percentile(api_ms, 0.99)) },
+        "vanished_agents": vanishing,
+        "all_running_again_s": round(recovered_s),
+        "lease_ttl_s": LEASE_TTL.as_secs(),
+        "shards_seen_on_two_agents": doubled_placing.max(doubled_recovering),
+        "leader_changed_while_placing": first_leader != leader.http,
+    });
+    println!("{result}");
+    for agent in agents {
+        agent.shutdown().await;
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
