@@ -3,7 +3,7 @@
 //! agents in this process, each with its own etcd connection, lease and
 //! registration, its own `AgentService` on loopback, its shards' actors and a
 //! stats report every second. A campaign of SHARDS shards at a trickle of
-//! traffic (one session a second in all, against a stub here) is placed,
+//! traffic (a session per shard every 20 s, against a stub here) is placed,
 //! runs for a while, then a tenth of the agents vanish at once (their leases
 //! left to expire). Prints, as JSON: the time to place every shard; the
 //! leading coordinator's memory, CPU and reconcile rounds; etcd's keys,
@@ -281,7 +281,10 @@ async fn main() {
             "targets": [{ "url": target }],
             "pages": ["/"],
             "session": { "pages": { "min": 1, "max": 2 }, "think_time": { "min": "0s", "max": "0s" } },
-            "load": { "rate": 1, "duration": "1h", "shards": these },
+            // A session per shard every 20 s: every shard has work for
+            // the whole hour (a shard whose arrivals are all drawn past
+            // the end is done at once, and no longer runs).
+            "load": { "rate": (these as f64 / 20.0).max(1.0), "duration": "1h", "shards": these },
         })
         .to_string();
         ids.push(create(&coordinators, &spec).await);
