@@ -75,7 +75,8 @@ impl LatencyHistogram {
                     let _ = mine.record_n(value, count);
                 }
             }
-            (Form::Buckets(mine), _) => *mine = merged(mine, &other.buckets()),
+            (Form::Buckets(mine), Form::Buckets(theirs)) => *mine = merged(mine, theirs),
+            (Form::Buckets(mine), Form::Dense(_)) => *mine = merged(mine, &other.buckets()),
         }
     }
 
@@ -351,7 +352,9 @@ mod tests {
     #[test]
     fn empty_histograms_answer_zero_in_either_form() {
         let compact = LatencyHistogram::default();
-        let dense = recorded([]);
+        let dense = LatencyHistogram {
+            form: Form::Dense(Box::new(dense())),
+        };
         for h in [&compact, &dense] {
             assert_eq!(
                 (h.count(), h.quantile_ms(0.99), h.max_ms(), h.count_at_most(5)),

@@ -4,6 +4,14 @@
 use throng_engine::telemetry::{ClickHouseConfig, ClickHouseSink};
 use throng_testkit::ClickHouseServer;
 
+/// A client of the database the sinks write to.
+fn throng_database(server: &ClickHouseServer) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(server.url())
+        .with_database("throng")
+        .with_validation(false)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_migration_runs_once_and_is_recorded() {
     let server = ClickHouseServer::start();
@@ -20,10 +28,7 @@ async fn each_migration_runs_once_and_is_recorded() {
     ClickHouseSink::start(config.clone(), &[first, second])
         .await
         .expect("a new migration");
-    let db = clickhouse::Client::default()
-        .with_url(server.url())
-        .with_database("throng")
-        .with_validation(false);
+    let db = throng_database(&server);
     let rows: Vec<u8> = db
         .query("SELECT n FROM probe ORDER BY n")
         .fetch_all()
@@ -53,10 +58,7 @@ async fn nodes_starting_together_all_start_and_apply_each_migration() {
             .expect("task")
             .unwrap_or_else(|e| panic!("node {node} did not start: {e}"));
     }
-    let db = clickhouse::Client::default()
-        .with_url(server.url())
-        .with_database("throng")
-        .with_validation(false);
+    let db = throng_database(&server);
     let versions: Vec<u32> = db
         .query("SELECT DISTINCT version FROM schema_migrations ORDER BY version")
         .fetch_all()
@@ -132,10 +134,7 @@ async fn retention_drops_whole_months_past_the_period_and_keeps_the_rest() {
         .await
         .expect("retention");
     assert_eq!(dropped, ["sessions/202601", "requests/202601"]);
-    let db = clickhouse::Client::default()
-        .with_url(server.url())
-        .with_database("throng")
-        .with_validation(false);
+    let db = throng_database(&server);
     let kept: Vec<u64> = db
         .query("SELECT session_id FROM sessions ORDER BY session_id")
         .fetch_all()
