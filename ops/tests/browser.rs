@@ -121,9 +121,8 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
     let (_, mut client) = sandbox.leader_client(1).await;
     let id = start_campaign(&mut client, spec(&site.url, SESSIONS)).await;
 
-    // Once a few sessions are in, kill the agent's Chromium under a visit
-    // that is running: one that has just landed (its clicks and its form
-    // are still ahead of it), so the crash always breaks a visit.
+    // Once a few sessions are in, kill the agent's Chromium under visits
+    // that are running, so the crash always breaks one.
     poll_until(Duration::from_secs(120), "the first browser sessions", || {
         let mut client = client.clone();
         let id = id.clone();
@@ -133,11 +132,21 @@ async fn a_browser_campaign_tells_people_from_bots_and_survives_a_chromium_crash
         }
     })
     .await;
-    let landings = || site.requests().iter().filter(|line| *line == "GET /").count();
-    let landed_before = landings();
-    poll_until(Duration::from_secs(120), "a visit to land", || {
-        let landed = landings() > landed_before;
-        async move { landed.then_some(()) }
+    // A visit is mid-way from its landing until it posts its form; wait
+    // until two are (a bot's whole visit can take less than a poll), so
+    // the kill a few milliseconds later surely breaks one.
+    let mid_way = || {
+        let log = site.requests();
+        let landed = log.iter().filter(|line| *line == "GET /").count();
+        let posted = log
+            .iter()
+            .filter(|line| line.starts_with("POST /contact"))
+            .count();
+        landed.saturating_sub(posted)
+    };
+    poll_until(Duration::from_secs(120), "two visits mid-way", || {
+        let visiting = mid_way();
+        async move { (visiting >= 2).then_some(()) }
     })
     .await;
     let agent_pid = sandbox.node("agent-1").child.id();
