@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 use throng_engine::campaign::browsing::Browsing;
+use throng_engine::delivery::EventDelivery;
 
 use ractor::{Actor, ActorRef};
 use throng_engine::actors::{AgentRoot, AgentRootMsg, AgentServices, StatsRegistry};
@@ -45,6 +46,9 @@ pub struct AgentConfig {
     /// The browsers `browser` targets' sessions run in (none: such
     /// sessions fail, saying this agent runs no browsers).
     pub browsers: Option<Arc<dyn Browsing>>,
+    /// Where stream runs' `sinks:` are delivered (none: runs with sinks
+    /// fail here, saying so).
+    pub deliveries: Option<Arc<dyn EventDelivery>>,
     /// Who may call this agent (the cluster's token); open by default.
     pub guard: Arc<Guard>,
     /// Serve over TLS (with client certificates, when the TLS says so).
@@ -62,6 +66,7 @@ impl AgentConfig {
             lease_ttl: Duration::from_secs(5),
             max_sessions_per_shard: 20_000,
             browsers: None,
+            deliveries: None,
             guard: Arc::new(Guard::open()),
             tls: None,
         }
@@ -126,6 +131,7 @@ fn shard_services(
         store,
         keys,
         sink,
+        deliveries: config.deliveries.clone(),
         session: SessionContext {
             engines: HttpEngines::new(),
             lease,

@@ -33,6 +33,7 @@ pub use shard_supervisor::{ShardArgs, ShardSupervisor, ShardSupervisorMsg};
 pub use stream_shard::{StreamShard, StreamShardArgs, StreamShardMsg};
 
 use crate::campaign::session::SessionContext;
+use crate::delivery::EventDelivery;
 use crate::records::{Assignment, Checkpoint};
 use crate::stats::ShardCounters;
 use crate::telemetry::TelemetrySink;
@@ -44,6 +45,9 @@ pub struct AgentServices {
     pub store: Arc<dyn StateStore>,
     pub keys: Keys,
     pub sink: Arc<dyn TelemetrySink>,
+    /// Where stream runs' `sinks:` are delivered (none: a run with sinks
+    /// cannot run here).
+    pub deliveries: Option<Arc<dyn EventDelivery>>,
     pub session: SessionContext,
     /// Most sessions one shard runs at once.
     pub max_sessions_per_shard: u64,

@@ -11,6 +11,7 @@ pub mod analytics;
 pub mod behaviour;
 pub mod campaign;
 pub mod clock;
+pub mod delivery;
 pub mod failure_log;
 pub mod generator;
 pub mod http;

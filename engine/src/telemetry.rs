@@ -20,7 +20,7 @@ pub use self::clickhouse::{ClickHouseConfig, ClickHouseSink};
 pub use self::memory::{CampaignTotals, MemorySink, RECENT_LIMIT};
 
 /// A generated stream event, ready to store.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StreamRecord {
     pub run_id: String,
     pub shard: u32,
@@ -34,6 +34,9 @@ pub struct StreamRecord {
     pub entities: String,
     /// JSON object of field to value.
     pub data: String,
+    /// The event's main entity (`student:42`: its stream's first entity
+    /// kind), empty when it has none.
+    pub key: String,
 }
 
 /// A finished session with where it ran.

@@ -22,6 +22,7 @@ fn events(run: &str, from: u64, count: u64) -> Vec<StreamRecord> {
             parent_id: 0,
             entities: "{}".to_string(),
             data: "{}".to_string(),
+            key: String::new(),
         })
         .collect()
 }

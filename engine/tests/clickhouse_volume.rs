@@ -18,6 +18,7 @@ fn event(i: u64) -> StreamRecord {
         parent_id: i / 3,
         entities: format!("{{\"student\":\"s{}\"}}", i % 1_000),
         data: format!("{{\"amount\":{}}}", i % 997),
+        key: format!("customer:{}", i % 1000),
     }
 }
 

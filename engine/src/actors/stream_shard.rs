@@ -8,8 +8,9 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::AgentServices;
-use super::shard_shell::ShardShell;
+use super::shard_shell::{CHECKPOINT_EVERY, ShardShell};
 use crate::clock::epoch_ms;
+use crate::delivery::EventDelivery;
 use crate::records::{Assignment, Checkpoint};
 use crate::stats::ShardCounters;
 use crate::streams::StreamRunSpec;
@@ -44,6 +45,9 @@ pub enum StreamShardMsg {
 pub struct StreamShardState {
     shell: ShardShell,
     runner: StreamShardRunner,
+    run: Arc<StreamRunSpec>,
+    /// Where the run's `sinks:` go; none when it has none.
+    deliveries: Option<Arc<dyn EventDelivery>>,
     /// A tick is already scheduled (so a resume does not start a second loop).
     ticking: bool,
 }
@@ -62,6 +66,17 @@ impl Actor for StreamShard {
         myself: ActorRef<Self::Msg>,
         args: StreamShardArgs,
     ) -> Result<StreamShardState, ActorProcessingErr> {
+        let deliveries = match (&args.services.deliveries, args.run.sinks.is_empty()) {
+            (_, true) => None,
+            (Some(deliveries), false) => Some(deliveries.clone()),
+            (None, false) => {
+                return Err(format!(
+                    "stream run {} has sinks, and agent {} delivers to none",
+                    args.run.name, args.services.agent_id
+                )
+                .into());
+            }
+        };
         let shell = ShardShell::open("stream shard", args.assignment, args.services, args.counters).await?;
         let shard_id = shell.shard_id();
         let mut runner = StreamShardRunner::new(
@@ -86,6 +101,8 @@ impl Actor for StreamShard {
         Ok(StreamShardState {
             shell,
             runner,
+            run: args.run,
+            deliveries,
             ticking: true,
         })
     }
@@ -161,6 +178,11 @@ async fn tick(
             .runner
             .records(&assignment.campaign_id, assignment.epoch, &events);
         state.shell.counters().stream_events += records.len() as u64;
+        if let Some(deliveries) = &state.deliveries {
+            deliveries
+                .deliver(&assignment.campaign_id, &state.run, &records)
+                .await?;
+        }
         state.shell.services.sink.record_stream_events(records).await?;
     }
     if state.runner.is_behind(now()) {
@@ -175,8 +197,18 @@ async fn tick(
 }
 
 /// Makes the shard's progress durable: the simulated instant before which
-/// every event is stored, and whether the run's end is reached.
+/// every event is stored (in the telemetry store and every sink), and
+/// whether the run's end is reached.
 async fn checkpoint(myself: &ActorRef<StreamShardMsg>, state: &mut StreamShardState) {
+    if let Some(deliveries) = &state.deliveries {
+        let assignment = &state.shell.assignment;
+        let finished = state.runner.is_done().then_some(assignment.shard_index);
+        if let Err(error) = deliveries.flush(&assignment.campaign_id, finished).await {
+            tracing::warn!(shard = %assignment.shard_id(), %error, "sinks not flushed; checkpoint deferred");
+            myself.send_after(CHECKPOINT_EVERY, || StreamShardMsg::Checkpoint);
+            return;
+        }
+    }
     let next = Checkpoint {
         epoch: state.shell.assignment.epoch,
         next_seq: 0,

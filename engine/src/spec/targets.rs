@@ -35,7 +35,7 @@ impl std::fmt::Display for Secret {
 }
 
 /// The field names whose values are secrets, redacted wherever a spec is shown.
-pub const SECRET_FIELDS: &[&str] = &["token_auth", "api_secret"];
+pub const SECRET_FIELDS: &[&str] = &["token_auth", "api_secret", "secret"];
 
 /// How traffic is spoken to a target.
 #[derive(Clone, Debug, PartialEq)]

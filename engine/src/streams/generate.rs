@@ -148,6 +148,18 @@ impl EventText {
         String::from_utf8(out).unwrap_or_default()
     }
 
+    /// The event's main entity, `kind:id`: the first entity kind its
+    /// stream names; empty when the event has none.
+    pub fn key(&self, event: &StreamEvent, catalog: &Catalog) -> String {
+        let stream = &catalog.streams[usize::from(event.stream)];
+        stream
+            .entities
+            .first()
+            .filter(|kind| event.entities[**kind] != NO_ENTITY)
+            .map(|kind| format!("{}:{}", catalog.entities[*kind].0, event.entities[*kind]))
+            .unwrap_or_default()
+    }
+
     /// The event's field values: `{"name":value,…}`.
     pub fn data(&self, event: &StreamEvent, catalog: &Catalog) -> String {
         let stream = usize::from(event.stream);

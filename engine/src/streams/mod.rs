@@ -11,6 +11,7 @@
 //! - [`run`]: a stream run: catalog, volume and simulated clock, submitted like a campaign.
 //! - [`scenario`]: scenarios as data, their runs, and how they bend generation.
 //! - [`shard`]: one shard's progress on the simulated clock.
+//! - [`sinks`]: where a run's events are delivered (Kafka, webhooks, PostgreSQL, files).
 //! - [`subscription`]: a consumer's ordered, resumable view of a run by pattern.
 
 pub mod catalog;
@@ -24,6 +25,7 @@ pub mod rhythm;
 pub mod run;
 pub mod scenario;
 pub mod shard;
+pub mod sinks;
 pub mod subscription;
 
 pub use catalog::Catalog;

@@ -9,7 +9,10 @@
 //! seed: 7                   # optional: replaces the catalog's seed
 //! scale: 1.0                # volume multiplier on every root rate
 //! clock: { mode: accelerated, factor: 60, from: "2026-02-02T00:00:00Z" }
+//! sinks: [{ kind: kafka, brokers: "127.0.0.1:9092", topic: "events.{stream}" }]
 //! ```
+//!
+//! `sinks` ([`super::sinks`]) deliver the events where data teams take them.
 //!
 //! The emulated clock (`clock: { mode: emulated, interval: 5s, batch: { min: 5,
 //! max: 20 } }`) is the fast-cadence mode: simulated time is the wall clock,
@@ -24,10 +27,11 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::catalog::Catalog;
+use super::sinks::{SinkSpec, read_sinks};
 use crate::spec::reader::Reader;
 use crate::spec::{FieldError, SpecErrors};
 
-const RUN_FIELDS: &[&str] = &["kind", "name", "catalog", "seed", "scale", "clock"];
+const RUN_FIELDS: &[&str] = &["kind", "name", "catalog", "seed", "scale", "clock", "sinks"];
 const CLOCK_FIELDS: &[&str] = &["mode", "factor", "from", "until", "interval", "batch"];
 const BATCH_FIELDS: &[&str] = &["min", "max"];
 /// The most events an emulated batch may be asked to hold: the mode is for
@@ -150,6 +154,8 @@ pub struct StreamRunSpec {
     pub catalog: Arc<Catalog>,
     pub scale: f64,
     pub clock: SimClock,
+    /// Where the run's events are delivered besides the telemetry store.
+    pub sinks: Vec<SinkSpec>,
     /// The validated document, canonical JSON: what agents receive.
     document: Value,
 }
@@ -186,6 +192,9 @@ impl StreamRunSpec {
             })),
             (catalog, _) => catalog,
         };
+        let mut sinks_reader = Reader::default();
+        let sinks = read_sinks(&mut sinks_reader, value.get("sinks"), catalog.as_deref());
+        errors.extend(sinks_reader.into_errors());
         match (run, catalog) {
             (Some((name, scale, clock, _)), Some(catalog)) if errors.is_empty() => {
                 let mut document = value.clone();
@@ -208,6 +217,7 @@ impl StreamRunSpec {
                     catalog,
                     scale,
                     clock,
+                    sinks,
                     document,
                 })
             }

@@ -227,6 +227,7 @@ impl StreamShardRunner {
                 parent_id: event.parent.unwrap_or(0),
                 entities: self.text.entities(event, catalog),
                 data: self.text.data(event, catalog),
+                key: self.text.key(event, catalog),
             })
             .collect()
     }
