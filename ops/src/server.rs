@@ -14,6 +14,7 @@ use throng_node::auth::{Guard, RateLimit, Role, Tokens};
 use throng_node::tls::NodeTls;
 
 use throng_browser::{BrowserConfig, BrowserPool};
+use throng_delivery::AgentDelivery;
 use throng_engine::campaign::browsing::Browsing;
 
 use crate::cli::{AgentArgs, BrowserArgs, CommonNodeArgs, CoordinatorArgs};
@@ -256,6 +257,8 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), NodeError> {
     let rules = behaviour_rules(args.browsers.behaviour_rules.as_deref())?;
     tokio::spawn(rules.clone().follow(std::future::pending()));
     config.browsers = browser_pool(&args.browsers, args.capacity, rules);
+    // Stream runs' sinks wait in the spill directory while they are down.
+    config.deliveries = Some(Arc::new(AgentDelivery::new(args.node.spill_dir.clone())));
     if let Some(token) = cluster_token(&args.node)? {
         config.guard = Arc::new(Guard {
             tokens: Some(Tokens::admin(&token).map_err(NodeError::Tokens)?),

@@ -5,8 +5,10 @@
 
 mod https;
 mod pki;
+mod postgres;
 pub use https::{HTTPS_PAGE, HttpsSite};
 pub use pki::TestPki;
+pub use postgres::PostgresServer;
 
 use std::future::Future;
 use std::io::{Read, Write};

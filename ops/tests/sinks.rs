@@ -1,0 +1,393 @@
+//! Stream runs delivered to their sinks, on real processes: etcd,
+//! ClickHouse, a coordinator and agents, a real PostgreSQL, a webhook
+//! receiver that checks every signature, and files. Each sink holds
+//! exactly the events ClickHouse holds, after a backfill and after an
+//! agent is killed mid-run while a sink is down.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use common::{Sandbox, campaign, start_campaign};
+use ring::hmac;
+use throng_proto::v1;
+use throng_proto::v1::control_service_client::ControlServiceClient;
+use throng_testkit::{PostgresServer, poll_until, poll_until_explained};
+use tonic::transport::Channel;
+
+const SECRET: &str = "a-webhook-secret-of-some-length";
+
+/// (id as 16 hex digits, stream) of each event.
+type Events = BTreeSet<(String, String)>;
+
+/// A webhook receiver: checks each batch's signature and keeps its events.
+#[derive(Clone, Default)]
+struct Receiver {
+    events: Arc<Mutex<Vec<(String, String)>>>,
+    batches: Arc<Mutex<u64>>,
+    forged: Arc<Mutex<u64>>,
+    /// While set, the receiver answers 503.
+    down: Arc<Mutex<bool>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let receiver = self.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let receiver = receiver.clone();
+                async move { receiver.take(&headers, &body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}/hook")
+    }
+
+    fn take(&self, headers: &HeaderMap, body: &[u8]) -> StatusCode {
+        if *self.down.lock().expect("down") {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
+        let signed = format!("{}.", header("x-throng-timestamp"));
+        let mut message = signed.into_bytes();
+        message.extend_from_slice(body);
+        let given = header("x-throng-signature");
+        let tag = given.strip_prefix("sha256=").and_then(|hex| {
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        });
+        if tag.is_none_or(|tag| hmac::verify(&key, &message, &tag).is_err()) {
+            *self.forged.lock().expect("forged") += 1;
+            return StatusCode::UNAUTHORIZED;
+        }
+        let value: serde_json::Value = serde_json::from_slice(body).expect("a JSON batch");
+        let events = value["events"].as_array().expect("events").clone();
+        assert_eq!(header("x-throng-events"), events.len().to_string());
+        let mut kept = self.events.lock().expect("events");
+        for event in events {
+            kept.push((
+                event["id"].as_str().expect("id").to_string(),
+                event["stream"].as_str().expect("stream").to_string(),
+            ));
+        }
+        *self.batches.lock().expect("batches") += 1;
+        StatusCode::OK
+    }
+
+    fn events(&self) -> Vec<(String, String)> {
+        self.events.lock().expect("events").clone()
+    }
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Stored {
+    event_id: u64,
+    stream: String,
+}
+
+/// What ClickHouse holds for a run, each event once.
+async fn in_clickhouse(sandbox: &Sandbox, run_id: &str) -> Events {
+    sandbox
+        .clickhouse_client()
+        .query("SELECT event_id, stream FROM stream_events FINAL WHERE run_id = ?")
+        .bind(run_id)
+        .fetch_all::<Stored>()
+        .await
+        .expect("stream events")
+        .into_iter()
+        .map(|e| (format!("{:016x}", e.event_id), e.stream))
+        .collect()
+}
+
+fn in_postgres(postgres: &PostgresServer, run_id: &str) -> Events {
+    postgres
+        .try_query(&format!(
+            "SELECT id, stream FROM stream_events WHERE run = '{run_id}'"
+        ))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(id, stream)| (id.to_string(), stream.to_string()))
+        .collect()
+}
+
+/// Every line of every published file under `dir`, as (id, stream), and
+/// the files that are not where their events' stream says.
+fn in_files(dir: &std::path::Path, run_id: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut events = Vec::new();
+    let mut misplaced = Vec::new();
+    let root = dir.join(run_id);
+    let mut stack = vec![root.clone()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == ".partial") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a published file");
+            let stream_dir = path
+                .strip_prefix(&root)
+                .ok()
+                .and_then(|p| p.components().next())
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .unwrap_or_default();
+            for line in text.lines() {
+                let event: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                let stream = event["stream"].as_str().expect("stream").to_string();
+                if stream != stream_dir {
+                    misplaced.push(path.display().to_string());
+                }
+                events.push((event["id"].as_str().expect("id").to_string(), stream));
+            }
+        }
+    }
+    (events, misplaced)
+}
+
+fn per_stream(events: &Events) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (_, stream) in events {
+        *counts.entry(stream.clone()).or_default() += 1;
+    }
+    counts
+}
+
+fn sinks(postgres: &str, webhook: &str, files: &std::path::Path) -> String {
+    format!(
+        "sinks:\n\
+         - {{ name: lake, kind: postgres, url: \"{postgres}\" }}\n\
+         - {{ name: hook, kind: webhook, url: \"{webhook}\", secret: \"{SECRET}\", batch: 300 }}\n\
+         - {{ name: bronze, kind: files, path: \"{}\" }}\n",
+        files.display()
+    )
+}
+
+async fn wait_completed(client: &ControlServiceClient<Channel>, sandbox: &Sandbox, id: &str) {
+    poll_until_explained(
+        Duration::from_secs(240),
+        "the stream run to complete",
+        || {
+            let mut client = client.clone();
+            async move {
+                let c = campaign(&mut client, id).await?;
+                (c.state == v1::CampaignState::Completed as i32).then_some(())
+            }
+        },
+        || sandbox.log_tails(60),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
+    let mut sandbox = Sandbox::start().await;
+    let postgres = PostgresServer::start();
+    let receiver = Receiver::default();
+    let webhook = receiver.start().await;
+    let files = tempfile::tempdir().expect("files");
+    let spill = tempfile::tempdir().expect("spill");
+    sandbox.spawn_coordinator("coordinator-1");
+    for id in ["agent-1", "agent-2"] {
+        let dir = spill.path().join(id).display().to_string();
+        sandbox.spawn_agent_with(id, &["--spill-dir", &dir]);
+    }
+    let (_, mut client) = sandbox.leader_client(2).await;
+    let document = format!(
+        "kind: streams\nname: day\nscale: 0.02\n\
+         clock: {{ mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-03T00:00:00Z\" }}\n{}",
+        sinks(&postgres.url(), &webhook, files.path())
+    );
+    let id = start_campaign(&mut client, document).await;
+    wait_completed(&client, &sandbox, &id).await;
+
+    let want = in_clickhouse(&sandbox, &id).await;
+    assert!(want.len() > 5_000, "a day of events: {}", want.len());
+    let postgres_events = in_postgres(&postgres, &id);
+    let hooked = receiver.events();
+    let hooked_once: Events = hooked.iter().cloned().collect();
+    let (filed, misplaced) = in_files(files.path(), &id);
+    let filed_once: Events = filed.iter().cloned().collect();
+    eprintln!(
+        "clickhouse {} events; postgres {}; webhook {} in {} batches; files {}",
+        want.len(),
+        postgres_events.len(),
+        hooked.len(),
+        receiver.batches.lock().expect("batches"),
+        filed.len()
+    );
+    assert_eq!(
+        per_stream(&postgres_events),
+        per_stream(&want),
+        "postgres per stream"
+    );
+    assert!(postgres_events == want, "postgres holds ClickHouse's ids");
+    assert_eq!(
+        *receiver.forged.lock().expect("forged"),
+        0,
+        "every batch was signed"
+    );
+    assert!(hooked_once == want, "the webhook got ClickHouse's ids");
+    assert_eq!(
+        hooked.len(),
+        want.len(),
+        "each event once: no failure to repeat any"
+    );
+    assert!(misplaced.is_empty(), "files by stream: {misplaced:?}");
+    assert!(filed_once == want, "the files hold ClickHouse's ids");
+    assert_eq!(filed.len(), want.len(), "each event in one file, once");
+    let hours = std::fs::read_dir(files.path().join(&id).join("customer.login").join("2026-02-02"))
+        .expect("a stream's day")
+        .count();
+    assert!(hours >= 20, "a file per simulated hour: {hours}");
+    assert!(
+        !files
+            .path()
+            .join(&id)
+            .join("customer.login")
+            .join("2026-02-03")
+            .exists(),
+        "nothing past the run's end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_and_a_database_outage_lose_nothing() {
+    let mut sandbox = Sandbox::start().await;
+    let mut postgres = PostgresServer::start();
+    let receiver = Receiver::default();
+    let webhook = receiver.start().await;
+    let files = tempfile::tempdir().expect("files");
+    let spill = tempfile::tempdir().expect("spill");
+    sandbox.spawn_coordinator("coordinator-1");
+    for id in ["agent-1", "agent-2", "agent-3"] {
+        let dir = spill.path().join(id).display().to_string();
+        sandbox.spawn_agent_with(id, &["--spill-dir", &dir]);
+    }
+    let (_, mut client) = sandbox.leader_client(3).await;
+    // Two simulated hours a second: twelve hours take about six seconds,
+    // and the outages below land mid-run.
+    let document = format!(
+        "kind: streams\nname: outage\nscale: 0.02\n\
+         clock: {{ mode: accelerated, factor: 7200, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T12:00:00Z\" }}\n{}",
+        sinks(&postgres.url(), &webhook, files.path())
+    );
+    let id = start_campaign(&mut client, document).await;
+    poll_until(Duration::from_secs(60), "the first events in PostgreSQL", || {
+        let postgres = &postgres;
+        let id = id.clone();
+        async move {
+            // The sink creates its table with its first batch.
+            let count = postgres
+                .try_query(&format!("SELECT count(*) FROM stream_events WHERE run = '{id}'"))
+                .ok()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            (count > 0).then_some(())
+        }
+    })
+    .await;
+    // An agent running shards dies: its shards start again elsewhere from
+    // their checkpoints. Then the database and the webhook go down.
+    let status = client
+        .get_cluster_status(v1::GetClusterStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    let victim = status
+        .agents
+        .iter()
+        .max_by_key(|a| a.shards)
+        .map(|a| a.id.clone())
+        .expect("an agent");
+    sandbox.node(&victim).kill9();
+    postgres.kill();
+    *receiver.down.lock().expect("down") = true;
+    // The others go on generating into their spill directories.
+    poll_until(
+        Duration::from_secs(60),
+        "batches spilled while the sinks are down",
+        || {
+            let spill = spill.path().to_path_buf();
+            async move {
+                let spilled = walk(&spill)
+                    .iter()
+                    .any(|p| p.extension().is_some_and(|e| e == "batch"));
+                spilled.then_some(())
+            }
+        },
+    )
+    .await;
+    postgres.restart();
+    *receiver.down.lock().expect("down") = false;
+    wait_completed(&client, &sandbox, &id).await;
+
+    let want = in_clickhouse(&sandbox, &id).await;
+    assert!(want.len() > 2_000, "{} events", want.len());
+    // Spilled batches drain after the run completes: wait for them.
+    poll_until_explained(
+        Duration::from_secs(120),
+        "every sink to catch up",
+        || {
+            let (postgres, receiver, want) = (&postgres, &receiver, &want);
+            let (id, files) = (id.clone(), files.path().to_path_buf());
+            async move {
+                let hooked: Events = receiver.events().into_iter().collect();
+                let filed: Events = in_files(&files, &id).0.into_iter().collect();
+                (in_postgres(postgres, &id) == *want && hooked == *want && filed == *want).then_some(())
+            }
+        },
+        || {
+            let hooked: Events = receiver.events().into_iter().collect();
+            format!(
+                "want {}; postgres {}; webhook {}; files {}\n{}",
+                want.len(),
+                in_postgres(&postgres, &id).len(),
+                hooked.len(),
+                in_files(files.path(), &id).0.len(),
+                sandbox.log_tails(40)
+            )
+        },
+    )
+    .await;
+    // Files drop repeats themselves; the webhook may see an event twice
+    // (the receiver drops it by id), never a forged batch.
+    let (filed, _) = in_files(files.path(), &id);
+    assert_eq!(filed.len(), want.len(), "each event in one file, once");
+    assert_eq!(*receiver.forged.lock().expect("forged"), 0);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
