@@ -35,6 +35,8 @@ pub struct AgentStatsReport {
     pub shards: Vec<ShardStatsReport>,
     pub telemetry: TelemetryHealth,
     pub generator: GeneratorLoad,
+    /// Each sink of each stream run the agent delivers to.
+    pub sinks: Vec<throng_engine::delivery::SinkHealth>,
 }
 
 /// One item per report (about every second).
@@ -226,6 +228,7 @@ impl AgentApi for GrpcAgentClient {
                     .as_ref()
                     .map(wire::generator_from_wire)
                     .unwrap_or_default(),
+                sinks: report.sinks.iter().map(wire::sink_from_wire).collect(),
             })
         });
         Ok(Box::pin(stream))

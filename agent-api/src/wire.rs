@@ -2,6 +2,7 @@
 //! the service (here) and by the coordinator's client, so both ends agree.
 
 use throng_engine::campaign::load::RateChange;
+use throng_engine::delivery::SinkHealth;
 use throng_engine::generator::GeneratorLoad;
 use throng_engine::records::Assignment;
 use throng_engine::stats::{LatencyHistogram, NamedCounters, ShardCounters};
@@ -194,6 +195,34 @@ pub fn health_from_wire(h: &v1::TelemetryHealth) -> TelemetryHealth {
         rows_replayed: h.rows_replayed,
         rows_rejected: h.rows_rejected,
         corrupt_files: h.corrupt_files,
+        error: h.error.clone(),
+    }
+}
+
+pub fn sink_to_wire(h: &SinkHealth) -> v1::SinkHealth {
+    v1::SinkHealth {
+        run_id: h.run_id.clone(),
+        sink: h.sink.clone(),
+        kind: h.kind.clone(),
+        queued: h.queued,
+        written: h.written,
+        spilled: h.spilled,
+        replayed: h.replayed,
+        rejected: h.rejected,
+        error: h.error.clone(),
+    }
+}
+
+pub fn sink_from_wire(h: &v1::SinkHealth) -> SinkHealth {
+    SinkHealth {
+        run_id: h.run_id.clone(),
+        sink: h.sink.clone(),
+        kind: h.kind.clone(),
+        queued: h.queued,
+        written: h.written,
+        spilled: h.spilled,
+        replayed: h.replayed,
+        rejected: h.rejected,
         error: h.error.clone(),
     }
 }

@@ -82,6 +82,7 @@ pub struct AgentMetrics {
     sink: Arc<dyn TelemetrySink>,
     lease: LeaseGuard,
     generator: GeneratorMonitor,
+    deliveries: Option<Arc<dyn EventDelivery>>,
 }
 
 impl AgentMetrics {
@@ -110,6 +111,9 @@ impl AgentMetrics {
             m.campaign(&[("agent", self.id.as_str()), ("campaign", campaign)], counters);
         }
         m.telemetry(&agent, &self.sink.health());
+        if let Some(deliveries) = &self.deliveries {
+            m.sinks(&agent, &deliveries.health());
+        }
         m.generator(&agent, &self.generator.load());
         m.process(&agent);
         m.finish()
@@ -251,6 +255,7 @@ impl Agent {
             stop: stop_rx.clone(),
             browsers: config.browsers.clone(),
             generator: generator.clone(),
+            deliveries: config.deliveries.clone(),
         };
         let server = serve(&config, listener, bound, service, stop_rx.clone()).await?;
         tokio::spawn(generator.clone().run(stop_rx.clone()));
@@ -260,6 +265,7 @@ impl Agent {
             id: config.agent_id.clone(),
             address,
             metrics: AgentMetrics {
+                deliveries: config.deliveries.clone(),
                 id: config.agent_id,
                 stats,
                 sink,

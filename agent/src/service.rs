@@ -35,6 +35,8 @@ pub struct AgentServiceImpl {
     pub browsers: Option<Arc<dyn throng_engine::campaign::browsing::Browsing>>,
     /// Whether this agent keeps up; its judgement rides on stats reports.
     pub generator: throng_engine::generator::GeneratorMonitor,
+    /// Where stream runs' sinks go; their health rides on stats reports.
+    pub deliveries: Option<Arc<dyn throng_engine::delivery::EventDelivery>>,
 }
 
 async fn call<T: Send + 'static>(
@@ -92,6 +94,7 @@ impl AgentService for AgentServiceImpl {
         let sink = self.sink.clone();
         let agent_id = self.agent_id.clone();
         let generator = self.generator.clone();
+        let deliveries = self.deliveries.clone();
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(STATS_PERIOD);
@@ -113,6 +116,10 @@ impl AgentService for AgentServiceImpl {
                     shards,
                     telemetry: Some(wire::health_to_wire(&sink.health())),
                     generator: Some(wire::generator_to_wire(&generator.load())),
+                    sinks: deliveries
+                        .as_ref()
+                        .map(|d| d.health().iter().map(wire::sink_to_wire).collect())
+                        .unwrap_or_default(),
                 };
                 if sender.send(Ok(report)).await.is_err() {
                     return;

@@ -37,8 +37,9 @@ pub fn campaign(c: &v1::Campaign) -> Value {
     })
 }
 
-/// The cluster: leader, agents with their shards, telemetry writers,
-/// whether they keep up and the age of their last stats report (`GetClusterStatus`).
+/// The cluster: leader, agents with their shards, telemetry writers, the
+/// stream runs' sinks they deliver to, whether they keep up and the age of
+/// their last stats report (`GetClusterStatus`).
 pub fn cluster_status(status: &v1::ClusterStatus) -> Value {
     let agents: Vec<Value> = status
         .agents
@@ -55,9 +56,18 @@ pub fn cluster_status(status: &v1::ClusterStatus) -> Value {
                     "sessions_started": g.sessions_started, "sessions_late": g.sessions_late,
                     "max_start_lag_ms": g.max_start_lag_ms, "runtime_lag_ms": g.runtime_lag_ms})
             });
+            let sinks: Vec<Value> = a
+                .sinks
+                .iter()
+                .map(|s| {
+                    json!({"run_id": s.run_id, "sink": s.sink, "kind": s.kind, "queued": s.queued,
+                        "written": s.written, "spilled": s.spilled, "replayed": s.replayed,
+                        "rejected": s.rejected, "error": s.error})
+                })
+                .collect();
             json!({"id": a.id, "address": a.address, "capacity": a.capacity, "shards": a.shards,
                 "report_age_seconds": a.report_age_seconds, "telemetry": telemetry,
-                "generator": generator})
+                "generator": generator, "sinks": sinks})
         })
         .collect();
     let stream_runs: Vec<Value> = status

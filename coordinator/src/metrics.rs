@@ -161,6 +161,7 @@ pub async fn render(app: &App) -> String {
             snapshot.age_seconds(now),
         );
         m.telemetry(&labels, &snapshot.telemetry);
+        m.sinks(&labels, &snapshot.sinks);
         m.generator(&labels, &snapshot.generator);
     }
     let answers = &app.answers;

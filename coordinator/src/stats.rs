@@ -100,6 +100,7 @@ pub struct AgentSnapshot {
     pub stream_events: u64,
     pub telemetry: TelemetryHealth,
     pub generator: GeneratorLoad,
+    pub sinks: Vec<throng_engine::delivery::SinkHealth>,
 }
 
 impl AgentSnapshot {
@@ -195,6 +196,7 @@ impl StatsHub {
             stream_events: totals.stream_events,
             telemetry: report.telemetry,
             generator: report.generator,
+            sinks: report.sinks,
         };
         inner.agents.insert(agent_id.to_string(), snapshot);
         for report in report.shards {

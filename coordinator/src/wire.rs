@@ -213,6 +213,7 @@ pub fn cluster_status(status: &ClusterStatus) -> v1::ClusterStatus {
                     .generator
                     .as_ref()
                     .map(throng_agent_api::wire::generator_to_wire),
+                sinks: a.sinks.iter().map(throng_agent_api::wire::sink_to_wire).collect(),
             })
             .collect(),
         campaigns: status.campaigns,

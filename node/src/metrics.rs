@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use throng_engine::delivery::SinkHealth;
 use throng_engine::generator::{GeneratorLoad, generator_errors};
 use throng_engine::stats::{LatencyHistogram, ShardCounters};
 use throng_engine::telemetry::TelemetryHealth;
@@ -201,6 +202,55 @@ impl Exposition {
             labels,
             g.runtime_lag_ms / 1000.0,
         );
+    }
+
+    /// Each stream-run sink's health on an agent (as it or the coordinator
+    /// sees it), labelled by run, sink and kind besides `labels`.
+    pub fn sinks(&mut self, labels: &[(&str, &str)], sinks: &[SinkHealth]) {
+        for s in sinks {
+            let mut own: Vec<(&str, &str)> = labels.to_vec();
+            own.extend([
+                ("run", s.run_id.as_str()),
+                ("sink", s.sink.as_str()),
+                ("kind", s.kind.as_str()),
+            ]);
+            self.gauge(
+                "throng_sink_events_queued",
+                "Stream events waiting between the shards and the sink.",
+                &own,
+                s.queued as f64,
+            );
+            for (name, help, value) in [
+                (
+                    "throng_sink_events_written_total",
+                    "Stream events the sink took.",
+                    s.written,
+                ),
+                (
+                    "throng_sink_events_spilled_total",
+                    "Stream events kept on disk while the sink was down.",
+                    s.spilled,
+                ),
+                (
+                    "throng_sink_events_replayed_total",
+                    "Spilled stream events sent once the sink was back.",
+                    s.replayed,
+                ),
+                (
+                    "throng_sink_events_rejected_total",
+                    "Stream events of batches the sink refused (quarantined).",
+                    s.rejected,
+                ),
+            ] {
+                self.counter(name, help, &own, value as f64);
+            }
+            self.gauge(
+                "throng_sink_healthy",
+                "1 when the sink reports no problem.",
+                &own,
+                if s.error.is_empty() { 1.0 } else { 0.0 },
+            );
+        }
     }
 
     /// A telemetry writer's health (an agent's, as it or the coordinator sees it).

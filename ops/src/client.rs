@@ -418,6 +418,44 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                             ));
                         }
                     }
+                    let sinks: Vec<(&str, &v1::SinkHealth)> = status
+                        .agents
+                        .iter()
+                        .flat_map(|a| a.sinks.iter().map(move |s| (a.id.as_str(), s)))
+                        .collect();
+                    if !sinks.is_empty() {
+                        println!();
+                        println!(
+                            "{:<24} {:<24} {:<16} {:<9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+                            "SINK",
+                            "STREAM RUN",
+                            "AGENT",
+                            "KIND",
+                            "QUEUED",
+                            "WRITTEN",
+                            "SPILLED",
+                            "REPLAYED",
+                            "REJECTED"
+                        );
+                        for (agent, s) in &sinks {
+                            println!(
+                                "{:<24} {:<24} {:<16} {:<9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+                                s.sink,
+                                s.run_id,
+                                agent,
+                                s.kind,
+                                s.queued,
+                                s.written,
+                                s.spilled,
+                                s.replayed,
+                                s.rejected
+                            );
+                            if !s.error.is_empty() {
+                                problems
+                                    .push(format!("sink {} of {} on {agent}: {}", s.sink, s.run_id, s.error));
+                            }
+                        }
+                    }
                     for problem in problems {
                         println!("{problem}");
                     }

@@ -337,6 +337,36 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
         },
     )
     .await;
+    // Cluster status says so, per agent and sink.
+    let sinks_said = |client: &ControlServiceClient<Channel>| {
+        let mut client = client.clone();
+        async move {
+            let status = client
+                .get_cluster_status(v1::GetClusterStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            Some(
+                status
+                    .agents
+                    .into_iter()
+                    .flat_map(|a| a.sinks)
+                    .collect::<Vec<v1::SinkHealth>>(),
+            )
+        }
+    };
+    poll_until(
+        Duration::from_secs(30),
+        "cluster status to show sinks spilling",
+        || async {
+            let sinks = sinks_said(&client).await?;
+            sinks
+                .iter()
+                .any(|s| s.spilled > 0 && s.error.contains("unavailable"))
+                .then_some(())
+        },
+    )
+    .await;
     postgres.restart();
     *receiver.down.lock().expect("down") = false;
     wait_completed(&client, &sandbox, &id).await;
@@ -366,6 +396,19 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
                 in_files(files.path(), &id).0.len(),
                 sandbox.log_tails(40)
             )
+        },
+    )
+    .await;
+    poll_until(
+        Duration::from_secs(30),
+        "cluster status to show the sinks caught up",
+        || async {
+            let sinks = sinks_said(&client).await?;
+            let kinds: BTreeSet<&str> = sinks.iter().map(|s| s.kind.as_str()).collect();
+            (kinds == BTreeSet::from(["files", "postgres", "webhook"])
+                && sinks.iter().any(|s| s.replayed > 0)
+                && sinks.iter().all(|s| s.error.is_empty() && s.queued == 0))
+            .then_some(())
         },
     )
     .await;

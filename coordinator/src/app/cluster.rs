@@ -31,6 +31,8 @@ pub struct AgentStatus {
     pub report_age_seconds: Option<f64>,
     /// Whether it keeps up with what it is asked, as of that report.
     pub generator: Option<GeneratorLoad>,
+    /// The stream runs' sinks it delivers to, as of that report.
+    pub sinks: Vec<throng_engine::delivery::SinkHealth>,
 }
 
 pub struct Cluster<'a> {
@@ -62,6 +64,7 @@ impl Cluster<'_> {
                     telemetry: reports.get(id).map(|r| r.telemetry.clone()),
                     report_age_seconds: reports.get(id).map(|r| r.age_seconds(now)),
                     generator: reports.get(id).map(|r| r.generator.clone()),
+                    sinks: reports.get(id).map(|r| r.sinks.clone()).unwrap_or_default(),
                 }
             })
             .collect();

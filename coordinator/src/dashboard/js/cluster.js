@@ -1,7 +1,7 @@
 "use strict";
 // The cluster: leader, agents, whether they keep up, their telemetry
-// writers and health, and
-// each node's recent log lines.
+// writers and health, the stream runs' sinks, and each node's recent log
+// lines.
 
 // Whether an agent keeps up with its shards' schedules: the sessions it
 // started in its last second, how late the latest of them started, and its
@@ -39,6 +39,15 @@ async function refreshCluster() {
     : runs.map((r) => `<tr data-run="${text(r.id)}"><td>${text(r.id)}</td><td>${text(r.name)}</td><td>${text(r.mode)}</td>` +
       `<td>${text(r.state)}</td><td class="cadence">${r.emulated ? text(clockSaid(r).replace("emulated clock: ", "")) : "-"}</td>` +
       `<td>${r.scale.toPrecision(3)}</td></tr>`).join("");
+  // Each sink of each stream run, per agent that delivers to it.
+  const sinks = answer.body.agents.flatMap((a) => (a.sinks || []).map((s) => ({ ...s, agent: a.id })));
+  const count = (n) => n.toLocaleString();
+  $("#sinks tbody").innerHTML = sinks.length === 0
+    ? `<tr><td colspan="10" class="muted">No stream run has sinks on the agents now.</td></tr>`
+    : sinks.map((s) => `<tr data-sink="${text(s.sink)}"><td>${text(s.sink)}</td><td>${text(s.run_id)}</td><td>${text(s.agent)}</td>` +
+      `<td>${text(s.kind)}</td><td class="num">${count(s.queued)}</td><td class="num">${count(s.written)}</td>` +
+      `<td class="num">${count(s.spilled)}</td><td class="num">${count(s.replayed)}</td><td class="num">${count(s.rejected)}</td>` +
+      `<td class="health health-${s.error ? "bad" : "ok"}">${s.error ? text(s.error) : "ok"}</td></tr>`).join("");
   const node = $("#log-node").value;
   $("#log-node").innerHTML = `<option value="">the coordinator</option>` +
     answer.body.agents.map((a) => `<option value="${text(a.id)}">${text(a.id)}</option>`).join("");
