@@ -1,8 +1,8 @@
-//! Files: JSON lines, one file per stream, simulated hour and shard, laid
-//! out by run, stream and date:
+//! Files: JSON lines or Parquet ([`crate::parquet_file`]), one file per
+//! stream, simulated hour and shard, laid out by run, stream and date:
 //!
 //! ```text
-//! <path>/<run>/<stream>/<YYYY-MM-DD>/<HH>.shard-<k>.jsonl
+//! <path>/<run>/<stream>/<YYYY-MM-DD>/<HH>.shard-<k>.jsonl   (or .parquet)
 //! ```
 //!
 //! An hour's file appears whole, once its hour is over in the shard's
@@ -23,6 +23,7 @@ use throng_engine::delivery::event_json;
 use throng_engine::streams::sinks::FileFormat;
 use throng_engine::telemetry::StreamRecord;
 
+use crate::parquet_file::{self, Row};
 use crate::writer::{Destination, SendError};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -156,26 +157,43 @@ impl FilesDestination {
     fn publish(&self, open: &OpenHour) -> std::io::Result<()> {
         let partial = self.partial_path(open);
         let target = self.published_path(open.shard, &open.stream, open.hour);
-        let mut events: Vec<Event> = Vec::new();
-        if let Ok(text) = fs::read_to_string(&target) {
-            events.extend(text.lines().filter_map(Event::parse));
-        }
-        if let Ok(text) = fs::read_to_string(&partial) {
-            events.extend(text.lines().filter_map(Event::parse));
-        }
-        events.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
-        events.dedup_by(|a, b| a.id == b.id);
+        let gathered = match fs::read_to_string(&partial) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(error),
+        };
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir)?;
         }
         let temporary = target.with_extension("partial");
-        {
-            let mut file = fs::File::create(&temporary)?;
-            for event in &events {
-                file.write_all(event.line.as_bytes())?;
-                file.write_all(b"\n")?;
+        match self.format {
+            FileFormat::JsonLines => {
+                let mut events: Vec<Event> = Vec::new();
+                if let Ok(text) = fs::read_to_string(&target) {
+                    events.extend(text.lines().filter_map(Event::parse));
+                }
+                events.extend(gathered.lines().filter_map(Event::parse));
+                events.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+                events.dedup_by(|a, b| a.id == b.id);
+                let mut file = fs::File::create(&temporary)?;
+                for event in &events {
+                    file.write_all(event.line.as_bytes())?;
+                    file.write_all(b"\n")?;
+                }
+                file.sync_all()?;
             }
-            file.sync_all()?;
+            FileFormat::Parquet => {
+                let mut rows: Vec<Row> = if target.exists() {
+                    parquet_file::read(&target)?
+                } else {
+                    Vec::new()
+                };
+                rows.extend(gathered.lines().filter_map(Row::from_line));
+                rows.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+                rows.dedup_by(|a, b| a.id == b.id);
+                parquet_file::write(&temporary, &rows)?;
+                fs::File::open(&temporary)?.sync_all()?;
+            }
         }
         fs::rename(&temporary, &target)?;
         match fs::remove_file(&partial) {
@@ -333,5 +351,36 @@ mod tests {
             "the partial hour the first writer left"
         );
         assert_eq!(hour_index("2026-02-02", "01"), Some(MIDNIGHT / HOUR_MS + 1));
+    }
+
+    #[tokio::test]
+    async fn a_parquet_hour_merges_a_repeated_hour_too() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().display().to_string();
+        let mut files = FilesDestination::new(&path, "run-1", FileFormat::Parquet);
+        files
+            .send(&[
+                record(1, 0, MIDNIGHT + 10, "order.placed"),
+                record(2, 0, MIDNIGHT + 20, "order.placed"),
+            ])
+            .await
+            .expect("sent");
+        files.shard_finished(0).await.expect("finished");
+        let mut again = FilesDestination::new(&path, "run-1", FileFormat::Parquet);
+        again
+            .send(&[
+                record(2, 0, MIDNIGHT + 20, "order.placed"),
+                record(3, 0, MIDNIGHT + 30, "order.placed"),
+            ])
+            .await
+            .expect("sent");
+        again.shard_finished(0).await.expect("finished");
+        let hour = again.published_path(0, "order.placed", MIDNIGHT / HOUR_MS);
+        assert!(hour.to_string_lossy().ends_with("00.shard-0.parquet"), "{hour:?}");
+        let rows = parquet_file::read(&hour).expect("a parquet file");
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["0000000000000001", "0000000000000002", "0000000000000003"]);
+        assert_eq!(rows[0].at_ms, MIDNIGHT + 10);
+        assert_eq!(rows[0].parent, None);
     }
 }

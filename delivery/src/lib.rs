@@ -9,6 +9,7 @@
 
 pub mod files;
 pub mod kafka;
+pub mod parquet_file;
 pub mod postgres;
 pub mod webhook;
 pub mod writer;

@@ -164,6 +164,37 @@ fn in_files(dir: &std::path::Path, run_id: &str) -> (Vec<(String, String)>, Vec<
     (events, misplaced)
 }
 
+/// (id, stream) of every row of every Parquet hour file of the run, as
+/// a reader other than the project's sees them: a current ClickHouse
+/// (chdb, which `.ci/run` installs).
+fn in_parquet(dir: &std::path::Path, run_id: &str) -> Vec<(String, String)> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/chdb-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: bash .ci/run installs chdb",
+        python.display()
+    );
+    let pattern = dir.join(run_id).join("*/*/*.parquet");
+    let output = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, chdb; print(chdb.query(f\"SELECT id, stream FROM file('{sys.argv[1]}', Parquet)\", 'TSV'), end='')",
+            &pattern.display().to_string(),
+        ])
+        .output()
+        .expect("run chdb");
+    assert!(
+        output.status.success(),
+        "chdb: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(id, stream)| (id.to_string(), stream.to_string()))
+        .collect()
+}
+
 fn per_stream(events: &Events) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for (_, stream) in events {
@@ -205,6 +236,7 @@ async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
     let receiver = Receiver::default();
     let webhook = receiver.start().await;
     let files = tempfile::tempdir().expect("files");
+    let columns = tempfile::tempdir().expect("parquet files");
     let spill = tempfile::tempdir().expect("spill");
     sandbox.spawn_coordinator("coordinator-1");
     for id in ["agent-1", "agent-2"] {
@@ -214,8 +246,10 @@ async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
     let (_, mut client) = sandbox.leader_client(2).await;
     let document = format!(
         "kind: streams\nname: day\nscale: 0.02\n\
-         clock: {{ mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-03T00:00:00Z\" }}\n{}",
-        sinks(&postgres.url(), &webhook, files.path())
+         clock: {{ mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-03T00:00:00Z\" }}\n{}\
+         - {{ name: columns, kind: files, format: parquet, path: \"{}\" }}\n",
+        sinks(&postgres.url(), &webhook, files.path()),
+        columns.path().display()
     );
     let id = start_campaign(&mut client, document).await;
     wait_completed(&client, &sandbox, &id).await;
@@ -255,6 +289,10 @@ async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
     assert!(misplaced.is_empty(), "files by stream: {misplaced:?}");
     assert!(filed_once == want, "the files hold ClickHouse's ids");
     assert_eq!(filed.len(), want.len(), "each event in one file, once");
+    let parquet = in_parquet(columns.path(), &id);
+    let parquet_once: Events = parquet.iter().cloned().collect();
+    assert!(parquet_once == want, "the Parquet files hold ClickHouse's ids");
+    assert_eq!(parquet.len(), want.len(), "each event in one Parquet file, once");
     let hours = std::fs::read_dir(files.path().join(&id).join("customer.login").join("2026-02-02"))
         .expect("a stream's day")
         .count();
