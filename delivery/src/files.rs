@@ -247,21 +247,27 @@ fn io(error: std::io::Error) -> SendError {
 #[async_trait::async_trait]
 impl Destination for FilesDestination {
     async fn send(&mut self, batch: &[StreamRecord]) -> Result<(), SendError> {
-        let shards: BTreeSet<u32> = batch.iter().map(|r| r.shard).collect();
-        for shard in &shards {
-            self.scan(*shard);
-        }
-        self.append(batch).map_err(io)?;
-        for shard in shards {
-            let latest = self.latest.get(&shard).copied();
-            self.publish_shard(shard, latest).map_err(io)?;
-        }
-        Ok(())
+        // Disk work (appends, syncs, whole hour files) off the runtime's
+        // workers, so the agent's lease keep-alive never waits for it.
+        tokio::task::block_in_place(|| {
+            let shards: BTreeSet<u32> = batch.iter().map(|r| r.shard).collect();
+            for shard in &shards {
+                self.scan(*shard);
+            }
+            self.append(batch).map_err(io)?;
+            for shard in shards {
+                let latest = self.latest.get(&shard).copied();
+                self.publish_shard(shard, latest).map_err(io)?;
+            }
+            Ok(())
+        })
     }
 
     async fn shard_finished(&mut self, shard: u32) -> Result<(), SendError> {
-        self.scan(shard);
-        self.publish_shard(shard, None).map_err(io)
+        tokio::task::block_in_place(|| {
+            self.scan(shard);
+            self.publish_shard(shard, None).map_err(io)
+        })
     }
 
     fn batch_size(&self) -> usize {
@@ -304,7 +310,7 @@ mod tests {
     /// 2026-02-02T00:00Z.
     const MIDNIGHT: i64 = 1_769_990_400_000;
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn hours_appear_whole_once_over_and_a_repeated_hour_keeps_each_event_once() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().display().to_string();
@@ -353,7 +359,7 @@ mod tests {
         assert_eq!(hour_index("2026-02-02", "01"), Some(MIDNIGHT / HOUR_MS + 1));
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_parquet_hour_merges_a_repeated_hour_too() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().display().to_string();

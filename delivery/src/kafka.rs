@@ -107,7 +107,7 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
+        .set("linger.ms", "50")
         .set("queue.buffering.max.messages", "1000000")
         .set("message.timeout.ms", MESSAGE_TIMEOUT.as_millis().to_string());
     config

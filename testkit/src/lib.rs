@@ -4,9 +4,11 @@
 //! conditions instead of sleeping.
 
 mod https;
+mod kafka;
 mod pki;
 mod postgres;
 pub use https::{HTTPS_PAGE, HttpsSite};
+pub use kafka::KafkaBroker;
 pub use pki::TestPki;
 pub use postgres::PostgresServer;
 
