@@ -19,7 +19,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use throng_engine::delivery::event_json;
+use throng_engine::delivery::write_event_json;
 use throng_engine::streams::sinks::FileFormat;
 use throng_engine::telemetry::StreamRecord;
 
@@ -118,7 +118,7 @@ impl FilesDestination {
                 stream: record.stream.clone(),
             };
             let text = lines.entry(open).or_default();
-            text.push_str(&event_json(record));
+            write_event_json(text, record);
             text.push('\n');
         }
         for (open, text) in lines {

@@ -3,21 +3,25 @@
 //! value, its stream and id in headers; a topic per stream or one topic.
 //!
 //! librdkafka's idempotent producer (`enable.idempotence`) keeps its own
-//! retries from doubling or reordering messages; a batch sent again after
+//! retries from doubling or reordering messages; its deliveries are counted
+//! by a callback (no future per message), and a batch is done when all are; a batch sent again after
 //! an outage repeats ids only, which consumers drop by the `id` header.
 //! Topics the sink needs and the broker lacks are created (3 partitions)
 //! when the sink opens.
 
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::future::join_all;
 use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use throng_engine::delivery::{event_id_text, event_json};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use throng_engine::delivery::write_event_json;
 use throng_engine::streams::sinks::{STREAM_PLACEHOLDER, name_for};
 use throng_engine::telemetry::{StreamRecord, TelemetryError};
 
@@ -28,9 +32,48 @@ use crate::writer::{Destination, SendError};
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const NEW_TOPIC_PARTITIONS: i32 = 3;
 
+/// Counts a batch's deliveries as librdkafka reports them (on its own
+/// thread): no future or channel per message.
+#[derive(Default)]
+pub struct Deliveries {
+    /// Messages sent and not reported yet.
+    pending: AtomicU64,
+    /// The first failure since the batch began.
+    failure: Mutex<Option<KafkaError>>,
+    reported: tokio::sync::Notify,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            self.failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| error.clone());
+        }
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.reported.notify_one();
+        }
+    }
+}
+
+impl Deliveries {
+    /// Waits until every message sent is reported (delivered or failed).
+    async fn settled(&self) {
+        while self.pending.load(Ordering::Acquire) > 0 {
+            // A report between the check and the wait leaves a permit.
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.reported.notified()).await;
+        }
+    }
+}
+
 pub struct KafkaDestination {
     brokers: String,
-    producer: FutureProducer,
+    producer: ThreadedProducer<Deliveries>,
     /// The topic, or its pattern with `{stream}`.
     topic: String,
     /// Topics still to create before the next send.
@@ -46,13 +89,12 @@ impl KafkaDestination {
         streams: &[String],
     ) -> Result<KafkaDestination, TelemetryError> {
         let brokers = brokers.join(",");
-        let producer: FutureProducer =
-            producer_config(&brokers)
-                .create()
-                .map_err(|e| TelemetryError::Unavailable {
-                    endpoint: format!("kafka {brokers}"),
-                    reason: e.to_string(),
-                })?;
+        let producer: ThreadedProducer<Deliveries> = producer_config(&brokers)
+            .create_with_context(Deliveries::default())
+            .map_err(|e| TelemetryError::Unavailable {
+                endpoint: format!("kafka {brokers}"),
+                reason: e.to_string(),
+            })?;
         let topics_to_create = if topic.contains(STREAM_PLACEHOLDER) {
             streams.iter().map(|s| name_for(topic, s, None)).collect()
         } else {
@@ -129,17 +171,24 @@ fn is_refusal(error: &KafkaError) -> bool {
 impl Destination for KafkaDestination {
     async fn send(&mut self, batch: &[StreamRecord]) -> Result<(), SendError> {
         self.create_topics().await?;
+        let deliveries = self.producer.context();
+        // What an earlier batch left in flight (it failed before all its
+        // messages were reported) settles first, so counts start clean.
+        deliveries.settled().await;
+        *deliveries.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let per_stream = self.topic.contains(STREAM_PLACEHOLDER);
-        let mut deliveries = Vec::with_capacity(batch.len());
+        let (mut value, mut id) = (String::new(), String::new());
         for record in batch {
             let topic = if per_stream {
                 name_for(&self.topic, &record.stream, None)
             } else {
                 self.topic.clone()
             };
-            let id = event_id_text(record.event_id);
-            let value = event_json(record);
-            let headers = OwnedHeaders::new()
+            id.clear();
+            let _ = write!(id, "{:016x}", record.event_id);
+            value.clear();
+            write_event_json(&mut value, record);
+            let headers = OwnedHeaders::new_with_capacity(2)
                 .insert(Header {
                     key: "stream",
                     value: Some(record.stream.as_str()),
@@ -148,41 +197,40 @@ impl Destination for KafkaDestination {
                     key: "id",
                     value: Some(id.as_str()),
                 });
-            let mut message = FutureRecord::to(&topic).payload(&value).headers(headers);
+            let mut message = BaseRecord::to(&topic).payload(&value).headers(headers);
             if !record.key.is_empty() {
                 message = message.key(&record.key);
             }
-            // A full local queue: wait for what is in flight, then go on.
-            let mut pending = message;
+            deliveries.pending.fetch_add(1, Ordering::AcqRel);
             loop {
-                match self.producer.send_result(pending) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
+                match self.producer.send(message) {
+                    Ok(()) => break,
+                    // A full local queue: let deliveries drain, then again.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        pending = back;
+                        message = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((error, _)) if is_refusal(&error) => {
-                        return Err(SendError::Rejected(error.to_string()));
+                    Err((error, _)) => {
+                        deliveries.pending.fetch_sub(1, Ordering::AcqRel);
+                        return Err(if is_refusal(&error) {
+                            SendError::Rejected(error.to_string())
+                        } else {
+                            SendError::Unavailable(error.to_string())
+                        });
                     }
-                    Err((error, _)) => return Err(SendError::Unavailable(error.to_string())),
                 }
             }
         }
-        let mut refused = None;
-        for outcome in join_all(deliveries).await {
-            match outcome {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) if is_refusal(&error) => refused = Some(error.to_string()),
-                Ok(Err((error, _))) => return Err(SendError::Unavailable(error.to_string())),
-                Err(_) => return Err(SendError::Unavailable("the producer stopped".into())),
-            }
-        }
-        match refused {
-            Some(reason) => Err(SendError::Rejected(reason)),
+        deliveries.settled().await;
+        match deliveries
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             None => Ok(()),
+            Some(error) if is_refusal(&error) => Err(SendError::Rejected(error.to_string())),
+            Some(error) => Err(SendError::Unavailable(error.to_string())),
         }
     }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 use ring::hmac;
-use throng_engine::delivery::event_json;
+use throng_engine::delivery::write_event_json;
 use throng_engine::http::{HttpEngine, HttpRequest, RequestError};
 use throng_engine::streams::sinks::SigningKey;
 use throng_engine::telemetry::{StreamRecord, TelemetryError};
@@ -89,7 +89,7 @@ impl Destination for WebhookDestination {
             if i > 0 {
                 body.push(',');
             }
-            body.push_str(&event_json(record));
+            write_event_json(&mut body, record);
         }
         body.push_str("]}");
         let timestamp = jiff::Timestamp::now().as_second().max(0) as u64;

@@ -199,7 +199,11 @@ impl Task {
                     Some(Msg::Events(events)) => {
                         self.metrics.queued.fetch_sub(events.len() as u64, Ordering::Relaxed);
                         self.oldest.get_or_insert_with(Instant::now);
-                        self.batch.extend(events);
+                        if self.batch.is_empty() {
+                            self.batch = events;
+                        } else {
+                            self.batch.extend(events);
+                        }
                     }
                     Some(Msg::Flush { finished_shard, reply }) => {
                         let mut result = self.write().await;
@@ -240,18 +244,21 @@ impl Task {
         }
         if caught_up {
             let size = self.destination.batch_size();
-            while !self.batch.is_empty() {
-                let take = self.batch.len().min(size);
-                match self.destination.send(&self.batch[..take]).await {
+            // Sent events leave the batch once, at the end: taking each
+            // chunk off its front would move the rest every time.
+            let mut sent = 0;
+            while sent < self.batch.len() {
+                let take = (self.batch.len() - sent).min(size);
+                match self.destination.send(&self.batch[sent..sent + take]).await {
                     Ok(()) => {
                         self.metrics.written.fetch_add(take as u64, Ordering::Relaxed);
                         self.metrics.set_error(String::new());
-                        self.batch.drain(..take);
+                        sent += take;
                         self.back_up();
                     }
                     Err(SendError::Rejected(reason)) => {
-                        let refused: Vec<StreamRecord> = self.batch.drain(..take).collect();
-                        self.quarantine(&refused, &reason);
+                        self.quarantine(&self.batch[sent..sent + take], &reason);
+                        sent += take;
                     }
                     Err(SendError::Unavailable(reason)) => {
                         self.down(&reason);
@@ -259,10 +266,12 @@ impl Task {
                     }
                 }
             }
-            if self.batch.is_empty() {
+            if sent == self.batch.len() {
+                self.batch.clear();
                 self.oldest = None;
                 return Ok(());
             }
+            self.batch.drain(..sent);
         }
         self.spill_batch()
     }

@@ -27,34 +27,46 @@ pub fn event_id_text(id: u64) -> String {
 /// `{"id","run","stream","at","at_ms","parent","entities","data"}`, the ids
 /// as subscribers see them (16 hex digits).
 pub fn event_json(record: &StreamRecord) -> String {
-    let at = jiff::Timestamp::from_millisecond(record.at_ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
     let mut json = String::with_capacity(160 + record.entities.len() + record.data.len());
-    json.push_str("{\"id\":\"");
-    json.push_str(&event_id_text(record.event_id));
-    json.push_str("\",\"run\":");
-    json.push_str(&serde_json::Value::from(record.run_id.as_str()).to_string());
-    json.push_str(",\"stream\":");
-    json.push_str(&serde_json::Value::from(record.stream.as_str()).to_string());
-    json.push_str(",\"at\":\"");
-    json.push_str(&at);
-    json.push_str("\",\"at_ms\":");
-    json.push_str(&record.at_ms.to_string());
-    json.push_str(",\"parent\":");
-    if record.parent_id == 0 {
-        json.push_str("null");
-    } else {
-        json.push('"');
-        json.push_str(&event_id_text(record.parent_id));
-        json.push('"');
-    }
-    json.push_str(",\"entities\":");
-    json.push_str(&record.entities);
-    json.push_str(",\"data\":");
-    json.push_str(&record.data);
-    json.push('}');
+    write_event_json(&mut json, record);
     json
+}
+
+/// [`event_json`], appended to `out`: sinks reuse one buffer, so an event
+/// costs no allocation of its own.
+pub fn write_event_json(out: &mut String, record: &StreamRecord) {
+    use std::fmt::Write;
+    let _ = write!(out, "{{\"id\":\"{:016x}\",\"run\":", record.event_id);
+    json_string(out, &record.run_id);
+    out.push_str(",\"stream\":");
+    json_string(out, &record.stream);
+    out.push_str(",\"at\":\"");
+    if let Ok(at) = jiff::Timestamp::from_millisecond(record.at_ms) {
+        let _ = write!(out, "{at}");
+    }
+    let _ = write!(out, "\",\"at_ms\":{},\"parent\":", record.at_ms);
+    if record.parent_id == 0 {
+        out.push_str("null");
+    } else {
+        let _ = write!(out, "\"{:016x}\"", record.parent_id);
+    }
+    out.push_str(",\"entities\":");
+    out.push_str(&record.entities);
+    out.push_str(",\"data\":");
+    out.push_str(&record.data);
+    out.push('}');
+}
+
+/// `text` as a JSON string: as it is when nothing in it needs escaping
+/// (names and ids never do), escaped by serde_json otherwise.
+fn json_string(out: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    }
 }
 
 /// How one sink of one run is doing on this agent: shown by `cluster
