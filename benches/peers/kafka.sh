@@ -30,7 +30,7 @@ pids="$pids $!"
 grpc=$(free_port)
 "$bin" coordinator --etcd "127.0.0.1:$client" --grpc "127.0.0.1:$grpc" > "$dir/coordinator.log" 2>&1 &
 pids="$pids $!"
-"$bin" agent --etcd "127.0.0.1:$client" --grpc "127.0.0.1:$(free_port)" > "$dir/agent.log" 2>&1 &
+${AGENT_ENV:-} "$bin" agent --etcd "127.0.0.1:$client" --grpc "127.0.0.1:$(free_port)" > "$dir/agent.log" 2>&1 &
 agent=$!
 pids="$pids $agent"
 export THRONG_ENDPOINT="http://127.0.0.1:$grpc"
@@ -79,8 +79,10 @@ hz=$(getconf CLK_TCK)
 
 # The messages, as files: a files sink writes every event as the Kafka
 # sink would send it.
+before=$(ticks "$agent")
 files_run=$(run files "{ kind: files, path: \"$dir/files\" }")
 expected=$(wait_written "$files_run")
+files_cpu=$(python3 -c "print(($(ticks "$agent") - $before) / $hz)")
 
 # The same run without sinks: what generating and storing it costs the
 # agent, so the Kafka sink's own share can be told apart.
@@ -100,20 +102,24 @@ end=$(date +%s.%N); after=$(ticks "$agent")
 throng_cpu=$(python3 -c "print(($after - $before) / $hz)")
 throng_seconds=$(python3 -c "print($end - $start)")
 
+# Anything the agent complained of while it ran (a fence, a restart).
+grep -E "WARN|ERROR" "$dir/agent.log" | head -5 || true
+
 # The standard producer: librdkafka, the same messages from the files.
 standard=$(target/release/kafka_producer "127.0.0.1:$kafka" standard-bench $(find "$dir/files" -name '*.jsonl' | sort))
 
-python3 - "$events" "$throng_seconds" "$throng_cpu" "$standard" "$bare_cpu" <<'PY'
+python3 - "$events" "$throng_seconds" "$throng_cpu" "$standard" "$bare_cpu" "$files_cpu" <<'PY'
 import json, sys
 events, seconds, cpu = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-standard, bare = json.loads(sys.argv[4]), float(sys.argv[5])
+standard, bare, files = json.loads(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
 throng_rate = events / cpu
 standard_rate = standard["messages"] / standard["cpu_seconds"]
 print(f"Throng stream run into Kafka: {events:,} events in {seconds:.1f} s, agent {cpu:.2f} CPU-s: {throng_rate:,.0f} events per CPU-second ({events / seconds:,.0f}/s)")
 print(f"librdkafka from a file:       {standard['messages']:,} messages in {standard['seconds']:.1f} s, {standard['cpu_seconds']:.2f} CPU-s: {standard_rate:,.0f} per CPU-second ({standard['messages'] / standard['seconds']:,.0f}/s)")
 print(f"ratio (events per CPU-second): {throng_rate / standard_rate:.2f}x")
 sink = max(cpu - bare, 1e-9)
-print(f"of the agent's CPU: the run without sinks {bare:.2f} CPU-s (generation and the telemetry store);")
+print(f"of the agent's CPU: the run without sinks {bare:.2f} CPU-s (generation and the telemetry store); "
+      f"the run into hour files {files:.2f} CPU-s;")
 print(f"  the Kafka sink's share {sink:.2f} CPU-s: {events / sink:,.0f} events per CPU-second, "
       f"{events / sink / standard_rate:.2f}x librdkafka from a file (a piece, not the path)")
 PY

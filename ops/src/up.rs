@@ -124,15 +124,16 @@ pub async fn run(args: UpArgs, output: Output) -> Result<(), UpError> {
     // One pool for the process: the embedded agents share its browsers.
     // The coordinator follows the rules file; the browsers share what it reads.
     let browsers = crate::server::browser_pool(&args.browsers, args.agents.max(1), rules);
-    // Stream runs' sinks, shared by the embedded agents; with a data
-    // directory, a sink that is down waits on disk there.
-    let deliveries: Arc<dyn throng_engine::delivery::EventDelivery> = Arc::new(
-        throng_delivery::AgentDelivery::new(args.data_dir.as_ref().map(|dir| dir.join("spill"))),
-    );
     for i in 1..=args.agents.max(1) {
         let mut config = AgentConfig::new(&format!("agent-{i}"), SocketAddr::from(([127, 0, 0, 1], 0)));
         config.browsers = browsers.clone();
-        config.deliveries = Some(deliveries.clone());
+        // Each agent its own sinks' writers (so each reports its own); with
+        // a data directory, a sink that is down waits on disk there.
+        config.deliveries = Some(Arc::new(throng_delivery::AgentDelivery::new(
+            args.data_dir
+                .as_ref()
+                .map(|dir| dir.join("spill").join(format!("agent-{i}"))),
+        )));
         config.max_sessions_per_shard = args.max_sessions_per_shard;
         agents.push(
             Agent::start(config, store.clone(), sink.clone())
