@@ -12,6 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("throng-state", &[]),
     ("throng-engine", &["throng-state"]),
     ("throng-browser", &["throng-engine"]),
+    ("throng-delivery", &["throng-engine"]),
     ("throng-node", &["throng-engine"]),
     (
         "throng-agent-api",
@@ -44,6 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "throng-agent",
             "throng-browser",
             "throng-coordinator",
+            "throng-delivery",
             "throng-node",
             "throng-proto",
             "throng-state",
@@ -58,6 +60,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "throng-agent",
             "throng-browser",
             "throng-coordinator",
+            "throng-delivery",
             "throng-proto",
             "throng-state",
             "throng-testkit",

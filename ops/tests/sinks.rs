@@ -565,8 +565,9 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
 
     let want = in_clickhouse(&sandbox, &id).await;
     assert!(want.len() > 2_000, "{} events", want.len());
-    // Spilled batches drain after the run completes: wait for them, as
-    // cluster status says, then look in each sink.
+    // A shard's last checkpoint waits for its sinks' spilled batches, so
+    // the run completed once they were sent; cluster status says so too,
+    // then each sink is looked in.
     wait_caught_up(&client, &sandbox).await;
     let sinks = sinks_said(&client).await.expect("cluster status");
     let kinds: BTreeSet<&str> = sinks.iter().map(|s| s.kind.as_str()).collect();
