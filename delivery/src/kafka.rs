@@ -9,6 +9,7 @@
 //! Topics the sink needs and the broker lacks are created (3 partitions)
 //! when the sink opens.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,10 +180,11 @@ impl Destination for KafkaDestination {
         let per_stream = self.topic.contains(STREAM_PLACEHOLDER);
         let (mut value, mut id) = (String::new(), String::new());
         for record in batch {
-            let topic = if per_stream {
-                name_for(&self.topic, &record.stream, None)
+            // One topic for all: named as it is, no copy per message.
+            let topic: Cow<str> = if per_stream {
+                Cow::Owned(name_for(&self.topic, &record.stream, None))
             } else {
-                self.topic.clone()
+                Cow::Borrowed(&self.topic)
             };
             id.clear();
             let _ = write!(id, "{:016x}", record.event_id);
