@@ -93,14 +93,20 @@ bare_cpu=$(python3 -c "print(($(ticks "$agent") - $before) / $hz)")
 
 # Throng: the same run's events into Kafka, through the agent.
 before=$(ticks "$agent"); start=$(date +%s.%N)
-# PROFILE=file: a perf profile of the agent while it sends.
-if [ -n "${PROFILE:-}" ]; then perf record -F 499 --call-graph dwarf,16384 -p "$agent" -o "$PROFILE" > /dev/null 2>&1 & pids="$pids $!"; fi
+# PROFILE=file: a perf profile of the whole machine while the agent sends
+# (librdkafka starts its threads when the sink opens; `perf report --pid`).
+if [ -n "${PROFILE:-}" ]; then perf record -F 499 --call-graph dwarf,16384 -a -o "$PROFILE" > /dev/null 2>&1 & pids="$pids $!"; fi
 kafka_run=$(run kafka "{ kind: kafka, brokers: \"127.0.0.1:$kafka\", topic: throng-bench }")
 events=$(wait_written "$kafka_run" "$expected")
 end=$(date +%s.%N); after=$(ticks "$agent")
 # The agent's own idle cost over the same span is part of it: not removed.
 throng_cpu=$(python3 -c "print(($after - $before) / $hz)")
 throng_seconds=$(python3 -c "print($end - $start)")
+
+# Where the agent's CPU went, by thread name (librdkafka's threads are rdk:*).
+for task in /proc/"$agent"/task/*; do
+  echo "$(cat "$task/comm") $(awk '{ print $14 + $15 }' "$task/stat")"
+done | awk -v hz="$hz" '{ cpu[$1] += $2 } END { for (t in cpu) printf "  agent thread %-20s %6.2f CPU-s (whole life)\n", t, cpu[t] / hz }' | sort -k4 -rn | head -8
 
 # Anything the agent complained of while it ran (a fence, a restart).
 grep -E "WARN|ERROR" "$dir/agent.log" | head -5 || true

@@ -66,6 +66,12 @@ fn walk(path: &str, old: &Value, new: &Value, paths: &mut Vec<String>) {
 pub fn unredact(new: &Value, old: &Value) -> Value {
     match (new, old) {
         (Value::String(s), Value::String(secret)) if s == "***" => Value::String(secret.clone()),
+        // A URL shown without its password.
+        (Value::String(s), Value::String(url))
+            if s != url && throng_engine::spec::redact_url_password(url) == s.as_str() =>
+        {
+            Value::String(url.clone())
+        }
         (Value::Object(n), Value::Object(o)) => Value::Object(
             n.iter()
                 .map(|(k, v)| {
@@ -178,6 +184,21 @@ mod tests {
         assert_eq!(
             plan_edit(CampaignState::Created, &old, &renamed).expect_err("name")[0].path,
             "name"
+        );
+    }
+
+    #[test]
+    fn a_url_password_is_shown_as_stars_and_comes_back_from_the_stored_spec() {
+        let old = json!({"sinks": [{"kind": "postgres", "url": "postgres://app:s3cret@db:5432/events"}]});
+        let shown = throng_engine::spec::redact(&old);
+        assert_eq!(shown["sinks"][0]["url"], "postgres://app:***@db:5432/events");
+        assert_eq!(unredact(&shown, &old), old);
+        let mut moved = shown.clone();
+        moved["sinks"][0]["url"] = json!("postgres://app:***@other:5432/events");
+        assert_eq!(
+            unredact(&moved, &old)["sinks"][0]["url"],
+            "postgres://app:***@other:5432/events",
+            "a changed URL is not given the old password"
         );
     }
 

@@ -75,6 +75,12 @@ impl Deliveries {
 pub struct KafkaDestination {
     brokers: String,
     producer: ThreadedProducer<Deliveries>,
+    /// A batch failed: the next one goes through a new producer. An
+    /// idempotent producer whose broker lost or refuses its sequence state
+    /// (a broker restarted mid-batch, a fatal idempotence error) would
+    /// otherwise repeat the refused batch for ever; a new one starts a new
+    /// sequence, and what it sends again repeats ids only.
+    renew: bool,
     /// The topic, or its pattern with `{stream}`.
     topic: String,
     /// Topics still to create before the next send.
@@ -90,12 +96,10 @@ impl KafkaDestination {
         streams: &[String],
     ) -> Result<KafkaDestination, TelemetryError> {
         let brokers = brokers.join(",");
-        let producer: ThreadedProducer<Deliveries> = producer_config(&brokers)
-            .create_with_context(Deliveries::default())
-            .map_err(|e| TelemetryError::Unavailable {
-                endpoint: format!("kafka {brokers}"),
-                reason: e.to_string(),
-            })?;
+        let producer = new_producer(&brokers).map_err(|e| TelemetryError::Unavailable {
+            endpoint: format!("kafka {brokers}"),
+            reason: e.to_string(),
+        })?;
         let topics_to_create = if topic.contains(STREAM_PLACEHOLDER) {
             streams.iter().map(|s| name_for(topic, s, None)).collect()
         } else {
@@ -104,6 +108,7 @@ impl KafkaDestination {
         Ok(KafkaDestination {
             brokers,
             producer,
+            renew: false,
             topic: topic.to_string(),
             topics_to_create,
         })
@@ -114,33 +119,42 @@ impl KafkaDestination {
         if self.topics_to_create.is_empty() {
             return Ok(());
         }
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create()
-            .map_err(|e| SendError::Unavailable(e.to_string()))?;
-        let new: Vec<NewTopic> = self
-            .topics_to_create
-            .iter()
-            .map(|t| NewTopic::new(t, NEW_TOPIC_PARTITIONS, TopicReplication::Fixed(1)))
-            .collect();
-        let options = AdminOptions::new().operation_timeout(Some(MESSAGE_TIMEOUT));
-        let results = admin
-            .create_topics(&new, &options)
-            .await
-            .map_err(|e| SendError::Unavailable(format!("cannot create topics: {e}")))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((topic, code)) => {
-                    return Err(SendError::Unavailable(format!(
-                        "cannot create topic {topic}: {code}"
-                    )));
-                }
-            }
-        }
+        create_topics(&self.brokers, &self.topics_to_create).await?;
         self.topics_to_create.clear();
         Ok(())
     }
+}
+
+/// Creates those of `topics` the broker lacks, with [`NEW_TOPIC_PARTITIONS`].
+pub async fn create_topics(brokers: &str, topics: &[String]) -> Result<(), SendError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|e| SendError::Unavailable(e.to_string()))?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, NEW_TOPIC_PARTITIONS, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(MESSAGE_TIMEOUT));
+    let results = admin
+        .create_topics(&new, &options)
+        .await
+        .map_err(|e| SendError::Unavailable(format!("cannot create topics: {e}")))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(SendError::Unavailable(format!(
+                    "cannot create topic {topic}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn new_producer(brokers: &str) -> Result<ThreadedProducer<Deliveries>, KafkaError> {
+    producer_config(brokers).create_with_context(Deliveries::default())
 }
 
 /// The producer's settings: idempotent, every in-sync replica acknowledges.
@@ -172,6 +186,30 @@ fn is_refusal(error: &KafkaError) -> bool {
 impl Destination for KafkaDestination {
     async fn send(&mut self, batch: &[StreamRecord]) -> Result<(), SendError> {
         self.create_topics().await?;
+        if self.renew {
+            let fresh = new_producer(&self.brokers).map_err(|e| SendError::Unavailable(e.to_string()))?;
+            let old = std::mem::replace(&mut self.producer, fresh);
+            // Closing it joins its polling thread: off the runtime's workers.
+            tokio::task::block_in_place(|| drop(old));
+            self.renew = false;
+        }
+        let result = self.send_batch(batch).await;
+        self.renew = result.is_err();
+        result
+    }
+
+    fn batch_size(&self) -> usize {
+        10_000
+    }
+
+    fn describe(&self) -> String {
+        format!("kafka {}", self.brokers)
+    }
+}
+
+impl KafkaDestination {
+    /// Produces every message of `batch` and waits until each is reported.
+    async fn send_batch(&mut self, batch: &[StreamRecord]) -> Result<(), SendError> {
         let deliveries = self.producer.context();
         // What an earlier batch left in flight (it failed before all its
         // messages were reported) settles first, so counts start clean.
@@ -234,13 +272,5 @@ impl Destination for KafkaDestination {
             Some(error) if is_refusal(&error) => Err(SendError::Rejected(error.to_string())),
             Some(error) => Err(SendError::Unavailable(error.to_string())),
         }
-    }
-
-    fn batch_size(&self) -> usize {
-        10_000
-    }
-
-    fn describe(&self) -> String {
-        format!("kafka {}", self.brokers)
     }
 }

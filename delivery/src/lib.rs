@@ -1,5 +1,5 @@
-//! Delivering stream runs to their sinks from the agents that generate
-//! them: Kafka ([`kafka`]), webhooks ([`webhook`]), PostgreSQL
+//! Delivering runs to their sinks from the agents that generate them
+//! (stream runs' events, campaigns' session and request rows): Kafka ([`kafka`]), webhooks ([`webhook`]), PostgreSQL
 //! ([`postgres`]) and files ([`files`]), each behind one [`writer`] that
 //! batches, keeps order, and spills to disk while its destination is down.
 //!
@@ -18,8 +18,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use throng_engine::delivery::{EventDelivery, SinkHealth};
-use throng_engine::streams::StreamRunSpec;
+use throng_engine::delivery::{EventDelivery, SinkHealth, SinkPlan};
 use throng_engine::streams::sinks::{SinkKind, SinkSpec};
 use throng_engine::telemetry::{StreamRecord, TelemetryError};
 
@@ -69,13 +68,13 @@ impl AgentDelivery {
             .cloned()
     }
 
-    async fn open(&self, run_id: &str, run: &StreamRunSpec) -> Result<Arc<RunSinks>, TelemetryError> {
+    async fn open(&self, run_id: &str, plan: &SinkPlan) -> Result<Arc<RunSinks>, TelemetryError> {
         let _one_at_a_time = self.opening.lock().await;
         if let Some(open) = self.run(run_id) {
             return Ok(open);
         }
         let mut writers = Vec::new();
-        for sink in &run.sinks {
+        for sink in &plan.sinks {
             let spill = self
                 .spill_root
                 .as_ref()
@@ -84,18 +83,17 @@ impl AgentDelivery {
                 run_id,
                 &sink.name,
                 sink.kind.name(),
-                destination(run_id, run, sink)?,
+                destination(run_id, plan, sink)?,
                 spill,
             )?;
             tracing::info!(run = run_id, sink = %sink.name, kind = sink.kind.name(), "sink opened");
             writers.push((sink.clone(), writer));
         }
-        let streams = run
-            .catalog
+        let streams = plan
             .streams
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.name.to_string(), i))
+            .map(|(i, name)| (name.clone(), i))
             .collect();
         let open = Arc::new(RunSinks { writers, streams });
         self.runs
@@ -109,16 +107,15 @@ impl AgentDelivery {
 /// The destination of one sink.
 fn destination(
     run_id: &str,
-    run: &StreamRunSpec,
+    plan: &SinkPlan,
     sink: &SinkSpec,
 ) -> Result<Box<dyn Destination>, TelemetryError> {
-    let streams: Vec<String> = run
-        .catalog
+    let streams: Vec<String> = plan
         .streams
         .iter()
         .enumerate()
         .filter(|(i, _)| sink.takes(*i))
-        .map(|(_, s)| s.name.to_string())
+        .map(|(_, name)| name.clone())
         .collect();
     Ok(match &sink.kind {
         SinkKind::Kafka { brokers, topic } => {
@@ -137,12 +134,12 @@ impl EventDelivery for AgentDelivery {
     async fn deliver(
         &self,
         run_id: &str,
-        run: &Arc<StreamRunSpec>,
+        plan: &Arc<SinkPlan>,
         events: &[StreamRecord],
     ) -> Result<(), TelemetryError> {
         let sinks = match self.run(run_id) {
             Some(open) => open,
-            None => self.open(run_id, run).await?,
+            None => self.open(run_id, plan).await?,
         };
         for (spec, writer) in &sinks.writers {
             let taken: Vec<StreamRecord> = events

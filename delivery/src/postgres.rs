@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use bytes::Bytes;
 use futures::SinkExt;
 use throng_engine::delivery::event_id_text;
+use throng_engine::spec::redact_url_password;
 use throng_engine::streams::sinks::{STREAM_PLACEHOLDER, name_for};
 use throng_engine::telemetry::StreamRecord;
 use tokio_postgres::{Client, NoTls};
@@ -189,15 +190,6 @@ impl Destination for PostgresDestination {
     }
 
     fn describe(&self) -> String {
-        // The URL without its password.
-        let shown = match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let user = &self.url[scheme + 3..at];
-                let user = user.split(':').next().unwrap_or_default();
-                format!("{}{user}@{}", &self.url[..scheme + 3], &self.url[at + 1..])
-            }
-            _ => self.url.clone(),
-        };
-        format!("postgres {shown}")
+        format!("postgres {}", redact_url_password(&self.url))
     }
 }

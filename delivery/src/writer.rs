@@ -142,7 +142,9 @@ impl Writer {
         })
     }
 
-    /// Returns once everything queued before is sent or spilled.
+    /// Returns once everything queued before is at the destination; fails
+    /// while the destination is down (what it could not take waits in the
+    /// spill directory, or in memory without one).
     pub async fn flush(&self, finished_shard: Option<u32>) -> Result<(), TelemetryError> {
         let (reply, answer) = oneshot::channel();
         self.sender
@@ -206,13 +208,7 @@ impl Task {
                         }
                     }
                     Some(Msg::Flush { finished_shard, reply }) => {
-                        let mut result = self.write().await;
-                        if result.is_ok()
-                            && let Some(shard) = finished_shard
-                        {
-                            result = self.finish_shard(shard).await;
-                        }
-                        let _ = reply.send(result);
+                        let _ = reply.send(self.flush(finished_shard).await);
                     }
                     None => {
                         let _ = self.write().await;
@@ -414,14 +410,26 @@ impl Task {
         true
     }
 
-    async fn finish_shard(&mut self, shard: u32) -> Result<(), TelemetryError> {
+    /// Succeeds once every event handed over so far is at the destination.
+    /// Batches waiting on disk do not count: the shard's checkpoint (which
+    /// waits for this) must not pass them, since an agent that never comes
+    /// back takes its spill directory with it, and the shard's next agent
+    /// generates again from that checkpoint.
+    async fn flush(&mut self, finished_shard: Option<u32>) -> Result<(), TelemetryError> {
+        self.write().await?;
         if self.spilled > 0 {
-            // Its events are not all there yet: the hour closes once they are.
             return Err(TelemetryError::Unavailable {
                 endpoint: self.destination.describe(),
-                reason: "spilled batches wait to be sent".into(),
+                reason: format!("{} spilled batches wait to be sent", self.spilled),
             });
         }
+        match finished_shard {
+            Some(shard) => self.finish_shard(shard).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn finish_shard(&mut self, shard: u32) -> Result<(), TelemetryError> {
         self.destination
             .shard_finished(shard)
             .await

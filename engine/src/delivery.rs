@@ -5,8 +5,9 @@
 //! implements it (its clients are heavy to build) and `throng agent` hands
 //! it to the shards. A stream shard hands each batch of events to the
 //! telemetry sink and to its run's deliveries, and flushes both before it
-//! checkpoints: a checkpoint never claims an event a sink has not taken
-//! (delivered, or safe in the sink's spill directory). Events carry the
+//! checkpoints: a checkpoint never claims an event a sink does not hold
+//! (one waiting in an agent's spill directory would be lost with that
+//! agent; generated again from the checkpoint, it is not). Events carry the
 //! ids ClickHouse holds, so work done again after a failover repeats ids
 //! a sink can drop (Kafka's idempotent producer, `ON CONFLICT DO NOTHING`,
 //! hour files rewritten whole).
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::streams::StreamRunSpec;
+use crate::streams::sinks::SinkSpec;
 use crate::telemetry::{StreamRecord, TelemetryError};
 
 /// The id as sinks and subscribers show it: 16 hex digits.
@@ -88,6 +89,15 @@ pub struct SinkHealth {
     pub error: String,
 }
 
+/// What a run's deliveries open: its sinks, and the streams they choose
+/// from, by index (a stream run's catalog, or a campaign's `sessions` and
+/// `requests`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SinkPlan {
+    pub sinks: Vec<SinkSpec>,
+    pub streams: Vec<String>,
+}
+
 /// Where a run's events go besides the telemetry store.
 #[async_trait::async_trait]
 pub trait EventDelivery: Send + Sync + std::fmt::Debug + 'static {
@@ -96,15 +106,56 @@ pub trait EventDelivery: Send + Sync + std::fmt::Debug + 'static {
     async fn deliver(
         &self,
         run_id: &str,
-        run: &Arc<StreamRunSpec>,
+        plan: &Arc<SinkPlan>,
         events: &[StreamRecord],
     ) -> Result<(), TelemetryError>;
     /// Returns once every event queued for the run before the call is
-    /// delivered or spilled. `finished_shard`: that shard has generated its
-    /// last event (a files sink closes its open hour).
+    /// delivered; fails while a sink holds some back (down, its batches
+    /// waiting in the agent's spill directory), so a checkpoint never
+    /// passes an event only that agent's disk holds. `finished_shard`:
+    /// that shard has generated its last event (a files sink closes its
+    /// open hour).
     async fn flush(&self, run_id: &str, finished_shard: Option<u32>) -> Result<(), TelemetryError>;
     /// How each sink of each run is doing on this agent.
     fn health(&self) -> Vec<SinkHealth>;
+}
+
+/// A shard's handle on its run's deliveries: the agent's [`EventDelivery`]
+/// and what the run's sinks are.
+#[derive(Clone, Debug)]
+pub struct RunDelivery {
+    delivery: Arc<dyn EventDelivery>,
+    plan: Arc<SinkPlan>,
+}
+
+impl RunDelivery {
+    /// None when the run has no sinks; an error when it has some and the
+    /// agent delivers to none.
+    pub fn open(
+        run: &str,
+        plan: SinkPlan,
+        delivery: Option<&Arc<dyn EventDelivery>>,
+        agent_id: &str,
+    ) -> Result<Option<RunDelivery>, String> {
+        if plan.sinks.is_empty() {
+            return Ok(None);
+        }
+        match delivery {
+            Some(delivery) => Ok(Some(RunDelivery {
+                delivery: delivery.clone(),
+                plan: Arc::new(plan),
+            })),
+            None => Err(format!("{run} has sinks, and agent {agent_id} delivers to none")),
+        }
+    }
+
+    pub async fn deliver(&self, run_id: &str, events: &[StreamRecord]) -> Result<(), TelemetryError> {
+        self.delivery.deliver(run_id, &self.plan, events).await
+    }
+
+    pub async fn flush(&self, run_id: &str, finished_shard: Option<u32>) -> Result<(), TelemetryError> {
+        self.delivery.flush(run_id, finished_shard).await
+    }
 }
 
 #[cfg(test)]

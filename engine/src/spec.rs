@@ -17,13 +17,15 @@ use serde_json::Value;
 
 pub use allowlist::Allowlist;
 use reader::Reader;
-pub use targets::{Secret, TargetKind, TargetSpec, redact};
+pub use targets::{Secret, TargetKind, TargetSpec, redact, redact_url_password};
 
 use crate::campaign::load::{ArrivalSchedule, ClosedLoad};
 use crate::campaign::thresholds::Threshold;
 use crate::campaign::traffic::Weighted;
 use crate::campaign::traffic::journey::{Journey, Site};
 use crate::campaign::traffic::persona::Persona;
+use crate::delivery::SinkPlan;
+use crate::streams::sinks::{CAMPAIGN_STREAMS, SinkSource, SinkSpec, read_sinks};
 use crate::zone::Zone;
 
 /// The largest values a spec may ask for; beyond them a spec is rejected as absurd.
@@ -100,6 +102,9 @@ pub struct CampaignSpec {
     pub thresholds: Vec<Threshold>,
     /// Stop the campaign as soon as a threshold fails.
     pub abort_on_fail: bool,
+    /// Where its session and request rows are delivered besides the
+    /// telemetry store ([`crate::streams::sinks`]).
+    pub sinks: Vec<SinkSpec>,
     /// The validated document this spec was read from: its canonical form.
     document: Value,
 }
@@ -220,6 +225,14 @@ impl CampaignSpec {
         redact(&self.document).to_string()
     }
 
+    /// What the agents' deliveries open for this campaign.
+    pub fn sink_plan(&self) -> SinkPlan {
+        SinkPlan {
+            sinks: self.sinks.clone(),
+            streams: CAMPAIGN_STREAMS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     /// A journey by name.
     pub fn journey(&self, name: &str) -> Option<&Journey> {
         self.journeys.iter().find(|j| j.name == name)
@@ -241,6 +254,7 @@ pub(crate) const CAMPAIGN_FIELDS: &[&str] = &[
     "request_timeout",
     "trace_sessions",
     "thresholds",
+    "sinks",
     "uses",
 ];
 
@@ -302,6 +316,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         .unwrap_or(Duration::from_secs(10));
     let trace_sessions = r.probability(root, "", "trace_sessions").unwrap_or(0.0);
     let (thresholds, abort_on_fail) = read_thresholds(r, root);
+    let sinks = read_sinks(r, root.get("sinks"), SinkSource::CampaignRows);
     library::read_uses(r, root);
     let targets = targets?;
     let personas = personas?;
@@ -322,6 +337,7 @@ fn read_spec(r: &mut Reader, value: &Value, context: &ValidationContext) -> Opti
         trace_sessions,
         thresholds,
         abort_on_fail,
+        sinks,
         document: value.clone(),
     })
 }

@@ -1,8 +1,10 @@
 //! Stream runs delivered to their sinks, on real processes: etcd,
 //! ClickHouse, a coordinator and agents, a real PostgreSQL, a webhook
 //! receiver that checks every signature, and files. Each sink holds
-//! exactly the events ClickHouse holds, after a backfill and after an
-//! agent is killed mid-run while a sink is down.
+//! exactly the events ClickHouse holds, after a backfill, and after one
+//! agent is killed mid-run and another dies for good with batches waiting
+//! in its spill directory while the sinks are down; and a campaign's
+//! session and request rows, exactly as ClickHouse holds them.
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use common::{Sandbox, campaign, start_campaign};
+use common::{Sandbox, campaign, spec, start_campaign};
 use ring::hmac;
 use throng_proto::v1;
 use throng_proto::v1::control_service_client::ControlServiceClient;
@@ -482,7 +484,7 @@ async fn a_backfill_lands_in_every_sink_exactly_as_in_clickhouse() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_agent_and_a_database_outage_lose_nothing() {
+async fn agents_killed_while_every_sink_is_down_lose_nothing() {
     let mut sandbox = Sandbox::start().await;
     let mut kafka = KafkaBroker::start();
     let mut postgres = PostgresServer::start();
@@ -587,6 +589,19 @@ async fn a_killed_agent_and_a_database_outage_lose_nothing() {
         },
     )
     .await;
+    // An agent with batches waiting in its spill directory dies for good:
+    // its shards' checkpoints never passed those batches, so the agent
+    // that takes the shards over generates them again.
+    let spilling = ["agent-1", "agent-2", "agent-3"]
+        .into_iter()
+        .filter(|agent| *agent != victim)
+        .find(|agent| {
+            walk(&spill.path().join(agent))
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "batch"))
+        })
+        .expect("a live agent with spilled batches");
+    sandbox.node(spilling).kill9();
     // The broker stays down for a minute.
     poll_until(Duration::from_secs(90), "the broker's minute down", || async {
         (broker_stopped.elapsed() >= Duration::from_secs(60)).then_some(())
@@ -667,4 +682,130 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct StoredId {
+    id: u64,
+}
+
+/// The ids of a campaign's sessions and requests in ClickHouse, as
+/// (16 hex digits, `sessions` or `requests`).
+async fn campaign_rows_in_clickhouse(sandbox: &Sandbox, campaign_id: &str) -> Events {
+    let mut rows = Events::new();
+    for (stream, query) in [
+        (
+            "sessions",
+            "SELECT session_id AS id FROM sessions FINAL WHERE campaign_id = ?",
+        ),
+        (
+            "requests",
+            "SELECT request_id AS id FROM requests FINAL WHERE campaign_id = ?",
+        ),
+    ] {
+        let ids = sandbox
+            .clickhouse_client()
+            .query(query)
+            .bind(campaign_id)
+            .fetch_all::<StoredId>()
+            .await
+            .expect("campaign rows");
+        rows.extend(
+            ids.into_iter()
+                .map(|r| (format!("{:016x}", r.id), stream.to_string())),
+        );
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_delivers_its_sessions_and_requests_as_clickhouse_holds_them() {
+    let mut sandbox = Sandbox::start().await;
+    let kafka = KafkaBroker::start();
+    let postgres = PostgresServer::start();
+    let receiver = Receiver::default();
+    let webhook = receiver.start().await;
+    let files = tempfile::tempdir().expect("files");
+    let spill = tempfile::tempdir().expect("spill");
+    sandbox.spawn_coordinator("coordinator-1");
+    for id in ["agent-1", "agent-2"] {
+        let dir = spill.path().join(id).display().to_string();
+        sandbox.spawn_agent_with(id, &["--spill-dir", &dir]);
+    }
+    let (_, mut client) = sandbox.leader_client(2).await;
+    let document = format!(
+        "{}sinks:\n\
+         - {{ name: bus, kind: kafka, brokers: \"{}\", topic: \"visits-{{stream}}\" }}\n\
+         - {{ name: lake, kind: postgres, url: \"{}\", table: \"visit_{{stream}}\" }}\n\
+         - {{ name: hook, kind: webhook, url: \"{webhook}\", secret: \"{SECRET}\", streams: sessions }}\n\
+         - {{ name: bronze, kind: files, path: \"{}\" }}\n",
+        spec("visits", sandbox.target.address, 300, 60.0, 4),
+        kafka.bootstrap(),
+        postgres.url(),
+        files.path().display()
+    );
+    let id = start_campaign(&mut client, document).await;
+    wait_completed(&client, &sandbox, &id).await;
+    wait_caught_up(&client, &sandbox).await;
+
+    let want = campaign_rows_in_clickhouse(&sandbox, &id).await;
+    let counts = per_stream(&want);
+    assert_eq!(counts.get("sessions"), Some(&300), "{counts:?}");
+    assert!(counts.get("requests").is_some_and(|r| *r >= 300), "{counts:?}");
+    let sessions: Events = want.iter().filter(|(_, s)| s == "sessions").cloned().collect();
+
+    // PostgreSQL: a table per stream, each row once, each request's
+    // parent one of the sessions.
+    let mut lake = Events::new();
+    for stream in ["sessions", "requests"] {
+        let rows = postgres.query(&format!(
+            "SELECT id, stream FROM visit_{stream} WHERE run = '{id}'"
+        ));
+        lake.extend(
+            rows.lines()
+                .filter_map(|line| line.split_once('\t'))
+                .map(|(id, stream)| (id.to_string(), stream.to_string())),
+        );
+    }
+    assert!(lake == want, "postgres holds ClickHouse's sessions and requests");
+    let orphans = postgres.query(&format!(
+        "SELECT count(*) FROM visit_requests r WHERE run = '{id}' AND NOT EXISTS \
+         (SELECT 1 FROM visit_sessions s WHERE s.run = r.run AND s.id = r.parent)"
+    ));
+    assert_eq!(orphans.trim(), "0", "every request's parent is its session");
+    let persona = postgres.query(&format!(
+        "SELECT count(*) FROM visit_sessions WHERE run = '{id}' AND data ? 'persona' \
+         AND (data->>'requests')::int > 0"
+    ));
+    assert_eq!(persona.trim(), "300", "a session's row is its data");
+
+    // The webhook takes the sessions only; files and Kafka take both.
+    let hooked: Events = receiver.events().into_iter().collect();
+    assert!(hooked == sessions, "the webhook got the sessions");
+    assert_eq!(*receiver.forged.lock().expect("forged"), 0);
+    let (filed, misplaced) = in_files(files.path(), &id);
+    assert!(misplaced.is_empty(), "{misplaced:?}");
+    assert_eq!(filed.len(), want.len(), "each row in one file, once");
+    assert!(
+        filed.into_iter().collect::<Events>() == want,
+        "the files hold ClickHouse's rows"
+    );
+    let bus = in_kafka(
+        &kafka.bootstrap(),
+        &["visits-sessions".to_string(), "visits-requests".to_string()],
+    );
+    assert!(kafka_events(&bus) == want, "Kafka holds ClickHouse's rows");
+    // Keyed by visitor: a visitor's sessions and requests share a partition.
+    let mut partitions: BTreeMap<(&str, &str), BTreeSet<u32>> = BTreeMap::new();
+    for m in &bus {
+        assert!(m.key.starts_with("visitor:"), "{m:?}");
+        partitions
+            .entry((m.stream.as_str(), m.key.as_str()))
+            .or_default()
+            .insert(m.partition);
+    }
+    assert!(
+        partitions.values().all(|p| p.len() == 1),
+        "one visitor, one partition"
+    );
 }

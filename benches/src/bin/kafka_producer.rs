@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use throng_delivery::kafka::producer_config;
+use throng_delivery::kafka::{create_topics, producer_config};
 
 /// This process's user and system CPU seconds.
 fn cpu_seconds() -> f64 {
@@ -48,6 +48,13 @@ fn main() {
             Some((id, stream, line))
         })
         .collect();
+    // The topic as the sink makes its own (the same partitions).
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(create_topics(bootstrap, std::slice::from_ref(topic)))
+        .expect("the topic");
     let producer: BaseProducer = producer_config(bootstrap).create().expect("a producer");
     let (started, cpu) = (Instant::now(), cpu_seconds());
     for (id, stream, line) in &events {

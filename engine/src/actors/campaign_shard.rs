@@ -10,16 +10,18 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinSet;
 
 use super::AgentServices;
-use super::shard_shell::ShardShell;
+use super::shard_shell::{CHECKPOINT_EVERY, ShardShell};
 use crate::campaign::load::RateChange;
 use crate::campaign::plan::CampaignPlan;
 use crate::campaign::session::{SessionContext, SessionOutcome, SessionPlan, run_session};
 use crate::campaign::shard::ShardRunner;
+use crate::delivery::RunDelivery;
 use crate::failure_log::FailureLog;
 use crate::records::{Assignment, Checkpoint};
 use crate::spec::CampaignSpec;
 use crate::stats::ShardCounters;
 use crate::telemetry::SessionRecord;
+use crate::telemetry::rows::sink_events;
 
 /// How often due sessions are launched; each then waits for its exact start.
 const TICK: Duration = Duration::from_millis(20);
@@ -57,6 +59,8 @@ pub struct ShardState {
     /// The running sessions. Dropping the set (when the shard stops) aborts them.
     sessions: JoinSet<()>,
     failures: FailureLog,
+    /// Where the campaign's `sinks:` go; none when it has none.
+    deliveries: Option<RunDelivery>,
 }
 
 impl Actor for CampaignShard {
@@ -69,6 +73,12 @@ impl Actor for CampaignShard {
         myself: ActorRef<Self::Msg>,
         args: CampaignShardArgs,
     ) -> Result<ShardState, ActorProcessingErr> {
+        let deliveries = RunDelivery::open(
+            &format!("campaign {}", args.spec.name),
+            args.spec.sink_plan(),
+            args.services.deliveries.as_ref(),
+            &args.services.agent_id,
+        )?;
         let shell = ShardShell::open("shard", args.assignment, args.services, args.counters).await?;
         let checkpoint = &shell.saved;
         let plan =
@@ -108,6 +118,7 @@ impl Actor for CampaignShard {
             runner,
             sessions: JoinSet::new(),
             failures: FailureLog::new(Instant::now()),
+            deliveries,
         })
     }
 
@@ -245,6 +256,11 @@ async fn session_done(
         epoch: state.shell.assignment.epoch,
         outcome,
     };
+    if let Some(deliveries) = &state.deliveries {
+        deliveries
+            .deliver(&record.campaign_id, &sink_events(&record))
+            .await?;
+    }
     state.shell.services.sink.record(record).await?;
     if failed {
         state.shell.saved.sessions_failed += 1;
@@ -263,6 +279,16 @@ async fn session_done(
 /// Makes the shard's progress durable: the sessions below its watermark,
 /// and whether it is complete.
 async fn checkpoint(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) {
+    // The sinks hold every recorded session first (see the stream shard).
+    if let Some(deliveries) = &state.deliveries {
+        let assignment = &state.shell.assignment;
+        let finished = state.runner.is_complete().then_some(assignment.shard_index);
+        if let Err(error) = deliveries.flush(&assignment.campaign_id, finished).await {
+            tracing::debug!(shard = %assignment.shard_id(), %error, "sinks behind; checkpoint deferred");
+            myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
+            return;
+        }
+    }
     let next = Checkpoint {
         epoch: state.shell.assignment.epoch,
         next_seq: state.runner.watermark(),

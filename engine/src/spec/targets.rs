@@ -363,7 +363,9 @@ fn read_url(
     Some(url.trim_end_matches('/').to_string())
 }
 
-/// A copy of a document with every secret replaced by `***`.
+/// A copy of a document with every secret replaced by `***`: the fields
+/// named in [`SECRET_FIELDS`], and the password of any URL written with
+/// one (`postgres://user:***@host/db`).
 pub fn redact(document: &Value) -> Value {
     match document {
         Value::Object(map) => Value::Object(
@@ -379,6 +381,58 @@ pub fn redact(document: &Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        Value::String(text) => Value::String(redact_url_password(text).into_owned()),
         other => other.clone(),
+    }
+}
+
+/// `text` with the password of the URL it holds, if any, shown as `***`:
+/// `scheme://user:password@host…` becomes `scheme://user:***@host…`.
+pub fn redact_url_password(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = text.find("://") else {
+        return text.into();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = text[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| authority_start + i);
+    let authority = &text[authority_start..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return text.into();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return text.into();
+    };
+    let password = &authority[colon + 1..at];
+    if password.is_empty() || password == "***" {
+        return text.into();
+    }
+    let user_end = authority_start + colon + 1;
+    format!("{}***{}", &text[..user_end], &text[authority_start + at..]).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url_password;
+
+    #[test]
+    fn only_a_url_password_is_hidden() {
+        for (text, shown) in [
+            ("postgres://app:pw@db:5432/x", "postgres://app:***@db:5432/x"),
+            (
+                "postgres://app:p@ss@db/x?sslmode=off",
+                "postgres://app:***@db/x?sslmode=off",
+            ),
+            (
+                "https://user:tok@hooks.example/in",
+                "https://user:***@hooks.example/in",
+            ),
+            ("postgres://app@db/x", "postgres://app@db/x"),
+            ("https://example.com/a@b:c", "https://example.com/a@b:c"),
+            ("postgres://app:***@db/x", "postgres://app:***@db/x"),
+            ("plain text: with @ signs", "plain text: with @ signs"),
+        ] {
+            assert_eq!(redact_url_password(text), shown, "{text}");
+        }
     }
 }

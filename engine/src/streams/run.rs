@@ -27,7 +27,8 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::catalog::Catalog;
-use super::sinks::{SinkSpec, read_sinks};
+use super::sinks::{SinkSource, SinkSpec, read_sinks};
+use crate::delivery::SinkPlan;
 use crate::spec::reader::Reader;
 use crate::spec::{FieldError, SpecErrors};
 
@@ -193,7 +194,11 @@ impl StreamRunSpec {
             (catalog, _) => catalog,
         };
         let mut sinks_reader = Reader::default();
-        let sinks = read_sinks(&mut sinks_reader, value.get("sinks"), catalog.as_deref());
+        let sinks = read_sinks(
+            &mut sinks_reader,
+            value.get("sinks"),
+            SinkSource::Streams(catalog.as_deref()),
+        );
         errors.extend(sinks_reader.into_errors());
         match (run, catalog) {
             (Some((name, scale, clock, _)), Some(catalog)) if errors.is_empty() => {
@@ -222,6 +227,14 @@ impl StreamRunSpec {
                 })
             }
             _ => Err(SpecErrors(errors)),
+        }
+    }
+
+    /// What the agents' deliveries open for this run.
+    pub fn sink_plan(&self) -> SinkPlan {
+        SinkPlan {
+            sinks: self.sinks.clone(),
+            streams: self.catalog.streams.iter().map(|s| s.name.to_string()).collect(),
         }
     }
 

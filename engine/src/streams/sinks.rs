@@ -1,5 +1,5 @@
-//! Where a stream run's events are delivered besides the telemetry store:
-//! a run's `sinks:`, each taking the streams its patterns name.
+//! Where a run's events are delivered besides the telemetry store: a
+//! run's `sinks:`, each taking the streams its patterns name.
 //!
 //! ```yaml
 //! sinks:
@@ -19,6 +19,9 @@
 //!     path: /var/lib/throng/out
 //!     format: jsonl                # or parquet
 //! ```
+//!
+//! A campaign takes `sinks:` too: its session and request rows, as two
+//! streams named `sessions` and `requests` ([`CAMPAIGN_STREAMS`]).
 //!
 //! Only the document is checked here; the agents that run the shards open
 //! the connections (`throng-delivery`).
@@ -144,8 +147,21 @@ pub fn name_for(pattern: &str, stream: &str, replace_dot: Option<char>) -> Strin
     pattern.replace(STREAM_PLACEHOLDER, &stream)
 }
 
+/// The streams a campaign's sinks take: its session and request rows.
+pub const CAMPAIGN_STREAMS: [&str; 2] = ["sessions", "requests"];
+
+/// What a run's sinks choose their streams from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SinkSource<'a> {
+    /// A stream run's catalog, by the patterns subscriptions use; `None`
+    /// when the catalog is invalid (its own errors are reported).
+    Streams(Option<&'a Catalog>),
+    /// A campaign: [`CAMPAIGN_STREAMS`].
+    CampaignRows,
+}
+
 /// Reads `sinks` of a run document; problems go to `r` with their paths.
-pub(crate) fn read_sinks(r: &mut Reader, value: Option<&Value>, catalog: Option<&Catalog>) -> Vec<SinkSpec> {
+pub(crate) fn read_sinks(r: &mut Reader, value: Option<&Value>, source: SinkSource<'_>) -> Vec<SinkSpec> {
     let Some(value) = value else {
         return Vec::new();
     };
@@ -159,7 +175,7 @@ pub(crate) fn read_sinks(r: &mut Reader, value: Option<&Value>, catalog: Option<
     let mut sinks: Vec<SinkSpec> = Vec::new();
     for (i, item) in list.iter().enumerate() {
         let path = format!("sinks[{i}]");
-        let Some(sink) = read_sink(r, item, &path, catalog, i) else {
+        let Some(sink) = read_sink(r, item, &path, source, i) else {
             continue;
         };
         if sinks.iter().any(|s| s.name == sink.name) {
@@ -178,7 +194,7 @@ fn read_sink(
     r: &mut Reader,
     value: &Value,
     path: &str,
-    catalog: Option<&Catalog>,
+    source: SinkSource<'_>,
     index: usize,
 ) -> Option<SinkSpec> {
     let map = r.object(value, path, SINK_FIELDS)?;
@@ -225,7 +241,7 @@ fn read_sink(
         }
         None => format!("{kind_name}-{index}"),
     };
-    let takes = read_streams(r, map, path, catalog);
+    let takes = read_streams(r, map, path, source);
     let kind = match kind_name.as_str() {
         "kafka" => read_kafka(r, map, path),
         "webhook" => read_webhook(r, map, path),
@@ -245,7 +261,7 @@ fn read_streams(
     r: &mut Reader,
     map: &Map<String, Value>,
     path: &str,
-    catalog: Option<&Catalog>,
+    source: SinkSource<'_>,
 ) -> Option<Vec<bool>> {
     let texts: Vec<String> = match map.get("streams") {
         None => vec!["*".into()],
@@ -268,17 +284,36 @@ fn read_streams(
             return None;
         }
     };
-    // Without a valid catalog the patterns cannot be checked; its own
-    // errors are reported already.
-    let catalog = catalog?;
-    let mut patterns = Vec::new();
     let many = matches!(map.get("streams"), Some(Value::Array(_)));
-    for (i, text) in texts.iter().enumerate() {
-        let at = if many {
+    let at = |i: usize| {
+        if many {
             format!("{path}.streams[{i}]")
         } else {
             format!("{path}.streams")
-        };
+        }
+    };
+    let catalog = match source {
+        // Without a valid catalog the patterns cannot be checked; its own
+        // errors are reported already.
+        SinkSource::Streams(catalog) => catalog?,
+        SinkSource::CampaignRows => {
+            let mut takes = vec![false; CAMPAIGN_STREAMS.len()];
+            for (i, text) in texts.iter().enumerate() {
+                match CAMPAIGN_STREAMS.iter().position(|s| s == text) {
+                    Some(stream) => takes[stream] = true,
+                    None if text == "*" => takes.fill(true),
+                    None => r.error(
+                        &at(i),
+                        format!("a campaign's sinks take `sessions`, `requests` or `*`, not `{text}`"),
+                    ),
+                }
+            }
+            return Some(takes);
+        }
+    };
+    let mut patterns = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let at = at(i);
         match StreamPattern::parse(text, catalog) {
             Ok(StreamPattern::Anomalies) => r.error(
                 &at,
@@ -473,13 +508,35 @@ mod tests {
     fn read(value: Value) -> (Vec<SinkSpec>, Vec<String>) {
         let catalog = Catalog::builtin();
         let mut r = Reader::default();
-        let sinks = read_sinks(&mut r, Some(&value), Some(&catalog));
+        let sinks = read_sinks(&mut r, Some(&value), SinkSource::Streams(Some(&catalog)));
         let errors = r
             .into_errors()
             .into_iter()
             .map(|e| format!("{}: {}", e.path, e.message))
             .collect();
         (sinks, errors)
+    }
+
+    #[test]
+    fn a_campaigns_sinks_take_its_sessions_and_requests() {
+        let mut r = Reader::default();
+        let value = serde_json::json!([
+            { "kind": "files", "path": "/tmp/all" },
+            { "kind": "files", "path": "/tmp/sessions", "streams": "sessions" },
+            { "kind": "files", "path": "/tmp/bad", "streams": ["requests", "customer.*"] },
+        ]);
+        let sinks = read_sinks(&mut r, Some(&value), SinkSource::CampaignRows);
+        assert_eq!(sinks[0].takes, [true, true]);
+        assert_eq!(sinks[1].takes, [true, false]);
+        let errors: Vec<String> = r
+            .into_errors()
+            .into_iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect();
+        assert_eq!(
+            errors,
+            ["sinks[2].streams[1]: a campaign's sinks take `sessions`, `requests` or `*`, not `customer.*`"]
+        );
     }
 
     #[test]

@@ -298,3 +298,58 @@ pub(crate) fn event_row(e: StreamRecord) -> StreamEventRow {
         epoch: e.epoch,
     }
 }
+
+/// A finished session as events for a campaign's sinks: one on stream
+/// `sessions` (the session's id) and one per request on `requests` (the
+/// request's id, the session its parent), each holding the row ClickHouse
+/// keeps, keyed by the visitor (so a visitor's sessions keep to one Kafka
+/// partition, in order). Ids are written as sinks write every id: 16 hex
+/// digits.
+pub(crate) fn sink_events(record: &SessionRecord) -> Vec<StreamRecord> {
+    let [sessions, requests] = crate::streams::sinks::CAMPAIGN_STREAMS;
+    let (shard, epoch) = (record.outcome.shard, record.epoch);
+    let rows = session_rows(record.clone());
+    let session_id = rows.session.session_id;
+    let visitor = format!("{:016x}", rows.session.visitor_id);
+    let key = format!("visitor:{visitor}");
+    let mut events = Vec::with_capacity(1 + rows.requests.len());
+    events.push(StreamRecord {
+        run_id: record.campaign_id.clone(),
+        shard,
+        epoch,
+        event_id: session_id,
+        stream: sessions.to_string(),
+        at_ms: rows.session.intended_ms as i64,
+        parent_id: 0,
+        entities: format!("{{\"visitor\":\"{visitor}\"}}"),
+        data: row_data(&rows.session),
+        key: key.clone(),
+    });
+    for request in &rows.requests {
+        events.push(StreamRecord {
+            run_id: record.campaign_id.clone(),
+            shard,
+            epoch,
+            event_id: request.request_id,
+            stream: requests.to_string(),
+            at_ms: request.intended_ms as i64,
+            parent_id: session_id,
+            entities: format!("{{\"visitor\":\"{visitor}\",\"session\":\"{session_id:016x}\"}}"),
+            data: row_data(request),
+            key: key.clone(),
+        });
+    }
+    events
+}
+
+/// A row's columns as a JSON object, without those the event carries
+/// itself (run, id, parent) or that only partition ClickHouse's table.
+fn row_data<T: Serialize>(row: &T) -> String {
+    let mut value = serde_json::to_value(row).unwrap_or_default();
+    if let serde_json::Value::Object(map) = &mut value {
+        for carried in ["event_date", "campaign_id", "session_id", "request_id"] {
+            map.remove(carried);
+        }
+    }
+    value.to_string()
+}
