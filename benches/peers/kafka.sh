@@ -92,6 +92,12 @@ wait_completed "$bare_run"
 bare_cpu=$(python3 -c "print(($(ticks "$agent") - $before) / $hz)")
 
 # Throng: the same run's events into Kafka, through the agent.
+thread_ticks() {
+  for task in /proc/"$agent"/task/*; do
+    printf '%s\t%s\t%s\n' "${task##*/}" "$(cat "$task/comm")" "$(awk '{ print $14 + $15 }' "$task/stat")"
+  done
+}
+threads_before=$(thread_ticks)
 before=$(ticks "$agent"); start=$(date +%s.%N)
 # PROFILE=file: a perf profile of the whole machine while the agent sends
 # (librdkafka starts its threads when the sink opens; `perf report --pid`).
@@ -103,10 +109,38 @@ end=$(date +%s.%N); after=$(ticks "$agent")
 throng_cpu=$(python3 -c "print(($after - $before) / $hz)")
 throng_seconds=$(python3 -c "print($end - $start)")
 
-# Where the agent's CPU went, by thread name (librdkafka's threads are rdk:*).
-for task in /proc/"$agent"/task/*; do
-  echo "$(cat "$task/comm") $(awk '{ print $14 + $15 }' "$task/stat")"
-done | awk -v hz="$hz" '{ cpu[$1] += $2 } END { for (t in cpu) printf "  agent thread %-20s %6.2f CPU-s (whole life)\n", t, cpu[t] / hz }' | sort -k4 -rn | head -8
+# Where the agent's CPU went while it sent to Kafka, by thread name
+# (librdkafka's are rdk:*; the runtime's tokio-rt-worker).
+threads_after=$(thread_ticks)
+python3 - "$hz" "$threads_before" "$threads_after" <<'PY'
+import sys
+hz = float(sys.argv[1])
+def parse(text):
+    ticks = {}
+    for line in text.splitlines():
+        tid, name, t = line.split("\t")
+        ticks[tid] = (name, int(t))
+    return ticks
+before, after = parse(sys.argv[2]), parse(sys.argv[3])
+by_name = {}
+for tid, (name, t) in after.items():
+    by_name[name] = by_name.get(name, 0) + t - before.get(tid, (name, 0))[1]
+for name, t in sorted(by_name.items(), key=lambda kv: -kv[1])[:4]:
+    print(f"  agent threads {name:<18} {t / hz:5.2f} CPU-s of the Kafka run")
+PY
+
+# The agent idle for 3 s after the run, its sink still open.
+idle_before=$(thread_ticks); sleep 3; idle_after=$(thread_ticks)
+python3 - "$hz" "$idle_before" "$idle_after" <<'PY'
+import sys
+hz = float(sys.argv[1])
+parse = lambda text: {l.split("\t")[0]: (l.split("\t")[1], int(l.split("\t")[2])) for l in text.splitlines()}
+before, after = parse(sys.argv[2]), parse(sys.argv[3])
+by_name = {}
+for tid, (name, t) in after.items():
+    by_name[name] = by_name.get(name, 0) + t - before.get(tid, (name, 0))[1]
+print("  agent idle 3 s after the run: " + ", ".join(f"{n} {t / hz:.2f} CPU-s" for n, t in sorted(by_name.items(), key=lambda kv: -kv[1])[:3]))
+PY
 
 # Anything the agent complained of while it ran (a fence, a restart).
 grep -E "WARN|ERROR" "$dir/agent.log" | head -5 || true

@@ -3,8 +3,9 @@
 //! value, its stream and id in headers; a topic per stream or one topic.
 //!
 //! librdkafka's idempotent producer (`enable.idempotence`) keeps its own
-//! retries from doubling or reordering messages; its deliveries are counted
-//! by a callback (no future per message), and a batch is done when all are; a batch sent again after
+//! retries from doubling or reordering messages. A batch is done when
+//! librdkafka holds none of its messages any more; failures come back
+//! through a callback (no future per message). A batch sent again after
 //! an outage repeats ids only, which consumers drop by the `id` header.
 //! Topics the sink needs and the broker lacks are created (3 partitions)
 //! when the sink opens.
@@ -12,7 +13,6 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -21,7 +21,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use throng_engine::delivery::write_event_json;
 use throng_engine::streams::sinks::{STREAM_PLACEHOLDER, name_for};
 use throng_engine::telemetry::{StreamRecord, TelemetryError};
@@ -33,15 +33,13 @@ use crate::writer::{Destination, SendError};
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const NEW_TOPIC_PARTITIONS: i32 = 3;
 
-/// Counts a batch's deliveries as librdkafka reports them (on its own
-/// thread): no future or channel per message.
+/// Keeps the first delivery failure librdkafka reports (on its own
+/// thread). Only failures are reported (`delivery.report.only.error`): a
+/// report per delivered message cost the agent more CPU than producing it.
 #[derive(Default)]
 pub struct Deliveries {
-    /// Messages sent and not reported yet.
-    pending: AtomicU64,
     /// The first failure since the batch began.
     failure: Mutex<Option<KafkaError>>,
-    reported: tokio::sync::Notify,
 }
 
 impl ClientContext for Deliveries {}
@@ -56,25 +54,28 @@ impl ProducerContext for Deliveries {
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert_with(|| error.clone());
         }
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.reported.notify_one();
-        }
     }
 }
 
-impl Deliveries {
-    /// Waits until every message sent is reported (delivered or failed).
-    async fn settled(&self) {
-        while self.pending.load(Ordering::Acquire) > 0 {
-            // A report between the check and the wait leaves a permit.
-            let _ = tokio::time::timeout(Duration::from_millis(100), self.reported.notified()).await;
-        }
+/// How often a batch's end is looked for while its messages are in flight.
+const SETTLE_POLL: Duration = Duration::from_millis(5);
+
+/// Waits until every message produced is delivered or failed, serving
+/// librdkafka's reports (failures, logs) meanwhile.
+async fn settled(producer: &BaseProducer<Deliveries>) {
+    producer.poll(Duration::ZERO);
+    while producer.in_flight_count() > 0 {
+        tokio::time::sleep(SETTLE_POLL).await;
+        producer.poll(Duration::ZERO);
     }
 }
+
+/// Messages produced between two servings of librdkafka's reports.
+const POLL_EVERY: usize = 1_000;
 
 pub struct KafkaDestination {
     brokers: String,
-    producer: ThreadedProducer<Deliveries>,
+    producer: BaseProducer<Deliveries>,
     /// A batch failed: the next one goes through a new producer. An
     /// idempotent producer whose broker lost or refuses its sequence state
     /// (a broker restarted mid-batch, a fatal idempotence error) would
@@ -153,17 +154,22 @@ pub async fn create_topics(brokers: &str, topics: &[String]) -> Result<(), SendE
     Ok(())
 }
 
-fn new_producer(brokers: &str) -> Result<ThreadedProducer<Deliveries>, KafkaError> {
+fn new_producer(brokers: &str) -> Result<BaseProducer<Deliveries>, KafkaError> {
     producer_config(brokers).create_with_context(Deliveries::default())
 }
 
 /// The producer's settings: idempotent, every in-sync replica acknowledges.
+/// Two requests in flight per broker, not librdkafka's five: with five, its
+/// broker thread wakes for every acknowledgement and spent four times the
+/// CPU for the same messages at the same speed (docs/benchmarks.md).
 pub fn producer_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
+        .set("delivery.report.only.error", "true")
+        .set("max.in.flight.requests.per.connection", "2")
         .set("linger.ms", "50")
         .set("queue.buffering.max.messages", "1000000")
         .set("message.timeout.ms", MESSAGE_TIMEOUT.as_millis().to_string());
@@ -189,7 +195,7 @@ impl Destination for KafkaDestination {
         if self.renew {
             let fresh = new_producer(&self.brokers).map_err(|e| SendError::Unavailable(e.to_string()))?;
             let old = std::mem::replace(&mut self.producer, fresh);
-            // Closing it joins its polling thread: off the runtime's workers.
+            // Closing it waits for librdkafka's threads: off the runtime's workers.
             tokio::task::block_in_place(|| drop(old));
             self.renew = false;
         }
@@ -213,11 +219,14 @@ impl KafkaDestination {
         let deliveries = self.producer.context();
         // What an earlier batch left in flight (it failed before all its
         // messages were reported) settles first, so counts start clean.
-        deliveries.settled().await;
+        settled(&self.producer).await;
         *deliveries.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let per_stream = self.topic.contains(STREAM_PLACEHOLDER);
         let (mut value, mut id) = (String::new(), String::new());
-        for record in batch {
+        for (n, record) in batch.iter().enumerate() {
+            if n % POLL_EVERY == 0 {
+                self.producer.poll(Duration::ZERO);
+            }
             // One topic for all: named as it is, no copy per message.
             let topic: Cow<str> = if per_stream {
                 Cow::Owned(name_for(&self.topic, &record.stream, None))
@@ -241,17 +250,16 @@ impl KafkaDestination {
             if !record.key.is_empty() {
                 message = message.key(&record.key);
             }
-            deliveries.pending.fetch_add(1, Ordering::AcqRel);
             loop {
                 match self.producer.send(message) {
                     Ok(()) => break,
                     // A full local queue: let deliveries drain, then again.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         message = back;
+                        self.producer.poll(Duration::ZERO);
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Err((error, _)) => {
-                        deliveries.pending.fetch_sub(1, Ordering::AcqRel);
                         return Err(if is_refusal(&error) {
                             SendError::Rejected(error.to_string())
                         } else {
@@ -261,7 +269,7 @@ impl KafkaDestination {
                 }
             }
         }
-        deliveries.settled().await;
+        settled(&self.producer).await;
         match deliveries
             .failure
             .lock()
