@@ -428,7 +428,7 @@ pub async fn cluster(endpoint: &str, output: Output, command: ClusterCommand) ->
                         println!(
                             "{:<24} {:<24} {:<16} {:<9} {:>7} {:>10} {:>9} {:>9} {:>9}",
                             "SINK",
-                            "STREAM RUN",
+                            "RUN",
                             "AGENT",
                             "KIND",
                             "QUEUED",
