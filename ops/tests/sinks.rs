@@ -544,17 +544,22 @@ async fn agents_killed_while_every_sink_is_down_lose_nothing() {
     kafka.kill();
     let broker_stopped = std::time::Instant::now();
     *receiver.down.lock().expect("down") = true;
-    // The others go on generating into their spill directories.
-    poll_until(
+    // The others go on generating into their spill directories (the
+    // victim's may hold batches from before: the sinks' first moments).
+    let spilling = poll_until(
         Duration::from_secs(60),
-        "batches spilled while the sinks are down",
+        "batches spilled by a live agent while the sinks are down",
         || {
-            let spill = spill.path().to_path_buf();
+            let (spill, victim) = (spill.path().to_path_buf(), victim.clone());
             async move {
-                let spilled = walk(&spill)
-                    .iter()
-                    .any(|p| p.extension().is_some_and(|e| e == "batch"));
-                spilled.then_some(())
+                ["agent-1", "agent-2", "agent-3"]
+                    .into_iter()
+                    .filter(|agent| *agent != victim)
+                    .find(|agent| {
+                        walk(&spill.join(agent))
+                            .iter()
+                            .any(|p| p.extension().is_some_and(|e| e == "batch"))
+                    })
             }
         },
     )
@@ -592,15 +597,6 @@ async fn agents_killed_while_every_sink_is_down_lose_nothing() {
     // An agent with batches waiting in its spill directory dies for good:
     // its shards' checkpoints never passed those batches, so the agent
     // that takes the shards over generates them again.
-    let spilling = ["agent-1", "agent-2", "agent-3"]
-        .into_iter()
-        .filter(|agent| *agent != victim)
-        .find(|agent| {
-            walk(&spill.path().join(agent))
-                .iter()
-                .any(|p| p.extension().is_some_and(|e| e == "batch"))
-        })
-        .expect("a live agent with spilled batches");
     sandbox.node(spilling).kill9();
     // The broker stays down for a minute.
     poll_until(Duration::from_secs(90), "the broker's minute down", || async {
