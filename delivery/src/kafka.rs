@@ -70,9 +70,6 @@ async fn settled(producer: &BaseProducer<Deliveries>) {
     }
 }
 
-/// An event id as written: 16 hex digits.
-const ID_DIGITS: usize = 16;
-
 /// Messages produced between two servings of librdkafka's reports.
 const POLL_EVERY: usize = 1_000;
 
@@ -225,18 +222,7 @@ impl KafkaDestination {
         settled(&self.producer).await;
         *deliveries.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let per_stream = self.topic.contains(STREAM_PLACEHOLDER);
-        // Every value and id is written first, so the loop handing them to
-        // librdkafka runs without pause: each pause lets its broker thread
-        // wake for a few messages, which cost more CPU than the messages.
-        let mut values = String::with_capacity(batch.len() * 320);
-        let mut ends = Vec::with_capacity(batch.len());
-        let mut ids = String::with_capacity(batch.len() * ID_DIGITS);
-        for record in batch {
-            write_event_json(&mut values, record);
-            ends.push(values.len());
-            let _ = write!(ids, "{:016x}", record.event_id);
-        }
-        let mut start = 0;
+        let (mut value, mut id) = (String::new(), String::new());
         for (n, record) in batch.iter().enumerate() {
             if n % POLL_EVERY == 0 {
                 self.producer.poll(Duration::ZERO);
@@ -247,9 +233,10 @@ impl KafkaDestination {
             } else {
                 Cow::Borrowed(&self.topic)
             };
-            let value = &values[start..ends[n]];
-            start = ends[n];
-            let id = &ids[n * ID_DIGITS..(n + 1) * ID_DIGITS];
+            id.clear();
+            let _ = write!(id, "{:016x}", record.event_id);
+            value.clear();
+            write_event_json(&mut value, record);
             let headers = OwnedHeaders::new_with_capacity(2)
                 .insert(Header {
                     key: "stream",
@@ -257,9 +244,9 @@ impl KafkaDestination {
                 })
                 .insert(Header {
                     key: "id",
-                    value: Some(id),
+                    value: Some(id.as_str()),
                 });
-            let mut message = BaseRecord::to(&topic).payload(value).headers(headers);
+            let mut message = BaseRecord::to(&topic).payload(&value).headers(headers);
             if !record.key.is_empty() {
                 message = message.key(&record.key);
             }
