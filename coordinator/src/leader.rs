@@ -79,11 +79,18 @@ impl Leadership {
     }
 
     /// Campaigns for leadership until `stop`; keeps it while the lease renews.
+    ///
+    /// A renewal gets a period to be answered; one that is not (a lost
+    /// answer, a store slow under load) is tried again at once rather than a
+    /// period later, so the lease is given up only after a whole TTL without
+    /// an answer, not after one slow one.
     pub async fn run(self, store: Arc<dyn StateStore>, ttl: Duration, mut stop: watch::Receiver<bool>) {
         let period = (ttl / 3).max(Duration::from_millis(200));
+        let retry = period / 8;
         let mut lease: Option<LeaseId> = None;
         while !*stop.borrow() {
             let attempt = Instant::now();
+            let mut wait = period;
             match lease {
                 None => match self.campaign(&*store, ttl).await {
                     Ok(Some(id)) => {
@@ -95,20 +102,31 @@ impl Leadership {
                     Ok(None) => {}
                     Err(error) => tracing::warn!(%error, "leader election attempt failed"),
                 },
-                Some(id) => match store.keep_alive(id).await {
-                    Ok(()) => self.guard.renewed(attempt, ttl),
-                    Err(error) => {
-                        if matches!(error, StateError::LeaseLost(_)) || !self.guard.is_valid() {
-                            tracing::warn!(%error, "leadership lost");
-                            self.guard.invalidate();
-                            self.set_leading(false);
-                            lease = None;
+                Some(id) => {
+                    let renewal = tokio::time::timeout(period, store.keep_alive(id)).await;
+                    match renewal {
+                        Ok(Ok(())) => self.guard.renewed(attempt, ttl),
+                        Ok(Err(StateError::LeaseLost(id))) => {
+                            tracing::warn!(lease = id, "leadership lost: the lease expired");
+                            self.step_down(&mut lease);
+                        }
+                        outcome if !self.guard.is_valid() => {
+                            let error = match outcome {
+                                Ok(Err(error)) => error.to_string(),
+                                _ => "the store did not answer".to_string(),
+                            };
+                            tracing::warn!(%error, "leadership lost: no renewal for a whole lease TTL");
+                            self.step_down(&mut lease);
+                        }
+                        _ => {
+                            tracing::debug!("leader lease renewal not answered; trying again");
+                            wait = retry;
                         }
                     }
-                },
+                }
             }
             tokio::select! {
-                _ = tokio::time::sleep(period) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
         }
@@ -117,6 +135,12 @@ impl Leadership {
             // Step down at once, so a standby takes over without waiting a TTL.
             let _ = store.revoke_lease(id).await;
         }
+    }
+
+    fn step_down(&self, lease: &mut Option<LeaseId>) {
+        self.guard.invalidate();
+        self.set_leading(false);
+        *lease = None;
     }
 
     /// One attempt to become leader: create `/leader` if absent.
@@ -142,5 +166,100 @@ impl Leadership {
             store.revoke_lease(lease).await?;
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use throng_state::{KeyValue, MemoryStore, Snapshot, WatchEvent};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// The memory store, whose keep-alive number `hang` never answers.
+    struct OneRenewalLost {
+        inner: MemoryStore,
+        renewals: AtomicU32,
+        hang: u32,
+    }
+
+    #[async_trait]
+    impl StateStore for OneRenewalLost {
+        async fn get(&self, key: &str) -> Result<Option<KeyValue>, StateError> {
+            self.inner.get(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<KeyValue>, StateError> {
+            self.inner.list(prefix).await
+        }
+        async fn put(&self, key: &str, value: Vec<u8>, lease: Option<LeaseId>) -> Result<(), StateError> {
+            self.inner.put(key, value, lease).await
+        }
+        async fn delete(&self, key: &str) -> Result<bool, StateError> {
+            self.inner.delete(key).await
+        }
+        async fn delete_prefix(&self, prefix: &str) -> Result<u64, StateError> {
+            self.inner.delete_prefix(prefix).await
+        }
+        async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<Option<i64>, StateError> {
+            self.inner.txn(compares, ops).await
+        }
+        async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StateError> {
+            self.inner.grant_lease(ttl).await
+        }
+        async fn keep_alive(&self, lease: LeaseId) -> Result<(), StateError> {
+            if self.renewals.fetch_add(1, Ordering::SeqCst) + 1 == self.hang {
+                std::future::pending::<()>().await;
+            }
+            self.inner.keep_alive(lease).await
+        }
+        async fn revoke_lease(&self, lease: LeaseId) -> Result<(), StateError> {
+            self.inner.revoke_lease(lease).await
+        }
+        async fn watch(&self, prefix: &str) -> Result<mpsc::Receiver<WatchEvent>, StateError> {
+            self.inner.watch(prefix).await
+        }
+        async fn list_and_watch(&self, prefix: &str) -> Result<Snapshot, StateError> {
+            self.inner.list_and_watch(prefix).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_unanswered_renewal_does_not_cost_the_leadership() {
+        let ttl = Duration::from_millis(1_500);
+        let store = Arc::new(OneRenewalLost {
+            inner: MemoryStore::new(),
+            renewals: AtomicU32::new(0),
+            hang: 2,
+        });
+        let keys = Keys::new("test");
+        let me = LeaderRecord {
+            coordinator_id: "coordinator-1".into(),
+            address: "http://127.0.0.1:1".into(),
+        };
+        let leadership = Leadership::new(&keys, me);
+        let (stop, stop_rx) = watch::channel(false);
+        let running = tokio::spawn(leadership.clone().run(store.clone(), ttl, stop_rx));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !leadership.is_leader() {
+            assert!(Instant::now() < deadline, "never became leader");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Through the unanswered renewal and well past a TTL after it.
+        let watched = Instant::now();
+        while watched.elapsed() < ttl * 3 {
+            assert!(
+                leadership.is_leader(),
+                "leadership lost {:?} in, after {} renewals",
+                watched.elapsed(),
+                store.renewals.load(Ordering::SeqCst)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(store.renewals.load(Ordering::SeqCst) > 3, "renewals went on");
+        let _ = stop.send(true);
+        let _ = running.await;
     }
 }
