@@ -54,16 +54,18 @@ impl Coordinator {
                 id,
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(coordinator_log(id))
             .spawn()
             .unwrap_or_else(|e| panic!("start {bin} coordinator: {e}"));
         Coordinator { process, http }
     }
 
     async fn is_leader(&self) -> bool {
+        // The sample's value, not a text search: the metric's HELP line
+        // ("1 on the leader, …") reads as a leader on every coordinator.
         get(&self.http, "/metrics")
             .await
-            .is_some_and(|m| m.contains("throng_coordinator_leader 1"))
+            .is_some_and(|m| metric(&m, "throng_coordinator_leader") == 1.0)
     }
 
     /// (resident MB, CPU seconds so far) from /proc.
@@ -86,6 +88,15 @@ impl Coordinator {
 
     async fn metric(&self, name: &str) -> f64 {
         metric(&get(&self.http, "/metrics").await.unwrap_or_default(), name)
+    }
+}
+
+/// Where a coordinator's log goes: `$COORDINATOR_LOGS/<id>.log` when set.
+fn coordinator_log(id: &str) -> Stdio {
+    match std::env::var_os("COORDINATOR_LOGS") {
+        Some(dir) => std::fs::File::create(std::path::Path::new(&dir).join(format!("{id}.log")))
+            .map_or_else(|_| Stdio::null(), Stdio::from),
+        None => Stdio::null(),
     }
 }
 
