@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::records::Assignment;
 use crate::streams::sinks::SinkSpec;
 use crate::telemetry::{StreamRecord, TelemetryError};
 
@@ -153,8 +154,19 @@ impl RunDelivery {
         self.delivery.deliver(run_id, &self.plan, events).await
     }
 
-    pub async fn flush(&self, run_id: &str, finished_shard: Option<u32>) -> Result<(), TelemetryError> {
-        self.delivery.flush(run_id, finished_shard).await
+    /// Whether the shard of `assignment` may checkpoint: every sink holds
+    /// what it was handed (`finished`: the shard's last event is out). The
+    /// writers say why a sink is behind (warn, and in cluster status); this
+    /// repeats every checkpoint while it is, so it only logs at debug.
+    pub async fn ready_to_checkpoint(&self, assignment: &Assignment, finished: bool) -> bool {
+        let finished = finished.then_some(assignment.shard_index);
+        match self.delivery.flush(&assignment.campaign_id, finished).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(shard = %assignment.shard_id(), %error, "sinks behind; checkpoint deferred");
+                false
+            }
+        }
     }
 }
 

@@ -280,14 +280,13 @@ async fn session_done(
 /// and whether it is complete.
 async fn checkpoint(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) {
     // The sinks hold every recorded session first (see the stream shard).
-    if let Some(deliveries) = &state.deliveries {
-        let assignment = &state.shell.assignment;
-        let finished = state.runner.is_complete().then_some(assignment.shard_index);
-        if let Err(error) = deliveries.flush(&assignment.campaign_id, finished).await {
-            tracing::debug!(shard = %assignment.shard_id(), %error, "sinks behind; checkpoint deferred");
-            myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
-            return;
-        }
+    if let Some(deliveries) = &state.deliveries
+        && !deliveries
+            .ready_to_checkpoint(&state.shell.assignment, state.runner.is_complete())
+            .await
+    {
+        myself.send_after(CHECKPOINT_EVERY, || CampaignShardMsg::Checkpoint);
+        return;
     }
     let next = Checkpoint {
         epoch: state.shell.assignment.epoch,

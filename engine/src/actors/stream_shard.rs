@@ -191,16 +191,13 @@ async fn tick(
 /// every event is stored (in the telemetry store and every sink), and
 /// whether the run's end is reached.
 async fn checkpoint(myself: &ActorRef<StreamShardMsg>, state: &mut StreamShardState) {
-    if let Some(deliveries) = &state.deliveries {
-        let assignment = &state.shell.assignment;
-        let finished = state.runner.is_done().then_some(assignment.shard_index);
-        if let Err(error) = deliveries.flush(&assignment.campaign_id, finished).await {
-            // The writers say (warn, and in cluster status) why a sink is
-            // behind; this repeats every second while it is.
-            tracing::debug!(shard = %assignment.shard_id(), %error, "sinks behind; checkpoint deferred");
-            myself.send_after(CHECKPOINT_EVERY, || StreamShardMsg::Checkpoint);
-            return;
-        }
+    if let Some(deliveries) = &state.deliveries
+        && !deliveries
+            .ready_to_checkpoint(&state.shell.assignment, state.runner.is_done())
+            .await
+    {
+        myself.send_after(CHECKPOINT_EVERY, || StreamShardMsg::Checkpoint);
+        return;
     }
     let next = Checkpoint {
         epoch: state.shell.assignment.epoch,
