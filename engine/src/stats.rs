@@ -7,11 +7,11 @@ use hdrhistogram::Histogram;
 
 /// Latencies in microseconds, 1 µs to 1 hour, 3 significant digits.
 ///
-/// A histogram that records keeps every bucket's count (188 KB, so that
-/// recording is an index and an add); one that is only merged and read —
-/// a report received, the coordinator's copy of each shard's counters, a
-/// campaign's totals — keeps just its non-empty buckets, a few bytes each.
-/// Both give the same answers.
+/// A histogram that records many different latencies keeps every bucket's
+/// count (188 KB, so that recording is an index and an add); one that has
+/// recorded few, or is only merged and read — a report received, the
+/// coordinator's copy of each shard's counters, a campaign's totals — keeps
+/// just its non-empty buckets, a few bytes each. Both give the same answers.
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
     form: Form,
@@ -32,6 +32,13 @@ impl Default for Form {
 
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
+/// A histogram that records stays a list of its buckets until it has this
+/// many (2 KB), and only then takes the 188 KB of every bucket: a quiet
+/// shard's histograms stay small, and reading them for each second's report
+/// costs next to nothing, which matters on an agent running thousands of
+/// shards at a trickle.
+const SPARSE_BUCKETS: usize = 128;
+
 fn dense() -> Histogram<u64> {
     // Bounds and precision are constants known to be valid.
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
@@ -45,8 +52,22 @@ static SHAPE: std::sync::LazyLock<Histogram<u64>> = std::sync::LazyLock::new(den
 impl LatencyHistogram {
     /// Records one latency; values beyond the range are clamped, never dropped.
     pub fn record_us(&mut self, micros: u64) {
-        self.dense_mut()
-            .saturating_record(micros.clamp(1, MAX_LATENCY_US));
+        let micros = micros.clamp(1, MAX_LATENCY_US);
+        if let Form::Buckets(buckets) = &mut self.form {
+            let bucket = SHAPE.highest_equivalent(micros);
+            match buckets.binary_search_by_key(&bucket, |&(value, _)| value) {
+                Ok(i) => {
+                    buckets[i].1 = buckets[i].1.saturating_add(1);
+                    return;
+                }
+                Err(i) if buckets.len() < SPARSE_BUCKETS => {
+                    buckets.insert(i, (bucket, 1));
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        self.dense_mut().saturating_record(micros);
     }
 
     fn dense_mut(&mut self) -> &mut Histogram<u64> {
@@ -347,6 +368,30 @@ mod tests {
         into_compact.record_us(12);
         into_dense.record_us(12);
         assert_eq!(into_compact.buckets(), into_dense.buckets());
+    }
+
+    #[test]
+    fn a_quiet_histogram_stays_small_and_a_busy_one_turns_dense() {
+        // Fifty different latencies, each many times.
+        let few = || (1..=1_000u64).map(|i| 1_000 + i % 50 * 1_337);
+        let quiet = recorded(few());
+        assert!(matches!(quiet.form, Form::Buckets(_)), "few buckets stay a list");
+        let mut reference = LatencyHistogram {
+            form: Form::Dense(Box::new(dense())),
+        };
+        for v in few() {
+            reference.record_us(v);
+        }
+        assert_eq!(quiet.buckets(), reference.buckets());
+        for q in [0.0, 0.5, 0.99, 1.0] {
+            assert_eq!(quiet.quantile_ms(q), reference.quantile_ms(q), "quantile {q}");
+        }
+        assert_eq!(quiet.max_ms(), reference.max_ms());
+
+        let busy = recorded(1..=10_000);
+        assert!(matches!(busy.form, Form::Dense(_)), "many buckets turn dense");
+        assert_eq!(busy.count(), 10_000);
+        assert_eq!(busy.count_at_most(100), 100);
     }
 
     #[test]

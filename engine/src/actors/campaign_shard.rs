@@ -61,6 +61,8 @@ pub struct ShardState {
     failures: FailureLog,
     /// Where the campaign's `sinks:` go; none when it has none.
     deliveries: Option<RunDelivery>,
+    /// The pending tick's timer; a new tick replaces it.
+    next_tick: Option<ractor::concurrency::JoinHandle<Result<(), ractor::MessagingErr<CampaignShardMsg>>>>,
 }
 
 impl Actor for CampaignShard {
@@ -119,6 +121,7 @@ impl Actor for CampaignShard {
             sessions: JoinSet::new(),
             failures: FailureLog::new(Instant::now()),
             deliveries,
+            next_tick: None,
         })
     }
 
@@ -129,6 +132,9 @@ impl Actor for CampaignShard {
     ) -> Result<(), ActorProcessingErr> {
         // Sessions may sit in long awaits; abort them rather than wait.
         state.sessions.abort_all();
+        if let Some(pending) = state.next_tick.take() {
+            pending.abort();
+        }
         Ok(())
     }
 
@@ -148,6 +154,8 @@ impl Actor for CampaignShard {
                     .runner
                     .replan(plan.shard(state.shell.assignment.shard_index));
                 tracing::info!(shard = %state.shell.shard_id(), "schedule changed");
+                // The pending tick was set by the old schedule.
+                myself.send_message(CampaignShardMsg::Tick)?;
             }
             CampaignShardMsg::SetPaused(paused) => {
                 let was_paused = state.runner.is_paused();
@@ -222,12 +230,29 @@ async fn tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) -> Re
         }
     }
     if !state.runner.all_launched() {
-        myself.send_after(TICK, || CampaignShardMsg::Tick);
+        schedule_tick(myself, state);
     } else if state.runner.is_complete() {
         // Nothing left to run (e.g. a closed-model shard with no users).
         myself.send_message(CampaignShardMsg::Checkpoint)?;
     }
     Ok(())
+}
+
+/// Sets the next tick for when the next session is due (less the
+/// lookahead, and never sooner than a `TICK`), or a `TICK` from now while
+/// launches wait on sessions ending: a shard with a session every minute
+/// wakes once a minute, not fifty times a second, so an agent can hold
+/// thousands of quiet shards. One tick is pending at a time.
+fn schedule_tick(myself: &ActorRef<CampaignShardMsg>, state: &mut ShardState) {
+    if let Some(pending) = state.next_tick.take() {
+        pending.abort();
+    }
+    let wait = state.runner.next_start().map_or(TICK, |start| {
+        start
+            .saturating_duration_since(Instant::now() + LOOKAHEAD)
+            .max(TICK)
+    });
+    state.next_tick = Some(myself.send_after(wait, || CampaignShardMsg::Tick));
 }
 
 async fn session_done(

@@ -130,6 +130,17 @@ impl ShardRunner {
         due
     }
 
+    /// When the next session is intended to start, where time alone decides
+    /// it: an open-model shard with sessions left to launch and room to run
+    /// them. None when launches wait on sessions ending (the closed model, or
+    /// as many sessions running as allowed) or nothing is left to launch.
+    pub fn next_start(&self) -> Option<Instant> {
+        if self.plan.closed.is_some() || self.all_launched() || self.in_flight >= self.max_in_flight {
+            return None;
+        }
+        Some(self.intended_start(self.next_launch))
+    }
+
     /// Whether every session has been launched (or, closed, none may start any more).
     pub fn all_launched(&self) -> bool {
         self.launches_closed || self.next_launch >= self.plan.sessions()
@@ -214,6 +225,25 @@ mod tests {
         assert_eq!(due.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(due[1].1, now + Duration::from_millis(400));
         assert!(runner.take_due(now + Duration::from_millis(450)).is_empty());
+    }
+
+    #[test]
+    fn the_next_start_is_known_until_launches_wait_on_sessions() {
+        let now = Instant::now();
+        let mut runner = ShardRunner::new(plan(), 0, now, 2, 0);
+        assert_eq!(runner.next_start(), Some(now), "session 0 is due at once");
+        runner.take_due(now);
+        assert_eq!(runner.next_start(), Some(now + Duration::from_millis(200)));
+        runner.take_due(now + Duration::from_millis(200));
+        assert_eq!(runner.next_start(), None, "two running of two allowed");
+        runner.finished(0);
+        assert_eq!(runner.next_start(), Some(now + Duration::from_millis(400)));
+        for seq in 1..10 {
+            runner.take_due(now + Duration::from_secs(10));
+            runner.finished(seq);
+        }
+        assert!(runner.all_launched());
+        assert_eq!(runner.next_start(), None, "nothing left to launch");
     }
 
     #[test]
