@@ -55,7 +55,16 @@ impl Membership {
                     continue;
                 }
                 Some(id) => match self.store.keep_alive(id).await {
-                    Ok(()) => self.guard.renewed(attempt, self.ttl),
+                    Ok(()) if self.guard.renewed_unless_lapsed(attempt, self.ttl) => {}
+                    Ok(()) => {
+                        // Renewed, but too late: shards that looked at the
+                        // guard meanwhile have stopped, and the coordinator
+                        // would not know. Start over under a new lease, so
+                        // it sends them again.
+                        self.fence(id, "lease renewed only after it had lapsed").await;
+                        lease = None;
+                        continue;
+                    }
                     Err(StateError::LeaseLost(_)) => {
                         self.fence(id, "lease lost").await;
                         lease = None;

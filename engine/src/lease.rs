@@ -41,6 +41,21 @@ impl LeaseGuard {
             .store(until.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// Records a keep-alive made at `renewed_at`, unless the guard has
+    /// lapsed meanwhile: shards may already have stopped on seeing it
+    /// lapsed, so the lease is not trusted again and the agent starts over
+    /// under a new one (which tells the coordinator to send its shards
+    /// again). Whether it was extended.
+    pub fn renewed_unless_lapsed(&self, renewed_at: Instant, ttl: Duration) -> bool {
+        let until = (renewed_at.saturating_duration_since(self.origin) + ttl).as_millis() as u64;
+        let now = Instant::now().saturating_duration_since(self.origin).as_millis() as u64;
+        self.valid_until_ms
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |current| {
+                (now < current).then_some(current.max(until))
+            })
+            .is_ok()
+    }
+
     /// Marks the lease lost.
     pub fn invalidate(&self) {
         self.valid_until_ms.store(0, Ordering::SeqCst);
@@ -75,5 +90,22 @@ mod tests {
         guard.invalidate();
         assert!(!guard.is_valid());
         assert!(LeaseGuard::always_valid().is_valid());
+    }
+
+    #[test]
+    fn a_lapsed_guard_is_not_extended_by_a_late_keep_alive() {
+        let guard = LeaseGuard::new();
+        guard.renewed(Instant::now(), Duration::from_secs(5));
+        assert!(guard.renewed_unless_lapsed(Instant::now(), Duration::from_secs(5)));
+        assert!(guard.is_valid());
+
+        let sent = Instant::now();
+        guard.renewed(sent, Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(40));
+        // The answer to a keep-alive sent before the lapse comes back after it.
+        assert!(!guard.renewed_unless_lapsed(sent, Duration::from_secs(5)));
+        assert!(!guard.is_valid(), "lapsed stays lapsed until a new lease");
+        guard.renewed(Instant::now(), Duration::from_secs(5));
+        assert!(guard.is_valid(), "a new lease makes it valid");
     }
 }
