@@ -32,6 +32,8 @@ pub struct ShardStatsReport {
 /// telemetry writer is doing and whether it keeps up.
 #[derive(Clone, Debug, Default)]
 pub struct AgentStatsReport {
+    /// When the agent made the report (epoch ms, the agent's clock).
+    pub sent_at_ms: u64,
     pub shards: Vec<ShardStatsReport>,
     pub telemetry: TelemetryHealth,
     pub generator: GeneratorLoad,
@@ -208,6 +210,7 @@ impl AgentApi for GrpcAgentClient {
         let stream = response.into_inner().map(move |item| {
             let report = item.map_err(|s| this.error(s))?;
             Ok(AgentStatsReport {
+                sent_at_ms: report.at_ms,
                 shards: report
                     .shards
                     .iter()

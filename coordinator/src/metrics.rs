@@ -47,6 +47,12 @@ pub async fn render(app: &App) -> String {
         &[],
         app.placements.round_micros.load(Ordering::Relaxed) as f64 / 1e6,
     );
+    m.histogram(
+        "throng_coordinator_stats_delay_seconds",
+        "How long agents' stats reports took from the agent to this coordinator's merged counts.",
+        &[],
+        &app.hub.report_delay(),
+    );
     m.gauge(
         "throng_reconcile_last_round_seconds",
         "How long the latest round took.",

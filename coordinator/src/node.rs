@@ -214,6 +214,7 @@ fn start_loops(
         baselines,
         answers: Arc::default(),
         behaviour_rules: config.behaviour_rules.clone(),
+        feeds: Arc::default(),
     }
 }
 

@@ -46,20 +46,40 @@ fn best<'a>(shard_hash: u64, candidates: &'a [Candidate], agent_hashes: &[u64]) 
         .map(|(c, _)| c)
 }
 
+/// The candidates of one round, each agent's id hashed once: placing a
+/// shard then costs one score per agent (with a thousand agents and ten
+/// thousand shards, hashing every agent's id again for every shard was most
+/// of a round).
+pub struct Placer<'a> {
+    candidates: &'a [Candidate],
+    agent_hashes: Vec<u64>,
+}
+
+impl<'a> Placer<'a> {
+    pub fn new(candidates: &'a [Candidate]) -> Self {
+        Placer {
+            candidates,
+            agent_hashes: candidates.iter().map(|c| id_hash(&c.agent_id)).collect(),
+        }
+    }
+
+    /// The agent that should run `shard_id`, or None if no candidate can.
+    pub fn place(&self, shard_id: &str) -> Option<&'a Candidate> {
+        best(id_hash(shard_id), self.candidates, &self.agent_hashes)
+    }
+}
+
 /// The agent that should run `shard_id`, or None if no candidate can.
 pub fn place<'a>(shard_id: &str, candidates: &'a [Candidate]) -> Option<&'a Candidate> {
-    let agent_hashes: Vec<u64> = candidates.iter().map(|c| id_hash(&c.agent_id)).collect();
-    best(id_hash(shard_id), candidates, &agent_hashes)
+    Placer::new(candidates).place(shard_id)
 }
 
 /// Places every shard; shards no candidate can take are left out.
 pub fn place_all(shard_ids: &[String], candidates: &[Candidate]) -> BTreeMap<String, String> {
-    let agent_hashes: Vec<u64> = candidates.iter().map(|c| id_hash(&c.agent_id)).collect();
+    let placer = Placer::new(candidates);
     shard_ids
         .iter()
-        .filter_map(|shard| {
-            best(id_hash(shard), candidates, &agent_hashes).map(|c| (shard.clone(), c.agent_id.clone()))
-        })
+        .filter_map(|shard| placer.place(shard).map(|c| (shard.clone(), c.agent_id.clone())))
         .collect()
 }
 

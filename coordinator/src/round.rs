@@ -18,8 +18,8 @@ use throng_engine::streams::scenario::ScenarioRun;
 use throng_state::LeaseId;
 
 use crate::campaign::{Campaign, CampaignState, CampaignStatus};
-use crate::placement::{Candidate, place};
-use crate::view::ClusterView;
+use crate::placement::{Candidate, Placer};
+use crate::view::{ClusterView, LiveAgent};
 
 /// What the agents were last told about a shard: while it still holds, the
 /// shard's owner needs no new call.
@@ -99,6 +99,14 @@ pub fn plan(
             capacity: a.record.capacity,
         })
         .collect();
+    let live = LiveAgents {
+        placer: Placer::new(&candidates),
+        by_id: view
+            .agents
+            .iter()
+            .map(|a| (a.record.agent_id.as_str(), a))
+            .collect(),
+    };
     let mut round = Round::default();
     for campaign in view.campaigns.values() {
         let shards = campaign.shard_count();
@@ -128,18 +136,17 @@ pub fn plan(
             });
         }
         for index in 0..shards {
-            plan_shard(
-                &mut round,
-                view,
-                confirmed,
-                &candidates,
-                campaign,
-                index,
-                finished,
-            );
+            plan_shard(&mut round, view, confirmed, &live, campaign, index, finished);
         }
     }
     round
+}
+
+/// The live agents as a round looks them up: where a shard belongs, and
+/// an agent by id (thousands of times a round, so not by a search).
+struct LiveAgents<'a> {
+    placer: Placer<'a>,
+    by_id: HashMap<&'a str, &'a LiveAgent>,
 }
 
 /// One shard's part of the round.
@@ -147,7 +154,7 @@ fn plan_shard(
     round: &mut Round,
     view: &ClusterView,
     confirmed: &HashMap<String, Confirmed>,
-    candidates: &[Candidate],
+    live: &LiveAgents,
     campaign: &Campaign,
     index: u32,
     finished: bool,
@@ -157,11 +164,13 @@ fn plan_shard(
     let checkpoint = view.checkpoints.get(&shard_id).cloned().unwrap_or_default();
     let state = campaign.status.state;
     let revoke_from = |owner: &Assignment| {
-        view.agent(&owner.agent_id).map(|agent| AgentCall::Revoke {
-            record: agent.record.clone(),
-            campaign_id: campaign.id.clone(),
-            shard_index: index,
-        })
+        live.by_id
+            .get(owner.agent_id.as_str())
+            .map(|agent| AgentCall::Revoke {
+                record: agent.record.clone(),
+                campaign_id: campaign.id.clone(),
+                shard_index: index,
+            })
     };
     if finished || !state.is_active() || checkpoint.done {
         if let Some(owner) = current {
@@ -173,10 +182,10 @@ fn plan_shard(
         }
         return;
     }
-    let Some(target) = place(&shard_id, candidates) else {
+    let Some(target) = live.placer.place(&shard_id) else {
         return;
     };
-    let Some(agent) = view.agent(&target.agent_id) else {
+    let Some(agent) = live.by_id.get(target.agent_id.as_str()) else {
         return;
     };
     let assignment = match current {
@@ -237,8 +246,6 @@ mod tests {
     use throng_engine::records::Checkpoint;
     use throng_engine::spec::ValidationContext;
     use throng_engine::workload::Workload;
-
-    use crate::view::LiveAgent;
 
     fn agent(id: &str, lease: LeaseId) -> LiveAgent {
         LiveAgent {

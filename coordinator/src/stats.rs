@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use throng_engine::generator::GeneratorLoad;
-use throng_engine::stats::ShardCounters;
+use throng_engine::stats::{LatencyHistogram, ShardCounters};
 use throng_engine::telemetry::TelemetryHealth;
 use tokio::sync::watch;
 
@@ -27,6 +27,8 @@ struct HubInner {
     /// those that have stopped.
     agent_totals: BTreeMap<String, AgentTotals>,
     streaming: HashSet<String>,
+    /// How long reports took from their agents to this hub.
+    delay: LatencyHistogram,
 }
 
 /// The counters an agent snapshot sums.
@@ -171,6 +173,13 @@ impl StatsHub {
         self.lock().agents.clone()
     }
 
+    /// How long every report so far took from its agent's making it to its
+    /// counts being merged here (to the millisecond; agents' clocks ahead of
+    /// this one count as no delay).
+    pub fn report_delay(&self) -> LatencyHistogram {
+        self.lock().delay.clone()
+    }
+
     fn update(&self, agent_id: &str, report: throng_agent_api::AgentStatsReport) {
         let mut inner = self.lock();
         let now = report
@@ -205,6 +214,8 @@ impl StatsHub {
                 report.counters,
             );
         }
+        let delay_ms = throng_engine::clock::epoch_ms().saturating_sub(report.sent_at_ms);
+        inner.delay.record_us(delay_ms.saturating_mul(1_000));
     }
 
     /// Keeps a stats stream open to every live agent until `stop`.

@@ -50,6 +50,7 @@ async fn app(etcd: &EtcdServer, cluster: &str, id: &str) -> (App, watch::Sender<
         baselines: Arc::default(),
         answers: Arc::default(),
         behaviour_rules: throng_engine::behaviour::rules_file::BehaviourRules::defaults(),
+        feeds: Arc::default(),
     };
     (app, stop)
 }

@@ -3,7 +3,8 @@
 //! edited (`crate::campaign_update` says what may change when), cloned,
 //! given a new rate, deleted; and their live stats.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use throng_engine::campaign::thresholds::ThresholdResult;
@@ -12,7 +13,7 @@ use throng_engine::spec::{FieldError, SpecErrors};
 use throng_engine::stats::ShardCounters;
 use throng_engine::workload::Workload;
 use throng_node::trace_context;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::App;
@@ -318,55 +319,135 @@ impl Campaigns<'_> {
     /// The campaign's live stats about once a second until a few seconds
     /// after it ends (agents report once a second: their last reports make
     /// the final figures complete). Ends with an error if the campaign goes.
+    /// Everyone watching one campaign shares one feed (`LiveFeeds`): its
+    /// figures are worked out once a second however many watch.
     pub async fn watch(&self, id: &str) -> Result<mpsc::Receiver<Result<LiveStats>>> {
         self.app.load(id).await?;
+        let mut feed = self.app.feeds.subscribe(self.app, id);
         let (sender, receiver) = mpsc::channel(8);
-        let app = self.app.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            let mut window: VecDeque<RateSample> = VecDeque::new();
-            let mut reports_since_end = 0;
-            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            // The latest figures at once (a feed already running has some),
+            // then each new one; a watcher that falls behind skips to the latest.
+            let mut latest = feed.borrow_and_update().clone();
             loop {
-                ticker.tick().await;
-                let (view, campaign) = match app.cluster_view().await {
-                    Ok(view) => match view.campaigns.get(&id).cloned() {
-                        Some(campaign) => (view, campaign),
-                        None => {
-                            let gone = CoordinatorError::NotFound(format!("campaign {id}"));
-                            let _ = sender.send(Err(gone)).await;
-                            return;
-                        }
-                    },
-                    // The store may come back: skip this tick, keep the stream.
-                    Err(error) => {
-                        tracing::debug!(%error, "watch: cluster view unavailable");
-                        continue;
-                    }
+                let item = match latest {
+                    Some(FeedItem::Stats(stats)) => Some(Ok((*stats).clone())),
+                    Some(FeedItem::Gone) => Some(Err(CoordinatorError::NotFound(format!("campaign {id}")))),
+                    None => None,
                 };
-                let stats = live_stats(&app, &campaign, &view, &window);
-                let sample = (
-                    Instant::now(),
-                    stats.totals.sessions_started,
-                    stats.totals.requests,
-                    stats.totals.stream_events,
-                );
-                if sender.send(Ok(stats)).await.is_err() {
-                    return;
-                }
-                if campaign.status.state.is_terminal() {
-                    reports_since_end += 1;
-                    if reports_since_end > 2 {
+                if let Some(item) = item {
+                    let gone = item.is_err();
+                    if sender.send(item).await.is_err() || gone {
                         return;
                     }
                 }
-                window.push_back(sample);
-                if window.len() > RATE_WINDOW {
-                    window.pop_front();
+                if feed.changed().await.is_err() {
+                    return;
                 }
+                latest = feed.borrow_and_update().clone();
             }
         });
         Ok(receiver)
+    }
+}
+
+/// What a campaign's feed says each second.
+#[derive(Clone, Debug)]
+pub enum FeedItem {
+    Stats(Arc<LiveStats>),
+    /// The campaign was deleted.
+    Gone,
+}
+
+/// One live feed per watched campaign: a task that works out the campaign's
+/// figures once a second and publishes them to every watcher, ending when
+/// the last watcher leaves or a few seconds after the campaign ends. A
+/// hundred watchers cost what one does (each working them out on its own
+/// took a whole core at 2,000 shards).
+#[derive(Default)]
+pub struct LiveFeeds {
+    feeds: std::sync::Mutex<HashMap<String, watch::Sender<Option<FeedItem>>>>,
+}
+
+impl LiveFeeds {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Option<FeedItem>>>> {
+        self.feeds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receiver of campaign `id`'s feed, starting the feed if none runs.
+    fn subscribe(&self, app: &App, id: &str) -> watch::Receiver<Option<FeedItem>> {
+        let mut feeds = self.lock();
+        if let Some(sender) = feeds.get(id) {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = watch::channel(None);
+        feeds.insert(id.to_string(), sender.clone());
+        tokio::spawn(run_feed(app.clone(), id.to_string(), sender));
+        receiver
+    }
+
+    /// Ends `id`'s feed unless someone still watches it; whether it ended.
+    fn end_if_unwatched(&self, id: &str, sender: &watch::Sender<Option<FeedItem>>) -> bool {
+        let mut feeds = self.lock();
+        if sender.receiver_count() > 0 {
+            return false;
+        }
+        feeds.remove(id);
+        true
+    }
+
+    /// Ends `id`'s feed: its watchers see the end after its last item.
+    fn end(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+/// A campaign's feed: its figures once a second (rates averaged over the
+/// samples before), until nobody watches or a few seconds after it ends.
+async fn run_feed(app: App, id: String, sender: watch::Sender<Option<FeedItem>>) {
+    let mut window: VecDeque<RateSample> = VecDeque::new();
+    let mut reports_since_end = 0;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        if app.feeds.end_if_unwatched(&id, &sender) {
+            return;
+        }
+        let (view, campaign) = match app.cluster_view().await {
+            Ok(view) => match view.campaigns.get(&id).cloned() {
+                Some(campaign) => (view, campaign),
+                None => {
+                    app.feeds.end(&id);
+                    sender.send_replace(Some(FeedItem::Gone));
+                    return;
+                }
+            },
+            // The store may come back: skip this tick, keep the feed.
+            Err(error) => {
+                tracing::debug!(%error, "watch: cluster view unavailable");
+                continue;
+            }
+        };
+        let stats = live_stats(&app, &campaign, &view, &window);
+        let sample = (
+            Instant::now(),
+            stats.totals.sessions_started,
+            stats.totals.requests,
+            stats.totals.stream_events,
+        );
+        sender.send_replace(Some(FeedItem::Stats(Arc::new(stats))));
+        if campaign.status.state.is_terminal() {
+            reports_since_end += 1;
+            if reports_since_end > 2 {
+                app.feeds.end(&id);
+                return;
+            }
+        }
+        window.push_back(sample);
+        if window.len() > RATE_WINDOW {
+            window.pop_front();
+        }
     }
 }
 

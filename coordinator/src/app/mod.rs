@@ -75,6 +75,8 @@ pub struct App {
     pub answers: Arc<crate::answers::StoredAnswers>,
     /// The bot detector's rules in force.
     pub behaviour_rules: throng_engine::behaviour::rules_file::BehaviourRules,
+    /// The live feeds of watched campaigns, one per campaign.
+    pub feeds: Arc<campaigns::LiveFeeds>,
 }
 
 impl App {
