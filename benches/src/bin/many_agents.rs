@@ -10,7 +10,11 @@
 //! writes per second and database size; the API's latency; the time until
 //! every shard runs again; and how often a shard was seen on two agents.
 //!
-//! `many_agents [AGENTS] [SHARDS]`, after `cargo build --release -p
+//! With WATCHERS clients watching a campaign (`WatchCampaign`, each on its
+//! own connection) for a second window: their updates and the leader's
+//! CPU; and the stats reports' delay from agent to coordinator.
+//!
+//! `many_agents [AGENTS] [SHARDS] [WATCHERS]`, after `cargo build --release -p
 //! throng-ops --bin throng -p throng-benches --bin many_agents` (the
 //! coordinators run `throng` from beside this program, or `THRONG_BIN`;
 //! etcd as `ops/scripts/install.sh` installs it).
@@ -25,6 +29,7 @@ use throng_agent::{Agent, AgentConfig};
 use throng_engine::telemetry::MemorySink;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
+use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_state::{EtcdStore, StateStore};
 use throng_testkit::{EtcdServer, http_get, http_request};
 
@@ -34,6 +39,7 @@ const LEASE_TTL: Duration = Duration::from_secs(5);
 
 struct Coordinator {
     process: Child,
+    grpc: String,
     http: String,
 }
 
@@ -57,7 +63,7 @@ impl Coordinator {
             .stderr(coordinator_log(id))
             .spawn()
             .unwrap_or_else(|e| panic!("start {bin} coordinator: {e}"));
-        Coordinator { process, http }
+        Coordinator { process, grpc, http }
     }
 
     async fn is_leader(&self) -> bool {
@@ -174,6 +180,71 @@ async fn running(clients: &[(String, AgentClient)]) -> Vec<((String, u32), Strin
     shards
 }
 
+/// Quantile `q` of a Prometheus histogram's observations between two
+/// scrapes: the upper bound of the bucket it falls in (seconds).
+fn histogram_quantile(before: &str, after: &str, name: &str, q: f64) -> f64 {
+    let buckets = |text: &str| -> Vec<(f64, f64)> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        text.lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|l| {
+                let (le, count) = l.split_once("\"} ")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, count.parse().ok()?))
+            })
+            .collect()
+    };
+    let (before, after) = (buckets(before), buckets(after));
+    let counts: Vec<(f64, f64)> = after
+        .iter()
+        .map(|&(le, n)| (le, n - before.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1)))
+        .collect();
+    let total = counts.last().map_or(0.0, |c| c.1);
+    counts
+        .iter()
+        .find(|&&(_, n)| n >= q * total)
+        .map_or(f64::NAN, |&(le, _)| le)
+}
+
+/// `count` clients watching a campaign over gRPC (`WatchCampaign`), each on
+/// its own connection, for `window`: each one's updates and longest wait
+/// between two (seconds).
+async fn watch(grpc: &str, campaign: &str, count: usize, window: Duration) -> Vec<(u64, f64)> {
+    let watchers = (0..count).map(|_| {
+        let (grpc, campaign) = (format!("http://{grpc}"), campaign.to_string());
+        tokio::spawn(async move {
+            let mut client = ControlServiceClient::connect(grpc).await.expect("watch client");
+            let mut stream = client
+                .watch_campaign(v1::CampaignRef { id: campaign })
+                .await
+                .expect("WatchCampaign")
+                .into_inner();
+            let (start, mut last, mut updates, mut longest) = (Instant::now(), Instant::now(), 0, 0.0_f64);
+            while let Some(left) = window.checked_sub(start.elapsed()) {
+                match tokio::time::timeout(left, stream.message()).await {
+                    Ok(Ok(Some(_))) => {
+                        updates += 1;
+                        longest = longest.max(last.elapsed().as_secs_f64());
+                        last = Instant::now();
+                    }
+                    Ok(_) => panic!("a watch ended early"),
+                    Err(_) => break,
+                }
+            }
+            (updates, longest.max(last.elapsed().as_secs_f64()))
+        })
+    });
+    futures::future::join_all(watchers)
+        .await
+        .into_iter()
+        .map(|w| w.expect("watcher"))
+        .collect()
+}
+
 /// Shards seen on more than one agent in one look.
 fn doubled(shards: &[((String, u32), String, u64)]) -> usize {
     let mut holders: BTreeMap<&(String, u32), usize> = BTreeMap::new();
@@ -233,6 +304,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let agent_count: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let shards: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let watchers: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100);
     let bin = std::env::var("THRONG_BIN").unwrap_or_else(|_| {
         let exe = std::env::current_exe().expect("this program's path");
         exe.with_file_name("throng").display().to_string()
@@ -318,6 +390,7 @@ async fn main() {
             + metric(m, "etcd_mvcc_txn_total")
             + metric(m, "etcd_mvcc_delete_total")
     };
+    let leader_metrics_before = get(&leader.http, "/metrics").await.unwrap_or_default();
     let (before_etcd, (_, cpu_start)) = (etcd_metrics().await, leader.usage());
     let rounds_start = leader.metric("throng_reconcile_rounds_total").await;
     let round_s_start = leader.metric("throng_reconcile_round_seconds_total").await;
@@ -338,6 +411,26 @@ async fn main() {
     let rounds = leader.metric("throng_reconcile_rounds_total").await - rounds_start;
     let round_ms = (leader.metric("throng_reconcile_round_seconds_total").await - round_s_start) * 1000.0
         / rounds.max(1.0);
+    let leader_metrics_after = get(&leader.http, "/metrics").await.unwrap_or_default();
+    let delay = |q| {
+        histogram_quantile(
+            &leader_metrics_before,
+            &leader_metrics_after,
+            "throng_coordinator_stats_delay_seconds",
+            q,
+        ) * 1000.0
+    };
+    let (delay_p50_ms, delay_p99_ms) = (delay(0.5), delay(0.99));
+
+    // The same, with WATCHERS clients watching the first campaign.
+    let (_, cpu_watch_start) = leader.usage();
+    let watch_start = Instant::now();
+    let watched = watch(&leader.grpc, id, watchers, window).await;
+    let (watch_mb, cpu_watch_end) = leader.usage();
+    let watch_seconds = watch_start.elapsed().as_secs_f64();
+    let updates_per_s =
+        watched.iter().map(|w| w.0 as f64).sum::<f64>() / watched.len().max(1) as f64 / window.as_secs_f64();
+    let longest_wait_s = percentile(watched.iter().map(|w| w.1).collect(), 0.99);
 
     // A tenth of the agents vanish at once.
     let vanishing = (agent_count / 10).max(1);
@@ -368,6 +461,15 @@ async fn main() {
             "db_mb": round(metric(&after_etcd, "etcd_mvcc_db_total_size_in_bytes") / 1e6),
         },
         "api_ms": { "p50": round(percentile(api_ms.clone(), 0.5)), "p99": round(percentile(api_ms, 0.99)) },
+        // Upper bounds of the buckets the quantiles fall in.
+        "stats_delay_ms": { "p50_at_most": delay_p50_ms, "p99_at_most": delay_p99_ms },
+        "watchers": {
+            "count": watchers,
+            "updates_per_s_each": round(updates_per_s),
+            "longest_wait_p99_s": round(longest_wait_s),
+            "leader_cpu_pct": round((cpu_watch_end - cpu_watch_start) / watch_seconds * 100.0),
+            "leader_mb": round(watch_mb),
+        },
         "vanished_agents": vanishing,
         "all_running_again_s": round(recovered_s),
         "lease_ttl_s": LEASE_TTL.as_secs(),
