@@ -46,18 +46,28 @@ pub fn order_to_wire(order: &ShardOrder) -> v1::ShardAssignment {
 /// The order an assignment carries; its spec is only parsed back, not
 /// checked against an allowlist (the coordinator validated it).
 pub fn order_from_wire(wire: &v1::ShardAssignment) -> Result<ShardOrder, String> {
+    Ok(order_with_workload(wire, workload_from_wire(&wire.spec_json)?))
+}
+
+/// The workload a spec document on the wire describes. The coordinator
+/// checked it against the target allowlist already.
+pub fn workload_from_wire(spec_json: &str) -> Result<Workload, String> {
     let context = ValidationContext {
         allowlist: Allowlist::any(),
     };
-    let workload = Workload::parse(&wire.spec_json, &context).map_err(|e| format!("spec: {e}"))?;
-    Ok(ShardOrder {
+    Workload::parse(spec_json, &context).map_err(|e| format!("spec: {e}"))
+}
+
+/// An order whose workload has been read already (from `spec_json`).
+pub fn order_with_workload(wire: &v1::ShardAssignment, workload: Workload) -> ShardOrder {
+    ShardOrder {
         assignment: assignment_from_wire(wire),
         workload,
         paused: wire.paused,
         started_at_ms: wire.started_at_ms,
         rate_changes: rate_changes_from_wire(wire),
         scenario_runs: scenario_runs_from_wire(wire),
-    })
+    }
 }
 
 /// The scenario timeline an assignment carries (empty when none or unreadable).

@@ -256,6 +256,7 @@ impl Agent {
             browsers: config.browsers.clone(),
             generator: generator.clone(),
             deliveries: config.deliveries.clone(),
+            specs: Default::default(),
         };
         let server = serve(&config, listener, bound, service, stop_rx.clone()).await?;
         tokio::spawn(generator.clone().run(stop_rx.clone()));

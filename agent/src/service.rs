@@ -7,6 +7,7 @@ use std::time::Duration;
 use ractor::{ActorRef, rpc::CallResult};
 use throng_engine::actors::{AgentRootMsg, StatsRegistry};
 use throng_engine::telemetry::TelemetrySink;
+use throng_engine::workload::Workload;
 use throng_proto::v1;
 use throng_proto::v1::agent_service_server::AgentService;
 use tokio_stream::wrappers::ReceiverStream;
@@ -37,6 +38,37 @@ pub struct AgentServiceImpl {
     pub generator: throng_engine::generator::GeneratorMonitor,
     /// Where stream runs' sinks go; their health rides on stats reports.
     pub deliveries: Option<Arc<dyn throng_engine::delivery::EventDelivery>>,
+    /// The specs of the shards assigned lately, read once each.
+    pub specs: ReadSpecs,
+}
+
+/// Specs as read from their documents, by document: every shard of a
+/// campaign arrives with the same one, and reading it (YAML, validation)
+/// once per campaign rather than once per shard is most of what an
+/// assignment costs an agent taking hundreds of shards.
+#[derive(Default)]
+pub struct ReadSpecs {
+    read: std::sync::Mutex<std::collections::HashMap<String, Workload>>,
+}
+
+/// How many documents are kept; more campaigns at once than this read
+/// their specs again now and then.
+const SPECS_KEPT: usize = 64;
+
+impl ReadSpecs {
+    fn read(&self, document: &str) -> Result<Workload, String> {
+        let lock = || self.read.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(workload) = lock().get(document) {
+            return Ok(workload.clone());
+        }
+        let workload = wire::workload_from_wire(document)?;
+        let mut read = lock();
+        if read.len() >= SPECS_KEPT {
+            read.clear();
+        }
+        read.insert(document.to_string(), workload.clone());
+        Ok(workload)
+    }
 }
 
 async fn call<T: Send + 'static>(
@@ -180,7 +212,11 @@ impl AgentServiceImpl {
         let Some(wire_assignment) = request.into_inner().assignment else {
             return Err(Status::invalid_argument("assignment is required"));
         };
-        let order = wire::order_from_wire(&wire_assignment).map_err(Status::invalid_argument)?;
+        let workload = self
+            .specs
+            .read(&wire_assignment.spec_json)
+            .map_err(Status::invalid_argument)?;
+        let order = wire::order_with_workload(&wire_assignment, workload);
         if order.assignment.agent_id != self.agent_id {
             return Err(Status::failed_precondition(format!(
                 "assignment is for agent {}, this is {}",

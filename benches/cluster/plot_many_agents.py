@@ -6,7 +6,7 @@
 RESULTS.jsonl holds one `many_agents` JSON line per run. Four panels share the
 x axis (agents): the leading coordinator's CPU (running, and with the watchers
 on), its memory, the time until every shard runs (placed, and again after a
-tenth of the agents vanished) and etcd's writes per second. Plain SVG, no
+tenth of the agents vanished), and its reconcile round and API latency. Plain SVG, no
 plotting library needed.
 """
 
@@ -25,7 +25,7 @@ def nice_max(value):
     if value <= 0:
         return 1
     step = 10 ** (len(str(int(value))) - 1)
-    for mult in (1, 2, 2.5, 5, 10):
+    for mult in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if value <= mult * step:
             return mult * step
     return 10 * step
@@ -43,9 +43,9 @@ def panel(x0, y0, title, unit, runs, series):
     y_max = nice_max(max(max(v) for v in values))
     out = [f'<text x="{x0}" y="{y0 - 14}" font-size="15" font-weight="600">{title}</text>']
     # Axes, gridlines and ticks.
-    for i in range(5):
-        y_value = y_max * i / 4
-        y = y0 + PANEL_H - PANEL_H * i / 4
+    for i in range(6):
+        y_value = y_max * i / 5
+        y = y0 + PANEL_H - PANEL_H * i / 5
         out.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + PANEL_W}" y2="{y}" stroke="#e5e7eb"/>')
         out.append(
             f'<text x="{x0 - 8}" y="{y + 4}" font-size="11" text-anchor="end">{number(y_value)}</text>'
@@ -135,10 +135,13 @@ def main():
     )
     body += panel(
         *at[3],
-        "etcd",
-        "writes per second",
+        "Reconcile round and API",
+        "milliseconds",
         runs,
-        [("writes while running", lambda r: r["etcd"]["writes_per_s"])],
+        [
+            ("reconcile round, mean", lambda r: r["leader"]["reconcile_round_ms"]),
+            ("API answer, p99", lambda r: r["api_ms"]["p99"]),
+        ],
     )
     body.append("</svg>")
     with open(target, "w") as f:

@@ -9,8 +9,10 @@
 //! it reads next. While the watch is down (the state store unreachable)
 //! reads fail with the store's error rather than answer from stale state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use imbl::OrdMap;
 use std::time::Duration;
 use throng_engine::records::Record;
 
@@ -43,10 +45,12 @@ pub struct ClusterView {
     pub revision: i64,
     pub agents: Vec<LiveAgent>,
     pub campaigns: BTreeMap<String, Campaign>,
+    /// By shard id. Persistent maps: a view shares them with the one before
+    /// but for what changed, so publishing a view after each change costs
+    /// the change, not a copy of ten thousand shards' records.
+    pub assignments: OrdMap<String, Assignment>,
     /// By shard id.
-    pub assignments: BTreeMap<String, Assignment>,
-    /// By shard id.
-    pub checkpoints: BTreeMap<String, Checkpoint>,
+    pub checkpoints: OrdMap<String, Checkpoint>,
 }
 
 impl ClusterView {
@@ -99,9 +103,13 @@ struct Records {
     agents: BTreeMap<String, LiveAgent>,
     specs: BTreeMap<String, StoredSpec>,
     statuses: BTreeMap<String, CampaignStatus>,
-    /// By key: a shard moving between agents is a delete and a put.
-    assignments: BTreeMap<String, Assignment>,
-    checkpoints: BTreeMap<String, Checkpoint>,
+    /// By shard, each holder's assignment by key: a shard moving between
+    /// agents is a put under the new agent's key and a delete of the old
+    /// one's, and while both are there the later key stands.
+    assignment_holders: HashMap<String, BTreeMap<String, Assignment>>,
+    /// By shard, the assignment that stands.
+    assignments: OrdMap<String, Assignment>,
+    checkpoints: OrdMap<String, Checkpoint>,
 }
 
 /// Which kind of record a key holds.
@@ -180,7 +188,12 @@ impl Records {
             },
             KeyKind::Assignment => match Assignment::from_bytes(&kv.value) {
                 Some(assignment) => {
-                    self.assignments.insert(kv.key.clone(), assignment);
+                    let shard = assignment.shard_id();
+                    self.assignment_holders
+                        .entry(shard.clone())
+                        .or_default()
+                        .insert(kv.key.clone(), assignment);
+                    self.settle_assignment(shard);
                 }
                 None => unreadable("assignment"),
             },
@@ -206,12 +219,34 @@ impl Records {
                 self.statuses.remove(id);
             }
             KeyKind::Assignment => {
-                self.assignments.remove(key);
+                // The key ends in the shard's id.
+                let shard = key.rsplit_once('/').map_or(key, |(_, shard)| shard);
+                if let Some(holders) = self.assignment_holders.get_mut(shard) {
+                    holders.remove(key);
+                    self.settle_assignment(shard.to_string());
+                }
             }
             KeyKind::Checkpoint(shard) => {
                 self.checkpoints.remove(shard);
             }
             KeyKind::Other => {}
+        }
+    }
+
+    /// The view's assignment of `shard`: its holder with the latest key.
+    fn settle_assignment(&mut self, shard: String) {
+        match self
+            .assignment_holders
+            .get(&shard)
+            .and_then(|holders| holders.values().next_back())
+        {
+            Some(standing) => {
+                self.assignments.insert(shard, standing.clone());
+            }
+            None => {
+                self.assignment_holders.remove(&shard);
+                self.assignments.remove(&shard);
+            }
         }
     }
 
@@ -245,13 +280,7 @@ impl Records {
             revision: self.revision,
             agents: self.agents.values().cloned().collect(),
             campaigns,
-            // Keys sort by agent, so with a shard under two agents (never
-            // for long) the later agent's assignment stands, as it always has.
-            assignments: self
-                .assignments
-                .values()
-                .map(|a| (a.shard_id(), a.clone()))
-                .collect(),
+            assignments: self.assignments.clone(),
             checkpoints: self.checkpoints.clone(),
         }
     }
@@ -390,6 +419,48 @@ mod tests {
             allowlist: Allowlist::any(),
         };
         Workload::parse(spec, &context).expect("spec").to_json()
+    }
+
+    #[test]
+    fn a_shard_under_two_agents_shows_the_later_one_until_it_goes() {
+        let keys = Keys::new("view");
+        let mut records = Records::default();
+        let assignment = |agent: &str, epoch| Assignment {
+            campaign_id: "c1".into(),
+            shard_index: 3,
+            shard_count: 4,
+            epoch,
+            agent_id: agent.into(),
+        };
+        let put = |records: &mut Records, agent: &str, epoch| {
+            let a = assignment(agent, epoch);
+            records.put(
+                &keys,
+                KeyValue {
+                    key: keys.assignment(agent, &a.shard_id()),
+                    value: a.to_bytes(),
+                    mod_revision: 1,
+                    lease: 0,
+                },
+            );
+        };
+        let shard = assignment("a", 1).shard_id();
+        put(&mut records, "b", 2);
+        put(&mut records, "a", 1);
+        let before = records.view();
+        assert_eq!(before.assignments[&shard].agent_id, "b", "the later key stands");
+        records.delete(&keys, &keys.assignment("b", &shard));
+        assert_eq!(records.view().assignments[&shard].agent_id, "a");
+        assert_eq!(
+            before.assignments[&shard].agent_id, "b",
+            "a published view does not change"
+        );
+        records.delete(&keys, &keys.assignment("a", &shard));
+        assert!(records.view().assignments.is_empty());
+        assert!(
+            records.assignment_holders.is_empty(),
+            "nothing kept for a shard no one holds"
+        );
     }
 
     #[tokio::test]

@@ -501,6 +501,48 @@ impl SourceRecordingSite {
     }
 }
 
+/// For every shard `lost` ran that another agent ran too, `lost`'s last
+/// session started before the other's first: no shard ran on two agents at
+/// once. Returns when the first of them was taken over (epoch ms).
+async fn assert_taken_over_in_turn(sandbox: &Sandbox, campaign_id: &str, lost: &str) -> u64 {
+    #[derive(clickhouse::Row, serde::Deserialize, Debug)]
+    struct Span {
+        shard: u32,
+        agent_id: String,
+        first_ms: u64,
+        last_ms: u64,
+    }
+    let spans: Vec<Span> = sandbox
+        .clickhouse_client()
+        .query(
+            "SELECT shard, agent_id, min(started_ms), max(started_ms) FROM sessions \
+             WHERE campaign_id = ? GROUP BY shard, agent_id ORDER BY shard, agent_id",
+        )
+        .bind(campaign_id)
+        .fetch_all()
+        .await
+        .expect("sessions by shard and agent");
+    let mut taken_over_ms = Vec::new();
+    for before in spans.iter().filter(|s| s.agent_id == lost) {
+        for after in spans
+            .iter()
+            .filter(|s| s.shard == before.shard && s.agent_id != lost)
+        {
+            assert!(
+                before.last_ms < after.first_ms,
+                "shard {} ran on {lost} and {} at once: {spans:#?}",
+                before.shard,
+                after.agent_id
+            );
+            taken_over_ms.push(after.first_ms);
+        }
+    }
+    taken_over_ms
+        .into_iter()
+        .min()
+        .unwrap_or_else(|| panic!("no shard of {lost} moved: {spans:#?}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_cut_off_from_etcd_stops_and_its_shards_move_without_loss() {
     // Declared first, dropped last: after every process inside it has gone.
@@ -541,46 +583,9 @@ async fn an_agent_cut_off_from_etcd_stops_and_its_shards_move_without_loss() {
     // Every planned session once, whoever ran it.
     assert_exact_sessions(&sandbox, &document, &id).await;
 
-    // Nothing kept generating beside its replacement: for every shard "far"
-    // ran, its last session started before "near" started its first one of
-    // that shard, and no request of "far" reached the target after "near"
-    // took over any of them.
-    #[derive(clickhouse::Row, serde::Deserialize, Debug)]
-    struct Span {
-        shard: u32,
-        agent_id: String,
-        first_ms: u64,
-        last_ms: u64,
-    }
-    let spans: Vec<Span> = sandbox
-        .clickhouse_client()
-        .query(
-            "SELECT shard, agent_id, min(started_ms), max(started_ms) FROM sessions \
-             WHERE campaign_id = ? GROUP BY shard, agent_id ORDER BY shard, agent_id",
-        )
-        .bind(&id)
-        .fetch_all()
-        .await
-        .expect("sessions by shard and agent");
-    let mut taken_over_ms = Vec::new();
-    for far in spans.iter().filter(|s| s.agent_id == "far") {
-        if let Some(near) = spans
-            .iter()
-            .find(|s| s.shard == far.shard && s.agent_id == "near")
-        {
-            assert!(
-                far.last_ms < near.first_ms,
-                "shard {} ran on both agents at once: {spans:#?}",
-                far.shard
-            );
-            taken_over_ms.push(near.first_ms);
-        }
-    }
-    assert!(
-        !taken_over_ms.is_empty(),
-        "some shard of the partitioned agent moved: {spans:#?}"
-    );
-    let taken_over = taken_over_ms.into_iter().min().expect("a take-over");
+    // Nothing kept generating beside its replacement: no request of "far"
+    // reached the target after "near" took over any of its shards.
+    let taken_over = assert_taken_over_in_turn(&sandbox, &id, "far").await;
     let far_requests = site.arrivals_from(&namespace.inner_ip);
     let last_far = far_requests.iter().max().copied().unwrap_or_default();
     assert!(
@@ -613,6 +618,73 @@ async fn an_agent_cut_off_from_etcd_stops_and_its_shards_move_without_loss() {
         },
     )
     .await;
+}
+
+/// Three machines, each a network namespace with its own address and an
+/// agent, etcd, ClickHouse, the coordinator and the target on the host: a
+/// campaign spreads over all three, and when one machine drops off the
+/// network its shards move to the other two, every session run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_on_three_hosts_share_a_campaign_and_one_hosts_loss_moves_its_shards() {
+    // Declared first, dropped last: after every process inside them has gone.
+    let hosts: Vec<common::netns::Namespace> = (0..3).map(common::netns::Namespace::host).collect();
+    for host in &hosts {
+        host.route_through_host();
+    }
+    let mut sandbox = Sandbox::start_reachable_from_all(&hosts).await;
+    // On the first host's link; the others reach it through the host.
+    let site = SourceRecordingSite::start(&hosts[0].host_ip).await;
+    sandbox.spawn_coordinator_with("coordinator-1", &["--allow", &hosts[0].host_ip]);
+    for (k, host) in hosts.iter().enumerate() {
+        sandbox.spawn_in(host, "agent", &format!("host-{k}"), &[]);
+    }
+    let (_, mut client) = sandbox.leader_client(3).await;
+    // 32 shards: each host holds some but once in 100,000 runs.
+    let document = spec("hosts", site.address, 960, 24.0, 32);
+    let id = start_campaign(&mut client, document.clone()).await;
+    poll_until_explained(
+        Duration::from_secs(30),
+        "traffic from every host",
+        || {
+            let silent: Vec<&str> = hosts
+                .iter()
+                .filter(|h| site.arrivals_from(&h.inner_ip).is_empty())
+                .map(|h| h.inner_ip.as_str())
+                .collect();
+            async move { silent.is_empty().then_some(()) }
+        },
+        || sandbox.log_tails(60),
+    )
+    .await;
+    wait_checkpointed(&mut client, &id, 100).await;
+
+    let lost = &hosts[2];
+    lost.unplug();
+    let moved_after = wait_replaced(&mut client, "host-2", &id).await;
+    eprintln!(
+        "the unplugged host's shards re-placed {moved_after:?} after it dropped off (lease TTL {TTL:?})"
+    );
+    wait_completed(&mut client, &id).await;
+    assert_exact_sessions(&sandbox, &document, &id).await;
+    let taken_over = assert_taken_over_in_turn(&sandbox, &id, "host-2").await;
+    let last_lost = site
+        .arrivals_from(&lost.inner_ip)
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+    assert!(
+        last_lost < taken_over,
+        "the unplugged host's requests reached the target {} ms after its shards were taken over",
+        last_lost - taken_over
+    );
+    for survivor in &hosts[..2] {
+        let last = site.arrivals_from(&survivor.inner_ip).into_iter().max();
+        assert!(
+            last.is_some_and(|at| at > taken_over),
+            "host {} went on sending after the loss",
+            survivor.inner_ip
+        );
+    }
 }
 
 /// A healthy target that answers every request after `delay`, counting them.

@@ -3,12 +3,13 @@
 //! agents in this process, each with its own etcd connection, lease and
 //! registration, its own `AgentService` on loopback, its shards' actors and a
 //! stats report every second. A campaign of SHARDS shards at a trickle of
-//! traffic (a session per shard every 20 s, against a stub here) is placed,
+//! traffic (a session per shard every 60 s, against a stub here) is placed,
 //! runs for a while, then a tenth of the agents vanish at once (their leases
 //! left to expire). Prints, as JSON: the time to place every shard; the
 //! leading coordinator's memory, CPU and reconcile rounds; etcd's keys,
 //! writes per second and database size; the API's latency; the time until
-//! every shard runs again; and how often a shard was seen on two agents.
+//! every shard runs again; and, from the shards' fencing epochs, whether a
+//! shard ever had two owners at once.
 //!
 //! With WATCHERS clients watching a campaign (`WatchCampaign`, each on its
 //! own connection) for a second window: their updates and the leader's
@@ -31,7 +32,7 @@ use throng_proto::v1;
 use throng_proto::v1::agent_service_client::AgentServiceClient;
 use throng_proto::v1::control_service_client::ControlServiceClient;
 use throng_state::{EtcdStore, StateStore};
-use throng_testkit::{EtcdServer, http_get, http_request};
+use throng_testkit::{EtcdServer, http_request};
 
 type AgentClient = AgentServiceClient<tonic::transport::Channel>;
 
@@ -142,12 +143,28 @@ async fn create(coordinators: &[Coordinator], spec: &str) -> String {
     panic!("no coordinator created the campaign");
 }
 
-/// A GET off the runtime's workers (the agents' tasks share them).
+/// A GET off the runtime's workers (the agents' tasks share them), with a
+/// minute to be answered; the whole answer, headers too.
 async fn get(address: &str, path: &str) -> Option<String> {
+    get_or_why(address, path).await.ok()
+}
+
+/// [`get`], or why there was no answer.
+async fn get_or_why(address: &str, path: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
     let (address, path) = (address.to_string(), path.to_string());
-    tokio::task::spawn_blocking(move || http_get(&address, &path))
-        .await
-        .ok()?
+    let asked = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect(&address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    });
+    match asked.await {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The sum of a Prometheus metric's samples (labels ignored).
@@ -245,19 +262,49 @@ async fn watch(grpc: &str, campaign: &str, count: usize, window: Duration) -> Ve
         .collect()
 }
 
-/// Shards seen on more than one agent in one look.
-fn doubled(shards: &[((String, u32), String, u64)]) -> usize {
-    let mut holders: BTreeMap<&(String, u32), usize> = BTreeMap::new();
-    for (shard, _, _) in shards {
-        *holders.entry(shard).or_default() += 1;
+/// Shards seen on more than one agent in one look, by what their fencing
+/// epochs say: the same epoch on two agents (fencing failed: two owners at
+/// once), or an older epoch still listed beside a newer one (an owner that
+/// has been replaced and not yet stopped; from the new epoch on its
+/// checkpoints are refused, and it stops at its next one). The second list
+/// names them, to see how long each lasts.
+fn doubled(shards: &[((String, u32), String, u64)]) -> (usize, Vec<((String, u32), u64)>) {
+    let mut epochs: BTreeMap<&(String, u32), Vec<u64>> = BTreeMap::new();
+    for (shard, _, epoch) in shards {
+        epochs.entry(shard).or_default().push(*epoch);
     }
-    holders.values().filter(|&&n| n > 1).count()
+    let (mut same_epoch, mut stale) = (0, Vec::new());
+    for (shard, mut held) in epochs.into_iter().filter(|(_, held)| held.len() > 1) {
+        held.sort_unstable();
+        if held.windows(2).any(|w| w[0] == w[1]) {
+            same_epoch += 1;
+        }
+        let newest = held[held.len() - 1];
+        stale.extend(
+            held.into_iter()
+                .filter(|&e| e < newest)
+                .map(|e| (shard.clone(), e)),
+        );
+    }
+    (same_epoch, stale)
 }
 
-/// Polls until every one of `shards` shards runs on exactly one agent;
-/// returns the seconds it took and the most shards seen doubled meanwhile.
-async fn until_all_run(clients: &[(String, AgentClient)], shards: usize, since: Instant) -> (f64, usize) {
-    let mut most_doubled = 0;
+/// What the looks while waiting for every shard to run saw.
+#[derive(Default)]
+struct Looks {
+    seconds: f64,
+    /// The most shards seen under one epoch on two agents in a look.
+    same_epoch: usize,
+    /// The most replaced owners seen still running in a look.
+    stale: usize,
+    /// The most looks in a row one replaced owner was seen still running.
+    stale_longest: usize,
+}
+
+/// Polls until every one of `shards` shards runs on exactly one agent.
+async fn until_all_run(clients: &[(String, AgentClient)], shards: usize, since: Instant) -> Looks {
+    let mut looks = Looks::default();
+    let mut stale_for: BTreeMap<((String, u32), u64), usize> = BTreeMap::new();
     let mut said = Instant::now();
     loop {
         let seen = running(clients).await;
@@ -269,39 +316,88 @@ async fn until_all_run(clients: &[(String, AgentClient)], shards: usize, since: 
             );
             said = Instant::now();
         }
-        let twice = doubled(&seen);
-        most_doubled = most_doubled.max(twice);
-        if seen.len() == shards && twice == 0 {
-            return (since.elapsed().as_secs_f64(), most_doubled);
+        let (same_epoch, stale) = doubled(&seen);
+        looks.same_epoch = looks.same_epoch.max(same_epoch);
+        looks.stale = looks.stale.max(stale.len());
+        stale_for = stale
+            .into_iter()
+            .map(|copy| {
+                let looks_in_a_row = stale_for.get(&copy).copied().unwrap_or(0) + 1;
+                (copy, looks_in_a_row)
+            })
+            .collect();
+        looks.stale_longest = looks
+            .stale_longest
+            .max(stale_for.values().copied().max().unwrap_or(0));
+        if seen.len() == shards && same_epoch == 0 && stale_for.is_empty() {
+            looks.seconds = since.elapsed().as_secs_f64();
+            return looks;
         }
         assert!(
             since.elapsed() < Duration::from_secs(600),
             "{} of {shards} shards run after 10 minutes",
             seen.len()
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Each look asks every agent for its shards: not too often.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
 fn percentile(mut values: Vec<f64>, q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
     values.sort_by(f64::total_cmp);
     values[((values.len() - 1) as f64 * q).round() as usize]
 }
 
-/// A stub target answering 204 to everything.
-async fn stub_target() -> String {
+/// A stub target answering 204 to everything, in a process of its own
+/// (this program again, `--stub-target`): with a thousand agents the kept
+/// connections to it are thousands of sockets at each end, more than one
+/// process may hold beside the agents' own. Its address, and the process
+/// (which ends with it).
+fn stub_target() -> (String, KillOnDrop) {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().expect("this program's path");
+    let mut child = Command::new(exe)
+        .arg("--stub-target")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the stub target");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stub's stdout"))
+        .read_line(&mut line)
+        .expect("the stub's address");
+    (line.trim().to_string(), KillOnDrop(child))
+}
+
+/// A child process that ends when this program lets go of it, panics too.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The stub target's process: serves until killed, after printing its URL.
+async fn serve_stub_target() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind stub");
     let address = listener.local_addr().expect("stub address");
+    println!("http://{address}");
     let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}")
+    let _ = axum::serve(listener, app).await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "--stub-target") {
+        return serve_stub_target().await;
+    }
     let agent_count: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let shards: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let watchers: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100);
@@ -352,7 +448,7 @@ async fn main() {
     }
     let (idle_mb, _) = leader.usage();
 
-    let target = stub_target().await;
+    let (target, _stub) = stub_target();
     // A campaign holds at most 4,096 shards: as many campaigns as it takes.
     let campaigns = shards.div_ceil(4_096);
     let mut ids = Vec::new();
@@ -364,10 +460,10 @@ async fn main() {
             "targets": [{ "url": target }],
             "pages": ["/"],
             "session": { "pages": { "min": 1, "max": 2 }, "think_time": { "min": "0s", "max": "0s" } },
-            // A session per shard every 20 s: every shard has work for
+            // A session per shard every 60 s: every shard has work for
             // the whole hour (a shard whose arrivals are all drawn past
             // the end is done at once, and no longer runs).
-            "load": { "rate": (these as f64 / 20.0).max(1.0), "duration": "1h", "shards": these },
+            "load": { "rate": (these as f64 / 60.0).max(1.0), "duration": "1h", "shards": these },
         })
         .to_string();
         ids.push(create(&coordinators, &spec).await);
@@ -375,8 +471,10 @@ async fn main() {
     let id = &ids[0];
     let (_, cpu_before) = leader.usage();
     let placing = Instant::now();
-    let (placed_s, doubled_placing) = until_all_run(&clients, shards, placing).await;
+    let placing_looks = until_all_run(&clients, shards, placing).await;
+    let placed_s = placing_looks.seconds;
     let (_, cpu_placed) = leader.usage();
+    eprintln!("every shard placed and running after {placed_s:.1} s");
     // Measured on whichever leads once every shard runs.
     let first_leader = leader.http.clone();
     let leader = leader_of(&coordinators).await;
@@ -394,15 +492,19 @@ async fn main() {
     let (before_etcd, (_, cpu_start)) = (etcd_metrics().await, leader.usage());
     let rounds_start = leader.metric("throng_reconcile_rounds_total").await;
     let round_s_start = leader.metric("throng_reconcile_round_seconds_total").await;
-    let mut api_ms = Vec::new();
+    let (mut api_ms, mut api_failed) = (Vec::new(), 0);
     let window_start = Instant::now();
     while window_start.elapsed() < window {
         for path in ["/api/v1/cluster".to_string(), format!("/api/v1/campaigns/{id}")] {
             let asked = Instant::now();
-            get(&leader.http, &path)
-                .await
-                .unwrap_or_else(|| panic!("GET {path}"));
-            api_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
+            let answer = get_or_why(&leader.http, &path).await.unwrap_or_else(|why| why);
+            if answer.starts_with("HTTP/1.0 200") {
+                api_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
+            } else {
+                let status = answer.lines().next().unwrap_or("no answer").to_string();
+                eprintln!("GET {path}: {status}");
+                api_failed += 1;
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -439,7 +541,8 @@ async fn main() {
         agent.vanish();
     }
     let survivors = clients.split_off(vanishing);
-    let (recovered_s, doubled_recovering) = until_all_run(&survivors, shards, vanished_at).await;
+    let recovering_looks = until_all_run(&survivors, shards, vanished_at).await;
+    let recovered_s = recovering_looks.seconds;
 
     let result = serde_json::json!({
         "agents": agent_count,
@@ -461,6 +564,7 @@ async fn main() {
             "db_mb": round(metric(&after_etcd, "etcd_mvcc_db_total_size_in_bytes") / 1e6),
         },
         "api_ms": { "p50": round(percentile(api_ms.clone(), 0.5)), "p99": round(percentile(api_ms, 0.99)) },
+        "api_failed": api_failed,
         // Upper bounds of the buckets the quantiles fall in.
         "stats_delay_ms": { "p50_at_most": delay_p50_ms, "p99_at_most": delay_p99_ms },
         "watchers": {
@@ -473,7 +577,12 @@ async fn main() {
         "vanished_agents": vanishing,
         "all_running_again_s": round(recovered_s),
         "lease_ttl_s": LEASE_TTL.as_secs(),
-        "shards_seen_on_two_agents": doubled_placing.max(doubled_recovering),
+        // Looks are a second apart; each asks every agent in turn.
+        "shards_under_one_epoch_on_two_agents": placing_looks.same_epoch.max(recovering_looks.same_epoch),
+        "replaced_owners_seen_running": {
+            "most_in_a_look": placing_looks.stale.max(recovering_looks.stale),
+            "longest_looks_in_a_row": placing_looks.stale_longest.max(recovering_looks.stale_longest),
+        },
         "leader_changed_while_placing": first_leader != leader.http,
     });
     println!("{result}");

@@ -51,6 +51,10 @@ impl Cluster<'_> {
             .unwrap_or_default();
         let reports = app.hub.agents();
         let now = epoch_ms();
+        let mut shards_of: std::collections::HashMap<&str, u32> = Default::default();
+        for assignment in view.assignments.values() {
+            *shards_of.entry(assignment.agent_id.as_str()).or_default() += 1;
+        }
         let agents = view
             .agents
             .iter()
@@ -60,7 +64,7 @@ impl Cluster<'_> {
                     id: id.clone(),
                     address: a.record.address.clone(),
                     capacity: a.record.capacity,
-                    shards: view.assignments.values().filter(|s| &s.agent_id == id).count() as u32,
+                    shards: shards_of.get(id.as_str()).copied().unwrap_or(0),
                     telemetry: reports.get(id).map(|r| r.telemetry.clone()),
                     report_age_seconds: reports.get(id).map(|r| r.age_seconds(now)),
                     generator: reports.get(id).map(|r| r.generator.clone()),

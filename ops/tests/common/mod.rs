@@ -198,6 +198,16 @@ impl Sandbox {
         Sandbox::with(etcd, clickhouse).await
     }
 
+    /// A sandbox whose etcd and ClickHouse listen where each of `hosts`
+    /// reaches them too.
+    pub async fn start_reachable_from_all(hosts: &[netns::Namespace]) -> Self {
+        let store_ips: Vec<&str> = hosts.iter().map(|h| h.store_ip.as_str()).collect();
+        let host_ips: Vec<&str> = hosts.iter().map(|h| h.host_ip.as_str()).collect();
+        let etcd = EtcdServer::start_also_on(&store_ips);
+        let clickhouse = ClickHouseServer::start_also_on(&host_ips);
+        Sandbox::with(etcd, clickhouse).await
+    }
+
     async fn with(etcd: EtcdServer, clickhouse: ClickHouseServer) -> Self {
         Sandbox {
             etcd,

@@ -37,18 +37,29 @@ fn ip(args: &[&str]) {
 impl Namespace {
     /// Creates the namespace and its link; `ip netns del` undoes both on drop.
     pub fn create() -> Namespace {
+        Namespace::create_named("throng-test", "thr", 77)
+    }
+
+    /// Host `k` (0 to 9) of a test that runs nodes on several "machines":
+    /// a namespace of its own with its own subnet, `10.{80+k}.n.0/24`.
+    pub fn host(k: u8) -> Namespace {
+        assert!(k < 10, "hosts are numbered 0 to 9");
+        Namespace::create_named(&format!("throng-host{k}"), &format!("th{k}"), 80 + k)
+    }
+
+    fn create_named(prefix: &str, link_prefix: &str, subnet: u8) -> Namespace {
         // One subnet per test process, so a run never meets another's leftovers.
         let n = std::process::id() % 200 + 20;
-        let name = format!("throng-test-{n}");
-        let host_link = format!("thr{n}h");
-        let inner_link = format!("thr{n}n");
+        let name = format!("{prefix}-{n}");
+        let host_link = format!("{link_prefix}{n}h");
+        let inner_link = format!("{link_prefix}{n}n");
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         let _ = Command::new("ip").args(["link", "del", &host_link]).output();
         let namespace = Namespace {
             name: name.clone(),
-            host_ip: format!("10.77.{n}.1"),
-            store_ip: format!("10.77.{n}.3"),
-            inner_ip: format!("10.77.{n}.2"),
+            host_ip: format!("10.{subnet}.{n}.1"),
+            store_ip: format!("10.{subnet}.{n}.3"),
+            inner_ip: format!("10.{subnet}.{n}.2"),
             host_link: host_link.clone(),
         };
         ip(&["netns", "add", &name]);
@@ -99,6 +110,19 @@ impl Namespace {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.name]).arg(program);
         command
+    }
+
+    /// Sends whatever is not on the namespace's own link through the host,
+    /// so it reaches every address the host has (another host's link too),
+    /// as machines on one network reach each other.
+    pub fn route_through_host(&self) {
+        ip(&["-n", &self.name, "route", "add", "default", "via", &self.host_ip]);
+    }
+
+    /// Takes the link down: the machine drops off the network (its
+    /// processes go on running, unreachable and unable to reach anyone).
+    pub fn unplug(&self) {
+        ip(&["link", "set", &self.host_link, "down"]);
     }
 
     /// Cuts the namespace off from `store_ip`: packets to it are dropped.
