@@ -268,7 +268,7 @@ async fn watch(grpc: &str, campaign: &str, count: usize, window: Duration) -> Ve
 /// has been replaced and not yet stopped; from the new epoch on its
 /// checkpoints are refused, and it stops at its next one). The second list
 /// names them, to see how long each lasts.
-fn doubled(shards: &[((String, u32), String, u64)]) -> (usize, Vec<((String, u32), u64)>) {
+fn doubled(shards: &[((String, u32), String, u64)]) -> (usize, Vec<ShardCopy>) {
     let mut epochs: BTreeMap<&(String, u32), Vec<u64>> = BTreeMap::new();
     for (shard, _, epoch) in shards {
         epochs.entry(shard).or_default().push(*epoch);
@@ -289,6 +289,9 @@ fn doubled(shards: &[((String, u32), String, u64)]) -> (usize, Vec<((String, u32
     (same_epoch, stale)
 }
 
+/// A shard (campaign, index) held under one fencing epoch.
+type ShardCopy = ((String, u32), u64);
+
 /// What the looks while waiting for every shard to run saw.
 #[derive(Default)]
 struct Looks {
@@ -304,7 +307,7 @@ struct Looks {
 /// Polls until every one of `shards` shards runs on exactly one agent.
 async fn until_all_run(clients: &[(String, AgentClient)], shards: usize, since: Instant) -> Looks {
     let mut looks = Looks::default();
-    let mut stale_for: BTreeMap<((String, u32), u64), usize> = BTreeMap::new();
+    let mut stale_for: BTreeMap<ShardCopy, usize> = BTreeMap::new();
     let mut said = Instant::now();
     loop {
         let seen = running(clients).await;
