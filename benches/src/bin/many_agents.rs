@@ -295,7 +295,10 @@ type ShardCopy = ((String, u32), u64);
 /// What the looks while waiting for every shard to run saw.
 #[derive(Default)]
 struct Looks {
+    /// When the look that saw every shard running ended, and when it began
+    /// (a look asks every agent in turn, which takes a while with many).
     seconds: f64,
+    look_began_s: f64,
     /// The most shards seen under one epoch on two agents in a look.
     same_epoch: usize,
     /// The most replaced owners seen still running in a look.
@@ -310,6 +313,7 @@ async fn until_all_run(clients: &[(String, AgentClient)], shards: usize, since: 
     let mut stale_for: BTreeMap<ShardCopy, usize> = BTreeMap::new();
     let mut said = Instant::now();
     loop {
+        let look_began_s = since.elapsed().as_secs_f64();
         let seen = running(clients).await;
         if said.elapsed() > Duration::from_secs(5) {
             eprintln!(
@@ -334,6 +338,7 @@ async fn until_all_run(clients: &[(String, AgentClient)], shards: usize, since: 
             .max(stale_for.values().copied().max().unwrap_or(0));
         if seen.len() == shards && same_epoch == 0 && stale_for.is_empty() {
             looks.seconds = since.elapsed().as_secs_f64();
+            looks.look_began_s = look_began_s;
             return looks;
         }
         assert!(
@@ -579,6 +584,7 @@ async fn main() {
         },
         "vanished_agents": vanishing,
         "all_running_again_s": round(recovered_s),
+        "all_running_again_look_began_s": round(recovering_looks.look_began_s),
         "lease_ttl_s": LEASE_TTL.as_secs(),
         // Looks are a second apart; each asks every agent in turn.
         "shards_under_one_epoch_on_two_agents": placing_looks.same_epoch.max(recovering_looks.same_epoch),
