@@ -69,11 +69,6 @@ impl<'a> Placer<'a> {
     }
 }
 
-/// The agent that should run `shard_id`, or None if no candidate can.
-pub fn place<'a>(shard_id: &str, candidates: &'a [Candidate]) -> Option<&'a Candidate> {
-    Placer::new(candidates).place(shard_id)
-}
-
 /// Places every shard; shards no candidate can take are left out.
 pub fn place_all(shard_ids: &[String], candidates: &[Candidate]) -> BTreeMap<String, String> {
     let placer = Placer::new(candidates);
@@ -113,8 +108,8 @@ mod tests {
 
     #[test]
     fn nothing_is_placed_without_agents() {
-        assert!(place("s", &[]).is_none());
-        assert!(place("s", &agents(&[0, 0])).is_none());
+        assert!(Placer::new(&[]).place("s").is_none());
+        assert!(Placer::new(&agents(&[0, 0])).place("s").is_none());
     }
 
     #[test]
