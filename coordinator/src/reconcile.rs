@@ -171,11 +171,11 @@ impl Reconciler {
                 _ => tracing::info!(campaign = %finish.campaign_id, "campaign completed"),
             }
         }
+        Self::landed(writes.move_shards(&round.moves).await?)?;
         let mut placements = HashMap::new();
         for change in &round.moves {
             match change {
-                Move::Release { shard_id, owner } => {
-                    Self::landed(writes.release_shard(shard_id, owner).await?)?;
+                Move::Release { shard_id, .. } => {
                     self.confirmed.remove(shard_id);
                 }
                 Move::Place {
@@ -185,7 +185,7 @@ impl Reconciler {
                     trace,
                 } => {
                     // Placing a shard continues the trace of the call that
-                    // started its campaign.
+                    // started its campaign; its assign is the span's child.
                     let span = tracing::info_span!(
                         "place shard",
                         shard = %shard_id,
@@ -193,22 +193,19 @@ impl Reconciler {
                         epoch = to.epoch
                     );
                     trace_context::adopt(&span, trace.as_deref());
-                    let written = writes
-                        .move_shard(shard_id, from.as_ref(), to)
-                        .instrument(span.clone())
-                        .await?;
-                    Self::landed(written)?;
                     self.placements.placed.fetch_add(1, Ordering::Relaxed);
                     if from.is_some() {
                         self.placements.moved.fetch_add(1, Ordering::Relaxed);
                     }
-                    tracing::info!(
-                        shard = %shard_id,
-                        from = from.as_ref().map(|a| a.agent_id.as_str()).unwrap_or("-"),
-                        to = %to.agent_id,
-                        epoch = to.epoch,
-                        "shard placed"
-                    );
+                    span.in_scope(|| {
+                        tracing::info!(
+                            shard = %shard_id,
+                            from = from.as_ref().map(|a| a.agent_id.as_str()).unwrap_or("-"),
+                            to = %to.agent_id,
+                            epoch = to.epoch,
+                            "shard placed"
+                        )
+                    });
                     placements.insert(shard_id.clone(), span);
                 }
             }
@@ -437,21 +434,42 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lost_agents_shards_move_to_the_survivor_under_a_new_epoch_and_then_all_is_quiet() {
+        a_lost_agents_shards_move(6).await;
+    }
+
+    /// Hundreds of shards placed, and half of them moved, in one round each:
+    /// more writes than one transaction takes, so they land in several.
+    #[tokio::test(start_paused = true)]
+    async fn a_round_moving_more_shards_than_one_transaction_takes_writes_them_all() {
+        a_lost_agents_shards_move(400).await;
+    }
+
+    async fn a_lost_agents_shards_move(shards: u32) {
         let (a, b) = (Arc::new(FakeAgent::default()), Arc::new(FakeAgent::default()));
-        let mut cluster = cluster(&[("a", a.clone()), ("b", b.clone())], 6).await;
+        let mut cluster = cluster(&[("a", a.clone()), ("b", b.clone())], shards).await;
         cluster.reconciler.reconcile_once().await.expect("round 1");
         let first = assignments(&cluster).await;
-        assert_eq!(first.len(), 6);
+        assert_eq!(first.len(), shards as usize);
         assert!(first.iter().all(|(_, _, epoch)| *epoch == 1));
-        assert_eq!(a.told().len() + b.told().len(), 6, "each shard told once");
+        assert_eq!(
+            a.told().len() + b.told().len(),
+            shards as usize,
+            "each shard told once"
+        );
         let on_b: Vec<String> = first.iter().filter(|s| s.1 == "b").map(|s| s.0.clone()).collect();
         assert!(!on_b.is_empty(), "both agents hold shards: {first:?}");
 
-        cluster
+        let gone = cluster
             .store
-            .delete(&cluster.keys.agent("b"))
+            .txn(
+                Vec::new(),
+                vec![throng_state::Op::Delete(cluster.keys.agent("b"))],
+            )
             .await
-            .expect("b goes");
+            .expect("b goes")
+            .expect("no condition");
+        // The round plans from a view that shows b gone.
+        cluster.reconciler.view.reached(gone).await.expect("view");
         let (told_a, told_b) = (a.told().len(), b.told().len());
         cluster.reconciler.reconcile_once().await.expect("round 2");
         let second = assignments(&cluster).await;

@@ -11,12 +11,12 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use throng_engine::records::Record;
 
-use throng_engine::records::Assignment;
-use throng_state::{Compare, Keys, Op, StateStore};
+use throng_state::{Compare, Keys, MAX_TXN_OPS, Op, StateStore};
 
 use crate::campaign::CampaignStatus;
 use crate::error::Result;
 use crate::leader::Leadership;
+use crate::round::Move;
 use crate::view::LiveView;
 
 pub struct Writes<'a> {
@@ -132,29 +132,46 @@ impl<'a> Writes<'a> {
         .await
     }
 
-    /// A shard placed on `to.agent_id` under `to.epoch`, taken from its
-    /// owner `from` if it had one.
-    pub async fn move_shard(
-        &self,
-        shard_id: &str,
-        from: Option<&Assignment>,
-        to: &Assignment,
-    ) -> Result<bool> {
-        let mut ops = Vec::new();
-        if let Some(old) = from {
-            ops.push(Op::Delete(self.keys.assignment(&old.agent_id, shard_id)));
+    /// A round's shard moves, in order, in as few transactions as the
+    /// store takes (each under the fence, at most [`MAX_TXN_OPS`]
+    /// operations): when a thousand shards move at once, one transaction
+    /// each kept their new owners waiting seconds for the last write. The
+    /// first transaction refused stops the rest; whether all were written.
+    pub async fn move_shards(&self, moves: &[Move]) -> Result<bool> {
+        let mut batch: Vec<Op> = Vec::new();
+        for change in moves {
+            let ops = self.move_ops(change);
+            if batch.len() + ops.len() > MAX_TXN_OPS
+                && !self.fenced(Vec::new(), std::mem::take(&mut batch)).await?
+            {
+                return Ok(false);
+            }
+            batch.extend(ops);
         }
-        ops.push(put(self.keys.assignment(&to.agent_id, shard_id), to.to_bytes()));
-        self.fenced(Vec::new(), ops).await
+        if batch.is_empty() {
+            return Ok(true);
+        }
+        self.fenced(Vec::new(), batch).await
     }
 
-    /// A shard that needs no owner any more.
-    pub async fn release_shard(&self, shard_id: &str, owner: &Assignment) -> Result<bool> {
-        self.fenced(
-            Vec::new(),
-            vec![Op::Delete(self.keys.assignment(&owner.agent_id, shard_id))],
-        )
-        .await
+    /// One move's operations: a released shard's assignment goes; a placed
+    /// one's is written under its new agent, its old owner's removed.
+    fn move_ops(&self, change: &Move) -> Vec<Op> {
+        match change {
+            Move::Release { shard_id, owner } => {
+                vec![Op::Delete(self.keys.assignment(&owner.agent_id, shard_id))]
+            }
+            Move::Place {
+                shard_id, from, to, ..
+            } => {
+                let mut ops = Vec::with_capacity(2);
+                if let Some(old) = from {
+                    ops.push(Op::Delete(self.keys.assignment(&old.agent_id, shard_id)));
+                }
+                ops.push(put(self.keys.assignment(&to.agent_id, shard_id), to.to_bytes()));
+                ops
+            }
+        }
     }
 
     /// A library item's new version, if no other call stored it first.

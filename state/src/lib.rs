@@ -19,6 +19,11 @@ pub use etcd::EtcdStore;
 pub use keys::Keys;
 pub use memory::MemoryStore;
 
+/// The most operations a transaction may hold: etcd's default
+/// (`--max-txn-ops`), which the memory store keeps too, so a write that
+/// outgrows it fails on the embedded store as it would on etcd.
+pub const MAX_TXN_OPS: usize = 128;
+
 /// A lease id; keys attached to a lease vanish when it expires.
 pub type LeaseId = i64;
 

@@ -183,6 +183,13 @@ impl StateStore for MemoryStore {
     }
 
     async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<Option<i64>> {
+        if compares.len().max(ops.len()) > crate::MAX_TXN_OPS {
+            return Err(StateError::Backend(format!(
+                "too many operations in txn request ({}, at most {})",
+                compares.len().max(ops.len()),
+                crate::MAX_TXN_OPS
+            )));
+        }
         let mut state = self.state();
         if !compares.iter().all(|c| state.holds(c)) {
             return Ok(None);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use throng_state::{Compare, EtcdStore, MemoryStore, Op, StateError, StateStore, WatchEvent};
+use throng_state::{Compare, EtcdStore, MAX_TXN_OPS, MemoryStore, Op, StateError, StateStore, WatchEvent};
 use throng_testkit::{EtcdServer, poll_until};
 
 async fn suite(store: Arc<dyn StateStore>, prefix: &str) {
@@ -125,6 +125,31 @@ async fn transactions(store: &dyn StateStore, p: &str) {
             .is_none()
     );
     assert!(store.get(&key).await.expect("get").is_some());
+    // Both stores take MAX_TXN_OPS operations at once, and refuse one more
+    // without applying any.
+    let many = |count: usize| -> Vec<Op> {
+        (0..count)
+            .map(|i| Op::Put {
+                key: format!("{p}/many/{i:04}"),
+                value: b"x".to_vec(),
+                lease: None,
+            })
+            .collect()
+    };
+    assert!(
+        store
+            .txn(Vec::new(), many(MAX_TXN_OPS))
+            .await
+            .expect("txn at the limit")
+            .is_some()
+    );
+    store.delete_prefix(&format!("{p}/many/")).await.expect("cleanup");
+    let refused = store
+        .txn(Vec::new(), many(MAX_TXN_OPS + 1))
+        .await
+        .expect_err("one operation over the limit");
+    assert!(refused.to_string().contains("too many operations"), "{refused}");
+    assert!(store.list(&format!("{p}/many/")).await.expect("list").is_empty());
     store.delete_prefix(&format!("{p}/")).await.expect("cleanup");
 }
 

@@ -406,6 +406,15 @@ async fn main() {
     if args.get(1).is_some_and(|a| a == "--stub-target") {
         return serve_stub_target().await;
     }
+    // The agents' own warnings (a renewal that failed, a self-fence) go
+    // to standard error: they are what explains a slow failover.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .init();
     let agent_count: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let shards: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let watchers: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100);
