@@ -100,8 +100,9 @@ thread_ticks() {
 threads_before=$(thread_ticks)
 before=$(ticks "$agent"); start=$(date +%s.%N)
 # PROFILE=file: a perf profile of the whole machine while the agent sends
-# (librdkafka starts its threads when the sink opens; `perf report --pid`).
-if [ -n "${PROFILE:-}" ]; then perf record -F 499 --call-graph dwarf,16384 -a -o "$PROFILE" > /dev/null 2>&1 & pids="$pids $!"; fi
+# (librdkafka starts its threads when the sink opens; `perf report --pid`);
+# PROFILE_HZ and PROFILE_CALLS change perf's rate and call graphs.
+if [ -n "${PROFILE:-}" ]; then perf record -F ${PROFILE_HZ:-499} ${PROFILE_CALLS:---call-graph dwarf,16384} -a -o "$PROFILE" > /dev/null 2>&1 & pids="$pids $!"; fi
 kafka_run=$(run kafka "{ kind: kafka, brokers: \"127.0.0.1:$kafka\", topic: throng-bench }")
 events=$(wait_written "$kafka_run" "$expected")
 end=$(date +%s.%N); after=$(ticks "$agent")

@@ -3,8 +3,10 @@
 //! value, its stream and id in headers; a topic per stream or one topic.
 //!
 //! librdkafka's idempotent producer (`enable.idempotence`) keeps its own
-//! retries from doubling or reordering messages. A batch is done when
-//! librdkafka holds none of its messages any more; failures come back
+//! retries from doubling or reordering messages. A batch is handed to it
+//! a megabyte at a time ([`CHUNK_BYTES`]), each chunk delivered before the
+//! next; a batch is done when librdkafka holds none of its messages any
+//! more; failures come back
 //! through a callback (no future per message). A batch sent again after
 //! an outage repeats ids only, which consumers drop by the `id` header.
 //! Topics the sink needs and the broker lacks are created (3 partitions)
@@ -69,6 +71,19 @@ async fn settled(producer: &BaseProducer<Deliveries>) {
         producer.poll(Duration::ZERO);
     }
 }
+
+/// Bytes produced before the sink waits for them to be delivered: what
+/// one request to a partition carries (librdkafka's `batch.size`, 1 MB,
+/// within Kafka's default `message.max.bytes`), so no partition ever has
+/// more messages waiting than one request takes.
+///
+/// Why: an idempotent librdkafka producer sends a partition's next request
+/// only once the one before is answered, yet while those messages wait
+/// (their `linger.ms` past) its broker thread asks to be woken at once,
+/// again and again — a busy loop for every round trip to the broker. With
+/// whole 10,000-event batches handed over at once, that loop was four fifths
+/// of the agent's CPU in the Kafka benchmark (`docs/benchmarks.md`).
+const CHUNK_BYTES: usize = 900_000;
 
 /// Messages produced between two servings of librdkafka's reports.
 const POLL_EVERY: usize = 1_000;
@@ -159,9 +174,9 @@ fn new_producer(brokers: &str) -> Result<BaseProducer<Deliveries>, KafkaError> {
 }
 
 /// The producer's settings: idempotent, every in-sync replica acknowledges.
-/// Two requests in flight per broker, not librdkafka's five: with five, its
-/// broker thread wakes for every acknowledgement and spent four times the
-/// CPU for the same messages at the same speed (docs/benchmarks.md).
+/// Two requests in flight per broker, not librdkafka's five: with five, the
+/// busy loop described at [`CHUNK_BYTES`] is met far more often (four times
+/// the CPU for the same messages at the same speed, docs/benchmarks.md).
 pub fn producer_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
@@ -223,7 +238,22 @@ impl KafkaDestination {
         *deliveries.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let per_stream = self.topic.contains(STREAM_PLACEHOLDER);
         let (mut value, mut id) = (String::new(), String::new());
+        let mut chunk_bytes = 0;
         for (n, record) in batch.iter().enumerate() {
+            if chunk_bytes >= CHUNK_BYTES {
+                settled(&self.producer).await;
+                chunk_bytes = 0;
+                // A chunk that failed fails the batch now: the rest would
+                // only wait out the same outage, chunk by chunk.
+                if deliveries
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some()
+                {
+                    break;
+                }
+            }
             if n % POLL_EVERY == 0 {
                 self.producer.poll(Duration::ZERO);
             }
@@ -246,6 +276,7 @@ impl KafkaDestination {
                     key: "id",
                     value: Some(id.as_str()),
                 });
+            chunk_bytes += value.len() + record.key.len() + record.stream.len() + id.len();
             let mut message = BaseRecord::to(&topic).payload(&value).headers(headers);
             if !record.key.is_empty() {
                 message = message.key(&record.key);
