@@ -102,7 +102,7 @@ before=$(ticks "$agent"); start=$(date +%s.%N)
 # PROFILE=file: a perf profile of the whole machine while the agent sends
 # (librdkafka starts its threads when the sink opens; `perf report --pid`);
 # PROFILE_HZ and PROFILE_CALLS change perf's rate and call graphs.
-if [ -n "${PROFILE:-}" ]; then perf record -F ${PROFILE_HZ:-499} ${PROFILE_CALLS:---call-graph dwarf,16384} -a -o "$PROFILE" > /dev/null 2>&1 & pids="$pids $!"; fi
+if [ -n "${PROFILE:-}" ]; then echo "profiling; the agent is process $agent" >&2; perf record -F ${PROFILE_HZ:-499} ${PROFILE_CALLS:---call-graph dwarf,16384} -a -o "$PROFILE" > /dev/null 2>&1 & pids="$pids $!"; fi
 kafka_run=$(run kafka "{ kind: kafka, brokers: \"127.0.0.1:$kafka\", topic: throng-bench }")
 events=$(wait_written "$kafka_run" "$expected")
 end=$(date +%s.%N); after=$(ticks "$agent")
