@@ -6,8 +6,8 @@
 //! retries from doubling or reordering messages. A batch is handed to it
 //! a megabyte at a time ([`CHUNK_BYTES`]), each chunk delivered before the
 //! next; a batch is done when librdkafka holds none of its messages any
-//! more; failures come back
-//! through a callback (no future per message). A batch sent again after
+//! more; failures come back through a callback (no future per message).
+//! A batch sent again after
 //! an outage repeats ids only, which consumers drop by the `id` header.
 //! Topics the sink needs and the broker lacks are created (3 partitions)
 //! when the sink opens.
